@@ -1,0 +1,93 @@
+# Build and install BenchFS as a C library.
+#
+#   make                                  cargo build --release
+#   make install PREFIX=/opt/benchfs      build, then install into PREFIX
+#   make install-only PREFIX=... PROFILE=debug
+#                                         install artifacts that are already built,
+#                                         without running cargo
+#   make uninstall PREFIX=...             remove what install put there
+#
+# Installed layout:
+#   $(PREFIX)/lib/libbenchfs.so  $(PREFIX)/lib/libbenchfs.a
+#   $(PREFIX)/include/benchfs.h  $(PREFIX)/lib/pkgconfig/benchfs.pc
+#   $(PREFIX)/bin/benchfs-bench  (only when that binary was built)
+#
+# The .pc file adds no rpath: a program linked against a non-system PREFIX
+# passes -Wl,-rpath,$(PREFIX)/lib itself or sets LD_LIBRARY_PATH.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+PROFILE ?= release
+CARGO   ?= cargo
+INSTALL ?= install
+
+# Cargo's own variable decides where artifacts land, so honour it here too.
+ifeq ($(strip $(CARGO_TARGET_DIR)),)
+TARGET_DIR := target
+else
+TARGET_DIR := $(CARGO_TARGET_DIR)
+endif
+
+# Where the built library files are read from. `cargo test` leaves the
+# cdylib and staticlib in the deps/ subdirectory only, so callers that
+# install what a test run built point ARTIFACT_DIR there.
+ARTIFACT_DIR ?= $(TARGET_DIR)/$(PROFILE)
+
+# cargo names the "debug" output directory after the "dev" profile.
+ifeq ($(PROFILE),release)
+CARGO_PROFILE_FLAG := --release
+else ifeq ($(PROFILE),debug)
+CARGO_PROFILE_FLAG :=
+else
+CARGO_PROFILE_FLAG := --profile $(PROFILE)
+endif
+
+VERSION := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
+
+LIBDIR     := $(DESTDIR)$(PREFIX)/lib
+INCLUDEDIR := $(DESTDIR)$(PREFIX)/include
+PCDIR      := $(LIBDIR)/pkgconfig
+BINDIR     := $(DESTDIR)$(PREFIX)/bin
+
+.PHONY: all build install install-only uninstall test clean
+
+all: build
+
+build:
+	$(CARGO) build $(CARGO_PROFILE_FLAG)
+
+install: build
+	$(MAKE) install-only PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' PROFILE='$(PROFILE)' \
+		ARTIFACT_DIR='$(ARTIFACT_DIR)'
+
+# Copies only; a missing library file is an error so that an incomplete
+# install never looks like a successful one.
+install-only:
+	@for f in libbenchfs.so libbenchfs.a; do \
+		if [ ! -f '$(ARTIFACT_DIR)'/$$f ]; then \
+			echo "install-only: $(ARTIFACT_DIR)/$$f not found; build first (make build PROFILE=$(PROFILE))" >&2; \
+			exit 1; \
+		fi; \
+	done
+	$(INSTALL) -d '$(LIBDIR)' '$(INCLUDEDIR)' '$(PCDIR)'
+	$(INSTALL) -m 0755 '$(ARTIFACT_DIR)/libbenchfs.so' '$(LIBDIR)/libbenchfs.so'
+	$(INSTALL) -m 0644 '$(ARTIFACT_DIR)/libbenchfs.a' '$(LIBDIR)/libbenchfs.a'
+	$(INSTALL) -m 0644 include/benchfs.h '$(INCLUDEDIR)/benchfs.h'
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' benchfs.pc.in > '$(PCDIR)/benchfs.pc.tmp'
+	mv '$(PCDIR)/benchfs.pc.tmp' '$(PCDIR)/benchfs.pc'
+	@if [ -f '$(TARGET_DIR)/$(PROFILE)/benchfs-bench' ]; then \
+		echo "$(INSTALL) -d '$(BINDIR)'"; \
+		$(INSTALL) -d '$(BINDIR)' && \
+		echo "$(INSTALL) -m 0755 '$(TARGET_DIR)/$(PROFILE)/benchfs-bench' '$(BINDIR)/benchfs-bench'" && \
+		$(INSTALL) -m 0755 '$(TARGET_DIR)/$(PROFILE)/benchfs-bench' '$(BINDIR)/benchfs-bench'; \
+	fi
+
+uninstall:
+	rm -f '$(LIBDIR)/libbenchfs.so' '$(LIBDIR)/libbenchfs.a' \
+		'$(INCLUDEDIR)/benchfs.h' '$(PCDIR)/benchfs.pc' '$(BINDIR)/benchfs-bench'
+
+test:
+	$(CARGO) test
+
+clean:
+	$(CARGO) clean

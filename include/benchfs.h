@@ -1,0 +1,92 @@
+/*
+ * BenchFS: an MPI-native ad-hoc distributed file system.
+ *
+ * Every rank of the communicator given to benchfs_init() is both a server and a
+ * client: a background progress thread serves other ranks' requests while the
+ * application thread calls the blocking, POSIX-shaped functions below.
+ *
+ * Conventions (as in POSIX):
+ *   - Functions return -1 (or NULL) on failure and set errno; perror() works.
+ *   - Paths are absolute inside the BenchFS namespace ("/dir/file"). Repeated
+ *     slashes and "." components are normalised away; ".." is resolved
+ *     lexically. A relative path gives EINVAL, a component longer than 255
+ *     bytes or a path longer than 4095 bytes gives ENAMETOOLONG.
+ *   - Any call made before benchfs_init() or after the last benchfs_finalize()
+ *     fails with ENOTCONN.
+ *   - Every function is thread-safe: several application threads may call at
+ *     once.
+ *
+ * Consistency: close-to-open. Once a rank has closed (or fsync'ed) a file, a
+ * rank that opens it afterwards sees all its data and its size.
+ */
+#ifndef BENCHFS_H
+#define BENCHFS_H
+
+#include <mpi.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <fcntl.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Collective over comm: creates this rank's UCX worker, exchanges worker
+ * addresses over comm, starts the progress thread, and returns when every rank
+ * serves. Call after MPI_Init (MPI_THREAD_SINGLE is enough: only the calling
+ * thread uses MPI, inside benchfs_init and benchfs_finalize). Reference
+ * counted: a nested call returns 0 and does nothing else.
+ * Returns 0, or -1 with errno (EINVAL for a bad configuration variable, EIO
+ * for a transport failure).
+ */
+int benchfs_init(MPI_Comm comm);
+
+/*
+ * Collective over the communicator given to benchfs_init. Only the outermost
+ * call tears down: it waits until every rank has stopped issuing requests,
+ * stops the progress thread, closes UCX and removes this rank's chunk files
+ * (unless BENCHFS_KEEP_DATA=1). Returns 0, or -1 with errno.
+ */
+int benchfs_finalize(void);
+
+/* Like open(2). Flags: O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC.
+ * Returns a BenchFS file descriptor (not a kernel one). */
+int benchfs_open(const char *path, int flags, mode_t mode);
+
+/* Like close(2). Publishes the file's size and mtime to its metadata owner. */
+int benchfs_close(int fd);
+
+/* Like pwrite(2): any offset and length; chunks spread over all ranks. */
+ssize_t benchfs_pwrite(int fd, const void *buf, size_t count, off_t offset);
+
+/* Like pread(2): holes read as zeros; a read past the end returns a short count. */
+ssize_t benchfs_pread(int fd, void *buf, size_t count, off_t offset);
+
+/* Like write(2): writes at the file offset and advances it. */
+ssize_t benchfs_write(int fd, const void *buf, size_t count);
+
+/* Like read(2): reads at the file offset and advances it. */
+ssize_t benchfs_read(int fd, void *buf, size_t count);
+
+/* Like lseek(2) with SEEK_SET, SEEK_CUR or SEEK_END. */
+off_t benchfs_lseek(int fd, off_t offset, int whence);
+
+/* Like fsync(2): the data is durable in the owners' data directories and the
+ * size is published to the metadata owner. */
+int benchfs_fsync(int fd);
+
+/* Like stat(2): size, mode, inode number, block size (the chunk size), times. */
+int benchfs_stat(const char *path, struct stat *st);
+
+/* Like fstat(2); includes this rank's own unpublished writes to fd. */
+int benchfs_fstat(int fd, struct stat *st);
+
+/* Like unlink(2): removes the metadata and every chunk on every owner. */
+int benchfs_unlink(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BENCHFS_H */

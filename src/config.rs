@@ -1,0 +1,152 @@
+//! One `Config`, read from environment variables and validated once, at init.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `BENCHFS_DATA_DIR` | base directory of the node-local chunk store | `$TMPDIR` or `/tmp` |
+//! | `BENCHFS_CHUNK_SIZE` | bytes per chunk (suffix K, M, G allowed) | `1M` |
+//! | `BENCHFS_RNDV_THRESHOLD` | payloads above this many bytes travel by rendezvous | `16K` |
+//! | `BENCHFS_KEEP_DATA` | `1` keeps the chunk files at finalize | `0` |
+//! | `BENCHFS_IO_BACKEND` | `uring` or `sync` (plain pread/pwrite) | `uring` |
+//! | `BENCHFS_URING_DEPTH` | io_uring queue depth | `256` |
+//! | `BENCHFS_SPIN_US` | microseconds a thread spins before it blocks | `20` |
+//! | `BENCHFS_LOG` | log filter (`tracing` env-filter syntax), logs go to stderr | `warn` |
+
+use std::path::PathBuf;
+
+use crate::error::ConfigError;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub chunk_size: u64,
+    pub rndv_threshold: usize,
+    pub keep_data: bool,
+    pub io_backend: IoBackend,
+    pub uring_depth: u32,
+    pub spin_us: u64,
+    pub log_filter: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoBackend {
+    Uring,
+    Sync,
+}
+
+const KIB: u64 = 1024;
+
+impl Config {
+    /// Reads and validates every variable; the first bad one is reported by name and value.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let data_dir = match get("BENCHFS_DATA_DIR") {
+            Some(dir) if dir.is_empty() => return Err(bad("BENCHFS_DATA_DIR", dir, "must not be empty")),
+            Some(dir) => PathBuf::from(dir),
+            None => PathBuf::from(get("TMPDIR").filter(|t| !t.is_empty()).unwrap_or_else(|| "/tmp".into())),
+        };
+        let chunk_size = size_var(&get, "BENCHFS_CHUNK_SIZE", 1024 * KIB, 4 * KIB, 1024 * 1024 * KIB)?;
+        let rndv_threshold = size_var(&get, "BENCHFS_RNDV_THRESHOLD", 16 * KIB, 0, 1024 * 1024 * KIB)? as usize;
+        let keep_data = bool_var(&get, "BENCHFS_KEEP_DATA", false)?;
+        let io_backend = match get("BENCHFS_IO_BACKEND").as_deref() {
+            None | Some("uring") => IoBackend::Uring,
+            Some("sync") => IoBackend::Sync,
+            Some(other) => return Err(bad("BENCHFS_IO_BACKEND", other.into(), "expected 'uring' or 'sync'")),
+        };
+        let uring_depth = size_var(&get, "BENCHFS_URING_DEPTH", 256, 8, 32768)? as u32;
+        let spin_us = size_var(&get, "BENCHFS_SPIN_US", 20, 0, 1_000_000)?;
+        let log_filter = get("BENCHFS_LOG").unwrap_or_else(|| "warn".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
+            return Err(bad("BENCHFS_LOG", log_filter, "not a valid log filter (e.g. 'info' or 'benchfs=debug')"));
+        }
+        Ok(Config { data_dir, chunk_size, rndv_threshold, keep_data, io_backend, uring_depth, spin_us, log_filter })
+    }
+}
+
+fn bad(var: &'static str, value: String, reason: &'static str) -> ConfigError {
+    ConfigError { var, value, reason }
+}
+
+fn bool_var(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match get(var).as_deref() {
+        None => Ok(default),
+        Some("1") | Some("true") | Some("yes") => Ok(true),
+        Some("0") | Some("false") | Some("no") | Some("") => Ok(false),
+        Some(other) => Err(bad(var, other.into(), "expected 0 or 1")),
+    }
+}
+
+/// A byte count with an optional K/M/G suffix (powers of 1024), within `[min, max]`.
+fn size_var(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(text) = get(var) else { return Ok(default) };
+    let value = parse_size(&text).ok_or_else(|| bad(var, text.clone(), "expected a number with an optional K, M or G suffix"))?;
+    if value < min || value > max {
+        return Err(bad(var, text, "out of range"));
+    }
+    Ok(value)
+}
+
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, multiplier) = match text.char_indices().last()? {
+        (i, 'k' | 'K') => (&text[..i], KIB),
+        (i, 'm' | 'M') => (&text[..i], KIB * KIB),
+        (i, 'g' | 'G') => (&text[..i], KIB * KIB * KIB),
+        _ => (text, 1),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(multiplier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.chunk_size, 1 << 20);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp"));
+        assert_eq!(c.io_backend, IoBackend::Uring);
+        assert!(!c.keep_data);
+    }
+
+    #[test]
+    fn sizes_with_suffixes() {
+        assert_eq!(parse_size("64K"), Some(65536));
+        assert_eq!(parse_size("4m"), Some(4 << 20));
+        assert_eq!(parse_size("1G"), Some(1 << 30));
+        assert_eq!(parse_size("123"), Some(123));
+        assert_eq!(parse_size("12Q"), None);
+        assert_eq!(parse_size(""), None);
+        assert_eq!(parse_size("99999999999999999999G"), None);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = with(&[("BENCHFS_CHUNK_SIZE", "12x")]).unwrap_err();
+        assert_eq!(e.var, "BENCHFS_CHUNK_SIZE");
+        assert_eq!(e.value, "12x");
+        let e = with(&[("BENCHFS_CHUNK_SIZE", "100")]).unwrap_err();
+        assert_eq!(e.reason, "out of range");
+        let e = with(&[("BENCHFS_IO_BACKEND", "aio")]).unwrap_err();
+        assert_eq!(e.var, "BENCHFS_IO_BACKEND");
+        let e = with(&[("BENCHFS_KEEP_DATA", "maybe")]).unwrap_err();
+        assert_eq!(e.var, "BENCHFS_KEEP_DATA");
+        let e = with(&[("BENCHFS_DATA_DIR", "")]).unwrap_err();
+        assert_eq!(e.var, "BENCHFS_DATA_DIR");
+        assert!(e.to_string().contains("BENCHFS_DATA_DIR"));
+    }
+}

@@ -1,0 +1,356 @@
+//! The state of one rank on its progress thread: what it serves and what its clients use.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use async_executor::LocalExecutor;
+
+use crate::client::FileTable;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ids::{ChunkIndex, InodeId, Rank};
+use crate::metadata::MetaTable;
+use crate::placement::Ring;
+use crate::rpc::Transport;
+use crate::storage::ChunkStore;
+
+pub struct Node {
+    pub rank: Rank,
+    pub nranks: u32,
+    pub config: Config,
+    pub ring: Ring,
+    pub transport: Transport,
+    pub meta: RefCell<MetaTable>,
+    pub store: ChunkStore,
+    /// Open files of this rank's application threads.
+    pub files: RefCell<FileTable>,
+    /// Set by a job to end the progress loop.
+    pub stop: Cell<bool>,
+}
+
+impl Node {
+    pub fn chunk_size(&self) -> u64 {
+        self.config.chunk_size
+    }
+
+    pub fn chunk_of(&self, offset: u64) -> ChunkIndex {
+        ChunkIndex(offset / self.config.chunk_size)
+    }
+
+    pub fn chunk_owner(&self, ino: u64, offset: u64) -> Rank {
+        self.ring.chunk_owner(InodeId(ino), self.chunk_of(offset))
+    }
+
+    /// A chunk request must lie within one chunk that this rank owns.
+    pub fn check_chunk_range(&self, ino: u64, offset: u64, len: u64) -> Result<()> {
+        let end = offset.checked_add(len).ok_or(Error::InvalidArgument("chunk range overflows"))?;
+        if len == 0 || len > self.config.chunk_size || self.chunk_of(offset) != self.chunk_of(end - 1) {
+            return Err(Error::InvalidArgument("range is not within one chunk"));
+        }
+        if self.chunk_owner(ino, offset) != self.rank {
+            return Err(Error::InvalidArgument("chunk is not owned by this rank"));
+        }
+        Ok(())
+    }
+
+    /// A metadata request must name a normalised path owned by this rank.
+    pub fn check_meta_path(&self, path: &str) -> Result<()> {
+        if crate::path::normalize(path)? != path {
+            return Err(Error::InvalidArgument("path is not normalised"));
+        }
+        if self.ring.meta_owner(path) != self.rank {
+            return Err(Error::InvalidArgument("path is not owned by this rank"));
+        }
+        Ok(())
+    }
+
+    /// Ranks owning any chunk of the first `size` bytes of `ino`.
+    pub fn chunk_owners(&self, ino: u64, size: u64) -> Vec<Rank> {
+        let chunks = size.div_ceil(self.config.chunk_size);
+        if chunks >= self.nranks as u64 * 4 {
+            return (0..self.nranks).map(Rank).collect();
+        }
+        let mut owners: Vec<Rank> =
+            (0..chunks).map(|c| self.ring.chunk_owner(InodeId(ino), ChunkIndex(c))).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        owners
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting and stopping a rank's progress thread.
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::bootstrap::JobComm;
+use crate::client::Job;
+use crate::config::IoBackend;
+use crate::runtime::{reply_pair, run_loop, Mailbox, Reactor};
+use crate::storage::Backend;
+use crate::ucx::{Context, Worker};
+
+/// Messages from a starting progress thread to `start`.
+enum Boot {
+    Address(Result<Vec<u8>>),
+    Ready(Result<()>),
+}
+
+/// A rank whose progress thread is serving.
+pub struct Running {
+    pub mailbox: Arc<Mailbox<Job>>,
+    pub spin_us: u64,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Collective: starts this rank's progress thread and returns once every rank serves.
+///
+/// Each fallible step ends in an agreement (`all_ok`), so that a failure on any rank makes every
+/// rank return an error rather than wait forever in the next collective.
+pub fn start(comm: &JobComm) -> Result<Running> {
+    let config = Config::from_env().map_err(Error::from);
+    if let Ok(config) = &config {
+        init_logging(&config.log_filter);
+    }
+    if !comm.all_ok(config.is_ok()) {
+        return Err(config.err().unwrap_or(Error::PeerInitFailed));
+    }
+    let config = config?;
+    let (rank, nranks) = (comm.rank(), comm.size());
+    let tag = comm.broadcast_u64(job_tag());
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = config.data_dir.join(format!("benchfs-{uid}-{tag:016x}")).join(format!("rank{rank}"));
+
+    let mailbox = Arc::new(Mailbox::new().map_err(crate::error::BootstrapError::Thread)?);
+    let (boot_tx, boot_rx) = mpsc::channel::<Boot>();
+    let (addr_tx, addr_rx) = mpsc::channel::<Vec<Vec<u8>>>();
+    let spin_us = config.spin_us;
+    let thread_mailbox = mailbox.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("benchfs-progress-{rank}"))
+        .spawn(move || progress_main(config, Rank(rank), nranks, dir, thread_mailbox, boot_tx, addr_rx))
+        .map_err(crate::error::BootstrapError::Thread)?;
+    let mut running = Running { mailbox, spin_us, thread: Some(thread) };
+
+    let address = match boot_rx.recv() {
+        Ok(Boot::Address(a)) => a,
+        _ => Err(Error::ProgressStopped),
+    };
+    if !comm.all_ok(address.is_ok()) {
+        drop(addr_tx);
+        running.join();
+        return Err(address.err().unwrap_or(Error::PeerInitFailed));
+    }
+    let addresses = comm.allgather_bytes(&address?);
+    let _ = addr_tx.send(addresses);
+    let ready = match boot_rx.recv() {
+        Ok(Boot::Ready(r)) => r,
+        _ => Err(Error::ProgressStopped),
+    };
+    if !comm.all_ok(ready.is_ok()) {
+        running.halt();
+        return Err(ready.err().unwrap_or(Error::PeerInitFailed));
+    }
+    Ok(running)
+}
+
+impl Running {
+    /// Runs `job` on the progress thread and waits for it to finish.
+    fn run(&self, job: impl FnOnce(&Rc<Node>, &LocalExecutor<'static>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send + 'static) {
+        let (tx, rx) = reply_pair::<()>(Duration::from_micros(self.spin_us));
+        let sent = self.mailbox.send(Box::new(move |node, executor| {
+            let fut = job(node, executor);
+            executor.spawn(async move { fut.await; tx.send(()) }).detach();
+        }));
+        if sent.is_ok() {
+            rx.wait();
+        }
+    }
+
+    /// Stops the loop and joins the thread (which then cleans up the node).
+    fn halt(&mut self) {
+        self.run(|node, _| {
+            node.stop.set(true);
+            Box::pin(async {})
+        });
+        self.join();
+    }
+
+    fn join(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the progress thread panicked");
+            }
+        }
+    }
+
+    /// Collective: no rank stops serving until every rank has stopped issuing requests.
+    pub fn stop(mut self, comm: &JobComm) -> Result<()> {
+        comm.barrier();
+        self.run(|node, _| {
+            let node = node.clone();
+            Box::pin(async move { node.transport.shutdown().await })
+        });
+        comm.barrier();
+        self.halt();
+        Ok(())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.halt();
+        }
+    }
+}
+
+/// A tag shared by the job's ranks (rank 0's), naming this job's data directory.
+fn job_tag() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ ((std::process::id() as u64) << 32)
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::new(filter);
+    // Another subscriber (the application's, or an earlier init's) wins; that is fine.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+struct UcxReactor<'a> {
+    node: &'a Rc<Node>,
+    executor: &'a LocalExecutor<'static>,
+}
+
+impl Reactor for UcxReactor<'_> {
+    fn turn(&self) -> bool {
+        let mut busy = false;
+        while self.node.transport.worker().progress() != 0 {
+            busy = true;
+        }
+        for incoming in self.node.transport.take_incoming() {
+            crate::rpc::server::spawn_serve(self.node, self.executor, incoming);
+            busy = true;
+        }
+        busy
+    }
+    fn arm(&self) -> bool {
+        match self.node.transport.worker().arm() {
+            Ok(can_sleep) => can_sleep,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot arm the UCX worker; polling instead");
+                false
+            }
+        }
+    }
+    fn event_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.node.transport.worker().event_fd())
+    }
+}
+
+struct StoreReactor<'a> {
+    node: &'a Rc<Node>,
+}
+
+impl Reactor for StoreReactor<'_> {
+    fn turn(&self) -> bool {
+        let submitted = self.node.store.submit();
+        let completed = self.node.store.poll_completions();
+        submitted + completed > 0
+    }
+    fn arm(&self) -> bool {
+        self.node.store.submit() == 0
+    }
+    fn event_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.node.store.event_fd()
+    }
+    fn after_wake(&self) {
+        self.node.store.clear_event();
+    }
+}
+
+fn progress_main(
+    config: Config,
+    rank: Rank,
+    nranks: u32,
+    dir: PathBuf,
+    mailbox: Arc<Mailbox<Job>>,
+    boot: mpsc::Sender<Boot>,
+    addresses: mpsc::Receiver<Vec<Vec<u8>>>,
+) {
+    let worker = Context::new().map(Rc::new).and_then(Worker::new).map_err(Error::from);
+    let worker = match worker.and_then(|w| w.address().map(|a| (w, a)).map_err(Error::from)) {
+        Ok((worker, address)) => {
+            let _ = boot.send(Boot::Address(Ok(address)));
+            worker
+        }
+        Err(e) => {
+            let _ = boot.send(Boot::Address(Err(e)));
+            return;
+        }
+    };
+    let Ok(addresses) = addresses.recv() else { return };
+    let node = match build_node(config, rank, nranks, &dir, worker, addresses) {
+        Ok(node) => Rc::new(node),
+        Err(e) => {
+            let _ = boot.send(Boot::Ready(Err(e)));
+            return;
+        }
+    };
+    let _ = boot.send(Boot::Ready(Ok(())));
+    let executor = LocalExecutor::new();
+    let spin = Duration::from_micros(node.config.spin_us);
+    let ucx = UcxReactor { node: &node, executor: &executor };
+    let store = StoreReactor { node: &node };
+    if let Err(e) = run_loop(&executor, &mailbox, |job: Job| job(&node, &executor), &[&ucx, &store], &node.stop, spin) {
+        tracing::error!(error = %e, "progress loop failed");
+    }
+    // Queued jobs are dropped unanswered: their callers see ENOTCONN instead of waiting.
+    drop(mailbox.close());
+    drop(executor);
+    match Rc::try_unwrap(node) {
+        Ok(node) => node.teardown(&dir),
+        Err(_) => tracing::error!("node still referenced at shutdown; chunk files left in place"),
+    }
+}
+
+fn build_node(config: Config, rank: Rank, nranks: u32, dir: &std::path::Path, worker: Worker, addresses: Vec<Vec<u8>>) -> Result<Node> {
+    let transport = Transport::new(worker, rank, addresses, config.rndv_threshold)?;
+    let backend = match config.io_backend {
+        IoBackend::Uring => Backend::Uring,
+        IoBackend::Sync => Backend::Sync,
+    };
+    let store = ChunkStore::open_with_backend(dir, config.uring_depth, backend)?;
+    Ok(Node {
+        rank,
+        nranks,
+        ring: Ring::new(nranks),
+        transport,
+        meta: RefCell::new(MetaTable::new(rank)),
+        store,
+        files: RefCell::new(FileTable::default()),
+        stop: Cell::new(false),
+        config,
+    })
+}
+
+impl Node {
+    fn teardown(self, dir: &std::path::Path) {
+        let keep = self.config.keep_data;
+        if let Err(e) = self.store.shutdown(keep) {
+            tracing::warn!(error = %e, "chunk store cleanup failed");
+        }
+        if !keep {
+            // The job directory goes once its last rank directory has gone.
+            if let Some(job_dir) = dir.parent() {
+                let _ = std::fs::remove_dir(job_dir);
+            }
+        }
+        drop(self.transport);
+    }
+}

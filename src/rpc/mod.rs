@@ -1,0 +1,270 @@
+//! Request/reply over UCX active messages.
+//!
+//! Every request carries a request id unique on its sender; the reply handler finds the waiting
+//! call by that id, so any number of calls of any kind may be in flight to any rank. Payloads up
+//! to the rendezvous threshold travel eager; larger ones by rendezvous, received straight into
+//! their destination buffer (the application's buffer for reads).
+
+pub mod server;
+pub mod wire;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use crate::error::{Error, Result, WireError};
+use crate::ids::Rank;
+use crate::ucx::{AmData, AmMessage, Endpoint, Protocol, RndvData, SendBuf, Worker};
+use wire::{Envelope, Reply, Request, AM_REPLY, AM_REQUEST};
+
+/// A request's payload as received by the server.
+pub enum Payload {
+    None,
+    Bytes(Vec<u8>),
+    Rndv(RndvData),
+}
+
+/// A request that arrived and waits to be served.
+pub struct Incoming {
+    pub envelope: Envelope,
+    pub request: std::result::Result<Request, WireError>,
+    pub payload: Payload,
+}
+
+/// Where a call's reply payload goes: caller memory valid until the call completes.
+#[derive(Clone, Copy)]
+pub struct ReplyDest {
+    pub ptr: *mut u8,
+    pub len: usize,
+}
+
+enum ReplyData {
+    None,
+    /// Eager payload already copied into the destination: its length.
+    Copied(usize),
+    Rndv(RndvData),
+    /// A payload with nowhere to go or longer than the destination.
+    Overflow,
+}
+
+struct Arrived {
+    header: Vec<u8>,
+    data: ReplyData,
+}
+
+struct PendingCall {
+    dest: Option<ReplyDest>,
+    arrived: RefCell<Option<Arrived>>,
+    waker: Cell<Option<Waker>>,
+}
+
+pub struct Transport {
+    worker: Worker,
+    rank: Rank,
+    addresses: Vec<Vec<u8>>,
+    endpoints: RefCell<Vec<Option<Rc<Endpoint>>>>,
+    rndv_threshold: usize,
+    next_id: Cell<u64>,
+    pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>>,
+    incoming: Rc<RefCell<VecDeque<Incoming>>>,
+}
+
+impl Transport {
+    /// Registers the request and reply handlers on `worker`.
+    pub fn new(worker: Worker, rank: Rank, addresses: Vec<Vec<u8>>, rndv_threshold: usize) -> Result<Transport> {
+        let pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>> = Rc::default();
+        let incoming: Rc<RefCell<VecDeque<Incoming>>> = Rc::default();
+        let nranks = addresses.len() as u32;
+        let queue = incoming.clone();
+        worker.set_am_handler(AM_REQUEST, Box::new(move |msg| on_request(msg, nranks, &queue)))?;
+        let calls = pending.clone();
+        worker.set_am_handler(AM_REPLY, Box::new(move |msg| on_reply(msg, &calls)))?;
+        let endpoints = RefCell::new((0..addresses.len()).map(|_| None).collect());
+        Ok(Transport {
+            worker,
+            rank,
+            addresses,
+            endpoints,
+            rndv_threshold,
+            next_id: Cell::new(1),
+            pending,
+            incoming,
+        })
+    }
+
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
+    pub fn rank(&self) -> Rank {
+        self.rank
+    }
+
+    /// Requests received since the last call.
+    pub fn take_incoming(&self) -> VecDeque<Incoming> {
+        std::mem::take(&mut *self.incoming.borrow_mut())
+    }
+
+    pub fn has_pending_calls(&self) -> bool {
+        !self.pending.borrow().is_empty()
+    }
+
+    fn endpoint(&self, to: Rank) -> Result<Rc<Endpoint>> {
+        let mut endpoints = self.endpoints.borrow_mut();
+        let slot = endpoints.get_mut(to.0 as usize).ok_or(Error::Internal("rank out of range"))?;
+        if let Some(ep) = slot {
+            return Ok(ep.clone());
+        }
+        let ep = Rc::new(self.worker.connect(&self.addresses[to.0 as usize])?);
+        *slot = Some(ep.clone());
+        Ok(ep)
+    }
+
+    fn protocol(&self, len: usize) -> Protocol {
+        if len > self.rndv_threshold {
+            Protocol::Rendezvous
+        } else {
+            Protocol::Eager
+        }
+    }
+
+    /// Sends `request` with `data` to `to` and waits for the reply. A reply payload is received
+    /// into `dest`; its length is returned beside the reply. A failed request is an error.
+    ///
+    /// # Safety
+    /// Raw memory in `data` and `dest` must stay valid until the returned future completes, and
+    /// the caller must drive it to completion.
+    pub async unsafe fn call(
+        &self,
+        to: Rank,
+        request: &Request,
+        data: SendBuf,
+        dest: Option<ReplyDest>,
+    ) -> Result<(Reply, usize)> {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let ep = self.endpoint(to)?;
+        let call = Rc::new(PendingCall { dest, arrived: RefCell::new(None), waker: Cell::new(None) });
+        self.pending.borrow_mut().insert(id, call.clone());
+        let header = request.encode(self.rank.0, id);
+        let protocol = match &data {
+            SendBuf::Owned(v) => self.protocol(v.len()),
+            SendBuf::Raw { len, .. } => self.protocol(*len),
+            SendBuf::None => Protocol::Eager,
+        };
+        if let Err(e) = self.worker.am_send(&ep, AM_REQUEST, header, data, protocol).await {
+            self.pending.borrow_mut().remove(&id);
+            return Err(e.into());
+        }
+        let arrived = std::future::poll_fn(|cx| match call.arrived.borrow_mut().take() {
+            Some(arrived) => Poll::Ready(arrived),
+            None => {
+                call.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await;
+        let reply = Reply::decode(&arrived.header)?;
+        let received = match arrived.data {
+            ReplyData::None => 0,
+            ReplyData::Copied(n) => n,
+            ReplyData::Overflow => return Err(WireError::BadLength.into()),
+            ReplyData::Rndv(rndv) => {
+                let dest = dest.ok_or(Error::Wire(WireError::BadLength))?;
+                let len = rndv.len();
+                // SAFETY: on_reply only keeps a rendezvous payload that fits dest, which the
+                // caller keeps valid until this call completes.
+                unsafe { rndv.recv_into(dest.ptr, None) }.await?;
+                len
+            }
+        };
+        if reply.errno != 0 {
+            return Err(Error::Remote { rank: to, errno: reply.errno });
+        }
+        Ok((reply, received))
+    }
+
+    /// Sends a reply; its payload is kept alive by the send until UCX is done with it.
+    pub fn reply(&self, to: Rank, reply: &Reply, data: SendBuf) {
+        let ep = match self.endpoint(to) {
+            Ok(ep) => ep,
+            Err(e) => {
+                tracing::warn!(%to, error = %e, "cannot reply");
+                return;
+            }
+        };
+        let protocol = match &data {
+            SendBuf::Owned(v) => self.protocol(v.len()),
+            _ => Protocol::Eager,
+        };
+        // The op owns header and payload until completion, so it can be dropped unawaited.
+        drop(self.worker.am_send(&ep, AM_REPLY, reply.encode(), data, protocol));
+    }
+
+    /// Completes all sends, then closes every endpoint.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.worker.flush().await {
+            tracing::warn!(error = %e, "worker flush failed at shutdown");
+        }
+        let endpoints: Vec<Rc<Endpoint>> = self.endpoints.borrow_mut().iter_mut().filter_map(Option::take).collect();
+        for ep in endpoints {
+            if let Ok(ep) = Rc::try_unwrap(ep) {
+                if let Err(e) = self.worker.close(ep).await {
+                    tracing::debug!(error = %e, "endpoint close");
+                }
+            }
+        }
+    }
+}
+
+/// Called from inside the worker's progress: queue the request for a serving task.
+fn on_request(msg: &AmMessage<'_>, nranks: u32, queue: &RefCell<VecDeque<Incoming>>) {
+    let envelope = match wire::decode_envelope(msg.header) {
+        Ok(env) if env.source < nranks => env,
+        Ok(env) => {
+            tracing::warn!(source = env.source, "request from a rank outside the job dropped");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "unanswerable malformed request dropped");
+            return;
+        }
+    };
+    let request = wire::decode_request(msg.header).map(|(_, r)| r);
+    let payload = match msg.data {
+        AmData::None => Payload::None,
+        AmData::Eager(bytes) => Payload::Bytes(bytes.to_vec()),
+        AmData::Rendezvous { .. } => msg.take_rndv().map_or(Payload::None, Payload::Rndv),
+    };
+    queue.borrow_mut().push_back(Incoming { envelope, request, payload });
+}
+
+/// Called from inside the worker's progress: hand the reply to its waiting call.
+fn on_reply(msg: &AmMessage<'_>, pending: &RefCell<HashMap<u64, Rc<PendingCall>>>) {
+    let Some(id) = wire::reply_request_id(msg.header) else {
+        tracing::warn!("reply without a request id dropped");
+        return;
+    };
+    let Some(call) = pending.borrow_mut().remove(&id) else {
+        tracing::warn!(id, "reply to no pending request dropped");
+        return;
+    };
+    let data = match (msg.data, call.dest) {
+        (AmData::None, _) => ReplyData::None,
+        (AmData::Eager(bytes), Some(dest)) if bytes.len() <= dest.len => {
+            // SAFETY: dest is caller memory of dest.len bytes, valid until the call completes,
+            // and the call is still pending (it was in the table).
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dest.ptr, bytes.len()) };
+            ReplyData::Copied(bytes.len())
+        }
+        (AmData::Rendezvous { len }, Some(dest)) if len <= dest.len => {
+            msg.take_rndv().map_or(ReplyData::Overflow, ReplyData::Rndv)
+        }
+        _ => ReplyData::Overflow,
+    };
+    *call.arrived.borrow_mut() = Some(Arrived { header: msg.header.to_vec(), data });
+    if let Some(waker) = call.waker.take() {
+        waker.wake();
+    }
+}

@@ -1,0 +1,424 @@
+//! The wire format of requests and replies: fixed little-endian headers, validated on decode.
+//!
+//! Request (active message `AM_REQUEST`, header part):
+//! ```text
+//!  0 u32 magic | 4 u16 opcode | 6 u16 0 | 8 u32 source rank | 12 u32 0 | 16 u64 request id | 24 body
+//! ```
+//! Reply (active message `AM_REPLY`, header part):
+//! ```text
+//!  0 u32 magic | 4 u16 opcode | 6 u16 0 | 8 i32 errno (0 = ok) | 12 u32 0 | 16 u64 request id | 24 body
+//! ```
+//! Bulk data (chunk writes, read replies) travels as the message payload, never in the header.
+//! No text crosses the wire except paths; errors are errno values.
+
+use crate::error::WireError;
+use crate::path::MAX_PATH;
+
+pub const MAGIC: u32 = 0x3153_4642; // "BFS1"
+pub const HEADER_LEN: usize = 24;
+
+/// Active-message ids.
+pub const AM_REQUEST: u16 = 1;
+pub const AM_REPLY: u16 = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Opcode {
+    Open = 1,
+    Stat = 2,
+    Publish = 3,
+    Unlink = 4,
+    Write = 5,
+    Read = 6,
+    TruncateChunks = 7,
+    Fsync = 8,
+}
+
+impl Opcode {
+    fn from_u16(v: u16) -> Result<Opcode, WireError> {
+        Ok(match v {
+            1 => Opcode::Open,
+            2 => Opcode::Stat,
+            3 => Opcode::Publish,
+            4 => Opcode::Unlink,
+            5 => Opcode::Write,
+            6 => Opcode::Read,
+            7 => Opcode::TruncateChunks,
+            8 => Opcode::Fsync,
+            other => return Err(WireError::UnknownOpcode(other)),
+        })
+    }
+}
+
+/// A file's attributes as kept by its metadata owner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attr {
+    pub ino: u64,
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u32,
+    pub atime_ns: i64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Open or create `path`; replies `Attr` and the size before an `O_TRUNC`.
+    Open { path: String, flags: u32, mode: u32, uid: u32, gid: u32 },
+    Stat { path: String },
+    /// Raises the size to at least `size` and stamps mtime: sent on close/fsync after writes.
+    Publish { path: String, ino: u64, size: u64 },
+    /// Removes the entry; replies its last `Attr` so the caller can free the chunks.
+    Unlink { path: String },
+    /// Writes the payload (exactly `len` bytes) at `offset` of `ino`, within one chunk.
+    Write { ino: u64, offset: u64, len: u64 },
+    /// Reads up to `len` bytes at `offset` of `ino`, within one chunk.
+    Read { ino: u64, offset: u64, len: u64 },
+    /// Drops this rank's data of `ino` beyond `len` (0: all of it).
+    TruncateChunks { ino: u64, len: u64 },
+    Fsync { ino: u64 },
+}
+
+impl Request {
+    pub fn opcode(&self) -> Opcode {
+        match self {
+            Request::Open { .. } => Opcode::Open,
+            Request::Stat { .. } => Opcode::Stat,
+            Request::Publish { .. } => Opcode::Publish,
+            Request::Unlink { .. } => Opcode::Unlink,
+            Request::Write { .. } => Opcode::Write,
+            Request::Read { .. } => Opcode::Read,
+            Request::TruncateChunks { .. } => Opcode::TruncateChunks,
+            Request::Fsync { .. } => Opcode::Fsync,
+        }
+    }
+
+    pub fn encode(&self, source: u32, request_id: u64) -> Vec<u8> {
+        let mut w = Writer::with_header(self.opcode(), source, request_id);
+        match self {
+            Request::Open { path, flags, mode, uid, gid } => {
+                w.u32(*flags);
+                w.u32(*mode);
+                w.u32(*uid);
+                w.u32(*gid);
+                w.path(path);
+            }
+            Request::Stat { path } | Request::Unlink { path } => w.path(path),
+            Request::Publish { path, ino, size } => {
+                w.u64(*ino);
+                w.u64(*size);
+                w.path(path);
+            }
+            Request::Write { ino, offset, len } | Request::Read { ino, offset, len } => {
+                w.u64(*ino);
+                w.u64(*offset);
+                w.u64(*len);
+            }
+            Request::TruncateChunks { ino, len } => {
+                w.u64(*ino);
+                w.u64(*len);
+            }
+            Request::Fsync { ino } => w.u64(*ino),
+        }
+        w.buf
+    }
+}
+
+/// What a request header says about its sender, decodable even when the body is not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub opcode: u16,
+    pub source: u32,
+    pub request_id: u64,
+}
+
+/// Decodes the common header; `Err` means the sender cannot even be answered.
+pub fn decode_envelope(buf: &[u8]) -> Result<Envelope, WireError> {
+    let mut r = Reader::new(buf);
+    if r.u32()? != MAGIC {
+        return Err(WireError::BadMagic);
+    }
+    let opcode = r.u16()?;
+    r.u16()?;
+    let source = r.u32()?;
+    r.u32()?;
+    let request_id = r.u64()?;
+    Ok(Envelope { opcode, source, request_id })
+}
+
+/// Decodes a whole request: envelope, then a body that must be exactly consumed.
+pub fn decode_request(buf: &[u8]) -> Result<(Envelope, Request), WireError> {
+    let envelope = decode_envelope(buf)?;
+    let mut r = Reader::new(&buf[HEADER_LEN..]);
+    let request = match Opcode::from_u16(envelope.opcode)? {
+        Opcode::Open => {
+            let (flags, mode, uid, gid) = (r.u32()?, r.u32()?, r.u32()?, r.u32()?);
+            Request::Open { flags, mode, uid, gid, path: r.path()? }
+        }
+        Opcode::Stat => Request::Stat { path: r.path()? },
+        Opcode::Unlink => Request::Unlink { path: r.path()? },
+        Opcode::Publish => {
+            let (ino, size) = (r.u64()?, r.u64()?);
+            Request::Publish { ino, size, path: r.path()? }
+        }
+        Opcode::Write => Request::Write { ino: r.u64()?, offset: r.u64()?, len: r.u64()? },
+        Opcode::Read => Request::Read { ino: r.u64()?, offset: r.u64()?, len: r.u64()? },
+        Opcode::TruncateChunks => Request::TruncateChunks { ino: r.u64()?, len: r.u64()? },
+        Opcode::Fsync => Request::Fsync { ino: r.u64()? },
+    };
+    r.finish()?;
+    Ok((envelope, request))
+}
+
+/// The body of a successful reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyBody {
+    Empty,
+    Attr(Attr),
+    /// Open: the attributes and the size the file had before `O_TRUNC`.
+    Opened(Attr, u64),
+    /// Write: bytes written; Read: bytes that follow as payload.
+    Count(u64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub request_id: u64,
+    pub opcode: u16,
+    /// 0, or the errno of a failed request (then the body is empty).
+    pub errno: i32,
+    pub body: ReplyBody,
+}
+
+impl Reply {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer { buf: Vec::with_capacity(HEADER_LEN + 64) };
+        w.u32(MAGIC);
+        w.u16(self.opcode);
+        w.u16(0);
+        w.u32(self.errno as u32);
+        w.u32(0);
+        w.u64(self.request_id);
+        match self.body {
+            ReplyBody::Empty => {}
+            ReplyBody::Attr(a) => w.attr(&a),
+            ReplyBody::Opened(a, old_size) => {
+                w.attr(&a);
+                w.u64(old_size);
+            }
+            ReplyBody::Count(n) => w.u64(n),
+        }
+        w.buf
+    }
+
+    /// Decodes a reply, checking the body against what `expected` (the request's opcode) returns.
+    pub fn decode(buf: &[u8]) -> Result<Reply, WireError> {
+        let mut r = Reader::new(buf);
+        if r.u32()? != MAGIC {
+            return Err(WireError::BadMagic);
+        }
+        let opcode = r.u16()?;
+        r.u16()?;
+        let errno = r.u32()? as i32;
+        r.u32()?;
+        let request_id = r.u64()?;
+        let body = if errno != 0 {
+            ReplyBody::Empty
+        } else {
+            match Opcode::from_u16(opcode)? {
+                Opcode::Open => ReplyBody::Opened(r.attr()?, r.u64()?),
+                Opcode::Stat | Opcode::Publish | Opcode::Unlink => ReplyBody::Attr(r.attr()?),
+                Opcode::Write | Opcode::Read => ReplyBody::Count(r.u64()?),
+                Opcode::TruncateChunks | Opcode::Fsync => ReplyBody::Empty,
+            }
+        };
+        r.finish()?;
+        Ok(Reply { request_id, opcode, errno, body })
+    }
+}
+
+/// The reply's request id, readable even when the rest does not decode.
+pub fn reply_request_id(buf: &[u8]) -> Option<u64> {
+    let bytes = buf.get(16..24)?;
+    Some(u64::from_le_bytes(bytes.try_into().ok()?))
+}
+
+struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn with_header(opcode: Opcode, source: u32, request_id: u64) -> Writer {
+        let mut w = Writer { buf: Vec::with_capacity(HEADER_LEN + 64) };
+        w.u32(MAGIC);
+        w.u16(opcode as u16);
+        w.u16(0);
+        w.u32(source);
+        w.u32(0);
+        w.u64(request_id);
+        w
+    }
+    fn u16(&mut self, v: u16) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn path(&mut self, p: &str) {
+        self.u16(p.len() as u16);
+        self.buf.extend_from_slice(p.as_bytes());
+    }
+    fn attr(&mut self, a: &Attr) {
+        self.u64(a.ino);
+        self.u64(a.size);
+        self.u32(a.mode);
+        self.u32(a.uid);
+        self.u32(a.gid);
+        self.u32(a.nlink);
+        self.u64(a.atime_ns as u64);
+        self.u64(a.mtime_ns as u64);
+        self.u64(a.ctime_ns as u64);
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf }
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if self.buf.len() < n {
+            return Err(WireError::Truncated);
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+    fn u16(&mut self) -> Result<u16, WireError> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().map_err(|_| WireError::Truncated)?))
+    }
+    fn u32(&mut self) -> Result<u32, WireError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| WireError::Truncated)?))
+    }
+    fn u64(&mut self) -> Result<u64, WireError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| WireError::Truncated)?))
+    }
+    fn path(&mut self) -> Result<String, WireError> {
+        let len = self.u16()? as usize;
+        if len == 0 || len > MAX_PATH {
+            return Err(WireError::BadLength);
+        }
+        let bytes = self.take(len)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| WireError::BadPath)
+    }
+    fn attr(&mut self) -> Result<Attr, WireError> {
+        Ok(Attr {
+            ino: self.u64()?,
+            size: self.u64()?,
+            mode: self.u32()?,
+            uid: self.u32()?,
+            gid: self.u32()?,
+            nlink: self.u32()?,
+            atime_ns: self.u64()? as i64,
+            mtime_ns: self.u64()? as i64,
+            ctime_ns: self.u64()? as i64,
+        })
+    }
+    /// Trailing bytes mean the sender and receiver disagree on the layout.
+    fn finish(&self) -> Result<(), WireError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(WireError::BadLength)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_requests() -> Vec<Request> {
+        vec![
+            Request::Open { path: "/a/b".into(), flags: 0o1101, mode: 0o644, uid: 1000, gid: 100 },
+            Request::Stat { path: "/x".into() },
+            Request::Publish { path: "/x".into(), ino: 9, size: 1 << 40 },
+            Request::Unlink { path: "/y".into() },
+            Request::Write { ino: 3, offset: 12345, len: 4096 },
+            Request::Read { ino: 3, offset: 0, len: 1 },
+            Request::TruncateChunks { ino: 4, len: 0 },
+            Request::Fsync { ino: 5 },
+        ]
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        for req in all_requests() {
+            let buf = req.encode(7, 42);
+            let (env, back) = decode_request(&buf).unwrap();
+            assert_eq!(back, req);
+            assert_eq!(env, Envelope { opcode: req.opcode() as u16, source: 7, request_id: 42 });
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        for req in all_requests() {
+            let buf = req.encode(1, 2);
+            for cut in 0..buf.len() {
+                assert!(decode_request(&buf[..cut]).is_err(), "{req:?} cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_requests_are_rejected() {
+        let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
+        buf.push(0);
+        assert_eq!(decode_request(&buf), Err(WireError::BadLength));
+        let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
+        buf[0] ^= 0xff;
+        assert_eq!(decode_request(&buf), Err(WireError::BadMagic));
+        let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
+        buf[4] = 99;
+        assert_eq!(decode_request(&buf), Err(WireError::UnknownOpcode(99)));
+        let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
+        buf[HEADER_LEN + 2] = 0xff; // invalid UTF-8 in the path
+        assert_eq!(decode_request(&buf), Err(WireError::BadPath));
+        let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
+        buf[HEADER_LEN] = 0xff; // path length larger than the message
+        buf[HEADER_LEN + 1] = 0x0f;
+        assert!(decode_request(&buf).is_err());
+    }
+
+    #[test]
+    fn replies_round_trip() {
+        let attr = Attr { ino: 1, size: 2, mode: 0o100644, uid: 3, gid: 4, nlink: 1, atime_ns: -5, mtime_ns: 6, ctime_ns: 7 };
+        let cases = [
+            (Opcode::Open, ReplyBody::Opened(attr, 99)),
+            (Opcode::Stat, ReplyBody::Attr(attr)),
+            (Opcode::Read, ReplyBody::Count(77)),
+            (Opcode::Fsync, ReplyBody::Empty),
+        ];
+        for (opcode, body) in cases {
+            let reply = Reply { request_id: 5, opcode: opcode as u16, errno: 0, body };
+            let buf = reply.encode();
+            assert_eq!(Reply::decode(&buf).unwrap(), reply);
+            assert_eq!(reply_request_id(&buf), Some(5));
+            for cut in 0..buf.len() {
+                assert!(Reply::decode(&buf[..cut]).is_err());
+            }
+        }
+        let failed = Reply { request_id: 6, opcode: Opcode::Stat as u16, errno: libc::ENOENT, body: ReplyBody::Empty };
+        assert_eq!(Reply::decode(&failed.encode()).unwrap(), failed);
+    }
+}

@@ -1,0 +1,97 @@
+//! The progress thread: a single-threaded executor plus the reactors it drives.
+//!
+//! One loop turn drains the mailbox (jobs from application threads), runs ready tasks, and lets
+//! every reactor (UCX worker, io_uring ring) make progress. When a turn finds nothing to do for
+//! `spin` it blocks in epoll on the reactors' event fds and the mailbox's eventfd, so an idle rank
+//! costs no CPU while remote requests still wake it at once.
+
+mod join;
+mod mailbox;
+mod poller;
+mod reply;
+
+pub use join::join_all;
+pub use mailbox::Mailbox;
+pub use poller::Poller;
+pub use reply::{reply_pair, ReplySender, ReplyWaiter};
+
+use std::cell::Cell;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use async_executor::LocalExecutor;
+
+/// Something the loop drives besides the executor.
+pub trait Reactor {
+    /// Makes progress; returns true if anything happened.
+    fn turn(&self) -> bool;
+    /// Prepares to block: returns false if there is already work (do not block).
+    fn arm(&self) -> bool;
+    /// The fd that becomes readable when there is work again, if any.
+    fn event_fd(&self) -> Option<RawFd>;
+    /// Called after a wake-up, before the next turn (e.g. to drain an eventfd).
+    fn after_wake(&self) {}
+}
+
+/// Tasks run per turn before the reactors get a turn again.
+const TASKS_PER_TURN: usize = 64;
+
+/// Runs until `stop` is set, then returns (tasks still pending stay in the executor).
+pub fn run_loop<J>(
+    executor: &LocalExecutor<'_>,
+    mailbox: &Mailbox<J>,
+    dispatch: impl Fn(J),
+    reactors: &[&dyn Reactor],
+    stop: &Cell<bool>,
+    spin: Duration,
+) -> std::io::Result<()> {
+    let poller = Poller::new()?;
+    poller.add(mailbox.event_fd())?;
+    for fd in reactors.iter().filter_map(|r| r.event_fd()) {
+        poller.add(fd)?;
+    }
+    let mut idle_since = Instant::now();
+    while !stop.get() {
+        let mut busy = false;
+        for job in mailbox.drain() {
+            dispatch(job);
+            busy = true;
+        }
+        for _ in 0..TASKS_PER_TURN {
+            if !executor.try_tick() {
+                break;
+            }
+            busy = true;
+        }
+        for reactor in reactors {
+            busy |= reactor.turn();
+        }
+        // Tasks the reactors woke run now, and count as work.
+        for _ in 0..TASKS_PER_TURN {
+            if !executor.try_tick() {
+                break;
+            }
+            busy = true;
+        }
+        if busy {
+            idle_since = Instant::now();
+            continue;
+        }
+        if idle_since.elapsed() < spin {
+            std::hint::spin_loop();
+            continue;
+        }
+        if !mailbox.prepare_sleep() {
+            continue;
+        }
+        if reactors.iter().all(|r| r.arm()) {
+            poller.wait(None)?;
+        }
+        mailbox.finish_sleep();
+        for reactor in reactors {
+            reactor.after_wake();
+        }
+        idle_since = Instant::now();
+    }
+    Ok(())
+}

@@ -1,0 +1,765 @@
+//! End-to-end tests: real MPI jobs at 1, 2 and 4 ranks.
+//!
+//! The C programs in `tests/c/` are built the way a user builds against an
+//! installed BenchFS (`make install-only`, then `mpicc` with the flags of
+//! `pkg-config --cflags --libs benchfs`) and run under `mpirun`; so are the
+//! Rust self-check examples. Every program verifies each byte it reads and
+//! ends with a `<name>: P passed, F failed` line; a job passes only if it
+//! exits 0, prints that line with `0 failed`, finishes within
+//! [`JOB_TIMEOUT`] and leaves no chunk files behind.
+//!
+//! Jobs run one at a time (see [`serial`]): a 4-rank job already
+//! oversubscribes a small machine, and two at once would turn timing into
+//! flakiness.
+//!
+//! `mpirun`, `mpicc`, `pkg-config`, `make` and `nm` are required; a missing
+//! one fails the tests with a message saying what to install.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Longest a single `mpirun` job may take before it is killed and failed.
+const JOB_TIMEOUT: Duration = Duration::from_secs(120);
+/// Chunk size for the runs that exercise many chunks with small files.
+const SMALL_CHUNK: u64 = 65536;
+/// Programs under `tests/c/`, compiled once per test process.
+const C_PROGRAMS: &[&str] = &["cross_rank", "shared_file", "bad_input", "idle_cpu"];
+/// Environment variables of the library that a job must not inherit from
+/// the caller, so that each run sees exactly the configuration it sets.
+const LIBRARY_ENV: &[&str] = &[
+    "BENCHFS_DATA_DIR",
+    "BENCHFS_CHUNK_SIZE",
+    "BENCHFS_KEEP_DATA",
+];
+
+static JOB_LOCK: Mutex<()> = Mutex::new(());
+
+/// Serialises the jobs. A test that panicked while holding the lock has
+/// already reported its failure; the next one may still run.
+fn serial() -> MutexGuard<'static, ()> {
+    JOB_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// Where cargo put things
+// ---------------------------------------------------------------------------
+
+/// The directories of the build this test binary belongs to.
+struct BuildDirs {
+    /// `target/<profile>` (or `target/<triple>/<profile>`).
+    profile_dir: PathBuf,
+    /// Parent of `profile_dir`: what `CARGO_TARGET_DIR` means to the Makefile.
+    target_dir: PathBuf,
+    /// `debug`, `release` or a custom profile's name.
+    profile: String,
+}
+
+fn build_dirs() -> &'static BuildDirs {
+    static DIRS: OnceLock<BuildDirs> = OnceLock::new();
+    DIRS.get_or_init(|| {
+        // This binary is target/<profile>/deps/mpi_jobs-<hash>.
+        let exe = std::env::current_exe().expect("current_exe");
+        let deps = exe.parent().expect("test binary has a parent directory");
+        let profile_dir = deps
+            .parent()
+            .expect("deps/ has a parent directory")
+            .to_path_buf();
+        let target_dir = profile_dir
+            .parent()
+            .expect("profile dir has a parent")
+            .to_path_buf();
+        let profile = profile_dir
+            .file_name()
+            .and_then(OsStr::to_str)
+            .expect("profile directory name is UTF-8")
+            .to_string();
+        BuildDirs {
+            profile_dir,
+            target_dir,
+            profile,
+        }
+    })
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Directory holding the library files of the current build.
+///
+/// `cargo test` builds the cdylib and staticlib into `deps/` without copying
+/// them up to `target/<profile>/` (only `cargo build` does), so the copy in
+/// the profile directory may be missing or left over from an older build:
+/// take whichever `libbenchfs.so` is newer.
+fn artifact_dir() -> Result<PathBuf, String> {
+    let dirs = build_dirs();
+    let deps = dirs.profile_dir.join("deps");
+    let candidates = [deps, dirs.profile_dir.clone()];
+    candidates
+        .iter()
+        .filter(|d| d.join("libbenchfs.so").is_file() && d.join("libbenchfs.a").is_file())
+        .max_by_key(|d| mtime(&d.join("libbenchfs.so")))
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "libbenchfs.so/libbenchfs.a not found in {} or {}/deps; Cargo.toml must keep \
+                 crate-type = [\"rlib\", \"cdylib\", \"staticlib\"] so that cargo builds them",
+                dirs.profile_dir.display(),
+                dirs.profile_dir.display()
+            )
+        })
+}
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+// ---------------------------------------------------------------------------
+// Scratch space
+// ---------------------------------------------------------------------------
+
+/// `$TMPDIR/benchfs-tests-<pid>`: install prefix, binaries, job data dirs.
+/// Directories left by earlier test processes that no longer run are
+/// removed first, so repeated runs do not fill the disk.
+fn scratch_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let tmp = std::env::temp_dir();
+        if let Ok(entries) = fs::read_dir(&tmp) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("benchfs-tests-")) else {
+                    continue;
+                };
+                let alive = pid
+                    .parse::<u32>()
+                    .map(|p| Path::new(&format!("/proc/{p}")).exists());
+                if alive == Ok(false) {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let root = tmp.join(format!("benchfs-tests-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).expect("create scratch directory");
+        root
+    })
+}
+
+static JOB_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+// ---------------------------------------------------------------------------
+// Tools
+// ---------------------------------------------------------------------------
+
+fn find_in_path(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+fn require_tool(tool: &str) -> Result<PathBuf, String> {
+    find_in_path(tool).ok_or_else(|| {
+        format!(
+            "`{tool}` is not on PATH. These tests need Open MPI (mpirun, mpicc), pkg-config, make \
+             and binutils; on Debian: apt-get install openmpi-bin libopenmpi-dev libucx-dev \
+             pkg-config make binutils (.ci/run does this)"
+        )
+    })
+}
+
+/// Runs a short command to completion; its failure is an error with output.
+fn run_checked(cmd: &mut Command) -> Result<String, String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{shown} failed ({})\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+// ---------------------------------------------------------------------------
+// Install and compile
+// ---------------------------------------------------------------------------
+
+struct Installed {
+    prefix: PathBuf,
+    bin_dir: PathBuf,
+}
+
+fn pkg_config(prefix: &Path, args: &[&str]) -> Result<Vec<String>, String> {
+    let out = run_checked(
+        Command::new("pkg-config")
+            .args(args)
+            .arg("benchfs")
+            .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")),
+    )?;
+    Ok(out.split_whitespace().map(str::to_string).collect())
+}
+
+/// `make install-only` into a fresh prefix, then checks the installed layout.
+fn install(prefix: &Path) -> Result<(), String> {
+    require_tool("make")?;
+    require_tool("pkg-config")?;
+    let dirs = build_dirs();
+    let artifacts = artifact_dir()?;
+    run_checked(
+        Command::new("make")
+            .current_dir(manifest_dir())
+            .arg("--no-print-directory")
+            .arg("install-only")
+            .arg(format!("PREFIX={}", prefix.display()))
+            .arg(format!("PROFILE={}", dirs.profile))
+            .arg(format!("ARTIFACT_DIR={}", artifacts.display()))
+            .env("CARGO_TARGET_DIR", &dirs.target_dir),
+    )?;
+    for file in [
+        "lib/libbenchfs.so",
+        "lib/libbenchfs.a",
+        "include/benchfs.h",
+        "lib/pkgconfig/benchfs.pc",
+    ] {
+        if !prefix.join(file).is_file() {
+            return Err(format!(
+                "make install-only did not install {file} into {}",
+                prefix.display()
+            ));
+        }
+    }
+    let flags = pkg_config(prefix, &["--cflags", "--libs"])?;
+    let want = [
+        format!("-I{}/include", prefix.display()),
+        format!("-L{}/lib", prefix.display()),
+        "-lbenchfs".to_string(),
+    ];
+    for w in &want {
+        if !flags.contains(w) {
+            return Err(format!(
+                "pkg-config --cflags --libs benchfs gave {flags:?}, missing {w}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn compile_c(
+    installed: &Installed,
+    program: &str,
+    extra_link: Option<Vec<String>>,
+) -> Result<PathBuf, String> {
+    let source = manifest_dir().join("tests/c").join(format!("{program}.c"));
+    let suffix = if extra_link.is_some() { "-static" } else { "" };
+    let exe = installed.bin_dir.join(format!("{program}{suffix}"));
+    let link = match extra_link {
+        Some(flags) => flags,
+        None => pkg_config(&installed.prefix, &["--cflags", "--libs"])?,
+    };
+    run_checked(
+        Command::new("mpicc")
+            .args(["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-o"])
+            .arg(&exe)
+            .arg(&source)
+            .args(&link)
+            .arg(format!("-Wl,-rpath,{}/lib", installed.prefix.display())),
+    )?;
+    Ok(exe)
+}
+
+fn setup() -> Result<Installed, String> {
+    require_tool("mpicc")?;
+    require_tool("mpirun")?;
+    let root = scratch_root();
+    let installed = Installed {
+        prefix: root.join("prefix"),
+        bin_dir: root.join("bin"),
+    };
+    install(&installed.prefix)?;
+    fs::create_dir_all(&installed.bin_dir).map_err(|e| e.to_string())?;
+    for program in C_PROGRAMS {
+        compile_c(&installed, program, None)?;
+    }
+    Ok(installed)
+}
+
+/// The shared installation; a setup failure fails every test that needs it.
+fn installed() -> &'static Installed {
+    static INSTALLED: OnceLock<Result<Installed, String>> = OnceLock::new();
+    match INSTALLED.get_or_init(setup) {
+        Ok(installed) => installed,
+        Err(e) => panic!("test setup failed: {e}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running a job
+// ---------------------------------------------------------------------------
+
+struct Job {
+    command: String,
+    status: Option<ExitStatus>,
+    timed_out: bool,
+    stdout: String,
+    stderr: String,
+    leftover_files: Vec<PathBuf>,
+}
+
+/// Parent pid of every process, from /proc.
+fn process_parents() -> HashMap<i32, i32> {
+    let mut parents = HashMap::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return parents;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // The command name is in parentheses and may hold spaces; the parent
+        // pid is the second field after the closing one.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|s| s.parse().ok()) {
+            parents.insert(pid, ppid);
+        }
+    }
+    parents
+}
+
+fn descendants(root: i32) -> Vec<i32> {
+    let parents = process_parents();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parents.iter().filter(|&(_, &pp)| pp == p).map(|(&c, _)| c));
+        i += 1;
+    }
+    found
+}
+
+/// Ends a job that overran: asks mpirun to stop its ranks, then kills the
+/// whole tree. The ranks may sit in their own process groups, so the tree
+/// is collected from /proc before anything is signalled.
+fn kill_job(pid: i32) {
+    let tree = descendants(pid);
+    // SAFETY: plain kill(2) calls on pids of this job's process tree.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    thread::sleep(Duration::from_secs(2));
+    for p in tree {
+        // SAFETY: as above; a pid that already exited gives ESRCH.
+        unsafe {
+            libc::kill(p, libc::SIGKILL);
+        }
+    }
+    // SAFETY: the job was started in its own process group with id `pid`.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+}
+
+fn regular_files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => regular_files_under(&path, out),
+            Ok(t) if t.is_file() => out.push(path),
+            _ => {}
+        }
+    }
+}
+
+fn read_lossy(path: &Path) -> String {
+    fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// Runs `exe args` on `np` ranks with a fresh data directory.
+fn run_job(exe: &Path, args: &[&str], np: u32, chunk: Option<u64>) -> Job {
+    let n = JOB_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let root = scratch_root();
+    let data_dir = root.join(format!("job{n}-data"));
+    let _ = fs::remove_dir_all(&data_dir);
+    fs::create_dir_all(&data_dir).expect("create job data directory");
+    let out_path = root.join(format!("job{n}.stdout"));
+    let err_path = root.join(format!("job{n}.stderr"));
+
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["--oversubscribe", "-np", &np.to_string()]);
+    for var in LIBRARY_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env("BENCHFS_DATA_DIR", &data_dir);
+    let mut forwarded = vec!["BENCHFS_DATA_DIR"];
+    if let Some(chunk) = chunk {
+        cmd.env("BENCHFS_CHUNK_SIZE", chunk.to_string());
+        forwarded.push("BENCHFS_CHUNK_SIZE");
+    }
+    // Local ranks inherit mpirun's environment anyway; -x makes the
+    // forwarding explicit for launchers that do not.
+    for var in forwarded {
+        cmd.args(["-x", var]);
+    }
+    cmd.arg(exe).args(args);
+    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).expect("create stdout file"))
+        .stderr(File::create(&err_path).expect("create stderr file"))
+        .process_group(0);
+    let command = format!(
+        "BENCHFS_DATA_DIR={} {}{cmd:?}",
+        data_dir.display(),
+        chunk
+            .map(|c| format!("BENCHFS_CHUNK_SIZE={c} "))
+            .unwrap_or_default()
+    );
+
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => panic!("cannot start {command}: {e}"),
+    };
+    let deadline = Instant::now() + JOB_TIMEOUT;
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() >= deadline => {
+                timed_out = true;
+                kill_job(child.id() as i32);
+                break child.wait().ok();
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("waiting for {command}: {e}"),
+        }
+    };
+
+    let mut leftover_files = Vec::new();
+    regular_files_under(&data_dir, &mut leftover_files);
+    let job = Job {
+        command,
+        status,
+        timed_out,
+        stdout: read_lossy(&out_path),
+        stderr: read_lossy(&err_path),
+        leftover_files,
+    };
+    let _ = fs::remove_dir_all(&data_dir);
+    let _ = fs::remove_file(&out_path);
+    let _ = fs::remove_file(&err_path);
+    job
+}
+
+/// Parses `P passed, F failed` (optionally after one `word:` and followed
+/// by more `, ...` fields) into `(P, F)`.
+fn parse_summary(line: &str) -> Option<(u64, u64)> {
+    let line = line.trim();
+    let body = match line.split_once(": ") {
+        Some((head, rest)) if !head.contains(char::is_whitespace) => rest,
+        _ => line,
+    };
+    let mut fields = body.split(", ");
+    let passed = fields.next()?.strip_suffix(" passed")?.parse().ok()?;
+    let failed = fields.next()?.strip_suffix(" failed")?.parse().ok()?;
+    Some((passed, failed))
+}
+
+/// Keeps the end of a long output: that is where the failure usually is.
+fn tail(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+fn check_job(name: &str, job: &Job) {
+    let mut problems = Vec::new();
+    if job.timed_out {
+        problems.push(format!(
+            "did not finish within {} s and was killed",
+            JOB_TIMEOUT.as_secs()
+        ));
+    }
+    match job.status {
+        Some(s) if s.success() => {}
+        Some(s) => problems.push(format!("exited with {s}")),
+        None => problems.push("exit status unknown".to_string()),
+    }
+    match job.stdout.lines().filter_map(parse_summary).last() {
+        None => problems.push("printed no `P passed, F failed` summary line".to_string()),
+        Some((_, failed)) if failed > 0 => {
+            problems.push(format!("reported {failed} failed checks"))
+        }
+        Some((0, 0)) => problems.push("reported 0 passed checks".to_string()),
+        Some(_) => {}
+    }
+    if !job.leftover_files.is_empty() {
+        let shown: Vec<_> = job
+            .leftover_files
+            .iter()
+            .take(10)
+            .map(|p| p.display().to_string())
+            .collect();
+        problems.push(format!(
+            "left {} files in BENCHFS_DATA_DIR after benchfs_finalize, e.g. {shown:?}",
+            job.leftover_files.len()
+        ));
+    }
+    if !problems.is_empty() {
+        panic!(
+            "{name}: {}\ncommand: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            problems.join("; "),
+            job.command,
+            tail(&job.stdout, 20000),
+            tail(&job.stderr, 20000)
+        );
+    }
+}
+
+fn run_c(program: &str, np: u32, chunk: Option<u64>, args: &[&str]) {
+    let _guard = serial();
+    let installed = installed();
+    let exe = installed.bin_dir.join(program);
+    let job = run_job(&exe, args, np, chunk);
+    check_job(&format!("{program} on {np} ranks"), &job);
+}
+
+fn run_example(example: &str, np: u32, chunk: Option<u64>) {
+    let _guard = serial();
+    require_tool("mpirun").unwrap_or_else(|e| panic!("{e}"));
+    let exe = build_dirs().profile_dir.join("examples").join(example);
+    if !exe.is_file() {
+        panic!(
+            "example binary {} not found: it comes from examples/{example}.rs, which `cargo test` \
+             builds (a filtered run such as `cargo test --test mpi_jobs` does not: run \
+             `cargo build --examples` first)",
+            exe.display()
+        );
+    }
+    let job = run_job(&exe, &[], np, chunk);
+    check_job(&format!("example {example} on {np} ranks"), &job);
+}
+
+// ---------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------
+
+macro_rules! mpi_test {
+    ($name:ident, $job:expr) => {
+        #[test]
+        fn $name() {
+            $job;
+        }
+    };
+}
+
+mpi_test!(cross_rank_np1, run_c("cross_rank", 1, None, &[]));
+mpi_test!(
+    cross_rank_np2_small_chunks,
+    run_c("cross_rank", 2, Some(SMALL_CHUNK), &[])
+);
+mpi_test!(
+    cross_rank_np4_small_chunks,
+    run_c("cross_rank", 4, Some(SMALL_CHUNK), &[])
+);
+mpi_test!(cross_rank_np4, run_c("cross_rank", 4, None, &[]));
+
+mpi_test!(
+    shared_file_np1_small_chunks,
+    run_c("shared_file", 1, Some(SMALL_CHUNK), &[])
+);
+mpi_test!(shared_file_np2, run_c("shared_file", 2, None, &[]));
+mpi_test!(
+    shared_file_np4_small_chunks,
+    run_c("shared_file", 4, Some(SMALL_CHUNK), &[])
+);
+mpi_test!(shared_file_np4, run_c("shared_file", 4, None, &[]));
+
+mpi_test!(bad_input_np1, run_c("bad_input", 1, None, &[]));
+mpi_test!(bad_input_np2, run_c("bad_input", 2, Some(SMALL_CHUNK), &[]));
+mpi_test!(bad_input_np4, run_c("bad_input", 4, None, &[]));
+
+mpi_test!(idle_cpu_np4, run_c("idle_cpu", 4, None, &["10"]));
+
+mpi_test!(example_selfcheck_np1, run_example("selfcheck", 1, None));
+mpi_test!(
+    example_selfcheck_np2_small_chunks,
+    run_example("selfcheck", 2, Some(SMALL_CHUNK))
+);
+mpi_test!(
+    example_selfcheck_np4_small_chunks,
+    run_example("selfcheck", 4, Some(SMALL_CHUNK))
+);
+
+/// A program linked against `libbenchfs.a` with only the flags of
+/// `pkg-config --static` (so `Libs.private` and `Requires.private` are
+/// complete) runs like the shared-library build.
+#[test]
+fn static_link_cross_rank_np2() {
+    let _guard = serial();
+    let installed = installed();
+    let flags = pkg_config(&installed.prefix, &["--cflags", "--libs", "--static"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let flags: Vec<String> = flags
+        .into_iter()
+        .flat_map(|f| {
+            if f == "-lbenchfs" {
+                vec!["-Wl,-Bstatic".to_string(), f, "-Wl,-Bdynamic".to_string()]
+            } else {
+                vec![f]
+            }
+        })
+        .collect();
+    let exe = compile_c(installed, "cross_rank", Some(flags)).unwrap_or_else(|e| panic!("{e}"));
+    let needed = run_checked(Command::new("ldd").arg(&exe)).unwrap_or_default();
+    assert!(
+        !needed.contains("libbenchfs.so"),
+        "{} should not need libbenchfs.so:\n{needed}",
+        exe.display()
+    );
+    let job = run_job(&exe, &[], 2, Some(SMALL_CHUNK));
+    check_job("statically linked cross_rank on 2 ranks", &job);
+}
+
+/// Strips `/* */` and `//` comments so that names mentioned in prose do not
+/// count as declarations.
+fn strip_c_comments(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    loop {
+        let block = rest.find("/*");
+        let line = rest.find("//");
+        match (block, line) {
+            (Some(b), l) if l.map_or(true, |l| b < l) => {
+                out.push_str(&rest[..b]);
+                match rest[b + 2..].find("*/") {
+                    Some(end) => rest = &rest[b + 2 + end + 2..],
+                    None => return out,
+                }
+                out.push(' ');
+            }
+            (_, Some(l)) => {
+                out.push_str(&rest[..l]);
+                match rest[l..].find('\n') {
+                    Some(end) => rest = &rest[l + end..],
+                    None => return out,
+                }
+            }
+            (None, None) => {
+                out.push_str(rest);
+                return out;
+            }
+            (Some(_), None) => unreachable!("covered by the first arm"),
+        }
+    }
+}
+
+/// Names `benchfs_*` followed by `(`: the functions the header declares.
+fn declared_functions(header: &str) -> BTreeSet<String> {
+    let code = strip_c_comments(header);
+    let bytes = code.as_bytes();
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut names = BTreeSet::new();
+    let mut i = 0;
+    while let Some(pos) = code[i..].find("benchfs_") {
+        let start = i + pos;
+        let mut end = start;
+        while end < bytes.len() && is_ident(bytes[end]) {
+            end += 1;
+        }
+        let boundary = start == 0 || !is_ident(bytes[start - 1]);
+        let next = code[end..].trim_start().chars().next();
+        if boundary && next == Some('(') {
+            names.insert(code[start..end].to_string());
+        }
+        i = end.max(start + 1);
+    }
+    names
+}
+
+#[test]
+fn header_and_library_export_the_same_functions() {
+    let nm = require_tool("nm").unwrap_or_else(|e| panic!("{e}"));
+    let lib = artifact_dir()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .join("libbenchfs.so");
+    let header_path = manifest_dir().join("include/benchfs.h");
+    let header = fs::read_to_string(&header_path).expect("read include/benchfs.h");
+    let declared = declared_functions(&header);
+    assert!(
+        !declared.is_empty(),
+        "no benchfs_* functions found in {}",
+        header_path.display()
+    );
+
+    let listing = run_checked(Command::new(nm).args(["-D", "--defined-only"]).arg(&lib))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let exported: BTreeSet<String> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .filter(|s| s.starts_with("benchfs_"))
+        .map(str::to_string)
+        .collect();
+
+    let missing: Vec<_> = declared.difference(&exported).collect();
+    let undeclared: Vec<_> = exported.difference(&declared).collect();
+    assert!(
+        missing.is_empty() && undeclared.is_empty(),
+        "include/benchfs.h and {} disagree:\n  declared but not exported: {missing:?}\n  \
+         exported but not declared: {undeclared:?}",
+        lib.display()
+    );
+}
+
+#[test]
+fn summary_line_parser() {
+    assert_eq!(
+        parse_summary("cross_rank: 12 passed, 0 failed"),
+        Some((12, 0))
+    );
+    assert_eq!(parse_summary("3 passed, 1 failed, 2 skipped"), Some((3, 1)));
+    assert_eq!(parse_summary("idle CPU: 0.1 s in 10 s"), None);
+    assert_eq!(parse_summary("[x rank 0/1] 1 passed, 0 failed"), None);
+}
+
+#[test]
+fn header_parser_ignores_comments() {
+    let h = "/* benchfs_fake() */\nint benchfs_open(const char *p);\n// benchfs_x(\nint benchfs_close (int);";
+    let names: Vec<_> = declared_functions(h).into_iter().collect();
+    assert_eq!(names, ["benchfs_close", "benchfs_open"]);
+}
