@@ -27,6 +27,9 @@
 //! transfer; a second, untimed pass then re-reads everything and compares every byte, so that
 //! generating the expected data never counts against either file system.
 
+// `u64::is_multiple_of` is newer than the crate's minimum Rust version.
+#![allow(clippy::manual_is_multiple_of)]
+
 use std::ffi::CString;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -103,7 +106,8 @@ fn parse_size(s: &str) -> Result<u64, String> {
         _ => (digits, 0),
     };
     let n: u64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
-    n.checked_mul(1u64 << shift).ok_or_else(|| format!("size too large: {s:?}"))
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("size too large: {s:?}"))
 }
 
 fn parse_count(key: &str, s: &str) -> Result<u64, String> {
@@ -199,7 +203,11 @@ struct OpError {
 
 impl std::fmt::Display for OpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} failed: {} (errno {})", self.op, self.detail, self.errno)
+        write!(
+            f,
+            "{} failed: {} (errno {})",
+            self.op, self.detail, self.errno
+        )
     }
 }
 
@@ -250,7 +258,11 @@ trait Store {
 struct BenchFs;
 
 fn bfs_err(op: &'static str, e: benchfs::Error) -> OpError {
-    OpError { op, errno: e.errno(), detail: e.to_string() }
+    OpError {
+        op,
+        errno: e.errno(),
+        detail: e.to_string(),
+    }
 }
 
 impl Store for BenchFs {
@@ -273,7 +285,9 @@ impl Store for BenchFs {
         benchfs::fsync(fd).map_err(|e| bfs_err("fsync", e))
     }
     fn stat(&self, path: &str) -> Result<u64, OpError> {
-        benchfs::stat(path).map(|st| st.size).map_err(|e| bfs_err("stat", e))
+        benchfs::stat(path)
+            .map(|st| st.size)
+            .map_err(|e| bfs_err("stat", e))
     }
     fn unlink(&self, path: &str) -> Result<(), OpError> {
         benchfs::unlink(path).map_err(|e| bfs_err("unlink", e))
@@ -287,7 +301,11 @@ struct Posix {
 
 fn os_err(op: &'static str) -> OpError {
     let e = std::io::Error::last_os_error();
-    OpError { op, errno: e.raw_os_error().unwrap_or(libc::EIO), detail: e.to_string() }
+    OpError {
+        op,
+        errno: e.raw_os_error().unwrap_or(libc::EIO),
+        detail: e.to_string(),
+    }
 }
 
 impl Posix {
@@ -329,7 +347,14 @@ impl Store for Posix {
     }
     fn pread(&self, fd: i32, buf: &mut [u8], offset: u64) -> Result<usize, OpError> {
         // SAFETY: `buf` is valid for `buf.len()` bytes of writing during the call.
-        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), offset as libc::off_t) };
+        let n = unsafe {
+            libc::pread(
+                fd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                offset as libc::off_t,
+            )
+        };
         usize::try_from(n).map_err(|_| os_err("pread"))
     }
     fn fsync(&self, fd: i32) -> Result<(), OpError> {
@@ -389,7 +414,11 @@ impl Pattern {
         for (i, w) in template.chunks_exact_mut(8).enumerate() {
             w.copy_from_slice(&mix(key.rotate_left(17) ^ i as u64).to_le_bytes());
         }
-        Pattern { key, transfer, template }
+        Pattern {
+            key,
+            transfer,
+            template,
+        }
     }
 
     fn stamp(&self, offset: u64) -> [u8; 8] {
@@ -439,25 +468,32 @@ impl Ctx {
     /// An operation that must not fail did: there is no meaningful way to continue the collective
     /// pattern on this rank alone, so the whole job is stopped.
     fn fatal(&self, store: &dyn Store, what: &str, e: OpError) -> ! {
-        eprintln!("benchfs-bench: rank {}: {} {what}: {e}", self.rank, store.label());
+        eprintln!(
+            "benchfs-bench: rank {}: {} {what}: {e}",
+            self.rank,
+            store.label()
+        );
         self.world.abort(2)
     }
 
     fn max_f64(&self, local: f64) -> f64 {
         let mut global = 0.0f64;
-        self.world.all_reduce_into(&local, &mut global, SystemOperation::max());
+        self.world
+            .all_reduce_into(&local, &mut global, SystemOperation::max());
         global
     }
 
     fn sum_u64(&self, local: u64) -> u64 {
         let mut global = 0u64;
-        self.world.all_reduce_into(&local, &mut global, SystemOperation::sum());
+        self.world
+            .all_reduce_into(&local, &mut global, SystemOperation::sum());
         global
     }
 
     fn min_u64(&self, local: u64) -> u64 {
         let mut global = 0u64;
-        self.world.all_reduce_into(&local, &mut global, SystemOperation::min());
+        self.world
+            .all_reduce_into(&local, &mut global, SystemOperation::min());
         global
     }
 
@@ -466,7 +502,11 @@ impl Ctx {
         let root = self.world.process_at_rank(0);
         let mut len = s.len() as u64;
         root.broadcast_into(&mut len);
-        let mut bytes = if self.rank == 0 { s.into_bytes() } else { vec![0u8; len as usize] };
+        let mut bytes = if self.rank == 0 {
+            s.into_bytes()
+        } else {
+            vec![0u8; len as usize]
+        };
         root.broadcast_into(&mut bytes[..]);
         String::from_utf8(bytes).expect("rank 0 broadcasts UTF-8")
     }
@@ -561,7 +601,9 @@ fn write_phase(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> 
 
     ctx.world.barrier();
     let start = Instant::now();
-    let fd = store.open(&path, flags).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    let fd = store
+        .open(&path, flags)
+        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
     for offset in layout.transfers(ctx, ctx.rank) {
         pattern.fill(&mut buf, offset, true);
         store
@@ -569,18 +611,30 @@ fn write_phase(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> 
             .unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
     }
     if ctx.opts.fsync {
-        store.fsync(fd).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+        store
+            .fsync(fd)
+            .unwrap_or_else(|e| ctx.fatal(store, &path, e));
     }
-    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    store
+        .close(fd)
+        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
     ctx.max_f64(start.elapsed().as_secs_f64())
 }
 
 /// Reports one wrong transfer on stderr (up to [`MAX_REPORTS`] per phase).
 fn report_mismatch(ctx: &Ctx, store: &dyn Store, reports: &mut u32, what: String) {
     if *reports < MAX_REPORTS {
-        eprintln!("benchfs-bench: rank {}: {} verify: {what}", ctx.rank, store.label());
+        eprintln!(
+            "benchfs-bench: rank {}: {} verify: {what}",
+            ctx.rank,
+            store.label()
+        );
     } else if *reports == MAX_REPORTS {
-        eprintln!("benchfs-bench: rank {}: {} verify: further mismatches not shown", ctx.rank, store.label());
+        eprintln!(
+            "benchfs-bench: rank {}: {} verify: further mismatches not shown",
+            ctx.rank,
+            store.label()
+        );
     }
     *reports += 1;
 }
@@ -598,20 +652,34 @@ fn read_phase(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> (
 
     ctx.world.barrier();
     let start = Instant::now();
-    let fd = store.open(&path, libc::O_RDONLY).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    let fd = store
+        .open(&path, libc::O_RDONLY)
+        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
     for offset in layout.transfers(ctx, writer) {
         let n = store
             .pread_full(fd, &mut buf, offset)
             .unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
         if n != buf.len() {
             bad += 1;
-            report_mismatch(ctx, store, &mut reports, format!("{path} @ {offset}: short read of {n} bytes"));
+            report_mismatch(
+                ctx,
+                store,
+                &mut reports,
+                format!("{path} @ {offset}: short read of {n} bytes"),
+            );
         } else if verify && !pattern.spot_check(&buf, offset) {
             bad += 1;
-            report_mismatch(ctx, store, &mut reports, format!("{path} @ {offset}: wrong stamp"));
+            report_mismatch(
+                ctx,
+                store,
+                &mut reports,
+                format!("{path} @ {offset}: wrong stamp"),
+            );
         }
     }
-    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    store
+        .close(fd)
+        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
     let elapsed = start.elapsed().as_secs_f64();
     (ctx.max_f64(elapsed), bad)
 }
@@ -627,12 +695,24 @@ fn verify_pass(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> 
     let mut bad = 0u64;
     let mut reports = 0u32;
 
-    let size = store.stat(&path).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    let size = store
+        .stat(&path)
+        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
     if size != layout.file_size(ctx) {
         bad += 1;
-        report_mismatch(ctx, store, &mut reports, format!("{path}: stat size {size}, expected {}", layout.file_size(ctx)));
+        report_mismatch(
+            ctx,
+            store,
+            &mut reports,
+            format!(
+                "{path}: stat size {size}, expected {}",
+                layout.file_size(ctx)
+            ),
+        );
     }
-    let fd = store.open(&path, libc::O_RDONLY).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    let fd = store
+        .open(&path, libc::O_RDONLY)
+        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
     for offset in layout.transfers(ctx, writer) {
         let n = store
             .pread_full(fd, &mut buf, offset)
@@ -640,7 +720,11 @@ fn verify_pass(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> 
         pattern.fill(&mut expected, offset, false);
         if n != buf.len() || buf != expected {
             bad += 1;
-            let at = buf[..n].iter().zip(&expected).position(|(a, b)| a != b).unwrap_or(n);
+            let at = buf[..n]
+                .iter()
+                .zip(&expected)
+                .position(|(a, b)| a != b)
+                .unwrap_or(n);
             let what = if at < n {
                 format!(
                     "{path}: first wrong byte at offset {} (read {:#04x}, expected {:#04x})",
@@ -654,7 +738,9 @@ fn verify_pass(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> 
             report_mismatch(ctx, store, &mut reports, what);
         }
     }
-    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    store
+        .close(fd)
+        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
     bad
 }
 
@@ -670,7 +756,13 @@ fn run_bandwidth(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -
         bad += verify_pass(ctx, store, layout, iteration);
     }
     remove_data_files(ctx, store, layout);
-    (Rates { write: total / MIB / write_time, read: total / MIB / read_time }, bad)
+    (
+        Rates {
+            write: total / MIB / write_time,
+            read: total / MIB / read_time,
+        },
+        bad,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -682,7 +774,9 @@ const META_PHASES: [&str; 4] = ["create", "stat", "open+close", "remove"];
 /// Runs the four metadata phases; returns the aggregate rates (operations per second, in the
 /// order of [`META_PHASES`]) and this rank's count of wrong results.
 fn run_meta(ctx: &Ctx, store: &dyn Store) -> ([f64; 4], u64) {
-    let paths: Vec<String> = (0..ctx.opts.files).map(|i| format!("/meta/r{}.{i}", ctx.rank)).collect();
+    let paths: Vec<String> = (0..ctx.opts.files)
+        .map(|i| format!("/meta/r{}.{i}", ctx.rank))
+        .collect();
     let total_ops = ctx.sum_u64(ctx.opts.files) as f64;
     let mut bad = 0u64;
     let mut reports = 0u32;
@@ -698,20 +792,35 @@ fn run_meta(ctx: &Ctx, store: &dyn Store) -> ([f64; 4], u64) {
                     let fd = store
                         .open(path, libc::O_CREAT | libc::O_WRONLY)
                         .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
-                    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    store
+                        .close(fd)
+                        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
                 }
                 1 => {
-                    let size = store.stat(path).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    let size = store
+                        .stat(path)
+                        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
                     if size != 0 {
                         bad += 1;
-                        report_mismatch(ctx, store, &mut reports, format!("{path}: size {size} after create"));
+                        report_mismatch(
+                            ctx,
+                            store,
+                            &mut reports,
+                            format!("{path}: size {size} after create"),
+                        );
                     }
                 }
                 2 => {
-                    let fd = store.open(path, libc::O_RDONLY).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
-                    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    let fd = store
+                        .open(path, libc::O_RDONLY)
+                        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    store
+                        .close(fd)
+                        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
                 }
-                _ => store.unlink(path).unwrap_or_else(|e| ctx.fatal(store, &what(), e)),
+                _ => store
+                    .unlink(path)
+                    .unwrap_or_else(|e| ctx.fatal(store, &what(), e)),
             }
         }
         *rate = total_ops / ctx.max_f64(start.elapsed().as_secs_f64());
@@ -724,7 +833,12 @@ fn run_meta(ctx: &Ctx, store: &dyn Store) -> ([f64; 4], u64) {
             Err(e) if e.errno == libc::ENOENT => {}
             other => {
                 bad += 1;
-                report_mismatch(ctx, store, &mut reports, format!("stat {path} after remove: {other:?}, expected ENOENT"));
+                report_mismatch(
+                    ctx,
+                    store,
+                    &mut reports,
+                    format!("stat {path} after remove: {other:?}, expected ENOENT"),
+                );
             }
         }
     }
@@ -745,7 +859,12 @@ struct Row {
 
 impl Row {
     fn new(name: String, unit: &'static str) -> Row {
-        Row { name, unit, benchfs: None, posix: None }
+        Row {
+            name,
+            unit,
+            benchfs: None,
+            posix: None,
+        }
     }
 
     fn record(slot: &mut Option<f64>, value: f64) {
@@ -778,10 +897,17 @@ impl Table {
     }
 
     fn print(&self, iterations: u32) {
-        let how = if iterations == 1 { "1 iteration".to_string() } else { format!("best of {iterations} iterations") };
+        let how = if iterations == 1 {
+            "1 iteration".to_string()
+        } else {
+            format!("best of {iterations} iterations")
+        };
         println!();
         println!("results ({how}; bandwidth = total bytes / slowest rank's time)");
-        println!("{:<18} {:>14} {:>14} {:>8}  {}", "pattern", "BenchFS", "POSIX", "ratio", "unit");
+        println!(
+            "{:<18} {:>14} {:>14} {:>8}  unit",
+            "pattern", "BenchFS", "POSIX", "ratio"
+        );
         println!("{}", "-".repeat(66));
         let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1}"));
         for r in &self.rows {
@@ -789,7 +915,14 @@ impl Table {
                 (Some(b), Some(p)) if p > 0.0 => format!("{:.2}", b / p),
                 _ => "n/a".to_string(),
             };
-            println!("{:<18} {:>14} {:>14} {:>8}  {}", r.name, fmt(r.benchfs), fmt(r.posix), ratio, r.unit);
+            println!(
+                "{:<18} {:>14} {:>14} {:>8}  {}",
+                r.name,
+                fmt(r.benchfs),
+                fmt(r.posix),
+                ratio,
+                r.unit
+            );
         }
     }
 }
@@ -808,12 +941,23 @@ fn choose_posix_dir(ctx: &Ctx) -> String {
                 .iter()
                 .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
                 .unwrap_or_else(|| std::process::id().to_string());
-            let id: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
+            let id: String = id
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
             format!("/dev/shm/benchfs-bench-posix-{id}")
         }
         (None, _) => String::new(),
     };
-    ctx.broadcast_string(chosen).trim_end_matches('/').to_string()
+    ctx.broadcast_string(chosen)
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// What setting up the POSIX side found out.
@@ -845,7 +989,10 @@ fn setup_posix_dir(ctx: &Ctx, root: &str) -> PosixSetup {
         let made = std::fs::create_dir_all(format!("{root}/bench"))
             .and_then(|_| std::fs::create_dir_all(format!("{root}/meta")));
         if let Err(e) = made {
-            eprintln!("benchfs-bench: rank {}: cannot set up POSIX directory {root}: {e}", ctx.rank);
+            eprintln!(
+                "benchfs-bench: rank {}: cannot set up POSIX directory {root}: {e}",
+                ctx.rank
+            );
             ctx.world.abort(2);
         }
     }
@@ -855,7 +1002,10 @@ fn setup_posix_dir(ctx: &Ctx, root: &str) -> PosixSetup {
     }
     let root_rank = ctx.world.process_at_rank(0);
     root_rank.broadcast_into(&mut created);
-    PosixSetup { created_root: created == 1, shared: ctx.min_u64(sees_marker) == 1 }
+    PosixSetup {
+        created_root: created == 1,
+        shared: ctx.min_u64(sees_marker) == 1,
+    }
 }
 
 /// Removes the directories the benchmark created. Only empty directories are removed (every file
@@ -904,23 +1054,37 @@ fn print_config(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) {
     println!("  transfer size    {}", fmt_size(o.transfer));
     println!("  block size       {} per rank", fmt_size(o.block));
     println!("  segments         {}", o.segments);
-    println!("  data per rank    {}  (aggregate {})", fmt_size(per_rank), fmt_size(per_rank * ctx.size as u64));
+    println!(
+        "  data per rank    {}  (aggregate {})",
+        fmt_size(per_rank),
+        fmt_size(per_rank * ctx.size as u64)
+    );
     println!("  files per rank   {} (meta)", o.files);
     println!("  chunk size       {chunk}");
     println!("  iterations       {} (best reported)", o.iterations);
     println!(
         "  verify           {}",
-        if o.verify { "every byte, in an untimed pass after each read phase" } else { "off" }
+        if o.verify {
+            "every byte, in an untimed pass after each read phase"
+        } else {
+            "off"
+        }
     );
     println!("  fsync on write   {}", if o.fsync { "yes" } else { "no" });
     println!(
         "  POSIX directory  {posix_root}{}",
-        if setup.shared { "" } else { "  (not shared by all ranks: cross-rank POSIX patterns skipped)" }
+        if setup.shared {
+            ""
+        } else {
+            "  (not shared by all ranks: cross-rank POSIX patterns skipped)"
+        }
     );
 }
 
 fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
-    let posix = Posix { root: posix_root.to_string() };
+    let posix = Posix {
+        root: posix_root.to_string(),
+    };
     let stores: [&dyn Store; 2] = [&BenchFs, &posix];
     let mut table = Table { rows: Vec::new() };
     let mut bad = 0u64;
@@ -945,8 +1109,18 @@ fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
                 }
                 let (rates, b) = run_bandwidth(ctx, store, layout, iteration);
                 bad += b;
-                table.record(&format!("{} write", layout.name()), "MiB/s", store, rates.write);
-                table.record(&format!("{} read", layout.name()), "MiB/s", store, rates.read);
+                table.record(
+                    &format!("{} write", layout.name()),
+                    "MiB/s",
+                    store,
+                    rates.write,
+                );
+                table.record(
+                    &format!("{} read", layout.name()),
+                    "MiB/s",
+                    store,
+                    rates.read,
+                );
             }
         }
         if ctx.opts.meta && ctx.opts.files > 0 {
@@ -991,10 +1165,18 @@ fn main() -> ExitCode {
     };
 
     if let Err(e) = benchfs::init(&world) {
-        eprintln!("benchfs-bench: rank {rank}: benchfs::init failed: {e} (errno {})", e.errno());
+        eprintln!(
+            "benchfs-bench: rank {rank}: benchfs::init failed: {e} (errno {})",
+            e.errno()
+        );
         world.abort(2);
     }
-    let ctx = Ctx { world, rank, size, opts };
+    let ctx = Ctx {
+        world,
+        rank,
+        size,
+        opts,
+    };
 
     let posix_root = choose_posix_dir(&ctx);
     let setup = setup_posix_dir(&ctx, &posix_root);
@@ -1004,10 +1186,11 @@ fn main() -> ExitCode {
 
     let bad = ctx.sum_u64(run(&ctx, &posix_root, &setup));
     remove_posix_dir(&ctx, &posix_root, &setup);
-    if rank == 0 {
-        if ctx.opts.verify {
-            println!();
-            println!("verification: {}", if bad == 0 { "passed".to_string() } else { format!("FAILED ({bad} bad transfers or results)") });
+    if rank == 0 && ctx.opts.verify {
+        println!();
+        match bad {
+            0 => println!("verification: passed"),
+            n => println!("verification: FAILED ({n} bad transfers or results)"),
         }
     }
 

@@ -48,7 +48,10 @@ impl Checker {
         if self.failed <= MAX_PRINTED {
             eprintln!("selfcheck: rank {}: FAILED: {what}", self.rank);
         } else if self.failed == MAX_PRINTED + 1 {
-            eprintln!("selfcheck: rank {}: further failures are counted but not shown", self.rank);
+            eprintln!(
+                "selfcheck: rank {}: further failures are counted but not shown",
+                self.rank
+            );
         }
     }
 
@@ -79,16 +82,32 @@ impl Checker {
     fn errno<T: Debug>(&mut self, r: benchfs::Result<T>, errno: i32, what: &str) {
         match r {
             Err(e) if e.errno() == errno => self.pass(),
-            Err(e) => self.fail(format!("{what}: errno {} ({e}), expected {errno}", e.errno())),
-            Ok(v) => self.fail(format!("{what}: succeeded with {v:?}, expected errno {errno}")),
+            Err(e) => self.fail(format!(
+                "{what}: errno {} ({e}), expected {errno}",
+                e.errno()
+            )),
+            Ok(v) => self.fail(format!(
+                "{what}: succeeded with {v:?}, expected errno {errno}"
+            )),
         }
     }
 
     /// Compares data read back at file `offset` with the expected bytes.
     fn bytes(&mut self, got: &[u8], expected: &[u8], offset: u64, what: impl FnOnce() -> String) {
         if got.len() != expected.len() {
-            self.fail(format!("{}: read {} bytes, expected {}", what(), got.len(), expected.len()));
-        } else if let Some(i) = got.iter().zip(expected).position(|(a, b)| a != b) {
+            self.fail(format!(
+                "{}: read {} bytes, expected {}",
+                what(),
+                got.len(),
+                expected.len()
+            ));
+        } else if got != expected {
+            // Compared as whole slices first: a byte-by-byte search only when reporting.
+            let i = got
+                .iter()
+                .zip(expected)
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
             self.fail(format!(
                 "{}: first wrong byte at file offset {}: {:#04x}, expected {:#04x}",
                 what(),
@@ -114,14 +133,21 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The byte at file `offset` of a file tagged `tag`. Depending on both means that data of another
-/// file, or data moved to another offset, never passes for the right data.
-fn byte_at(tag: u64, offset: u64) -> u8 {
-    (mix(tag ^ (offset / 8).wrapping_mul(0x100_0000_01b3)) >> (8 * (offset % 8))) as u8
-}
-
+/// The bytes at `offset..offset + len` of a file tagged `tag`: the 8-byte word at file offset
+/// `8 * i` is `mix(tag ^ i * K)`. Depending on both tag and offset means that data of another file,
+/// or data moved to another offset, never passes for the right data.
 fn pattern(tag: u64, offset: u64, len: u64) -> Vec<u8> {
-    (offset..offset + len).map(|o| byte_at(tag, o)).collect()
+    let mut out = Vec::with_capacity(len as usize);
+    let end = offset + len;
+    let mut o = offset;
+    while o < end {
+        let word = mix(tag ^ (o / 8).wrapping_mul(0x100_0000_01b3)).to_le_bytes();
+        let from = (o % 8) as usize;
+        let n = (8 - from).min((end - o) as usize);
+        out.extend_from_slice(&word[from..from + n]);
+        o += n as u64;
+    }
+    out
 }
 
 /// A small deterministic generator for the random sub-range reads.
@@ -165,17 +191,30 @@ fn read_at(fd: i32, offset: u64, len: u64) -> benchfs::Result<Vec<u8>> {
 
 /// Opens `path` read-only, reads `len` bytes at `offset` and closes it.
 fn read_file(c: &mut Checker, path: &str, offset: u64, len: u64) -> Option<Vec<u8>> {
-    let fd = c.ok(benchfs::open(path, libc::O_RDONLY, 0), || format!("open {path} O_RDONLY"))?;
-    let data = c.ok(read_at(fd, offset, len), || format!("pread {path} @ {offset} len {len}"));
+    let fd = c.ok(benchfs::open(path, libc::O_RDONLY, 0), || {
+        format!("open {path} O_RDONLY")
+    })?;
+    let data = c.ok(read_at(fd, offset, len), || {
+        format!("pread {path} @ {offset} len {len}")
+    });
     c.ok(benchfs::close(fd), || format!("close {path}"));
     data
 }
 
 fn check_stat(c: &mut Checker, path: &str, size: u64, chunk: u64) -> Option<FileStat> {
     let st = c.ok(benchfs::stat(path), || format!("stat {path}"))?;
-    c.check(st.size == size, || format!("stat {path}: size {}, expected {size}", st.size));
-    c.check(st.mode & libc::S_IFMT == libc::S_IFREG, || format!("stat {path}: mode {:#o} is not a regular file", st.mode));
-    c.check(st.blksize == chunk, || format!("stat {path}: blksize {}, expected chunk size {chunk}", st.blksize));
+    c.check(st.size == size, || {
+        format!("stat {path}: size {}, expected {size}", st.size)
+    });
+    c.check(st.mode & libc::S_IFMT == libc::S_IFREG, || {
+        format!("stat {path}: mode {:#o} is not a regular file", st.mode)
+    });
+    c.check(st.blksize == chunk, || {
+        format!(
+            "stat {path}: blksize {}, expected chunk size {chunk}",
+            st.blksize
+        )
+    });
     Some(st)
 }
 
@@ -200,7 +239,10 @@ impl Job {
 
 /// Parses BENCHFS_CHUNK_SIZE the way a user writes it (`4194304`, `4M`, `512KiB`).
 fn configured_chunk_size() -> Option<u64> {
-    let v = std::env::var("BENCHFS_CHUNK_SIZE").ok()?.trim().to_ascii_lowercase();
+    let v = std::env::var("BENCHFS_CHUNK_SIZE")
+        .ok()?
+        .trim()
+        .to_ascii_lowercase();
     let v = v.trim_end_matches("ib").trim_end_matches('b');
     let shift = match v.chars().last()? {
         'k' => 10,
@@ -216,16 +258,23 @@ fn configured_chunk_size() -> Option<u64> {
 fn probe_chunk_size(c: &mut Checker, rank: usize) -> u64 {
     let path = format!("/selfcheck/probe.r{rank}");
     let mut chunk = 0;
-    if let Some(fd) = c.ok(benchfs::open(&path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, 0o644), || format!("create {path}")) {
+    if let Some(fd) = c.ok(
+        benchfs::open(&path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, 0o644),
+        || format!("create {path}"),
+    ) {
         if let Some(st) = c.ok(benchfs::fstat(fd), || format!("fstat {path}")) {
             chunk = st.blksize;
-            c.check(st.size == 0, || format!("fstat {path}: size {} of a new file", st.size));
+            c.check(st.size == 0, || {
+                format!("fstat {path}: size {} of a new file", st.size)
+            });
         }
         c.ok(benchfs::close(fd), || format!("close {path}"));
         c.ok(benchfs::unlink(&path), || format!("unlink {path}"));
     }
     if let Some(configured) = configured_chunk_size() {
-        c.check(chunk == configured, || format!("st_blksize {chunk}, BENCHFS_CHUNK_SIZE says {configured}"));
+        c.check(chunk == configured, || {
+            format!("st_blksize {chunk}, BENCHFS_CHUNK_SIZE says {configured}")
+        });
     }
     if chunk == 0 {
         c.fail("chunk size unknown (st_blksize is 0); assuming 1 MiB".into());
@@ -242,7 +291,13 @@ fn rank_files(job: &Job, rank: usize) -> Vec<(String, u64, u64)> {
     sizes
         .iter()
         .enumerate()
-        .map(|(k, &size)| (format!("/selfcheck/r{rank}.f{k}"), size, mix(((rank as u64) << 16) | k as u64)))
+        .map(|(k, &size)| {
+            (
+                format!("/selfcheck/r{rank}.f{k}"),
+                size,
+                mix(((rank as u64) << 16) | k as u64),
+            )
+        })
         .collect()
 }
 
@@ -251,7 +306,9 @@ fn write_rank_files(c: &mut Checker, job: &Job) {
     let pieces = [u64::MAX, 7919, 65537, job.chunk / 3 + 1];
     for (k, (path, size, tag)) in rank_files(job, job.rank).into_iter().enumerate() {
         let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
-        let Some(fd) = c.ok(benchfs::open(&path, flags, 0o644), || format!("create {path}")) else {
+        let Some(fd) = c.ok(benchfs::open(&path, flags, 0o644), || {
+            format!("create {path}")
+        }) else {
             continue;
         };
         let piece = pieces[k % pieces.len()];
@@ -262,18 +319,29 @@ fn write_rank_files(c: &mut Checker, job: &Job) {
             let r = if k == 2 {
                 // Sequential writes through the file offset.
                 benchfs::write(fd, &data).and_then(|n| {
-                    if n == data.len() { Ok(()) } else { Err(benchfs::Error::Internal("short write")) }
+                    if n == data.len() {
+                        Ok(())
+                    } else {
+                        Err(benchfs::Error::Internal("short write"))
+                    }
                 })
             } else {
                 write_all(fd, &data, offset)
             };
-            if c.ok(r, || format!("write {path} @ {offset} len {len}")).is_none() {
+            if c.ok(r, || format!("write {path} @ {offset} len {len}"))
+                .is_none()
+            {
                 break;
             }
             offset += len;
         }
         if let Some(st) = c.ok(benchfs::fstat(fd), || format!("fstat {path}")) {
-            c.check(st.size == size, || format!("fstat {path} before close: size {}, expected {size}", st.size));
+            c.check(st.size == size, || {
+                format!(
+                    "fstat {path} before close: size {}, expected {size}",
+                    st.size
+                )
+            });
         }
         c.ok(benchfs::close(fd), || format!("close {path}"));
     }
@@ -288,7 +356,9 @@ fn verify_rank_files(c: &mut Checker, job: &Job) {
             if let Some(st) = check_stat(c, &path, size, job.chunk) {
                 inos.push(st.ino);
             }
-            let Some(fd) = c.ok(benchfs::open(&path, libc::O_RDONLY, 0), || format!("open {path}")) else {
+            let Some(fd) = c.ok(benchfs::open(&path, libc::O_RDONLY, 0), || {
+                format!("open {path}")
+            }) else {
                 continue;
             };
             // Asking for more than the file holds also checks the short count at end of file.
@@ -298,7 +368,7 @@ fn verify_rank_files(c: &mut Checker, job: &Job) {
             let mut ranges: Vec<(u64, u64)> = (0..12)
                 .map(|_| {
                     let off = rng.below(size);
-                    (off, 1 + rng.below((size - off).min(3 * job.chunk)))
+                    (off, 1 + rng.below((size - off).min(job.chunk + 4096)))
                 })
                 .collect();
             let mut boundary = job.chunk;
@@ -308,8 +378,12 @@ fn verify_rank_files(c: &mut Checker, job: &Job) {
                 boundary += job.chunk;
             }
             for (off, len) in ranges {
-                if let Some(data) = c.ok(read_at(fd, off, len), || format!("pread {path} @ {off} len {len}")) {
-                    c.bytes(&data, &pattern(tag, off, len), off, || format!("range of {path} @ {off} len {len}"));
+                if let Some(data) = c.ok(read_at(fd, off, len), || {
+                    format!("pread {path} @ {off} len {len}")
+                }) {
+                    c.bytes(&data, &pattern(tag, off, len), off, || {
+                        format!("range of {path} @ {off} len {len}")
+                    });
                 }
             }
             c.ok(benchfs::close(fd), || format!("close {path}"));
@@ -317,7 +391,9 @@ fn verify_rank_files(c: &mut Checker, job: &Job) {
         let mut sorted = inos.clone();
         sorted.sort_unstable();
         sorted.dedup();
-        c.check(sorted.len() == inos.len(), || format!("files of rank {owner} share inode numbers: {inos:?}"));
+        c.check(sorted.len() == inos.len(), || {
+            format!("files of rank {owner} share inode numbers: {inos:?}")
+        });
     }
 }
 
@@ -327,7 +403,16 @@ fn shared_tag(job: &Job, offset: u64) -> u64 {
 }
 
 fn shared_pattern(job: &Job, offset: u64, len: u64) -> Vec<u8> {
-    (offset..offset + len).map(|o| byte_at(shared_tag(job, o), o)).collect()
+    let mut out = Vec::with_capacity(len as usize);
+    let end = offset + len;
+    let mut o = offset;
+    while o < end {
+        let segment_end = (o / SHARED_SEGMENT + 1) * SHARED_SEGMENT;
+        let n = segment_end.min(end) - o;
+        out.extend_from_slice(&pattern(shared_tag(job, o), o, n));
+        o += n;
+    }
+    out
 }
 
 /// One file, segments of [`SHARED_SEGMENT`] bytes interleaved by rank, written concurrently.
@@ -339,19 +424,24 @@ fn shared_file(c: &mut Checker, job: &Job) {
 
     if job.rank == 0 {
         let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
-        if let Some(fd) = c.ok(benchfs::open(path, flags, 0o644), || format!("create {path}")) {
+        if let Some(fd) = c.ok(benchfs::open(path, flags, 0o644), || {
+            format!("create {path}")
+        }) {
             c.ok(benchfs::close(fd), || format!("close {path}"));
         }
     }
     job.world.barrier();
-    if let Some(fd) = c.ok(benchfs::open(path, libc::O_WRONLY, 0), || format!("open {path} O_WRONLY")) {
+    if let Some(fd) = c.ok(benchfs::open(path, libc::O_WRONLY, 0), || {
+        format!("open {path} O_WRONLY")
+    }) {
         for i in 0..per_rank {
             let offset = (i * n + job.rank as u64) * SHARED_SEGMENT;
             let data = shared_pattern(job, offset, SHARED_SEGMENT);
             // Some segments go in two unaligned pieces, last piece first.
             let split = if i % 3 == 1 { 1009 + 17 * job.rank } else { 0 };
             let (head, tail) = data.split_at(split);
-            let r = write_all(fd, tail, offset + split as u64).and_then(|_| write_all(fd, head, offset));
+            let r = write_all(fd, tail, offset + split as u64)
+                .and_then(|_| write_all(fd, head, offset));
             c.ok(r, || format!("pwrite {path} segment {i} @ {offset}"));
         }
         if job.rank % 2 == 1 {
@@ -363,16 +453,22 @@ fn shared_file(c: &mut Checker, job: &Job) {
 
     let st = check_stat(c, path, size, job.chunk);
     let same_ino = job.all_equal(st.map_or(u64::MAX, |st| st.ino));
-    c.check(same_ino, || format!("ranks disagree on the inode number of {path}"));
+    c.check(same_ino, || {
+        format!("ranks disagree on the inode number of {path}")
+    });
     if let Some(data) = read_file(c, path, 0, size) {
-        c.bytes(&data, &shared_pattern(job, 0, size), 0, || format!("whole {path}"));
+        c.bytes(&data, &shared_pattern(job, 0, size), 0, || {
+            format!("whole {path}")
+        });
     }
     let mut rng = Rng(mix(0x5a4e ^ job.rank as u64));
     for _ in 0..8 {
         let off = rng.below(size);
         let len = 1 + rng.below((size - off).min(2 * SHARED_SEGMENT));
         if let Some(data) = read_file(c, path, off, len) {
-            c.bytes(&data, &shared_pattern(job, off, len), off, || format!("range of {path} @ {off} len {len}"));
+            c.bytes(&data, &shared_pattern(job, off, len), off, || {
+                format!("range of {path} @ {off} len {len}")
+            });
         }
     }
 }
@@ -387,15 +483,24 @@ fn hole_file_write(c: &mut Checker, job: &Job) {
     let path = format!("/selfcheck/hole.r{}", job.rank);
     let tag = mix(0x401e ^ job.rank as u64);
     let flags = libc::O_CREAT | libc::O_RDWR | libc::O_TRUNC;
-    let Some(fd) = c.ok(benchfs::open(&path, flags, 0o644), || format!("create {path}")) else {
+    let Some(fd) = c.ok(benchfs::open(&path, flags, 0o644), || {
+        format!("create {path}")
+    }) else {
         return;
     };
     for (off, len) in hole_layout(job) {
-        c.ok(write_all(fd, &pattern(tag, off, len), off), || format!("pwrite {path} @ {off}"));
+        c.ok(write_all(fd, &pattern(tag, off, len), off), || {
+            format!("pwrite {path} @ {off}")
+        });
     }
     let size = 2 * job.chunk + 1333;
     if let Some(st) = c.ok(benchfs::fstat(fd), || format!("fstat {path}")) {
-        c.check(st.size == size, || format!("fstat {path}: size {} before close, expected {size}", st.size));
+        c.check(st.size == size, || {
+            format!(
+                "fstat {path}: size {} before close, expected {size}",
+                st.size
+            )
+        });
     }
     c.ok(benchfs::close(fd), || format!("close {path}"));
 }
@@ -411,22 +516,33 @@ fn hole_file_verify(c: &mut Checker, job: &Job) {
         expected[off as usize..(off + len) as usize].copy_from_slice(&pattern(tag, off, len));
     }
     check_stat(c, &path, size, job.chunk);
-    let Some(fd) = c.ok(benchfs::open(&path, libc::O_RDONLY, 0), || format!("open {path}")) else {
+    let Some(fd) = c.ok(benchfs::open(&path, libc::O_RDONLY, 0), || {
+        format!("open {path}")
+    }) else {
         return;
     };
     if let Some(data) = c.ok(read_at(fd, 0, size), || format!("read {path}")) {
         c.bytes(&data, &expected, 0, || format!("sparse {path}"));
     }
     let unwritten_chunk = job.chunk;
-    if let Some(data) = c.ok(read_at(fd, unwritten_chunk, job.chunk), || format!("read hole chunk of {path}")) {
-        c.bytes(&data, &expected[job.chunk as usize..2 * job.chunk as usize], unwritten_chunk, || {
-            format!("unwritten chunk of {path}")
-        });
+    if let Some(data) = c.ok(read_at(fd, unwritten_chunk, job.chunk), || {
+        format!("read hole chunk of {path}")
+    }) {
+        c.bytes(
+            &data,
+            &expected[job.chunk as usize..2 * job.chunk as usize],
+            unwritten_chunk,
+            || format!("unwritten chunk of {path}"),
+        );
     }
     let mut buf = [0u8; 100];
     for (off, want) in [(size - 10, 10), (size, 0), (size + 12345, 0)] {
-        if let Some(n) = c.ok(benchfs::pread(fd, &mut buf, off), || format!("pread {path} @ {off}")) {
-            c.check(n == want, || format!("pread {path} @ {off} (size {size}): {n} bytes, expected {want}"));
+        if let Some(n) = c.ok(benchfs::pread(fd, &mut buf, off), || {
+            format!("pread {path} @ {off}")
+        }) {
+            c.check(n == want, || {
+                format!("pread {path} @ {off} (size {size}): {n} bytes, expected {want}")
+            });
         }
     }
     c.ok(benchfs::close(fd), || format!("close {path}"));
@@ -438,34 +554,67 @@ fn file_offset_calls(c: &mut Checker, job: &Job) {
     let tag = mix(0x5e9 ^ job.rank as u64);
     let all = pattern(tag, 0, 8000);
     let flags = libc::O_CREAT | libc::O_RDWR | libc::O_TRUNC;
-    let Some(fd) = c.ok(benchfs::open(&path, flags, 0o644), || format!("create {path}")) else {
+    let Some(fd) = c.ok(benchfs::open(&path, flags, 0o644), || {
+        format!("create {path}")
+    }) else {
         return;
     };
     let w1 = benchfs::write(fd, &all[..3000]);
-    c.check(matches!(w1, Ok(3000)), || format!("write 3000 to {path}: {w1:?}"));
+    c.check(matches!(w1, Ok(3000)), || {
+        format!("write 3000 to {path}: {w1:?}")
+    });
     let w2 = benchfs::write(fd, &all[3000..]);
-    c.check(matches!(w2, Ok(5000)), || format!("write 5000 to {path}: {w2:?}"));
-    for (off, whence, want) in [(0, Whence::Cur, 8000), (0, Whence::End, 8000), (100, Whence::Set, 100)] {
+    c.check(matches!(w2, Ok(5000)), || {
+        format!("write 5000 to {path}: {w2:?}")
+    });
+    for (off, whence, want) in [
+        (0, Whence::Cur, 8000),
+        (0, Whence::End, 8000),
+        (100, Whence::Set, 100),
+    ] {
         let r = benchfs::lseek(fd, off, whence);
-        c.check(matches!(r, Ok(p) if p == want), || format!("lseek({off}, {whence:?}) on {path}: {r:?}, expected {want}"));
+        c.check(matches!(r, Ok(p) if p == want), || {
+            format!("lseek({off}, {whence:?}) on {path}: {r:?}, expected {want}")
+        });
     }
     let mut buf = [0u8; 50];
     if let Some(n) = c.ok(benchfs::read(fd, &mut buf), || format!("read {path}")) {
-        c.bytes(&buf[..n], &all[100..150], 100, || format!("read after lseek in {path}"));
+        c.bytes(&buf[..n], &all[100..150], 100, || {
+            format!("read after lseek in {path}")
+        });
     }
     let r = benchfs::lseek(fd, -10, Whence::End);
-    c.check(matches!(r, Ok(7990)), || format!("lseek(-10, End) on {path}: {r:?}"));
+    c.check(matches!(r, Ok(7990)), || {
+        format!("lseek(-10, End) on {path}: {r:?}")
+    });
     let mut buf = [0u8; 100];
-    if let Some(n) = c.ok(benchfs::read(fd, &mut buf), || format!("read at end of {path}")) {
-        c.bytes(&buf[..n], &all[7990..], 7990, || format!("read past end of {path}"));
+    if let Some(n) = c.ok(benchfs::read(fd, &mut buf), || {
+        format!("read at end of {path}")
+    }) {
+        c.bytes(&buf[..n], &all[7990..], 7990, || {
+            format!("read past end of {path}")
+        });
     }
-    c.errno(benchfs::lseek(fd, -1, Whence::Set), libc::EINVAL, "lseek to a negative offset");
+    c.errno(
+        benchfs::lseek(fd, -1, Whence::Set),
+        libc::EINVAL,
+        "lseek to a negative offset",
+    );
     c.ok(benchfs::close(fd), || format!("close {path}"));
 
-    c.errno(benchfs::open(&path, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o644), libc::EEXIST, "O_CREAT|O_EXCL on an existing file");
-    if let Some(fd) = c.ok(benchfs::open(&path, libc::O_WRONLY | libc::O_TRUNC, 0), || format!("O_TRUNC {path}")) {
+    c.errno(
+        benchfs::open(&path, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o644),
+        libc::EEXIST,
+        "O_CREAT|O_EXCL on an existing file",
+    );
+    if let Some(fd) = c.ok(
+        benchfs::open(&path, libc::O_WRONLY | libc::O_TRUNC, 0),
+        || format!("O_TRUNC {path}"),
+    ) {
         if let Some(st) = c.ok(benchfs::fstat(fd), || format!("fstat {path}")) {
-            c.check(st.size == 0, || format!("fstat {path} after O_TRUNC: size {}", st.size));
+            c.check(st.size == 0, || {
+                format!("fstat {path} after O_TRUNC: size {}", st.size)
+            });
         }
         c.ok(benchfs::close(fd), || format!("close {path}"));
     }
@@ -475,33 +624,102 @@ fn file_offset_calls(c: &mut Checker, job: &Job) {
 /// Error codes through the Rust API.
 fn error_cases(c: &mut Checker, job: &Job) {
     let missing = format!("/selfcheck/missing.r{}", job.rank);
-    c.errno(benchfs::open("relative/path", libc::O_RDONLY, 0), libc::EINVAL, "open of a relative path");
-    c.errno(benchfs::open("relative", libc::O_CREAT | libc::O_WRONLY, 0o644), libc::EINVAL, "create of a relative path");
-    c.errno(benchfs::stat("relative"), libc::EINVAL, "stat of a relative path");
-    c.errno(benchfs::unlink("relative"), libc::EINVAL, "unlink of a relative path");
-    c.errno(benchfs::open(&missing, libc::O_RDONLY, 0), libc::ENOENT, "open of a missing file");
-    c.errno(benchfs::stat(&missing), libc::ENOENT, "stat of a missing file");
-    c.errno(benchfs::unlink(&missing), libc::ENOENT, "unlink of a missing file");
+    c.errno(
+        benchfs::open("relative/path", libc::O_RDONLY, 0),
+        libc::EINVAL,
+        "open of a relative path",
+    );
+    c.errno(
+        benchfs::open("relative", libc::O_CREAT | libc::O_WRONLY, 0o644),
+        libc::EINVAL,
+        "create of a relative path",
+    );
+    c.errno(
+        benchfs::stat("relative"),
+        libc::EINVAL,
+        "stat of a relative path",
+    );
+    c.errno(
+        benchfs::unlink("relative"),
+        libc::EINVAL,
+        "unlink of a relative path",
+    );
+    c.errno(
+        benchfs::open(&missing, libc::O_RDONLY, 0),
+        libc::ENOENT,
+        "open of a missing file",
+    );
+    c.errno(
+        benchfs::stat(&missing),
+        libc::ENOENT,
+        "stat of a missing file",
+    );
+    c.errno(
+        benchfs::unlink(&missing),
+        libc::ENOENT,
+        "unlink of a missing file",
+    );
     let long = format!("/selfcheck/{}", "x".repeat(256));
-    c.errno(benchfs::open(&long, libc::O_CREAT | libc::O_WRONLY, 0o644), libc::ENAMETOOLONG, "open of a 256-byte name");
+    c.errno(
+        benchfs::open(&long, libc::O_CREAT | libc::O_WRONLY, 0o644),
+        libc::ENAMETOOLONG,
+        "open of a 256-byte name",
+    );
 
     let mut buf = [0u8; 16];
     for fd in [-1, 1 << 20] {
-        c.errno(benchfs::pread(fd, &mut buf, 0), libc::EBADF, &format!("pread on bad fd {fd}"));
-        c.errno(benchfs::pwrite(fd, &buf, 0), libc::EBADF, &format!("pwrite on bad fd {fd}"));
-        c.errno(benchfs::fstat(fd), libc::EBADF, &format!("fstat on bad fd {fd}"));
-        c.errno(benchfs::close(fd), libc::EBADF, &format!("close of bad fd {fd}"));
+        c.errno(
+            benchfs::pread(fd, &mut buf, 0),
+            libc::EBADF,
+            &format!("pread on bad fd {fd}"),
+        );
+        c.errno(
+            benchfs::pwrite(fd, &buf, 0),
+            libc::EBADF,
+            &format!("pwrite on bad fd {fd}"),
+        );
+        c.errno(
+            benchfs::fstat(fd),
+            libc::EBADF,
+            &format!("fstat on bad fd {fd}"),
+        );
+        c.errno(
+            benchfs::close(fd),
+            libc::EBADF,
+            &format!("close of bad fd {fd}"),
+        );
     }
 
     let path = format!("/selfcheck/err.r{}", job.rank);
-    if let Some(fd) = c.ok(benchfs::open(&path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, 0o644), || format!("create {path}")) {
-        c.errno(benchfs::pread(fd, &mut buf, 0), libc::EBADF, "pread on an O_WRONLY descriptor");
+    if let Some(fd) = c.ok(
+        benchfs::open(&path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, 0o644),
+        || format!("create {path}"),
+    ) {
+        c.errno(
+            benchfs::pread(fd, &mut buf, 0),
+            libc::EBADF,
+            "pread on an O_WRONLY descriptor",
+        );
         c.ok(benchfs::close(fd), || format!("close {path}"));
-        c.errno(benchfs::close(fd), libc::EBADF, "second close of a descriptor");
-        c.errno(benchfs::pwrite(fd, &buf, 0), libc::EBADF, "pwrite on a closed descriptor");
+        c.errno(
+            benchfs::close(fd),
+            libc::EBADF,
+            "second close of a descriptor",
+        );
+        c.errno(
+            benchfs::pwrite(fd, &buf, 0),
+            libc::EBADF,
+            "pwrite on a closed descriptor",
+        );
     }
-    if let Some(fd) = c.ok(benchfs::open(&path, libc::O_RDONLY, 0), || format!("open {path}")) {
-        c.errno(benchfs::pwrite(fd, &buf, 0), libc::EBADF, "pwrite on an O_RDONLY descriptor");
+    if let Some(fd) = c.ok(benchfs::open(&path, libc::O_RDONLY, 0), || {
+        format!("open {path}")
+    }) {
+        c.errno(
+            benchfs::pwrite(fd, &buf, 0),
+            libc::EBADF,
+            "pwrite on an O_RDONLY descriptor",
+        );
         c.ok(benchfs::close(fd), || format!("close {path}"));
     }
     c.ok(benchfs::unlink(&path), || format!("unlink {path}"));
@@ -509,7 +727,10 @@ fn error_cases(c: &mut Checker, job: &Job) {
 
 /// Every path this rank created and has not removed yet.
 fn own_paths(job: &Job) -> Vec<String> {
-    let mut paths: Vec<String> = rank_files(job, job.rank).into_iter().map(|(p, _, _)| p).collect();
+    let mut paths: Vec<String> = rank_files(job, job.rank)
+        .into_iter()
+        .map(|(p, _, _)| p)
+        .collect();
     paths.push(format!("/selfcheck/hole.r{}", job.rank));
     if job.rank == 0 {
         paths.push("/selfcheck/shared".to_string());
@@ -526,20 +747,39 @@ fn unlink_everywhere(c: &mut Checker, job: &Job) {
     job.world.barrier();
     for owner in 0..job.size {
         for (path, _, _) in rank_files(job, owner) {
-            c.errno(benchfs::stat(&path), libc::ENOENT, &format!("stat {path} after unlink"));
-            c.errno(benchfs::open(&path, libc::O_RDONLY, 0), libc::ENOENT, &format!("open {path} after unlink"));
+            c.errno(
+                benchfs::stat(&path),
+                libc::ENOENT,
+                &format!("stat {path} after unlink"),
+            );
+            c.errno(
+                benchfs::open(&path, libc::O_RDONLY, 0),
+                libc::ENOENT,
+                &format!("open {path} after unlink"),
+            );
         }
     }
-    c.errno(benchfs::stat("/selfcheck/shared"), libc::ENOENT, "stat /selfcheck/shared after unlink");
+    c.errno(
+        benchfs::stat("/selfcheck/shared"),
+        libc::ENOENT,
+        "stat /selfcheck/shared after unlink",
+    );
     job.world.barrier();
 
     let (path, old_size, _) = rank_files(job, job.rank).pop().expect("at least one file");
-    if let Some(fd) = c.ok(benchfs::open(&path, libc::O_CREAT | libc::O_WRONLY, 0o644), || format!("re-create {path}")) {
-        c.ok(write_all(fd, &[0xa5], old_size - 1), || format!("pwrite {path} @ {}", old_size - 1));
+    if let Some(fd) = c.ok(
+        benchfs::open(&path, libc::O_CREAT | libc::O_WRONLY, 0o644),
+        || format!("re-create {path}"),
+    ) {
+        c.ok(write_all(fd, &[0xa5], old_size - 1), || {
+            format!("pwrite {path} @ {}", old_size - 1)
+        });
         c.ok(benchfs::close(fd), || format!("close {path}"));
     }
     job.world.barrier();
-    let (path, size, _) = rank_files(job, (job.rank + 1) % job.size).pop().expect("at least one file");
+    let (path, size, _) = rank_files(job, (job.rank + 1) % job.size)
+        .pop()
+        .expect("at least one file");
     if let Some(data) = read_file(c, &path, 0, size) {
         let mut expected = vec![0u8; size as usize];
         expected[size as usize - 1] = 0xa5;
@@ -554,8 +794,15 @@ fn run(c: &mut Checker, world: SimpleCommunicator) {
     let rank = c.rank;
     let size = world.size() as usize;
     let chunk = probe_chunk_size(c, rank);
-    let job = Job { world, rank, size, chunk };
-    c.check(job.all_equal(chunk), || format!("ranks disagree on the chunk size ({chunk} here)"));
+    let job = Job {
+        world,
+        rank,
+        size,
+        chunk,
+    };
+    c.check(job.all_equal(chunk), || {
+        format!("ranks disagree on the chunk size ({chunk} here)")
+    });
 
     write_rank_files(c, &job);
     hole_file_write(c, &job);
@@ -578,13 +825,21 @@ fn main() -> ExitCode {
     };
     let world = universe.world();
     let rank = world.rank() as usize;
-    let mut c = Checker { rank, passed: 0, failed: 0 };
+    let mut c = Checker {
+        rank,
+        passed: 0,
+        failed: 0,
+    };
 
     match benchfs::init(&world) {
         Ok(()) => {
             run(&mut c, universe.world());
             c.ok(benchfs::finalize(), || "benchfs::finalize".to_string());
-            c.errno(benchfs::stat("/selfcheck"), libc::ENOTCONN, "stat after finalize");
+            c.errno(
+                benchfs::stat("/selfcheck"),
+                libc::ENOTCONN,
+                "stat after finalize",
+            );
         }
         Err(e) => c.fail(format!("benchfs::init: {e} (errno {})", e.errno())),
     }

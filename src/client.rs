@@ -16,7 +16,7 @@ use async_executor::LocalExecutor;
 
 use crate::bootstrap::JobComm;
 use crate::error::{Error, Result};
-use crate::ids::Rank;
+use crate::ids::{InodeId, Rank};
 use crate::node::{self, Node};
 use crate::rpc::server::{attr_of, execute_local};
 use crate::rpc::wire::{Attr, ReplyBody, Request};
@@ -259,7 +259,11 @@ async fn write_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resu
     // SAFETY: piece.at + piece.len <= buf.len by construction in `split`.
     let ptr = unsafe { buf.ptr.add(piece.at) };
     let written = if piece.owner == node.rank {
-        node.store.write(crate::ids::InodeId(ino), piece.offset, IoBuf::Raw { ptr, len: piece.len }).await?
+        {
+        // SAFETY: the caller's buffer outlives this awaited write (see UserBuf).
+        let buf = unsafe { IoBuf::from_raw(ptr, piece.len) };
+        node.store.write(InodeId(ino), piece.offset, buf).await?
+    }
     } else {
         let request = Request::Write { ino, offset: piece.offset, len: piece.len as u64 };
         let data = SendBuf::Raw { ptr, len: piece.len };
@@ -308,7 +312,11 @@ async fn read_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resul
     // SAFETY: piece.at + piece.len <= buf.len by construction in `split`.
     let ptr = unsafe { buf.ptr.add(piece.at) };
     let got = if piece.owner == node.rank {
-        node.store.read(crate::ids::InodeId(ino), piece.offset, IoBuf::Raw { ptr, len: piece.len }).await?.0
+        {
+        // SAFETY: the caller's buffer outlives this awaited read (see UserBuf).
+        let buf = unsafe { IoBuf::from_raw(ptr, piece.len) };
+        node.store.read(InodeId(ino), piece.offset, buf).await?.0
+    }
     } else {
         let request = Request::Read { ino, offset: piece.offset, len: piece.len as u64 };
         let dest = ReplyDest { ptr, len: piece.len };

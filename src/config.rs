@@ -6,9 +6,9 @@
 //! | `BENCHFS_CHUNK_SIZE` | bytes per chunk (suffix K, M, G allowed) | `1M` |
 //! | `BENCHFS_RNDV_THRESHOLD` | payloads above this many bytes travel by rendezvous | `16K` |
 //! | `BENCHFS_KEEP_DATA` | `1` keeps the chunk files at finalize | `0` |
-//! | `BENCHFS_IO_BACKEND` | `uring` or `sync` (plain pread/pwrite) | `uring` |
+//! | `BENCHFS_IO_BACKEND` | `uring`, `sync` (plain pread/pwrite), or `auto` (io_uring, falling back to `sync` where the kernel refuses it) | `auto` |
 //! | `BENCHFS_URING_DEPTH` | io_uring queue depth | `256` |
-//! | `BENCHFS_SPIN_US` | microseconds a thread spins before it blocks | `20` |
+//! | `BENCHFS_SPIN_US` | microseconds a waiting thread spins before it blocks | `5` |
 //! | `BENCHFS_LOG` | log filter (`tracing` env-filter syntax), logs go to stderr | `warn` |
 
 use std::path::PathBuf;
@@ -29,6 +29,7 @@ pub struct Config {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IoBackend {
+    Auto,
     Uring,
     Sync,
 }
@@ -51,12 +52,13 @@ impl Config {
         let rndv_threshold = size_var(&get, "BENCHFS_RNDV_THRESHOLD", 16 * KIB, 0, 1024 * 1024 * KIB)? as usize;
         let keep_data = bool_var(&get, "BENCHFS_KEEP_DATA", false)?;
         let io_backend = match get("BENCHFS_IO_BACKEND").as_deref() {
-            None | Some("uring") => IoBackend::Uring,
+            None | Some("auto") => IoBackend::Auto,
+            Some("uring") => IoBackend::Uring,
             Some("sync") => IoBackend::Sync,
-            Some(other) => return Err(bad("BENCHFS_IO_BACKEND", other.into(), "expected 'uring' or 'sync'")),
+            Some(other) => return Err(bad("BENCHFS_IO_BACKEND", other.into(), "expected 'auto', 'uring' or 'sync'")),
         };
         let uring_depth = size_var(&get, "BENCHFS_URING_DEPTH", 256, 8, 32768)? as u32;
-        let spin_us = size_var(&get, "BENCHFS_SPIN_US", 20, 0, 1_000_000)?;
+        let spin_us = size_var(&get, "BENCHFS_SPIN_US", 5, 0, 1_000_000)?;
         let log_filter = get("BENCHFS_LOG").unwrap_or_else(|| "warn".into());
         if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
             return Err(bad("BENCHFS_LOG", log_filter, "not a valid log filter (e.g. 'info' or 'benchfs=debug')"));
@@ -119,7 +121,7 @@ mod tests {
         let c = with(&[]).unwrap();
         assert_eq!(c.chunk_size, 1 << 20);
         assert_eq!(c.data_dir, PathBuf::from("/tmp"));
-        assert_eq!(c.io_backend, IoBackend::Uring);
+        assert_eq!(c.io_backend, IoBackend::Auto);
         assert!(!c.keep_data);
     }
 

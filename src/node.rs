@@ -321,11 +321,11 @@ fn progress_main(
 
 fn build_node(config: Config, rank: Rank, nranks: u32, dir: &std::path::Path, worker: Worker, addresses: Vec<Vec<u8>>) -> Result<Node> {
     let transport = Transport::new(worker, rank, addresses, config.rndv_threshold)?;
-    let backend = match config.io_backend {
-        IoBackend::Uring => Backend::Uring,
-        IoBackend::Sync => Backend::Sync,
+    let store = match config.io_backend {
+        IoBackend::Auto => ChunkStore::open(dir, config.uring_depth)?,
+        IoBackend::Uring => ChunkStore::open_with_backend(dir, config.uring_depth, Backend::Uring)?,
+        IoBackend::Sync => ChunkStore::open_with_backend(dir, config.uring_depth, Backend::Sync)?,
     };
-    let store = ChunkStore::open_with_backend(dir, config.uring_depth, backend)?;
     Ok(Node {
         rank,
         nranks,

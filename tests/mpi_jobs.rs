@@ -404,6 +404,21 @@ fn read_lossy(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// The caller's `LD_LIBRARY_PATH` minus cargo's target directory.
+///
+/// `cargo test` puts `target/<profile>` and its `deps/` first in
+/// `LD_LIBRARY_PATH`, which the dynamic loader searches before the
+/// programs' RUNPATH: the C programs would load whatever (possibly stale)
+/// `libbenchfs.so` lies there instead of the installed one under test.
+fn library_path_without_target_dir() -> std::ffi::OsString {
+    let target = &build_dirs().target_dir;
+    let current = std::env::var_os("LD_LIBRARY_PATH").unwrap_or_default();
+    let kept: Vec<PathBuf> = std::env::split_paths(&current)
+        .filter(|p| !p.as_os_str().is_empty() && !p.starts_with(target))
+        .collect();
+    std::env::join_paths(kept).unwrap_or_default()
+}
+
 /// Runs `exe args` on `np` ranks with a fresh data directory.
 fn run_job(exe: &Path, args: &[&str], np: u32, chunk: Option<u64>) -> Job {
     let n = JOB_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -419,6 +434,7 @@ fn run_job(exe: &Path, args: &[&str], np: u32, chunk: Option<u64>) -> Job {
     for var in LIBRARY_ENV {
         cmd.env_remove(var);
     }
+    cmd.env("LD_LIBRARY_PATH", library_path_without_target_dir());
     cmd.env("BENCHFS_DATA_DIR", &data_dir);
     let mut forwarded = vec!["BENCHFS_DATA_DIR"];
     if let Some(chunk) = chunk {
@@ -438,13 +454,8 @@ fn run_job(exe: &Path, args: &[&str], np: u32, chunk: Option<u64>) -> Job {
         .stdout(File::create(&out_path).expect("create stdout file"))
         .stderr(File::create(&err_path).expect("create stderr file"))
         .process_group(0);
-    let command = format!(
-        "BENCHFS_DATA_DIR={} {}{cmd:?}",
-        data_dir.display(),
-        chunk
-            .map(|c| format!("BENCHFS_CHUNK_SIZE={c} "))
-            .unwrap_or_default()
-    );
+    // The Debug form lists the changed environment variables too.
+    let command = format!("{cmd:?}");
 
     let mut child = match cmd.spawn() {
         Ok(child) => child,

@@ -106,13 +106,9 @@ async fn write_from_remote(node: &Node, ino: u64, offset: u64, len: u64, payload
 async fn read_for_remote(node: &Node, ino: u64, offset: u64, len: u64) -> Result<Vec<u8>> {
     node.check_chunk_range(ino, offset, len)?;
     let (n, buf) = node.store.read(InodeId(ino), offset, IoBuf::Owned(vec![0u8; len as usize])).await?;
-    match buf {
-        IoBuf::Owned(mut data) => {
-            data.truncate(n);
-            Ok(data)
-        }
-        IoBuf::Raw { .. } => Err(Error::Internal("store returned a different buffer")),
-    }
+    let mut data = buf.into_vec().ok_or(Error::Internal("store returned a different buffer"))?;
+    data.truncate(n);
+    Ok(data)
 }
 
 /// Convenience for callers that want the attributes out of a metadata reply.

@@ -1,51 +1,453 @@
-//! Temporary synchronous chunk store (replaced by the io_uring store).
+//! The node-local chunk store: the bytes of the chunks this rank owns.
+//!
+//! A rank keeps every chunk it owns of inode `ino` in one sparse file, `<dir>/<ino as 16 hex
+//! digits>`, each chunk at its logical offset. A chunk write is therefore a positional write,
+//! and bytes never written read back as zeros (holes). File names derive from the inode id
+//! only, never from user paths.
+//!
+//! The store lives on the progress thread and is `!Send`. Reads, writes and syncs are futures
+//! run by that thread's executor. With [`Backend::Uring`] they complete through an io_uring
+//! ring that the progress loop drives on every turn:
+//!
+//! ```text
+//! loop {
+//!     store.submit();             // hand the SQEs queued by futures to the kernel, batched
+//!     store.poll_completions();   // reap CQEs, waking the futures they belong to
+//!     if !executor.try_tick() && nothing else is ready {
+//!         epoll_wait(...);        // store.event_fd() is among the fds; EINTR counts as a wake-up
+//!         store.clear_event();    // before the next poll_completions, so no wake-up is lost
+//!     }
+//! }
+//! ```
+//!
+//! [`Backend::Sync`] performs each operation with `pread`/`pwrite`/`fdatasync` in the first
+//! poll of its future; it is the fallback where io_uring is unavailable.
+//!
+//! Operations on one inode are not ordered against each other: a caller that needs ordering
+//! (a read after a write, a truncate after writes) awaits the first before starting the second.
+
+mod posix;
+mod uring;
+
+#[cfg(test)]
+mod tests;
+
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::fmt;
+use std::fs::{self, File};
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::fd::RawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use lru::LruCache;
+
 use crate::error::StorageError;
 use crate::ids::InodeId;
 
-pub enum IoBuf { Owned(Vec<u8>), Raw { ptr: *mut u8, len: usize } }
-pub enum Backend { Uring, Sync }
-pub struct ChunkStore { dir: PathBuf, files: RefCell<HashMap<InodeId, std::rc::Rc<File>>> }
-impl ChunkStore {
-    pub fn open_with_backend(dir: &Path, _q: u32, _b: Backend) -> Result<ChunkStore, StorageError> {
-        std::fs::create_dir_all(dir)?;
-        Ok(ChunkStore { dir: dir.to_owned(), files: RefCell::default() })
+/// Most chunk files kept open at once; the real bound also depends on `RLIMIT_NOFILE`.
+const FD_CACHE_MAX: u64 = 1024;
+/// Fewest chunk files kept open at once, whatever `RLIMIT_NOFILE` says.
+const FD_CACHE_MIN: u64 = 16;
+
+/// A buffer handed to the kernel.
+///
+/// It must stay valid until the operation's completion arrives, even if the future awaiting it
+/// is dropped: the in-flight operation keeps ownership of an `Owned` buffer, and for a `Raw`
+/// one the creator guarantees that `ptr..ptr+len` stays valid (readable for a write, writable
+/// for a read, not otherwise accessed) until the operation completes, which in practice means
+/// awaiting the future to its end. Prefer [`IoBuf::from_raw`], which states that promise as
+/// an `unsafe` call.
+pub enum IoBuf {
+    Owned(Vec<u8>),
+    Raw { ptr: *mut u8, len: usize },
+}
+
+// SAFETY: an `Owned` buffer is a `Vec<u8>`, which is `Send`. A `Raw` buffer is an address and a
+// length whose validity its creator guarantees until the operation completes; nothing about it
+// is tied to the thread that created it.
+unsafe impl Send for IoBuf {}
+
+impl IoBuf {
+    /// A buffer borrowed from memory the store does not own.
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must be valid for reads and writes, and not be accessed by anyone else,
+    /// from the call that receives this buffer until that call's future completes. The future
+    /// must be awaited to its end (not dropped early), since the kernel may still use the
+    /// memory after a drop.
+    pub unsafe fn from_raw(ptr: *mut u8, len: usize) -> IoBuf {
+        IoBuf::Raw { ptr, len }
     }
-    fn file(&self, ino: InodeId, create: bool) -> Result<Option<std::rc::Rc<File>>, StorageError> {
-        if let Some(f) = self.files.borrow().get(&ino) { return Ok(Some(f.clone())); }
-        let p = self.dir.join(format!("{:016x}", ino.0));
-        let f = match std::fs::OpenOptions::new().read(true).write(true).create(create).open(&p) {
-            Ok(f) => std::rc::Rc::new(f),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
+
+    pub fn len(&self) -> usize {
+        match self {
+            IoBuf::Owned(v) => v.len(),
+            IoBuf::Raw { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The vector of an `Owned` buffer; `None` for a `Raw` one.
+    pub fn into_vec(self) -> Option<Vec<u8>> {
+        match self {
+            IoBuf::Owned(v) => Some(v),
+            IoBuf::Raw { .. } => None,
+        }
+    }
+
+    /// The address of byte `pos`, for an operation on `pos..pos+len`.
+    fn ptr_at(&mut self, pos: usize, len: usize) -> *mut u8 {
+        assert!(
+            pos.checked_add(len).is_some_and(|end| end <= self.len()),
+            "range outside buffer"
+        );
+        let base = match self {
+            IoBuf::Owned(v) => v.as_mut_ptr(),
+            IoBuf::Raw { ptr, .. } => *ptr,
         };
-        self.files.borrow_mut().insert(ino, f.clone());
-        Ok(Some(f))
+        base.wrapping_add(pos)
     }
-    pub async fn write(&self, ino: InodeId, offset: u64, buf: IoBuf) -> Result<usize, StorageError> {
-        let f = self.file(ino, true)?.unwrap();
-        let s = match &buf { IoBuf::Owned(v) => &v[..], IoBuf::Raw { ptr, len } => unsafe { std::slice::from_raw_parts(*ptr, *len) } };
-        f.write_all_at(s, offset)?; Ok(s.len())
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            IoBuf::Owned(v) => v,
+            IoBuf::Raw { len: 0, .. } => &[],
+            // SAFETY: the creator of a Raw buffer guarantees the range valid and unaliased for
+            // the duration of the operation, and the returned slice does not outlive it.
+            IoBuf::Raw { ptr, len } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+        }
     }
-    pub async fn read(&self, ino: InodeId, offset: u64, mut buf: IoBuf) -> Result<(usize, IoBuf), StorageError> {
-        let Some(f) = self.file(ino, false)? else { return Ok((0, buf)) };
-        let s = match &mut buf { IoBuf::Owned(v) => &mut v[..], IoBuf::Raw { ptr, len } => unsafe { std::slice::from_raw_parts_mut(*ptr, *len) } };
-        let mut n = 0;
-        while n < s.len() { let k = f.read_at(&mut s[n..], offset + n as u64)?; if k == 0 { break; } n += k; }
-        Ok((n, buf))
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        match self {
+            IoBuf::Owned(v) => v,
+            IoBuf::Raw { len: 0, .. } => &mut [],
+            // SAFETY: as in `as_slice`; a read buffer is also guaranteed writable.
+            IoBuf::Raw { ptr, len } => unsafe { std::slice::from_raw_parts_mut(*ptr, *len) },
+        }
     }
-    pub async fn fsync(&self, ino: InodeId) -> Result<(), StorageError> { if let Some(f) = self.file(ino, false)? { f.sync_data()?; } Ok(()) }
+}
+
+impl fmt::Debug for IoBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IoBuf::Owned(v) => f.debug_struct("Owned").field("len", &v.len()).finish(),
+            IoBuf::Raw { ptr, len } => f
+                .debug_struct("Raw")
+                .field("ptr", ptr)
+                .field("len", len)
+                .finish(),
+        }
+    }
+}
+
+/// How the store performs I/O.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Asynchronous through an io_uring ring; completions signal an eventfd.
+    Uring,
+    /// Blocking `pread`/`pwrite`/`fdatasync` on the progress thread.
+    Sync,
+}
+
+enum Engine {
+    Uring(Box<uring::Ring>),
+    Sync,
+}
+
+/// The chunk files of one rank, in one directory.
+pub struct ChunkStore {
+    // Declared first so that it drops first: dropping the ring waits for every operation the
+    // kernel still owns, before anything else goes away.
+    engine: Engine,
+    /// Open chunk files, least recently used first out. An evicted file whose operations are
+    /// still in flight stays open: each in-flight operation holds its own `Rc`.
+    files: RefCell<LruCache<InodeId, Rc<File>>>,
+    dir: PathBuf,
+}
+
+impl ChunkStore {
+    /// Opens the store in `dir` (created with mode 0700 if needed), on io_uring with a ring of
+    /// `queue_depth` entries if the kernel allows it, else on plain system calls.
+    pub fn open(dir: &Path, queue_depth: u32) -> Result<ChunkStore, StorageError> {
+        posix::create_dir(dir)?;
+        let engine = match uring::Ring::new(queue_depth) {
+            Ok(ring) => Engine::Uring(Box::new(ring)),
+            Err(error) => {
+                tracing::warn!(%error, "io_uring unavailable; the chunk store falls back to pread/pwrite");
+                Engine::Sync
+            }
+        };
+        Ok(Self::with_engine(dir, engine))
+    }
+
+    /// Opens the store on the given backend; fails if it is `Uring` and io_uring cannot be set up.
+    pub fn open_with_backend(
+        dir: &Path,
+        queue_depth: u32,
+        backend: Backend,
+    ) -> Result<ChunkStore, StorageError> {
+        posix::create_dir(dir)?;
+        let engine = match backend {
+            Backend::Uring => Engine::Uring(Box::new(uring::Ring::new(queue_depth)?)),
+            Backend::Sync => Engine::Sync,
+        };
+        Ok(Self::with_engine(dir, engine))
+    }
+
+    fn with_engine(dir: &Path, engine: Engine) -> ChunkStore {
+        let store = ChunkStore {
+            engine,
+            files: RefCell::new(LruCache::new(fd_cache_capacity())),
+            dir: dir.to_path_buf(),
+        };
+        tracing::debug!(dir = %store.dir.display(), backend = ?store.backend(), "chunk store open");
+        store
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.engine {
+            Engine::Uring(_) => Backend::Uring,
+            Engine::Sync => Backend::Sync,
+        }
+    }
+
+    /// Writes all of `buf` at `offset` of the local file of `ino`, creating the file (mode
+    /// 0600) on first write. Returns the number of bytes written, which is `buf.len()`.
+    pub async fn write(
+        &self,
+        ino: InodeId,
+        offset: u64,
+        buf: IoBuf,
+    ) -> Result<usize, StorageError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        check_span(offset, buf.len())?;
+        let file = self.file_for_write(ino)?;
+        match &self.engine {
+            Engine::Sync => Ok(posix::write_all_at(&file, buf.as_slice(), offset)?),
+            Engine::Uring(ring) => ring.write_all_at(file, buf, offset).await,
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset` of the local file of `ino` and hands the buffer
+    /// back. The count is short only where the local file ends; the rest of the range is a hole
+    /// that the caller fills with zeros. A missing local file reads as 0 bytes.
+    pub async fn read(
+        &self,
+        ino: InodeId,
+        offset: u64,
+        mut buf: IoBuf,
+    ) -> Result<(usize, IoBuf), StorageError> {
+        if buf.is_empty() {
+            return Ok((0, buf));
+        }
+        check_span(offset, buf.len())?;
+        let Some(file) = self.existing_file(ino)? else {
+            return Ok((0, buf));
+        };
+        match &self.engine {
+            Engine::Sync => {
+                let n = posix::read_full_at(&file, buf.as_mut_slice(), offset)?;
+                Ok((n, buf))
+            }
+            Engine::Uring(ring) => {
+                let (res, buf) = ring.read_at(file, buf, offset).await;
+                Ok((res?, buf))
+            }
+        }
+    }
+
+    /// Flushes the data of the local file of `ino` to stable storage (`fdatasync`), if the
+    /// file exists.
+    pub async fn fsync(&self, ino: InodeId) -> Result<(), StorageError> {
+        let Some(file) = self.existing_file(ino)? else {
+            return Ok(());
+        };
+        match &self.engine {
+            Engine::Sync => Ok(file.sync_data()?),
+            Engine::Uring(ring) => ring.fsync(file).await,
+        }
+    }
+
+    /// Cuts the local file of `ino` to `len` bytes; `len == 0` removes the file. A shorter or
+    /// missing file is left as it is: the bytes past its end already read as a hole.
     pub fn truncate(&self, ino: InodeId, len: u64) -> Result<(), StorageError> {
-        if len == 0 { self.files.borrow_mut().remove(&ino); let _ = std::fs::remove_file(self.dir.join(format!("{:016x}", ino.0))); return Ok(()); }
-        if let Some(f) = self.file(ino, false)? { if f.metadata()?.len() > len { f.set_len(len)?; } } Ok(())
+        if len == 0 {
+            self.files.borrow_mut().pop(&ino);
+            return match fs::remove_file(self.path_of(ino)) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => Ok(other?),
+            };
+        }
+        if let Some(file) = self.existing_file(ino)? {
+            if file.metadata()?.len() > len {
+                file.set_len(len)?;
+            }
+        }
+        Ok(())
     }
-    pub fn poll_completions(&self) -> usize { 0 }
-    pub fn submit(&self) -> usize { 0 }
-    pub fn event_fd(&self) -> Option<std::os::fd::RawFd> { None }
-    pub fn clear_event(&self) {}
-    pub fn shutdown(self, keep: bool) -> Result<(), StorageError> { if !keep { let _ = std::fs::remove_dir_all(&self.dir); } Ok(()) }
+
+    /// Reaps completions and wakes the futures whose operations completed; returns how many
+    /// completed. Makes no system call.
+    pub fn poll_completions(&self) -> usize {
+        match &self.engine {
+            Engine::Uring(ring) => ring.poll_completions(),
+            Engine::Sync => 0,
+        }
+    }
+
+    /// Hands the operations queued since the last call to the kernel in one system call;
+    /// returns how many. Makes no system call when nothing is queued.
+    pub fn submit(&self) -> usize {
+        match &self.engine {
+            Engine::Uring(ring) => ring.submit(),
+            Engine::Sync => 0,
+        }
+    }
+
+    /// The eventfd that becomes readable when completions arrive (`None` for `Backend::Sync`,
+    /// whose operations complete in their first poll).
+    pub fn event_fd(&self) -> Option<RawFd> {
+        match &self.engine {
+            Engine::Uring(ring) => Some(ring.event_fd()),
+            Engine::Sync => None,
+        }
+    }
+
+    /// Resets the eventfd after a wake-up. Call it before `poll_completions`, so that a
+    /// completion arriving in between leaves the fd readable.
+    pub fn clear_event(&self) {
+        if let Engine::Uring(ring) = &self.engine {
+            ring.clear_event();
+        }
+    }
+
+    /// Operations queued or submitted whose completion has not been reaped yet. While it is
+    /// non-zero the progress loop must keep calling `submit` and `poll_completions`.
+    pub fn inflight(&self) -> usize {
+        match &self.engine {
+            Engine::Uring(ring) => ring.inflight(),
+            Engine::Sync => 0,
+        }
+    }
+
+    /// Bytes of storage the chunk files occupy (allocated blocks, so holes do not count).
+    pub fn used_bytes(&self) -> u64 {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        entries
+            .filter_map(|entry| entry.ok()?.metadata().ok())
+            .filter(|meta| meta.is_file())
+            .map(|meta| meta.blocks() * 512)
+            .sum()
+    }
+
+    /// Waits for in-flight operations, closes every file and, unless `keep`, removes the chunk
+    /// files and the directory. A directory that holds files the store did not create is left
+    /// in place.
+    pub fn shutdown(self, keep: bool) -> Result<(), StorageError> {
+        let ChunkStore { engine, files, dir } = self;
+        drop(engine);
+        drop(files);
+        if keep {
+            return Ok(());
+        }
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            if is_chunk_file_name(&entry.file_name()) {
+                fs::remove_file(entry.path())?;
+            }
+        }
+        match fs::remove_dir(&dir) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                tracing::warn!(dir = %dir.display(), "chunk directory holds foreign files; left in place");
+                Ok(())
+            }
+            other => Ok(other?),
+        }
+    }
+
+    fn path_of(&self, ino: InodeId) -> PathBuf {
+        self.dir.join(format!("{:016x}", ino.0))
+    }
+
+    fn file_for_write(&self, ino: InodeId) -> Result<Rc<File>, StorageError> {
+        if let Some(file) = self.files.borrow_mut().get(&ino) {
+            return Ok(Rc::clone(file));
+        }
+        Ok(self.open_and_cache(ino, true)?)
+    }
+
+    /// The open local file of `ino`, or `None` if it does not exist.
+    fn existing_file(&self, ino: InodeId) -> Result<Option<Rc<File>>, StorageError> {
+        if let Some(file) = self.files.borrow_mut().get(&ino) {
+            return Ok(Some(Rc::clone(file)));
+        }
+        match self.open_and_cache(ino, false) {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn open_and_cache(&self, ino: InodeId, create: bool) -> io::Result<Rc<File>> {
+        let path = self.path_of(ino);
+        let file = loop {
+            match posix::open(&path, create) {
+                // Out of descriptors: close the least recently used file and try again.
+                Err(e) if is_fd_exhaustion(&e) && self.files.borrow_mut().pop_lru().is_some() => {}
+                other => break Rc::new(other?),
+            }
+        };
+        self.files.borrow_mut().put(ino, Rc::clone(&file));
+        Ok(file)
+    }
+}
+
+/// Rejects ranges the kernel would misread: io_uring takes offset `u64::MAX` as "the current
+/// file position", and no file extends past `i64::MAX`.
+fn check_span(offset: u64, len: usize) -> io::Result<()> {
+    if offset > i64::MAX as u64 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    match offset.checked_add(len as u64) {
+        Some(end) if end <= i64::MAX as u64 => Ok(()),
+        _ => Err(io::Error::from_raw_os_error(libc::EFBIG)),
+    }
+}
+
+fn is_fd_exhaustion(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// Names the store creates: exactly 16 lowercase hex digits.
+fn is_chunk_file_name(name: &std::ffi::OsStr) -> bool {
+    let bytes = name.as_encoded_bytes();
+    bytes.len() == 16 && bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A quarter of the soft descriptor limit, within `FD_CACHE_MIN..=FD_CACHE_MAX`: the rest is
+/// left to MPI, UCX and the application.
+fn fd_cache_capacity() -> NonZeroUsize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        FD_CACHE_MAX
+    };
+    let capacity = (soft / 4).clamp(FD_CACHE_MIN, FD_CACHE_MAX);
+    NonZeroUsize::new(capacity as usize).unwrap_or(NonZeroUsize::MIN)
 }
