@@ -23,9 +23,9 @@
 //! number of bytes over that time (MiB/s), metadata rates the total number of operations over it.
 //!
 //! Verification: every byte written is a function of (writer rank, iteration, file offset). The
-//! timed read loop checks the length of each read and the stamp word at the start of each
-//! transfer; a second, untimed pass then re-reads everything and compares every byte, so that
-//! generating the expected data never counts against either file system.
+//! timed read loop checks the length of each read and the first stamp word of each transfer; a
+//! second, untimed pass then re-reads everything and compares every byte, so that generating the
+//! expected data never counts against either file system.
 
 // `u64::is_multiple_of` is newer than the crate's minimum Rust version.
 #![allow(clippy::manual_is_multiple_of)]
@@ -42,8 +42,9 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// A stamp (a word derived from the offset) is placed every `STAMP_BYTES` bytes of a file; the
 /// words between stamps repeat a per-writer template. This keeps generating the data of a transfer
-/// nearly free (a few hundred stores per MiB) while data moved by any multiple of 8 bytes, data of
-/// another writer and unwritten zeros all fail verification.
+/// nearly free (a few hundred stores per MiB). Data of another writer or iteration, unwritten
+/// zeros, data shifted by anything but a multiple of the transfer size, and any misplaced range
+/// that spans a stamp all fail verification.
 const STAMP_BYTES: u64 = 4096;
 
 /// At most this many mismatch messages per rank and phase; the rest are only counted.
@@ -211,10 +212,31 @@ impl std::fmt::Display for OpError {
     }
 }
 
+/// Which of the two compared file systems a [`Store`] is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum System {
+    BenchFs,
+    Posix,
+}
+
+impl System {
+    fn label(self) -> &'static str {
+        match self {
+            System::BenchFs => "BenchFS",
+            System::Posix => "POSIX",
+        }
+    }
+}
+
 /// The calls a benchmark pattern makes. Both implementations take the same absolute paths and
 /// return plain descriptors, so one pattern function drives both file systems call for call.
 trait Store {
-    fn label(&self) -> &'static str;
+    fn system(&self) -> System;
+
+    fn label(&self) -> &'static str {
+        self.system().label()
+    }
+
     fn open(&self, path: &str, flags: i32) -> Result<i32, OpError>;
     fn close(&self, fd: i32) -> Result<(), OpError>;
     fn pwrite(&self, fd: i32, buf: &[u8], offset: u64) -> Result<usize, OpError>;
@@ -266,8 +288,8 @@ fn bfs_err(op: &'static str, e: benchfs::Error) -> OpError {
 }
 
 impl Store for BenchFs {
-    fn label(&self) -> &'static str {
-        "BenchFS"
+    fn system(&self) -> System {
+        System::BenchFs
     }
     fn open(&self, path: &str, flags: i32) -> Result<i32, OpError> {
         benchfs::open(path, flags, 0o644).map_err(|e| bfs_err("open", e))
@@ -319,8 +341,8 @@ impl Posix {
 }
 
 impl Store for Posix {
-    fn label(&self) -> &'static str {
-        "POSIX"
+    fn system(&self) -> System {
+        System::Posix
     }
     fn open(&self, path: &str, flags: i32) -> Result<i32, OpError> {
         let p = self.cpath(path)?;
@@ -890,9 +912,9 @@ impl Table {
 
     fn record(&mut self, name: &str, unit: &'static str, store: &dyn Store, value: f64) {
         let row = self.row(name, unit);
-        match store.label() {
-            "BenchFS" => Row::record(&mut row.benchfs, value),
-            _ => Row::record(&mut row.posix, value),
+        match store.system() {
+            System::BenchFs => Row::record(&mut row.benchfs, value),
+            System::Posix => Row::record(&mut row.posix, value),
         }
     }
 
@@ -1059,7 +1081,9 @@ fn print_config(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) {
         fmt_size(per_rank),
         fmt_size(per_rank * ctx.size as u64)
     );
-    println!("  files per rank   {} (meta)", o.files);
+    if o.meta {
+        println!("  files per rank   {} (meta)", o.files);
+    }
     println!("  chunk size       {chunk}");
     println!("  iterations       {} (best reported)", o.iterations);
     println!(
@@ -1099,10 +1123,9 @@ fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
                 continue;
             }
             for store in stores {
-                let is_posix = store.label() == "POSIX";
                 // The reads (and, for the shared layout, the file) span ranks; a node-local POSIX
                 // directory cannot host them, so those figures are left out.
-                if is_posix && !setup.shared && ctx.size > 1 {
+                if store.system() == System::Posix && !setup.shared && ctx.size > 1 {
                     table.row(&format!("{} write", layout.name()), "MiB/s");
                     table.row(&format!("{} read", layout.name()), "MiB/s");
                     continue;
@@ -1171,6 +1194,16 @@ fn main() -> ExitCode {
         );
         world.abort(2);
     }
+    // The namespaces the patterns use; created once, by rank 0, before anyone uses them.
+    if rank == 0 {
+        for dir in ["/bench", "/meta"] {
+            if let Err(e) = benchfs::mkdir(dir, 0o755) {
+                eprintln!("benchfs-bench: mkdir {dir}: {e} (errno {})", e.errno());
+                world.abort(2);
+            }
+        }
+    }
+    world.barrier();
     let ctx = Ctx {
         world,
         rank,

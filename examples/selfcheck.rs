@@ -833,6 +833,11 @@ fn main() -> ExitCode {
 
     match benchfs::init(&world) {
         Ok(()) => {
+            // Files live in a directory of their own, which must exist before they are created.
+            if rank == 0 {
+                c.ok(benchfs::mkdir("/selfcheck", 0o755), || "mkdir /selfcheck".to_string());
+            }
+            world.barrier();
             run(&mut c, universe.world());
             c.ok(benchfs::finalize(), || "benchfs::finalize".to_string());
             c.errno(

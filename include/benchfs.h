@@ -23,9 +23,12 @@
 #define BENCHFS_H
 
 #include <mpi.h>
-#include <sys/stat.h>
-#include <sys/types.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,7 +53,9 @@ int benchfs_init(MPI_Comm comm);
  */
 int benchfs_finalize(void);
 
-/* Like open(2). Flags: O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC.
+/* Like open(2). Flags: O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC,
+ * O_APPEND, O_DIRECTORY. The parent directory must exist (ENOENT) and be a
+ * directory (ENOTDIR); opening a directory for writing gives EISDIR.
  * Returns a BenchFS file descriptor (not a kernel one). */
 int benchfs_open(const char *path, int flags, mode_t mode);
 
@@ -82,8 +87,49 @@ int benchfs_stat(const char *path, struct stat *st);
 /* Like fstat(2); includes this rank's own unpublished writes to fd. */
 int benchfs_fstat(int fd, struct stat *st);
 
-/* Like unlink(2): removes the metadata and every chunk on every owner. */
+/* Like unlink(2): removes the metadata and every chunk on every owner.
+ * EISDIR for a directory. */
 int benchfs_unlink(const char *path);
+
+/* Like mkdir(2): EEXIST if the name exists, ENOENT/ENOTDIR for a bad parent. */
+int benchfs_mkdir(const char *path, mode_t mode);
+
+/* Like rmdir(2): ENOTEMPTY if the directory has entries, ENOTDIR for a file,
+ * EBUSY for "/". */
+int benchfs_rmdir(const char *path);
+
+/* Like rename(2), for files and directory trees; never copies file data.
+ * Replacing an existing file is atomic as seen by stat/open. Renaming a
+ * directory into its own subtree gives EINVAL. */
+int benchfs_rename(const char *oldpath, const char *newpath);
+
+/* Like truncate(2) and ftruncate(2): shrink (cut data is freed on its owners
+ * and reads as zeros if the file grows again) or grow (a hole). */
+int benchfs_truncate(const char *path, off_t length);
+int benchfs_ftruncate(int fd, off_t length);
+
+/* Like access(2) with F_OK, R_OK, W_OK, X_OK, checked against the mode bits
+ * and the caller's uid/gid (root passes R_OK and W_OK). */
+int benchfs_access(const char *path, int mode);
+
+/* Like statvfs(2): capacity totals over the data directories of all ranks
+ * (each file system counted once), and the number of entries. */
+int benchfs_statvfs(const char *path, struct statvfs *st);
+
+/* An open directory stream. */
+typedef struct BenchfsDir benchfs_dir_t;
+
+/* Like opendir(3): ENOENT, ENOTDIR as POSIX. */
+benchfs_dir_t *benchfs_opendir(const char *path);
+
+/* Like readdir(3): the next entry ("." and ".." first), with d_name, d_type
+ * and d_ino set, or NULL at the end (errno unchanged) or on error (errno
+ * set). Entries are fetched from their ranks in pages as the stream advances.
+ * The returned struct is valid until the next call on the same stream. */
+struct dirent *benchfs_readdir(benchfs_dir_t *dir);
+
+/* Like closedir(3). */
+int benchfs_closedir(benchfs_dir_t *dir);
 
 #ifdef __cplusplus
 }

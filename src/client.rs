@@ -18,8 +18,9 @@ use crate::bootstrap::JobComm;
 use crate::error::{Error, Result};
 use crate::ids::{InodeId, Rank};
 use crate::node::{self, Node};
-use crate::rpc::server::{attr_of, execute_local};
-use crate::rpc::wire::{Attr, ReplyBody, Request};
+use crate::rpc::server::{attr_of, execute_local, list};
+use crate::rpc::wire::{self, Attr, ReplyBody, Request};
+pub use crate::rpc::wire::DirEntry;
 use crate::rpc::ReplyDest;
 use crate::runtime::{join_all, reply_pair, Mailbox};
 use crate::storage::IoBuf;
@@ -59,7 +60,7 @@ const MAX_OPEN_FILES: usize = 1 << 20;
 /// Largest offset + length of a file, as `off_t` allows.
 const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 
-/// An open file of this rank.
+/// An open file (or directory) of this rank.
 pub struct OpenFile {
     path: String,
     flags: i32,
@@ -68,12 +69,16 @@ pub struct OpenFile {
     pos: u64,
     /// The size as this descriptor knows it: the owner's at open, raised by its own writes.
     size: u64,
-    wrote: bool,
+    /// The end of the highest byte written through this descriptor since it last published.
+    dirty_end: Option<u64>,
     /// Ranks that hold chunks written through this descriptor (for fsync).
     written_owners: Vec<Rank>,
 }
 
 impl OpenFile {
+    fn is_dir(&self) -> bool {
+        self.attr.mode & libc::S_IFMT == libc::S_IFDIR
+    }
     fn readable(&self) -> bool {
         self.flags & libc::O_ACCMODE != libc::O_WRONLY
     }
@@ -122,46 +127,115 @@ impl FileTable {
         Ok(file)
     }
 
-    /// The largest size this rank's own descriptors have written to `ino`.
+    fn of_inode(&mut self, ino: u64) -> impl Iterator<Item = &mut OpenFile> {
+        self.slots.iter_mut().flatten().filter(move |f| f.attr.ino == ino)
+    }
+
+    /// The end of this rank's unpublished writes to `ino`.
     fn local_size(&self, ino: u64) -> Option<u64> {
-        self.slots.iter().flatten().filter(|f| f.attr.ino == ino && f.wrote).map(|f| f.size).max()
+        self.slots.iter().flatten().filter(|f| f.attr.ino == ino).filter_map(|f| f.dirty_end).max()
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Operations on the progress thread.
 
-/// A metadata request to the owner of `path`, run in place when that is this rank.
-async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
-    let path = match &request {
-        Request::Open { path, .. } | Request::Stat { path } | Request::Publish { path, .. } | Request::Unlink { path } => path,
-        _ => return Err(Error::Internal("not a metadata request")),
-    };
-    let owner = node.ring.meta_owner(path);
-    if owner == node.rank {
+/// A request to `rank`, run in place when that is this rank.
+async fn call_rank(node: &Node, rank: Rank, request: Request) -> Result<ReplyBody> {
+    if rank == node.rank {
         return execute_local(node, request).await;
     }
     // SAFETY: no raw memory is involved; the future is awaited here.
-    let (reply, _) = unsafe { node.transport.call(owner, &request, SendBuf::None, None) }.await?;
+    let (reply, _) = unsafe { node.transport.call(rank, &request, SendBuf::None, None) }.await?;
     Ok(reply.body)
 }
 
-/// A chunk-maintenance request to one owner.
-async fn chunk_call(node: &Node, owner: Rank, request: Request) -> Result<()> {
-    if owner == node.rank {
-        execute_local(node, request).await?;
-    } else {
-        // SAFETY: no raw memory is involved; the future is awaited here.
-        unsafe { node.transport.call(owner, &request, SendBuf::None, None) }.await?;
-    }
-    Ok(())
+/// A metadata request to the owner of the path it names.
+async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
+    let path = match &request {
+        Request::Open { path, .. }
+        | Request::Stat { path }
+        | Request::Publish { path, .. }
+        | Request::Unlink { path }
+        | Request::Mkdir { path, .. }
+        | Request::Rmdir { path }
+        | Request::Link { path, .. }
+        | Request::Truncate { path, .. }
+        | Request::Take { path }
+        | Request::Install { path, .. } => path,
+        _ => return Err(Error::Internal("not a metadata request")),
+    };
+    let owner = node.ring.meta_owner(path);
+    call_rank(node, owner, request).await
+}
+
+/// The same request to every rank, all at once.
+async fn broadcast(node: &Node, request: Request) -> Result<Vec<ReplyBody>> {
+    let calls = (0..node.nranks).map(|r| call_rank(node, Rank(r), request.clone()));
+    join_all(calls.collect()).await.into_iter().collect()
 }
 
 /// Drops the data of `ino` beyond `len` on every rank that may hold some of its first `size` bytes.
 async fn truncate_chunks(node: &Node, ino: u64, size: u64, len: u64) -> Result<()> {
     let owners = node.chunk_owners(ino, size);
-    let calls = owners.into_iter().map(|owner| chunk_call(node, owner, Request::TruncateChunks { ino, len }));
-    join_all(calls.collect()).await.into_iter().collect()
+    let calls = owners.into_iter().map(|owner| call_rank(node, owner, Request::TruncateChunks { ino, len }));
+    join_all(calls.collect()).await.into_iter().collect::<Result<Vec<_>>>().map(drop)
+}
+
+/// Adjusts the entry count (and with `touch` the mtime) of the directory holding `path`.
+async fn link_parent(node: &Node, path: &str, delta: i64, touch: bool) -> Result<()> {
+    let Some((parent, _)) = crate::path::split_parent(path) else { return Ok(()) };
+    meta_call(node, Request::Link { path: parent.to_owned(), delta, touch }).await.map(drop)
+}
+
+/// Undoes a parent link after the operation it accompanied failed; a failure here leaves the
+/// count one off, which is logged.
+async fn unlink_parent_quietly(node: &Node, path: &str, delta: i64) {
+    if let Err(e) = link_parent(node, path, delta, false).await {
+        tracing::warn!(path, error = %e, "could not undo a parent directory update");
+    }
+}
+
+/// Creates an entry (file or directory) together with its parent's update, concurrently: the
+/// parent must exist and be a directory. Either half failing undoes the other.
+async fn create_entry(node: &Node, path: &str, request: Request) -> Result<ReplyBody> {
+    let (linked, made) = futures_lite::future::zip(link_parent(node, path, 1, true), meta_call(node, request)).await;
+    let created = match &made {
+        Ok(ReplyBody::Opened { created, .. }) => *created,
+        Ok(_) => true,
+        Err(_) => false,
+    };
+    match linked {
+        Ok(()) if created => made,
+        Ok(()) => {
+            unlink_parent_quietly(node, path, -1).await;
+            made
+        }
+        Err(e) => {
+            if created {
+                let undo = match &made {
+                    Ok(ReplyBody::Opened { .. }) => Request::Unlink { path: path.to_owned() },
+                    _ => Request::Rmdir { path: path.to_owned() },
+                };
+                if let Err(undo_err) = meta_call(node, undo).await {
+                    tracing::warn!(path, error = %undo_err, "could not remove an entry created under a missing parent");
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Removes an entry together with its parent's update; a failed removal restores the count.
+async fn remove_entry(node: &Node, path: &str, request: Request) -> Result<ReplyBody> {
+    let (unlinked, removed) = futures_lite::future::zip(link_parent(node, path, -1, true), meta_call(node, request)).await;
+    match (unlinked, removed) {
+        (Ok(()), Err(e)) => {
+            unlink_parent_quietly(node, path, 1).await;
+            Err(e)
+        }
+        (_, removed) => removed,
+    }
 }
 
 fn file_stat(node: &Node, attr: &Attr, size: u64) -> FileStat {
@@ -179,44 +253,65 @@ fn file_stat(node: &Node, attr: &Attr, size: u64) -> FileStat {
     }
 }
 
-async fn op_open(node: Rc<Node>, path: String, flags: i32, mode: u32) -> Result<i32> {
+fn ids() -> (u32, u32) {
     // SAFETY: getuid/getgid cannot fail.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
+async fn op_open(node: Rc<Node>, path: String, flags: i32, mode: u32) -> Result<i32> {
+    let (uid, gid) = ids();
     let request = Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid };
-    let ReplyBody::Opened(attr, old_size) = meta_call(&node, request).await? else {
+    let reply = if flags & libc::O_CREAT != 0 && path != "/" {
+        create_entry(&node, &path, request).await?
+    } else {
+        meta_call(&node, request).await?
+    };
+    let ReplyBody::Opened { attr, old_size, .. } = reply else {
         return Err(Error::Internal("open reply without attributes"));
     };
     let truncated = flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY;
     if truncated && old_size > 0 {
         truncate_chunks(&node, attr.ino, old_size, 0).await?;
     }
-    let file = OpenFile { path, flags, attr, pos: 0, size: attr.size, wrote: false, written_owners: Vec::new() };
+    let file = OpenFile { path, flags, attr, pos: 0, size: attr.size, dirty_end: None, written_owners: Vec::new() };
     node.files.borrow_mut().insert(file)
 }
 
-/// Publishes a writer's size to the metadata owner.
-async fn publish(node: &Node, path: &str, ino: u64, size: u64) -> Result<Attr> {
-    attr_of(meta_call(node, Request::Publish { path: path.to_owned(), ino, size }).await?)
+/// Publishes a writer's size to the metadata owner. A file removed or renamed since it was
+/// opened has no record under this name any more: its writer has nothing to publish to.
+async fn publish(node: &Node, path: &str, ino: u64, size: u64) -> Result<()> {
+    match meta_call(node, Request::Publish { path: path.to_owned(), ino, size }).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.errno() == libc::ENOENT => {
+            tracing::debug!(path, "size not published: the file was removed or renamed");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn op_close(node: Rc<Node>, fd: i32) -> Result<()> {
     let file = node.files.borrow_mut().remove(fd)?;
-    if file.wrote {
-        publish(&node, &file.path, file.attr.ino, file.size).await?;
+    if let Some(end) = file.dirty_end {
+        publish(&node, &file.path, file.attr.ino, end).await?;
     }
     Ok(())
 }
 
 async fn op_fsync(node: Rc<Node>, fd: i32) -> Result<()> {
-    let (path, ino, size, wrote, owners) = {
+    let (path, ino, dirty_end, owners) = {
         let files = node.files.borrow();
         let f = files.get(fd)?;
-        (f.path.clone(), f.attr.ino, f.size, f.wrote, f.written_owners.clone())
+        (f.path.clone(), f.attr.ino, f.dirty_end, f.written_owners.clone())
     };
-    let syncs = owners.into_iter().map(|owner| chunk_call(&node, owner, Request::Fsync { ino }));
-    join_all(syncs.collect()).await.into_iter().collect::<Result<()>>()?;
-    if wrote {
-        publish(&node, &path, ino, size).await?;
+    let syncs = owners.into_iter().map(|owner| call_rank(&node, owner, Request::Fsync { ino }));
+    join_all(syncs.collect()).await.into_iter().collect::<Result<Vec<_>>>()?;
+    if let Some(end) = dirty_end {
+        publish(&node, &path, ino, end).await?;
+        if let Ok(f) = node.files.borrow_mut().get_mut(fd) {
+            // Writes that raced with this fsync keep their own, larger end.
+            f.dirty_end = f.dirty_end.filter(|&e| e > end);
+        }
     }
     Ok(())
 }
@@ -259,11 +354,9 @@ async fn write_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resu
     // SAFETY: piece.at + piece.len <= buf.len by construction in `split`.
     let ptr = unsafe { buf.ptr.add(piece.at) };
     let written = if piece.owner == node.rank {
-        {
         // SAFETY: the caller's buffer outlives this awaited write (see UserBuf).
         let buf = unsafe { IoBuf::from_raw(ptr, piece.len) };
         node.store.write(InodeId(ino), piece.offset, buf).await?
-    }
     } else {
         let request = Request::Write { ino, offset: piece.offset, len: piece.len as u64 };
         let data = SendBuf::Raw { ptr, len: piece.len };
@@ -280,15 +373,21 @@ async fn write_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resu
     Ok(())
 }
 
+/// The file behind `fd` for data access: not a directory, and open in the right mode.
+fn data_file(node: &Node, fd: i32, writing: bool) -> Result<u64> {
+    let files = node.files.borrow();
+    let f = files.get(fd)?;
+    if f.is_dir() {
+        return Err(Error::IsDirectory);
+    }
+    if (writing && !f.writable()) || (!writing && !f.readable()) {
+        return Err(Error::BadFd(fd));
+    }
+    Ok(f.attr.ino)
+}
+
 async fn op_pwrite(node: Rc<Node>, fd: i32, buf: UserBuf, offset: u64) -> Result<usize> {
-    let ino = {
-        let files = node.files.borrow();
-        let f = files.get(fd)?;
-        if !f.writable() {
-            return Err(Error::BadFd(fd));
-        }
-        f.attr.ino
-    };
+    let ino = data_file(&node, fd, true)?;
     let end = offset.checked_add(buf.len as u64).filter(|&e| e <= MAX_FILE_SIZE).ok_or(Error::FileTooLarge)?;
     if buf.len == 0 {
         return Ok(0);
@@ -298,7 +397,7 @@ async fn op_pwrite(node: Rc<Node>, fd: i32, buf: UserBuf, offset: u64) -> Result
     results.into_iter().collect::<Result<()>>()?;
     if let Ok(f) = node.files.borrow_mut().get_mut(fd) {
         f.size = f.size.max(end);
-        f.wrote = true;
+        f.dirty_end = Some(f.dirty_end.map_or(end, |e| e.max(end)));
         for p in &pieces {
             if !f.written_owners.contains(&p.owner) {
                 f.written_owners.push(p.owner);
@@ -312,11 +411,9 @@ async fn read_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resul
     // SAFETY: piece.at + piece.len <= buf.len by construction in `split`.
     let ptr = unsafe { buf.ptr.add(piece.at) };
     let got = if piece.owner == node.rank {
-        {
         // SAFETY: the caller's buffer outlives this awaited read (see UserBuf).
         let buf = unsafe { IoBuf::from_raw(ptr, piece.len) };
         node.store.read(InodeId(ino), piece.offset, buf).await?.0
-    }
     } else {
         let request = Request::Read { ino, offset: piece.offset, len: piece.len as u64 };
         let dest = ReplyDest { ptr, len: piece.len };
@@ -336,11 +433,11 @@ async fn read_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resul
 }
 
 /// The size a reader should use: refreshed from the owner when the cached one would cut the read.
-async fn size_for_read(node: &Node, fd: i32, want_end: u64) -> Result<u64> {
-    let (path, ino, size, wrote) = {
+async fn current_size(node: &Node, fd: i32, want_end: u64) -> Result<u64> {
+    let (path, ino, size, dirty_end) = {
         let files = node.files.borrow();
         let f = files.get(fd)?;
-        (f.path.clone(), f.attr.ino, f.size, f.wrote)
+        (f.path.clone(), f.attr.ino, f.size, f.dirty_end)
     };
     if want_end <= size {
         return Ok(size);
@@ -353,7 +450,7 @@ async fn size_for_read(node: &Node, fd: i32, want_end: u64) -> Result<u64> {
     if fresh.ino != ino {
         return Ok(size);
     }
-    let size = if wrote { fresh.size.max(size) } else { fresh.size };
+    let size = dirty_end.map_or(fresh.size, |end| end.max(fresh.size));
     if let Ok(f) = node.files.borrow_mut().get_mut(fd) {
         f.size = size;
     }
@@ -361,18 +458,11 @@ async fn size_for_read(node: &Node, fd: i32, want_end: u64) -> Result<u64> {
 }
 
 async fn op_pread(node: Rc<Node>, fd: i32, buf: UserBuf, offset: u64) -> Result<usize> {
-    let ino = {
-        let files = node.files.borrow();
-        let f = files.get(fd)?;
-        if !f.readable() {
-            return Err(Error::BadFd(fd));
-        }
-        f.attr.ino
-    };
+    let ino = data_file(&node, fd, false)?;
     if buf.len == 0 {
         return Ok(0);
     }
-    let size = size_for_read(&node, fd, offset.saturating_add(buf.len as u64)).await?;
+    let size = current_size(&node, fd, offset.saturating_add(buf.len as u64)).await?;
     let n = size.saturating_sub(offset).min(buf.len as u64) as usize;
     if n == 0 {
         return Ok(0);
@@ -383,8 +473,15 @@ async fn op_pread(node: Rc<Node>, fd: i32, buf: UserBuf, offset: u64) -> Result<
     Ok(n)
 }
 
-/// `read`/`write` at the file position, which advances by what was transferred.
+/// `read`/`write` at the file position, which advances by what was transferred. With
+/// `O_APPEND` a write goes to the end of the file as its metadata owner knows it.
 async fn op_sequential(node: Rc<Node>, fd: i32, buf: UserBuf, writing: bool) -> Result<usize> {
+    data_file(&node, fd, writing)?;
+    let append = writing && node.files.borrow().get(fd)?.flags & libc::O_APPEND != 0;
+    if append {
+        let end = current_size(&node, fd, u64::MAX).await?;
+        node.files.borrow_mut().get_mut(fd)?.pos = end;
+    }
     let pos = {
         let mut files = node.files.borrow_mut();
         let f = files.get_mut(fd)?;
@@ -411,7 +508,7 @@ async fn op_lseek(node: Rc<Node>, fd: i32, offset: i64, whence: Whence) -> Resul
     let base = match whence {
         Whence::Set => 0,
         Whence::Cur => node.files.borrow().get(fd)?.pos,
-        Whence::End => size_for_read(&node, fd, u64::MAX).await?,
+        Whence::End => current_size(&node, fd, u64::MAX).await?,
     };
     let pos = (base as i128) + (offset as i128);
     if pos < 0 || pos > MAX_FILE_SIZE as i128 {
@@ -421,8 +518,12 @@ async fn op_lseek(node: Rc<Node>, fd: i32, offset: i64, whence: Whence) -> Resul
     Ok(pos as u64)
 }
 
+async fn stat_attr(node: &Node, path: &str) -> Result<Attr> {
+    attr_of(meta_call(node, Request::Stat { path: path.to_owned() }).await?)
+}
+
 async fn op_stat(node: Rc<Node>, path: String) -> Result<FileStat> {
-    let attr = attr_of(meta_call(&node, Request::Stat { path }).await?)?;
+    let attr = stat_attr(&node, &path).await?;
     let size = node.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
     Ok(file_stat(&node, &attr, size))
 }
@@ -433,9 +534,10 @@ async fn op_fstat(node: Rc<Node>, fd: i32) -> Result<FileStat> {
         let f = files.get(fd)?;
         (f.path.clone(), f.attr)
     };
-    let attr = match meta_call(&node, Request::Stat { path }).await {
-        Ok(body) => Some(attr_of(body)?).filter(|a| a.ino == cached.ino).unwrap_or(cached),
-        // Removed since it was opened: the descriptor still describes the file it opened.
+    let attr = match stat_attr(&node, &path).await {
+        Ok(attr) if attr.ino == cached.ino => attr,
+        // Removed or renamed since it was opened: the descriptor still describes its file.
+        Ok(_) => cached,
         Err(e) if e.errno() == libc::ENOENT => cached,
         Err(e) => return Err(e),
     };
@@ -444,9 +546,188 @@ async fn op_fstat(node: Rc<Node>, fd: i32) -> Result<FileStat> {
 }
 
 async fn op_unlink(node: Rc<Node>, path: String) -> Result<()> {
-    let attr = attr_of(meta_call(&node, Request::Unlink { path }).await?)?;
+    let attr = attr_of(remove_entry(&node, &path, Request::Unlink { path: path.clone() }).await?)?;
     let size = node.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
     truncate_chunks(&node, attr.ino, size, 0).await
+}
+
+async fn op_mkdir(node: Rc<Node>, path: String, mode: u32) -> Result<()> {
+    if path == "/" {
+        return Err(Error::Exists);
+    }
+    let (uid, gid) = ids();
+    create_entry(&node, &path, Request::Mkdir { path: path.clone(), mode, uid, gid }).await.map(drop)
+}
+
+async fn op_rmdir(node: Rc<Node>, path: String) -> Result<()> {
+    if path == "/" {
+        return Err(Error::Busy);
+    }
+    remove_entry(&node, &path, Request::Rmdir { path: path.clone() }).await.map(drop)
+}
+
+/// Cuts or extends a file to `len`, freeing the cut chunks on their owners.
+async fn truncate_path(node: &Node, path: &str, len: u64) -> Result<()> {
+    if len > MAX_FILE_SIZE {
+        return Err(Error::FileTooLarge);
+    }
+    let ReplyBody::Sized { attr, old_size } = meta_call(node, Request::Truncate { path: path.to_owned(), len }).await? else {
+        return Err(Error::Internal("truncate reply without sizes"));
+    };
+    let mut reach = old_size;
+    for f in node.files.borrow_mut().of_inode(attr.ino) {
+        reach = reach.max(f.dirty_end.unwrap_or(0)).max(f.size);
+        f.size = len;
+        f.dirty_end = f.dirty_end.map(|e| e.min(len));
+    }
+    if len < reach {
+        truncate_chunks(node, attr.ino, reach, len).await?;
+    }
+    Ok(())
+}
+
+async fn op_truncate(node: Rc<Node>, path: String, len: u64) -> Result<()> {
+    truncate_path(&node, &path, len).await
+}
+
+async fn op_ftruncate(node: Rc<Node>, fd: i32, len: u64) -> Result<()> {
+    let path = {
+        let files = node.files.borrow();
+        let f = files.get(fd)?;
+        if f.is_dir() || !f.writable() {
+            return Err(Error::InvalidArgument("descriptor is not open for writing"));
+        }
+        f.path.clone()
+    };
+    truncate_path(&node, &path, len).await
+}
+
+/// `rename(2)`: the record moves from the old name's owner to the new name's; a directory's
+/// descendants move with it, each to the owner of its new path. File data never moves.
+async fn op_rename(node: Rc<Node>, from: String, to: String) -> Result<()> {
+    if from == "/" || to == "/" {
+        return Err(Error::Busy);
+    }
+    if to.starts_with(&format!("{from}/")) {
+        return Err(Error::InvalidArgument("cannot move a directory into its own subtree"));
+    }
+    if from == to {
+        return stat_attr(&node, &from).await.map(drop);
+    }
+    // The new parent must exist; count the new entry now, undone below if it replaces one.
+    link_parent(&node, &to, 1, true).await?;
+    let ReplyBody::Record { attr, children } = (match meta_call(&node, Request::Take { path: from.clone() }).await {
+        Ok(body) => body,
+        Err(e) => {
+            unlink_parent_quietly(&node, &to, -1).await;
+            return Err(e);
+        }
+    }) else {
+        return Err(Error::Internal("take reply without a record"));
+    };
+    let installed = meta_call(&node, Request::Install { path: to.clone(), attr, children }).await;
+    let replaced = match installed {
+        Ok(ReplyBody::Replaced(replaced)) => replaced,
+        Ok(_) => return Err(Error::Internal("install reply without an outcome")),
+        Err(e) => {
+            // Put the record back where it was.
+            if let Err(undo) = meta_call(&node, Request::Install { path: from.clone(), attr, children }).await {
+                tracing::error!(path = %from, error = %undo, "could not restore a record after a failed rename");
+            }
+            unlink_parent_quietly(&node, &to, -1).await;
+            return Err(e);
+        }
+    };
+    if let Some(old) = replaced {
+        unlink_parent_quietly(&node, &to, -1).await;
+        if old.mode & libc::S_IFMT == libc::S_IFREG && old.ino != attr.ino {
+            truncate_chunks(&node, old.ino, old.size, 0).await?;
+        }
+    }
+    if attr.mode & libc::S_IFMT == libc::S_IFDIR {
+        broadcast(&node, Request::MoveTree { from: from.clone(), to: to.clone() }).await?;
+    }
+    for f in node.files.borrow_mut().of_inode(attr.ino) {
+        f.path = to.clone();
+    }
+    link_parent(&node, &from, -1, true).await
+}
+
+async fn op_access(node: Rc<Node>, path: String, mode: i32) -> Result<()> {
+    if mode & !(libc::F_OK | libc::R_OK | libc::W_OK | libc::X_OK) != 0 {
+        return Err(Error::InvalidArgument("unknown access mode bits"));
+    }
+    let attr = stat_attr(&node, &path).await?;
+    let (uid, gid) = ids();
+    let allowed = if uid == 0 {
+        // root reads and writes anything, and executes what anyone may execute.
+        let any_x = attr.mode & 0o111 != 0 || attr.mode & libc::S_IFMT == libc::S_IFDIR;
+        libc::R_OK | libc::W_OK | if any_x { libc::X_OK } else { 0 }
+    } else {
+        let shift = if attr.uid == uid { 6 } else if attr.gid == gid { 3 } else { 0 };
+        ((attr.mode >> shift) & 0o7) as i32
+    };
+    if mode & !allowed != 0 {
+        return Err(Error::Access);
+    }
+    Ok(())
+}
+
+/// File-system totals: what `statvfs` reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FsStat {
+    /// Block size of the counts below.
+    pub bsize: u64,
+    pub blocks: u64,
+    pub bfree: u64,
+    pub bavail: u64,
+    pub files: u64,
+    pub ffree: u64,
+    pub namemax: u64,
+}
+
+async fn op_statvfs(node: Rc<Node>, path: String) -> Result<FsStat> {
+    stat_attr(&node, &path).await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = FsStat { bsize: 4096, namemax: crate::path::MAX_NAME as u64, ..FsStat::default() };
+    let (mut bytes, mut free, mut avail) = (0u64, 0u64, 0u64);
+    for body in broadcast(&node, Request::StatFs).await? {
+        let ReplyBody::FsUsage(u) = body else { return Err(Error::Internal("statfs reply without usage")) };
+        total.files += u.records;
+        // Ranks sharing a file system report it once.
+        if seen.insert(u.fs_id) {
+            bytes += u.total_bytes;
+            free += u.free_bytes;
+            avail += u.avail_bytes;
+            total.ffree += u.free_files;
+        }
+    }
+    total.files += total.ffree;
+    total.blocks = bytes / total.bsize;
+    total.bfree = free / total.bsize;
+    total.bavail = avail / total.bsize;
+    Ok(total)
+}
+
+/// Entries per listing page.
+const LIST_PAGE: u32 = 256;
+/// Bytes a page's payload may take: each entry is 11 bytes plus its name.
+const LIST_PAGE_BYTES: usize = LIST_PAGE as usize * (11 + crate::path::MAX_NAME);
+
+async fn op_list_page(node: Rc<Node>, rank: u32, path: String, after: String) -> Result<Vec<DirEntry>> {
+    if rank >= node.nranks {
+        return Err(Error::InvalidArgument("no such rank"));
+    }
+    if Rank(rank) == node.rank {
+        return list(&node, &path, &after, LIST_PAGE);
+    }
+    let mut buf = vec![0u8; LIST_PAGE_BYTES];
+    let dest = ReplyDest { ptr: buf.as_mut_ptr(), len: buf.len() };
+    let request = Request::List { path, after, max: LIST_PAGE };
+    // SAFETY: buf outlives this awaited call.
+    let (reply, received) = unsafe { node.transport.call(Rank(rank), &request, SendBuf::None, Some(dest)) }.await?;
+    let ReplyBody::Count(count) = reply.body else { return Err(Error::Internal("list reply without a count")) };
+    Ok(wire::decode_entries(&buf[..received], count)?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -601,4 +882,145 @@ pub fn fstat(fd: i32) -> Result<FileStat> {
 pub fn unlink(path: &str) -> Result<()> {
     let path = check_path(path)?;
     handle()?.call(move |node| op_unlink(node, path))
+}
+
+/// Sends raw request bytes to rank `to` and returns the errno of its reply (`Some(0)` when it
+/// succeeded, `None` when no reply is expected). For testing that servers answer malformed
+/// messages with an errno and keep serving.
+#[doc(hidden)]
+pub fn send_raw_request(to: u32, header: Vec<u8>, payload: Vec<u8>, expect_reply: bool) -> Result<Option<i32>> {
+    handle()?.call(move |node| async move {
+        if to >= node.nranks {
+            return Err(Error::InvalidArgument("no such rank"));
+        }
+        node.transport.call_raw(Rank(to), header, payload, expect_reply).await
+    })
+}
+
+/// This rank and the number of ranks, once initialized.
+pub fn rank_and_size() -> Result<(u32, u32)> {
+    handle()?.call(|node| async move { Ok((node.rank.0, node.nranks)) })
+}
+
+/// Like `mkdir(2)`.
+pub fn mkdir(path: &str, mode: u32) -> Result<()> {
+    let path = check_path(path)?;
+    handle()?.call(move |node| op_mkdir(node, path, mode))
+}
+
+/// Like `rmdir(2)`.
+pub fn rmdir(path: &str) -> Result<()> {
+    let path = check_path(path)?;
+    handle()?.call(move |node| op_rmdir(node, path))
+}
+
+/// Like `rename(2)`, for files and directory trees.
+pub fn rename(from: &str, to: &str) -> Result<()> {
+    let (from, to) = (check_path(from)?, check_path(to)?);
+    handle()?.call(move |node| op_rename(node, from, to))
+}
+
+/// Like `truncate(2)`.
+pub fn truncate(path: &str, len: u64) -> Result<()> {
+    let path = check_path(path)?;
+    handle()?.call(move |node| op_truncate(node, path, len))
+}
+
+/// Like `ftruncate(2)`.
+pub fn ftruncate(fd: i32, len: u64) -> Result<()> {
+    handle()?.call(move |node| op_ftruncate(node, fd, len))
+}
+
+/// Like `access(2)`.
+pub fn access(path: &str, mode: i32) -> Result<()> {
+    let path = check_path(path)?;
+    handle()?.call(move |node| op_access(node, path, mode))
+}
+
+/// Like `statvfs(2)`: totals over all ranks.
+pub fn statvfs(path: &str) -> Result<FsStat> {
+    let path = check_path(path)?;
+    handle()?.call(move |node| op_statvfs(node, path))
+}
+
+/// Where a directory stream is.
+enum DirStage {
+    Dot,
+    DotDot,
+    /// Reading rank `rank`'s entries after the name `after`.
+    Ranks { rank: u32, after: String },
+    Done,
+}
+
+/// An open directory stream: `.` and `..`, then every rank's entries of the directory, fetched a
+/// page at a time from one rank after another.
+pub struct Dir {
+    path: String,
+    ino: u64,
+    parent_ino: u64,
+    nranks: u32,
+    stage: DirStage,
+    page: std::collections::VecDeque<DirEntry>,
+}
+
+/// Like `opendir(3)`.
+pub fn opendir(path: &str) -> Result<Dir> {
+    let path = check_path(path)?;
+    let dir_path = path.clone();
+    let (ino, parent_ino, nranks) = handle()?.call(move |node| async move {
+        let attr = stat_attr(&node, &dir_path).await?;
+        if attr.mode & libc::S_IFMT != libc::S_IFDIR {
+            return Err(Error::NotDirectory);
+        }
+        let parent_ino = match crate::path::split_parent(&dir_path) {
+            Some((parent, _)) => stat_attr(&node, parent).await.map_or(attr.ino, |a| a.ino),
+            None => attr.ino,
+        };
+        Ok((attr.ino, parent_ino, node.nranks))
+    })?;
+    Ok(Dir { path, ino, parent_ino, nranks, stage: DirStage::Dot, page: Default::default() })
+}
+
+impl Dir {
+    /// The next entry, or `None` at the end.
+    pub fn next_entry(&mut self) -> Result<Option<DirEntry>> {
+        loop {
+            if let Some(entry) = self.page.pop_front() {
+                return Ok(Some(entry));
+            }
+            match &mut self.stage {
+                DirStage::Dot => {
+                    self.stage = DirStage::DotDot;
+                    return Ok(Some(DirEntry { ino: self.ino, kind: libc::DT_DIR, name: ".".into() }));
+                }
+                DirStage::DotDot => {
+                    self.stage = DirStage::Ranks { rank: 0, after: String::new() };
+                    return Ok(Some(DirEntry { ino: self.parent_ino, kind: libc::DT_DIR, name: "..".into() }));
+                }
+                DirStage::Done => return Ok(None),
+                DirStage::Ranks { rank, after } => {
+                    let (r, path, cursor) = (*rank, self.path.clone(), after.clone());
+                    let page = handle()?.call(move |node| op_list_page(node, r, path, cursor))?;
+                    match page.last() {
+                        Some(last) if page.len() as u32 == LIST_PAGE => *after = last.name.clone(),
+                        _ if r + 1 < self.nranks => self.stage = DirStage::Ranks { rank: r + 1, after: String::new() },
+                        _ => self.stage = DirStage::Done,
+                    }
+                    self.page.extend(page);
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for Dir {
+    type Item = Result<DirEntry>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_entry().transpose()
+    }
+}
+
+/// All entries of a directory (including `.` and `..`).
+pub fn readdir(path: &str) -> Result<Vec<DirEntry>> {
+    opendir(path)?.collect()
 }

@@ -92,6 +92,12 @@ pub enum Error {
     IsDirectory,
     #[error("not a directory")]
     NotDirectory,
+    #[error("directory not empty")]
+    NotEmpty,
+    #[error("resource busy")]
+    Busy,
+    #[error("permission denied")]
+    Access,
     #[error("bad file descriptor {0}")]
     BadFd(i32),
     #[error("too many open files")]
@@ -128,6 +134,9 @@ impl Error {
             Error::Exists => libc::EEXIST,
             Error::IsDirectory => libc::EISDIR,
             Error::NotDirectory => libc::ENOTDIR,
+            Error::NotEmpty => libc::ENOTEMPTY,
+            Error::Busy => libc::EBUSY,
+            Error::Access => libc::EACCES,
             Error::BadFd(_) => libc::EBADF,
             Error::TooManyOpenFiles => libc::EMFILE,
             Error::FileTooLarge => libc::EFBIG,

@@ -40,9 +40,9 @@ pub mod runtime;
 pub mod storage;
 pub mod ucx;
 
-pub use client::{init_raw, 
-    close, finalize, fstat, fsync, init, lseek, open, pread, pwrite, read, stat, unlink, write,
-    FileStat, Whence,
+pub use client::{
+    access, close, finalize, fstat, fsync, ftruncate, init, init_raw, lseek, mkdir, open, opendir, pread, pwrite,
+    read, readdir, rename, rmdir, stat, statvfs, truncate, unlink, write, Dir, DirEntry, FileStat, FsStat, Whence,
 };
 pub use error::{Error, Result};
 pub use ids::{ChunkIndex, InodeId, Rank};

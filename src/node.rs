@@ -1,6 +1,7 @@
 //! The state of one rank on its progress thread: what it serves and what its clients use.
 
 use std::cell::RefCell;
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use async_executor::LocalExecutor;
@@ -18,6 +19,8 @@ pub struct Node {
     pub rank: Rank,
     pub nranks: u32,
     pub config: Config,
+    /// This rank's chunk-store directory.
+    pub data_dir: PathBuf,
     pub ring: Ring,
     pub transport: Transport,
     pub meta: RefCell<MetaTable>,
@@ -82,7 +85,6 @@ impl Node {
 // Starting and stopping a rank's progress thread.
 
 use std::cell::Cell;
-use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -326,12 +328,15 @@ fn build_node(config: Config, rank: Rank, nranks: u32, dir: &std::path::Path, wo
         IoBackend::Uring => ChunkStore::open_with_backend(dir, config.uring_depth, Backend::Uring)?,
         IoBackend::Sync => ChunkStore::open_with_backend(dir, config.uring_depth, Backend::Sync)?,
     };
+    let ring = Ring::new(nranks);
+    let owns_root = ring.meta_owner("/") == rank;
     Ok(Node {
         rank,
         nranks,
-        ring: Ring::new(nranks),
+        ring,
+        data_dir: dir.to_owned(),
         transport,
-        meta: RefCell::new(MetaTable::new(rank)),
+        meta: RefCell::new(MetaTable::new(rank, owns_root)),
         store,
         files: RefCell::new(FileTable::default()),
         stop: Cell::new(false),

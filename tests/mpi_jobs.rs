@@ -260,15 +260,18 @@ fn install(prefix: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Compiles `tests/c/<program>.c` into `<bin_dir>/<program><suffix>` with
+/// `flags` (default: `pkg-config --cflags --libs benchfs`) and an rpath to
+/// the prefix, as a user of an installed BenchFS would.
 fn compile_c(
     installed: &Installed,
     program: &str,
-    extra_link: Option<Vec<String>>,
+    suffix: &str,
+    flags: Option<Vec<String>>,
 ) -> Result<PathBuf, String> {
     let source = manifest_dir().join("tests/c").join(format!("{program}.c"));
-    let suffix = if extra_link.is_some() { "-static" } else { "" };
     let exe = installed.bin_dir.join(format!("{program}{suffix}"));
-    let link = match extra_link {
+    let link = match flags {
         Some(flags) => flags,
         None => pkg_config(&installed.prefix, &["--cflags", "--libs"])?,
     };
@@ -294,7 +297,7 @@ fn setup() -> Result<Installed, String> {
     install(&installed.prefix)?;
     fs::create_dir_all(&installed.bin_dir).map_err(|e| e.to_string())?;
     for program in C_PROGRAMS {
-        compile_c(&installed, program, None)?;
+        compile_c(&installed, program, "", None)?;
     }
     Ok(installed)
 }
@@ -656,7 +659,8 @@ fn static_link_cross_rank_np2() {
             }
         })
         .collect();
-    let exe = compile_c(installed, "cross_rank", Some(flags)).unwrap_or_else(|e| panic!("{e}"));
+    let exe = compile_c(installed, "cross_rank", "-static", Some(flags))
+        .unwrap_or_else(|e| panic!("{e}"));
     let needed = run_checked(Command::new("ldd").arg(&exe)).unwrap_or_default();
     assert!(
         !needed.contains("libbenchfs.so"),

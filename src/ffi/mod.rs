@@ -6,7 +6,10 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::client::{self, FileStat, Whence};
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use crate::client::{self, Dir, FileStat, Whence};
 use crate::error::{Error, Result};
 
 /// The failure value of a C return type.
@@ -24,6 +27,10 @@ impl Failure for isize {
 
 impl Failure for i64 {
     const FAILED: i64 = -1;
+}
+
+impl<T> Failure for *mut T {
+    const FAILED: *mut T = std::ptr::null_mut();
 }
 
 fn set_errno(value: c_int) {
@@ -254,6 +261,180 @@ pub unsafe extern "C" fn benchfs_fstat(fd: c_int, st: *mut libc::stat) -> c_int 
 pub unsafe extern "C" fn benchfs_unlink(path: *const c_char) -> c_int {
     // SAFETY: forwarded caller contract.
     boundary("benchfs_unlink", || client::unlink(unsafe { path_arg(path) }?).map(|()| 0))
+}
+
+/// Like `mkdir(2)`.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn benchfs_mkdir(path: *const c_char, mode: libc::mode_t) -> c_int {
+    // SAFETY: forwarded caller contract.
+    boundary("benchfs_mkdir", || client::mkdir(unsafe { path_arg(path) }?, mode).map(|()| 0))
+}
+
+/// Like `rmdir(2)`.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn benchfs_rmdir(path: *const c_char) -> c_int {
+    // SAFETY: forwarded caller contract.
+    boundary("benchfs_rmdir", || client::rmdir(unsafe { path_arg(path) }?).map(|()| 0))
+}
+
+/// Like `rename(2)`.
+///
+/// # Safety
+/// Both paths are NULL or NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn benchfs_rename(oldpath: *const c_char, newpath: *const c_char) -> c_int {
+    boundary("benchfs_rename", || {
+        // SAFETY: forwarded caller contract.
+        let (from, to) = unsafe { (path_arg(oldpath)?, path_arg(newpath)?) };
+        client::rename(from, to).map(|()| 0)
+    })
+}
+
+/// Like `truncate(2)`.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn benchfs_truncate(path: *const c_char, length: libc::off_t) -> c_int {
+    boundary("benchfs_truncate", || {
+        // SAFETY: forwarded caller contract.
+        let path = unsafe { path_arg(path) }?;
+        client::truncate(path, offset_arg(length)?).map(|()| 0)
+    })
+}
+
+/// Like `ftruncate(2)`.
+///
+/// # Safety
+/// None beyond passing a BenchFS descriptor.
+#[no_mangle]
+pub unsafe extern "C" fn benchfs_ftruncate(fd: c_int, length: libc::off_t) -> c_int {
+    boundary("benchfs_ftruncate", || client::ftruncate(fd, offset_arg(length)?).map(|()| 0))
+}
+
+/// Like `access(2)`.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn benchfs_access(path: *const c_char, mode: c_int) -> c_int {
+    // SAFETY: forwarded caller contract.
+    boundary("benchfs_access", || client::access(unsafe { path_arg(path) }?, mode).map(|()| 0))
+}
+
+/// Like `statvfs(2)`, with totals over all ranks.
+///
+/// # Safety
+/// `path` is NULL or NUL-terminated; `st` is NULL or valid for writes of a `struct statvfs`.
+#[no_mangle]
+pub unsafe extern "C" fn benchfs_statvfs(path: *const c_char, st: *mut libc::statvfs) -> c_int {
+    boundary("benchfs_statvfs", || {
+        // SAFETY: forwarded caller contract.
+        let path = unsafe { path_arg(path) }?;
+        // SAFETY: forwarded caller contract.
+        let st = unsafe { st.as_mut() }.ok_or(Error::NullPointer("st"))?;
+        let fs = client::statvfs(path)?;
+        // SAFETY: statvfs is plain old data; all-zero is a valid value.
+        *st = unsafe { std::mem::zeroed() };
+        st.f_bsize = fs.bsize;
+        st.f_frsize = fs.bsize;
+        st.f_blocks = fs.blocks;
+        st.f_bfree = fs.bfree;
+        st.f_bavail = fs.bavail;
+        st.f_files = fs.files;
+        st.f_ffree = fs.ffree;
+        st.f_favail = fs.ffree;
+        st.f_namemax = fs.namemax;
+        Ok(0)
+    })
+}
+
+/// An open directory stream of the C API (`benchfs_dir_t`).
+pub struct BenchfsDir {
+    dir: Dir,
+    entry: libc::dirent,
+}
+
+/// Streams handed out and not yet closed: a pointer not in here is rejected with EBADF
+/// instead of being dereferenced.
+static OPEN_DIRS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
+
+fn open_dirs() -> std::sync::MutexGuard<'static, Option<HashSet<usize>>> {
+    OPEN_DIRS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn check_dir(dir: *mut BenchfsDir) -> Result<()> {
+    if dir.is_null() {
+        return Err(Error::NullPointer("dir"));
+    }
+    if !open_dirs().as_ref().is_some_and(|set| set.contains(&(dir as usize))) {
+        return Err(Error::BadFd(-1));
+    }
+    Ok(())
+}
+
+/// Like `opendir(3)`.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn benchfs_opendir(path: *const c_char) -> *mut BenchfsDir {
+    boundary("benchfs_opendir", || {
+        // SAFETY: forwarded caller contract.
+        let dir = client::opendir(unsafe { path_arg(path) }?)?;
+        // SAFETY: dirent is plain old data; all-zero is a valid value.
+        let entry = unsafe { std::mem::zeroed() };
+        let ptr = Box::into_raw(Box::new(BenchfsDir { dir, entry }));
+        open_dirs().get_or_insert_with(HashSet::new).insert(ptr as usize);
+        Ok(ptr)
+    })
+}
+
+/// Like `readdir(3)`: NULL with errno unchanged at the end, NULL with errno set on error.
+///
+/// # Safety
+/// `dir` is NULL or a stream from [`benchfs_opendir`]; one thread uses a stream at a time.
+#[no_mangle]
+pub unsafe extern "C" fn benchfs_readdir(dir: *mut BenchfsDir) -> *mut libc::dirent {
+    boundary("benchfs_readdir", || {
+        check_dir(dir)?;
+        // SAFETY: dir is a live stream (checked above), used by this thread only.
+        let dir = unsafe { &mut *dir };
+        let Some(entry) = dir.dir.next_entry()? else { return Ok(std::ptr::null_mut()) };
+        let out = &mut dir.entry;
+        out.d_ino = entry.ino;
+        out.d_off = 0;
+        out.d_reclen = std::mem::size_of::<libc::dirent>() as u16;
+        out.d_type = entry.kind;
+        let name = entry.name.as_bytes();
+        let n = name.len().min(out.d_name.len() - 1);
+        for (dst, &src) in out.d_name.iter_mut().zip(&name[..n]) {
+            *dst = src as c_char;
+        }
+        out.d_name[n] = 0;
+        Ok(out as *mut libc::dirent)
+    })
+}
+
+/// Like `closedir(3)`.
+///
+/// # Safety
+/// `dir` is NULL or a stream from [`benchfs_opendir`] not used by another thread.
+#[no_mangle]
+pub unsafe extern "C" fn benchfs_closedir(dir: *mut BenchfsDir) -> c_int {
+    boundary("benchfs_closedir", || {
+        check_dir(dir)?;
+        open_dirs().get_or_insert_with(HashSet::new).remove(&(dir as usize));
+        // SAFETY: dir came from Box::into_raw in benchfs_opendir and was live until just now.
+        drop(unsafe { Box::from_raw(dir) });
+        Ok(0)
+    })
 }
 
 /// # Safety

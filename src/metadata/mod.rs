@@ -3,18 +3,49 @@
 //! Records live in memory for the job's lifetime. The inode number is allocated here at creation
 //! and is globally unique (the owner's rank is in its high bits), so chunk placement, which hashes
 //! the inode number, never depends on the name.
+//!
+//! A directory's entries are spread over the ranks by their own paths. Two structures make the
+//! namespace work without a central server:
+//! * every record of a directory counts its entries (`children`), kept up to date by the parent
+//!   link calls that accompany each create and remove, so `rmdir` can refuse a non-empty one;
+//! * every rank indexes the records it owns by parent, sorted by name, so a listing is the union
+//!   of one sorted stream per rank, read in pages.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{Error, Result};
 use crate::ids::Rank;
-use crate::rpc::wire::Attr;
+use crate::rpc::wire::{Attr, DirEntry};
 
 /// Bits of the inode number below the creating rank's field.
 const INO_RANK_SHIFT: u32 = 40;
 
+/// One record: attributes, and for a directory the number of its entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub attr: Attr,
+    pub children: u64,
+}
+
+impl Record {
+    pub fn is_dir(&self) -> bool {
+        self.attr.mode & libc::S_IFMT == libc::S_IFDIR
+    }
+}
+
+/// What `open` found or made.
+#[derive(Clone, Copy, Debug)]
+pub struct Opened {
+    pub attr: Attr,
+    /// The size before `O_TRUNC` cut it.
+    pub old_size: u64,
+    pub created: bool,
+}
+
 pub struct MetaTable {
-    entries: HashMap<String, Attr>,
+    records: HashMap<String, Record>,
+    /// Parent path -> names of the records here in that directory.
+    index: HashMap<String, BTreeMap<String, ()>>,
     rank: Rank,
     next_ino: u64,
 }
@@ -25,9 +56,26 @@ pub fn now_ns() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
+/// The parent and name of a normalised path other than "/".
+fn parent_and_name(path: &str) -> Option<(&str, &str)> {
+    crate::path::split_parent(path)
+}
+
+/// The inode number of "/", the same on every rank.
+pub const ROOT_INO: u64 = 1;
+
 impl MetaTable {
-    pub fn new(rank: Rank) -> MetaTable {
-        MetaTable { entries: HashMap::new(), rank, next_ino: 1 }
+    /// `owns_root`: this rank holds the record of "/".
+    pub fn new(rank: Rank, owns_root: bool) -> MetaTable {
+        let mut table = MetaTable { records: HashMap::new(), index: HashMap::new(), rank, next_ino: 1 };
+        if owns_root {
+            let now = now_ns();
+            // SAFETY: getuid/getgid cannot fail.
+            let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+            let attr = Attr { ino: ROOT_INO, size: 0, mode: libc::S_IFDIR | 0o755, uid, gid, nlink: 2, atime_ns: now, mtime_ns: now, ctime_ns: now };
+            table.records.insert("/".to_owned(), Record { attr, children: 0 });
+        }
+        table
     }
 
     fn allocate_ino(&mut self) -> u64 {
@@ -36,48 +84,85 @@ impl MetaTable {
         ino
     }
 
-    /// `open(2)` on the owner: returns the attributes and the size before any `O_TRUNC`.
-    pub fn open(&mut self, path: &str, flags: i32, mode: u32, uid: u32, gid: u32) -> Result<(Attr, u64)> {
+    fn insert(&mut self, path: &str, record: Record) -> Option<Record> {
+        if let Some((parent, name)) = parent_and_name(path) {
+            self.index.entry(parent.to_owned()).or_default().insert(name.to_owned(), ());
+        }
+        self.records.insert(path.to_owned(), record)
+    }
+
+    fn remove(&mut self, path: &str) -> Option<Record> {
+        let record = self.records.remove(path)?;
+        if let Some((parent, name)) = parent_and_name(path) {
+            if let Some(names) = self.index.get_mut(parent) {
+                names.remove(name);
+                if names.is_empty() {
+                    self.index.remove(parent);
+                }
+            }
+        }
+        Some(record)
+    }
+
+    fn new_attr(&mut self, mode: u32, uid: u32, gid: u32) -> Attr {
         let now = now_ns();
+        let nlink = if mode & libc::S_IFMT == libc::S_IFDIR { 2 } else { 1 };
+        Attr { ino: self.allocate_ino(), size: 0, mode, uid, gid, nlink, atime_ns: now, mtime_ns: now, ctime_ns: now }
+    }
+
+    /// `open(2)` on the owner.
+    pub fn open(&mut self, path: &str, flags: i32, mode: u32, uid: u32, gid: u32) -> Result<Opened> {
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
-        if let Some(attr) = self.entries.get_mut(path) {
+        if let Some(record) = self.records.get_mut(path) {
             if flags & libc::O_CREAT != 0 && flags & libc::O_EXCL != 0 {
                 return Err(Error::Exists);
             }
+            let is_dir = record.is_dir();
+            if is_dir && (writable || flags & libc::O_TRUNC != 0) {
+                return Err(Error::IsDirectory);
+            }
+            if !is_dir && flags & libc::O_DIRECTORY != 0 {
+                return Err(Error::NotDirectory);
+            }
+            let attr = &mut record.attr;
             let old_size = attr.size;
             if flags & libc::O_TRUNC != 0 && writable && attr.size != 0 {
+                let now = now_ns();
                 attr.size = 0;
                 attr.mtime_ns = now;
                 attr.ctime_ns = now;
             }
-            return Ok((*attr, old_size));
+            return Ok(Opened { attr: *attr, old_size, created: false });
         }
         if flags & libc::O_CREAT == 0 {
             return Err(Error::NotFound);
         }
-        let attr = Attr {
-            ino: self.allocate_ino(),
-            size: 0,
-            mode: libc::S_IFREG | (mode & 0o7777),
-            uid,
-            gid,
-            nlink: 1,
-            atime_ns: now,
-            mtime_ns: now,
-            ctime_ns: now,
-        };
-        self.entries.insert(path.to_owned(), attr);
-        Ok((attr, 0))
+        if flags & libc::O_DIRECTORY != 0 {
+            return Err(Error::InvalidArgument("O_CREAT with O_DIRECTORY"));
+        }
+        let attr = self.new_attr(libc::S_IFREG | (mode & 0o7777), uid, gid);
+        self.insert(path, Record { attr, children: 0 });
+        Ok(Opened { attr, old_size: 0, created: true })
     }
 
-    pub fn stat(&self, path: &str) -> Result<Attr> {
-        self.entries.get(path).copied().ok_or(Error::NotFound)
+    pub fn mkdir(&mut self, path: &str, mode: u32, uid: u32, gid: u32) -> Result<Attr> {
+        if self.records.contains_key(path) {
+            return Err(Error::Exists);
+        }
+        let attr = self.new_attr(libc::S_IFDIR | (mode & 0o7777), uid, gid);
+        self.insert(path, Record { attr, children: 0 });
+        Ok(attr)
+    }
+
+    pub fn stat(&self, path: &str) -> Result<Record> {
+        self.records.get(path).copied().ok_or(Error::NotFound)
     }
 
     /// Records a writer's close or fsync: the size grows to `size` and mtime moves on.
     /// A stale writer of a file since removed or replaced (`ino` differs) gets ENOENT.
     pub fn publish(&mut self, path: &str, ino: u64, size: u64) -> Result<Attr> {
-        let attr = self.entries.get_mut(path).filter(|a| a.ino == ino).ok_or(Error::NotFound)?;
+        let record = self.records.get_mut(path).filter(|r| r.attr.ino == ino).ok_or(Error::NotFound)?;
+        let attr = &mut record.attr;
         attr.size = attr.size.max(size);
         let now = now_ns();
         attr.mtime_ns = now;
@@ -85,16 +170,114 @@ impl MetaTable {
         Ok(*attr)
     }
 
+    /// Sets the size of a file; returns its attributes and the size before.
+    pub fn truncate(&mut self, path: &str, len: u64) -> Result<(Attr, u64)> {
+        let record = self.records.get_mut(path).ok_or(Error::NotFound)?;
+        if record.is_dir() {
+            return Err(Error::IsDirectory);
+        }
+        let attr = &mut record.attr;
+        let old = attr.size;
+        let now = now_ns();
+        attr.size = len;
+        attr.mtime_ns = now;
+        attr.ctime_ns = now;
+        Ok((*attr, old))
+    }
+
     pub fn unlink(&mut self, path: &str) -> Result<Attr> {
-        self.entries.remove(path).ok_or(Error::NotFound)
+        match self.records.get(path) {
+            None => Err(Error::NotFound),
+            Some(r) if r.is_dir() => Err(Error::IsDirectory),
+            Some(_) => Ok(self.remove(path).map(|r| r.attr).ok_or(Error::NotFound)?),
+        }
+    }
+
+    pub fn rmdir(&mut self, path: &str) -> Result<Attr> {
+        if path == "/" {
+            return Err(Error::Busy);
+        }
+        match self.records.get(path) {
+            None => Err(Error::NotFound),
+            Some(r) if !r.is_dir() => Err(Error::NotDirectory),
+            Some(r) if r.children > 0 => Err(Error::NotEmpty),
+            Some(_) => Ok(self.remove(path).map(|r| r.attr).ok_or(Error::NotFound)?),
+        }
+    }
+
+    /// Adjusts a directory's entry count by `delta`, and with `touch` its mtime: the parent side
+    /// of every create, remove and rename.
+    pub fn link(&mut self, dir: &str, delta: i64, touch: bool) -> Result<()> {
+        let record = self.records.get_mut(dir).ok_or(Error::NotFound)?;
+        if !record.is_dir() {
+            return Err(Error::NotDirectory);
+        }
+        record.children = record.children.saturating_add_signed(delta);
+        if touch {
+            let now = now_ns();
+            record.attr.mtime_ns = now;
+            record.attr.ctime_ns = now;
+        }
+        Ok(())
+    }
+
+    /// Removes and returns a record (the first half of a rename).
+    pub fn take(&mut self, path: &str) -> Result<Record> {
+        if path == "/" {
+            return Err(Error::Busy);
+        }
+        self.remove(path).ok_or(Error::NotFound)
+    }
+
+    /// Puts a record at `path` (the second half of a rename), replacing what is there by POSIX
+    /// rules; returns the replaced record.
+    pub fn install(&mut self, path: &str, record: Record) -> Result<Option<Record>> {
+        if let Some(existing) = self.records.get(path) {
+            match (record.is_dir(), existing.is_dir()) {
+                (false, true) => return Err(Error::IsDirectory),
+                (true, false) => return Err(Error::NotDirectory),
+                (true, true) if existing.children > 0 => return Err(Error::NotEmpty),
+                _ => {}
+            }
+        }
+        let mut record = record;
+        record.attr.ctime_ns = now_ns();
+        Ok(self.insert(path, record))
+    }
+
+    /// Removes every record strictly below directory `dir` and returns them.
+    pub fn take_subtree(&mut self, dir: &str) -> Vec<(String, Record)> {
+        let prefix = if dir == "/" { "/".to_owned() } else { format!("{dir}/") };
+        let paths: Vec<String> = self.records.keys().filter(|p| p.starts_with(&prefix) && p.len() > prefix.len()).cloned().collect();
+        paths.into_iter().filter_map(|p| self.remove(&p).map(|r| (p, r))).collect()
+    }
+
+    /// Inserts records moved here from another place (a directory rename); nothing is replaced.
+    pub fn install_moved(&mut self, path: &str, record: Record) {
+        self.insert(path, record);
+    }
+
+    /// The entries of `dir` held here, in name order, after `after`, up to `max` of them.
+    pub fn list(&self, dir: &str, after: &str, max: usize) -> Vec<DirEntry> {
+        let Some(names) = self.index.get(dir) else { return Vec::new() };
+        let range = names.range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded));
+        range
+            .take(max)
+            .filter_map(|(name, ())| {
+                let path = if dir == "/" { format!("/{name}") } else { format!("{dir}/{name}") };
+                let record = self.records.get(&path)?;
+                let kind = if record.is_dir() { libc::DT_DIR } else { libc::DT_REG };
+                Some(DirEntry { ino: record.attr.ino, kind, name: name.clone() })
+            })
+            .collect()
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.records.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.records.is_empty()
     }
 }
 
@@ -106,36 +289,91 @@ mod tests {
 
     #[test]
     fn create_open_exclusive_and_missing() {
-        let mut t = MetaTable::new(Rank(2));
-        let (a, _) = t.open("/f", CREATE, 0o644, 1, 1).unwrap();
-        assert_eq!(a.mode, libc::S_IFREG | 0o644);
-        assert_eq!(a.ino >> INO_RANK_SHIFT, 3);
+        let mut t = MetaTable::new(Rank(2), false);
+        let a = t.open("/f", CREATE, 0o644, 1, 1).unwrap();
+        assert!(a.created);
+        assert_eq!(a.attr.mode, libc::S_IFREG | 0o644);
+        assert_eq!(a.attr.ino >> INO_RANK_SHIFT, 3);
         assert!(matches!(t.open("/f", CREATE | libc::O_EXCL, 0o644, 1, 1), Err(Error::Exists)));
-        assert_eq!(t.open("/f", libc::O_RDONLY, 0, 1, 1).unwrap().0.ino, a.ino);
+        let again = t.open("/f", CREATE, 0o644, 1, 1).unwrap();
+        assert_eq!((again.attr.ino, again.created), (a.attr.ino, false));
         assert!(matches!(t.open("/g", libc::O_RDONLY, 0, 1, 1), Err(Error::NotFound)));
-        let (b, _) = t.open("/g", CREATE, 0o600, 1, 1).unwrap();
-        assert_ne!(a.ino, b.ino);
+        let b = t.open("/g", CREATE, 0o600, 1, 1).unwrap();
+        assert_ne!(a.attr.ino, b.attr.ino);
     }
 
     #[test]
     fn publish_grows_and_truncate_resets() {
-        let mut t = MetaTable::new(Rank(0));
-        let (a, _) = t.open("/f", CREATE, 0o644, 1, 1).unwrap();
+        let mut t = MetaTable::new(Rank(0), false);
+        let a = t.open("/f", CREATE, 0o644, 1, 1).unwrap().attr;
         assert_eq!(t.publish("/f", a.ino, 100).unwrap().size, 100);
         assert_eq!(t.publish("/f", a.ino, 50).unwrap().size, 100, "a smaller writer never shrinks");
         assert!(matches!(t.publish("/f", a.ino + 1, 10), Err(Error::NotFound)));
-        let (after, old) = t.open("/f", libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).unwrap();
-        assert_eq!((after.size, old), (0, 100));
-        let (ro, _) = t.open("/f", libc::O_RDONLY | libc::O_TRUNC, 0, 1, 1).unwrap();
-        assert_eq!(ro.size, 0);
+        let after = t.open("/f", libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).unwrap();
+        assert_eq!((after.attr.size, after.old_size), (0, 100));
+        assert_eq!(t.truncate("/f", 7).unwrap(), (t.stat("/f").unwrap().attr, 0));
+        assert_eq!(t.stat("/f").unwrap().attr.size, 7);
     }
 
     #[test]
-    fn unlink_removes() {
-        let mut t = MetaTable::new(Rank(0));
+    fn directories() {
+        let mut t = MetaTable::new(Rank(0), true);
+        assert!(t.stat("/").unwrap().is_dir());
+        t.mkdir("/d", 0o755, 1, 1).unwrap();
+        assert!(matches!(t.mkdir("/d", 0o755, 1, 1), Err(Error::Exists)));
+        assert!(matches!(t.open("/d", libc::O_WRONLY, 0, 1, 1), Err(Error::IsDirectory)));
+        assert!(t.open("/d", libc::O_RDONLY | libc::O_DIRECTORY, 0, 1, 1).is_ok());
+        assert!(matches!(t.unlink("/d"), Err(Error::IsDirectory)));
+        t.link("/d", 1, true).unwrap();
+        assert!(matches!(t.rmdir("/d"), Err(Error::NotEmpty)));
+        t.link("/d", -1, true).unwrap();
         t.open("/f", CREATE, 0o644, 1, 1).unwrap();
-        assert!(t.unlink("/f").is_ok());
-        assert!(matches!(t.stat("/f"), Err(Error::NotFound)));
-        assert!(matches!(t.unlink("/f"), Err(Error::NotFound)));
+        assert!(matches!(t.rmdir("/f"), Err(Error::NotDirectory)));
+        assert!(matches!(t.link("/f", 1, false), Err(Error::NotDirectory)));
+        assert!(matches!(t.open("/f", libc::O_RDONLY | libc::O_DIRECTORY, 0, 1, 1), Err(Error::NotDirectory)));
+        assert!(t.rmdir("/d").is_ok());
+        assert!(matches!(t.rmdir("/"), Err(Error::Busy)));
+    }
+
+    #[test]
+    fn listing_pages_in_name_order() {
+        let mut t = MetaTable::new(Rank(0), true);
+        t.mkdir("/d", 0o755, 1, 1).unwrap();
+        for i in 0..10 {
+            t.open(&format!("/d/f{i}"), CREATE, 0o644, 1, 1).unwrap();
+        }
+        t.mkdir("/d/sub", 0o755, 1, 1).unwrap();
+        t.open("/d/sub/deep", CREATE, 0o644, 1, 1).unwrap();
+        let first = t.list("/d", "", 4);
+        assert_eq!(first.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["f0", "f1", "f2", "f3"]);
+        let rest = t.list("/d", "f3", 100);
+        assert_eq!(rest.len(), 7);
+        assert_eq!(rest.last().unwrap().name, "sub");
+        assert_eq!(rest.last().unwrap().kind, libc::DT_DIR);
+        t.unlink("/d/f5").unwrap();
+        assert_eq!(t.list("/d", "", 100).len(), 10);
+        assert_eq!(t.list("/", "", 100).len(), 1);
+    }
+
+    #[test]
+    fn rename_primitives() {
+        let mut t = MetaTable::new(Rank(0), true);
+        let f = t.open("/a", CREATE, 0o644, 1, 1).unwrap().attr;
+        let g = t.open("/b", CREATE, 0o644, 1, 1).unwrap().attr;
+        let rec = t.take("/a").unwrap();
+        let replaced = t.install("/b", rec).unwrap().unwrap();
+        assert_eq!(replaced.attr.ino, g.ino);
+        assert_eq!(t.stat("/b").unwrap().attr.ino, f.ino);
+        t.mkdir("/d", 0o755, 1, 1).unwrap();
+        let rec = t.take("/b").unwrap();
+        assert!(matches!(t.install("/d", rec), Err(Error::IsDirectory)));
+        t.mkdir("/d/x", 0o755, 1, 1).unwrap();
+        t.open("/d/x/y", CREATE, 0o644, 1, 1).unwrap();
+        t.open("/dd", CREATE, 0o644, 1, 1).unwrap();
+        let moved = t.take_subtree("/d");
+        let mut names: Vec<_> = moved.iter().map(|(p, _)| p.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["/d/x", "/d/x/y"], "a sibling sharing the prefix is not moved");
+        assert!(t.stat("/dd").is_ok());
     }
 }

@@ -142,12 +142,54 @@ impl Transport {
         data: SendBuf,
         dest: Option<ReplyDest>,
     ) -> Result<(Reply, usize)> {
+        let id = self.next_request_id();
+        let header = request.encode(self.rank.0, id);
+        // SAFETY: forwarded caller contract.
+        let (reply, received) = unsafe { self.exchange(to, id, header, data, dest) }.await?;
+        if reply.errno != 0 {
+            return Err(Error::Remote { rank: to, errno: reply.errno });
+        }
+        Ok((reply, received))
+    }
+
+    /// Sends arbitrary header bytes (for testing how servers treat malformed messages). When a
+    /// reply is expected, bytes 16..24 are overwritten with a fresh request id; the reply's errno
+    /// is returned.
+    pub async fn call_raw(&self, to: Rank, mut header: Vec<u8>, payload: Vec<u8>, expect_reply: bool) -> Result<Option<i32>> {
+        if !expect_reply || header.len() < wire::HEADER_LEN {
+            let ep = self.endpoint(to)?;
+            let protocol = self.protocol(payload.len());
+            self.worker.am_send(&ep, AM_REQUEST, header, SendBuf::Owned(payload), protocol).await?;
+            return Ok(None);
+        }
+        let id = self.next_request_id();
+        header[16..24].copy_from_slice(&id.to_le_bytes());
+        // SAFETY: all memory is owned by the op; no reply payload is accepted.
+        let (reply, _) = unsafe { self.exchange(to, id, header, SendBuf::Owned(payload), None) }.await?;
+        Ok(Some(reply.errno))
+    }
+
+    fn next_request_id(&self) -> u64 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
+        id
+    }
+
+    /// Sends one request message and waits for the reply with the same id.
+    ///
+    /// # Safety
+    /// As for [`Transport::call`].
+    async unsafe fn exchange(
+        &self,
+        to: Rank,
+        id: u64,
+        header: Vec<u8>,
+        data: SendBuf,
+        dest: Option<ReplyDest>,
+    ) -> Result<(Reply, usize)> {
         let ep = self.endpoint(to)?;
         let call = Rc::new(PendingCall { dest, arrived: RefCell::new(None), waker: Cell::new(None) });
         self.pending.borrow_mut().insert(id, call.clone());
-        let header = request.encode(self.rank.0, id);
         let protocol = match &data {
             SendBuf::Owned(v) => self.protocol(v.len()),
             SendBuf::Raw { len, .. } => self.protocol(*len),
@@ -179,9 +221,6 @@ impl Transport {
                 len
             }
         };
-        if reply.errno != 0 {
-            return Err(Error::Remote { rank: to, errno: reply.errno });
-        }
         Ok((reply, received))
     }
 

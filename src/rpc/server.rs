@@ -8,10 +8,11 @@ use std::rc::Rc;
 
 use async_executor::LocalExecutor;
 
-use super::wire::{Attr, Reply, ReplyBody, Request};
+use super::wire::{self, Attr, FsUsage, Reply, ReplyBody, Request};
 use super::{Incoming, Payload};
 use crate::error::{Error, Result};
 use crate::ids::{InodeId, Rank};
+use crate::metadata::Record;
 use crate::node::Node;
 use crate::storage::IoBuf;
 use crate::ucx::SendBuf;
@@ -45,8 +46,111 @@ async fn execute(node: &Node, request: Request, payload: Payload) -> (Result<Rep
             Err(e) => (Err(e), SendBuf::None),
         },
         Request::Write { ino, offset, len } => (write_from_remote(node, ino, offset, len, payload).await, SendBuf::None),
+        Request::List { path, after, max } => match list(node, &path, &after, max) {
+            Ok(entries) => (Ok(ReplyBody::Count(entries.len() as u64)), SendBuf::Owned(wire::encode_entries(&entries))),
+            Err(e) => (Err(e), SendBuf::None),
+        },
+        Request::InstallMany { count } => (install_many(node, count, payload).await, SendBuf::None),
         other => (execute_local(node, other).await, SendBuf::None),
     }
+}
+
+/// Most entries one listing page may carry.
+pub const MAX_LIST_PAGE: u32 = 1024;
+
+/// A page of this rank's entries of directory `path`.
+pub fn list(node: &Node, path: &str, after: &str, max: u32) -> Result<Vec<wire::DirEntry>> {
+    if crate::path::normalize(path)? != path {
+        return Err(Error::InvalidArgument("path is not normalised"));
+    }
+    if max == 0 || max > MAX_LIST_PAGE {
+        return Err(Error::InvalidArgument("listing page size out of range"));
+    }
+    Ok(node.meta.borrow().list(path, after, max as usize))
+}
+
+async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<ReplyBody> {
+    let bytes = match payload {
+        Payload::Bytes(bytes) => bytes,
+        Payload::Rndv(rndv) => {
+            let mut buf = vec![0u8; rndv.len()];
+            // SAFETY: buf lives until the receive completes (awaited here).
+            unsafe { rndv.recv_into(buf.as_mut_ptr(), None) }.await?;
+            buf
+        }
+        Payload::None => Vec::new(),
+    };
+    let records = wire::decode_records(&bytes, count)?;
+    for (path, _, _) in &records {
+        node.check_meta_path(path)?;
+    }
+    let mut meta = node.meta.borrow_mut();
+    for (path, attr, children) in records {
+        meta.install_moved(&path, Record { attr, children });
+    }
+    Ok(ReplyBody::Count(count as u64))
+}
+
+/// Moves this rank's records below `from` to the same place below `to`, sending each to its
+/// new owner.
+async fn move_tree(node: &Node, from: &str, to: &str) -> Result<ReplyBody> {
+    for p in [from, to] {
+        if crate::path::normalize(p)? != p {
+            return Err(Error::InvalidArgument("path is not normalised"));
+        }
+    }
+    if from == "/" || to.starts_with(&format!("{from}/")) {
+        return Err(Error::InvalidArgument("cannot move a directory into itself"));
+    }
+    let moved = node.meta.borrow_mut().take_subtree(from);
+    let count = moved.len() as u64;
+    let mut by_owner: std::collections::BTreeMap<Rank, Vec<(String, Attr, u64)>> = Default::default();
+    for (path, record) in moved {
+        let new_path = format!("{to}{}", &path[from.len()..]);
+        by_owner.entry(node.ring.meta_owner(&new_path)).or_default().push((new_path, record.attr, record.children));
+    }
+    let sends = by_owner.into_iter().map(|(owner, records)| async move {
+        if owner == node.rank {
+            let mut meta = node.meta.borrow_mut();
+            for (path, attr, children) in records {
+                meta.install_moved(&path, Record { attr, children });
+            }
+            return Ok(());
+        }
+        let request = Request::InstallMany { count: records.len() as u32 };
+        let payload = SendBuf::Owned(wire::encode_records(&records));
+        // SAFETY: the payload is owned by the send; no reply payload is accepted.
+        unsafe { node.transport.call(owner, &request, payload, None) }.await.map(|_| ())
+    });
+    let results = crate::runtime::join_all(sends.collect()).await;
+    results.into_iter().collect::<Result<()>>()?;
+    Ok(ReplyBody::Count(count))
+}
+
+fn fs_usage(node: &Node) -> Result<FsUsage> {
+    let dir = std::ffi::CString::new(node.data_dir.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::InvalidArgument("data directory contains a NUL byte"))?;
+    // SAFETY: statvfs is plain old data; all-zero is valid and it is filled by the call.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: dir is NUL-terminated and st is valid for writes.
+    if unsafe { libc::statvfs(dir.as_ptr(), &mut st) } != 0 {
+        return Err(crate::error::StorageError::Io(std::io::Error::last_os_error()).into());
+    }
+    let frsize = st.f_frsize.max(1);
+    let mut host = [0u8; 256];
+    // SAFETY: host is valid for writes of its length; the result is NUL-terminated or truncated.
+    unsafe { libc::gethostname(host.as_mut_ptr() as *mut libc::c_char, host.len()) };
+    let mut id_bytes = host.to_vec();
+    id_bytes.extend_from_slice(&(st.f_fsid as u64).to_le_bytes());
+    Ok(FsUsage {
+        fs_id: xxhash_rust::xxh64::xxh64(&id_bytes, 0),
+        total_bytes: st.f_blocks * frsize,
+        free_bytes: st.f_bfree * frsize,
+        avail_bytes: st.f_bavail * frsize,
+        total_files: st.f_files,
+        free_files: st.f_ffree,
+        records: node.meta.borrow().len() as u64,
+    })
 }
 
 /// Metadata and chunk-maintenance operations: the same code serves remote and local callers.
@@ -54,13 +158,43 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
     match request {
         Request::Open { path, flags, mode, uid, gid } => {
             node.check_meta_path(&path)?;
-            let (attr, old) = node.meta.borrow_mut().open(&path, flags as i32, mode, uid, gid)?;
-            Ok(ReplyBody::Opened(attr, old))
+            let o = node.meta.borrow_mut().open(&path, flags as i32, mode, uid, gid)?;
+            Ok(ReplyBody::Opened { attr: o.attr, old_size: o.old_size, created: o.created })
         }
         Request::Stat { path } => {
             node.check_meta_path(&path)?;
-            Ok(ReplyBody::Attr(node.meta.borrow().stat(&path)?))
+            Ok(ReplyBody::Attr(node.meta.borrow().stat(&path)?.attr))
         }
+        Request::Mkdir { path, mode, uid, gid } => {
+            node.check_meta_path(&path)?;
+            Ok(ReplyBody::Attr(node.meta.borrow_mut().mkdir(&path, mode, uid, gid)?))
+        }
+        Request::Rmdir { path } => {
+            node.check_meta_path(&path)?;
+            Ok(ReplyBody::Attr(node.meta.borrow_mut().rmdir(&path)?))
+        }
+        Request::Link { path, delta, touch } => {
+            node.check_meta_path(&path)?;
+            node.meta.borrow_mut().link(&path, delta, touch)?;
+            Ok(ReplyBody::Empty)
+        }
+        Request::Truncate { path, len } => {
+            node.check_meta_path(&path)?;
+            let (attr, old_size) = node.meta.borrow_mut().truncate(&path, len)?;
+            Ok(ReplyBody::Sized { attr, old_size })
+        }
+        Request::Take { path } => {
+            node.check_meta_path(&path)?;
+            let record = node.meta.borrow_mut().take(&path)?;
+            Ok(ReplyBody::Record { attr: record.attr, children: record.children })
+        }
+        Request::Install { path, attr, children } => {
+            node.check_meta_path(&path)?;
+            let replaced = node.meta.borrow_mut().install(&path, Record { attr, children })?;
+            Ok(ReplyBody::Replaced(replaced.map(|r| r.attr)))
+        }
+        Request::MoveTree { from, to } => move_tree(node, &from, &to).await,
+        Request::StatFs => Ok(ReplyBody::FsUsage(fs_usage(node)?)),
         Request::Publish { path, ino, size } => {
             node.check_meta_path(&path)?;
             Ok(ReplyBody::Attr(node.meta.borrow_mut().publish(&path, ino, size)?))
@@ -77,7 +211,9 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             node.store.fsync(InodeId(ino)).await?;
             Ok(ReplyBody::Empty)
         }
-        Request::Read { .. } | Request::Write { .. } => Err(Error::Internal("data request without a buffer")),
+        Request::Read { .. } | Request::Write { .. } | Request::List { .. } | Request::InstallMany { .. } => {
+            Err(Error::Internal("request needs a payload path"))
+        }
     }
 }
 
@@ -114,7 +250,7 @@ async fn read_for_remote(node: &Node, ino: u64, offset: u64, len: u64) -> Result
 /// Convenience for callers that want the attributes out of a metadata reply.
 pub fn attr_of(body: ReplyBody) -> Result<Attr> {
     match body {
-        ReplyBody::Attr(attr) | ReplyBody::Opened(attr, _) => Ok(attr),
+        ReplyBody::Attr(attr) | ReplyBody::Opened { attr, .. } | ReplyBody::Sized { attr, .. } => Ok(attr),
         _ => Err(Error::Internal("reply carries no attributes")),
     }
 }

@@ -32,6 +32,16 @@ pub enum Opcode {
     Read = 6,
     TruncateChunks = 7,
     Fsync = 8,
+    Mkdir = 9,
+    Rmdir = 10,
+    Link = 11,
+    Truncate = 12,
+    List = 13,
+    Take = 14,
+    Install = 15,
+    MoveTree = 16,
+    InstallMany = 17,
+    StatFs = 18,
 }
 
 impl Opcode {
@@ -45,6 +55,16 @@ impl Opcode {
             6 => Opcode::Read,
             7 => Opcode::TruncateChunks,
             8 => Opcode::Fsync,
+            9 => Opcode::Mkdir,
+            10 => Opcode::Rmdir,
+            11 => Opcode::Link,
+            12 => Opcode::Truncate,
+            13 => Opcode::List,
+            14 => Opcode::Take,
+            15 => Opcode::Install,
+            16 => Opcode::MoveTree,
+            17 => Opcode::InstallMany,
+            18 => Opcode::StatFs,
             other => return Err(WireError::UnknownOpcode(other)),
         })
     }
@@ -80,11 +100,62 @@ pub enum Request {
     /// Drops this rank's data of `ino` beyond `len` (0: all of it).
     TruncateChunks { ino: u64, len: u64 },
     Fsync { ino: u64 },
+    Mkdir { path: String, mode: u32, uid: u32, gid: u32 },
+    Rmdir { path: String },
+    /// Adjusts directory `path`'s entry count by `delta`; `touch` also stamps its mtime.
+    Link { path: String, delta: i64, touch: bool },
+    /// Sets a file's size; replies `Sized` with the size before.
+    Truncate { path: String, len: u64 },
+    /// Up to `max` entries of directory `path` held by this rank, in name order after `after`.
+    List { path: String, after: String, max: u32 },
+    /// Removes a record and replies it (`Record`): the first half of a rename.
+    Take { path: String },
+    /// Puts a record at `path`: the second half of a rename. Replies `Replaced`.
+    Install { path: String, attr: Attr, children: u64 },
+    /// Moves every record below directory `from` to the same place below `to`.
+    MoveTree { from: String, to: String },
+    /// Records moved here by a `MoveTree`, as `count` entries in the payload.
+    InstallMany { count: u32 },
+    /// Capacity of this rank's data directory and its number of records.
+    StatFs,
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub ino: u64,
+    /// `DT_REG` or `DT_DIR`.
+    pub kind: u8,
+    pub name: String,
+}
+
+/// Capacity of one rank's data directory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FsUsage {
+    /// Identifies the file system (host and fsid hashed), to count a shared one once.
+    pub fs_id: u64,
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    pub avail_bytes: u64,
+    pub total_files: u64,
+    pub free_files: u64,
+    /// Metadata records on this rank.
+    pub records: u64,
 }
 
 impl Request {
     pub fn opcode(&self) -> Opcode {
         match self {
+            Request::Mkdir { .. } => Opcode::Mkdir,
+            Request::Rmdir { .. } => Opcode::Rmdir,
+            Request::Link { .. } => Opcode::Link,
+            Request::Truncate { .. } => Opcode::Truncate,
+            Request::List { .. } => Opcode::List,
+            Request::Take { .. } => Opcode::Take,
+            Request::Install { .. } => Opcode::Install,
+            Request::MoveTree { .. } => Opcode::MoveTree,
+            Request::InstallMany { .. } => Opcode::InstallMany,
+            Request::StatFs => Opcode::StatFs,
             Request::Open { .. } => Opcode::Open,
             Request::Stat { .. } => Opcode::Stat,
             Request::Publish { .. } => Opcode::Publish,
@@ -122,6 +193,38 @@ impl Request {
                 w.u64(*len);
             }
             Request::Fsync { ino } => w.u64(*ino),
+            Request::Mkdir { path, mode, uid, gid } => {
+                w.u32(*mode);
+                w.u32(*uid);
+                w.u32(*gid);
+                w.path(path);
+            }
+            Request::Rmdir { path } | Request::Take { path } => w.path(path),
+            Request::Link { path, delta, touch } => {
+                w.u64(*delta as u64);
+                w.u8(u8::from(*touch));
+                w.path(path);
+            }
+            Request::Truncate { path, len } => {
+                w.u64(*len);
+                w.path(path);
+            }
+            Request::List { path, after, max } => {
+                w.u32(*max);
+                w.path(path);
+                w.name(after);
+            }
+            Request::Install { path, attr, children } => {
+                w.attr(attr);
+                w.u64(*children);
+                w.path(path);
+            }
+            Request::MoveTree { from, to } => {
+                w.path(from);
+                w.path(to);
+            }
+            Request::InstallMany { count } => w.u32(*count),
+            Request::StatFs => {}
         }
         w.buf
     }
@@ -168,6 +271,36 @@ pub fn decode_request(buf: &[u8]) -> Result<(Envelope, Request), WireError> {
         Opcode::Read => Request::Read { ino: r.u64()?, offset: r.u64()?, len: r.u64()? },
         Opcode::TruncateChunks => Request::TruncateChunks { ino: r.u64()?, len: r.u64()? },
         Opcode::Fsync => Request::Fsync { ino: r.u64()? },
+        Opcode::Mkdir => {
+            let (mode, uid, gid) = (r.u32()?, r.u32()?, r.u32()?);
+            Request::Mkdir { mode, uid, gid, path: r.path()? }
+        }
+        Opcode::Rmdir => Request::Rmdir { path: r.path()? },
+        Opcode::Take => Request::Take { path: r.path()? },
+        Opcode::Link => {
+            let delta = r.u64()? as i64;
+            let touch = match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(WireError::BadLength),
+            };
+            Request::Link { delta, touch, path: r.path()? }
+        }
+        Opcode::Truncate => {
+            let len = r.u64()?;
+            Request::Truncate { len, path: r.path()? }
+        }
+        Opcode::List => {
+            let max = r.u32()?;
+            Request::List { max, path: r.path()?, after: r.name()? }
+        }
+        Opcode::Install => {
+            let (attr, children) = (r.attr()?, r.u64()?);
+            Request::Install { attr, children, path: r.path()? }
+        }
+        Opcode::MoveTree => Request::MoveTree { from: r.path()?, to: r.path()? },
+        Opcode::InstallMany => Request::InstallMany { count: r.u32()? },
+        Opcode::StatFs => Request::StatFs,
     };
     r.finish()?;
     Ok((envelope, request))
@@ -178,10 +311,17 @@ pub fn decode_request(buf: &[u8]) -> Result<(Envelope, Request), WireError> {
 pub enum ReplyBody {
     Empty,
     Attr(Attr),
-    /// Open: the attributes and the size the file had before `O_TRUNC`.
-    Opened(Attr, u64),
-    /// Write: bytes written; Read: bytes that follow as payload.
+    /// Open: the attributes, the size before `O_TRUNC`, and whether it was created.
+    Opened { attr: Attr, old_size: u64, created: bool },
+    /// Truncate: the attributes and the size before.
+    Sized { attr: Attr, old_size: u64 },
+    /// Take: a whole record.
+    Record { attr: Attr, children: u64 },
+    /// Install: the record replaced, if any.
+    Replaced(Option<Attr>),
+    /// Write: bytes written; Read: bytes that follow as payload; List: entries in the payload.
     Count(u64),
+    FsUsage(FsUsage),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,11 +345,30 @@ impl Reply {
         match self.body {
             ReplyBody::Empty => {}
             ReplyBody::Attr(a) => w.attr(&a),
-            ReplyBody::Opened(a, old_size) => {
-                w.attr(&a);
+            ReplyBody::Opened { attr, old_size, created } => {
+                w.attr(&attr);
+                w.u64(old_size);
+                w.u8(u8::from(created));
+            }
+            ReplyBody::Sized { attr, old_size } => {
+                w.attr(&attr);
                 w.u64(old_size);
             }
+            ReplyBody::Record { attr, children } => {
+                w.attr(&attr);
+                w.u64(children);
+            }
+            ReplyBody::Replaced(None) => w.u8(0),
+            ReplyBody::Replaced(Some(attr)) => {
+                w.u8(1);
+                w.attr(&attr);
+            }
             ReplyBody::Count(n) => w.u64(n),
+            ReplyBody::FsUsage(u) => {
+                for v in [u.fs_id, u.total_bytes, u.free_bytes, u.avail_bytes, u.total_files, u.free_files, u.records] {
+                    w.u64(v);
+                }
+            }
         }
         w.buf
     }
@@ -229,15 +388,84 @@ impl Reply {
             ReplyBody::Empty
         } else {
             match Opcode::from_u16(opcode)? {
-                Opcode::Open => ReplyBody::Opened(r.attr()?, r.u64()?),
-                Opcode::Stat | Opcode::Publish | Opcode::Unlink => ReplyBody::Attr(r.attr()?),
-                Opcode::Write | Opcode::Read => ReplyBody::Count(r.u64()?),
-                Opcode::TruncateChunks | Opcode::Fsync => ReplyBody::Empty,
+                Opcode::Open => {
+                    let (attr, old_size) = (r.attr()?, r.u64()?);
+                    ReplyBody::Opened { attr, old_size, created: r.flag()? }
+                }
+                Opcode::Stat | Opcode::Publish | Opcode::Unlink | Opcode::Mkdir | Opcode::Rmdir => {
+                    ReplyBody::Attr(r.attr()?)
+                }
+                Opcode::Truncate => ReplyBody::Sized { attr: r.attr()?, old_size: r.u64()? },
+                Opcode::Take => ReplyBody::Record { attr: r.attr()?, children: r.u64()? },
+                Opcode::Install => ReplyBody::Replaced(if r.flag()? { Some(r.attr()?) } else { None }),
+                Opcode::Write | Opcode::Read | Opcode::List | Opcode::MoveTree | Opcode::InstallMany => {
+                    ReplyBody::Count(r.u64()?)
+                }
+                Opcode::TruncateChunks | Opcode::Fsync | Opcode::Link => ReplyBody::Empty,
+                Opcode::StatFs => ReplyBody::FsUsage(FsUsage {
+                    fs_id: r.u64()?,
+                    total_bytes: r.u64()?,
+                    free_bytes: r.u64()?,
+                    avail_bytes: r.u64()?,
+                    total_files: r.u64()?,
+                    free_files: r.u64()?,
+                    records: r.u64()?,
+                }),
             }
         };
         r.finish()?;
         Ok(Reply { request_id, opcode, errno, body })
     }
+}
+
+/// Encodes listing entries as a reply payload.
+pub fn encode_entries(entries: &[DirEntry]) -> Vec<u8> {
+    let mut w = Writer { buf: Vec::with_capacity(entries.len() * 32) };
+    for e in entries {
+        w.u64(e.ino);
+        w.u8(e.kind);
+        w.name(&e.name);
+    }
+    w.buf
+}
+
+/// Decodes exactly `count` listing entries from a payload.
+pub fn decode_entries(buf: &[u8], count: u64) -> Result<Vec<DirEntry>, WireError> {
+    let mut r = Reader::new(buf);
+    let mut entries = Vec::with_capacity(count.min(1 << 16) as usize);
+    for _ in 0..count {
+        let (ino, kind) = (r.u64()?, r.u8()?);
+        let name = r.name()?;
+        if name.is_empty() || name.len() > crate::path::MAX_NAME || name.contains('/') {
+            return Err(WireError::BadPath);
+        }
+        entries.push(DirEntry { ino, kind, name });
+    }
+    r.finish()?;
+    Ok(entries)
+}
+
+/// Encodes records moved by a directory rename as a payload.
+pub fn encode_records(records: &[(String, Attr, u64)]) -> Vec<u8> {
+    let mut w = Writer { buf: Vec::with_capacity(records.len() * 96) };
+    for (path, attr, children) in records {
+        w.attr(attr);
+        w.u64(*children);
+        w.path(path);
+    }
+    w.buf
+}
+
+/// Decodes exactly `count` moved records from a payload.
+pub fn decode_records(buf: &[u8], count: u32) -> Result<Vec<(String, Attr, u64)>, WireError> {
+    let mut r = Reader::new(buf);
+    let mut records = Vec::with_capacity(count.min(1 << 16) as usize);
+    for _ in 0..count {
+        let (attr, children) = (r.attr()?, r.u64()?);
+        records.push((r.path()?, attr, children));
+    }
+    r.finish()?;
+    Ok(records)
 }
 
 /// The reply's request id, readable even when the rest does not decode.
@@ -261,6 +489,9 @@ impl Writer {
         w.u64(request_id);
         w
     }
+    fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
     fn u16(&mut self, v: u16) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
@@ -271,6 +502,10 @@ impl Writer {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
     fn path(&mut self, p: &str) {
+        self.name(p);
+    }
+    /// A length-prefixed string that may be empty (a path never is).
+    fn name(&mut self, p: &str) {
         self.u16(p.len() as u16);
         self.buf.extend_from_slice(p.as_bytes());
     }
@@ -303,6 +538,16 @@ impl<'a> Reader<'a> {
         self.buf = rest;
         Ok(head)
     }
+    fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take(1)?[0])
+    }
+    fn flag(&mut self) -> Result<bool, WireError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(WireError::BadLength),
+        }
+    }
     fn u16(&mut self) -> Result<u16, WireError> {
         Ok(u16::from_le_bytes(self.take(2)?.try_into().map_err(|_| WireError::Truncated)?))
     }
@@ -313,8 +558,15 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| WireError::Truncated)?))
     }
     fn path(&mut self) -> Result<String, WireError> {
+        let path = self.name()?;
+        if path.is_empty() {
+            return Err(WireError::BadLength);
+        }
+        Ok(path)
+    }
+    fn name(&mut self) -> Result<String, WireError> {
         let len = self.u16()? as usize;
-        if len == 0 || len > MAX_PATH {
+        if len > MAX_PATH {
             return Err(WireError::BadLength);
         }
         let bytes = self.take(len)?;
@@ -357,6 +609,17 @@ mod tests {
             Request::Read { ino: 3, offset: 0, len: 1 },
             Request::TruncateChunks { ino: 4, len: 0 },
             Request::Fsync { ino: 5 },
+            Request::Mkdir { path: "/d".into(), mode: 0o755, uid: 1, gid: 2 },
+            Request::Rmdir { path: "/d".into() },
+            Request::Link { path: "/d".into(), delta: -1, touch: true },
+            Request::Truncate { path: "/f".into(), len: 77 },
+            Request::List { path: "/d".into(), after: String::new(), max: 100 },
+            Request::List { path: "/d".into(), after: "name".into(), max: 1 },
+            Request::Take { path: "/a".into() },
+            Request::Install { path: "/b".into(), attr: Attr { ino: 5, size: 6, ..Attr::default() }, children: 3 },
+            Request::MoveTree { from: "/a".into(), to: "/b/c".into() },
+            Request::InstallMany { count: 12 },
+            Request::StatFs,
         ]
     }
 
@@ -401,10 +664,35 @@ mod tests {
     }
 
     #[test]
+    fn payload_codecs_round_trip_and_reject_garbage() {
+        let entries = vec![
+            DirEntry { ino: 1, kind: libc::DT_REG, name: "a".into() },
+            DirEntry { ino: 2, kind: libc::DT_DIR, name: "bb".into() },
+        ];
+        let buf = encode_entries(&entries);
+        assert_eq!(decode_entries(&buf, 2).unwrap(), entries);
+        assert!(decode_entries(&buf, 3).is_err());
+        assert!(decode_entries(&buf, 1).is_err());
+        let bad = encode_entries(&[DirEntry { ino: 1, kind: 0, name: "a/b".into() }]);
+        assert_eq!(decode_entries(&bad, 1), Err(WireError::BadPath));
+        let records = vec![("/x/y".to_string(), Attr::default(), 0u64), ("/x/z".to_string(), Attr { ino: 9, ..Attr::default() }, 2)];
+        let buf = encode_records(&records);
+        assert_eq!(decode_records(&buf, 2).unwrap(), records);
+        for cut in 0..buf.len() {
+            assert!(decode_records(&buf[..cut], 2).is_err());
+        }
+    }
+
+    #[test]
     fn replies_round_trip() {
         let attr = Attr { ino: 1, size: 2, mode: 0o100644, uid: 3, gid: 4, nlink: 1, atime_ns: -5, mtime_ns: 6, ctime_ns: 7 };
         let cases = [
-            (Opcode::Open, ReplyBody::Opened(attr, 99)),
+            (Opcode::Open, ReplyBody::Opened { attr, old_size: 99, created: true }),
+            (Opcode::Truncate, ReplyBody::Sized { attr, old_size: 3 }),
+            (Opcode::Take, ReplyBody::Record { attr, children: 4 }),
+            (Opcode::Install, ReplyBody::Replaced(Some(attr))),
+            (Opcode::Install, ReplyBody::Replaced(None)),
+            (Opcode::StatFs, ReplyBody::FsUsage(FsUsage { fs_id: 1, total_bytes: 2, free_bytes: 3, avail_bytes: 4, total_files: 5, free_files: 6, records: 7 })),
             (Opcode::Stat, ReplyBody::Attr(attr)),
             (Opcode::Read, ReplyBody::Count(77)),
             (Opcode::Fsync, ReplyBody::Empty),

@@ -10,10 +10,15 @@
 #include "harness.h"
 
 #include <sys/stat.h>
+#include <time.h>
 
 enum { FILES_PER_RANK = 8, RANDOM_READS = 12 };
 
 static uint64_t g_chunk;
+/* When the files were written; st_mtime must fall near it. The slack
+ * allows for clock differences between nodes. */
+static time_t g_write_start;
+enum { CLOCK_SLACK = 300 };
 
 static uint64_t file_size(int owner, int i)
 {
@@ -133,6 +138,11 @@ static void verify_file(int owner, int i, ino_t *ino_out)
               (unsigned)st.st_mode);
         CHECK(st.st_ino != 0, "stat(%s): st_ino is 0", path);
         CHECK(st.st_blksize > 0, "stat(%s): st_blksize %ld", path, (long)st.st_blksize);
+        CHECK(st.st_nlink >= 1, "stat(%s): st_nlink %lu", path, (unsigned long)st.st_nlink);
+        CHECK(st.st_mtime >= g_write_start - CLOCK_SLACK &&
+                  st.st_mtime <= time(NULL) + CLOCK_SLACK,
+              "stat(%s): st_mtime %lld is not near the time of writing (%lld)", path,
+              (long long)st.st_mtime, (long long)g_write_start);
         *ino_out = st.st_ino;
     }
 
@@ -244,6 +254,7 @@ int main(int argc, char **argv)
         note("chunk size %" PRIu64 ", %d ranks, %d files per rank", g_chunk, g_nranks,
              FILES_PER_RANK);
 
+    g_write_start = time(NULL);
     for (int i = 0; i < FILES_PER_RANK; i++)
         write_file(i);
     MPI_Barrier(MPI_COMM_WORLD);

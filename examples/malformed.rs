@@ -1,0 +1,172 @@
+//! Sends malformed and hostile requests to every rank's server and checks that each one is
+//! answered with an errno (or dropped when it cannot be answered), and that every server still
+//! serves correct data afterwards. Run under mpirun; prints `malformed: N passed, M failed`.
+
+use benchfs::placement::Ring;
+use benchfs::rpc::wire::{Request, HEADER_LEN, MAGIC};
+use benchfs::{ChunkIndex, InodeId};
+use mpi::collective::SystemOperation;
+use mpi::traits::*;
+
+struct Check {
+    rank: i32,
+    passed: u64,
+    failed: u64,
+}
+
+impl Check {
+    fn expect(&mut self, what: &str, ok: bool, detail: impl std::fmt::Debug) {
+        if ok {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+            eprintln!("rank {}: FAILED {what}: {detail:?}", self.rank);
+        }
+    }
+
+    /// A request that must be answered with `errno`.
+    fn answered(&mut self, what: &str, to: u32, header: Vec<u8>, payload: Vec<u8>, errno: i32) {
+        let got = benchfs::client::send_raw_request(to, header, payload, true);
+        let ok = matches!(got, Ok(Some(e)) if e == errno);
+        self.expect(what, ok, (to, got.map_err(|e| e.errno()), errno));
+    }
+
+    /// A request that cannot be answered: it must be dropped without harm.
+    fn dropped(&mut self, what: &str, to: u32, header: Vec<u8>) {
+        let got = benchfs::client::send_raw_request(to, header, Vec::new(), false);
+        self.expect(what, matches!(got, Ok(None)), got.map_err(|e| e.errno()));
+    }
+}
+
+/// A small deterministic generator, so failures reproduce.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 11
+    }
+}
+
+fn header(opcode: u16, source: u32) -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER_LEN);
+    h.extend_from_slice(&MAGIC.to_le_bytes());
+    h.extend_from_slice(&opcode.to_le_bytes());
+    h.extend_from_slice(&0u16.to_le_bytes());
+    h.extend_from_slice(&source.to_le_bytes());
+    h.extend_from_slice(&0u32.to_le_bytes());
+    h.extend_from_slice(&0u64.to_le_bytes());
+    h
+}
+
+fn main() {
+    let universe = mpi::initialize().expect("MPI initializes");
+    let world = universe.world();
+    let (me, n) = (world.rank() as u32, world.size() as u32);
+    benchfs::init(&world).expect("benchfs initializes");
+    let mut c = Check { rank: me as i32, passed: 0, failed: 0 };
+    let ring = Ring::new(n);
+    let chunk: u64 = std::env::var("BENCHFS_CHUNK_SIZE").ok().and_then(|v| benchfs::config::parse_size(&v)).unwrap_or(1 << 20);
+    let einval = libc::EINVAL;
+    let eproto = libc::EPROTO;
+
+    for to in 0..n {
+        // Unanswerable: no magic, truncated envelope, sender outside the job.
+        let mut bad_magic = header(2, me);
+        bad_magic[0] ^= 0xff;
+        c.dropped("bad magic", to, bad_magic);
+        c.dropped("truncated envelope", to, header(2, me)[..10].to_vec());
+        c.dropped("empty header", to, Vec::new());
+        c.dropped("sender outside the job", to, header(2, n + 7));
+
+        // Answerable but malformed.
+        c.answered("unknown opcode", to, header(999, me), Vec::new(), eproto);
+        let mut stat = Request::Stat { path: "/x".into() }.encode(me, 0);
+        stat[HEADER_LEN] = 0xff;
+        stat[HEADER_LEN + 1] = 0x7f;
+        c.answered("path length beyond the message", to, stat, Vec::new(), eproto);
+        let mut trailing = Request::Fsync { ino: 1 }.encode(me, 0);
+        trailing.extend_from_slice(&[1, 2, 3]);
+        c.answered("trailing bytes", to, trailing, Vec::new(), eproto);
+        let mut non_utf8 = Request::Stat { path: "/ab".into() }.encode(me, 0);
+        let last = non_utf8.len() - 1;
+        non_utf8[last] = 0xfe;
+        c.answered("path not UTF-8", to, non_utf8, Vec::new(), eproto);
+
+        // Well-formed but invalid for this server.
+        let unnormalised = Request::Stat { path: "/a//b/../c".into() }.encode(me, 0);
+        c.answered("path not normalised", to, unnormalised, Vec::new(), einval);
+        let relative = Request::Stat { path: "relative".into() }.encode(me, 0);
+        c.answered("relative path", to, relative, Vec::new(), einval);
+        if let Some(foreign) = (0..1000).map(|i| format!("/foreign{i}")).find(|p| ring.meta_owner(p).0 != to) {
+            let req = Request::Stat { path: foreign }.encode(me, 0);
+            c.answered("path owned by another rank", to, req, Vec::new(), einval);
+        }
+        let ino = 0x7777_0000u64 + to as u64;
+        if let Some(k) = (0..10_000u64).find(|&k| ring.chunk_owner(InodeId(ino), ChunkIndex(k)).0 == to) {
+            let at = k * chunk;
+            let w = Request::Write { ino, offset: at, len: 10 }.encode(me, 0);
+            c.answered("write payload shorter than len", to, w, vec![1; 4], einval);
+            let w = Request::Write { ino, offset: at + chunk - 2, len: 4 }.encode(me, 0);
+            c.answered("write spanning two chunks", to, w, vec![1; 4], einval);
+            let r = Request::Read { ino, offset: at, len: chunk + 1 }.encode(me, 0);
+            c.answered("read longer than a chunk", to, r, Vec::new(), einval);
+            let r = Request::Read { ino, offset: u64::MAX - 3, len: 8 }.encode(me, 0);
+            c.answered("read offset overflow", to, r, Vec::new(), einval);
+            let r = Request::Read { ino, offset: at, len: 0 }.encode(me, 0);
+            c.answered("empty read", to, r, Vec::new(), einval);
+        }
+        if let Some(k) = (0..10_000u64).find(|&k| ring.chunk_owner(InodeId(ino), ChunkIndex(k)).0 != to) {
+            let w = Request::Write { ino, offset: k * chunk, len: 4 }.encode(me, 0);
+            c.answered("write to a chunk owned elsewhere", to, w, vec![1; 4], einval);
+        }
+
+        // Random bodies behind valid envelopes: every one must be answered (with any status).
+        let mut rng = Lcg(0x5eed ^ ((me as u64) << 32) ^ to as u64);
+        let mut unanswered = 0;
+        for _ in 0..300 {
+            let opcode = (rng.next() % 10) as u16;
+            let mut h = header(opcode, me);
+            let body_len = (rng.next() % 64) as usize;
+            h.extend((0..body_len).map(|_| rng.next() as u8));
+            let payload: Vec<u8> = (0..(rng.next() % 3) * 1000).map(|_| rng.next() as u8).collect();
+            if benchfs::client::send_raw_request(to, h, payload, true).map_or(true, |r| r.is_none()) {
+                unanswered += 1;
+            }
+        }
+        c.expect("random requests all answered", unanswered == 0, unanswered);
+    }
+    world.barrier();
+
+    // Every server still serves: each rank writes a multi-chunk file and all verify it.
+    let pattern = |owner: u32, i: usize| (owner as usize * 131 + i * 7 + i / 251) as u8;
+    let len = (chunk * 3 + 1234) as usize;
+    let path = format!("/after-malformed.{me}");
+    let data: Vec<u8> = (0..len).map(|i| pattern(me, i)).collect();
+    let fd = benchfs::open(&path, libc::O_CREAT | libc::O_WRONLY, 0o644).expect("create after malformed traffic");
+    c.expect("write after malformed traffic", benchfs::pwrite(fd, &data, 0).ok() == Some(len), &path);
+    c.expect("close", benchfs::close(fd).is_ok(), &path);
+    world.barrier();
+    for owner in 0..n {
+        let path = format!("/after-malformed.{owner}");
+        let fd = benchfs::open(&path, libc::O_RDONLY, 0).expect("open after malformed traffic");
+        let mut back = vec![0u8; len + 10];
+        let got = benchfs::pread(fd, &mut back, 0);
+        let same = got.as_ref().ok() == Some(&len) && back[..len].iter().enumerate().all(|(i, &b)| b == pattern(owner, i));
+        c.expect("data intact after malformed traffic", same, (&path, got.map_err(|e| e.errno())));
+        benchfs::close(fd).expect("close");
+    }
+    world.barrier();
+
+    let mut failed = 0u64;
+    let mut passed = 0u64;
+    world.all_reduce_into(&c.failed, &mut failed, SystemOperation::sum());
+    world.all_reduce_into(&c.passed, &mut passed, SystemOperation::sum());
+    benchfs::finalize().expect("benchfs finalizes");
+    if me == 0 {
+        println!("malformed: {passed} passed, {failed} failed");
+    }
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
