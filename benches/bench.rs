@@ -14,23 +14,36 @@
 //!   rank, rank `r` owns block `s * N + r`. The read phase reads rank `(r + 1) % N`'s blocks.
 //! * `meta`: every rank creates, stats, opens+closes and removes `--files` files of its own
 //!   (`/meta/r<rank>.<i>`), each phase timed on its own.
+//! * `dirs`: three namespace patterns, each phase timed on its own:
+//!   - `mkdir`, `dir stat`, `rmdir`: every rank creates, stats and removes `--dirs` directories
+//!     in a parent of its own (`/dirs/r<rank>/d<i>`);
+//!   - `readdir`: all ranks fill one shared directory with `--readdir-files` files each
+//!     (`/shared-dir/r<rank>.<i>`, untimed), then every rank lists all of it; the figure is the
+//!     number of entries listed by all ranks over the slowest rank's time;
+//!   - `rename`: every rank creates `--renames` files (untimed) and renames each of them
+//!     (`/ren/r<rank>.<i>` to `/ren/r<rank>.<i>.moved`).
 //!
 //! The read phases are shifted by one rank (like IOR's `-C`) so that a rank never reads what it
 //! has just written itself.
 //!
 //! Timing: an MPI barrier precedes every phase; each rank times from before its first `open` to
 //! after its last `close`, and the phase time is the maximum over the ranks. Bandwidth is the total
-//! number of bytes over that time (MiB/s), metadata rates the total number of operations over it.
+//! number of bytes over that time (MiB/s), metadata rates the total number of operations (or
+//! directory entries listed) over it. Setup and cleanup around a phase are never timed.
 //!
 //! Verification: every byte written is a function of (writer rank, iteration, file offset). The
 //! timed read loop checks the length of each read and the first stamp word of each transfer; a
 //! second, untimed pass then re-reads everything and compares every byte, so that generating the
-//! expected data never counts against either file system.
+//! expected data never counts against either file system. The namespace patterns check every
+//! result (a created directory stats as a directory, a renamed file exists only under its new
+//! name, a listing holds exactly the expected names plus `.` and `..`), again outside the timing
+//! except for the entry count of each timed listing.
 
 // `u64::is_multiple_of` is newer than the crate's minimum Rust version.
 #![allow(clippy::manual_is_multiple_of)]
 
-use std::ffi::CString;
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -55,11 +68,16 @@ fn usage() -> &'static str {
 
 usage: mpirun -np N benchfs-bench [options]
 
-  --mode fpp|shared|meta|all  patterns to run (default all)
+  --mode fpp|shared|meta|dirs|all
+                              patterns to run (default all)
   --transfer SIZE             size of one read or write (default 1M; a multiple of 8)
   --block SIZE                bytes per rank and segment (default 64M; a multiple of --transfer)
   --segments N                segments (default 1)
   --files N                   files per rank in meta mode (default 2000)
+  --dirs N                    directories per rank for mkdir/dir stat/rmdir (default 2000)
+  --readdir-files N           files per rank in the shared directory that readdir lists
+                              (default 5000)
+  --renames N                 files per rank that rename moves (default 2000)
   --posix-dir DIR             POSIX directory to compare with
                               (default /dev/shm/benchfs-bench-posix-<job id or pid of rank 0>)
   --iterations N              repeat every pattern N times and report the best (default 1)
@@ -80,10 +98,14 @@ struct Options {
     fpp: bool,
     shared: bool,
     meta: bool,
+    dirs: bool,
     transfer: u64,
     block: u64,
     segments: u64,
     files: u64,
+    dir_count: u64,
+    readdir_files: u64,
+    renames: u64,
     posix_dir: Option<String>,
     iterations: u32,
     verify: bool,
@@ -120,10 +142,14 @@ fn parse_options(args: &[String]) -> Result<Parsed, String> {
         fpp: true,
         shared: true,
         meta: true,
+        dirs: true,
         transfer: 1 << 20,
         block: 64 << 20,
         segments: 1,
         files: 2000,
+        dir_count: 2000,
+        readdir_files: 5000,
+        renames: 2000,
         posix_dir: None,
         iterations: 1,
         verify: true,
@@ -135,24 +161,27 @@ fn parse_options(args: &[String]) -> Result<Parsed, String> {
             "--help" | "-h" => return Ok(Parsed::Help),
             "--no-verify" => o.verify = false,
             "--fsync" => o.fsync = true,
-            "--mode" | "--transfer" | "--block" | "--segments" | "--files" | "--posix-dir"
-            | "--iterations" => {
+            "--mode" | "--transfer" | "--block" | "--segments" | "--files" | "--dirs"
+            | "--readdir-files" | "--renames" | "--posix-dir" | "--iterations" => {
                 let value = it.next().ok_or_else(|| format!("{key} needs a value"))?;
                 match key.as_str() {
                     "--mode" => {
-                        let (f, s, m) = match value.as_str() {
-                            "fpp" => (true, false, false),
-                            "shared" => (false, true, false),
-                            "meta" => (false, false, true),
-                            "all" => (true, true, true),
+                        (o.fpp, o.shared, o.meta, o.dirs) = match value.as_str() {
+                            "fpp" => (true, false, false, false),
+                            "shared" => (false, true, false, false),
+                            "meta" => (false, false, true, false),
+                            "dirs" => (false, false, false, true),
+                            "all" => (true, true, true, true),
                             _ => return Err(format!("--mode: unknown mode {value:?}")),
                         };
-                        (o.fpp, o.shared, o.meta) = (f, s, m);
                     }
                     "--transfer" => o.transfer = parse_size(value)?,
                     "--block" => o.block = parse_size(value)?,
                     "--segments" => o.segments = parse_count(key, value)?,
                     "--files" => o.files = parse_count(key, value)?,
+                    "--dirs" => o.dir_count = parse_count(key, value)?,
+                    "--readdir-files" => o.readdir_files = parse_count(key, value)?,
+                    "--renames" => o.renames = parse_count(key, value)?,
                     "--posix-dir" => o.posix_dir = Some(value.clone()),
                     "--iterations" => {
                         o.iterations = parse_count(key, value)?
@@ -212,6 +241,24 @@ impl std::fmt::Display for OpError {
     }
 }
 
+/// What the patterns need to know from `stat`.
+#[derive(Clone, Copy, Debug)]
+struct Attrs {
+    size: u64,
+    /// File type and permission bits, as `st_mode`.
+    mode: u32,
+}
+
+impl Attrs {
+    fn is_dir(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
+
+    fn is_file(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG
+    }
+}
+
 /// Which of the two compared file systems a [`Store`] is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum System {
@@ -242,9 +289,14 @@ trait Store {
     fn pwrite(&self, fd: i32, buf: &[u8], offset: u64) -> Result<usize, OpError>;
     fn pread(&self, fd: i32, buf: &mut [u8], offset: u64) -> Result<usize, OpError>;
     fn fsync(&self, fd: i32) -> Result<(), OpError>;
-    /// The file's size, as `stat` reports it.
-    fn stat(&self, path: &str) -> Result<u64, OpError>;
+    fn stat(&self, path: &str) -> Result<Attrs, OpError>;
     fn unlink(&self, path: &str) -> Result<(), OpError>;
+    fn mkdir(&self, path: &str) -> Result<(), OpError>;
+    fn rmdir(&self, path: &str) -> Result<(), OpError>;
+    fn rename(&self, from: &str, to: &str) -> Result<(), OpError>;
+    /// Opens the directory `path`, passes the name of every entry it returns (`.` and `..`
+    /// included) to `visit`, and closes it: one `opendir`, `readdir` loop, `closedir`.
+    fn list_dir(&self, path: &str, visit: &mut dyn FnMut(&[u8])) -> Result<(), OpError>;
 
     /// Writes all of `buf`, continuing after short writes as a POSIX program must.
     fn pwrite_all(&self, fd: i32, buf: &[u8], offset: u64) -> Result<(), OpError> {
@@ -306,13 +358,33 @@ impl Store for BenchFs {
     fn fsync(&self, fd: i32) -> Result<(), OpError> {
         benchfs::fsync(fd).map_err(|e| bfs_err("fsync", e))
     }
-    fn stat(&self, path: &str) -> Result<u64, OpError> {
+    fn stat(&self, path: &str) -> Result<Attrs, OpError> {
         benchfs::stat(path)
-            .map(|st| st.size)
+            .map(|st| Attrs {
+                size: st.size,
+                mode: st.mode,
+            })
             .map_err(|e| bfs_err("stat", e))
     }
     fn unlink(&self, path: &str) -> Result<(), OpError> {
         benchfs::unlink(path).map_err(|e| bfs_err("unlink", e))
+    }
+    fn mkdir(&self, path: &str) -> Result<(), OpError> {
+        benchfs::mkdir(path, 0o755).map_err(|e| bfs_err("mkdir", e))
+    }
+    fn rmdir(&self, path: &str) -> Result<(), OpError> {
+        benchfs::rmdir(path).map_err(|e| bfs_err("rmdir", e))
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<(), OpError> {
+        benchfs::rename(from, to).map_err(|e| bfs_err("rename", e))
+    }
+    fn list_dir(&self, path: &str, visit: &mut dyn FnMut(&[u8])) -> Result<(), OpError> {
+        // The stream is closed when it is dropped, on every path out of this function.
+        let dir = benchfs::opendir(path).map_err(|e| bfs_err("opendir", e))?;
+        for entry in dir {
+            visit(entry.map_err(|e| bfs_err("readdir", e))?.name.as_bytes());
+        }
+        Ok(())
     }
 }
 
@@ -387,7 +459,7 @@ impl Store for Posix {
             Ok(())
         }
     }
-    fn stat(&self, path: &str) -> Result<u64, OpError> {
+    fn stat(&self, path: &str) -> Result<Attrs, OpError> {
         let p = self.cpath(path)?;
         let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
         // SAFETY: `p` is NUL-terminated and `st` has room for a `struct stat`.
@@ -395,7 +467,11 @@ impl Store for Posix {
             return Err(os_err("stat"));
         }
         // SAFETY: stat returned 0, so it filled in `st`.
-        Ok(unsafe { st.assume_init() }.st_size as u64)
+        let st = unsafe { st.assume_init() };
+        Ok(Attrs {
+            size: st.st_size as u64,
+            mode: st.st_mode,
+        })
     }
     fn unlink(&self, path: &str) -> Result<(), OpError> {
         let p = self.cpath(path)?;
@@ -405,6 +481,66 @@ impl Store for Posix {
         } else {
             Ok(())
         }
+    }
+    fn mkdir(&self, path: &str) -> Result<(), OpError> {
+        let p = self.cpath(path)?;
+        // SAFETY: `p` is a NUL-terminated string that outlives the call.
+        if unsafe { libc::mkdir(p.as_ptr(), 0o755) } < 0 {
+            Err(os_err("mkdir"))
+        } else {
+            Ok(())
+        }
+    }
+    fn rmdir(&self, path: &str) -> Result<(), OpError> {
+        let p = self.cpath(path)?;
+        // SAFETY: `p` is a NUL-terminated string that outlives the call.
+        if unsafe { libc::rmdir(p.as_ptr()) } < 0 {
+            Err(os_err("rmdir"))
+        } else {
+            Ok(())
+        }
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<(), OpError> {
+        let (f, t) = (self.cpath(from)?, self.cpath(to)?);
+        // SAFETY: both paths are NUL-terminated strings that outlive the call.
+        if unsafe { libc::rename(f.as_ptr(), t.as_ptr()) } < 0 {
+            Err(os_err("rename"))
+        } else {
+            Ok(())
+        }
+    }
+    fn list_dir(&self, path: &str, visit: &mut dyn FnMut(&[u8])) -> Result<(), OpError> {
+        let p = self.cpath(path)?;
+        // SAFETY: `p` is a NUL-terminated string that outlives the call.
+        let dir = unsafe { libc::opendir(p.as_ptr()) };
+        if dir.is_null() {
+            return Err(os_err("opendir"));
+        }
+        let listed = loop {
+            // readdir reports an error only through errno, and leaves errno alone at the end of
+            // the stream; clearing it first tells the two apart.
+            // SAFETY: __errno_location returns this thread's errno, valid for the thread's life.
+            unsafe { *libc::__errno_location() = 0 };
+            // SAFETY: `dir` is an open stream that only this function uses.
+            let entry = unsafe { libc::readdir(dir) };
+            if entry.is_null() {
+                let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+                break if errno == 0 {
+                    Ok(())
+                } else {
+                    Err(os_err("readdir"))
+                };
+            }
+            // SAFETY: a non-null entry stays valid until the next readdir or closedir of `dir`,
+            // and its d_name is NUL-terminated.
+            let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
+            visit(name.to_bytes());
+        };
+        // SAFETY: `dir` came from opendir and is closed exactly once.
+        if unsafe { libc::closedir(dir) } < 0 {
+            return listed.and(Err(os_err("closedir")));
+        }
+        listed
     }
 }
 
@@ -719,7 +855,8 @@ fn verify_pass(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> 
 
     let size = store
         .stat(&path)
-        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
+        .unwrap_or_else(|e| ctx.fatal(store, &path, e))
+        .size;
     if size != layout.file_size(ctx) {
         bad += 1;
         report_mismatch(
@@ -821,7 +958,8 @@ fn run_meta(ctx: &Ctx, store: &dyn Store) -> ([f64; 4], u64) {
                 1 => {
                     let size = store
                         .stat(path)
-                        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                        .unwrap_or_else(|e| ctx.fatal(store, &what(), e))
+                        .size;
                     if size != 0 {
                         bad += 1;
                         report_mismatch(
@@ -865,6 +1003,282 @@ fn run_meta(ctx: &Ctx, store: &dyn Store) -> ([f64; 4], u64) {
         }
     }
     (rates, bad)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Directory patterns
+// ---------------------------------------------------------------------------------------------
+
+/// The directories every pattern works in; they exist before any pattern runs.
+const PARENTS: [&str; 5] = ["/bench", "/meta", "/dirs", SHARED_DIR, "/ren"];
+
+/// The directory that all ranks fill and list in the readdir pattern.
+const SHARED_DIR: &str = "/shared-dir";
+
+/// The phases of the directory-tree pattern, in the order they run.
+const TREE_PHASES: [&str; 3] = ["mkdir", "dir stat", "rmdir"];
+
+/// Creates an empty file as untimed setup for a pattern.
+fn create_empty(ctx: &Ctx, store: &dyn Store, path: &str) {
+    let what = || format!("create {path}");
+    let fd = store
+        .open(path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC)
+        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+    store
+        .close(fd)
+        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+}
+
+/// Removes files as untimed cleanup after a pattern.
+fn remove_files(ctx: &Ctx, store: &dyn Store, paths: &[String]) {
+    for path in paths {
+        store
+            .unlink(path)
+            .unwrap_or_else(|e| ctx.fatal(store, &format!("unlink {path}"), e));
+    }
+}
+
+/// Checks that `path` no longer exists after `what` removed or moved it; returns 1 if it does.
+fn expect_gone(ctx: &Ctx, store: &dyn Store, path: &str, what: &str, reports: &mut u32) -> u64 {
+    match store.stat(path) {
+        Err(e) if e.errno == libc::ENOENT => 0,
+        other => {
+            report_mismatch(
+                ctx,
+                store,
+                reports,
+                format!("stat {path} after {what}: {other:?}, expected ENOENT"),
+            );
+            1
+        }
+    }
+}
+
+/// Lists `dir` (untimed) and checks that it holds exactly the names in `expected`, plus `.` and
+/// `..`, each once. Returns the number of wrong entries: missing, unexpected or repeated ones.
+fn check_listing(
+    ctx: &Ctx,
+    store: &dyn Store,
+    dir: &str,
+    expected: &[String],
+    reports: &mut u32,
+) -> u64 {
+    let index: HashMap<&[u8], usize> = expected
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.as_bytes(), i))
+        .collect();
+    let mut seen = vec![false; expected.len()];
+    let mut dots = [0u32; 2];
+    let mut strays = Vec::new();
+    store
+        .list_dir(dir, &mut |name| match name {
+            b"." => dots[0] += 1,
+            b".." => dots[1] += 1,
+            _ => match index.get(name) {
+                Some(&i) if !seen[i] => seen[i] = true,
+                _ => strays.push(String::from_utf8_lossy(name).into_owned()),
+            },
+        })
+        .unwrap_or_else(|e| ctx.fatal(store, &format!("list {dir}"), e));
+
+    let mut bad = 0u64;
+    for name in strays {
+        bad += 1;
+        report_mismatch(
+            ctx,
+            store,
+            reports,
+            format!("{dir}: unexpected or repeated entry {name:?}"),
+        );
+    }
+    for (name, _) in expected.iter().zip(&seen).filter(|(_, &seen)| !seen) {
+        bad += 1;
+        report_mismatch(
+            ctx,
+            store,
+            reports,
+            format!("{dir}: entry {name:?} missing"),
+        );
+    }
+    for (name, count) in [".", ".."].into_iter().zip(dots) {
+        if count != 1 {
+            bad += 1;
+            report_mismatch(
+                ctx,
+                store,
+                reports,
+                format!("{dir}: {name:?} listed {count} times, expected once"),
+            );
+        }
+    }
+    bad
+}
+
+/// Creates, stats and removes `--dirs` directories in this rank's own parent, each phase timed
+/// on its own. Returns the aggregate rates (in the order of [`TREE_PHASES`]) and this rank's count
+/// of wrong results.
+fn run_tree(ctx: &Ctx, store: &dyn Store) -> ([f64; 3], u64) {
+    let parent = format!("/dirs/r{}", ctx.rank);
+    let names: Vec<String> = (0..ctx.opts.dir_count).map(|i| format!("d{i}")).collect();
+    let paths: Vec<String> = names
+        .iter()
+        .map(|name| format!("{parent}/{name}"))
+        .collect();
+    let total_ops = ctx.sum_u64(ctx.opts.dir_count) as f64;
+    let mut bad = 0u64;
+    let mut reports = 0u32;
+    let mut rates = [0.0; 3];
+
+    store
+        .mkdir(&parent)
+        .unwrap_or_else(|e| ctx.fatal(store, &format!("mkdir {parent}"), e));
+    for (phase, rate) in rates.iter_mut().enumerate() {
+        ctx.world.barrier();
+        let start = Instant::now();
+        for path in &paths {
+            let what = || format!("{} {path}", TREE_PHASES[phase]);
+            match phase {
+                0 => store
+                    .mkdir(path)
+                    .unwrap_or_else(|e| ctx.fatal(store, &what(), e)),
+                1 => {
+                    let attrs = store
+                        .stat(path)
+                        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    if !attrs.is_dir() {
+                        bad += 1;
+                        report_mismatch(
+                            ctx,
+                            store,
+                            &mut reports,
+                            format!("{path}: mode {:o} after mkdir", attrs.mode),
+                        );
+                    }
+                }
+                _ => store
+                    .rmdir(path)
+                    .unwrap_or_else(|e| ctx.fatal(store, &what(), e)),
+            }
+        }
+        *rate = total_ops / ctx.max_f64(start.elapsed().as_secs_f64());
+        // The new directories must be entries of their parent (checked outside the timing).
+        if phase == 0 && ctx.opts.verify {
+            bad += check_listing(ctx, store, &parent, &names, &mut reports);
+        }
+    }
+
+    if ctx.opts.verify {
+        for path in &paths {
+            bad += expect_gone(ctx, store, path, "rmdir", &mut reports);
+        }
+    }
+    // Succeeds only if the parent agrees that all its entries are gone.
+    if let Err(e) = store.rmdir(&parent) {
+        bad += 1;
+        report_mismatch(
+            ctx,
+            store,
+            &mut reports,
+            format!("rmdir {parent} after removing its entries: {e}"),
+        );
+    }
+    (rates, bad)
+}
+
+/// Every rank lists the whole of one shared directory holding `--readdir-files` files of every
+/// rank. Returns the aggregate rate (entries listed by all ranks per second of the slowest rank)
+/// and this rank's count of wrong results.
+fn run_readdir(ctx: &Ctx, store: &dyn Store) -> (f64, u64) {
+    let n = ctx.opts.readdir_files;
+    let own: Vec<String> = (0..n)
+        .map(|i| format!("{SHARED_DIR}/r{}.{i}", ctx.rank))
+        .collect();
+    for path in &own {
+        create_empty(ctx, store, path);
+    }
+    // Both file systems return `.` and `..` from opendir/readdir.
+    let expected = n * ctx.size as u64 + 2;
+    let mut bad = 0u64;
+    let mut reports = 0u32;
+
+    ctx.world.barrier();
+    let start = Instant::now();
+    let mut listed = 0u64;
+    store
+        .list_dir(SHARED_DIR, &mut |_| listed += 1)
+        .unwrap_or_else(|e| ctx.fatal(store, &format!("list {SHARED_DIR}"), e));
+    let elapsed = start.elapsed().as_secs_f64();
+    let rate = ctx.sum_u64(listed) as f64 / ctx.max_f64(elapsed);
+
+    if listed != expected {
+        bad += 1;
+        report_mismatch(
+            ctx,
+            store,
+            &mut reports,
+            format!(
+                "{SHARED_DIR}: listed {listed} entries, expected {expected} \
+                 ({n} per rank, . and ..)"
+            ),
+        );
+    }
+    if ctx.opts.verify {
+        let names: Vec<String> = (0..ctx.size)
+            .flat_map(|r| (0..n).map(move |i| format!("r{r}.{i}")))
+            .collect();
+        bad += check_listing(ctx, store, SHARED_DIR, &names, &mut reports);
+    }
+    // Nobody removes a file before every rank has finished listing.
+    ctx.world.barrier();
+    remove_files(ctx, store, &own);
+    ctx.world.barrier();
+    (rate, bad)
+}
+
+/// Every rank renames `--renames` files of its own within one shared directory. Returns the
+/// aggregate rate and this rank's count of wrong results.
+fn run_rename(ctx: &Ctx, store: &dyn Store) -> (f64, u64) {
+    let from: Vec<String> = (0..ctx.opts.renames)
+        .map(|i| format!("/ren/r{}.{i}", ctx.rank))
+        .collect();
+    let to: Vec<String> = from.iter().map(|path| format!("{path}.moved")).collect();
+    for path in &from {
+        create_empty(ctx, store, path);
+    }
+    let total_ops = ctx.sum_u64(ctx.opts.renames) as f64;
+    let mut bad = 0u64;
+    let mut reports = 0u32;
+
+    ctx.world.barrier();
+    let start = Instant::now();
+    for (old, new) in from.iter().zip(&to) {
+        store
+            .rename(old, new)
+            .unwrap_or_else(|e| ctx.fatal(store, &format!("rename {old} {new}"), e));
+    }
+    let rate = total_ops / ctx.max_f64(start.elapsed().as_secs_f64());
+
+    if ctx.opts.verify {
+        for (old, new) in from.iter().zip(&to) {
+            bad += expect_gone(ctx, store, old, "rename", &mut reports);
+            match store.stat(new) {
+                Ok(attrs) if attrs.is_file() && attrs.size == 0 => {}
+                other => {
+                    bad += 1;
+                    report_mismatch(
+                        ctx,
+                        store,
+                        &mut reports,
+                        format!("stat {new} after rename: {other:?}, expected an empty file"),
+                    );
+                }
+            }
+        }
+    }
+    remove_files(ctx, store, &to);
+    ctx.world.barrier();
+    (rate, bad)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -925,7 +1339,7 @@ impl Table {
             format!("best of {iterations} iterations")
         };
         println!();
-        println!("results ({how}; bandwidth = total bytes / slowest rank's time)");
+        println!("results ({how}; rates = total bytes or operations / slowest rank's time)");
         println!(
             "{:<18} {:>14} {:>14} {:>8}  unit",
             "pattern", "BenchFS", "POSIX", "ratio"
@@ -991,14 +1405,19 @@ struct PosixSetup {
     shared: bool,
 }
 
+/// The directories of [`PARENTS`] below `root`.
+fn create_posix_parents(root: &str) -> std::io::Result<()> {
+    PARENTS
+        .iter()
+        .try_for_each(|dir| std::fs::create_dir_all(format!("{root}{dir}")))
+}
+
 fn setup_posix_dir(ctx: &Ctx, root: &str) -> PosixSetup {
     let marker = format!("{root}/.benchfs-bench-visible");
     let mut created = 0u64;
     if ctx.rank == 0 {
         created = u64::from(!std::path::Path::new(root).exists());
-        let made = std::fs::create_dir_all(format!("{root}/bench"))
-            .and_then(|_| std::fs::create_dir_all(format!("{root}/meta")))
-            .and_then(|_| std::fs::write(&marker, b""));
+        let made = create_posix_parents(root).and_then(|_| std::fs::write(&marker, b""));
         if let Err(e) = made {
             eprintln!("benchfs-bench: cannot set up POSIX directory {root}: {e}");
             ctx.world.abort(2);
@@ -1008,9 +1427,7 @@ fn setup_posix_dir(ctx: &Ctx, root: &str) -> PosixSetup {
     let sees_marker = u64::from(std::path::Path::new(&marker).exists());
     ctx.world.barrier();
     if ctx.rank != 0 {
-        let made = std::fs::create_dir_all(format!("{root}/bench"))
-            .and_then(|_| std::fs::create_dir_all(format!("{root}/meta")));
-        if let Err(e) = made {
+        if let Err(e) = create_posix_parents(root) {
             eprintln!(
                 "benchfs-bench: rank {}: cannot set up POSIX directory {root}: {e}",
                 ctx.rank
@@ -1036,8 +1453,9 @@ fn remove_posix_dir(ctx: &Ctx, root: &str, setup: &PosixSetup) {
     ctx.world.barrier();
     // Every rank tries, so that node-local directories on every node go too; whoever comes second
     // finds them gone, which is fine.
-    let _ = std::fs::remove_dir(format!("{root}/bench"));
-    let _ = std::fs::remove_dir(format!("{root}/meta"));
+    for dir in PARENTS {
+        let _ = std::fs::remove_dir(format!("{root}{dir}"));
+    }
     if setup.created_root {
         let _ = std::fs::remove_dir(root);
     }
@@ -1064,37 +1482,59 @@ fn chunk_size_description() -> String {
 
 fn print_config(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) {
     let o = &ctx.opts;
-    let modes: Vec<&str> = [(o.fpp, "fpp"), (o.shared, "shared"), (o.meta, "meta")]
-        .iter()
-        .filter_map(|&(on, name)| on.then_some(name))
-        .collect();
+    let modes: Vec<&str> = [
+        (o.fpp, "fpp"),
+        (o.shared, "shared"),
+        (o.meta, "meta"),
+        (o.dirs, "dirs"),
+    ]
+    .iter()
+    .filter_map(|&(on, name)| on.then_some(name))
+    .collect();
+    let bandwidth = o.fpp || o.shared;
     let chunk = chunk_size_description();
     let per_rank = bytes_per_rank(ctx);
     println!("benchfs-bench configuration");
     println!("  ranks            {}", ctx.size);
     println!("  modes            {}", modes.join(" "));
-    println!("  transfer size    {}", fmt_size(o.transfer));
-    println!("  block size       {} per rank", fmt_size(o.block));
-    println!("  segments         {}", o.segments);
-    println!(
-        "  data per rank    {}  (aggregate {})",
-        fmt_size(per_rank),
-        fmt_size(per_rank * ctx.size as u64)
-    );
+    if bandwidth {
+        println!("  transfer size    {}", fmt_size(o.transfer));
+        println!("  block size       {} per rank", fmt_size(o.block));
+        println!("  segments         {}", o.segments);
+        println!(
+            "  data per rank    {}  (aggregate {})",
+            fmt_size(per_rank),
+            fmt_size(per_rank * ctx.size as u64)
+        );
+    }
     if o.meta {
         println!("  files per rank   {} (meta)", o.files);
     }
+    if o.dirs {
+        println!(
+            "  dirs per rank    {} (mkdir, dir stat, rmdir)",
+            o.dir_count
+        );
+        println!(
+            "  listed files     {} per rank, in one directory (readdir)",
+            o.readdir_files
+        );
+        println!("  renames per rank {} (rename)", o.renames);
+    }
     println!("  chunk size       {chunk}");
     println!("  iterations       {} (best reported)", o.iterations);
-    println!(
-        "  verify           {}",
-        if o.verify {
-            "every byte, in an untimed pass after each read phase"
-        } else {
-            "off"
+    let verify = match (o.verify, bandwidth, o.dirs) {
+        (false, ..) => "off",
+        (true, true, true) => {
+            "every byte after each read phase, every name after each listing (untimed)"
         }
-    );
-    println!("  fsync on write   {}", if o.fsync { "yes" } else { "no" });
+        (true, true, false) => "every byte, in an untimed pass after each read phase",
+        (true, false, _) => "every result, untimed; every listed name in a second listing",
+    };
+    println!("  verify           {verify}");
+    if bandwidth {
+        println!("  fsync on write   {}", if o.fsync { "yes" } else { "no" });
+    }
     println!(
         "  POSIX directory  {posix_root}{}",
         if setup.shared {
@@ -1103,6 +1543,34 @@ fn print_config(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) {
             "  (not shared by all ranks: cross-rank POSIX patterns skipped)"
         }
     );
+}
+
+/// The directory patterns against one store; returns this rank's count of wrong results.
+fn run_dirs(ctx: &Ctx, store: &dyn Store, setup: &PosixSetup, table: &mut Table) -> u64 {
+    let mut bad = 0u64;
+    if ctx.opts.dir_count > 0 {
+        let (rates, b) = run_tree(ctx, store);
+        bad += b;
+        for (phase, rate) in TREE_PHASES.iter().zip(rates) {
+            table.record(phase, "ops/s", store, rate);
+        }
+    }
+    if ctx.opts.readdir_files > 0 {
+        // Every rank lists the files of all ranks: a node-local POSIX directory cannot host that.
+        if store.system() == System::Posix && !setup.shared && ctx.size > 1 {
+            table.row("readdir", "entries/s");
+        } else {
+            let (rate, b) = run_readdir(ctx, store);
+            bad += b;
+            table.record("readdir", "entries/s", store, rate);
+        }
+    }
+    if ctx.opts.renames > 0 {
+        let (rate, b) = run_rename(ctx, store);
+        bad += b;
+        table.record("rename", "ops/s", store, rate);
+    }
+    bad
 }
 
 fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
@@ -1155,6 +1623,11 @@ fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
                 }
             }
         }
+        if ctx.opts.dirs {
+            for store in stores {
+                bad += run_dirs(ctx, store, setup, &mut table);
+            }
+        }
     }
     if ctx.rank == 0 {
         table.print(ctx.opts.iterations);
@@ -1196,7 +1669,7 @@ fn main() -> ExitCode {
     }
     // The namespaces the patterns use; created once, by rank 0, before anyone uses them.
     if rank == 0 {
-        for dir in ["/bench", "/meta"] {
+        for dir in PARENTS {
             if let Err(e) = benchfs::mkdir(dir, 0o755) {
                 eprintln!("benchfs-bench: mkdir {dir}: {e} (errno {})", e.errno());
                 world.abort(2);

@@ -121,6 +121,12 @@ impl Transport {
         Ok(ep)
     }
 
+    /// True if a payload of `len` bytes travels by rendezvous (read by the receiver from the
+    /// sender's memory) rather than being copied eagerly.
+    pub fn is_rendezvous(&self, len: usize) -> bool {
+        self.protocol(len) == Protocol::Rendezvous
+    }
+
     fn protocol(&self, len: usize) -> Protocol {
         if len > self.rndv_threshold {
             Protocol::Rendezvous
@@ -190,11 +196,7 @@ impl Transport {
         let ep = self.endpoint(to)?;
         let call = Rc::new(PendingCall { dest, arrived: RefCell::new(None), waker: Cell::new(None) });
         self.pending.borrow_mut().insert(id, call.clone());
-        let protocol = match &data {
-            SendBuf::Owned(v) => self.protocol(v.len()),
-            SendBuf::Raw { len, .. } => self.protocol(*len),
-            SendBuf::None => Protocol::Eager,
-        };
+        let protocol = self.protocol(data.len());
         if let Err(e) = self.worker.am_send(&ep, AM_REQUEST, header, data, protocol).await {
             self.pending.borrow_mut().remove(&id);
             return Err(e.into());
@@ -233,10 +235,7 @@ impl Transport {
                 return;
             }
         };
-        let protocol = match &data {
-            SendBuf::Owned(v) => self.protocol(v.len()),
-            _ => Protocol::Eager,
-        };
+        let protocol = self.protocol(data.len());
         // The op owns header and payload until completion, so it can be dropped unawaited.
         drop(self.worker.am_send(&ep, AM_REPLY, reply.encode(), data, protocol));
     }

@@ -42,7 +42,7 @@ async fn serve(node: Rc<Node>, incoming: Incoming) {
 async fn execute(node: &Node, request: Request, payload: Payload) -> (Result<ReplyBody>, SendBuf) {
     match request {
         Request::Read { ino, offset, len } => match read_for_remote(node, ino, offset, len).await {
-            Ok(data) => (Ok(ReplyBody::Count(data.len() as u64)), SendBuf::Owned(data)),
+            Ok(data) => (Ok(ReplyBody::Count(data.len() as u64)), data),
             Err(e) => (Err(e), SendBuf::None),
         },
         Request::Write { ino, offset, len } => (write_from_remote(node, ino, offset, len, payload).await, SendBuf::None),
@@ -204,7 +204,7 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             Ok(ReplyBody::Attr(node.meta.borrow_mut().unlink(&path)?))
         }
         Request::TruncateChunks { ino, len } => {
-            node.store.truncate(InodeId(ino), len)?;
+            node.store.truncate_unpinned(InodeId(ino), len).await?;
             Ok(ReplyBody::Empty)
         }
         Request::Fsync { ino } => {
@@ -239,12 +239,27 @@ async fn write_from_remote(node: &Node, ino: u64, offset: u64, len: u64, payload
     Ok(ReplyBody::Count(written as u64))
 }
 
-async fn read_for_remote(node: &Node, ino: u64, offset: u64, len: u64) -> Result<Vec<u8>> {
+/// The data of a remote read. A rendezvous-sized reply is sent straight from a mapping of the
+/// chunk file, so the reader copies it once, out of the page cache; a small one is read into a
+/// buffer and sent eagerly.
+async fn read_for_remote(node: &Node, ino: u64, offset: u64, len: u64) -> Result<SendBuf> {
     node.check_chunk_range(ino, offset, len)?;
-    let (n, buf) = node.store.read(InodeId(ino), offset, IoBuf::Owned(vec![0u8; len as usize])).await?;
-    let mut data = buf.into_vec().ok_or(Error::Internal("store returned a different buffer"))?;
-    data.truncate(n);
-    Ok(data)
+    if node.transport.is_rendezvous(len as usize) {
+        return Ok(match node.store.map_range(InodeId(ino), offset, len as usize)? {
+            // A short mapping may fall under the threshold; it still goes out as mapped memory.
+            Some(map) => SendBuf::Guarded { ptr: map.as_ptr(), len: map.len(), guard: Box::new(map) },
+            None => SendBuf::None,
+        });
+    }
+    let mut data: Vec<u8> = Vec::with_capacity(len as usize);
+    // SAFETY: the spare capacity of `data` is valid for len bytes of writes and outlives the
+    // awaited read. A serving task is only dropped mid-read at shutdown, which starts after every
+    // rank has received every reply it asked for, so no read is in flight then.
+    let buf = unsafe { IoBuf::from_raw(data.as_mut_ptr(), len as usize) };
+    let (n, _) = node.store.read(InodeId(ino), offset, buf).await?;
+    // SAFETY: the read initialised the first n <= len bytes.
+    unsafe { data.set_len(n) };
+    Ok(SendBuf::Owned(data))
 }
 
 /// Convenience for callers that want the attributes out of a metadata reply.

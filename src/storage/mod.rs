@@ -26,8 +26,11 @@
 //! Operations on one inode are not ordered against each other: a caller that needs ordering
 //! (a read after a write, a truncate after writes) awaits the first before starting the second.
 
+mod mapped;
 mod posix;
 mod uring;
+
+pub use mapped::MappedRange;
 
 #[cfg(test)]
 mod tests;
@@ -170,6 +173,8 @@ pub struct ChunkStore {
     /// still in flight stays open: each in-flight operation holds its own `Rc`.
     files: RefCell<LruCache<InodeId, Rc<File>>>,
     dir: PathBuf,
+    /// Inodes with live read mappings.
+    pins: Rc<RefCell<mapped::Pins>>,
 }
 
 impl ChunkStore {
@@ -206,6 +211,7 @@ impl ChunkStore {
             engine,
             files: RefCell::new(LruCache::new(fd_cache_capacity())),
             dir: dir.to_path_buf(),
+            pins: Rc::default(),
         };
         tracing::debug!(dir = %store.dir.display(), backend = ?store.backend(), "chunk store open");
         store
@@ -355,7 +361,7 @@ impl ChunkStore {
     /// files and the directory. A directory that holds files the store did not create is left
     /// in place.
     pub fn shutdown(self, keep: bool) -> Result<(), StorageError> {
-        let ChunkStore { engine, files, dir } = self;
+        let ChunkStore { engine, files, dir, pins: _ } = self;
         drop(engine);
         drop(files);
         if keep {

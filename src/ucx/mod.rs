@@ -194,14 +194,24 @@ pub enum SendBuf {
     Owned(Vec<u8>),
     /// Caller-owned memory that stays valid until the send completes.
     Raw { ptr: *const u8, len: usize },
+    /// Memory kept valid by `guard`, which the send holds until it completes.
+    Guarded { ptr: *const u8, len: usize, guard: Box<dyn std::any::Any> },
 }
 
 impl SendBuf {
+    pub fn len(&self) -> usize {
+        self.parts().1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn parts(&self) -> (*const u8, usize) {
         match self {
             SendBuf::None => (ptr::null(), 0),
             SendBuf::Owned(v) => (v.as_ptr(), v.len()),
-            SendBuf::Raw { ptr, len } => (*ptr, *len),
+            SendBuf::Raw { ptr, len } | SendBuf::Guarded { ptr, len, .. } => (*ptr, *len),
         }
     }
 }
