@@ -81,7 +81,9 @@ usage: mpirun -np N benchfs-bench [options]
   --posix-dir DIR             POSIX directory to compare with
                               (default /dev/shm/benchfs-bench-posix-<job id or pid of rank 0>)
   --iterations N              repeat every pattern N times and report the best (default 1)
-  --no-verify                 do not check the data read back
+  --no-verify                 skip the untimed checks: every byte read back, every name
+                              listed, the state after mkdir/rmdir/rename (lengths, stamps,
+                              stat types and listed entry counts are still checked)
   --fsync                     fsync before close in write phases
   --help                      this text
 
@@ -289,6 +291,7 @@ trait Store {
     fn pwrite(&self, fd: i32, buf: &[u8], offset: u64) -> Result<usize, OpError>;
     fn pread(&self, fd: i32, buf: &mut [u8], offset: u64) -> Result<usize, OpError>;
     fn fsync(&self, fd: i32) -> Result<(), OpError>;
+    /// What `stat` reports about `path` (following symbolic links, like `stat(2)`).
     fn stat(&self, path: &str) -> Result<Attrs, OpError>;
     fn unlink(&self, path: &str) -> Result<(), OpError>;
     fn mkdir(&self, path: &str) -> Result<(), OpError>;

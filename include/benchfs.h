@@ -46,6 +46,17 @@ extern "C" {
 int benchfs_init(MPI_Comm comm);
 
 /*
+ * Collective over comm, the communicator of a separate MPI job (a tool such as
+ * a parallel find): connects to a running BenchFS as a pure client that serves
+ * nothing. contact_file is the file the serving job published because
+ * BENCHFS_CONTACT_FILE named it at its benchfs_init (only rank 0 of comm reads
+ * it). Every other call then works as usual; benchfs_finalize detaches.
+ * Returns 0, or -1 with errno (ENOENT: no contact file; EINVAL: not a contact
+ * file; EIO: the serving job cannot be reached).
+ */
+int benchfs_attach(MPI_Comm comm, const char *contact_file);
+
+/*
  * Collective over the communicator given to benchfs_init. Only the outermost
  * call tears down: it waits until every rank has stopped issuing requests,
  * stops the progress thread, closes UCX and removes this rank's chunk files

@@ -87,6 +87,16 @@ impl JobComm {
         any_failed == 0
     }
 
+    /// Rank 0's bytes, on every rank.
+    pub fn broadcast_bytes(&self, mine: &[u8]) -> Vec<u8> {
+        let root = self.comm.process_at_rank(0);
+        let mut len = mine.len() as u64;
+        root.broadcast_into(&mut len);
+        let mut bytes = if self.rank() == 0 { mine.to_vec() } else { vec![0u8; len as usize] };
+        root.broadcast_into(&mut bytes[..]);
+        bytes
+    }
+
     /// Rank 0's value of `value`, on every rank.
     pub fn broadcast_u64(&self, value: u64) -> u64 {
         let mut v = value;

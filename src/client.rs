@@ -161,12 +161,38 @@ async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
         | Request::Rmdir { path }
         | Request::Link { path, .. }
         | Request::Truncate { path, .. }
-        | Request::Take { path }
+        | Request::Take { path, .. }
         | Request::Install { path, .. } => path,
         _ => return Err(Error::Internal("not a metadata request")),
     };
     let owner = node.ring.meta_owner(path);
-    call_rank(node, owner, request).await
+    let refine = matches!(
+        request,
+        Request::Open { .. } | Request::Stat { .. } | Request::Unlink { .. } | Request::Rmdir { .. } | Request::Truncate { .. } | Request::Take { .. }
+    );
+    let path = path.clone();
+    match call_rank(node, owner, request).await {
+        Err(e) if refine && e.errno() == libc::ENOENT => Err(missing(node, &path).await),
+        other => other,
+    }
+}
+
+/// Why `path` does not exist: `ENOTDIR` when one of its ancestors is a file, else `ENOENT`.
+/// Runs only on the failure path, one stat per ancestor up to the first that exists.
+async fn missing(node: &Node, path: &str) -> Error {
+    let mut current = path;
+    while let Some((parent, _)) = crate::path::split_parent(current) {
+        let owner = node.ring.meta_owner(parent);
+        match call_rank(node, owner, Request::Stat { path: parent.to_owned() }).await {
+            Ok(body) => match attr_of(body) {
+                Ok(attr) if attr.mode & libc::S_IFMT != libc::S_IFDIR => return Error::NotDirectory,
+                _ => return Error::NotFound,
+            },
+            Err(e) if e.errno() == libc::ENOENT => current = parent,
+            Err(e) => return e,
+        }
+    }
+    Error::NotFound
 }
 
 /// The same request to every rank, all at once.
@@ -234,6 +260,8 @@ async fn remove_entry(node: &Node, path: &str, request: Request) -> Result<Reply
             unlink_parent_quietly(node, path, 1).await;
             Err(e)
         }
+        // A parent that is missing or not a directory says more than the missing entry.
+        (Err(parent), Err(_)) => Err(parent),
         (_, removed) => removed,
     }
 }
@@ -356,7 +384,7 @@ async fn write_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resu
     let written = if piece.owner == node.rank {
         // SAFETY: the caller's buffer outlives this awaited write (see UserBuf).
         let buf = unsafe { IoBuf::from_raw(ptr, piece.len) };
-        node.store.write(InodeId(ino), piece.offset, buf).await?
+        node.store()?.write(InodeId(ino), piece.offset, buf).await?
     } else {
         let request = Request::Write { ino, offset: piece.offset, len: piece.len as u64 };
         let data = SendBuf::Raw { ptr, len: piece.len };
@@ -413,7 +441,7 @@ async fn read_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resul
     let got = if piece.owner == node.rank {
         // SAFETY: the caller's buffer outlives this awaited read (see UserBuf).
         let buf = unsafe { IoBuf::from_raw(ptr, piece.len) };
-        node.store.read(InodeId(ino), piece.offset, buf).await?.0
+        node.store()?.read(InodeId(ino), piece.offset, buf).await?.0
     } else {
         let request = Request::Read { ino, offset: piece.offset, len: piece.len as u64 };
         let dest = ReplyDest { ptr, len: piece.len };
@@ -609,14 +637,21 @@ async fn op_rename(node: Rc<Node>, from: String, to: String) -> Result<()> {
         return Err(Error::Busy);
     }
     if to.starts_with(&format!("{from}/")) {
-        return Err(Error::InvalidArgument("cannot move a directory into its own subtree"));
+        // The source decides the error: missing (ENOENT), a file (ENOTDIR), or a directory
+        // that cannot move into itself (EINVAL).
+        let source = attr_of(meta_call(&node, Request::Stat { path: from.clone() }).await?)?;
+        return Err(if source.mode & libc::S_IFMT == libc::S_IFDIR {
+            Error::InvalidArgument("cannot move a directory into its own subtree")
+        } else {
+            Error::NotDirectory
+        });
     }
     if from == to {
         return stat_attr(&node, &from).await.map(drop);
     }
     // The new parent must exist; count the new entry now, undone below if it replaces one.
     link_parent(&node, &to, 1, true).await?;
-    let ReplyBody::Record { attr, children } = (match meta_call(&node, Request::Take { path: from.clone() }).await {
+    let ReplyBody::Record { attr, children } = (match meta_call(&node, Request::Take { path: from.clone(), to: to.clone() }).await {
         Ok(body) => body,
         Err(e) => {
             unlink_parent_quietly(&node, &to, -1).await;
@@ -781,13 +816,28 @@ pub fn init<C: mpi::traits::Communicator>(comm: &C) -> Result<()> {
 
 /// Like [`init`], for a raw `MPI_Comm` (the C API).
 pub fn init_raw(comm: mpi::ffi::MPI_Comm) -> Result<()> {
+    enter(comm, node::start)
+}
+
+/// Collective over the client job's `comm`: like `benchfs_attach`.
+pub fn attach<C: mpi::traits::Communicator>(comm: &C, contact_file: &std::path::Path) -> Result<()> {
+    attach_raw(comm.as_raw(), contact_file)
+}
+
+/// Like [`attach`], for a raw `MPI_Comm` (the C API).
+pub fn attach_raw(comm: mpi::ffi::MPI_Comm, contact_file: &std::path::Path) -> Result<()> {
+    enter(comm, |comm| node::attach(comm, contact_file))
+}
+
+/// The outermost init or attach starts a progress thread; nested ones only count.
+fn enter(comm: mpi::ffi::MPI_Comm, start: impl FnOnce(&JobComm) -> Result<node::Running>) -> Result<()> {
     let mut g = global();
     if g.depth > 0 {
         g.depth += 1;
         return Ok(());
     }
     let comm = JobComm::duplicate(comm)?;
-    let running = node::start(&comm)?;
+    let running = start(&comm)?;
     let spin = Duration::from_micros(running.spin_us);
     g.handle = Some(Arc::new(Handle { mailbox: running.mailbox.clone(), spin }));
     g.running = Some(running);

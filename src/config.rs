@@ -9,6 +9,7 @@
 //! | `BENCHFS_IO_BACKEND` | `uring`, `sync` (plain pread/pwrite), or `auto` (io_uring, falling back to `sync` where the kernel refuses it) | `auto` |
 //! | `BENCHFS_URING_DEPTH` | io_uring queue depth | `256` |
 //! | `BENCHFS_SPIN_US` | microseconds a waiting thread spins before it blocks | `5` |
+//! | `BENCHFS_CONTACT_FILE` | where `benchfs_init` publishes the job's contact information for `benchfs_attach` | unset |
 //! | `BENCHFS_LOG` | log filter (`tracing` env-filter syntax), logs go to stderr | `warn` |
 
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub struct Config {
     pub uring_depth: u32,
     pub spin_us: u64,
     pub log_filter: String,
+    pub contact_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +65,12 @@ impl Config {
         if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
             return Err(bad("BENCHFS_LOG", log_filter, "not a valid log filter (e.g. 'info' or 'benchfs=debug')"));
         }
-        Ok(Config { data_dir, chunk_size, rndv_threshold, keep_data, io_backend, uring_depth, spin_us, log_filter })
+        let contact_file = match get("BENCHFS_CONTACT_FILE") {
+            Some(path) if path.is_empty() => return Err(bad("BENCHFS_CONTACT_FILE", path, "must not be empty")),
+            Some(path) => Some(PathBuf::from(path)),
+            None => None,
+        };
+        Ok(Config { data_dir, chunk_size, rndv_threshold, keep_data, io_backend, uring_depth, spin_us, log_filter, contact_file })
     }
 }
 

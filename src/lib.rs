@@ -28,6 +28,7 @@
 pub mod bootstrap;
 pub mod client;
 pub mod config;
+pub mod contact;
 pub mod error;
 pub mod ffi;
 pub mod ids;
@@ -41,7 +42,7 @@ pub mod storage;
 pub mod ucx;
 
 pub use client::{
-    access, close, finalize, fstat, fsync, ftruncate, init, init_raw, lseek, mkdir, open, opendir, pread, pwrite,
+    access, attach, attach_raw, close, finalize, fstat, fsync, ftruncate, init, init_raw, lseek, mkdir, open, opendir, pread, pwrite,
     read, readdir, rename, rmdir, stat, statvfs, truncate, unlink, write, Dir, DirEntry, FileStat, FsStat, Whence,
 };
 pub use error::{Error, Result};

@@ -1,7 +1,7 @@
 //! The state of one rank on its progress thread: what it serves and what its clients use.
 
 use std::cell::RefCell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use async_executor::LocalExecutor;
@@ -24,7 +24,8 @@ pub struct Node {
     pub ring: Ring,
     pub transport: Transport,
     pub meta: RefCell<MetaTable>,
-    pub store: ChunkStore,
+    /// The chunk store; `None` on an attached client, which serves nothing.
+    store: Option<ChunkStore>,
     /// Open files of this rank's application threads.
     pub files: RefCell<FileTable>,
     /// Set by a job to end the progress loop.
@@ -32,6 +33,10 @@ pub struct Node {
 }
 
 impl Node {
+    pub fn store(&self) -> Result<&ChunkStore> {
+        self.store.as_ref().ok_or(Error::Internal("an attached client stores no chunks"))
+    }
+
     pub fn chunk_size(&self) -> u64 {
         self.config.chunk_size
     }
@@ -91,6 +96,8 @@ use std::time::Duration;
 
 use crate::bootstrap::JobComm;
 use crate::client::Job;
+use crate::contact::Contact;
+use crate::rpc::wire::EXTERNAL_SOURCE;
 use crate::config::IoBackend;
 use crate::runtime::{reply_pair, run_loop, Mailbox, Reactor};
 use crate::storage::Backend;
@@ -107,13 +114,12 @@ pub struct Running {
     pub mailbox: Arc<Mailbox<Job>>,
     pub spin_us: u64,
     thread: Option<JoinHandle<()>>,
+    /// The contact file this rank published, removed when the job stops serving.
+    contact_file: Option<PathBuf>,
 }
 
-/// Collective: starts this rank's progress thread and returns once every rank serves.
-///
-/// Each fallible step ends in an agreement (`all_ok`), so that a failure on any rank makes every
-/// rank return an error rather than wait forever in the next collective.
-pub fn start(comm: &JobComm) -> Result<Running> {
+/// Reads the configuration on every rank and agrees that all of them could.
+fn agreed_config(comm: &JobComm) -> Result<Config> {
     let config = Config::from_env().map_err(Error::from);
     if let Ok(config) = &config {
         init_logging(&config.log_filter);
@@ -121,43 +127,99 @@ pub fn start(comm: &JobComm) -> Result<Running> {
     if !comm.all_ok(config.is_ok()) {
         return Err(config.err().unwrap_or(Error::PeerInitFailed));
     }
-    let config = config?;
+    config
+}
+
+/// `Ok(value)` on every rank, or an error on every rank if any rank failed.
+fn agreed<T>(comm: &JobComm, local: Result<T>) -> Result<T> {
+    if comm.all_ok(local.is_ok()) {
+        local
+    } else {
+        Err(local.err().unwrap_or(Error::PeerInitFailed))
+    }
+}
+
+/// A progress thread that has created its worker and waits for the peers' addresses.
+struct Starting {
+    running: Running,
+    boot: mpsc::Receiver<Boot>,
+    addresses: mpsc::Sender<Vec<Vec<u8>>>,
+}
+
+impl Starting {
+    /// Spawns the thread; returns it with its worker address (or the reason it has none).
+    fn spawn(config: Config, rank: Rank, nranks: u32, dir: Option<PathBuf>) -> Result<(Starting, Result<Vec<u8>>)> {
+        let mailbox = Arc::new(Mailbox::new().map_err(crate::error::BootstrapError::Thread)?);
+        let (boot_tx, boot_rx) = mpsc::channel::<Boot>();
+        let (addr_tx, addr_rx) = mpsc::channel::<Vec<Vec<u8>>>();
+        let spin_us = config.spin_us;
+        let thread_mailbox = mailbox.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("benchfs-progress-{}", rank.0))
+            .spawn(move || progress_main(config, rank, nranks, dir, thread_mailbox, boot_tx, addr_rx))
+            .map_err(crate::error::BootstrapError::Thread)?;
+        let running = Running { mailbox, spin_us, thread: Some(thread), contact_file: None };
+        let address = match boot_rx.recv() {
+            Ok(Boot::Address(a)) => a,
+            _ => Err(Error::ProgressStopped),
+        };
+        Ok((Starting { running, boot: boot_rx, addresses: addr_tx }, address))
+    }
+
+    /// Hands the thread the peers' addresses and waits until it serves.
+    fn connect(self, addresses: Vec<Vec<u8>>) -> (Running, Result<()>) {
+        let _ = self.addresses.send(addresses);
+        let ready = match self.boot.recv() {
+            Ok(Boot::Ready(r)) => r,
+            _ => Err(Error::ProgressStopped),
+        };
+        (self.running, ready)
+    }
+}
+
+/// Collective: starts this rank's progress thread and returns once every rank serves.
+///
+/// Each fallible step ends in an agreement, so that a failure on any rank makes every rank
+/// return an error rather than wait forever in the next collective.
+pub fn start(comm: &JobComm) -> Result<Running> {
+    let config = agreed_config(comm)?;
     let (rank, nranks) = (comm.rank(), comm.size());
     let tag = comm.broadcast_u64(job_tag());
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
     let dir = config.data_dir.join(format!("benchfs-{uid}-{tag:016x}")).join(format!("rank{rank}"));
-
-    let mailbox = Arc::new(Mailbox::new().map_err(crate::error::BootstrapError::Thread)?);
-    let (boot_tx, boot_rx) = mpsc::channel::<Boot>();
-    let (addr_tx, addr_rx) = mpsc::channel::<Vec<Vec<u8>>>();
-    let spin_us = config.spin_us;
-    let thread_mailbox = mailbox.clone();
-    let thread = std::thread::Builder::new()
-        .name(format!("benchfs-progress-{rank}"))
-        .spawn(move || progress_main(config, Rank(rank), nranks, dir, thread_mailbox, boot_tx, addr_rx))
-        .map_err(crate::error::BootstrapError::Thread)?;
-    let mut running = Running { mailbox, spin_us, thread: Some(thread) };
-
-    let address = match boot_rx.recv() {
-        Ok(Boot::Address(a)) => a,
-        _ => Err(Error::ProgressStopped),
+    let (chunk_size, contact_file) = (config.chunk_size, config.contact_file.clone());
+    let (starting, address) = Starting::spawn(config, Rank(rank), nranks, Some(dir))?;
+    let address = agreed(comm, address)?;
+    let addresses = comm.allgather_bytes(&address);
+    let published = match (&contact_file, rank) {
+        (Some(path), 0) => {
+            let contact = Contact { chunk_size, addresses: addresses.clone() };
+            contact.write(path).map_err(|e| Error::Storage(e.into()))
+        }
+        _ => Ok(()),
     };
-    if !comm.all_ok(address.is_ok()) {
-        drop(addr_tx);
-        running.join();
-        return Err(address.err().unwrap_or(Error::PeerInitFailed));
+    let (mut running, ready) = starting.connect(addresses);
+    if rank == 0 {
+        running.contact_file = contact_file;
     }
-    let addresses = comm.allgather_bytes(&address?);
-    let _ = addr_tx.send(addresses);
-    let ready = match boot_rx.recv() {
-        Ok(Boot::Ready(r)) => r,
-        _ => Err(Error::ProgressStopped),
-    };
-    if !comm.all_ok(ready.is_ok()) {
-        running.halt();
-        return Err(ready.err().unwrap_or(Error::PeerInitFailed));
-    }
+    agreed(comm, ready.and(published))?;
+    Ok(running)
+}
+
+/// Collective over the client job's `comm`: connects to the BenchFS job described by
+/// `contact_file` as a pure client, serving nothing.
+pub fn attach(comm: &JobComm, contact_file: &Path) -> Result<Running> {
+    let mut config = agreed_config(comm)?;
+    let text = if comm.rank() == 0 { std::fs::read(contact_file).map_err(|e| Error::Storage(e.into())) } else { Ok(Vec::new()) };
+    let text = comm.broadcast_bytes(&agreed(comm, text)?);
+    let contact = agreed(comm, Contact::parse(&text))?;
+    config.chunk_size = contact.chunk_size;
+    let nranks = contact.addresses.len() as u32;
+    let (starting, address) = Starting::spawn(config, Rank(EXTERNAL_SOURCE), nranks, None)?;
+    agreed(comm, address)?;
+    let (running, ready) = starting.connect(contact.addresses);
+    agreed(comm, ready)?;
     Ok(running)
 }
 
@@ -193,6 +255,11 @@ impl Running {
 
     /// Collective: no rank stops serving until every rank has stopped issuing requests.
     pub fn stop(mut self, comm: &JobComm) -> Result<()> {
+        if let Some(path) = self.contact_file.take() {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove the contact file");
+            }
+        }
         comm.barrier();
         self.run(|node, _| {
             let node = node.clone();
@@ -256,23 +323,23 @@ impl Reactor for UcxReactor<'_> {
 }
 
 struct StoreReactor<'a> {
-    node: &'a Rc<Node>,
+    store: &'a ChunkStore,
 }
 
 impl Reactor for StoreReactor<'_> {
     fn turn(&self) -> bool {
-        let submitted = self.node.store.submit();
-        let completed = self.node.store.poll_completions();
+        let submitted = self.store.submit();
+        let completed = self.store.poll_completions();
         submitted + completed > 0
     }
     fn arm(&self) -> bool {
-        self.node.store.submit() == 0
+        self.store.submit() == 0
     }
     fn event_fd(&self) -> Option<std::os::fd::RawFd> {
-        self.node.store.event_fd()
+        self.store.event_fd()
     }
     fn after_wake(&self) {
-        self.node.store.clear_event();
+        self.store.clear_event();
     }
 }
 
@@ -280,7 +347,7 @@ fn progress_main(
     config: Config,
     rank: Rank,
     nranks: u32,
-    dir: PathBuf,
+    dir: Option<PathBuf>,
     mailbox: Arc<Mailbox<Job>>,
     boot: mpsc::Sender<Boot>,
     addresses: mpsc::Receiver<Vec<Vec<u8>>>,
@@ -297,7 +364,7 @@ fn progress_main(
         }
     };
     let Ok(addresses) = addresses.recv() else { return };
-    let node = match build_node(config, rank, nranks, &dir, worker, addresses) {
+    let node = match build_node(config, rank, nranks, dir.as_deref(), worker, addresses) {
         Ok(node) => Rc::new(node),
         Err(e) => {
             let _ = boot.send(Boot::Ready(Err(e)));
@@ -308,25 +375,31 @@ fn progress_main(
     let executor = LocalExecutor::new();
     let spin = Duration::from_micros(node.config.spin_us);
     let ucx = UcxReactor { node: &node, executor: &executor };
-    let store = StoreReactor { node: &node };
-    if let Err(e) = run_loop(&executor, &mailbox, |job: Job| job(&node, &executor), &[&ucx, &store], &node.stop, spin) {
+    let store = node.store.as_ref().map(|store| StoreReactor { store });
+    let mut reactors: Vec<&dyn Reactor> = vec![&ucx];
+    if let Some(store) = &store {
+        reactors.push(store);
+    }
+    if let Err(e) = run_loop(&executor, &mailbox, |job: Job| job(&node, &executor), &reactors, &node.stop, spin) {
         tracing::error!(error = %e, "progress loop failed");
     }
     // Queued jobs are dropped unanswered: their callers see ENOTCONN instead of waiting.
     drop(mailbox.close());
     drop(executor);
     match Rc::try_unwrap(node) {
-        Ok(node) => node.teardown(&dir),
+        Ok(node) => node.teardown(),
         Err(_) => tracing::error!("node still referenced at shutdown; chunk files left in place"),
     }
 }
 
-fn build_node(config: Config, rank: Rank, nranks: u32, dir: &std::path::Path, worker: Worker, addresses: Vec<Vec<u8>>) -> Result<Node> {
+/// `dir` is the chunk-store directory of a serving rank; an attached client has none.
+fn build_node(config: Config, rank: Rank, nranks: u32, dir: Option<&Path>, worker: Worker, addresses: Vec<Vec<u8>>) -> Result<Node> {
     let transport = Transport::new(worker, rank, addresses, config.rndv_threshold)?;
-    let store = match config.io_backend {
-        IoBackend::Auto => ChunkStore::open(dir, config.uring_depth)?,
-        IoBackend::Uring => ChunkStore::open_with_backend(dir, config.uring_depth, Backend::Uring)?,
-        IoBackend::Sync => ChunkStore::open_with_backend(dir, config.uring_depth, Backend::Sync)?,
+    let store = match (dir, config.io_backend) {
+        (None, _) => None,
+        (Some(dir), IoBackend::Auto) => Some(ChunkStore::open(dir, config.uring_depth)?),
+        (Some(dir), IoBackend::Uring) => Some(ChunkStore::open_with_backend(dir, config.uring_depth, Backend::Uring)?),
+        (Some(dir), IoBackend::Sync) => Some(ChunkStore::open_with_backend(dir, config.uring_depth, Backend::Sync)?),
     };
     let ring = Ring::new(nranks);
     let owns_root = ring.meta_owner("/") == rank;
@@ -334,7 +407,7 @@ fn build_node(config: Config, rank: Rank, nranks: u32, dir: &std::path::Path, wo
         rank,
         nranks,
         ring,
-        data_dir: dir.to_owned(),
+        data_dir: dir.map(Path::to_path_buf).unwrap_or_default(),
         transport,
         meta: RefCell::new(MetaTable::new(rank, owns_root)),
         store,
@@ -345,9 +418,10 @@ fn build_node(config: Config, rank: Rank, nranks: u32, dir: &std::path::Path, wo
 }
 
 impl Node {
-    fn teardown(self, dir: &std::path::Path) {
+    fn teardown(self) {
         let keep = self.config.keep_data;
-        if let Err(e) = self.store.shutdown(keep) {
+        let dir = self.data_dir.clone();
+        if let Some(Err(e)) = self.store.map(|store| store.shutdown(keep)) {
             tracing::warn!(error = %e, "chunk store cleanup failed");
         }
         if !keep {

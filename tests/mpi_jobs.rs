@@ -30,8 +30,6 @@ use std::time::{Duration, Instant, SystemTime};
 const JOB_TIMEOUT: Duration = Duration::from_secs(120);
 /// Chunk size for the runs that exercise many chunks with small files.
 const SMALL_CHUNK: u64 = 65536;
-/// Programs under `tests/c/`, compiled once per test process.
-const C_PROGRAMS: &[&str] = &["cross_rank", "shared_file", "bad_input", "idle_cpu"];
 /// Environment variables of the library that a job must not inherit from
 /// the caller, so that each run sees exactly the configuration it sets.
 const LIBRARY_ENV: &[&str] = &[
@@ -286,6 +284,21 @@ fn compile_c(
     Ok(exe)
 }
 
+/// Names of the `tests/c/*.c` programs, sorted.
+fn c_programs() -> Result<Vec<String>, String> {
+    let dir = manifest_dir().join("tests/c");
+    let entries = fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".c").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 fn setup() -> Result<Installed, String> {
     require_tool("mpicc")?;
     require_tool("mpirun")?;
@@ -296,8 +309,10 @@ fn setup() -> Result<Installed, String> {
     };
     install(&installed.prefix)?;
     fs::create_dir_all(&installed.bin_dir).map_err(|e| e.to_string())?;
-    for program in C_PROGRAMS {
-        compile_c(&installed, program, "", None)?;
+    // Every program in tests/c/ is built, so that one that no longer
+    // compiles against the header fails even if no test runs it yet.
+    for program in c_programs()? {
+        compile_c(&installed, &program, "", None)?;
     }
     Ok(installed)
 }

@@ -7,6 +7,7 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use std::collections::HashSet;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Mutex;
 
 use crate::client::{self, Dir, FileStat, Whence};
@@ -109,6 +110,25 @@ fn fill_stat(st: &mut libc::stat, s: &FileStat) {
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_init(comm: mpi::ffi::MPI_Comm) -> c_int {
     boundary("benchfs_init", || client::init_raw(comm).map(|()| 0))
+}
+
+/// Collective over `comm` (the client job's): connects to a running BenchFS through the contact
+/// file it published (`BENCHFS_CONTACT_FILE`), as a pure client that serves nothing.
+///
+/// # Safety
+/// `comm` is a valid communicator handle and MPI is initialized; `contact_file` is NULL or a
+/// NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn benchfs_attach(comm: mpi::ffi::MPI_Comm, contact_file: *const c_char) -> c_int {
+    boundary("benchfs_attach", || {
+        if contact_file.is_null() {
+            return Err(Error::NullPointer("contact_file"));
+        }
+        // SAFETY: non-NULL and NUL-terminated per the caller's contract.
+        let bytes = unsafe { CStr::from_ptr(contact_file) }.to_bytes();
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(bytes));
+        client::attach_raw(comm, path).map(|()| 0)
+    })
 }
 
 /// Collective: stops BenchFS on this rank; only the outermost call tears down.

@@ -24,7 +24,9 @@ const INO_RANK_SHIFT: u32 = 40;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
     pub attr: Attr,
-    pub children: u64,
+    /// Signed: a remove's parent update may arrive before the failure that undoes it, so the
+    /// count can dip below zero for a moment; saturating at zero would lose the undo.
+    pub children: i64,
 }
 
 impl Record {
@@ -44,6 +46,9 @@ pub struct Opened {
 
 pub struct MetaTable {
     records: HashMap<String, Record>,
+    /// Files renamed away from a path here: old path -> (inode, new path). A writer that still
+    /// holds the old name publishes its size through this.
+    moved: HashMap<String, (u64, String)>,
     /// Parent path -> names of the records here in that directory.
     index: HashMap<String, BTreeMap<String, ()>>,
     rank: Rank,
@@ -67,7 +72,7 @@ pub const ROOT_INO: u64 = 1;
 impl MetaTable {
     /// `owns_root`: this rank holds the record of "/".
     pub fn new(rank: Rank, owns_root: bool) -> MetaTable {
-        let mut table = MetaTable { records: HashMap::new(), index: HashMap::new(), rank, next_ino: 1 };
+        let mut table = MetaTable { records: HashMap::new(), moved: HashMap::new(), index: HashMap::new(), rank, next_ino: 1 };
         if owns_root {
             let now = now_ns();
             // SAFETY: getuid/getgid cannot fail.
@@ -159,15 +164,26 @@ impl MetaTable {
     }
 
     /// Records a writer's close or fsync: the size grows to `size` and mtime moves on.
-    /// A stale writer of a file since removed or replaced (`ino` differs) gets ENOENT.
-    pub fn publish(&mut self, path: &str, ino: u64, size: u64) -> Result<Attr> {
-        let record = self.records.get_mut(path).filter(|r| r.attr.ino == ino).ok_or(Error::NotFound)?;
+    /// `Ok(Err(new_path))`: the file was renamed away from `path`; publish there instead. A stale
+    /// writer of a file since removed or replaced (`ino` differs) gets ENOENT.
+    pub fn publish(&mut self, path: &str, ino: u64, size: u64) -> Result<std::result::Result<Attr, String>> {
+        let Some(record) = self.records.get_mut(path).filter(|r| r.attr.ino == ino) else {
+            return match self.moved.get(path) {
+                Some((moved_ino, to)) if *moved_ino == ino => Ok(Err(to.clone())),
+                _ => Err(Error::NotFound),
+            };
+        };
         let attr = &mut record.attr;
         attr.size = attr.size.max(size);
         let now = now_ns();
         attr.mtime_ns = now;
         attr.ctime_ns = now;
-        Ok(*attr)
+        Ok(Ok(*attr))
+    }
+
+    /// Remembers that the file `ino` at `from` now lives at `to`.
+    pub fn note_moved(&mut self, from: &str, ino: u64, to: &str) {
+        self.moved.insert(from.to_owned(), (ino, to.to_owned()));
     }
 
     /// Sets the size of a file; returns its attributes and the size before.
@@ -212,7 +228,7 @@ impl MetaTable {
         if !record.is_dir() {
             return Err(Error::NotDirectory);
         }
-        record.children = record.children.saturating_add_signed(delta);
+        record.children = record.children.wrapping_add(delta);
         if touch {
             let now = now_ns();
             record.attr.mtime_ns = now;
@@ -306,8 +322,13 @@ mod tests {
     fn publish_grows_and_truncate_resets() {
         let mut t = MetaTable::new(Rank(0), false);
         let a = t.open("/f", CREATE, 0o644, 1, 1).unwrap().attr;
-        assert_eq!(t.publish("/f", a.ino, 100).unwrap().size, 100);
-        assert_eq!(t.publish("/f", a.ino, 50).unwrap().size, 100, "a smaller writer never shrinks");
+        assert_eq!(t.publish("/f", a.ino, 100).unwrap().unwrap().size, 100);
+        assert_eq!(t.publish("/f", a.ino, 50).unwrap().unwrap().size, 100, "a smaller writer never shrinks");
+        assert!(matches!(t.publish("/f", a.ino + 1, 10), Err(Error::NotFound)));
+        let rec = t.take("/f").unwrap();
+        t.install("/g", rec).unwrap();
+        t.note_moved("/f", a.ino, "/g");
+        assert_eq!(t.publish("/f", a.ino, 10).unwrap(), Err("/g".to_string()), "a renamed file forwards");
         assert!(matches!(t.publish("/f", a.ino + 1, 10), Err(Error::NotFound)));
         let after = t.open("/f", libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).unwrap();
         assert_eq!((after.attr.size, after.old_size), (0, 100));
@@ -327,6 +348,10 @@ mod tests {
         t.link("/d", 1, true).unwrap();
         assert!(matches!(t.rmdir("/d"), Err(Error::NotEmpty)));
         t.link("/d", -1, true).unwrap();
+        // A remove's decrement may precede its undo: the count must come back exactly.
+        t.link("/d", -1, true).unwrap();
+        t.link("/d", 1, false).unwrap();
+        assert_eq!(t.stat("/d").unwrap().children, 0);
         t.open("/f", CREATE, 0o644, 1, 1).unwrap();
         assert!(matches!(t.rmdir("/f"), Err(Error::NotDirectory)));
         assert!(matches!(t.link("/f", 1, false), Err(Error::NotDirectory)));

@@ -15,7 +15,7 @@ use std::task::{Poll, Waker};
 
 use crate::error::{Error, Result, WireError};
 use crate::ids::Rank;
-use crate::ucx::{AmData, AmMessage, Endpoint, Protocol, RndvData, SendBuf, Worker};
+use crate::ucx::{AmData, AmMessage, Endpoint, EpRef, Protocol, RndvData, SendBuf, Worker};
 use wire::{Envelope, Reply, Request, AM_REPLY, AM_REQUEST};
 
 /// A request's payload as received by the server.
@@ -25,9 +25,18 @@ pub enum Payload {
     Rndv(RndvData),
 }
 
+/// Where a reply goes: a rank of the job, or an attached client through the endpoint UCX
+/// handed to the request's handler.
+#[derive(Clone, Copy, Debug)]
+pub enum ReplyTo {
+    Rank(Rank),
+    Client(EpRef),
+}
+
 /// A request that arrived and waits to be served.
 pub struct Incoming {
     pub envelope: Envelope,
+    pub reply_to: ReplyTo,
     pub request: std::result::Result<Request, WireError>,
     pub payload: Payload,
 }
@@ -65,13 +74,17 @@ pub struct Transport {
     addresses: Vec<Vec<u8>>,
     endpoints: RefCell<Vec<Option<Rc<Endpoint>>>>,
     rndv_threshold: usize,
+    /// An attached client: it serves nothing, so servers reply through UCX reply endpoints.
+    attached: bool,
     next_id: Cell<u64>,
     pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>>,
     incoming: Rc<RefCell<VecDeque<Incoming>>>,
 }
 
 impl Transport {
-    /// Registers the request and reply handlers on `worker`.
+    /// Registers the request and reply handlers on `worker`. `addresses` are the serving ranks'
+    /// worker addresses; `rank` is this rank among them, or `wire::EXTERNAL_SOURCE` for an
+    /// attached client.
     pub fn new(worker: Worker, rank: Rank, addresses: Vec<Vec<u8>>, rndv_threshold: usize) -> Result<Transport> {
         let pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>> = Rc::default();
         let incoming: Rc<RefCell<VecDeque<Incoming>>> = Rc::default();
@@ -87,6 +100,7 @@ impl Transport {
             addresses,
             endpoints,
             rndv_threshold,
+            attached: rank.0 == wire::EXTERNAL_SOURCE,
             next_id: Cell::new(1),
             pending,
             incoming,
@@ -165,7 +179,7 @@ impl Transport {
         if !expect_reply || header.len() < wire::HEADER_LEN {
             let ep = self.endpoint(to)?;
             let protocol = self.protocol(payload.len());
-            self.worker.am_send(&ep, AM_REQUEST, header, SendBuf::Owned(payload), protocol).await?;
+            self.worker.am_send(ep.handle(), AM_REQUEST, header, SendBuf::Owned(payload), protocol, self.attached).await?;
             return Ok(None);
         }
         let id = self.next_request_id();
@@ -197,7 +211,7 @@ impl Transport {
         let call = Rc::new(PendingCall { dest, arrived: RefCell::new(None), waker: Cell::new(None) });
         self.pending.borrow_mut().insert(id, call.clone());
         let protocol = self.protocol(data.len());
-        if let Err(e) = self.worker.am_send(&ep, AM_REQUEST, header, data, protocol).await {
+        if let Err(e) = self.worker.am_send(ep.handle(), AM_REQUEST, header, data, protocol, self.attached).await {
             self.pending.borrow_mut().remove(&id);
             return Err(e.into());
         }
@@ -227,17 +241,20 @@ impl Transport {
     }
 
     /// Sends a reply; its payload is kept alive by the send until UCX is done with it.
-    pub fn reply(&self, to: Rank, reply: &Reply, data: SendBuf) {
-        let ep = match self.endpoint(to) {
-            Ok(ep) => ep,
-            Err(e) => {
-                tracing::warn!(%to, error = %e, "cannot reply");
-                return;
-            }
+    pub fn reply(&self, to: ReplyTo, reply: &Reply, data: SendBuf) {
+        let ep = match to {
+            ReplyTo::Client(ep) => ep,
+            ReplyTo::Rank(rank) => match self.endpoint(rank) {
+                Ok(ep) => ep.handle(),
+                Err(e) => {
+                    tracing::warn!(%rank, error = %e, "cannot reply");
+                    return;
+                }
+            },
         };
         let protocol = self.protocol(data.len());
         // The op owns header and payload until completion, so it can be dropped unawaited.
-        drop(self.worker.am_send(&ep, AM_REPLY, reply.encode(), data, protocol));
+        drop(self.worker.am_send(ep, AM_REPLY, reply.encode(), data, protocol, false));
     }
 
     /// Completes all sends, then closes every endpoint.
@@ -258,8 +275,11 @@ impl Transport {
 
 /// Called from inside the worker's progress: queue the request for a serving task.
 fn on_request(msg: &AmMessage<'_>, nranks: u32, queue: &RefCell<VecDeque<Incoming>>) {
-    let envelope = match wire::decode_envelope(msg.header) {
-        Ok(env) if env.source < nranks => env,
+    let (envelope, reply_to) = match wire::decode_envelope(msg.header) {
+        Ok(env) if env.source < nranks => (env, ReplyTo::Rank(Rank(env.source))),
+        Ok(env) if env.source == wire::EXTERNAL_SOURCE && msg.reply_ep.is_some() => {
+            (env, ReplyTo::Client(msg.reply_ep.expect("checked by the guard")))
+        }
         Ok(env) => {
             tracing::warn!(source = env.source, "request from a rank outside the job dropped");
             return;
@@ -275,7 +295,7 @@ fn on_request(msg: &AmMessage<'_>, nranks: u32, queue: &RefCell<VecDeque<Incomin
         AmData::Eager(bytes) => Payload::Bytes(bytes.to_vec()),
         AmData::Rendezvous { .. } => msg.take_rndv().map_or(Payload::None, Payload::Rndv),
     };
-    queue.borrow_mut().push_back(Incoming { envelope, request, payload });
+    queue.borrow_mut().push_back(Incoming { envelope, reply_to, request, payload });
 }
 
 /// Called from inside the worker's progress: hand the reply to its waiting call.

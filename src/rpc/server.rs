@@ -24,7 +24,7 @@ pub fn spawn_serve(node: &Rc<Node>, executor: &LocalExecutor<'static>, incoming:
 
 async fn serve(node: Rc<Node>, incoming: Incoming) {
     let envelope = incoming.envelope;
-    let source = Rank(envelope.source);
+    let source = incoming.reply_to;
     let (result, data) = match incoming.request {
         Ok(request) => execute(&node, request, incoming.payload).await,
         Err(e) => (Err(Error::Wire(e)), SendBuf::None),
@@ -32,7 +32,7 @@ async fn serve(node: Rc<Node>, incoming: Incoming) {
     let reply = match result {
         Ok(body) => Reply { request_id: envelope.request_id, opcode: envelope.opcode, errno: 0, body },
         Err(e) => {
-            tracing::debug!(%source, opcode = envelope.opcode, error = %e, "request failed");
+            tracing::debug!(?source, opcode = envelope.opcode, error = %e, "request failed");
             Reply { request_id: envelope.request_id, opcode: envelope.opcode, errno: e.errno(), body: ReplyBody::Empty }
         }
     };
@@ -53,6 +53,17 @@ async fn execute(node: &Node, request: Request, payload: Payload) -> (Result<Rep
         Request::InstallMany { count } => (install_many(node, count, payload).await, SendBuf::None),
         other => (execute_local(node, other).await, SendBuf::None),
     }
+}
+
+/// Sends a metadata request on to the owner of `path` (which may be this rank).
+async fn forward(node: &Node, request: Request, path: &str) -> Result<ReplyBody> {
+    let owner = node.ring.meta_owner(path);
+    if owner == node.rank {
+        return Box::pin(execute_local(node, request)).await;
+    }
+    // SAFETY: no raw memory is involved; the call is awaited here.
+    let (reply, _) = unsafe { node.transport.call(owner, &request, SendBuf::None, None) }.await?;
+    Ok(reply.body)
 }
 
 /// Most entries one listing page may carry.
@@ -86,7 +97,7 @@ async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<Reply
     }
     let mut meta = node.meta.borrow_mut();
     for (path, attr, children) in records {
-        meta.install_moved(&path, Record { attr, children });
+        meta.install_moved(&path, Record { attr, children: children as i64 });
     }
     Ok(ReplyBody::Count(count as u64))
 }
@@ -107,13 +118,16 @@ async fn move_tree(node: &Node, from: &str, to: &str) -> Result<ReplyBody> {
     let mut by_owner: std::collections::BTreeMap<Rank, Vec<(String, Attr, u64)>> = Default::default();
     for (path, record) in moved {
         let new_path = format!("{to}{}", &path[from.len()..]);
-        by_owner.entry(node.ring.meta_owner(&new_path)).or_default().push((new_path, record.attr, record.children));
+        if !record.is_dir() {
+            node.meta.borrow_mut().note_moved(&path, record.attr.ino, &new_path);
+        }
+        by_owner.entry(node.ring.meta_owner(&new_path)).or_default().push((new_path, record.attr, record.children as u64));
     }
     let sends = by_owner.into_iter().map(|(owner, records)| async move {
         if owner == node.rank {
             let mut meta = node.meta.borrow_mut();
             for (path, attr, children) in records {
-                meta.install_moved(&path, Record { attr, children });
+                meta.install_moved(&path, Record { attr, children: children as i64 });
             }
             return Ok(());
         }
@@ -183,32 +197,44 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             let (attr, old_size) = node.meta.borrow_mut().truncate(&path, len)?;
             Ok(ReplyBody::Sized { attr, old_size })
         }
-        Request::Take { path } => {
+        Request::Take { path, to } => {
             node.check_meta_path(&path)?;
-            let record = node.meta.borrow_mut().take(&path)?;
-            Ok(ReplyBody::Record { attr: record.attr, children: record.children })
+            if crate::path::normalize(&to)? != to {
+                return Err(Error::InvalidArgument("path is not normalised"));
+            }
+            let mut meta = node.meta.borrow_mut();
+            let record = meta.take(&path)?;
+            if !record.is_dir() {
+                meta.note_moved(&path, record.attr.ino, &to);
+            }
+            Ok(ReplyBody::Record { attr: record.attr, children: record.children as u64 })
         }
         Request::Install { path, attr, children } => {
             node.check_meta_path(&path)?;
-            let replaced = node.meta.borrow_mut().install(&path, Record { attr, children })?;
+            let replaced = node.meta.borrow_mut().install(&path, Record { attr, children: children as i64 })?;
             Ok(ReplyBody::Replaced(replaced.map(|r| r.attr)))
         }
         Request::MoveTree { from, to } => move_tree(node, &from, &to).await,
         Request::StatFs => Ok(ReplyBody::FsUsage(fs_usage(node)?)),
         Request::Publish { path, ino, size } => {
             node.check_meta_path(&path)?;
-            Ok(ReplyBody::Attr(node.meta.borrow_mut().publish(&path, ino, size)?))
+            let outcome = node.meta.borrow_mut().publish(&path, ino, size)?;
+            match outcome {
+                Ok(attr) => Ok(ReplyBody::Attr(attr)),
+                // Renamed while its writer had it open: the record lives at `to` now.
+                Err(to) => forward(node, Request::Publish { path: to.clone(), ino, size }, &to).await,
+            }
         }
         Request::Unlink { path } => {
             node.check_meta_path(&path)?;
             Ok(ReplyBody::Attr(node.meta.borrow_mut().unlink(&path)?))
         }
         Request::TruncateChunks { ino, len } => {
-            node.store.truncate_unpinned(InodeId(ino), len).await?;
+            node.store()?.truncate_unpinned(InodeId(ino), len).await?;
             Ok(ReplyBody::Empty)
         }
         Request::Fsync { ino } => {
-            node.store.fsync(InodeId(ino)).await?;
+            node.store()?.fsync(InodeId(ino)).await?;
             Ok(ReplyBody::Empty)
         }
         Request::Read { .. } | Request::Write { .. } | Request::List { .. } | Request::InstallMany { .. } => {
@@ -235,7 +261,7 @@ async fn write_from_remote(node: &Node, ino: u64, offset: u64, len: u64, payload
     if data.len() as u64 != len {
         return Err(Error::InvalidArgument("payload length differs from the request"));
     }
-    let written = node.store.write(InodeId(ino), offset, IoBuf::Owned(data)).await?;
+    let written = node.store()?.write(InodeId(ino), offset, IoBuf::Owned(data)).await?;
     Ok(ReplyBody::Count(written as u64))
 }
 
@@ -245,7 +271,7 @@ async fn write_from_remote(node: &Node, ino: u64, offset: u64, len: u64, payload
 async fn read_for_remote(node: &Node, ino: u64, offset: u64, len: u64) -> Result<SendBuf> {
     node.check_chunk_range(ino, offset, len)?;
     if node.transport.is_rendezvous(len as usize) {
-        return Ok(match node.store.map_range(InodeId(ino), offset, len as usize)? {
+        return Ok(match node.store()?.map_range(InodeId(ino), offset, len as usize)? {
             // A short mapping may fall under the threshold; it still goes out as mapped memory.
             Some(map) => SendBuf::Guarded { ptr: map.as_ptr(), len: map.len(), guard: Box::new(map) },
             None => SendBuf::None,
@@ -256,7 +282,7 @@ async fn read_for_remote(node: &Node, ino: u64, offset: u64, len: u64) -> Result
     // awaited read. A serving task is only dropped mid-read at shutdown, which starts after every
     // rank has received every reply it asked for, so no read is in flight then.
     let buf = unsafe { IoBuf::from_raw(data.as_mut_ptr(), len as usize) };
-    let (n, _) = node.store.read(InodeId(ino), offset, buf).await?;
+    let (n, _) = node.store()?.read(InodeId(ino), offset, buf).await?;
     // SAFETY: the read initialised the first n <= len bytes.
     unsafe { data.set_len(n) };
     Ok(SendBuf::Owned(data))

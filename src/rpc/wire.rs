@@ -17,6 +17,10 @@ use crate::path::MAX_PATH;
 pub const MAGIC: u32 = 0x3153_4642; // "BFS1"
 pub const HEADER_LEN: usize = 24;
 
+/// The source rank of requests from an attached client, which serves nothing and is answered
+/// through the endpoint UCX passes with its request.
+pub const EXTERNAL_SOURCE: u32 = u32::MAX;
+
 /// Active-message ids.
 pub const AM_REQUEST: u16 = 1;
 pub const AM_REPLY: u16 = 2;
@@ -108,8 +112,8 @@ pub enum Request {
     Truncate { path: String, len: u64 },
     /// Up to `max` entries of directory `path` held by this rank, in name order after `after`.
     List { path: String, after: String, max: u32 },
-    /// Removes a record and replies it (`Record`): the first half of a rename.
-    Take { path: String },
+    /// Removes a record and replies it (`Record`): the first half of a rename to `to`.
+    Take { path: String, to: String },
     /// Puts a record at `path`: the second half of a rename. Replies `Replaced`.
     Install { path: String, attr: Attr, children: u64 },
     /// Moves every record below directory `from` to the same place below `to`.
@@ -199,7 +203,11 @@ impl Request {
                 w.u32(*gid);
                 w.path(path);
             }
-            Request::Rmdir { path } | Request::Take { path } => w.path(path),
+            Request::Rmdir { path } => w.path(path),
+            Request::Take { path, to } => {
+                w.path(path);
+                w.path(to);
+            }
             Request::Link { path, delta, touch } => {
                 w.u64(*delta as u64);
                 w.u8(u8::from(*touch));
@@ -276,7 +284,7 @@ pub fn decode_request(buf: &[u8]) -> Result<(Envelope, Request), WireError> {
             Request::Mkdir { mode, uid, gid, path: r.path()? }
         }
         Opcode::Rmdir => Request::Rmdir { path: r.path()? },
-        Opcode::Take => Request::Take { path: r.path()? },
+        Opcode::Take => Request::Take { path: r.path()?, to: r.path()? },
         Opcode::Link => {
             let delta = r.u64()? as i64;
             let touch = match r.u8()? {
@@ -615,7 +623,7 @@ mod tests {
             Request::Truncate { path: "/f".into(), len: 77 },
             Request::List { path: "/d".into(), after: String::new(), max: 100 },
             Request::List { path: "/d".into(), after: "name".into(), max: 1 },
-            Request::Take { path: "/a".into() },
+            Request::Take { path: "/a".into(), to: "/b".into() },
             Request::Install { path: "/b".into(), attr: Attr { ino: 5, size: 6, ..Attr::default() }, children: 3 },
             Request::MoveTree { from: "/a".into(), to: "/b/c".into() },
             Request::InstallMany { count: 12 },

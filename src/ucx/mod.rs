@@ -226,10 +226,17 @@ pub enum AmData<'a> {
     Rendezvous { len: usize },
 }
 
+/// A non-owning handle to an endpoint: one of ours, or the one UCX hands a handler to reply to
+/// a sender that asked for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpRef(sys::ucp_ep_h);
+
 /// A received active message, valid during the handler call.
 pub struct AmMessage<'a> {
     pub header: &'a [u8],
     pub data: AmData<'a>,
+    /// Where to reply, when the sender sent with `want_reply_ep`.
+    pub reply_ep: Option<EpRef>,
     desc: *mut c_void,
     worker: sys::ucp_worker_h,
     taken: Cell<bool>,
@@ -326,7 +333,11 @@ unsafe extern "C" fn am_trampoline(
         // SAFETY: eager data of `length` bytes is readable during the callback.
         AmData::Eager(unsafe { std::slice::from_raw_parts(data as *const u8, length) })
     };
-    let message = AmMessage { header, data: payload, desc: data, worker: slot.worker, taken: Cell::new(false) };
+    // SAFETY: as for `attr` above.
+    let reply_ep = unsafe { (*param).reply_ep };
+    let has_reply_ep = attr & sys::UCP_AM_RECV_ATTR_FIELD_REPLY_EP as u64 != 0 && !reply_ep.is_null();
+    let reply_ep = has_reply_ep.then_some(EpRef(reply_ep));
+    let message = AmMessage { header, data: payload, reply_ep, desc: data, worker: slot.worker, taken: Cell::new(false) };
     // A panic must not unwind into UCX's C frames.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (slot.handler)(&message)));
     if outcome.is_err() {
@@ -434,14 +445,19 @@ impl Worker {
     }
 
     /// Sends an active message. `header` and `data` are kept alive until the send completes.
-    pub fn am_send(&self, ep: &Endpoint, id: u16, header: Vec<u8>, data: SendBuf, protocol: Protocol) -> Op {
+    /// With `want_reply_ep` the receiver's handler gets an endpoint back to this worker, for
+    /// senders the receiver has no endpoint of its own to.
+    pub fn am_send(&self, ep: EpRef, id: u16, header: Vec<u8>, data: SendBuf, protocol: Protocol, want_reply_ep: bool) -> Op {
         let (data_ptr, data_len) = data.parts();
         let (header_ptr, header_len) = (header.as_ptr(), header.len());
-        let ep_raw = ep.raw.get();
-        let flags = match protocol {
+        let ep_raw = ep.0;
+        let mut flags = match protocol {
             Protocol::Eager => sys::UCP_AM_SEND_FLAG_EAGER,
             Protocol::Rendezvous => sys::UCP_AM_SEND_FLAG_RNDV,
         };
+        if want_reply_ep {
+            flags |= sys::UCP_AM_SEND_FLAG_REPLY;
+        }
         start_op("ucp_am_send_nbx", Some(Box::new((header, data))), 0, |user_data| {
             let param = sys::ucp_request_param_t {
                 op_attr_mask: sys::UCP_OP_ATTR_FIELD_CALLBACK
@@ -508,4 +524,10 @@ impl Drop for Worker {
 /// A connection to one peer worker. Close it with [`Worker::close`].
 pub struct Endpoint {
     raw: Cell<sys::ucp_ep_h>,
+}
+
+impl Endpoint {
+    pub fn handle(&self) -> EpRef {
+        EpRef(self.raw.get())
+    }
 }

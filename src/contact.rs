@@ -1,0 +1,117 @@
+//! The contact file: how a separate MPI job finds a running BenchFS and attaches to it.
+//!
+//! Written by rank 0 of the serving job (mode 0600: the UCX addresses are the keys to the file
+//! system) and removed when it finalizes. Text, one field per line:
+//!
+//! ```text
+//! benchfs-contact 1
+//! chunk_size 1048576
+//! ranks 4
+//! <hex UCX worker address of rank 0>
+//! ...
+//! ```
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+const MAGIC: &str = "benchfs-contact 1";
+/// More ranks than any job has: a bound on what a damaged file can make us allocate.
+const MAX_RANKS: usize = 1 << 24;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contact {
+    pub chunk_size: u64,
+    pub addresses: Vec<Vec<u8>>,
+}
+
+impl Contact {
+    pub fn encode(&self) -> String {
+        let mut text = format!("{MAGIC}\nchunk_size {}\nranks {}\n", self.chunk_size, self.addresses.len());
+        for address in &self.addresses {
+            for byte in address {
+                text.push_str(&format!("{byte:02x}"));
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    pub fn parse(text: &[u8]) -> Result<Contact> {
+        let bad = Error::InvalidArgument("not a valid BenchFS contact file");
+        let text = std::str::from_utf8(text).map_err(|_| Error::InvalidArgument("not a valid BenchFS contact file"))?;
+        let mut lines = text.lines();
+        if lines.next() != Some(MAGIC) {
+            return Err(bad);
+        }
+        let field = |line: Option<&str>, name: &str| -> Option<u64> {
+            line?.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()
+        };
+        let chunk_size = field(lines.next(), "chunk_size").filter(|&c| c > 0).ok_or(Error::InvalidArgument("contact file: bad chunk_size"))?;
+        let ranks = field(lines.next(), "ranks").map(|r| r as usize).filter(|&r| r > 0 && r <= MAX_RANKS).ok_or(Error::InvalidArgument("contact file: bad ranks"))?;
+        let addresses: Vec<Vec<u8>> = lines.take(ranks).map(decode_hex).collect::<Option<_>>().ok_or(Error::InvalidArgument("contact file: bad address"))?;
+        if addresses.len() != ranks {
+            return Err(Error::InvalidArgument("contact file: fewer addresses than ranks"));
+        }
+        Ok(Contact { chunk_size, addresses })
+    }
+
+    /// Writes the file atomically (a temporary file renamed into place), readable by its owner only.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        file.write_all(self.encode().as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+fn decode_hex(line: &str) -> Option<Vec<u8>> {
+    if line.is_empty() || line.len() % 2 != 0 {
+        return None;
+    }
+    (0..line.len()).step_by(2).map(|i| u8::from_str_radix(line.get(i..i + 2)?, 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let c = Contact { chunk_size: 65536, addresses: vec![vec![0, 1, 0xab], vec![0xff; 40]] };
+        assert_eq!(Contact::parse(c.encode().as_bytes()).unwrap(), c);
+    }
+
+    #[test]
+    fn damaged_files_are_refused() {
+        let good = Contact { chunk_size: 4096, addresses: vec![vec![1, 2]] }.encode();
+        for bad in [
+            String::new(),
+            good.replace("benchfs-contact 1", "benchfs-contact 2"),
+            good.replace("chunk_size 4096", "chunk_size 0"),
+            good.replace("ranks 1", "ranks 2"),
+            good.replace("ranks 1", "ranks 99999999999"),
+            good.replace("0102", "01g2"),
+            good.replace("0102", "010"),
+        ] {
+            assert!(Contact::parse(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+        assert!(Contact::parse(&[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn written_for_the_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("benchfs-contact-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("contact");
+        let c = Contact { chunk_size: 4096, addresses: vec![vec![7; 9]] };
+        c.write(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(Contact::parse(&std::fs::read(&path).unwrap()).unwrap(), c);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
