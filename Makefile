@@ -10,7 +10,8 @@
 # Installed layout:
 #   $(PREFIX)/lib/libbenchfs.so  $(PREFIX)/lib/libbenchfs.a
 #   $(PREFIX)/include/benchfs.h  $(PREFIX)/lib/pkgconfig/benchfs.pc
-#   $(PREFIX)/bin/benchfs-bench  (only when that binary was built)
+#   $(PREFIX)/bin/benchfs-bench, $(PREFIX)/bin/benchfs-find
+#                                (each only when that binary was built)
 #
 # The .pc file adds no rpath: a program linked against a non-system PREFIX
 # passes -Wl,-rpath,$(PREFIX)/lib itself or sets LD_LIBRARY_PATH.
@@ -41,6 +42,9 @@ CARGO_PROFILE_FLAG :=
 else
 CARGO_PROFILE_FLAG := --profile $(PROFILE)
 endif
+
+# Command-line tools installed into bin/ when they have been built.
+TOOLS := benchfs-bench benchfs-find
 
 VERSION := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
@@ -75,16 +79,18 @@ install-only:
 	$(INSTALL) -m 0644 include/benchfs.h '$(INCLUDEDIR)/benchfs.h'
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' benchfs.pc.in > '$(PCDIR)/benchfs.pc.tmp'
 	mv '$(PCDIR)/benchfs.pc.tmp' '$(PCDIR)/benchfs.pc'
-	@if [ -f '$(TARGET_DIR)/$(PROFILE)/benchfs-bench' ]; then \
-		echo "$(INSTALL) -d '$(BINDIR)'"; \
-		$(INSTALL) -d '$(BINDIR)' && \
-		echo "$(INSTALL) -m 0755 '$(TARGET_DIR)/$(PROFILE)/benchfs-bench' '$(BINDIR)/benchfs-bench'" && \
-		$(INSTALL) -m 0755 '$(TARGET_DIR)/$(PROFILE)/benchfs-bench' '$(BINDIR)/benchfs-bench'; \
-	fi
+	@for tool in $(TOOLS); do \
+		if [ -f '$(TARGET_DIR)/$(PROFILE)'/$$tool ]; then \
+			echo "$(INSTALL) -m 0755 $(TARGET_DIR)/$(PROFILE)/$$tool $(BINDIR)/$$tool"; \
+			$(INSTALL) -d '$(BINDIR)' && \
+			$(INSTALL) -m 0755 '$(TARGET_DIR)/$(PROFILE)'/$$tool '$(BINDIR)'/$$tool || exit 1; \
+		fi; \
+	done
 
 uninstall:
 	rm -f '$(LIBDIR)/libbenchfs.so' '$(LIBDIR)/libbenchfs.a' \
-		'$(INCLUDEDIR)/benchfs.h' '$(PCDIR)/benchfs.pc' '$(BINDIR)/benchfs-bench'
+		'$(INCLUDEDIR)/benchfs.h' '$(PCDIR)/benchfs.pc'
+	for tool in $(TOOLS); do rm -f '$(BINDIR)'/$$tool; done
 
 test:
 	$(CARGO) test

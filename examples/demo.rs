@@ -17,6 +17,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Collective: from here on this rank serves the others' requests in a background thread.
     benchfs::init(&world)?;
 
+    // One rank makes the directory; the others wait until it exists.
+    if rank == 0 {
+        benchfs::mkdir("/demo", 0o755)?;
+    }
+    world.barrier();
+
     // Each rank writes its own file. Its chunks are spread over all ranks by hashing.
     let greeting = format!("Hello from rank {rank} of {size}!\n");
     let path = format!("/demo/greeting.{rank}");

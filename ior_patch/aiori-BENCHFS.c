@@ -177,6 +177,21 @@ static int make_parents(const char *path)
         return 0;
 }
 
+/* Whether the parent directory of the absolute path `path` exists. */
+static int parent_exists(const char *path)
+{
+        char dir[BFS_PATH_MAX];
+        struct stat st;
+        char *slash;
+
+        strcpy(dir, path);
+        slash = strrchr(dir, '/');
+        if (slash == dir)
+                return 1;
+        *slash = '\0';
+        return benchfs_stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Start and stop                                                            */
 /* ------------------------------------------------------------------------ */
@@ -289,8 +304,21 @@ static aiori_fd_t *open_file(const char *path, int flags, aiori_mod_opt_t *optio
                 WARNF("cannot open \"%s\": %s", path, strerror(errno));
                 return NULL;
         }
+        /*
+         * In shared-file mode every rank creates the same path at the same
+         * moment, so no create may be issued under a missing parent there:
+         * BenchFS answers such a create with ENOENT only after it has briefly
+         * made the entry, and another rank whose create of the same path lands
+         * in that moment keeps a file that is removed under it (its writes are
+         * lost). So the parent is made first. A rank that creates paths of its
+         * own (file per process, mdtest) just retries after making it.
+         */
+        const int make_missing = (flags & O_CREAT) && !strict_parents(options);
+        if (make_missing && !hints->filePerProc && !parent_exists(abs))
+                make_parents(abs);
+
         fd = benchfs_open(abs, flags, 0664);
-        if (fd < 0 && errno == ENOENT && (flags & O_CREAT) && !strict_parents(options)) {
+        if (fd < 0 && errno == ENOENT && make_missing) {
                 if (make_parents(abs) == 0)
                         fd = benchfs_open(abs, flags, 0664);
         }

@@ -74,7 +74,7 @@ pub enum Error {
     Storage(#[from] StorageError),
     #[error("malformed message: {0}")]
     Wire(#[from] WireError),
-    #[error("{rank} answered errno {errno}")]
+    #[error("{rank}: {} (errno {errno})", std::io::Error::from_raw_os_error(*errno))]
     Remote { rank: Rank, errno: i32 },
     #[error("null pointer argument: {0}")]
     NullPointer(&'static str),
@@ -106,8 +106,8 @@ pub enum Error {
     FileTooLarge,
     #[error("the progress thread has stopped")]
     ProgressStopped,
-    #[error("another rank failed to initialize")]
-    PeerInitFailed,
+    #[error("another rank failed to initialize: {} (errno {errno})", std::io::Error::from_raw_os_error(*errno))]
+    PeerInitFailed { errno: i32 },
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
@@ -140,7 +140,8 @@ impl Error {
             Error::BadFd(_) => libc::EBADF,
             Error::TooManyOpenFiles => libc::EMFILE,
             Error::FileTooLarge => libc::EFBIG,
-            Error::Internal(_) | Error::PeerInitFailed => libc::EIO,
+            Error::Internal(_) => libc::EIO,
+            Error::PeerInitFailed { errno } => *errno,
         }
     }
 }

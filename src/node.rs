@@ -124,19 +124,23 @@ fn agreed_config(comm: &JobComm) -> Result<Config> {
     if let Ok(config) = &config {
         init_logging(&config.log_filter);
     }
-    if !comm.all_ok(config.is_ok()) {
-        return Err(config.err().unwrap_or(Error::PeerInitFailed));
-    }
-    config
+    agreed(comm, config)
 }
 
-/// `Ok(value)` on every rank, or an error on every rank if any rank failed.
+/// `Ok(value)` on every rank, or an error on every rank if any rank failed: a rank that failed
+/// keeps its own error, the others report the errno of the lowest failed rank.
 fn agreed<T>(comm: &JobComm, local: Result<T>) -> Result<T> {
     if comm.all_ok(local.is_ok()) {
-        local
-    } else {
-        Err(local.err().unwrap_or(Error::PeerInitFailed))
+        return local;
     }
+    let mine = local.as_ref().err().map_or(0, Error::errno);
+    let errnos = comm.allgather_bytes(&mine.to_le_bytes());
+    let first = errnos
+        .iter()
+        .filter_map(|b| b.as_slice().try_into().ok().map(i32::from_le_bytes))
+        .find(|&e| e != 0)
+        .unwrap_or(libc::EIO);
+    Err(local.err().unwrap_or(Error::PeerInitFailed { errno: first }))
 }
 
 /// A progress thread that has created its worker and waits for the peers' addresses.

@@ -3,7 +3,8 @@
 //! The C programs in `tests/c/` are built the way a user builds against an
 //! installed BenchFS (`make install-only`, then `mpicc` with the flags of
 //! `pkg-config --cflags --libs benchfs`) and run under `mpirun`; so are the
-//! Rust self-check examples. Every program verifies each byte it reads and
+//! Rust self-check examples, and one job attaches to another through its
+//! contact file. Every program verifies each byte it reads and
 //! ends with a `<name>: P passed, F failed` line; a job passes only if it
 //! exits 0, prints that line with `0 failed`, finishes within
 //! [`JOB_TIMEOUT`] and leaves no chunk files behind.
@@ -20,7 +21,7 @@ use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::thread;
@@ -36,6 +37,7 @@ const LIBRARY_ENV: &[&str] = &[
     "BENCHFS_DATA_DIR",
     "BENCHFS_CHUNK_SIZE",
     "BENCHFS_KEEP_DATA",
+    "BENCHFS_CONTACT_FILE",
 ];
 
 static JOB_LOCK: Mutex<()> = Mutex::new(());
@@ -437,8 +439,24 @@ fn library_path_without_target_dir() -> std::ffi::OsString {
     std::env::join_paths(kept).unwrap_or_default()
 }
 
-/// Runs `exe args` on `np` ranks with a fresh data directory.
-fn run_job(exe: &Path, args: &[&str], np: u32, chunk: Option<u64>) -> Job {
+/// A job that has been started and not yet waited for.
+struct RunningJob {
+    child: Child,
+    command: String,
+    data_dir: PathBuf,
+    out_path: PathBuf,
+    err_path: PathBuf,
+}
+
+/// Starts `exe args` on `np` ranks with a fresh data directory, the given
+/// chunk size (or the library's default) and the extra environment.
+fn spawn_job(
+    exe: &Path,
+    args: &[&str],
+    np: u32,
+    chunk: Option<u64>,
+    extra_env: &[(&str, &Path)],
+) -> RunningJob {
     let n = JOB_COUNTER.fetch_add(1, Ordering::Relaxed);
     let root = scratch_root();
     let data_dir = root.join(format!("job{n}-data"));
@@ -459,6 +477,10 @@ fn run_job(exe: &Path, args: &[&str], np: u32, chunk: Option<u64>) -> Job {
         cmd.env("BENCHFS_CHUNK_SIZE", chunk.to_string());
         forwarded.push("BENCHFS_CHUNK_SIZE");
     }
+    for &(var, value) in extra_env {
+        cmd.env(var, value);
+        forwarded.push(var);
+    }
     // Local ranks inherit mpirun's environment anyway; -x makes the
     // forwarding explicit for launchers that do not.
     for var in forwarded {
@@ -474,40 +496,62 @@ fn run_job(exe: &Path, args: &[&str], np: u32, chunk: Option<u64>) -> Job {
         .process_group(0);
     // The Debug form lists the changed environment variables too.
     let command = format!("{cmd:?}");
-
-    let mut child = match cmd.spawn() {
+    let child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => panic!("cannot start {command}: {e}"),
     };
-    let deadline = Instant::now() + JOB_TIMEOUT;
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() >= deadline => {
-                timed_out = true;
-                kill_job(child.id() as i32);
-                break child.wait().ok();
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(50)),
-            Err(e) => panic!("waiting for {command}: {e}"),
-        }
-    };
-
-    let mut leftover_files = Vec::new();
-    regular_files_under(&data_dir, &mut leftover_files);
-    let job = Job {
+    RunningJob {
+        child,
         command,
-        status,
-        timed_out,
-        stdout: read_lossy(&out_path),
-        stderr: read_lossy(&err_path),
-        leftover_files,
-    };
-    let _ = fs::remove_dir_all(&data_dir);
-    let _ = fs::remove_file(&out_path);
-    let _ = fs::remove_file(&err_path);
-    job
+        data_dir,
+        out_path,
+        err_path,
+    }
+}
+
+impl RunningJob {
+    fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the job, killing it after `timeout`, and collects what it
+    /// printed and left in its data directory.
+    fn wait(mut self, timeout: Duration) -> Job {
+        let deadline = Instant::now() + timeout;
+        let mut timed_out = false;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() >= deadline => {
+                    timed_out = true;
+                    kill_job(self.child.id() as i32);
+                    break self.child.wait().ok();
+                }
+                Ok(None) => thread::sleep(Duration::from_millis(50)),
+                Err(e) => panic!("waiting for {}: {e}", self.command),
+            }
+        };
+
+        let mut leftover_files = Vec::new();
+        regular_files_under(&self.data_dir, &mut leftover_files);
+        let job = Job {
+            command: self.command,
+            status,
+            timed_out,
+            stdout: read_lossy(&self.out_path),
+            stderr: read_lossy(&self.err_path),
+            leftover_files,
+        };
+        let _ = fs::remove_dir_all(&self.data_dir);
+        let _ = fs::remove_file(&self.out_path);
+        let _ = fs::remove_file(&self.err_path);
+        job
+    }
+}
+
+/// Runs `exe args` on `np` ranks with a fresh data directory.
+fn run_job(exe: &Path, args: &[&str], np: u32, chunk: Option<u64>) -> Job {
+    spawn_job(exe, args, np, chunk, &[]).wait(JOB_TIMEOUT)
 }
 
 /// Parses `P passed, F failed` (optionally after one `word:` and followed
@@ -536,7 +580,9 @@ fn tail(text: &str, max: usize) -> &str {
     &text[start..]
 }
 
-fn check_job(name: &str, job: &Job) {
+/// What is wrong with a finished job; `want_summary` for the programs that
+/// print a `P passed, F failed` line.
+fn job_problems(job: &Job, want_summary: bool) -> Vec<String> {
     let mut problems = Vec::new();
     if job.timed_out {
         problems.push(format!(
@@ -549,13 +595,15 @@ fn check_job(name: &str, job: &Job) {
         Some(s) => problems.push(format!("exited with {s}")),
         None => problems.push("exit status unknown".to_string()),
     }
-    match job.stdout.lines().filter_map(parse_summary).last() {
-        None => problems.push("printed no `P passed, F failed` summary line".to_string()),
-        Some((_, failed)) if failed > 0 => {
-            problems.push(format!("reported {failed} failed checks"))
+    if want_summary {
+        match job.stdout.lines().filter_map(parse_summary).last() {
+            None => problems.push("printed no `P passed, F failed` summary line".to_string()),
+            Some((_, failed)) if failed > 0 => {
+                problems.push(format!("reported {failed} failed checks"))
+            }
+            Some((0, 0)) => problems.push("reported 0 passed checks".to_string()),
+            Some(_) => {}
         }
-        Some((0, 0)) => problems.push("reported 0 passed checks".to_string()),
-        Some(_) => {}
     }
     if !job.leftover_files.is_empty() {
         let shown: Vec<_> = job
@@ -569,14 +617,24 @@ fn check_job(name: &str, job: &Job) {
             job.leftover_files.len()
         ));
     }
+    problems
+}
+
+/// A failure report: what went wrong, the command, and the job's output.
+fn job_report(name: &str, job: &Job, problems: &[String]) -> String {
+    format!(
+        "{name}: {}\ncommand: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        problems.join("; "),
+        job.command,
+        tail(&job.stdout, 20000),
+        tail(&job.stderr, 20000)
+    )
+}
+
+fn check_job(name: &str, job: &Job) {
+    let problems = job_problems(job, true);
     if !problems.is_empty() {
-        panic!(
-            "{name}: {}\ncommand: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            problems.join("; "),
-            job.command,
-            tail(&job.stdout, 20000),
-            tail(&job.stderr, 20000)
-        );
+        panic!("{}", job_report(name, job, &problems));
     }
 }
 
@@ -588,9 +646,8 @@ fn run_c(program: &str, np: u32, chunk: Option<u64>, args: &[&str]) {
     check_job(&format!("{program} on {np} ranks"), &job);
 }
 
-fn run_example(example: &str, np: u32, chunk: Option<u64>) {
-    let _guard = serial();
-    require_tool("mpirun").unwrap_or_else(|e| panic!("{e}"));
+/// The binary of `examples/<example>.rs`; panics with a hint if it is missing.
+fn example_binary(example: &str) -> PathBuf {
     let exe = build_dirs().profile_dir.join("examples").join(example);
     if !exe.is_file() {
         panic!(
@@ -600,7 +657,14 @@ fn run_example(example: &str, np: u32, chunk: Option<u64>) {
             exe.display()
         );
     }
-    let job = run_job(&exe, &[], np, chunk);
+    exe
+}
+
+fn run_example(example: &str, np: u32, chunk: Option<u64>, args: &[&str]) {
+    let _guard = serial();
+    require_tool("mpirun").unwrap_or_else(|e| panic!("{e}"));
+    let exe = example_binary(example);
+    let job = run_job(&exe, args, np, chunk);
     check_job(&format!("example {example} on {np} ranks"), &job);
 }
 
@@ -645,15 +709,135 @@ mpi_test!(bad_input_np4, run_c("bad_input", 4, None, &[]));
 
 mpi_test!(idle_cpu_np4, run_c("idle_cpu", 4, None, &["10"]));
 
-mpi_test!(example_selfcheck_np1, run_example("selfcheck", 1, None));
+mpi_test!(namespace_np1, run_c("namespace", 1, None, &[]));
+mpi_test!(
+    namespace_np2_small_chunks,
+    run_c("namespace", 2, Some(SMALL_CHUNK), &[])
+);
+mpi_test!(namespace_np4, run_c("namespace", 4, None, &[]));
+
+mpi_test!(
+    example_selfcheck_np1,
+    run_example("selfcheck", 1, None, &[])
+);
 mpi_test!(
     example_selfcheck_np2_small_chunks,
-    run_example("selfcheck", 2, Some(SMALL_CHUNK))
+    run_example("selfcheck", 2, Some(SMALL_CHUNK), &[])
 );
 mpi_test!(
     example_selfcheck_np4_small_chunks,
-    run_example("selfcheck", 4, Some(SMALL_CHUNK))
+    run_example("selfcheck", 4, Some(SMALL_CHUNK), &[])
 );
+
+// 2000 entries per rank keep the shared-directory listing several pages
+// long without making the job slow in a debug build.
+mpi_test!(
+    example_namespace_np1,
+    run_example("namespace", 1, None, &["2000"])
+);
+mpi_test!(
+    example_namespace_np2_small_chunks,
+    run_example("namespace", 2, Some(SMALL_CHUNK), &["2000"])
+);
+mpi_test!(
+    example_namespace_np4,
+    run_example("namespace", 4, None, &["2000"])
+);
+
+mpi_test!(
+    example_model_np2,
+    run_example("model", 2, Some(SMALL_CHUNK), &[])
+);
+mpi_test!(example_model_np4, run_example("model", 4, None, &[]));
+
+mpi_test!(
+    example_malformed_np2,
+    run_example("malformed", 2, None, &[])
+);
+mpi_test!(
+    example_malformed_np4,
+    run_example("malformed", 4, Some(SMALL_CHUNK), &[])
+);
+
+/// A second MPI job attaches to a running one through its contact file:
+/// `examples/serve_tree` serves a known tree on 2 ranks while the C program
+/// `attach` (2 ranks) reads it all back and `benchfs-find` (2 ranks)
+/// counts its files; then the server is told to stop and must finish
+/// cleanly.
+#[test]
+fn attach_and_find_np2() {
+    const SERVER_RANKS: u32 = 2;
+    const FILES_PER_DIR: u32 = 5;
+    const TREE_DIRS: u32 = 3;
+    let _guard = serial();
+    let installed = installed();
+    let serve_tree = example_binary("serve_tree");
+    // Cargo names each binary of the package to its integration tests.
+    let find = option_env!("CARGO_BIN_EXE_benchfs-find")
+        .map(PathBuf::from)
+        .expect("Cargo.toml no longer declares the benchfs-find binary");
+    let dir = scratch_root().join(format!(
+        "attach{}",
+        JOB_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::create_dir_all(&dir).expect("create attach scratch directory");
+    let (contact, ready, done) = (dir.join("contact"), dir.join("ready"), dir.join("done"));
+    let text = |p: &Path| p.to_str().expect("scratch paths are UTF-8").to_string();
+    let (contact_s, dir_s) = (text(&contact), text(&dir));
+    let files = FILES_PER_DIR.to_string();
+
+    let mut server = spawn_job(
+        &serve_tree,
+        &[&text(&ready), &text(&done), &files],
+        SERVER_RANKS,
+        Some(SMALL_CHUNK),
+        &[("BENCHFS_CONTACT_FILE", &contact)],
+    );
+    let ready_by = Instant::now() + JOB_TIMEOUT;
+    while !ready.exists() && !server.has_exited() && Instant::now() < ready_by {
+        thread::sleep(Duration::from_millis(50));
+    }
+    let mut clients = Vec::new();
+    if ready.exists() {
+        let attach = installed.bin_dir.join("attach");
+        let ranks = SERVER_RANKS.to_string();
+        let job = run_job(&attach, &[&contact_s, &ranks, &files, &dir_s], 2, None);
+        clients.push(("attach", job, true, None));
+        // Files of rank 1 among all files of the tree.
+        let want = format!(
+            "MATCHED {}/{}",
+            TREE_DIRS * FILES_PER_DIR,
+            TREE_DIRS * FILES_PER_DIR * SERVER_RANKS
+        );
+        let args = ["--contact", &contact_s, "/tree", "-name", "f.r1.*"];
+        let job = run_job(&find, &args, 2, None);
+        clients.push(("benchfs-find", job, false, Some(want)));
+    }
+    fs::write(&done, b"done\n").expect("write the done marker");
+    let server_job = server.wait(JOB_TIMEOUT);
+    let _ = fs::remove_dir_all(&dir);
+
+    let mut reports = Vec::new();
+    let mut problems = job_problems(&server_job, false);
+    if clients.is_empty() {
+        problems.push("never created its ready marker".to_string());
+    }
+    if !problems.is_empty() {
+        reports.push(job_report("serve_tree", &server_job, &problems));
+    }
+    for (name, job, want_summary, want_line) in &clients {
+        let mut problems = job_problems(job, *want_summary);
+        if let Some(want) = want_line {
+            if !job.stdout.lines().any(|l| l.trim() == want) {
+                problems.push(format!("did not print `{want}`"));
+            }
+        }
+        if !problems.is_empty() {
+            reports.push(job_report(name, job, &problems));
+        }
+    }
+    assert!(reports.is_empty(), "{}", reports.join("\n\n"));
+}
 
 /// A program linked against `libbenchfs.a` with only the flags of
 /// `pkg-config --static` (so `Libs.private` and `Requires.private` are

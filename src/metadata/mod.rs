@@ -330,10 +330,10 @@ mod tests {
         t.note_moved("/f", a.ino, "/g");
         assert_eq!(t.publish("/f", a.ino, 10).unwrap(), Err("/g".to_string()), "a renamed file forwards");
         assert!(matches!(t.publish("/f", a.ino + 1, 10), Err(Error::NotFound)));
-        let after = t.open("/f", libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).unwrap();
+        let after = t.open("/g", libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).unwrap();
         assert_eq!((after.attr.size, after.old_size), (0, 100));
-        assert_eq!(t.truncate("/f", 7).unwrap(), (t.stat("/f").unwrap().attr, 0));
-        assert_eq!(t.stat("/f").unwrap().attr.size, 7);
+        assert_eq!(t.truncate("/g", 7).unwrap(), (t.stat("/g").unwrap().attr, 0));
+        assert_eq!(t.stat("/g").unwrap().attr.size, 7);
     }
 
     #[test]
