@@ -2,40 +2,29 @@
 //! answered with an errno (or dropped when it cannot be answered), and that every server still
 //! serves correct data afterwards. Run under mpirun; prints `malformed: N passed, M failed`.
 
+mod common;
+
 use benchfs::placement::Ring;
 use benchfs::rpc::wire::{Request, HEADER_LEN, MAGIC};
 use benchfs::{ChunkIndex, InodeId};
-use mpi::collective::SystemOperation;
 use mpi::traits::*;
 
-struct Check {
-    rank: i32,
-    passed: u64,
-    failed: u64,
+use common::Checker;
+
+/// Every failure is printed: there are a few dozen checks per server, so the output stays short.
+const MAX_PRINTED: u64 = u64::MAX;
+
+/// Checks that the request `header` + `payload` sent to rank `to` is answered with `errno`.
+fn answered(c: &mut Checker, what: &str, to: u32, header: Vec<u8>, payload: Vec<u8>, errno: i32) {
+    let got = benchfs::client::send_raw_request(to, header, payload, true);
+    let ok = matches!(got, Ok(Some(e)) if e == errno);
+    c.expect(what, ok, (to, got.map_err(|e| e.errno()), errno));
 }
 
-impl Check {
-    fn expect(&mut self, what: &str, ok: bool, detail: impl std::fmt::Debug) {
-        if ok {
-            self.passed += 1;
-        } else {
-            self.failed += 1;
-            eprintln!("rank {}: FAILED {what}: {detail:?}", self.rank);
-        }
-    }
-
-    /// A request that must be answered with `errno`.
-    fn answered(&mut self, what: &str, to: u32, header: Vec<u8>, payload: Vec<u8>, errno: i32) {
-        let got = benchfs::client::send_raw_request(to, header, payload, true);
-        let ok = matches!(got, Ok(Some(e)) if e == errno);
-        self.expect(what, ok, (to, got.map_err(|e| e.errno()), errno));
-    }
-
-    /// A request that cannot be answered: it must be dropped without harm.
-    fn dropped(&mut self, what: &str, to: u32, header: Vec<u8>) {
-        let got = benchfs::client::send_raw_request(to, header, Vec::new(), false);
-        self.expect(what, matches!(got, Ok(None)), got.map_err(|e| e.errno()));
-    }
+/// Checks that a request that cannot be answered is dropped without harm.
+fn dropped(c: &mut Checker, what: &str, to: u32, header: Vec<u8>) {
+    let got = benchfs::client::send_raw_request(to, header, Vec::new(), false);
+    c.expect(what, matches!(got, Ok(None)), got.map_err(|e| e.errno()));
 }
 
 /// A small deterministic generator, so failures reproduce.
@@ -64,7 +53,7 @@ fn main() {
     let world = universe.world();
     let (me, n) = (world.rank() as u32, world.size() as u32);
     benchfs::init(&world).expect("benchfs initializes");
-    let mut c = Check { rank: me as i32, passed: 0, failed: 0 };
+    let mut c = Checker::new("malformed", me as usize, MAX_PRINTED);
     let ring = Ring::new(n);
     let chunk: u64 = std::env::var("BENCHFS_CHUNK_SIZE").ok().and_then(|v| benchfs::config::parse_size(&v)).unwrap_or(1 << 20);
     let einval = libc::EINVAL;
@@ -74,51 +63,51 @@ fn main() {
         // Unanswerable: no magic, truncated envelope, sender outside the job.
         let mut bad_magic = header(2, me);
         bad_magic[0] ^= 0xff;
-        c.dropped("bad magic", to, bad_magic);
-        c.dropped("truncated envelope", to, header(2, me)[..10].to_vec());
-        c.dropped("empty header", to, Vec::new());
-        c.dropped("sender outside the job", to, header(2, n + 7));
+        dropped(&mut c, "bad magic", to, bad_magic);
+        dropped(&mut c, "truncated envelope", to, header(2, me)[..10].to_vec());
+        dropped(&mut c, "empty header", to, Vec::new());
+        dropped(&mut c, "sender outside the job", to, header(2, n + 7));
 
         // Answerable but malformed.
-        c.answered("unknown opcode", to, header(999, me), Vec::new(), eproto);
+        answered(&mut c, "unknown opcode", to, header(999, me), Vec::new(), eproto);
         let mut stat = Request::Stat { path: "/x".into() }.encode(me, 0);
         stat[HEADER_LEN] = 0xff;
         stat[HEADER_LEN + 1] = 0x7f;
-        c.answered("path length beyond the message", to, stat, Vec::new(), eproto);
+        answered(&mut c, "path length beyond the message", to, stat, Vec::new(), eproto);
         let mut trailing = Request::Fsync { ino: 1 }.encode(me, 0);
         trailing.extend_from_slice(&[1, 2, 3]);
-        c.answered("trailing bytes", to, trailing, Vec::new(), eproto);
+        answered(&mut c, "trailing bytes", to, trailing, Vec::new(), eproto);
         let mut non_utf8 = Request::Stat { path: "/ab".into() }.encode(me, 0);
         let last = non_utf8.len() - 1;
         non_utf8[last] = 0xfe;
-        c.answered("path not UTF-8", to, non_utf8, Vec::new(), eproto);
+        answered(&mut c, "path not UTF-8", to, non_utf8, Vec::new(), eproto);
 
         // Well-formed but invalid for this server.
         let unnormalised = Request::Stat { path: "/a//b/../c".into() }.encode(me, 0);
-        c.answered("path not normalised", to, unnormalised, Vec::new(), einval);
+        answered(&mut c, "path not normalised", to, unnormalised, Vec::new(), einval);
         let relative = Request::Stat { path: "relative".into() }.encode(me, 0);
-        c.answered("relative path", to, relative, Vec::new(), einval);
+        answered(&mut c, "relative path", to, relative, Vec::new(), einval);
         if let Some(foreign) = (0..1000).map(|i| format!("/foreign{i}")).find(|p| ring.meta_owner(p).0 != to) {
             let req = Request::Stat { path: foreign }.encode(me, 0);
-            c.answered("path owned by another rank", to, req, Vec::new(), einval);
+            answered(&mut c, "path owned by another rank", to, req, Vec::new(), einval);
         }
         let ino = 0x7777_0000u64 + to as u64;
         if let Some(k) = (0..10_000u64).find(|&k| ring.chunk_owner(InodeId(ino), ChunkIndex(k)).0 == to) {
             let at = k * chunk;
             let w = Request::Write { ino, offset: at, len: 10 }.encode(me, 0);
-            c.answered("write payload shorter than len", to, w, vec![1; 4], einval);
+            answered(&mut c, "write payload shorter than len", to, w, vec![1; 4], einval);
             let w = Request::Write { ino, offset: at + chunk - 2, len: 4 }.encode(me, 0);
-            c.answered("write spanning two chunks", to, w, vec![1; 4], einval);
+            answered(&mut c, "write spanning two chunks", to, w, vec![1; 4], einval);
             let r = Request::Read { ino, offset: at, len: chunk + 1 }.encode(me, 0);
-            c.answered("read longer than a chunk", to, r, Vec::new(), einval);
+            answered(&mut c, "read longer than a chunk", to, r, Vec::new(), einval);
             let r = Request::Read { ino, offset: u64::MAX - 3, len: 8 }.encode(me, 0);
-            c.answered("read offset overflow", to, r, Vec::new(), einval);
+            answered(&mut c, "read offset overflow", to, r, Vec::new(), einval);
             let r = Request::Read { ino, offset: at, len: 0 }.encode(me, 0);
-            c.answered("empty read", to, r, Vec::new(), einval);
+            answered(&mut c, "empty read", to, r, Vec::new(), einval);
         }
         if let Some(k) = (0..10_000u64).find(|&k| ring.chunk_owner(InodeId(ino), ChunkIndex(k)).0 != to) {
             let w = Request::Write { ino, offset: k * chunk, len: 4 }.encode(me, 0);
-            c.answered("write to a chunk owned elsewhere", to, w, vec![1; 4], einval);
+            answered(&mut c, "write to a chunk owned elsewhere", to, w, vec![1; 4], einval);
         }
 
         // Random bodies behind valid envelopes: every one must be answered (with any status).
@@ -158,15 +147,10 @@ fn main() {
     }
     world.barrier();
 
-    let mut failed = 0u64;
-    let mut passed = 0u64;
-    world.all_reduce_into(&c.failed, &mut failed, SystemOperation::sum());
-    world.all_reduce_into(&c.passed, &mut passed, SystemOperation::sum());
+    let totals = c.totals(&world);
     benchfs::finalize().expect("benchfs finalizes");
-    if me == 0 {
-        println!("malformed: {passed} passed, {failed} failed");
-    }
-    if failed > 0 {
+    totals.print();
+    if totals.failed > 0 {
         std::process::exit(1);
     }
 }

@@ -17,12 +17,16 @@
 //! minimal sequence and its mismatch are printed. The last line on rank 0 is
 //! `model: N passed, M failed` (N results that matched, M sequences that failed).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
+
+use common::{mix, pattern, write_all, Rng};
 
 const DEFAULT_SEED: u64 = 1;
 const DEFAULT_OPS: u64 = 400;
@@ -168,31 +172,6 @@ impl Op {
             Kind::Readdir => format!("readdir {}", p(self.a)),
         };
         format!("rank {}: {what}", self.rank)
-    }
-}
-
-/// The splitmix64 finaliser.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// The bytes at `offset..offset + len` of a write tagged `tag`: they depend on the position, so
-/// data landing at a wrong offset shows.
-fn pattern(tag: u64, offset: u64, len: u64) -> Vec<u8> {
-    (offset..offset + len)
-        .map(|o| (mix(tag ^ (o / 8).wrapping_mul(0x100_0000_01b3)) >> (8 * (o % 8))) as u8)
-        .collect()
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(1);
-        mix(self.0) % n.max(1)
     }
 }
 
@@ -605,17 +584,6 @@ impl Model {
 
 fn errno_of(e: benchfs::Error) -> Outcome {
     Outcome::Err(e.errno())
-}
-
-fn write_all(fd: i32, buf: &[u8], offset: u64) -> benchfs::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        match benchfs::pwrite(fd, &buf[done..], offset + done as u64)? {
-            0 => return Err(benchfs::Error::Internal("pwrite wrote 0 bytes")),
-            n => done += n,
-        }
-    }
-    Ok(())
 }
 
 /// open, pwrite, close: the first failing step gives the result.

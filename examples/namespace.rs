@@ -11,15 +11,17 @@
 //! stderr with the rank; the last line on rank 0 is `namespace: N passed, M failed` (totals over
 //! all ranks) and every rank exits 1 if M > 0.
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
-use std::fmt::Debug;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use benchfs::{DirEntry, FileStat, Whence};
-use mpi::collective::SystemOperation;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
+
+use common::{mix, pattern, read_at, write_all, Checker};
 
 const DEFAULT_ENTRIES_PER_RANK: u64 = 25_000;
 
@@ -33,115 +35,8 @@ const TICK: Duration = Duration::from_millis(20);
 const TOP: &str = "/ns";
 
 // ---------------------------------------------------------------------------------------------
-// Checking
+// Helpers over the API
 // ---------------------------------------------------------------------------------------------
-
-struct Checker {
-    rank: usize,
-    passed: u64,
-    failed: u64,
-}
-
-impl Checker {
-    fn pass(&mut self) {
-        self.passed += 1;
-    }
-
-    fn fail(&mut self, what: String) {
-        self.failed += 1;
-        if self.failed <= MAX_PRINTED {
-            eprintln!("namespace: rank {}: FAILED: {what}", self.rank);
-        } else if self.failed == MAX_PRINTED + 1 {
-            eprintln!(
-                "namespace: rank {}: further failures are counted but not shown",
-                self.rank
-            );
-        }
-    }
-
-    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) -> bool {
-        if ok {
-            self.pass();
-        } else {
-            self.fail(what());
-        }
-        ok
-    }
-
-    /// Passes if `r` is `Ok`, and hands the value on.
-    fn ok<T>(&mut self, r: benchfs::Result<T>, what: impl FnOnce() -> String) -> Option<T> {
-        match r {
-            Ok(v) => {
-                self.pass();
-                Some(v)
-            }
-            Err(e) => {
-                self.fail(format!("{}: {e} (errno {})", what(), e.errno()));
-                None
-            }
-        }
-    }
-
-    /// Passes if `r` failed with one of `errnos`.
-    fn errno_in<T: Debug>(&mut self, r: benchfs::Result<T>, errnos: &[i32], what: &str) {
-        match r {
-            Err(e) if errnos.contains(&e.errno()) => self.pass(),
-            Err(e) => self.fail(format!(
-                "{what}: errno {} ({e}), expected {errnos:?}",
-                e.errno()
-            )),
-            Ok(v) => self.fail(format!(
-                "{what}: succeeded with {v:?}, expected errno {errnos:?}"
-            )),
-        }
-    }
-
-    fn errno<T: Debug>(&mut self, r: benchfs::Result<T>, errno: i32, what: &str) {
-        self.errno_in(r, &[errno], what)
-    }
-
-    /// Compares data read back at file offset 0 with the expected bytes.
-    fn bytes(&mut self, got: &[u8], expected: &[u8], what: impl FnOnce() -> String) {
-        if got.len() != expected.len() {
-            self.fail(format!(
-                "{}: {} bytes, expected {}",
-                what(),
-                got.len(),
-                expected.len()
-            ));
-        } else if let Some(i) = got.iter().zip(expected).position(|(a, b)| a != b) {
-            self.fail(format!(
-                "{}: first wrong byte at offset {i}: {:#04x}, expected {:#04x}",
-                what(),
-                got[i],
-                expected[i]
-            ));
-        } else {
-            self.pass();
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Data and helpers over the API
-// ---------------------------------------------------------------------------------------------
-
-/// The splitmix64 finaliser: nearby inputs give unrelated words.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// The bytes at `offset..offset + len` of a file tagged `tag`. Each byte depends on the tag and
-/// its offset, so data of another file, or data at a shifted offset, never passes for the right
-/// data.
-fn pattern(tag: u64, offset: u64, len: u64) -> Vec<u8> {
-    (offset..offset + len)
-        .map(|o| (mix(tag ^ (o / 8).wrapping_mul(0x100_0000_01b3)) >> (8 * (o % 8))) as u8)
-        .collect()
-}
 
 fn join(dir: &str, name: &str) -> String {
     if dir == "/" {
@@ -156,31 +51,6 @@ fn parent(path: &str) -> &str {
         Some(0) | None => "/",
         Some(i) => &path[..i],
     }
-}
-
-fn write_all(fd: i32, buf: &[u8], offset: u64) -> benchfs::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        match benchfs::pwrite(fd, &buf[done..], offset + done as u64)? {
-            0 => return Err(benchfs::Error::Internal("pwrite wrote 0 bytes")),
-            n => done += n,
-        }
-    }
-    Ok(())
-}
-
-/// Reads from `offset` until `len` bytes or the end of the file.
-fn read_at(fd: i32, offset: u64, len: u64) -> benchfs::Result<Vec<u8>> {
-    let mut buf = vec![0u8; len as usize];
-    let mut done = 0;
-    while done < buf.len() {
-        match benchfs::pread(fd, &mut buf[done..], offset + done as u64)? {
-            0 => break,
-            n => done += n,
-        }
-    }
-    buf.truncate(done);
-    Ok(buf)
 }
 
 /// Creates (or truncates) `path` holding `data`, and closes it.
@@ -220,7 +90,7 @@ fn verify_file(c: &mut Checker, path: &str, expected: &[u8]) {
     if let Some(data) = c.ok(read_at(fd, 0, expected.len() as u64 + 100), || {
         format!("read {path}")
     }) {
-        c.bytes(&data, expected, || format!("contents of {path}"));
+        c.bytes(&data, expected, 0, || format!("contents of {path}"));
     }
     c.ok(benchfs::close(fd), || format!("close {path}"));
 }
@@ -1105,7 +975,7 @@ fn truncation(c: &mut Checker, job: &Job) {
             || format!("fstat {by_fd} after growing"),
         );
         if let Some(data) = c.ok(read_at(fd, 0, full + 100), || format!("read {by_fd}")) {
-            c.bytes(&data, &with_hole(full + 10), || {
+            c.bytes(&data, &with_hole(full + 10), 0, || {
                 format!("{by_fd} through its descriptor")
             });
         }
@@ -1389,7 +1259,7 @@ fn append_and_seek_end(c: &mut Checker, job: &Job) {
         if let Some(n) = c.ok(benchfs::read(fd, &mut tail), || {
             "read at SEEK_END - 5".into()
         }) {
-            c.bytes(&tail[..n], &pattern(tag, size - 5, 5), || {
+            c.bytes(&tail[..n], &pattern(tag, size - 5, 5), size - 5, || {
                 "the last 5 bytes".into()
             });
         }
@@ -1510,11 +1380,7 @@ fn main() -> ExitCode {
     };
     let world = universe.world();
     let rank = world.rank() as usize;
-    let mut c = Checker {
-        rank,
-        passed: 0,
-        failed: 0,
-    };
+    let mut c = Checker::new("namespace", rank, MAX_PRINTED);
 
     match benchfs::init(&world) {
         Ok(()) => {
@@ -1533,15 +1399,7 @@ fn main() -> ExitCode {
         Err(e) => c.fail(format!("benchfs::init: {e} (errno {})", e.errno())),
     }
 
-    let (mut passed, mut failed) = (0u64, 0u64);
-    world.all_reduce_into(&c.passed, &mut passed, SystemOperation::sum());
-    world.all_reduce_into(&c.failed, &mut failed, SystemOperation::sum());
-    if rank == 0 {
-        println!("namespace: {passed} passed, {failed} failed");
-    }
-    if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    let totals = c.totals(&world);
+    totals.print();
+    totals.exit_code()
 }

@@ -10,13 +10,15 @@
 //! Each failed check is printed to stderr with the rank and the details. The last line on rank 0 is
 //! `selfcheck: N passed, M failed` (totals over all ranks) and every rank exits 1 if M > 0.
 
-use std::fmt::Debug;
+mod common;
+
 use std::process::ExitCode;
 
 use benchfs::{FileStat, Whence};
-use mpi::collective::SystemOperation;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
+
+use common::{mix, pattern, read_at, write_all, Checker, Rng};
 
 /// Segment size of the shared-file test: neither a power of two nor a divisor of any chunk size,
 /// so segments straddle chunk boundaries at varying positions.
@@ -29,165 +31,8 @@ const MAX_FILE: u64 = 48 << 20;
 const MAX_PRINTED: u64 = 50;
 
 // ---------------------------------------------------------------------------------------------
-// Checking
-// ---------------------------------------------------------------------------------------------
-
-struct Checker {
-    rank: usize,
-    passed: u64,
-    failed: u64,
-}
-
-impl Checker {
-    fn pass(&mut self) {
-        self.passed += 1;
-    }
-
-    fn fail(&mut self, what: String) {
-        self.failed += 1;
-        if self.failed <= MAX_PRINTED {
-            eprintln!("selfcheck: rank {}: FAILED: {what}", self.rank);
-        } else if self.failed == MAX_PRINTED + 1 {
-            eprintln!(
-                "selfcheck: rank {}: further failures are counted but not shown",
-                self.rank
-            );
-        }
-    }
-
-    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) -> bool {
-        if ok {
-            self.pass();
-        } else {
-            self.fail(what());
-        }
-        ok
-    }
-
-    /// Passes if `r` is `Ok`, and hands the value on.
-    fn ok<T>(&mut self, r: benchfs::Result<T>, what: impl FnOnce() -> String) -> Option<T> {
-        match r {
-            Ok(v) => {
-                self.pass();
-                Some(v)
-            }
-            Err(e) => {
-                self.fail(format!("{}: {e} (errno {})", what(), e.errno()));
-                None
-            }
-        }
-    }
-
-    /// Passes if `r` failed with exactly `errno`.
-    fn errno<T: Debug>(&mut self, r: benchfs::Result<T>, errno: i32, what: &str) {
-        match r {
-            Err(e) if e.errno() == errno => self.pass(),
-            Err(e) => self.fail(format!(
-                "{what}: errno {} ({e}), expected {errno}",
-                e.errno()
-            )),
-            Ok(v) => self.fail(format!(
-                "{what}: succeeded with {v:?}, expected errno {errno}"
-            )),
-        }
-    }
-
-    /// Compares data read back at file `offset` with the expected bytes.
-    fn bytes(&mut self, got: &[u8], expected: &[u8], offset: u64, what: impl FnOnce() -> String) {
-        if got.len() != expected.len() {
-            self.fail(format!(
-                "{}: read {} bytes, expected {}",
-                what(),
-                got.len(),
-                expected.len()
-            ));
-        } else if got != expected {
-            // Compared as whole slices first: a byte-by-byte search only when reporting.
-            let i = got
-                .iter()
-                .zip(expected)
-                .position(|(a, b)| a != b)
-                .unwrap_or(0);
-            self.fail(format!(
-                "{}: first wrong byte at file offset {}: {:#04x}, expected {:#04x}",
-                what(),
-                offset + i as u64,
-                got[i],
-                expected[i]
-            ));
-        } else {
-            self.pass();
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Data
-// ---------------------------------------------------------------------------------------------
-
-/// The splitmix64 finaliser: nearby inputs give unrelated words.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// The bytes at `offset..offset + len` of a file tagged `tag`: the 8-byte word at file offset
-/// `8 * i` is `mix(tag ^ i * K)`. Depending on both tag and offset means that data of another file,
-/// or data moved to another offset, never passes for the right data.
-fn pattern(tag: u64, offset: u64, len: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len as usize);
-    let end = offset + len;
-    let mut o = offset;
-    while o < end {
-        let word = mix(tag ^ (o / 8).wrapping_mul(0x100_0000_01b3)).to_le_bytes();
-        let from = (o % 8) as usize;
-        let n = (8 - from).min((end - o) as usize);
-        out.extend_from_slice(&word[from..from + n]);
-        o += n as u64;
-    }
-    out
-}
-
-/// A small deterministic generator for the random sub-range reads.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(1);
-        mix(self.0) % n.max(1)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Helpers over the API
 // ---------------------------------------------------------------------------------------------
-
-fn write_all(fd: i32, buf: &[u8], offset: u64) -> benchfs::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        match benchfs::pwrite(fd, &buf[done..], offset + done as u64)? {
-            0 => return Err(benchfs::Error::Internal("pwrite wrote 0 bytes")),
-            n => done += n,
-        }
-    }
-    Ok(())
-}
-
-/// Reads up to `len` bytes at `offset`, stopping early only at end of file.
-fn read_at(fd: i32, offset: u64, len: u64) -> benchfs::Result<Vec<u8>> {
-    let mut buf = vec![0u8; len as usize];
-    let mut done = 0;
-    while done < buf.len() {
-        match benchfs::pread(fd, &mut buf[done..], offset + done as u64)? {
-            0 => break,
-            n => done += n,
-        }
-    }
-    buf.truncate(done);
-    Ok(buf)
-}
 
 /// Opens `path` read-only, reads `len` bytes at `offset` and closes it.
 fn read_file(c: &mut Checker, path: &str, offset: u64, len: u64) -> Option<Vec<u8>> {
@@ -791,7 +636,7 @@ fn unlink_everywhere(c: &mut Checker, job: &Job) {
 }
 
 fn run(c: &mut Checker, world: SimpleCommunicator) {
-    let rank = c.rank;
+    let rank = c.rank();
     let size = world.size() as usize;
     let chunk = probe_chunk_size(c, rank);
     let job = Job {
@@ -825,11 +670,7 @@ fn main() -> ExitCode {
     };
     let world = universe.world();
     let rank = world.rank() as usize;
-    let mut c = Checker {
-        rank,
-        passed: 0,
-        failed: 0,
-    };
+    let mut c = Checker::new("selfcheck", rank, MAX_PRINTED);
 
     match benchfs::init(&world) {
         Ok(()) => {
@@ -849,17 +690,9 @@ fn main() -> ExitCode {
         Err(e) => c.fail(format!("benchfs::init: {e} (errno {})", e.errno())),
     }
 
-    let (mut passed, mut failed) = (0u64, 0u64);
-    world.all_reduce_into(&c.passed, &mut passed, SystemOperation::sum());
-    world.all_reduce_into(&c.failed, &mut failed, SystemOperation::sum());
-    if rank == 0 {
-        println!("selfcheck: {passed} passed, {failed} failed");
-    }
+    let totals = c.totals(&world);
+    totals.print();
     drop(world);
     drop(universe);
-    if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    totals.exit_code()
 }

@@ -162,7 +162,8 @@ async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
         | Request::Link { path, .. }
         | Request::Truncate { path, .. }
         | Request::Take { path, .. }
-        | Request::Install { path, .. } => path,
+        | Request::Install { path, .. }
+        | Request::Discard { path, .. } => path,
         _ => return Err(Error::Internal("not a metadata request")),
     };
     let owner = node.ring.meta_owner(path);
@@ -224,31 +225,33 @@ async fn unlink_parent_quietly(node: &Node, path: &str, delta: i64) {
 
 /// Creates an entry (file or directory) together with its parent's update, concurrently: the
 /// parent must exist and be a directory. Either half failing undoes the other.
+///
+/// When the parent update fails but the entry was made, the entry is discarded only if nobody
+/// has used it meanwhile. If another caller has (its own parent update succeeded, so the parent
+/// exists by now), this create is counted again and succeeds, ordered after the parent's
+/// creation, so no caller is ever left holding a removed file.
 async fn create_entry(node: &Node, path: &str, request: Request) -> Result<ReplyBody> {
     let (linked, made) = futures_lite::future::zip(link_parent(node, path, 1, true), meta_call(node, request)).await;
     let created = match &made {
-        Ok(ReplyBody::Opened { created, .. }) => *created,
-        Ok(_) => true,
-        Err(_) => false,
+        Ok(ReplyBody::Opened { attr, created: true, .. }) => Some(attr.ino),
+        Ok(ReplyBody::Attr(attr)) => Some(attr.ino),
+        _ => None,
     };
-    match linked {
-        Ok(()) if created => made,
-        Ok(()) => {
+    match (linked, created) {
+        (Ok(()), Some(_)) => made,
+        (Ok(()), None) => {
             unlink_parent_quietly(node, path, -1).await;
             made
         }
-        Err(e) => {
-            if created {
-                let undo = match &made {
-                    Ok(ReplyBody::Opened { .. }) => Request::Unlink { path: path.to_owned() },
-                    _ => Request::Rmdir { path: path.to_owned() },
-                };
-                if let Err(undo_err) = meta_call(node, undo).await {
-                    tracing::warn!(path, error = %undo_err, "could not remove an entry created under a missing parent");
-                }
+        (Err(e), None) => Err(e),
+        (Err(e), Some(ino)) => match meta_call(node, Request::Discard { path: path.to_owned(), ino }).await {
+            Err(busy) if busy.errno() == libc::EBUSY => link_parent(node, path, 1, true).await.and(made),
+            Err(other) if other.errno() != libc::ENOENT => {
+                tracing::warn!(path, error = %other, "could not discard an entry created under a missing parent");
+                Err(e)
             }
-            Err(e)
-        }
+            _ => Err(e),
+        },
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Record {
     /// Signed: a remove's parent update may arrive before the failure that undoes it, so the
     /// count can dip below zero for a moment; saturating at zero would lose the undo.
     pub children: i64,
+    /// Opened, or linked into, by anyone after its creation: a create's undo must keep it.
+    pub claimed: bool,
 }
 
 impl Record {
@@ -78,7 +80,7 @@ impl MetaTable {
             // SAFETY: getuid/getgid cannot fail.
             let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
             let attr = Attr { ino: ROOT_INO, size: 0, mode: libc::S_IFDIR | 0o755, uid, gid, nlink: 2, atime_ns: now, mtime_ns: now, ctime_ns: now };
-            table.records.insert("/".to_owned(), Record { attr, children: 0 });
+            table.records.insert("/".to_owned(), Record { attr, children: 0, claimed: false });
         }
         table
     }
@@ -122,6 +124,7 @@ impl MetaTable {
             if flags & libc::O_CREAT != 0 && flags & libc::O_EXCL != 0 {
                 return Err(Error::Exists);
             }
+            record.claimed = true;
             let is_dir = record.is_dir();
             if is_dir && (writable || flags & libc::O_TRUNC != 0) {
                 return Err(Error::IsDirectory);
@@ -146,7 +149,7 @@ impl MetaTable {
             return Err(Error::InvalidArgument("O_CREAT with O_DIRECTORY"));
         }
         let attr = self.new_attr(libc::S_IFREG | (mode & 0o7777), uid, gid);
-        self.insert(path, Record { attr, children: 0 });
+        self.insert(path, Record { attr, children: 0, claimed: false });
         Ok(Opened { attr, old_size: 0, created: true })
     }
 
@@ -155,7 +158,7 @@ impl MetaTable {
             return Err(Error::Exists);
         }
         let attr = self.new_attr(libc::S_IFDIR | (mode & 0o7777), uid, gid);
-        self.insert(path, Record { attr, children: 0 });
+        self.insert(path, Record { attr, children: 0, claimed: false });
         Ok(attr)
     }
 
@@ -229,12 +232,23 @@ impl MetaTable {
             return Err(Error::NotDirectory);
         }
         record.children = record.children.wrapping_add(delta);
+        record.claimed = true;
         if touch {
             let now = now_ns();
             record.attr.mtime_ns = now;
             record.attr.ctime_ns = now;
         }
         Ok(())
+    }
+
+    /// Removes the record `ino` at `path` that a create made, if nobody has used it since.
+    pub fn discard(&mut self, path: &str, ino: u64) -> Result<()> {
+        match self.records.get(path) {
+            Some(r) if r.attr.ino != ino => Err(Error::NotFound),
+            Some(r) if r.claimed || r.children != 0 => Err(Error::Busy),
+            Some(_) => self.remove(path).map(drop).ok_or(Error::NotFound),
+            None => Err(Error::NotFound),
+        }
     }
 
     /// Removes and returns a record (the first half of a rename).
@@ -358,6 +372,20 @@ mod tests {
         assert!(matches!(t.open("/f", libc::O_RDONLY | libc::O_DIRECTORY, 0, 1, 1), Err(Error::NotDirectory)));
         assert!(t.rmdir("/d").is_ok());
         assert!(matches!(t.rmdir("/"), Err(Error::Busy)));
+    }
+
+    #[test]
+    fn discard_keeps_what_others_use() {
+        let mut t = MetaTable::new(Rank(0), true);
+        let f = t.open("/f", CREATE, 0o644, 1, 1).unwrap().attr;
+        assert!(matches!(t.discard("/f", f.ino + 1), Err(Error::NotFound)));
+        assert!(t.discard("/f", f.ino).is_ok());
+        let g = t.open("/g", CREATE, 0o644, 1, 1).unwrap().attr;
+        t.open("/g", CREATE, 0o644, 1, 1).unwrap();
+        assert!(matches!(t.discard("/g", g.ino), Err(Error::Busy)), "another opener uses it");
+        let d = t.mkdir("/d", 0o755, 1, 1).unwrap();
+        t.link("/d", 1, true).unwrap();
+        assert!(matches!(t.discard("/d", d.ino), Err(Error::Busy)), "an entry was made inside");
     }
 
     #[test]

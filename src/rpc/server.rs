@@ -97,7 +97,7 @@ async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<Reply
     }
     let mut meta = node.meta.borrow_mut();
     for (path, attr, children) in records {
-        meta.install_moved(&path, Record { attr, children: children as i64 });
+        meta.install_moved(&path, Record { attr, children: children as i64, claimed: false });
     }
     Ok(ReplyBody::Count(count as u64))
 }
@@ -127,7 +127,7 @@ async fn move_tree(node: &Node, from: &str, to: &str) -> Result<ReplyBody> {
         if owner == node.rank {
             let mut meta = node.meta.borrow_mut();
             for (path, attr, children) in records {
-                meta.install_moved(&path, Record { attr, children: children as i64 });
+                meta.install_moved(&path, Record { attr, children: children as i64, claimed: false });
             }
             return Ok(());
         }
@@ -211,11 +211,18 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
         }
         Request::Install { path, attr, children } => {
             node.check_meta_path(&path)?;
-            let replaced = node.meta.borrow_mut().install(&path, Record { attr, children: children as i64 })?;
+            let replaced = node.meta.borrow_mut().install(&path, Record { attr, children: children as i64, claimed: false })?;
             Ok(ReplyBody::Replaced(replaced.map(|r| r.attr)))
         }
         Request::MoveTree { from, to } => move_tree(node, &from, &to).await,
         Request::StatFs => Ok(ReplyBody::FsUsage(fs_usage(node)?)),
+        Request::Discard { path, ino } => {
+            node.check_meta_path(&path)?;
+            let outcome = node.meta.borrow_mut().discard(&path, ino);
+            tracing::debug!(path, ino, ?outcome, "discard");
+            outcome?;
+            Ok(ReplyBody::Empty)
+        }
         Request::Publish { path, ino, size } => {
             node.check_meta_path(&path)?;
             let outcome = node.meta.borrow_mut().publish(&path, ino, size)?;

@@ -46,6 +46,7 @@ pub enum Opcode {
     MoveTree = 16,
     InstallMany = 17,
     StatFs = 18,
+    Discard = 19,
 }
 
 impl Opcode {
@@ -69,6 +70,7 @@ impl Opcode {
             16 => Opcode::MoveTree,
             17 => Opcode::InstallMany,
             18 => Opcode::StatFs,
+            19 => Opcode::Discard,
             other => return Err(WireError::UnknownOpcode(other)),
         })
     }
@@ -122,6 +124,9 @@ pub enum Request {
     InstallMany { count: u32 },
     /// Capacity of this rank's data directory and its number of records.
     StatFs,
+    /// Removes the record `ino` at `path` that a create just made, unless another caller has
+    /// used it since (then `EBUSY`): the undo of a create whose parent turned out missing.
+    Discard { path: String, ino: u64 },
 }
 
 /// One entry of a directory listing.
@@ -160,6 +165,7 @@ impl Request {
             Request::MoveTree { .. } => Opcode::MoveTree,
             Request::InstallMany { .. } => Opcode::InstallMany,
             Request::StatFs => Opcode::StatFs,
+            Request::Discard { .. } => Opcode::Discard,
             Request::Open { .. } => Opcode::Open,
             Request::Stat { .. } => Opcode::Stat,
             Request::Publish { .. } => Opcode::Publish,
@@ -233,6 +239,10 @@ impl Request {
             }
             Request::InstallMany { count } => w.u32(*count),
             Request::StatFs => {}
+            Request::Discard { path, ino } => {
+                w.u64(*ino);
+                w.path(path);
+            }
         }
         w.buf
     }
@@ -309,6 +319,10 @@ pub fn decode_request(buf: &[u8]) -> Result<(Envelope, Request), WireError> {
         Opcode::MoveTree => Request::MoveTree { from: r.path()?, to: r.path()? },
         Opcode::InstallMany => Request::InstallMany { count: r.u32()? },
         Opcode::StatFs => Request::StatFs,
+        Opcode::Discard => {
+            let ino = r.u64()?;
+            Request::Discard { ino, path: r.path()? }
+        }
     };
     r.finish()?;
     Ok((envelope, request))
@@ -409,7 +423,7 @@ impl Reply {
                 Opcode::Write | Opcode::Read | Opcode::List | Opcode::MoveTree | Opcode::InstallMany => {
                     ReplyBody::Count(r.u64()?)
                 }
-                Opcode::TruncateChunks | Opcode::Fsync | Opcode::Link => ReplyBody::Empty,
+                Opcode::TruncateChunks | Opcode::Fsync | Opcode::Link | Opcode::Discard => ReplyBody::Empty,
                 Opcode::StatFs => ReplyBody::FsUsage(FsUsage {
                     fs_id: r.u64()?,
                     total_bytes: r.u64()?,
@@ -628,6 +642,7 @@ mod tests {
             Request::MoveTree { from: "/a".into(), to: "/b/c".into() },
             Request::InstallMany { count: 12 },
             Request::StatFs,
+            Request::Discard { path: "/d/f".into(), ino: 77 },
         ]
     }
 
