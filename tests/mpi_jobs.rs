@@ -709,6 +709,9 @@ mpi_test!(bad_input_np4, run_c("bad_input", 4, None, &[]));
 
 mpi_test!(idle_cpu_np4, run_c("idle_cpu", 4, None, &["10"]));
 
+mpi_test!(create_race_np2, run_c("create_race", 2, None, &["100"]));
+mpi_test!(create_race_np4, run_c("create_race", 4, None, &["200"]));
+
 mpi_test!(namespace_np1, run_c("namespace", 1, None, &[]));
 mpi_test!(
     namespace_np2_small_chunks,
