@@ -60,7 +60,7 @@ impl Config {
             Some(other) => return Err(bad("BENCHFS_IO_BACKEND", other.into(), "expected 'auto', 'uring' or 'sync'")),
         };
         let uring_depth = size_var(&get, "BENCHFS_URING_DEPTH", 256, 8, 32768)? as u32;
-        let spin_us = size_var(&get, "BENCHFS_SPIN_US", 5, 0, 1_000_000)?;
+        let spin_us = size_var(&get, "BENCHFS_SPIN_US", 20, 0, 1_000_000)?;
         let log_filter = get("BENCHFS_LOG").unwrap_or_else(|| "warn".into());
         if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
             return Err(bad("BENCHFS_LOG", log_filter, "not a valid log filter (e.g. 'info' or 'benchfs=debug')"));

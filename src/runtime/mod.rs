@@ -78,7 +78,7 @@ pub fn run_loop<J>(
             continue;
         }
         if idle_since.elapsed() < spin {
-            std::hint::spin_loop();
+            std::thread::yield_now();
             continue;
         }
         if !mailbox.prepare_sleep() {

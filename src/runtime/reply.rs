@@ -58,7 +58,7 @@ impl<T> ReplyWaiter<T> {
         let start = Instant::now();
         while !self.slot.ready.load(Ordering::Acquire) {
             if start.elapsed() < self.spin {
-                std::hint::spin_loop();
+                std::thread::yield_now();
             } else {
                 std::thread::park();
             }
