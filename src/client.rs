@@ -209,6 +209,17 @@ async fn truncate_chunks(node: &Node, ino: u64, size: u64, len: u64) -> Result<(
     join_all(calls.collect()).await.into_iter().collect::<Result<Vec<_>>>().map(drop)
 }
 
+/// Removes all data of the unlinked file `ino` from every rank that may hold some of its first
+/// `size` bytes.
+async fn remove_chunks(node: &Node, ino: u64, size: u64) -> Result<()> {
+    let owners = node.chunk_owners(ino, size);
+    for &owner in &owners {
+        node.peers.forget(owner, InodeId(ino));
+    }
+    let calls = owners.into_iter().map(|owner| call_rank(node, owner, Request::RemoveChunks { ino }));
+    join_all(calls.collect()).await.into_iter().collect::<Result<Vec<_>>>().map(drop)
+}
+
 /// Adjusts the entry count (and with `touch` the mtime) of the directory holding `path`.
 async fn link_parent(node: &Node, path: &str, delta: i64, touch: bool) -> Result<()> {
     let Some((parent, _)) = crate::path::split_parent(path) else { return Ok(()) };
@@ -388,6 +399,10 @@ async fn write_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resu
         // SAFETY: the caller's buffer outlives this awaited write (see UserBuf).
         let buf = unsafe { IoBuf::from_raw(ptr, piece.len) };
         node.store()?.write(InodeId(ino), piece.offset, buf).await?
+    } else if node.peers.reaches(piece.owner) {
+        // SAFETY: the piece lies within the caller's buffer, valid while it waits (see UserBuf).
+        let data = unsafe { std::slice::from_raw_parts(ptr, piece.len) };
+        node.peers.write(piece.owner, InodeId(ino), piece.offset, data)?
     } else {
         let request = Request::Write { ino, offset: piece.offset, len: piece.len as u64 };
         let data = SendBuf::Raw { ptr, len: piece.len };
@@ -445,6 +460,10 @@ async fn read_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resul
         // SAFETY: the caller's buffer outlives this awaited read (see UserBuf).
         let buf = unsafe { IoBuf::from_raw(ptr, piece.len) };
         node.store()?.read(InodeId(ino), piece.offset, buf).await?.0
+    } else if node.peers.reaches(piece.owner) {
+        // SAFETY: the piece lies within the caller's buffer, valid while it waits (see UserBuf).
+        let data = unsafe { std::slice::from_raw_parts_mut(ptr, piece.len) };
+        node.peers.read(piece.owner, InodeId(ino), piece.offset, data)?
     } else {
         let request = Request::Read { ino, offset: piece.offset, len: piece.len as u64 };
         let dest = ReplyDest { ptr, len: piece.len };
@@ -579,7 +598,7 @@ async fn op_fstat(node: Rc<Node>, fd: i32) -> Result<FileStat> {
 async fn op_unlink(node: Rc<Node>, path: String) -> Result<()> {
     let attr = attr_of(remove_entry(&node, &path, Request::Unlink { path: path.clone() }).await?)?;
     let size = node.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
-    truncate_chunks(&node, attr.ino, size, 0).await
+    remove_chunks(&node, attr.ino, size).await
 }
 
 async fn op_mkdir(node: Rc<Node>, path: String, mode: u32) -> Result<()> {
@@ -679,7 +698,7 @@ async fn op_rename(node: Rc<Node>, from: String, to: String) -> Result<()> {
     if let Some(old) = replaced {
         unlink_parent_quietly(&node, &to, -1).await;
         if old.mode & libc::S_IFMT == libc::S_IFREG && old.ino != attr.ino {
-            truncate_chunks(&node, old.ino, old.size, 0).await?;
+            remove_chunks(&node, old.ino, old.size).await?;
         }
     }
     if attr.mode & libc::S_IFMT == libc::S_IFDIR {

@@ -5,6 +5,7 @@
 //! | `BENCHFS_DATA_DIR` | base directory of the node-local chunk store | `$TMPDIR` or `/tmp` |
 //! | `BENCHFS_CHUNK_SIZE` | bytes per chunk (suffix K, M, G allowed) | `1M` |
 //! | `BENCHFS_RNDV_THRESHOLD` | payloads above this many bytes travel by rendezvous | `16K` |
+//! | `BENCHFS_NODE_LOCAL` | `1`: ranks on one node read and write each other's chunk files directly; `0`: all chunk data moves through UCX | `1` |
 //! | `BENCHFS_KEEP_DATA` | `1` keeps the chunk files at finalize | `0` |
 //! | `BENCHFS_IO_BACKEND` | `uring`, `sync` (plain pread/pwrite), or `auto` (io_uring, falling back to `sync` where the kernel refuses it) | `auto` |
 //! | `BENCHFS_URING_DEPTH` | io_uring queue depth | `256` |
@@ -22,6 +23,7 @@ pub struct Config {
     pub chunk_size: u64,
     pub rndv_threshold: usize,
     pub keep_data: bool,
+    pub node_local: bool,
     pub io_backend: IoBackend,
     pub uring_depth: u32,
     pub spin_us: u64,
@@ -53,6 +55,7 @@ impl Config {
         let chunk_size = size_var(&get, "BENCHFS_CHUNK_SIZE", 1024 * KIB, 4 * KIB, 1024 * 1024 * KIB)?;
         let rndv_threshold = size_var(&get, "BENCHFS_RNDV_THRESHOLD", 16 * KIB, 0, 1024 * 1024 * KIB)? as usize;
         let keep_data = bool_var(&get, "BENCHFS_KEEP_DATA", false)?;
+        let node_local = bool_var(&get, "BENCHFS_NODE_LOCAL", true)?;
         let io_backend = match get("BENCHFS_IO_BACKEND").as_deref() {
             None | Some("auto") => IoBackend::Auto,
             Some("uring") => IoBackend::Uring,
@@ -70,7 +73,7 @@ impl Config {
             Some(path) => Some(PathBuf::from(path)),
             None => None,
         };
-        Ok(Config { data_dir, chunk_size, rndv_threshold, keep_data, io_backend, uring_depth, spin_us, log_filter, contact_file })
+        Ok(Config { data_dir, chunk_size, rndv_threshold, keep_data, node_local, io_backend, uring_depth, spin_us, log_filter, contact_file })
     }
 }
 

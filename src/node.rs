@@ -13,7 +13,7 @@ use crate::ids::{ChunkIndex, InodeId, Rank};
 use crate::metadata::MetaTable;
 use crate::placement::Ring;
 use crate::rpc::Transport;
-use crate::storage::ChunkStore;
+use crate::storage::{ChunkStore, PeerFiles};
 
 pub struct Node {
     pub rank: Rank,
@@ -28,6 +28,8 @@ pub struct Node {
     store: Option<ChunkStore>,
     /// Open files of this rank's application threads.
     pub files: RefCell<FileTable>,
+    /// Chunk files of same-node ranks, reached directly.
+    pub peers: PeerFiles,
     /// Set by a job to end the progress loop.
     pub stop: Cell<bool>,
 }
@@ -147,7 +149,15 @@ fn agreed<T>(comm: &JobComm, local: Result<T>) -> Result<T> {
 struct Starting {
     running: Running,
     boot: mpsc::Receiver<Boot>,
-    addresses: mpsc::Sender<Vec<Vec<u8>>>,
+    peers: mpsc::Sender<Peers>,
+}
+
+/// What a starting progress thread learns about the other ranks.
+struct Peers {
+    /// UCX worker addresses, by rank.
+    addresses: Vec<Vec<u8>>,
+    /// Store directories of the ranks on this node whose chunk files this rank may use directly.
+    local_dirs: Vec<Option<PathBuf>>,
 }
 
 impl Starting {
@@ -155,7 +165,7 @@ impl Starting {
     fn spawn(config: Config, rank: Rank, nranks: u32, dir: Option<PathBuf>) -> Result<(Starting, Result<Vec<u8>>)> {
         let mailbox = Arc::new(Mailbox::new().map_err(crate::error::BootstrapError::Thread)?);
         let (boot_tx, boot_rx) = mpsc::channel::<Boot>();
-        let (addr_tx, addr_rx) = mpsc::channel::<Vec<Vec<u8>>>();
+        let (addr_tx, addr_rx) = mpsc::channel::<Peers>();
         let spin_us = config.spin_us;
         let thread_mailbox = mailbox.clone();
         let thread = std::thread::Builder::new()
@@ -167,12 +177,12 @@ impl Starting {
             Ok(Boot::Address(a)) => a,
             _ => Err(Error::ProgressStopped),
         };
-        Ok((Starting { running, boot: boot_rx, addresses: addr_tx }, address))
+        Ok((Starting { running, boot: boot_rx, peers: addr_tx }, address))
     }
 
-    /// Hands the thread the peers' addresses and waits until it serves.
-    fn connect(self, addresses: Vec<Vec<u8>>) -> (Running, Result<()>) {
-        let _ = self.addresses.send(addresses);
+    /// Hands the thread what it needs to know of its peers and waits until it serves.
+    fn connect(self, peers: Peers) -> (Running, Result<()>) {
+        let _ = self.peers.send(peers);
         let ready = match self.boot.recv() {
             Ok(Boot::Ready(r)) => r,
             _ => Err(Error::ProgressStopped),
@@ -192,7 +202,8 @@ pub fn start(comm: &JobComm) -> Result<Running> {
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
     let dir = config.data_dir.join(format!("benchfs-{uid}-{tag:016x}")).join(format!("rank{rank}"));
-    let (chunk_size, contact_file) = (config.chunk_size, config.contact_file.clone());
+    let (chunk_size, contact_file, node_local) = (config.chunk_size, config.contact_file.clone(), config.node_local);
+    let local_dirs = same_node_dirs(comm, &dir, node_local);
     let (starting, address) = Starting::spawn(config, Rank(rank), nranks, Some(dir))?;
     let address = agreed(comm, address)?;
     let addresses = comm.allgather_bytes(&address);
@@ -203,7 +214,7 @@ pub fn start(comm: &JobComm) -> Result<Running> {
         }
         _ => Ok(()),
     };
-    let (mut running, ready) = starting.connect(addresses);
+    let (mut running, ready) = starting.connect(Peers { addresses, local_dirs });
     if rank == 0 {
         running.contact_file = contact_file;
     }
@@ -222,7 +233,8 @@ pub fn attach(comm: &JobComm, contact_file: &Path) -> Result<Running> {
     let nranks = contact.addresses.len() as u32;
     let (starting, address) = Starting::spawn(config, Rank(EXTERNAL_SOURCE), nranks, None)?;
     agreed(comm, address)?;
-    let (running, ready) = starting.connect(contact.addresses);
+    let local_dirs = vec![None; contact.addresses.len()];
+    let (running, ready) = starting.connect(Peers { addresses: contact.addresses, local_dirs });
     agreed(comm, ready)?;
     Ok(running)
 }
@@ -281,6 +293,29 @@ impl Drop for Running {
             self.halt();
         }
     }
+}
+
+/// The store directories of the other ranks on this node (by host name), when same-node ranks
+/// use each other's chunk files directly; `None` for this rank and for ranks elsewhere.
+fn same_node_dirs(comm: &JobComm, my_dir: &Path, enabled: bool) -> Vec<Option<PathBuf>> {
+    let mut host = [0u8; 256];
+    // SAFETY: host is valid for writes of its length.
+    unsafe { libc::gethostname(host.as_mut_ptr() as *mut libc::c_char, host.len()) };
+    let host_len = host.iter().position(|&b| b == 0).unwrap_or(host.len());
+    let mut mine = host[..host_len].to_vec();
+    mine.push(0);
+    mine.extend_from_slice(my_dir.as_os_str().as_encoded_bytes());
+    let all = comm.allgather_bytes(&mine);
+    let me = comm.rank() as usize;
+    all.iter()
+        .enumerate()
+        .map(|(r, entry)| {
+            let (their_host, their_dir) = entry.split_at(entry.iter().position(|&b| b == 0)?);
+            let same_node = enabled && r != me && their_host == &host[..host_len];
+            // SAFETY: the bytes are another rank's path, sent as they were on this same host.
+            same_node.then(|| PathBuf::from(unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(&their_dir[1..]) }))
+        })
+        .collect()
 }
 
 /// A tag shared by the job's ranks (rank 0's), naming this job's data directory.
@@ -354,7 +389,7 @@ fn progress_main(
     dir: Option<PathBuf>,
     mailbox: Arc<Mailbox<Job>>,
     boot: mpsc::Sender<Boot>,
-    addresses: mpsc::Receiver<Vec<Vec<u8>>>,
+    peers: mpsc::Receiver<Peers>,
 ) {
     let worker = Context::new().map(Rc::new).and_then(Worker::new).map_err(Error::from);
     let worker = match worker.and_then(|w| w.address().map(|a| (w, a)).map_err(Error::from)) {
@@ -367,8 +402,8 @@ fn progress_main(
             return;
         }
     };
-    let Ok(addresses) = addresses.recv() else { return };
-    let node = match build_node(config, rank, nranks, dir.as_deref(), worker, addresses) {
+    let Ok(peers) = peers.recv() else { return };
+    let node = match build_node(config, rank, nranks, dir.as_deref(), worker, peers) {
         Ok(node) => Rc::new(node),
         Err(e) => {
             let _ = boot.send(Boot::Ready(Err(e)));
@@ -397,8 +432,8 @@ fn progress_main(
 }
 
 /// `dir` is the chunk-store directory of a serving rank; an attached client has none.
-fn build_node(config: Config, rank: Rank, nranks: u32, dir: Option<&Path>, worker: Worker, addresses: Vec<Vec<u8>>) -> Result<Node> {
-    let transport = Transport::new(worker, rank, addresses, config.rndv_threshold)?;
+fn build_node(config: Config, rank: Rank, nranks: u32, dir: Option<&Path>, worker: Worker, peers: Peers) -> Result<Node> {
+    let transport = Transport::new(worker, rank, peers.addresses, config.rndv_threshold)?;
     let store = match (dir, config.io_backend) {
         (None, _) => None,
         (Some(dir), IoBackend::Auto) => Some(ChunkStore::open(dir, config.uring_depth)?),
@@ -416,6 +451,7 @@ fn build_node(config: Config, rank: Rank, nranks: u32, dir: Option<&Path>, worke
         meta: RefCell::new(MetaTable::new(rank, owns_root)),
         store,
         files: RefCell::new(FileTable::default()),
+        peers: PeerFiles::new(peers.local_dirs),
         stop: Cell::new(false),
         config,
     })

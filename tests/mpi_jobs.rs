@@ -29,8 +29,22 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Longest a single `mpirun` job may take before it is killed and failed.
 const JOB_TIMEOUT: Duration = Duration::from_secs(120);
-/// Chunk size for the runs that exercise many chunks with small files.
-const SMALL_CHUNK: u64 = 65536;
+/// How a job's ranks are configured.
+#[derive(Clone, Copy)]
+struct Settings {
+    /// `BENCHFS_CHUNK_SIZE`, or the library's default.
+    chunk: Option<u64>,
+    /// `BENCHFS_NODE_LOCAL`: false makes all chunk data cross UCX even between ranks of one node,
+    /// which is how every data path of a multi-node job gets exercised on one machine.
+    node_local: bool,
+}
+
+const DEFAULT: Settings = Settings { chunk: None, node_local: true };
+/// Many chunks with small files.
+const SMALL: Settings = Settings { chunk: Some(65536), node_local: true };
+/// All chunk data through the transport.
+const TRANSPORTED: Settings = Settings { chunk: None, node_local: false };
+const SMALL_TRANSPORTED: Settings = Settings { chunk: Some(65536), node_local: false };
 /// Environment variables of the library that a job must not inherit from
 /// the caller, so that each run sees exactly the configuration it sets.
 const LIBRARY_ENV: &[&str] = &[
@@ -38,6 +52,7 @@ const LIBRARY_ENV: &[&str] = &[
     "BENCHFS_CHUNK_SIZE",
     "BENCHFS_KEEP_DATA",
     "BENCHFS_CONTACT_FILE",
+    "BENCHFS_NODE_LOCAL",
 ];
 
 static JOB_LOCK: Mutex<()> = Mutex::new(());
@@ -449,12 +464,12 @@ struct RunningJob {
 }
 
 /// Starts `exe args` on `np` ranks with a fresh data directory, the given
-/// chunk size (or the library's default) and the extra environment.
+/// settings and the extra environment.
 fn spawn_job(
     exe: &Path,
     args: &[&str],
     np: u32,
-    chunk: Option<u64>,
+    settings: Settings,
     extra_env: &[(&str, &Path)],
 ) -> RunningJob {
     let n = JOB_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -473,9 +488,13 @@ fn spawn_job(
     cmd.env("LD_LIBRARY_PATH", library_path_without_target_dir());
     cmd.env("BENCHFS_DATA_DIR", &data_dir);
     let mut forwarded = vec!["BENCHFS_DATA_DIR"];
-    if let Some(chunk) = chunk {
+    if let Some(chunk) = settings.chunk {
         cmd.env("BENCHFS_CHUNK_SIZE", chunk.to_string());
         forwarded.push("BENCHFS_CHUNK_SIZE");
+    }
+    if !settings.node_local {
+        cmd.env("BENCHFS_NODE_LOCAL", "0");
+        forwarded.push("BENCHFS_NODE_LOCAL");
     }
     for &(var, value) in extra_env {
         cmd.env(var, value);
@@ -550,8 +569,8 @@ impl RunningJob {
 }
 
 /// Runs `exe args` on `np` ranks with a fresh data directory.
-fn run_job(exe: &Path, args: &[&str], np: u32, chunk: Option<u64>) -> Job {
-    spawn_job(exe, args, np, chunk, &[]).wait(JOB_TIMEOUT)
+fn run_job(exe: &Path, args: &[&str], np: u32, settings: Settings) -> Job {
+    spawn_job(exe, args, np, settings, &[]).wait(JOB_TIMEOUT)
 }
 
 /// Parses `P passed, F failed` (optionally after one `word:` and followed
@@ -638,11 +657,11 @@ fn check_job(name: &str, job: &Job) {
     }
 }
 
-fn run_c(program: &str, np: u32, chunk: Option<u64>, args: &[&str]) {
+fn run_c(program: &str, np: u32, settings: Settings, args: &[&str]) {
     let _guard = serial();
     let installed = installed();
     let exe = installed.bin_dir.join(program);
-    let job = run_job(&exe, args, np, chunk);
+    let job = run_job(&exe, args, np, settings);
     check_job(&format!("{program} on {np} ranks"), &job);
 }
 
@@ -660,11 +679,11 @@ fn example_binary(example: &str) -> PathBuf {
     exe
 }
 
-fn run_example(example: &str, np: u32, chunk: Option<u64>, args: &[&str]) {
+fn run_example(example: &str, np: u32, settings: Settings, args: &[&str]) {
     let _guard = serial();
     require_tool("mpirun").unwrap_or_else(|e| panic!("{e}"));
     let exe = example_binary(example);
-    let job = run_job(&exe, args, np, chunk);
+    let job = run_job(&exe, args, np, settings);
     check_job(&format!("example {example} on {np} ranks"), &job);
 }
 
@@ -681,85 +700,89 @@ macro_rules! mpi_test {
     };
 }
 
-mpi_test!(cross_rank_np1, run_c("cross_rank", 1, None, &[]));
+mpi_test!(cross_rank_np1, run_c("cross_rank", 1, DEFAULT, &[]));
 mpi_test!(
-    cross_rank_np2_small_chunks,
-    run_c("cross_rank", 2, Some(SMALL_CHUNK), &[])
+    cross_rank_np2_small_chunks_transported,
+    run_c("cross_rank", 2, SMALL_TRANSPORTED, &[])
 );
 mpi_test!(
-    cross_rank_np4_small_chunks,
-    run_c("cross_rank", 4, Some(SMALL_CHUNK), &[])
+    cross_rank_np4_small_chunks_transported,
+    run_c("cross_rank", 4, SMALL_TRANSPORTED, &[])
 );
-mpi_test!(cross_rank_np4, run_c("cross_rank", 4, None, &[]));
+mpi_test!(cross_rank_np4, run_c("cross_rank", 4, DEFAULT, &[]));
 
 mpi_test!(
     shared_file_np1_small_chunks,
-    run_c("shared_file", 1, Some(SMALL_CHUNK), &[])
+    run_c("shared_file", 1, SMALL, &[])
 );
-mpi_test!(shared_file_np2, run_c("shared_file", 2, None, &[]));
+mpi_test!(shared_file_np2, run_c("shared_file", 2, DEFAULT, &[]));
 mpi_test!(
-    shared_file_np4_small_chunks,
-    run_c("shared_file", 4, Some(SMALL_CHUNK), &[])
+    shared_file_np4_small_chunks_transported,
+    run_c("shared_file", 4, SMALL_TRANSPORTED, &[])
 );
-mpi_test!(shared_file_np4, run_c("shared_file", 4, None, &[]));
+mpi_test!(shared_file_np4, run_c("shared_file", 4, DEFAULT, &[]));
 
-mpi_test!(bad_input_np1, run_c("bad_input", 1, None, &[]));
-mpi_test!(bad_input_np2, run_c("bad_input", 2, Some(SMALL_CHUNK), &[]));
-mpi_test!(bad_input_np4, run_c("bad_input", 4, None, &[]));
+mpi_test!(bad_input_np1, run_c("bad_input", 1, DEFAULT, &[]));
+mpi_test!(bad_input_np2, run_c("bad_input", 2, SMALL, &[]));
+mpi_test!(bad_input_np4, run_c("bad_input", 4, DEFAULT, &[]));
 
-mpi_test!(idle_cpu_np4, run_c("idle_cpu", 4, None, &["10"]));
+mpi_test!(idle_cpu_np4, run_c("idle_cpu", 4, DEFAULT, &["10"]));
 
-mpi_test!(create_race_np2, run_c("create_race", 2, None, &["100"]));
-mpi_test!(create_race_np4, run_c("create_race", 4, None, &["200"]));
+mpi_test!(create_race_np2, run_c("create_race", 2, DEFAULT, &["100"]));
+mpi_test!(create_race_np4, run_c("create_race", 4, DEFAULT, &["200"]));
 
-mpi_test!(namespace_np1, run_c("namespace", 1, None, &[]));
+mpi_test!(namespace_np1, run_c("namespace", 1, DEFAULT, &[]));
 mpi_test!(
     namespace_np2_small_chunks,
-    run_c("namespace", 2, Some(SMALL_CHUNK), &[])
+    run_c("namespace", 2, SMALL, &[])
 );
-mpi_test!(namespace_np4, run_c("namespace", 4, None, &[]));
+mpi_test!(namespace_np4, run_c("namespace", 4, DEFAULT, &[]));
 
 mpi_test!(
     example_selfcheck_np1,
-    run_example("selfcheck", 1, None, &[])
+    run_example("selfcheck", 1, DEFAULT, &[])
 );
 mpi_test!(
     example_selfcheck_np2_small_chunks,
-    run_example("selfcheck", 2, Some(SMALL_CHUNK), &[])
+    run_example("selfcheck", 2, SMALL, &[])
 );
 mpi_test!(
-    example_selfcheck_np4_small_chunks,
-    run_example("selfcheck", 4, Some(SMALL_CHUNK), &[])
+    example_selfcheck_np4_small_chunks_transported,
+    run_example("selfcheck", 4, SMALL_TRANSPORTED, &[])
 );
+mpi_test!(example_selfcheck_np4, run_example("selfcheck", 4, DEFAULT, &[]));
 
 // 2000 entries per rank keep the shared-directory listing several pages
 // long without making the job slow in a debug build.
 mpi_test!(
     example_namespace_np1,
-    run_example("namespace", 1, None, &["2000"])
+    run_example("namespace", 1, DEFAULT, &["2000"])
 );
 mpi_test!(
     example_namespace_np2_small_chunks,
-    run_example("namespace", 2, Some(SMALL_CHUNK), &["2000"])
+    run_example("namespace", 2, SMALL, &["2000"])
 );
 mpi_test!(
     example_namespace_np4,
-    run_example("namespace", 4, None, &["2000"])
+    run_example("namespace", 4, DEFAULT, &["2000"])
 );
 
 mpi_test!(
     example_model_np2,
-    run_example("model", 2, Some(SMALL_CHUNK), &[])
+    run_example("model", 2, SMALL, &[])
 );
-mpi_test!(example_model_np4, run_example("model", 4, None, &[]));
+mpi_test!(
+    example_model_np4_transported,
+    run_example("model", 4, TRANSPORTED, &[])
+);
 
 mpi_test!(
     example_malformed_np2,
-    run_example("malformed", 2, None, &[])
+    run_example("malformed", 2, DEFAULT, &[])
 );
 mpi_test!(
     example_malformed_np4,
-    run_example("malformed", 4, Some(SMALL_CHUNK), &[])
+    run_example("malformed", 4, SMALL, &[])
 );
 
 /// A second MPI job attaches to a running one through its contact file:
@@ -793,7 +816,7 @@ fn attach_and_find_np2() {
         &serve_tree,
         &[&text(&ready), &text(&done), &files],
         SERVER_RANKS,
-        Some(SMALL_CHUNK),
+        SMALL,
         &[("BENCHFS_CONTACT_FILE", &contact)],
     );
     let ready_by = Instant::now() + JOB_TIMEOUT;
@@ -804,7 +827,7 @@ fn attach_and_find_np2() {
     if ready.exists() {
         let attach = installed.bin_dir.join("attach");
         let ranks = SERVER_RANKS.to_string();
-        let job = run_job(&attach, &[&contact_s, &ranks, &files, &dir_s], 2, None);
+        let job = run_job(&attach, &[&contact_s, &ranks, &files, &dir_s], 2, DEFAULT);
         clients.push(("attach", job, true, None));
         // Files of rank 1 among all files of the tree.
         let want = format!(
@@ -813,7 +836,7 @@ fn attach_and_find_np2() {
             TREE_DIRS * FILES_PER_DIR * SERVER_RANKS
         );
         let args = ["--contact", &contact_s, "/tree", "-name", "f.r1.*"];
-        let job = run_job(&find, &args, 2, None);
+        let job = run_job(&find, &args, 2, DEFAULT);
         clients.push(("benchfs-find", job, false, Some(want)));
     }
     fs::write(&done, b"done\n").expect("write the done marker");
@@ -869,7 +892,7 @@ fn static_link_cross_rank_np2() {
         "{} should not need libbenchfs.so:\n{needed}",
         exe.display()
     );
-    let job = run_job(&exe, &[], 2, Some(SMALL_CHUNK));
+    let job = run_job(&exe, &[], 2, SMALL);
     check_job("statically linked cross_rank on 2 ranks", &job);
 }
 

@@ -237,7 +237,15 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             Ok(ReplyBody::Attr(node.meta.borrow_mut().unlink(&path)?))
         }
         Request::TruncateChunks { ino, len } => {
-            node.store()?.truncate_unpinned(InodeId(ino), len).await?;
+            let store = node.store()?;
+            store.unpinned(InodeId(ino)).await;
+            store.truncate(InodeId(ino), len)?;
+            Ok(ReplyBody::Empty)
+        }
+        Request::RemoveChunks { ino } => {
+            let store = node.store()?;
+            store.unpinned(InodeId(ino)).await;
+            store.remove(InodeId(ino))?;
             Ok(ReplyBody::Empty)
         }
         Request::Fsync { ino } => {

@@ -47,6 +47,7 @@ pub enum Opcode {
     InstallMany = 17,
     StatFs = 18,
     Discard = 19,
+    RemoveChunks = 20,
 }
 
 impl Opcode {
@@ -71,6 +72,7 @@ impl Opcode {
             17 => Opcode::InstallMany,
             18 => Opcode::StatFs,
             19 => Opcode::Discard,
+            20 => Opcode::RemoveChunks,
             other => return Err(WireError::UnknownOpcode(other)),
         })
     }
@@ -103,8 +105,10 @@ pub enum Request {
     Write { ino: u64, offset: u64, len: u64 },
     /// Reads up to `len` bytes at `offset` of `ino`, within one chunk.
     Read { ino: u64, offset: u64, len: u64 },
-    /// Drops this rank's data of `ino` beyond `len` (0: all of it).
+    /// Drops this rank's data of `ino` beyond `len`; the file stays.
     TruncateChunks { ino: u64, len: u64 },
+    /// Removes this rank's data of the unlinked file `ino`.
+    RemoveChunks { ino: u64 },
     Fsync { ino: u64 },
     Mkdir { path: String, mode: u32, uid: u32, gid: u32 },
     Rmdir { path: String },
@@ -166,6 +170,7 @@ impl Request {
             Request::InstallMany { .. } => Opcode::InstallMany,
             Request::StatFs => Opcode::StatFs,
             Request::Discard { .. } => Opcode::Discard,
+            Request::RemoveChunks { .. } => Opcode::RemoveChunks,
             Request::Open { .. } => Opcode::Open,
             Request::Stat { .. } => Opcode::Stat,
             Request::Publish { .. } => Opcode::Publish,
@@ -202,7 +207,7 @@ impl Request {
                 w.u64(*ino);
                 w.u64(*len);
             }
-            Request::Fsync { ino } => w.u64(*ino),
+            Request::Fsync { ino } | Request::RemoveChunks { ino } => w.u64(*ino),
             Request::Mkdir { path, mode, uid, gid } => {
                 w.u32(*mode);
                 w.u32(*uid);
@@ -289,6 +294,7 @@ pub fn decode_request(buf: &[u8]) -> Result<(Envelope, Request), WireError> {
         Opcode::Read => Request::Read { ino: r.u64()?, offset: r.u64()?, len: r.u64()? },
         Opcode::TruncateChunks => Request::TruncateChunks { ino: r.u64()?, len: r.u64()? },
         Opcode::Fsync => Request::Fsync { ino: r.u64()? },
+        Opcode::RemoveChunks => Request::RemoveChunks { ino: r.u64()? },
         Opcode::Mkdir => {
             let (mode, uid, gid) = (r.u32()?, r.u32()?, r.u32()?);
             Request::Mkdir { mode, uid, gid, path: r.path()? }
@@ -423,7 +429,9 @@ impl Reply {
                 Opcode::Write | Opcode::Read | Opcode::List | Opcode::MoveTree | Opcode::InstallMany => {
                     ReplyBody::Count(r.u64()?)
                 }
-                Opcode::TruncateChunks | Opcode::Fsync | Opcode::Link | Opcode::Discard => ReplyBody::Empty,
+                Opcode::TruncateChunks | Opcode::RemoveChunks | Opcode::Fsync | Opcode::Link | Opcode::Discard => {
+                    ReplyBody::Empty
+                }
                 Opcode::StatFs => ReplyBody::FsUsage(FsUsage {
                     fs_id: r.u64()?,
                     total_bytes: r.u64()?,
@@ -643,6 +651,7 @@ mod tests {
             Request::InstallMany { count: 12 },
             Request::StatFs,
             Request::Discard { path: "/d/f".into(), ino: 77 },
+            Request::RemoveChunks { ino: 78 },
         ]
     }
 

@@ -101,8 +101,8 @@ impl ChunkStore {
         Ok(Some(MappedRange { base, map_len, data, len, ino, pins: self.pins.clone(), _file: file }))
     }
 
-    /// [`ChunkStore::truncate`], once no mapping of `ino` is live.
-    pub async fn truncate_unpinned(&self, ino: InodeId, len: u64) -> Result<(), StorageError> {
+    /// Waits until no mapping of `ino` is live, so that its file can be cut or removed.
+    pub async fn unpinned(&self, ino: InodeId) {
         std::future::poll_fn(|cx| {
             let mut pins = self.pins.borrow_mut();
             if pins.counts.contains_key(&ino) {
@@ -112,7 +112,6 @@ impl ChunkStore {
                 Poll::Ready(())
             }
         })
-        .await;
-        self.truncate(ino, len)
+        .await
     }
 }

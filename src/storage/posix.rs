@@ -41,3 +41,13 @@ pub(super) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<u
     file.write_all_at(buf, offset)?;
     Ok(buf.len())
 }
+
+/// True if `dir` lives on tmpfs (or shmem-backed `/dev/shm`).
+pub(super) fn is_tmpfs(dir: &Path) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else { return false };
+    // SAFETY: statfs is plain old data; all-zero is valid and the call fills it.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: path is NUL-terminated and st is valid for writes.
+    unsafe { libc::statfs(path.as_ptr(), &mut st) == 0 && st.f_type as i64 == TMPFS_MAGIC }
+}

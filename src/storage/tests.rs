@@ -367,9 +367,11 @@ fn truncate_shrinks_and_removes(backend: Backend) {
     let path = dir.store_dir().join(format!("{:016x}", ino.0));
     assert!(path.exists());
     store.truncate(ino, 0).unwrap();
-    assert!(!path.exists(), "truncate to 0 removes the file");
+    assert!(path.exists(), "truncate to 0 keeps the (empty) file");
     assert_eq!(read_vec(&store, ino, 0, 4096).0, 0);
-    store.truncate(ino, 0).unwrap();
+    store.remove(ino).unwrap();
+    assert!(!path.exists(), "remove deletes the file");
+    store.remove(ino).unwrap();
     store.truncate(InodeId(0x78), 100).unwrap();
     assert!(!dir.store_dir().join(format!("{:016x}", 0x78)).exists());
 

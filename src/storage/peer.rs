@@ -1,0 +1,108 @@
+//! Direct access to the chunk files of other ranks on the same node.
+//!
+//! Ranks on one node share its storage and page cache, so a rank can read and write a same-node
+//! owner's chunk file itself: one copy, as a local `pread`/`pwrite`, instead of a trip through
+//! the transport. The owner still decides what the file is: it creates and cuts it, and only
+//! removes it when the file is unlinked (truncation keeps the inode, so peers' descriptors stay
+//! valid). Plain system calls: a peer's file is touched only for the one call at hand.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use lru::LruCache;
+
+use crate::error::StorageError;
+use crate::ids::{InodeId, Rank};
+
+use super::{chunk_file_name, posix};
+
+/// Descriptors of same-node peers' chunk files, least recently used first out.
+pub struct PeerFiles {
+    /// Store directory of each rank on this node (`None`: another node, or this rank).
+    dirs: Vec<Option<PathBuf>>,
+    files: RefCell<LruCache<(Rank, InodeId), Rc<File>>>,
+    opened: std::cell::Cell<u64>,
+}
+
+const CACHED_PEER_FILES: usize = 256;
+/// Every this many opens, descriptors of files their owners removed are closed, so that a
+/// removed file's space (on tmpfs, its memory) is not held by a cached descriptor.
+const SWEEP_EVERY: u64 = 64;
+
+impl PeerFiles {
+    pub fn new(dirs: Vec<Option<PathBuf>>) -> PeerFiles {
+        let capacity = NonZeroUsize::new(CACHED_PEER_FILES).expect("nonzero constant");
+        PeerFiles { dirs, files: RefCell::new(LruCache::new(capacity)), opened: std::cell::Cell::new(0) }
+    }
+
+    /// True if `rank`'s chunk files can be reached directly.
+    pub fn reaches(&self, rank: Rank) -> bool {
+        self.dirs.get(rank.0 as usize).is_some_and(Option::is_some)
+    }
+
+    fn file(&self, rank: Rank, ino: InodeId, create: bool) -> io::Result<Option<Rc<File>>> {
+        if let Some(file) = self.files.borrow_mut().get(&(rank, ino)) {
+            return Ok(Some(file.clone()));
+        }
+        let Some(Some(dir)) = self.dirs.get(rank.0 as usize) else {
+            return Err(io::Error::from_raw_os_error(libc::EXDEV));
+        };
+        let opened = std::fs::OpenOptions::new().read(true).write(true).create(create).mode(0o600).open(dir.join(chunk_file_name(ino)));
+        match opened {
+            Ok(file) => {
+                self.sweep();
+                let file = Rc::new(file);
+                self.files.borrow_mut().put((rank, ino), file.clone());
+                Ok(Some(file))
+            }
+            Err(e) if !create && e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes all of `buf` at `offset` of `rank`'s file of `ino`.
+    pub fn write(&self, rank: Rank, ino: InodeId, offset: u64, buf: &[u8]) -> Result<usize, StorageError> {
+        super::check_span(offset, buf.len())?;
+        let file = self.file(rank, ino, true)?.ok_or(StorageError::Io(io::ErrorKind::NotFound.into()))?;
+        Ok(posix::write_all_at(&file, buf, offset)?)
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset`; short where the file ends (a hole follows).
+    pub fn read(&self, rank: Rank, ino: InodeId, offset: u64, buf: &mut [u8]) -> Result<usize, StorageError> {
+        super::check_span(offset, buf.len())?;
+        match self.file(rank, ino, false)? {
+            Some(file) => Ok(posix::read_full_at(&file, buf, offset)?),
+            None => Ok(0),
+        }
+    }
+
+    fn sweep(&self) {
+        let opened = self.opened.get() + 1;
+        self.opened.set(opened);
+        if opened % SWEEP_EVERY != 0 {
+            return;
+        }
+        let mut files = self.files.borrow_mut();
+        let removed: Vec<(Rank, InodeId)> = files
+            .iter()
+            .filter(|(_, file)| {
+                use std::os::unix::fs::MetadataExt;
+                file.metadata().map_or(true, |m| m.nlink() == 0)
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        for key in removed {
+            files.pop(&key);
+        }
+    }
+
+    /// Forgets the descriptor of a file its owner removed.
+    pub fn forget(&self, rank: Rank, ino: InodeId) {
+        self.files.borrow_mut().pop(&(rank, ino));
+    }
+}
