@@ -399,10 +399,12 @@ async fn write_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resu
         // SAFETY: the caller's buffer outlives this awaited write (see UserBuf).
         let buf = unsafe { IoBuf::from_raw(ptr, piece.len) };
         node.store()?.write(InodeId(ino), piece.offset, buf).await?
-    } else if node.peers.reaches(piece.owner) {
+    } else if let Some(written) = peer_direct(node, piece.owner, |peers| {
         // SAFETY: the piece lies within the caller's buffer, valid while it waits (see UserBuf).
         let data = unsafe { std::slice::from_raw_parts(ptr, piece.len) };
-        node.peers.write(piece.owner, InodeId(ino), piece.offset, data)?
+        peers.write(piece.owner, InodeId(ino), piece.offset, data)
+    }) {
+        written
     } else {
         let request = Request::Write { ino, offset: piece.offset, len: piece.len as u64 };
         let data = SendBuf::Raw { ptr, len: piece.len };
@@ -417,6 +419,23 @@ async fn write_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resu
         return Err(Error::Internal("short write on a chunk owner"));
     }
     Ok(())
+}
+
+/// Runs `io` on a same-node owner's chunk file directly, if that owner is reachable. A failure
+/// (its directory cannot be opened, say) makes this rank use the transport for that owner from
+/// then on: `None` tells the caller to do so now.
+fn peer_direct(node: &Node, owner: Rank, io: impl FnOnce(&crate::storage::PeerFiles) -> Result<usize, crate::error::StorageError>) -> Option<usize> {
+    if !node.peers.reaches(owner) {
+        return None;
+    }
+    match io(&node.peers) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(%owner, error = %e, "cannot use a same-node rank's chunk files directly; using the transport");
+            node.peers.give_up(owner);
+            None
+        }
+    }
 }
 
 /// The file behind `fd` for data access: not a directory, and open in the right mode.
@@ -460,10 +479,12 @@ async fn read_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resul
         // SAFETY: the caller's buffer outlives this awaited read (see UserBuf).
         let buf = unsafe { IoBuf::from_raw(ptr, piece.len) };
         node.store()?.read(InodeId(ino), piece.offset, buf).await?.0
-    } else if node.peers.reaches(piece.owner) {
+    } else if let Some(got) = peer_direct(node, piece.owner, |peers| {
         // SAFETY: the piece lies within the caller's buffer, valid while it waits (see UserBuf).
         let data = unsafe { std::slice::from_raw_parts_mut(ptr, piece.len) };
-        node.peers.read(piece.owner, InodeId(ino), piece.offset, data)?
+        peers.read(piece.owner, InodeId(ino), piece.offset, data)
+    }) {
+        got
     } else {
         let request = Request::Read { ino, offset: piece.offset, len: piece.len as u64 };
         let dest = ReplyDest { ptr, len: piece.len };

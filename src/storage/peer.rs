@@ -23,8 +23,9 @@ use super::{chunk_file_name, posix};
 
 /// Descriptors of same-node peers' chunk files, least recently used first out.
 pub struct PeerFiles {
-    /// Store directory of each rank on this node (`None`: another node, or this rank).
-    dirs: Vec<Option<PathBuf>>,
+    /// Store directory of each rank on this node (`None`: another node, this rank, or a rank
+    /// whose files could not be reached).
+    dirs: RefCell<Vec<Option<PathBuf>>>,
     files: RefCell<LruCache<(Rank, InodeId), Rc<File>>>,
     opened: std::cell::Cell<u64>,
 }
@@ -37,19 +38,26 @@ const SWEEP_EVERY: u64 = 64;
 impl PeerFiles {
     pub fn new(dirs: Vec<Option<PathBuf>>) -> PeerFiles {
         let capacity = NonZeroUsize::new(CACHED_PEER_FILES).expect("nonzero constant");
-        PeerFiles { dirs, files: RefCell::new(LruCache::new(capacity)), opened: std::cell::Cell::new(0) }
+        PeerFiles { dirs: RefCell::new(dirs), files: RefCell::new(LruCache::new(capacity)), opened: std::cell::Cell::new(0) }
     }
 
     /// True if `rank`'s chunk files can be reached directly.
     pub fn reaches(&self, rank: Rank) -> bool {
-        self.dirs.get(rank.0 as usize).is_some_and(Option::is_some)
+        self.dirs.borrow().get(rank.0 as usize).is_some_and(Option::is_some)
+    }
+
+    /// Stops reaching `rank`'s files directly (its directory turned out unusable).
+    pub fn give_up(&self, rank: Rank) {
+        if let Some(dir) = self.dirs.borrow_mut().get_mut(rank.0 as usize) {
+            *dir = None;
+        }
     }
 
     fn file(&self, rank: Rank, ino: InodeId, create: bool) -> io::Result<Option<Rc<File>>> {
         if let Some(file) = self.files.borrow_mut().get(&(rank, ino)) {
             return Ok(Some(file.clone()));
         }
-        let Some(Some(dir)) = self.dirs.get(rank.0 as usize) else {
+        let Some(Some(dir)) = self.dirs.borrow().get(rank.0 as usize).cloned() else {
             return Err(io::Error::from_raw_os_error(libc::EXDEV));
         };
         let opened = std::fs::OpenOptions::new().read(true).write(true).create(create).mode(0o600).open(dir.join(chunk_file_name(ino)));
