@@ -292,7 +292,7 @@ fn compile_c(
     };
     run_checked(
         Command::new("mpicc")
-            .args(["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-o"])
+            .args(["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-pthread", "-o"])
             .arg(&exe)
             .arg(&source)
             .args(&link)
@@ -727,6 +727,12 @@ mpi_test!(bad_input_np2, run_c("bad_input", 2, SMALL, &[]));
 mpi_test!(bad_input_np4, run_c("bad_input", 4, DEFAULT, &[]));
 
 mpi_test!(idle_cpu_np4, run_c("idle_cpu", 4, DEFAULT, &["10"]));
+
+mpi_test!(threads_np2, run_c("threads", 2, DEFAULT, &["4", "3"]));
+mpi_test!(
+    threads_np4_small_chunks_transported,
+    run_c("threads", 4, SMALL_TRANSPORTED, &["4", "2"])
+);
 
 mpi_test!(create_race_np2, run_c("create_race", 2, DEFAULT, &["100"]));
 mpi_test!(create_race_np4, run_c("create_race", 4, DEFAULT, &["200"]));
