@@ -191,7 +191,10 @@ benchfs_job_setup() {
         case "$bench" in
         ior)    benchfs_check_binary IOR_BIN "$IOR_BIN" ;;
         mdtest) benchfs_check_binary MDTEST_BIN "$MDTEST_BIN" ;;
-        io500)  benchfs_check_binary IO500_BIN "$IO500_BIN" ;;
+        io500)
+                benchfs_check_binary IO500_BIN "$IO500_BIN"
+                [[ "$IO500_FIND" == off ]] || benchfs_check_io500_find
+                ;;
         *)      hpc_fail "unknown benchmark '$bench'" ;;
         esac
         mkdir -p "$RESULT_DIR" || hpc_fail "cannot create RESULT_DIR=$RESULT_DIR"
@@ -224,7 +227,8 @@ benchfs_run_logged() {
         fi
         # IOR and mdtest report failed checks and backend failures this way;
         # IO500's "ERROR INVALID" lines judge the rules, not the data.
-        if grep -qE '^ERROR:|Incorrect data|verification error|WARNING: .*benchfs_' "$file"; then
+        # io500-find.sh reports its failures (and benchfs-find's) itself.
+        if grep -qE '^ERROR:|Incorrect data|verification error|WARNING: .*benchfs_|^io500-find\.sh: error:' "$file"; then
                 hpc_note "FAILED: errors reported; see $file"
                 return 1
         fi
@@ -298,11 +302,33 @@ benchfs_run_mdtest() {
 
 # ------------------------------------------------------------------ IO500 --
 
-# pfind, which runs IO500's find phase, reads directories with POSIX calls and
-# cannot see BenchFS, so the generated configuration turns the find phase off.
-# Such a run measures every other phase but is not a valid IO500 submission.
+# pfind, IO500's built-in find, reads directories with POSIX calls and cannot
+# see BenchFS. The generated configuration names io500-find.sh as the external
+# find script instead: IO500's rank 0 runs it, and it searches the running
+# BenchFS with benchfs-find, attached through the contact file the IO500 ranks
+# publish (BENCHFS_CONTACT_FILE). The optional find-easy and find-hard phases
+# (io500 --mode=extended) use it too. IO500_FIND=off turns the find phases off.
 benchfs_write_io500_ini() {
-        local ini=$1 resdir=$2
+        local ini=$1 resdir=$2 find_section
+        if [[ "$IO500_FIND" == off ]]; then
+                find_section="[find]
+run = FALSE
+
+[find-easy]
+run = FALSE
+
+[find-hard]
+run = FALSE"
+        else
+                find_section="[find]
+external-script = $HPC_DIR/io500-find.sh
+
+[find-easy]
+external-script = $HPC_DIR/io500-find.sh
+
+[find-hard]
+external-script = $HPC_DIR/io500-find.sh"
+        fi
         cat > "$ini" <<EOF
 [global]
 datadir = /io500
@@ -329,9 +355,39 @@ segmentCount = $IO500_IOR_HARD_SEGMENTS
 [mdtest-hard]
 n = $IO500_MDTEST_HARD_N
 
-[find]
-run = FALSE
+$find_section
 EOF
+}
+
+# benchfs_check_io500_find: what io500-find.sh needs, checked before the job
+# starts anything.
+benchfs_check_io500_find() {
+        [[ "$IO500_FIND" == benchfs ]] || hpc_fail "IO500_FIND='$IO500_FIND': expected benchfs or off"
+        local script="$HPC_DIR/io500-find.sh"
+        [[ -f "$script" && -x "$script" ]] || hpc_fail "$script not found or not executable (chmod +x it)"
+        # IO500 hands the script's path to a shell, unquoted.
+        [[ "$script" =~ ^[A-Za-z0-9_./+,:@%=-]+$ ]] ||
+                hpc_fail "the path $script contains characters IO500 cannot pass to a shell; use a checkout without spaces or special characters, or IO500_FIND=off"
+        BENCHFS_FIND_BIN=${BENCHFS_FIND_BIN:-$BENCHFS_PREFIX/bin/benchfs-find}
+        [[ -x "$BENCHFS_FIND_BIN" ]] ||
+                hpc_fail "$BENCHFS_FIND_BIN not found or not executable; install BenchFS with 'make install PREFIX=$BENCHFS_PREFIX' (it installs bin/benchfs-find), set BENCHFS_FIND_BIN, or IO500_FIND=off"
+        [[ "$BENCHFS_FIND_NPROCS" =~ ^[1-9][0-9]*$ ]] ||
+                hpc_fail "BENCHFS_FIND_NPROCS='$BENCHFS_FIND_NPROCS' is not a positive number"
+        if [[ "$BENCHFS_FIND_NPROCS" -gt 1 ]]; then
+                command -v "${BENCHFS_FIND_LAUNCHER:-mpirun}" > /dev/null ||
+                        hpc_fail "BENCHFS_FIND_NPROCS=$BENCHFS_FIND_NPROCS needs ${BENCHFS_FIND_LAUNCHER:-mpirun}, which is not in PATH (set BENCHFS_FIND_LAUNCHER)"
+        fi
+}
+
+# benchfs_prepare_io500_find: has the IO500 ranks publish their contact file
+# and hands io500-find.sh its settings. The file goes to this job's data
+# directory, which exists on every node, belongs to the job's user and is
+# removed at the end of the job; rank 0 writes it on its own node, where IO500
+# also runs the find script.
+benchfs_prepare_io500_find() {
+        export BENCHFS_FIND_BIN BENCHFS_FIND_NPROCS BENCHFS_FIND_LAUNCHER BENCHFS_FIND_LAUNCHER_ARGS BENCHFS_PREFIX
+        export BENCHFS_CONTACT_FILE=${BENCHFS_CONTACT_FILE:-$BENCHFS_DATA_DIR/io500.contact}
+        hpc_note "find: $BENCHFS_FIND_BIN with $BENCHFS_FIND_NPROCS rank(s), contact file $BENCHFS_CONTACT_FILE on the node of rank 0"
 }
 
 benchfs_run_io500() {
@@ -346,7 +402,14 @@ benchfs_run_io500() {
                 cp "$IO500_INI" "$ini"
         else
                 benchfs_write_io500_ini "$ini" "$resdir"
-                hpc_note "wrote $ini (find phase off: the run is not a valid IO500 submission)"
+                if [[ "$IO500_FIND" == off ]]; then
+                        hpc_note "wrote $ini (find phases off: the run is not a valid IO500 submission)"
+                else
+                        hpc_note "wrote $ini (find phases run $HPC_DIR/io500-find.sh)"
+                fi
         fi
+        # A configuration of one's own may name io500-find.sh as well, so the
+        # ranks publish their contact file unless find is off.
+        [[ "$IO500_FIND" == off ]] || benchfs_prepare_io500_find
         benchfs_run_logged "$RESULT_DIR/$name.txt" "$IO500_BIN" "$ini"
 }
