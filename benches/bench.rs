@@ -406,6 +406,16 @@ fn os_err(op: &'static str) -> OpError {
 }
 
 impl Posix {
+    /// Runs a libc call that takes one path and returns -1 with errno on failure.
+    fn path_call(&self, path: &str, op: &'static str, call: impl FnOnce(*const libc::c_char) -> libc::c_int) -> Result<(), OpError> {
+        let p = self.cpath(path)?;
+        if call(p.as_ptr()) < 0 {
+            Err(os_err(op))
+        } else {
+            Ok(())
+        }
+    }
+
     fn cpath(&self, path: &str) -> Result<CString, OpError> {
         CString::new(format!("{}{}", self.root, path)).map_err(|_| OpError {
             op: "path",
@@ -477,31 +487,16 @@ impl Store for Posix {
         })
     }
     fn unlink(&self, path: &str) -> Result<(), OpError> {
-        let p = self.cpath(path)?;
         // SAFETY: `p` is a NUL-terminated string that outlives the call.
-        if unsafe { libc::unlink(p.as_ptr()) } < 0 {
-            Err(os_err("unlink"))
-        } else {
-            Ok(())
-        }
+        self.path_call(path, "unlink", |p| unsafe { libc::unlink(p) })
     }
     fn mkdir(&self, path: &str) -> Result<(), OpError> {
-        let p = self.cpath(path)?;
         // SAFETY: `p` is a NUL-terminated string that outlives the call.
-        if unsafe { libc::mkdir(p.as_ptr(), 0o755) } < 0 {
-            Err(os_err("mkdir"))
-        } else {
-            Ok(())
-        }
+        self.path_call(path, "mkdir", |p| unsafe { libc::mkdir(p, 0o755) })
     }
     fn rmdir(&self, path: &str) -> Result<(), OpError> {
-        let p = self.cpath(path)?;
         // SAFETY: `p` is a NUL-terminated string that outlives the call.
-        if unsafe { libc::rmdir(p.as_ptr()) } < 0 {
-            Err(os_err("rmdir"))
-        } else {
-            Ok(())
-        }
+        self.path_call(path, "rmdir", |p| unsafe { libc::rmdir(p) })
     }
     fn rename(&self, from: &str, to: &str) -> Result<(), OpError> {
         let (f, t) = (self.cpath(from)?, self.cpath(to)?);

@@ -142,22 +142,45 @@ impl Ring {
     pub(super) async fn read_at(
         &self,
         file: Rc<File>,
+        buf: IoBuf,
+        offset: u64,
+    ) -> (Result<usize, StorageError>, IoBuf) {
+        self.transfer(file, buf, offset, false).await
+    }
+
+    /// Writes all of `buf`; returns its length.
+    pub(super) async fn write_all_at(
+        &self,
+        file: Rc<File>,
+        buf: IoBuf,
+        offset: u64,
+    ) -> Result<usize, StorageError> {
+        self.transfer(file, buf, offset, true).await.0
+    }
+
+    /// Moves `buf` to or from `offset` in operations of at most `MAX_OP_BYTES`, resubmitting
+    /// the rest after a short transfer. A read stops at the end of the file (the rest is a
+    /// hole); a write that makes no progress is an error.
+    async fn transfer(
+        &self,
+        file: Rc<File>,
         mut buf: IoBuf,
         offset: u64,
+        writing: bool,
     ) -> (Result<usize, StorageError>, IoBuf) {
         let total = buf.len();
         let mut done = 0;
         while done < total {
-            let len = (total - done).min(MAX_OP_BYTES) as u32;
-            let kind = Kind::Read {
-                pos: done,
-                len,
-                offset: offset + done as u64,
+            let (pos, len, at) = (done, (total - done).min(MAX_OP_BYTES) as u32, offset + done as u64);
+            let kind = if writing {
+                Kind::Write { pos, len, offset: at }
+            } else {
+                Kind::Read { pos, len, offset: at }
             };
             let (res, back) = Op::new(self, kind, Rc::clone(&file), buf).await;
             buf = back;
             match res {
-                // End of the local file: the rest of the range is a hole.
+                Ok(0) if writing => return (Err(io::Error::from(io::ErrorKind::WriteZero).into()), buf),
                 Ok(0) => break,
                 Ok(n) => done += n as usize,
                 Err(e) if is_transient(&e) => {}
@@ -165,34 +188,6 @@ impl Ring {
             }
         }
         (Ok(done), buf)
-    }
-
-    /// Writes all of `buf`; returns its length.
-    pub(super) async fn write_all_at(
-        &self,
-        file: Rc<File>,
-        mut buf: IoBuf,
-        offset: u64,
-    ) -> Result<usize, StorageError> {
-        let total = buf.len();
-        let mut done = 0;
-        while done < total {
-            let len = (total - done).min(MAX_OP_BYTES) as u32;
-            let kind = Kind::Write {
-                pos: done,
-                len,
-                offset: offset + done as u64,
-            };
-            let (res, back) = Op::new(self, kind, Rc::clone(&file), buf).await;
-            buf = back;
-            match res {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
-                Ok(n) => done += n as usize,
-                Err(e) if is_transient(&e) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(total)
     }
 
     pub(super) async fn fsync(&self, file: Rc<File>) -> Result<(), StorageError> {
