@@ -744,6 +744,23 @@ mpi_test!(
 );
 mpi_test!(namespace_np4, run_c("namespace", 4, DEFAULT, &[]));
 
+// The IOR/mdtest backend's call sequences; the arguments are ior-hard
+// segments, mdtest items per rank and ior-easy MiB per rank (IO500's
+// ior-hard and mdtest shapes at a size a debug build runs in seconds).
+mpi_test!(ior_sequences_np1, run_c("ior_sequences", 1, DEFAULT, &[]));
+mpi_test!(
+    ior_sequences_np2_small_chunks_transported,
+    run_c("ior_sequences", 2, SMALL_TRANSPORTED, &["200", "100", "4"])
+);
+mpi_test!(
+    ior_sequences_np4_small_chunks_transported,
+    run_c("ior_sequences", 4, SMALL_TRANSPORTED, &["200", "100", "4"])
+);
+mpi_test!(
+    ior_sequences_np4,
+    run_c("ior_sequences", 4, DEFAULT, &["200", "100", "4"])
+);
+
 mpi_test!(
     example_selfcheck_np1,
     run_example("selfcheck", 1, DEFAULT, &[])

@@ -1,9 +1,16 @@
 //! The progress thread: a single-threaded executor plus the reactors it drives.
 //!
 //! One loop turn drains the mailbox (jobs from application threads), runs ready tasks, and lets
-//! every reactor (UCX worker, io_uring ring) make progress. When a turn finds nothing to do for
-//! `spin` it blocks in epoll on the reactors' event fds and the mailbox's eventfd, so an idle rank
-//! costs no CPU while remote requests still wake it at once.
+//! every reactor (UCX worker, io_uring ring) make progress. When a turn finds nothing to do it
+//! blocks in epoll on the reactors' event fds and the mailbox's eventfd, so an idle rank costs no
+//! CPU while remote requests still wake it at once.
+//!
+//! Before blocking, the loop keeps polling for up to `spin`, yielding the CPU between polls, but
+//! only while its own application is busy calling (a job arrived within the last few spin
+//! windows): the next request or reply is then microseconds away and a wake-up from epoll costs
+//! more. When the application does something else, for instance waits in an MPI collective that
+//! busy-polls on the same core, yielding would hand that core to the poller for a whole time
+//! slice; blocking instead lets the kernel preempt it the moment work arrives.
 
 mod join;
 mod mailbox;
@@ -35,6 +42,8 @@ pub trait Reactor {
 
 /// Tasks run per turn before the reactors get a turn again.
 const TASKS_PER_TURN: usize = 64;
+/// The application counts as busy calling for this many spin windows after its last job.
+const ACTIVE_WINDOWS: u32 = 10;
 
 /// Runs until `stop` is set, then returns (tasks still pending stay in the executor).
 pub fn run_loop<J>(
@@ -51,11 +60,14 @@ pub fn run_loop<J>(
         poller.add(fd)?;
     }
     let mut idle_since = Instant::now();
+    let mut last_job = Instant::now();
+    let active_window = spin * ACTIVE_WINDOWS;
     while !stop.get() {
         let mut busy = false;
         for job in mailbox.drain() {
             dispatch(job);
             busy = true;
+            last_job = Instant::now();
         }
         for _ in 0..TASKS_PER_TURN {
             if !executor.try_tick() {
@@ -77,7 +89,7 @@ pub fn run_loop<J>(
             idle_since = Instant::now();
             continue;
         }
-        if idle_since.elapsed() < spin {
+        if idle_since.elapsed() < spin && last_job.elapsed() < active_window {
             std::thread::yield_now();
             continue;
         }
