@@ -139,6 +139,10 @@ static int absolute_path(const char *path, char out[BFS_PATH_MAX])
                 errno = ENAMETOOLONG;
                 return -1;
         }
+        /* mdtest names directories with a trailing slash; drop it, so that the
+         * parent walk in make_parents() stops at the parent, not the path itself. */
+        while (n > 1 && out[n - 1] == '/')
+                out[--n] = '\0';
         return 0;
 }
 
