@@ -6,6 +6,7 @@
 //! | `BENCHFS_CHUNK_SIZE` | bytes per chunk (suffix K, M, G allowed) | `1M` |
 //! | `BENCHFS_RNDV_THRESHOLD` | payloads above this many bytes travel by rendezvous | `16K` |
 //! | `BENCHFS_NODE_LOCAL` | `1`: ranks on one node read and write each other's chunk files directly; `0`: all chunk data moves through UCX | `1` |
+//! | `BENCHFS_DETECT_PEER_FAILURE` | `1`: calls to a rank whose process died fail with EIO instead of waiting (UCX then uses only failure-detecting transports, which costs speed); attached clients always detect | `0` |
 //! | `BENCHFS_KEEP_DATA` | `1` keeps the chunk files at finalize | `0` |
 //! | `BENCHFS_IO_BACKEND` | `uring`, `sync` (plain pread/pwrite), or `auto` (io_uring, falling back to `sync` where the kernel refuses it) | `auto` |
 //! | `BENCHFS_URING_DEPTH` | io_uring queue depth | `256` |
@@ -24,6 +25,7 @@ pub struct Config {
     pub rndv_threshold: usize,
     pub keep_data: bool,
     pub node_local: bool,
+    pub detect_peer_failure: bool,
     pub io_backend: IoBackend,
     pub uring_depth: u32,
     pub spin_us: u64,
@@ -56,6 +58,7 @@ impl Config {
         let rndv_threshold = size_var(&get, "BENCHFS_RNDV_THRESHOLD", 16 * KIB, 0, 1024 * 1024 * KIB)? as usize;
         let keep_data = bool_var(&get, "BENCHFS_KEEP_DATA", false)?;
         let node_local = bool_var(&get, "BENCHFS_NODE_LOCAL", true)?;
+        let detect_peer_failure = bool_var(&get, "BENCHFS_DETECT_PEER_FAILURE", false)?;
         let io_backend = match get("BENCHFS_IO_BACKEND").as_deref() {
             None | Some("auto") => IoBackend::Auto,
             Some("uring") => IoBackend::Uring,
@@ -73,7 +76,7 @@ impl Config {
             Some(path) => Some(PathBuf::from(path)),
             None => None,
         };
-        Ok(Config { data_dir, chunk_size, rndv_threshold, keep_data, node_local, io_backend, uring_depth, spin_us, log_filter, contact_file })
+        Ok(Config { data_dir, chunk_size, rndv_threshold, keep_data, node_local, detect_peer_failure, io_backend, uring_depth, spin_us, log_filter, contact_file })
     }
 }
 

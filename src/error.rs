@@ -106,6 +106,8 @@ pub enum Error {
     FileTooLarge,
     #[error("the progress thread has stopped")]
     ProgressStopped,
+    #[error("{0} is unreachable (its process is gone)")]
+    PeerLost(Rank),
     #[error("another rank failed to initialize: {} (errno {errno})", std::io::Error::from_raw_os_error(*errno))]
     PeerInitFailed { errno: i32 },
     #[error("internal error: {0}")]
@@ -140,7 +142,7 @@ impl Error {
             Error::BadFd(_) => libc::EBADF,
             Error::TooManyOpenFiles => libc::EMFILE,
             Error::FileTooLarge => libc::EFBIG,
-            Error::Internal(_) => libc::EIO,
+            Error::Internal(_) | Error::PeerLost(_) => libc::EIO,
             Error::PeerInitFailed { errno } => *errno,
         }
     }

@@ -433,7 +433,10 @@ fn progress_main(
 
 /// `dir` is the chunk-store directory of a serving rank; an attached client has none.
 fn build_node(config: Config, rank: Rank, nranks: u32, dir: Option<&Path>, worker: Worker, peers: Peers) -> Result<Node> {
-    let transport = Transport::new(worker, rank, peers.addresses, config.rndv_threshold)?;
+    // A client attached from another job cannot rely on that job's mpirun to end it when the
+    // serving job dies: it always watches its peers.
+    let detect_failures = config.detect_peer_failure || rank.0 == EXTERNAL_SOURCE;
+    let transport = Transport::new(worker, rank, peers.addresses, config.rndv_threshold, detect_failures)?;
     let store = match (dir, config.io_backend) {
         (None, _) => None,
         (Some(dir), IoBackend::Auto) => Some(ChunkStore::open(dir, config.uring_depth)?),

@@ -1026,3 +1026,33 @@ fn header_parser_ignores_comments() {
     let names: Vec<_> = declared_functions(h).into_iter().collect();
     assert_eq!(names, ["benchfs_close", "benchfs_open"]);
 }
+
+/// An attached client whose serving job dies gets EIO from its next call and detaches, instead
+/// of waiting forever: `examples/outlive` stats a path in a loop while the serving job is
+/// killed under it.
+#[test]
+fn attached_client_outlives_its_server() {
+    let _guard = serial();
+    let serve_tree = example_binary("serve_tree");
+    let outlive = example_binary("outlive");
+    let dir = scratch_root().join(format!("outlive{}", JOB_COUNTER.fetch_add(1, Ordering::Relaxed)));
+    fs::create_dir_all(&dir).expect("create scratch directory");
+    let (contact, ready, done) = (dir.join("contact"), dir.join("ready"), dir.join("done"));
+    let text = |p: &Path| p.to_str().expect("scratch paths are UTF-8").to_string();
+
+    let mut server = spawn_job(&serve_tree, &[&text(&ready), &text(&done), "2"], 2, DEFAULT, &[("BENCHFS_CONTACT_FILE", &contact)]);
+    let ready_by = Instant::now() + JOB_TIMEOUT;
+    while !ready.exists() && !server.has_exited() && Instant::now() < ready_by {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(ready.exists(), "serve_tree never became ready");
+    let client = spawn_job(&outlive, &[&text(&contact), "/tree/a", "60"], 1, DEFAULT, &[]);
+    thread::sleep(Duration::from_secs(2));
+    // SAFETY: the serving job was started in its own process group; kill it outright.
+    unsafe { libc::kill(-(server.child.id() as i32), libc::SIGKILL) };
+    let client_job = client.wait(JOB_TIMEOUT);
+    // The killed job's outcome and leftovers are expected; only reap it.
+    let _ = server.wait(Duration::from_secs(10));
+    let _ = fs::remove_dir_all(&dir);
+    check_job("example outlive on 1 rank", &client_job);
+}

@@ -50,6 +50,8 @@ pub struct ReplyDest {
 
 enum ReplyData {
     None,
+    /// No reply will come: the peer's endpoint failed.
+    PeerLost,
     /// Eager payload already copied into the destination: its length.
     Copied(usize),
     Rndv(RndvData),
@@ -63,6 +65,7 @@ struct Arrived {
 }
 
 struct PendingCall {
+    to: Rank,
     dest: Option<ReplyDest>,
     arrived: RefCell<Option<Arrived>>,
     waker: Cell<Option<Waker>>,
@@ -76,6 +79,8 @@ pub struct Transport {
     rndv_threshold: usize,
     /// An attached client: it serves nothing, so servers reply through UCX reply endpoints.
     attached: bool,
+    /// Endpoints watch their peers, failing calls to a vanished rank with EIO.
+    detect_failures: bool,
     next_id: Cell<u64>,
     pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>>,
     incoming: Rc<RefCell<VecDeque<Incoming>>>,
@@ -85,7 +90,7 @@ impl Transport {
     /// Registers the request and reply handlers on `worker`. `addresses` are the serving ranks'
     /// worker addresses; `rank` is this rank among them, or `wire::EXTERNAL_SOURCE` for an
     /// attached client.
-    pub fn new(worker: Worker, rank: Rank, addresses: Vec<Vec<u8>>, rndv_threshold: usize) -> Result<Transport> {
+    pub fn new(worker: Worker, rank: Rank, addresses: Vec<Vec<u8>>, rndv_threshold: usize, detect_failures: bool) -> Result<Transport> {
         let pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>> = Rc::default();
         let incoming: Rc<RefCell<VecDeque<Incoming>>> = Rc::default();
         let nranks = addresses.len() as u32;
@@ -101,6 +106,7 @@ impl Transport {
             endpoints,
             rndv_threshold,
             attached: rank.0 == wire::EXTERNAL_SOURCE,
+            detect_failures,
             next_id: Cell::new(1),
             pending,
             incoming,
@@ -128,9 +134,11 @@ impl Transport {
         let mut endpoints = self.endpoints.borrow_mut();
         let slot = endpoints.get_mut(to.0 as usize).ok_or(Error::Internal("rank out of range"))?;
         if let Some(ep) = slot {
-            return Ok(ep.clone());
+            return if ep.failed() { Err(Error::PeerLost(to)) } else { Ok(ep.clone()) };
         }
-        let ep = Rc::new(self.worker.connect(&self.addresses[to.0 as usize])?);
+        let pending = self.pending.clone();
+        let on_failure: Option<Box<dyn Fn()>> = self.detect_failures.then(|| Box::new(move || fail_calls_to(&pending, to)) as Box<dyn Fn()>);
+        let ep = Rc::new(self.worker.connect(&self.addresses[to.0 as usize], on_failure)?);
         *slot = Some(ep.clone());
         Ok(ep)
     }
@@ -208,7 +216,7 @@ impl Transport {
         dest: Option<ReplyDest>,
     ) -> Result<(Reply, usize)> {
         let ep = self.endpoint(to)?;
-        let call = Rc::new(PendingCall { dest, arrived: RefCell::new(None), waker: Cell::new(None) });
+        let call = Rc::new(PendingCall { to, dest, arrived: RefCell::new(None), waker: Cell::new(None) });
         self.pending.borrow_mut().insert(id, call.clone());
         let protocol = self.protocol(data.len());
         if let Err(e) = self.worker.am_send(ep.handle(), AM_REQUEST, header, data, protocol, self.attached).await {
@@ -223,9 +231,12 @@ impl Transport {
             }
         })
         .await;
+        if let ReplyData::PeerLost = arrived.data {
+            return Err(Error::PeerLost(to));
+        }
         let reply = Reply::decode(&arrived.header)?;
         let received = match arrived.data {
-            ReplyData::None => 0,
+            ReplyData::None | ReplyData::PeerLost => 0,
             ReplyData::Copied(n) => n,
             ReplyData::Overflow => return Err(WireError::BadLength.into()),
             ReplyData::Rndv(rndv) => {
@@ -269,6 +280,22 @@ impl Transport {
                     tracing::debug!(error = %e, "endpoint close");
                 }
             }
+        }
+    }
+}
+
+/// Called from inside the worker's progress when the endpoint to `rank` failed: every call
+/// waiting for a reply from it ends with `PeerLost` instead of waiting forever.
+fn fail_calls_to(pending: &RefCell<HashMap<u64, Rc<PendingCall>>>, rank: Rank) {
+    let lost: Vec<Rc<PendingCall>> = {
+        let mut pending = pending.borrow_mut();
+        let ids: Vec<u64> = pending.iter().filter(|(_, call)| call.to == rank).map(|(id, _)| *id).collect();
+        ids.into_iter().filter_map(|id| pending.remove(&id)).collect()
+    };
+    for call in lost {
+        *call.arrived.borrow_mut() = Some(Arrived { header: Vec::new(), data: ReplyData::PeerLost });
+        if let Some(waker) = call.waker.take() {
+            waker.wake();
         }
     }
 }

@@ -431,17 +431,31 @@ impl Worker {
         Ok(())
     }
 
-    /// Connects to a peer worker by its address.
-    pub fn connect(&self, address: &[u8]) -> Result<Endpoint, UcxError> {
+    /// Connects to a peer worker by its address. With `on_failure`, UCX watches the peer and
+    /// runs it (inside `progress`) if the peer is gone; operations on the endpoint then complete
+    /// with an error. Watching costs: UCX then only uses transports that can detect failures.
+    pub fn connect(&self, address: &[u8], on_failure: Option<Box<dyn Fn()>>) -> Result<Endpoint, UcxError> {
+        let watched = on_failure.is_some();
+        let failure = Box::new(FailureSlot { failed: Cell::new(false), on_failure: on_failure.unwrap_or_else(|| Box::new(|| {})) });
+        let mut field_mask = sys::UCP_EP_PARAM_FIELD_REMOTE_ADDRESS as u64;
+        if watched {
+            field_mask |= (sys::UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | sys::UCP_EP_PARAM_FIELD_ERR_HANDLER) as u64;
+        }
         let params = sys::ucp_ep_params_t {
-            field_mask: sys::UCP_EP_PARAM_FIELD_REMOTE_ADDRESS as u64,
+            field_mask,
             address: address.as_ptr() as *const sys::ucp_address_t,
+            err_mode: sys::UCP_ERR_HANDLING_MODE_PEER,
+            err_handler: sys::ucp_err_handler_t {
+                cb: Some(endpoint_failed),
+                arg: &*failure as *const FailureSlot as *mut c_void,
+            },
             ..Default::default()
         };
         let mut raw: sys::ucp_ep_h = ptr::null_mut();
-        // SAFETY: the address bytes are a peer's worker address and outlive the call.
+        // SAFETY: the address bytes are a peer's worker address and outlive the call; the
+        // failure slot is boxed and lives in the Endpoint until the endpoint is closed.
         check("ucp_ep_create", unsafe { sys::ucp_ep_create(self.raw, &params, &mut raw) })?;
-        Ok(Endpoint { raw: Cell::new(raw) })
+        Ok(Endpoint { raw: Cell::new(raw), failure })
     }
 
     /// Sends an active message. `header` and `data` are kept alive until the send completes.
@@ -498,12 +512,15 @@ impl Worker {
         })
     }
 
-    /// Starts closing an endpoint, flushing what it has in flight.
+    /// Starts closing an endpoint, flushing what it has in flight (a failed one is closed at
+    /// once). The endpoint's failure slot stays alive until the close completes.
     pub fn close(&self, ep: Endpoint) -> Op {
         let raw = ep.raw.replace(ptr::null_mut());
-        start_op("ucp_ep_close_nbx", None, 0, |user_data| {
+        let flags = if ep.failure.failed.get() { sys::UCP_EP_CLOSE_FLAG_FORCE } else { 0 };
+        start_op("ucp_ep_close_nbx", Some(Box::new(ep.failure)), 0, |user_data| {
             let param = sys::ucp_request_param_t {
-                op_attr_mask: sys::UCP_OP_ATTR_FIELD_CALLBACK | sys::UCP_OP_ATTR_FIELD_USER_DATA,
+                op_attr_mask: sys::UCP_OP_ATTR_FIELD_CALLBACK | sys::UCP_OP_ATTR_FIELD_USER_DATA | sys::UCP_OP_ATTR_FIELD_FLAGS,
+                flags,
                 cb: sys::ucp_request_param_t__bindgen_ty_1 { send: Some(send_done) },
                 user_data,
                 ..Default::default()
@@ -524,10 +541,31 @@ impl Drop for Worker {
 /// A connection to one peer worker. Close it with [`Worker::close`].
 pub struct Endpoint {
     raw: Cell<sys::ucp_ep_h>,
+    failure: Box<FailureSlot>,
+}
+
+/// What runs when UCX declares an endpoint's peer gone.
+struct FailureSlot {
+    failed: Cell<bool>,
+    on_failure: Box<dyn Fn()>,
+}
+
+unsafe extern "C" fn endpoint_failed(arg: *mut c_void, _ep: sys::ucp_ep_h, status: Status) {
+    // SAFETY: arg is the endpoint's boxed FailureSlot, alive until its close completes.
+    let slot = unsafe { &*(arg as *const FailureSlot) };
+    tracing::warn!(status = %status_message(status), "a peer is unreachable");
+    slot.failed.set(true);
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (slot.on_failure)())).is_err() {
+        tracing::error!("endpoint failure handler panicked");
+    }
 }
 
 impl Endpoint {
     pub fn handle(&self) -> EpRef {
         EpRef(self.raw.get())
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failure.failed.get()
     }
 }
