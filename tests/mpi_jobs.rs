@@ -615,7 +615,7 @@ fn job_problems(job: &Job, want_summary: bool) -> Vec<String> {
         None => problems.push("exit status unknown".to_string()),
     }
     if want_summary {
-        match job.stdout.lines().filter_map(parse_summary).last() {
+        match job.stdout.lines().filter_map(parse_summary).next_back() {
             None => problems.push("printed no `P passed, F failed` summary line".to_string()),
             Some((_, failed)) if failed > 0 => {
                 problems.push(format!("reported {failed} failed checks"))

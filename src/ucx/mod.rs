@@ -355,6 +355,8 @@ unsafe extern "C" fn am_trampoline(
 pub struct Worker {
     raw: sys::ucp_worker_h,
     efd: RawFd,
+    /// Boxed: UCX keeps each slot's address, which must not move when the Vec grows.
+    #[allow(clippy::vec_box)]
     handlers: RefCell<Vec<Box<HandlerSlot>>>,
     _context: Rc<Context>,
 }
