@@ -18,7 +18,7 @@ use crate::bootstrap::JobComm;
 use crate::error::{Error, Result};
 use crate::ids::{InodeId, Rank};
 use crate::node::{self, Node};
-use crate::rpc::server::{attr_of, execute_local, list};
+use crate::rpc::server::{attr_of, call_rank, list};
 use crate::rpc::wire::{self, Attr, ReplyBody, Request};
 pub use crate::rpc::wire::DirEntry;
 use crate::rpc::ReplyDest;
@@ -140,16 +140,6 @@ impl FileTable {
 // ---------------------------------------------------------------------------------------------
 // Operations on the progress thread.
 
-/// A request to `rank`, run in place when that is this rank.
-async fn call_rank(node: &Node, rank: Rank, request: Request) -> Result<ReplyBody> {
-    if rank == node.rank {
-        return execute_local(node, request).await;
-    }
-    // SAFETY: no raw memory is involved; the future is awaited here.
-    let (reply, _) = unsafe { node.transport.call(rank, &request, SendBuf::None, None) }.await?;
-    Ok(reply.body)
-}
-
 /// A metadata request to the owner of the path it names.
 async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
     let path = match &request {
@@ -167,14 +157,15 @@ async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
         _ => return Err(Error::Internal("not a metadata request")),
     };
     let owner = node.ring.meta_owner(path);
-    let refine = matches!(
+    // Kept only for the requests whose ENOENT may really be an ENOTDIR.
+    let refine_path = matches!(
         request,
         Request::Open { .. } | Request::Stat { .. } | Request::Unlink { .. } | Request::Rmdir { .. } | Request::Truncate { .. } | Request::Take { .. }
-    );
-    let path = path.clone();
-    match call_rank(node, owner, request).await {
-        Err(e) if refine && e.errno() == libc::ENOENT => Err(missing(node, &path).await),
-        other => other,
+    )
+    .then(|| path.clone());
+    match (call_rank(node, owner, request).await, refine_path) {
+        (Err(e), Some(path)) if e.errno() == libc::ENOENT => Err(missing(node, &path).await),
+        (other, _) => other,
     }
 }
 
@@ -196,17 +187,20 @@ async fn missing(node: &Node, path: &str) -> Error {
     Error::NotFound
 }
 
+/// The same request to each of `ranks`, all at once; the replies in order.
+async fn call_all(node: &Node, ranks: impl IntoIterator<Item = Rank>, request: Request) -> Result<Vec<ReplyBody>> {
+    let calls = ranks.into_iter().map(|rank| call_rank(node, rank, request.clone()));
+    join_all(calls.collect()).await.into_iter().collect()
+}
+
 /// The same request to every rank, all at once.
 async fn broadcast(node: &Node, request: Request) -> Result<Vec<ReplyBody>> {
-    let calls = (0..node.nranks).map(|r| call_rank(node, Rank(r), request.clone()));
-    join_all(calls.collect()).await.into_iter().collect()
+    call_all(node, (0..node.nranks).map(Rank), request).await
 }
 
 /// Drops the data of `ino` beyond `len` on every rank that may hold some of its first `size` bytes.
 async fn truncate_chunks(node: &Node, ino: u64, size: u64, len: u64) -> Result<()> {
-    let owners = node.chunk_owners(ino, size);
-    let calls = owners.into_iter().map(|owner| call_rank(node, owner, Request::TruncateChunks { ino, len }));
-    join_all(calls.collect()).await.into_iter().collect::<Result<Vec<_>>>().map(drop)
+    call_all(node, node.chunk_owners(ino, size), Request::TruncateChunks { ino, len }).await.map(drop)
 }
 
 /// Removes all data of the unlinked file `ino` from every rank that may hold some of its first
@@ -216,8 +210,7 @@ async fn remove_chunks(node: &Node, ino: u64, size: u64) -> Result<()> {
     for &owner in &owners {
         node.peers.forget(owner, InodeId(ino));
     }
-    let calls = owners.into_iter().map(|owner| call_rank(node, owner, Request::RemoveChunks { ino }));
-    join_all(calls.collect()).await.into_iter().collect::<Result<Vec<_>>>().map(drop)
+    call_all(node, owners, Request::RemoveChunks { ino }).await.map(drop)
 }
 
 /// Adjusts the entry count (and with `touch` the mtime) of the directory holding `path`.
@@ -319,8 +312,9 @@ async fn op_open(node: Rc<Node>, path: String, flags: i32, mode: u32) -> Result<
     node.files.borrow_mut().insert(file)
 }
 
-/// Publishes a writer's size to the metadata owner. A file removed or renamed since it was
-/// opened has no record under this name any more: its writer has nothing to publish to.
+/// Publishes a writer's size to the metadata owner (which forwards it if the file was renamed).
+/// A file removed or replaced since it was opened has no record for this writer any more: it
+/// has nothing to publish to.
 async fn publish(node: &Node, path: &str, ino: u64, size: u64) -> Result<()> {
     match meta_call(node, Request::Publish { path: path.to_owned(), ino, size }).await {
         Ok(_) => Ok(()),
@@ -346,8 +340,7 @@ async fn op_fsync(node: Rc<Node>, fd: i32) -> Result<()> {
         let f = files.get(fd)?;
         (f.path.clone(), f.attr.ino, f.dirty_end, f.written_owners.clone())
     };
-    let syncs = owners.into_iter().map(|owner| call_rank(&node, owner, Request::Fsync { ino }));
-    join_all(syncs.collect()).await.into_iter().collect::<Result<Vec<_>>>()?;
+    call_all(&node, owners, Request::Fsync { ino }).await?;
     if let Some(end) = dirty_end {
         publish(&node, &path, ino, end).await?;
         if let Ok(f) = node.files.borrow_mut().get_mut(fd) {

@@ -55,14 +55,14 @@ async fn execute(node: &Node, request: Request, payload: Payload) -> (Result<Rep
     }
 }
 
-/// Sends a metadata request on to the owner of `path` (which may be this rank).
-async fn forward(node: &Node, request: Request, path: &str) -> Result<ReplyBody> {
-    let owner = node.ring.meta_owner(path);
-    if owner == node.rank {
+/// A request without payloads to `rank`, run in place when that is this rank.
+pub async fn call_rank(node: &Node, rank: Rank, request: Request) -> Result<ReplyBody> {
+    if rank == node.rank {
+        // Boxed: a request may call on (a forwarded publish), which makes the future recursive.
         return Box::pin(execute_local(node, request)).await;
     }
     // SAFETY: no raw memory is involved; the call is awaited here.
-    let (reply, _) = unsafe { node.transport.call(owner, &request, SendBuf::None, None) }.await?;
+    let (reply, _) = unsafe { node.transport.call(rank, &request, SendBuf::None, None) }.await?;
     Ok(reply.body)
 }
 
@@ -95,11 +95,16 @@ async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<Reply
     for (path, _, _) in &records {
         node.check_meta_path(path)?;
     }
+    install_records(node, records);
+    Ok(ReplyBody::Count(count as u64))
+}
+
+/// Inserts records that a directory rename moved to this rank.
+fn install_records(node: &Node, records: Vec<(String, Attr, u64)>) {
     let mut meta = node.meta.borrow_mut();
     for (path, attr, children) in records {
         meta.install_moved(&path, Record { attr, children: children as i64, claimed: false });
     }
-    Ok(ReplyBody::Count(count as u64))
 }
 
 /// Moves this rank's records below `from` to the same place below `to`, sending each to its
@@ -125,10 +130,7 @@ async fn move_tree(node: &Node, from: &str, to: &str) -> Result<ReplyBody> {
     }
     let sends = by_owner.into_iter().map(|(owner, records)| async move {
         if owner == node.rank {
-            let mut meta = node.meta.borrow_mut();
-            for (path, attr, children) in records {
-                meta.install_moved(&path, Record { attr, children: children as i64, claimed: false });
-            }
+            install_records(node, records);
             return Ok(());
         }
         let request = Request::InstallMany { count: records.len() as u32 };
@@ -229,7 +231,10 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             match outcome {
                 Ok(attr) => Ok(ReplyBody::Attr(attr)),
                 // Renamed while its writer had it open: the record lives at `to` now.
-                Err(to) => forward(node, Request::Publish { path: to.clone(), ino, size }, &to).await,
+                Err(to) => {
+                    let owner = node.ring.meta_owner(&to);
+                    Box::pin(call_rank(node, owner, Request::Publish { path: to, ino, size })).await
+                }
             }
         }
         Request::Unlink { path } => {
