@@ -7,12 +7,9 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=src/ucx/wrapper.h");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
-    let ucx = pkg_config::Config::new()
-        .atleast_version("1.11")
-        .probe("ucx")
-        .unwrap_or_else(|e| {
-            panic!("UCX (>= 1.11) not found by pkg-config: {e}\nInstall libucx-dev or set PKG_CONFIG_PATH to your UCX build's lib/pkgconfig.")
-        });
+    let ucx = pkg_config::Config::new().atleast_version("1.11").probe("ucx").unwrap_or_else(|e| {
+        panic!("UCX (>= 1.11) not found by pkg-config: {e}\nInstall libucx-dev or set PKG_CONFIG_PATH to your UCX build's lib/pkgconfig.")
+    });
     // ucx.pc names only -lucp on some builds; ucs is needed for ucs_status_string.
     println!("cargo:rustc-link-lib=ucs");
 

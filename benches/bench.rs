@@ -131,8 +131,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
         _ => (digits, 0),
     };
     let n: u64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
-    n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("size too large: {s:?}"))
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("size too large: {s:?}"))
 }
 
 fn parse_count(key: &str, s: &str) -> Result<u64, String> {
@@ -163,8 +162,8 @@ fn parse_options(args: &[String]) -> Result<Parsed, String> {
             "--help" | "-h" => return Ok(Parsed::Help),
             "--no-verify" => o.verify = false,
             "--fsync" => o.fsync = true,
-            "--mode" | "--transfer" | "--block" | "--segments" | "--files" | "--dirs"
-            | "--readdir-files" | "--renames" | "--posix-dir" | "--iterations" => {
+            "--mode" | "--transfer" | "--block" | "--segments" | "--files" | "--dirs" | "--readdir-files" | "--renames" | "--posix-dir"
+            | "--iterations" => {
                 let value = it.next().ok_or_else(|| format!("{key} needs a value"))?;
                 match key.as_str() {
                     "--mode" => {
@@ -186,9 +185,7 @@ fn parse_options(args: &[String]) -> Result<Parsed, String> {
                     "--renames" => o.renames = parse_count(key, value)?,
                     "--posix-dir" => o.posix_dir = Some(value.clone()),
                     "--iterations" => {
-                        o.iterations = parse_count(key, value)?
-                            .try_into()
-                            .map_err(|_| "--iterations: too large".to_string())?
+                        o.iterations = parse_count(key, value)?.try_into().map_err(|_| "--iterations: too large".to_string())?
                     }
                     _ => unreachable!(),
                 }
@@ -235,11 +232,7 @@ struct OpError {
 
 impl std::fmt::Display for OpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} failed: {} (errno {})",
-            self.op, self.detail, self.errno
-        )
+        write!(f, "{} failed: {} (errno {})", self.op, self.detail, self.errno)
     }
 }
 
@@ -306,13 +299,7 @@ trait Store {
         let mut done = 0;
         while done < buf.len() {
             match self.pwrite(fd, &buf[done..], offset + done as u64)? {
-                0 => {
-                    return Err(OpError {
-                        op: "pwrite",
-                        errno: libc::EIO,
-                        detail: "wrote 0 bytes".into(),
-                    })
-                }
+                0 => return Err(OpError { op: "pwrite", errno: libc::EIO, detail: "wrote 0 bytes".into() }),
                 n => done += n,
             }
         }
@@ -335,11 +322,7 @@ trait Store {
 struct BenchFs;
 
 fn bfs_err(op: &'static str, e: benchfs::Error) -> OpError {
-    OpError {
-        op,
-        errno: e.errno(),
-        detail: e.to_string(),
-    }
+    OpError { op, errno: e.errno(), detail: e.to_string() }
 }
 
 impl Store for BenchFs {
@@ -362,12 +345,7 @@ impl Store for BenchFs {
         benchfs::fsync(fd).map_err(|e| bfs_err("fsync", e))
     }
     fn stat(&self, path: &str) -> Result<Attrs, OpError> {
-        benchfs::stat(path)
-            .map(|st| Attrs {
-                size: st.size,
-                mode: st.mode,
-            })
-            .map_err(|e| bfs_err("stat", e))
+        benchfs::stat(path).map(|st| Attrs { size: st.size, mode: st.mode }).map_err(|e| bfs_err("stat", e))
     }
     fn unlink(&self, path: &str) -> Result<(), OpError> {
         benchfs::unlink(path).map_err(|e| bfs_err("unlink", e))
@@ -398,11 +376,7 @@ struct Posix {
 
 fn os_err(op: &'static str) -> OpError {
     let e = std::io::Error::last_os_error();
-    OpError {
-        op,
-        errno: e.raw_os_error().unwrap_or(libc::EIO),
-        detail: e.to_string(),
-    }
+    OpError { op, errno: e.raw_os_error().unwrap_or(libc::EIO), detail: e.to_string() }
 }
 
 impl Posix {
@@ -454,14 +428,7 @@ impl Store for Posix {
     }
     fn pread(&self, fd: i32, buf: &mut [u8], offset: u64) -> Result<usize, OpError> {
         // SAFETY: `buf` is valid for `buf.len()` bytes of writing during the call.
-        let n = unsafe {
-            libc::pread(
-                fd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                offset as libc::off_t,
-            )
-        };
+        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), offset as libc::off_t) };
         usize::try_from(n).map_err(|_| os_err("pread"))
     }
     fn fsync(&self, fd: i32) -> Result<(), OpError> {
@@ -481,10 +448,7 @@ impl Store for Posix {
         }
         // SAFETY: stat returned 0, so it filled in `st`.
         let st = unsafe { st.assume_init() };
-        Ok(Attrs {
-            size: st.st_size as u64,
-            mode: st.st_mode,
-        })
+        Ok(Attrs { size: st.st_size as u64, mode: st.st_mode })
     }
     fn unlink(&self, path: &str) -> Result<(), OpError> {
         // SAFETY: `p` is a NUL-terminated string that outlives the call.
@@ -523,11 +487,7 @@ impl Store for Posix {
             let entry = unsafe { libc::readdir(dir) };
             if entry.is_null() {
                 let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-                break if errno == 0 {
-                    Ok(())
-                } else {
-                    Err(os_err("readdir"))
-                };
+                break if errno == 0 { Ok(()) } else { Err(os_err("readdir")) };
             }
             // SAFETY: a non-null entry stays valid until the next readdir or closedir of `dir`,
             // and its d_name is NUL-terminated.
@@ -570,11 +530,7 @@ impl Pattern {
         for (i, w) in template.chunks_exact_mut(8).enumerate() {
             w.copy_from_slice(&mix(key.rotate_left(17) ^ i as u64).to_le_bytes());
         }
-        Pattern {
-            key,
-            transfer,
-            template,
-        }
+        Pattern { key, transfer, template }
     }
 
     fn stamp(&self, offset: u64) -> [u8; 8] {
@@ -624,32 +580,25 @@ impl Ctx {
     /// An operation that must not fail did: there is no meaningful way to continue the collective
     /// pattern on this rank alone, so the whole job is stopped.
     fn fatal(&self, store: &dyn Store, what: &str, e: OpError) -> ! {
-        eprintln!(
-            "benchfs-bench: rank {}: {} {what}: {e}",
-            self.rank,
-            store.label()
-        );
+        eprintln!("benchfs-bench: rank {}: {} {what}: {e}", self.rank, store.label());
         self.world.abort(2)
     }
 
     fn max_f64(&self, local: f64) -> f64 {
         let mut global = 0.0f64;
-        self.world
-            .all_reduce_into(&local, &mut global, SystemOperation::max());
+        self.world.all_reduce_into(&local, &mut global, SystemOperation::max());
         global
     }
 
     fn sum_u64(&self, local: u64) -> u64 {
         let mut global = 0u64;
-        self.world
-            .all_reduce_into(&local, &mut global, SystemOperation::sum());
+        self.world.all_reduce_into(&local, &mut global, SystemOperation::sum());
         global
     }
 
     fn min_u64(&self, local: u64) -> u64 {
         let mut global = 0u64;
-        self.world
-            .all_reduce_into(&local, &mut global, SystemOperation::min());
+        self.world.all_reduce_into(&local, &mut global, SystemOperation::min());
         global
     }
 
@@ -658,11 +607,7 @@ impl Ctx {
         let root = self.world.process_at_rank(0);
         let mut len = s.len() as u64;
         root.broadcast_into(&mut len);
-        let mut bytes = if self.rank == 0 {
-            s.into_bytes()
-        } else {
-            vec![0u8; len as usize]
-        };
+        let mut bytes = if self.rank == 0 { s.into_bytes() } else { vec![0u8; len as usize] };
         root.broadcast_into(&mut bytes[..]);
         String::from_utf8(bytes).expect("rank 0 broadcasts UTF-8")
     }
@@ -757,40 +702,24 @@ fn write_phase(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> 
 
     ctx.world.barrier();
     let start = Instant::now();
-    let fd = store
-        .open(&path, flags)
-        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    let fd = store.open(&path, flags).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     for offset in layout.transfers(ctx, ctx.rank) {
         pattern.fill(&mut buf, offset, true);
-        store
-            .pwrite_all(fd, &buf, offset)
-            .unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
+        store.pwrite_all(fd, &buf, offset).unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
     }
     if ctx.opts.fsync {
-        store
-            .fsync(fd)
-            .unwrap_or_else(|e| ctx.fatal(store, &path, e));
+        store.fsync(fd).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     }
-    store
-        .close(fd)
-        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     ctx.max_f64(start.elapsed().as_secs_f64())
 }
 
 /// Reports one wrong transfer on stderr (up to [`MAX_REPORTS`] per phase).
 fn report_mismatch(ctx: &Ctx, store: &dyn Store, reports: &mut u32, what: String) {
     if *reports < MAX_REPORTS {
-        eprintln!(
-            "benchfs-bench: rank {}: {} verify: {what}",
-            ctx.rank,
-            store.label()
-        );
+        eprintln!("benchfs-bench: rank {}: {} verify: {what}", ctx.rank, store.label());
     } else if *reports == MAX_REPORTS {
-        eprintln!(
-            "benchfs-bench: rank {}: {} verify: further mismatches not shown",
-            ctx.rank,
-            store.label()
-        );
+        eprintln!("benchfs-bench: rank {}: {} verify: further mismatches not shown", ctx.rank, store.label());
     }
     *reports += 1;
 }
@@ -808,34 +737,18 @@ fn read_phase(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> (
 
     ctx.world.barrier();
     let start = Instant::now();
-    let fd = store
-        .open(&path, libc::O_RDONLY)
-        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    let fd = store.open(&path, libc::O_RDONLY).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     for offset in layout.transfers(ctx, writer) {
-        let n = store
-            .pread_full(fd, &mut buf, offset)
-            .unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
+        let n = store.pread_full(fd, &mut buf, offset).unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
         if n != buf.len() {
             bad += 1;
-            report_mismatch(
-                ctx,
-                store,
-                &mut reports,
-                format!("{path} @ {offset}: short read of {n} bytes"),
-            );
+            report_mismatch(ctx, store, &mut reports, format!("{path} @ {offset}: short read of {n} bytes"));
         } else if verify && !pattern.spot_check(&buf, offset) {
             bad += 1;
-            report_mismatch(
-                ctx,
-                store,
-                &mut reports,
-                format!("{path} @ {offset}: wrong stamp"),
-            );
+            report_mismatch(ctx, store, &mut reports, format!("{path} @ {offset}: wrong stamp"));
         }
     }
-    store
-        .close(fd)
-        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     let elapsed = start.elapsed().as_secs_f64();
     (ctx.max_f64(elapsed), bad)
 }
@@ -851,53 +764,27 @@ fn verify_pass(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> 
     let mut bad = 0u64;
     let mut reports = 0u32;
 
-    let size = store
-        .stat(&path)
-        .unwrap_or_else(|e| ctx.fatal(store, &path, e))
-        .size;
+    let size = store.stat(&path).unwrap_or_else(|e| ctx.fatal(store, &path, e)).size;
     if size != layout.file_size(ctx) {
         bad += 1;
-        report_mismatch(
-            ctx,
-            store,
-            &mut reports,
-            format!(
-                "{path}: stat size {size}, expected {}",
-                layout.file_size(ctx)
-            ),
-        );
+        report_mismatch(ctx, store, &mut reports, format!("{path}: stat size {size}, expected {}", layout.file_size(ctx)));
     }
-    let fd = store
-        .open(&path, libc::O_RDONLY)
-        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    let fd = store.open(&path, libc::O_RDONLY).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     for offset in layout.transfers(ctx, writer) {
-        let n = store
-            .pread_full(fd, &mut buf, offset)
-            .unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
+        let n = store.pread_full(fd, &mut buf, offset).unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
         pattern.fill(&mut expected, offset, false);
         if n != buf.len() || buf != expected {
             bad += 1;
-            let at = buf[..n]
-                .iter()
-                .zip(&expected)
-                .position(|(a, b)| a != b)
-                .unwrap_or(n);
+            let at = buf[..n].iter().zip(&expected).position(|(a, b)| a != b).unwrap_or(n);
             let what = if at < n {
-                format!(
-                    "{path}: first wrong byte at offset {} (read {:#04x}, expected {:#04x})",
-                    offset + at as u64,
-                    buf[at],
-                    expected[at]
-                )
+                format!("{path}: first wrong byte at offset {} (read {:#04x}, expected {:#04x})", offset + at as u64, buf[at], expected[at])
             } else {
                 format!("{path} @ {offset}: short read of {n} bytes")
             };
             report_mismatch(ctx, store, &mut reports, what);
         }
     }
-    store
-        .close(fd)
-        .unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     bad
 }
 
@@ -913,13 +800,7 @@ fn run_bandwidth(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -
         bad += verify_pass(ctx, store, layout, iteration);
     }
     remove_data_files(ctx, store, layout);
-    (
-        Rates {
-            write: total / MIB / write_time,
-            read: total / MIB / read_time,
-        },
-        bad,
-    )
+    (Rates { write: total / MIB / write_time, read: total / MIB / read_time }, bad)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -931,9 +812,7 @@ const META_PHASES: [&str; 4] = ["create", "stat", "open+close", "remove"];
 /// Runs the four metadata phases; returns the aggregate rates (operations per second, in the
 /// order of [`META_PHASES`]) and this rank's count of wrong results.
 fn run_meta(ctx: &Ctx, store: &dyn Store) -> ([f64; 4], u64) {
-    let paths: Vec<String> = (0..ctx.opts.files)
-        .map(|i| format!("/meta/r{}.{i}", ctx.rank))
-        .collect();
+    let paths: Vec<String> = (0..ctx.opts.files).map(|i| format!("/meta/r{}.{i}", ctx.rank)).collect();
     let total_ops = ctx.sum_u64(ctx.opts.files) as f64;
     let mut bad = 0u64;
     let mut reports = 0u32;
@@ -946,39 +825,21 @@ fn run_meta(ctx: &Ctx, store: &dyn Store) -> ([f64; 4], u64) {
             let what = || format!("{} {path}", META_PHASES[phase]);
             match phase {
                 0 => {
-                    let fd = store
-                        .open(path, libc::O_CREAT | libc::O_WRONLY)
-                        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
-                    store
-                        .close(fd)
-                        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    let fd = store.open(path, libc::O_CREAT | libc::O_WRONLY).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
                 }
                 1 => {
-                    let size = store
-                        .stat(path)
-                        .unwrap_or_else(|e| ctx.fatal(store, &what(), e))
-                        .size;
+                    let size = store.stat(path).unwrap_or_else(|e| ctx.fatal(store, &what(), e)).size;
                     if size != 0 {
                         bad += 1;
-                        report_mismatch(
-                            ctx,
-                            store,
-                            &mut reports,
-                            format!("{path}: size {size} after create"),
-                        );
+                        report_mismatch(ctx, store, &mut reports, format!("{path}: size {size} after create"));
                     }
                 }
                 2 => {
-                    let fd = store
-                        .open(path, libc::O_RDONLY)
-                        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
-                    store
-                        .close(fd)
-                        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    let fd = store.open(path, libc::O_RDONLY).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
                 }
-                _ => store
-                    .unlink(path)
-                    .unwrap_or_else(|e| ctx.fatal(store, &what(), e)),
+                _ => store.unlink(path).unwrap_or_else(|e| ctx.fatal(store, &what(), e)),
             }
         }
         *rate = total_ops / ctx.max_f64(start.elapsed().as_secs_f64());
@@ -991,12 +852,7 @@ fn run_meta(ctx: &Ctx, store: &dyn Store) -> ([f64; 4], u64) {
             Err(e) if e.errno == libc::ENOENT => {}
             other => {
                 bad += 1;
-                report_mismatch(
-                    ctx,
-                    store,
-                    &mut reports,
-                    format!("stat {path} after remove: {other:?}, expected ENOENT"),
-                );
+                report_mismatch(ctx, store, &mut reports, format!("stat {path} after remove: {other:?}, expected ENOENT"));
             }
         }
     }
@@ -1019,20 +875,14 @@ const TREE_PHASES: [&str; 3] = ["mkdir", "dir stat", "rmdir"];
 /// Creates an empty file as untimed setup for a pattern.
 fn create_empty(ctx: &Ctx, store: &dyn Store, path: &str) {
     let what = || format!("create {path}");
-    let fd = store
-        .open(path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC)
-        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
-    store
-        .close(fd)
-        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+    let fd = store.open(path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
 }
 
 /// Removes files as untimed cleanup after a pattern.
 fn remove_files(ctx: &Ctx, store: &dyn Store, paths: &[String]) {
     for path in paths {
-        store
-            .unlink(path)
-            .unwrap_or_else(|e| ctx.fatal(store, &format!("unlink {path}"), e));
+        store.unlink(path).unwrap_or_else(|e| ctx.fatal(store, &format!("unlink {path}"), e));
     }
 }
 
@@ -1041,12 +891,7 @@ fn expect_gone(ctx: &Ctx, store: &dyn Store, path: &str, what: &str, reports: &m
     match store.stat(path) {
         Err(e) if e.errno == libc::ENOENT => 0,
         other => {
-            report_mismatch(
-                ctx,
-                store,
-                reports,
-                format!("stat {path} after {what}: {other:?}, expected ENOENT"),
-            );
+            report_mismatch(ctx, store, reports, format!("stat {path} after {what}: {other:?}, expected ENOENT"));
             1
         }
     }
@@ -1054,18 +899,8 @@ fn expect_gone(ctx: &Ctx, store: &dyn Store, path: &str, what: &str, reports: &m
 
 /// Lists `dir` (untimed) and checks that it holds exactly the names in `expected`, plus `.` and
 /// `..`, each once. Returns the number of wrong entries: missing, unexpected or repeated ones.
-fn check_listing(
-    ctx: &Ctx,
-    store: &dyn Store,
-    dir: &str,
-    expected: &[String],
-    reports: &mut u32,
-) -> u64 {
-    let index: HashMap<&[u8], usize> = expected
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (name.as_bytes(), i))
-        .collect();
+fn check_listing(ctx: &Ctx, store: &dyn Store, dir: &str, expected: &[String], reports: &mut u32) -> u64 {
+    let index: HashMap<&[u8], usize> = expected.iter().enumerate().map(|(i, name)| (name.as_bytes(), i)).collect();
     let mut seen = vec![false; expected.len()];
     let mut dots = [0u32; 2];
     let mut strays = Vec::new();
@@ -1083,31 +918,16 @@ fn check_listing(
     let mut bad = 0u64;
     for name in strays {
         bad += 1;
-        report_mismatch(
-            ctx,
-            store,
-            reports,
-            format!("{dir}: unexpected or repeated entry {name:?}"),
-        );
+        report_mismatch(ctx, store, reports, format!("{dir}: unexpected or repeated entry {name:?}"));
     }
     for (name, _) in expected.iter().zip(&seen).filter(|(_, &seen)| !seen) {
         bad += 1;
-        report_mismatch(
-            ctx,
-            store,
-            reports,
-            format!("{dir}: entry {name:?} missing"),
-        );
+        report_mismatch(ctx, store, reports, format!("{dir}: entry {name:?} missing"));
     }
     for (name, count) in [".", ".."].into_iter().zip(dots) {
         if count != 1 {
             bad += 1;
-            report_mismatch(
-                ctx,
-                store,
-                reports,
-                format!("{dir}: {name:?} listed {count} times, expected once"),
-            );
+            report_mismatch(ctx, store, reports, format!("{dir}: {name:?} listed {count} times, expected once"));
         }
     }
     bad
@@ -1119,44 +939,28 @@ fn check_listing(
 fn run_tree(ctx: &Ctx, store: &dyn Store) -> ([f64; 3], u64) {
     let parent = format!("/dirs/r{}", ctx.rank);
     let names: Vec<String> = (0..ctx.opts.dir_count).map(|i| format!("d{i}")).collect();
-    let paths: Vec<String> = names
-        .iter()
-        .map(|name| format!("{parent}/{name}"))
-        .collect();
+    let paths: Vec<String> = names.iter().map(|name| format!("{parent}/{name}")).collect();
     let total_ops = ctx.sum_u64(ctx.opts.dir_count) as f64;
     let mut bad = 0u64;
     let mut reports = 0u32;
     let mut rates = [0.0; 3];
 
-    store
-        .mkdir(&parent)
-        .unwrap_or_else(|e| ctx.fatal(store, &format!("mkdir {parent}"), e));
+    store.mkdir(&parent).unwrap_or_else(|e| ctx.fatal(store, &format!("mkdir {parent}"), e));
     for (phase, rate) in rates.iter_mut().enumerate() {
         ctx.world.barrier();
         let start = Instant::now();
         for path in &paths {
             let what = || format!("{} {path}", TREE_PHASES[phase]);
             match phase {
-                0 => store
-                    .mkdir(path)
-                    .unwrap_or_else(|e| ctx.fatal(store, &what(), e)),
+                0 => store.mkdir(path).unwrap_or_else(|e| ctx.fatal(store, &what(), e)),
                 1 => {
-                    let attrs = store
-                        .stat(path)
-                        .unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    let attrs = store.stat(path).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
                     if !attrs.is_dir() {
                         bad += 1;
-                        report_mismatch(
-                            ctx,
-                            store,
-                            &mut reports,
-                            format!("{path}: mode {:o} after mkdir", attrs.mode),
-                        );
+                        report_mismatch(ctx, store, &mut reports, format!("{path}: mode {:o} after mkdir", attrs.mode));
                     }
                 }
-                _ => store
-                    .rmdir(path)
-                    .unwrap_or_else(|e| ctx.fatal(store, &what(), e)),
+                _ => store.rmdir(path).unwrap_or_else(|e| ctx.fatal(store, &what(), e)),
             }
         }
         *rate = total_ops / ctx.max_f64(start.elapsed().as_secs_f64());
@@ -1174,12 +978,7 @@ fn run_tree(ctx: &Ctx, store: &dyn Store) -> ([f64; 3], u64) {
     // Succeeds only if the parent agrees that all its entries are gone.
     if let Err(e) = store.rmdir(&parent) {
         bad += 1;
-        report_mismatch(
-            ctx,
-            store,
-            &mut reports,
-            format!("rmdir {parent} after removing its entries: {e}"),
-        );
+        report_mismatch(ctx, store, &mut reports, format!("rmdir {parent} after removing its entries: {e}"));
     }
     (rates, bad)
 }
@@ -1189,9 +988,7 @@ fn run_tree(ctx: &Ctx, store: &dyn Store) -> ([f64; 3], u64) {
 /// and this rank's count of wrong results.
 fn run_readdir(ctx: &Ctx, store: &dyn Store) -> (f64, u64) {
     let n = ctx.opts.readdir_files;
-    let own: Vec<String> = (0..n)
-        .map(|i| format!("{SHARED_DIR}/r{}.{i}", ctx.rank))
-        .collect();
+    let own: Vec<String> = (0..n).map(|i| format!("{SHARED_DIR}/r{}.{i}", ctx.rank)).collect();
     for path in &own {
         create_empty(ctx, store, path);
     }
@@ -1203,9 +1000,7 @@ fn run_readdir(ctx: &Ctx, store: &dyn Store) -> (f64, u64) {
     ctx.world.barrier();
     let start = Instant::now();
     let mut listed = 0u64;
-    store
-        .list_dir(SHARED_DIR, &mut |_| listed += 1)
-        .unwrap_or_else(|e| ctx.fatal(store, &format!("list {SHARED_DIR}"), e));
+    store.list_dir(SHARED_DIR, &mut |_| listed += 1).unwrap_or_else(|e| ctx.fatal(store, &format!("list {SHARED_DIR}"), e));
     let elapsed = start.elapsed().as_secs_f64();
     let rate = ctx.sum_u64(listed) as f64 / ctx.max_f64(elapsed);
 
@@ -1222,9 +1017,7 @@ fn run_readdir(ctx: &Ctx, store: &dyn Store) -> (f64, u64) {
         );
     }
     if ctx.opts.verify {
-        let names: Vec<String> = (0..ctx.size)
-            .flat_map(|r| (0..n).map(move |i| format!("r{r}.{i}")))
-            .collect();
+        let names: Vec<String> = (0..ctx.size).flat_map(|r| (0..n).map(move |i| format!("r{r}.{i}"))).collect();
         bad += check_listing(ctx, store, SHARED_DIR, &names, &mut reports);
     }
     // Nobody removes a file before every rank has finished listing.
@@ -1237,9 +1030,7 @@ fn run_readdir(ctx: &Ctx, store: &dyn Store) -> (f64, u64) {
 /// Every rank renames `--renames` files of its own within one shared directory. Returns the
 /// aggregate rate and this rank's count of wrong results.
 fn run_rename(ctx: &Ctx, store: &dyn Store) -> (f64, u64) {
-    let from: Vec<String> = (0..ctx.opts.renames)
-        .map(|i| format!("/ren/r{}.{i}", ctx.rank))
-        .collect();
+    let from: Vec<String> = (0..ctx.opts.renames).map(|i| format!("/ren/r{}.{i}", ctx.rank)).collect();
     let to: Vec<String> = from.iter().map(|path| format!("{path}.moved")).collect();
     for path in &from {
         create_empty(ctx, store, path);
@@ -1251,9 +1042,7 @@ fn run_rename(ctx: &Ctx, store: &dyn Store) -> (f64, u64) {
     ctx.world.barrier();
     let start = Instant::now();
     for (old, new) in from.iter().zip(&to) {
-        store
-            .rename(old, new)
-            .unwrap_or_else(|e| ctx.fatal(store, &format!("rename {old} {new}"), e));
+        store.rename(old, new).unwrap_or_else(|e| ctx.fatal(store, &format!("rename {old} {new}"), e));
     }
     let rate = total_ops / ctx.max_f64(start.elapsed().as_secs_f64());
 
@@ -1264,12 +1053,7 @@ fn run_rename(ctx: &Ctx, store: &dyn Store) -> (f64, u64) {
                 Ok(attrs) if attrs.is_file() && attrs.size == 0 => {}
                 other => {
                     bad += 1;
-                    report_mismatch(
-                        ctx,
-                        store,
-                        &mut reports,
-                        format!("stat {new} after rename: {other:?}, expected an empty file"),
-                    );
+                    report_mismatch(ctx, store, &mut reports, format!("stat {new} after rename: {other:?}, expected an empty file"));
                 }
             }
         }
@@ -1293,12 +1077,7 @@ struct Row {
 
 impl Row {
     fn new(name: String, unit: &'static str) -> Row {
-        Row {
-            name,
-            unit,
-            benchfs: None,
-            posix: None,
-        }
+        Row { name, unit, benchfs: None, posix: None }
     }
 
     fn record(slot: &mut Option<f64>, value: f64) {
@@ -1331,17 +1110,10 @@ impl Table {
     }
 
     fn print(&self, iterations: u32) {
-        let how = if iterations == 1 {
-            "1 iteration".to_string()
-        } else {
-            format!("best of {iterations} iterations")
-        };
+        let how = if iterations == 1 { "1 iteration".to_string() } else { format!("best of {iterations} iterations") };
         println!();
         println!("results ({how}; rates = total bytes or operations / slowest rank's time)");
-        println!(
-            "{:<18} {:>14} {:>14} {:>8}  unit",
-            "pattern", "BenchFS", "POSIX", "ratio"
-        );
+        println!("{:<18} {:>14} {:>14} {:>8}  unit", "pattern", "BenchFS", "POSIX", "ratio");
         println!("{}", "-".repeat(66));
         let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1}"));
         for r in &self.rows {
@@ -1349,14 +1121,7 @@ impl Table {
                 (Some(b), Some(p)) if p > 0.0 => format!("{:.2}", b / p),
                 _ => "n/a".to_string(),
             };
-            println!(
-                "{:<18} {:>14} {:>14} {:>8}  {}",
-                r.name,
-                fmt(r.benchfs),
-                fmt(r.posix),
-                ratio,
-                r.unit
-            );
+            println!("{:<18} {:>14} {:>14} {:>8}  {}", r.name, fmt(r.benchfs), fmt(r.posix), ratio, r.unit);
         }
     }
 }
@@ -1375,23 +1140,12 @@ fn choose_posix_dir(ctx: &Ctx) -> String {
                 .iter()
                 .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
                 .unwrap_or_else(|| std::process::id().to_string());
-            let id: String = id
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '.' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
+            let id: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
             format!("/dev/shm/benchfs-bench-posix-{id}")
         }
         (None, _) => String::new(),
     };
-    ctx.broadcast_string(chosen)
-        .trim_end_matches('/')
-        .to_string()
+    ctx.broadcast_string(chosen).trim_end_matches('/').to_string()
 }
 
 /// What setting up the POSIX side found out.
@@ -1405,9 +1159,7 @@ struct PosixSetup {
 
 /// The directories of [`PARENTS`] below `root`.
 fn create_posix_parents(root: &str) -> std::io::Result<()> {
-    PARENTS
-        .iter()
-        .try_for_each(|dir| std::fs::create_dir_all(format!("{root}{dir}")))
+    PARENTS.iter().try_for_each(|dir| std::fs::create_dir_all(format!("{root}{dir}")))
 }
 
 fn setup_posix_dir(ctx: &Ctx, root: &str) -> PosixSetup {
@@ -1426,10 +1178,7 @@ fn setup_posix_dir(ctx: &Ctx, root: &str) -> PosixSetup {
     ctx.world.barrier();
     if ctx.rank != 0 {
         if let Err(e) = create_posix_parents(root) {
-            eprintln!(
-                "benchfs-bench: rank {}: cannot set up POSIX directory {root}: {e}",
-                ctx.rank
-            );
+            eprintln!("benchfs-bench: rank {}: cannot set up POSIX directory {root}: {e}", ctx.rank);
             ctx.world.abort(2);
         }
     }
@@ -1439,10 +1188,7 @@ fn setup_posix_dir(ctx: &Ctx, root: &str) -> PosixSetup {
     }
     let root_rank = ctx.world.process_at_rank(0);
     root_rank.broadcast_into(&mut created);
-    PosixSetup {
-        created_root: created == 1,
-        shared: ctx.min_u64(sees_marker) == 1,
-    }
+    PosixSetup { created_root: created == 1, shared: ctx.min_u64(sees_marker) == 1 }
 }
 
 /// Removes the directories the benchmark created. Only empty directories are removed (every file
@@ -1480,15 +1226,10 @@ fn chunk_size_description() -> String {
 
 fn print_config(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) {
     let o = &ctx.opts;
-    let modes: Vec<&str> = [
-        (o.fpp, "fpp"),
-        (o.shared, "shared"),
-        (o.meta, "meta"),
-        (o.dirs, "dirs"),
-    ]
-    .iter()
-    .filter_map(|&(on, name)| on.then_some(name))
-    .collect();
+    let modes: Vec<&str> = [(o.fpp, "fpp"), (o.shared, "shared"), (o.meta, "meta"), (o.dirs, "dirs")]
+        .iter()
+        .filter_map(|&(on, name)| on.then_some(name))
+        .collect();
     let bandwidth = o.fpp || o.shared;
     let chunk = chunk_size_description();
     let per_rank = bytes_per_rank(ctx);
@@ -1499,33 +1240,21 @@ fn print_config(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) {
         println!("  transfer size    {}", fmt_size(o.transfer));
         println!("  block size       {} per rank", fmt_size(o.block));
         println!("  segments         {}", o.segments);
-        println!(
-            "  data per rank    {}  (aggregate {})",
-            fmt_size(per_rank),
-            fmt_size(per_rank * ctx.size as u64)
-        );
+        println!("  data per rank    {}  (aggregate {})", fmt_size(per_rank), fmt_size(per_rank * ctx.size as u64));
     }
     if o.meta {
         println!("  files per rank   {} (meta)", o.files);
     }
     if o.dirs {
-        println!(
-            "  dirs per rank    {} (mkdir, dir stat, rmdir)",
-            o.dir_count
-        );
-        println!(
-            "  listed files     {} per rank, in one directory (readdir)",
-            o.readdir_files
-        );
+        println!("  dirs per rank    {} (mkdir, dir stat, rmdir)", o.dir_count);
+        println!("  listed files     {} per rank, in one directory (readdir)", o.readdir_files);
         println!("  renames per rank {} (rename)", o.renames);
     }
     println!("  chunk size       {chunk}");
     println!("  iterations       {} (best reported)", o.iterations);
     let verify = match (o.verify, bandwidth, o.dirs) {
         (false, ..) => "off",
-        (true, true, true) => {
-            "every byte after each read phase, every name after each listing (untimed)"
-        }
+        (true, true, true) => "every byte after each read phase, every name after each listing (untimed)",
         (true, true, false) => "every byte, in an untimed pass after each read phase",
         (true, false, _) => "every result, untimed; every listed name in a second listing",
     };
@@ -1535,11 +1264,7 @@ fn print_config(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) {
     }
     println!(
         "  POSIX directory  {posix_root}{}",
-        if setup.shared {
-            ""
-        } else {
-            "  (not shared by all ranks: cross-rank POSIX patterns skipped)"
-        }
+        if setup.shared { "" } else { "  (not shared by all ranks: cross-rank POSIX patterns skipped)" }
     );
 }
 
@@ -1572,9 +1297,7 @@ fn run_dirs(ctx: &Ctx, store: &dyn Store, setup: &PosixSetup, table: &mut Table)
 }
 
 fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
-    let posix = Posix {
-        root: posix_root.to_string(),
-    };
+    let posix = Posix { root: posix_root.to_string() };
     let stores: [&dyn Store; 2] = [&BenchFs, &posix];
     let mut table = Table { rows: Vec::new() };
     let mut bad = 0u64;
@@ -1598,18 +1321,8 @@ fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
                 }
                 let (rates, b) = run_bandwidth(ctx, store, layout, iteration);
                 bad += b;
-                table.record(
-                    &format!("{} write", layout.name()),
-                    "MiB/s",
-                    store,
-                    rates.write,
-                );
-                table.record(
-                    &format!("{} read", layout.name()),
-                    "MiB/s",
-                    store,
-                    rates.read,
-                );
+                table.record(&format!("{} write", layout.name()), "MiB/s", store, rates.write);
+                table.record(&format!("{} read", layout.name()), "MiB/s", store, rates.read);
             }
         }
         if ctx.opts.meta && ctx.opts.files > 0 {
@@ -1659,10 +1372,7 @@ fn main() -> ExitCode {
     };
 
     if let Err(e) = benchfs::init(&world) {
-        eprintln!(
-            "benchfs-bench: rank {rank}: benchfs::init failed: {e} (errno {})",
-            e.errno()
-        );
+        eprintln!("benchfs-bench: rank {rank}: benchfs::init failed: {e} (errno {})", e.errno());
         world.abort(2);
     }
     // The namespaces the patterns use; created once, by rank 0, before anyone uses them.
@@ -1675,12 +1385,7 @@ fn main() -> ExitCode {
         }
     }
     world.barrier();
-    let ctx = Ctx {
-        world,
-        rank,
-        size,
-        opts,
-    };
+    let ctx = Ctx { world, rank, size, opts };
 
     let posix_root = choose_posix_dir(&ctx);
     let setup = setup_posix_dir(&ctx, &posix_root);

@@ -111,11 +111,7 @@ impl Op {
     /// Four words, for the broadcast.
     fn encode(&self) -> [u64; 4] {
         let kind = KINDS.iter().position(|&k| k == self.kind).unwrap_or(0) as u64;
-        let head = kind
-            | (self.rank as u64) << 8
-            | (self.a as u64) << 40
-            | (self.b as u64) << 48
-            | (self.flags as u64) << 56;
+        let head = kind | (self.rank as u64) << 8 | (self.a as u64) << 40 | (self.b as u64) << 48 | (self.flags as u64) << 56;
         [head, self.off, self.len, self.tag]
     }
 
@@ -144,26 +140,12 @@ impl Op {
             Kind::Create => format!(
                 "create {}{}{} with {} bytes (tag {:#x})",
                 p(self.a),
-                if self.flags & EXCL != 0 {
-                    " O_EXCL"
-                } else {
-                    ""
-                },
-                if self.flags & TRUNC != 0 {
-                    " O_TRUNC"
-                } else {
-                    ""
-                },
+                if self.flags & EXCL != 0 { " O_EXCL" } else { "" },
+                if self.flags & TRUNC != 0 { " O_TRUNC" } else { "" },
                 self.len,
                 self.tag
             ),
-            Kind::WriteAt => format!(
-                "write {} bytes at {} of {} (tag {:#x})",
-                self.len,
-                self.off,
-                p(self.a),
-                self.tag
-            ),
+            Kind::WriteAt => format!("write {} bytes at {} of {} (tag {:#x})", self.len, self.off, p(self.a), self.tag),
             Kind::Read => format!("read {}", p(self.a)),
             Kind::Stat => format!("stat {}", p(self.a)),
             Kind::Unlink => format!("unlink {}", p(self.a)),
@@ -224,26 +206,10 @@ fn generate(seed: u64, count: u64, nranks: u32, chunk: u64) -> Vec<Op> {
             let (off, len) = span(&mut rng, chunk);
             let (off, len) = match kind {
                 Kind::Create => (0, len),
-                Kind::Truncate => (
-                    if rng.below(2) == 0 {
-                        rng.below(4000)
-                    } else {
-                        off + len
-                    },
-                    0,
-                ),
+                Kind::Truncate => (if rng.below(2) == 0 { rng.below(4000) } else { off + len }, 0),
                 _ => (off, len),
             };
-            Op {
-                kind,
-                rank: rng.below(nranks as u64) as u32,
-                a,
-                b,
-                flags: rng.below(4) as u8,
-                off,
-                len,
-                tag: rng.below(1 << 40),
-            }
+            Op { kind, rank: rng.below(nranks as u64) as u32, a, b, flags: rng.below(4) as u8, off, len, tag: rng.below(1 << 40) }
         })
         .collect()
 }
@@ -300,19 +266,13 @@ impl Outcome {
         match b.first() {
             Some(0) => Outcome::Err(i32::from_le_bytes(b[1..5].try_into().unwrap_or_default())),
             Some(2) => Outcome::Data(b[1..].to_vec()),
-            Some(3) => Outcome::Stat {
-                dir: b[1] != 0,
-                size: word(2),
-            },
+            Some(3) => Outcome::Stat { dir: b[1] != 0, size: word(2) },
             Some(4) => {
                 let mut names = Vec::new();
                 let mut at = 1;
                 while at + 2 <= b.len() {
                     let (kind, len) = (b[at], b[at + 1] as usize);
-                    names.push((
-                        String::from_utf8_lossy(&b[at + 2..at + 2 + len]).into_owned(),
-                        kind,
-                    ));
+                    names.push((String::from_utf8_lossy(&b[at + 2..at + 2 + len]).into_owned(), kind));
                     at += 2 + len;
                 }
                 Outcome::Names(names)
@@ -325,11 +285,7 @@ impl Outcome {
     fn show(&self) -> String {
         match self {
             Outcome::Err(e) => format!("errno {e} ({})", std::io::Error::from_raw_os_error(*e)),
-            Outcome::Data(d) => format!(
-                "{} bytes (digest {:#x})",
-                d.len(),
-                d.iter().fold(0u64, |h, &x| mix(h ^ x as u64))
-            ),
+            Outcome::Data(d) => format!("{} bytes (digest {:#x})", d.len(), d.iter().fold(0u64, |h, &x| mix(h ^ x as u64))),
             other => format!("{other:?}"),
         }
     }
@@ -356,10 +312,7 @@ impl Expect {
         match self {
             Expect::Value(v) => v.show(),
             Expect::AnyErr(errnos) => {
-                let names: Vec<String> = errnos
-                    .iter()
-                    .map(|&e| format!("{e} ({})", std::io::Error::from_raw_os_error(e)))
-                    .collect();
+                let names: Vec<String> = errnos.iter().map(|&e| format!("{e} ({})", std::io::Error::from_raw_os_error(e))).collect();
                 format!("errno {}", names.join(" or "))
             }
         }
@@ -391,9 +344,7 @@ fn fail(errno: i32) -> Expect {
 
 impl Model {
     fn new() -> Model {
-        Model {
-            tree: BTreeMap::from([(String::new(), Node::Dir)]),
-        }
+        Model { tree: BTreeMap::from([(String::new(), Node::Dir)]) }
     }
 
     /// Path resolution: the first missing prefix gives ENOENT, the first non-directory ENOTDIR.
@@ -415,10 +366,7 @@ impl Model {
     }
 
     fn children(&self, p: &str) -> Vec<(&String, &Node)> {
-        self.tree
-            .iter()
-            .filter(|(k, _)| !k.is_empty() && k.as_str() != p && parent_of(k) == p)
-            .collect()
+        self.tree.iter().filter(|(k, _)| !k.is_empty() && k.as_str() != p && parent_of(k) == p).collect()
     }
 
     fn below<'a>(p: &'a str) -> impl Fn(&String) -> bool + 'a {
@@ -448,32 +396,17 @@ impl Model {
                 self.tree.insert(p, Node::Dir);
                 Expect::Value(Outcome::Done)
             }
-            (
-                Kind::Rmdir
-                | Kind::Unlink
-                | Kind::Truncate
-                | Kind::Read
-                | Kind::Stat
-                | Kind::WriteAt
-                | Kind::Readdir,
-                None,
-            ) => fail(libc::ENOENT),
-            (Kind::Rmdir, Some(Node::File(_))) => fail(libc::ENOTDIR),
-            (Kind::Rmdir, Some(Node::Dir)) if !self.children(&p).is_empty() => {
-                Expect::AnyErr(vec![libc::ENOTEMPTY, libc::EEXIST])
+            (Kind::Rmdir | Kind::Unlink | Kind::Truncate | Kind::Read | Kind::Stat | Kind::WriteAt | Kind::Readdir, None) => {
+                fail(libc::ENOENT)
             }
+            (Kind::Rmdir, Some(Node::File(_))) => fail(libc::ENOTDIR),
+            (Kind::Rmdir, Some(Node::Dir)) if !self.children(&p).is_empty() => Expect::AnyErr(vec![libc::ENOTEMPTY, libc::EEXIST]),
             (Kind::Rmdir, Some(Node::Dir)) | (Kind::Unlink, Some(Node::File(_))) => {
                 self.tree.remove(&p);
                 Expect::Value(Outcome::Done)
             }
-            (Kind::Unlink | Kind::Truncate | Kind::WriteAt | Kind::Read, Some(Node::Dir)) => {
-                fail(libc::EISDIR)
-            }
-            (Kind::Create, Some(Node::Dir)) => fail(if op.flags & EXCL != 0 {
-                libc::EEXIST
-            } else {
-                libc::EISDIR
-            }),
+            (Kind::Unlink | Kind::Truncate | Kind::WriteAt | Kind::Read, Some(Node::Dir)) => fail(libc::EISDIR),
+            (Kind::Create, Some(Node::Dir)) => fail(if op.flags & EXCL != 0 { libc::EEXIST } else { libc::EISDIR }),
             (Kind::Create, Some(Node::File(_))) if op.flags & EXCL != 0 => fail(libc::EEXIST),
             (Kind::Create, existing) => {
                 let mut data = match existing {
@@ -496,22 +429,12 @@ impl Model {
             }
             (Kind::Read, Some(Node::File(data))) => Expect::Value(Outcome::Data(data)),
             (Kind::Stat, Some(Node::Dir)) => Expect::Value(Outcome::Stat { dir: true, size: 0 }),
-            (Kind::Stat, Some(Node::File(d))) => Expect::Value(Outcome::Stat {
-                dir: false,
-                size: d.len() as u64,
-            }),
+            (Kind::Stat, Some(Node::File(d))) => Expect::Value(Outcome::Stat { dir: false, size: d.len() as u64 }),
             (Kind::Readdir, Some(Node::File(_))) => fail(libc::ENOTDIR),
             (Kind::Readdir, Some(Node::Dir)) => {
-                let mut names = vec![
-                    (".".to_owned(), libc::DT_DIR),
-                    ("..".to_owned(), libc::DT_DIR),
-                ];
+                let mut names = vec![(".".to_owned(), libc::DT_DIR), ("..".to_owned(), libc::DT_DIR)];
                 for (k, n) in self.children(&p) {
-                    let kind = if matches!(n, Node::Dir) {
-                        libc::DT_DIR
-                    } else {
-                        libc::DT_REG
-                    };
+                    let kind = if matches!(n, Node::Dir) { libc::DT_DIR } else { libc::DT_REG };
                     names.push((k.rsplit('/').next().unwrap_or_default().to_owned(), kind));
                 }
                 names.sort();
@@ -563,12 +486,7 @@ impl Model {
         }
         // Move p and everything below it to q, replacing q.
         self.tree.remove(q);
-        let moved: Vec<String> = self
-            .tree
-            .keys()
-            .filter(|k| k.as_str() == p || Self::below(p)(k))
-            .cloned()
-            .collect();
+        let moved: Vec<String> = self.tree.keys().filter(|k| k.as_str() == p || Self::below(p)(k)).cloned().collect();
         for k in moved {
             if let Some(n) = self.tree.remove(&k) {
                 self.tree.insert(format!("{q}{}", &k[p.len()..]), n);
@@ -644,24 +562,16 @@ fn execute(op: &Op, dir: &str, paths: &[String]) -> Outcome {
             }
             open_write_close(&p, flags, &pattern(op.tag, 0, op.len), 0)
         }
-        Kind::WriteAt => {
-            open_write_close(&p, libc::O_WRONLY, &pattern(op.tag, op.off, op.len), op.off)
-        }
+        Kind::WriteAt => open_write_close(&p, libc::O_WRONLY, &pattern(op.tag, op.off, op.len), op.off),
         Kind::Read => read_whole(&p),
         Kind::Stat => match benchfs::stat(&p) {
-            Ok(st) if st.mode & libc::S_IFMT == libc::S_IFDIR => {
-                Outcome::Stat { dir: true, size: 0 }
-            }
-            Ok(st) => Outcome::Stat {
-                dir: false,
-                size: st.size,
-            },
+            Ok(st) if st.mode & libc::S_IFMT == libc::S_IFDIR => Outcome::Stat { dir: true, size: 0 },
+            Ok(st) => Outcome::Stat { dir: false, size: st.size },
             Err(e) => errno_of(e),
         },
         Kind::Readdir => match benchfs::readdir(&p) {
             Ok(entries) => {
-                let mut names: Vec<(String, u8)> =
-                    entries.into_iter().map(|e| (e.name, e.kind)).collect();
+                let mut names: Vec<(String, u8)> = entries.into_iter().map(|e| (e.name, e.kind)).collect();
                 names.sort();
                 Outcome::Names(names)
             }
@@ -701,11 +611,7 @@ struct Mismatch {
 fn result_class(o: &Outcome) -> String {
     match o {
         Outcome::Err(e) => format!("errno {e}"),
-        other => format!("{other:?}")
-            .split([' ', '(', '{'])
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
+        other => format!("{other:?}").split([' ', '(', '{']).next().unwrap_or_default().to_owned(),
     }
 }
 
@@ -723,11 +629,7 @@ impl Runner {
         let mut len = bytes.len() as u64;
         let from = self.world.process_at_rank(root as i32);
         from.broadcast_into(&mut len);
-        let mut buf = if self.rank == root {
-            bytes
-        } else {
-            vec![0u8; len as usize]
-        };
+        let mut buf = if self.rank == root { bytes } else { vec![0u8; len as usize] };
         if len > 0 {
             from.broadcast_into(&mut buf[..]);
         }
@@ -746,62 +648,29 @@ impl Runner {
         let dir = format!("{TOP}/s{seed}.{}", self.replays);
         self.replays += 1;
         let mut mismatch = None;
-        let made = if self.rank == 0 {
-            benchfs::mkdir(&dir, 0o755)
-                .map_err(|e| e.errno())
-                .err()
-                .unwrap_or(0)
-        } else {
-            0
-        };
-        let made = i32::from_le_bytes(
-            self.broadcast_bytes(0, made.to_le_bytes().to_vec())
-                .try_into()
-                .unwrap_or_default(),
-        );
+        let made = if self.rank == 0 { benchfs::mkdir(&dir, 0o755).map_err(|e| e.errno()).err().unwrap_or(0) } else { 0 };
+        let made = i32::from_le_bytes(self.broadcast_bytes(0, made.to_le_bytes().to_vec()).try_into().unwrap_or_default());
         if made != 0 {
             let got = Outcome::Err(made);
             let signature = (None, result_class(&got));
-            return Some(Mismatch {
-                index: 0,
-                expected: format!("mkdir {dir} succeeds"),
-                got: got.show(),
-                signature,
-            });
+            return Some(Mismatch { index: 0, expected: format!("mkdir {dir} succeeds"), got: got.show(), signature });
         }
         let mut model = Model::new();
         for (index, op) in ops.iter().enumerate() {
-            let local = if op.rank == self.rank {
-                execute(op, &dir, &self.paths).encode()
-            } else {
-                Vec::new()
-            };
+            let local = if op.rank == self.rank { execute(op, &dir, &self.paths).encode() } else { Vec::new() };
             let got = Outcome::decode(&self.broadcast_bytes(op.rank, local));
             let expected = model.apply(op, &self.paths);
             if expected.accepts(&got) {
                 *checked += 1;
             } else {
                 let signature = (Some(op.kind), result_class(&got));
-                mismatch = Some(Mismatch {
-                    index,
-                    expected: expected.show(),
-                    got: got.show(),
-                    signature,
-                });
+                mismatch = Some(Mismatch { index, expected: expected.show(), got: got.show(), signature });
                 break;
             }
         }
         self.world.barrier();
-        let cleaned = if self.rank == 0 {
-            remove_tree(&dir).map_err(|e| e.errno()).err().unwrap_or(0)
-        } else {
-            0
-        };
-        let cleaned = i32::from_le_bytes(
-            self.broadcast_bytes(0, cleaned.to_le_bytes().to_vec())
-                .try_into()
-                .unwrap_or_default(),
-        );
+        let cleaned = if self.rank == 0 { remove_tree(&dir).map_err(|e| e.errno()).err().unwrap_or(0) } else { 0 };
+        let cleaned = i32::from_le_bytes(self.broadcast_bytes(0, cleaned.to_le_bytes().to_vec()).try_into().unwrap_or_default());
         if mismatch.is_none() && cleaned != 0 {
             let got = Outcome::Err(cleaned);
             mismatch = Some(Mismatch {
@@ -817,12 +686,7 @@ impl Runner {
     /// Delta debugging over a failing sequence: removes chunks (halves, quarters, ... single
     /// operations) as long as what is left still fails the same way (see
     /// [`Mismatch::signature`]), and cuts each such candidate after its first mismatch.
-    fn shrink(
-        &mut self,
-        mut ops: Vec<Op>,
-        mut mismatch: Mismatch,
-        seed: u64,
-    ) -> (Vec<Op>, Mismatch) {
+    fn shrink(&mut self, mut ops: Vec<Op>, mut mismatch: Mismatch, seed: u64) -> (Vec<Op>, Mismatch) {
         let started = Instant::now();
         let mut replays = 0;
         let mut parts = 2usize;
@@ -830,20 +694,13 @@ impl Runner {
             let size = ops.len().div_ceil(parts);
             let mut reduced = false;
             for start in (0..ops.len()).step_by(size) {
-                let go_on =
-                    self.broadcast_flag(replays < MAX_REPLAYS && started.elapsed() < SHRINK_TIME);
+                let go_on = self.broadcast_flag(replays < MAX_REPLAYS && started.elapsed() < SHRINK_TIME);
                 if !go_on {
                     return (ops, mismatch);
                 }
                 replays += 1;
-                let candidate: Vec<Op> = ops[..start]
-                    .iter()
-                    .chain(&ops[(start + size).min(ops.len())..])
-                    .copied()
-                    .collect();
-                let still = self
-                    .replay(&candidate, seed, &mut 0)
-                    .filter(|m| m.signature == mismatch.signature);
+                let candidate: Vec<Op> = ops[..start].iter().chain(&ops[(start + size).min(ops.len())..]).copied().collect();
+                let still = self.replay(&candidate, seed, &mut 0).filter(|m| m.signature == mismatch.signature);
                 if let Some(m) = still {
                     ops = candidate[..(m.index + 1).min(candidate.len())].to_vec();
                     mismatch = m;
@@ -874,18 +731,12 @@ fn chunk_size() -> u64 {
 fn arg(i: usize, default: u64) -> Result<u64, String> {
     match std::env::args().nth(i) {
         None => Ok(default),
-        Some(a) => a
-            .parse()
-            .map_err(|_| format!("argument {i} ({a:?}) is not a number")),
+        Some(a) => a.parse().map_err(|_| format!("argument {i} ({a:?}) is not a number")),
     }
 }
 
 fn main() -> ExitCode {
-    let (seed, count, runs) = match (
-        arg(1, DEFAULT_SEED),
-        arg(2, DEFAULT_OPS),
-        arg(3, DEFAULT_RUNS),
-    ) {
+    let (seed, count, runs) = match (arg(1, DEFAULT_SEED), arg(2, DEFAULT_OPS), arg(3, DEFAULT_RUNS)) {
         (Ok(s), Ok(c), Ok(r)) => (s, c, r),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             eprintln!("model: {e}\nusage: model [SEED] [OPS] [RUNS]");
@@ -899,10 +750,7 @@ fn main() -> ExitCode {
     let world = universe.world();
     let (rank, nranks) = (world.rank() as u32, world.size() as u32);
     if let Err(e) = benchfs::init(&world) {
-        eprintln!(
-            "model: rank {rank}: benchfs::init: {e} (errno {})",
-            e.errno()
-        );
+        eprintln!("model: rank {rank}: benchfs::init: {e} (errno {})", e.errno());
         return ExitCode::FAILURE;
     }
     // The chunk size comes from one rank so that the generated offsets do not depend on who
@@ -917,36 +765,19 @@ fn main() -> ExitCode {
     }
     world.barrier();
 
-    let mut runner = Runner {
-        world: universe.world(),
-        rank,
-        paths: rel_paths(),
-        replays: 0,
-    };
+    let mut runner = Runner { world: universe.world(), rank, paths: rel_paths(), replays: 0 };
     let (mut passed, mut failed) = (0u64, 0u64);
     for seed in seed..seed + runs {
-        let words: Vec<u64> = if rank == 0 {
-            generate(seed, count, nranks, chunk_word)
-                .iter()
-                .flat_map(|op| op.encode())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let words: Vec<u64> =
+            if rank == 0 { generate(seed, count, nranks, chunk_word).iter().flat_map(|op| op.encode()).collect() } else { Vec::new() };
         let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
         let bytes = runner.broadcast_bytes(0, bytes);
-        let words: Vec<u64> = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
-            .collect();
+        let words: Vec<u64> = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())).collect();
         let ops: Vec<Op> = words.chunks_exact(4).map(Op::decode).collect();
 
         let Some(mismatch) = runner.replay(&ops, seed, &mut passed) else {
             if rank == 0 {
-                eprintln!(
-                    "model: seed {seed}: {} operations match the model",
-                    ops.len()
-                );
+                eprintln!("model: seed {seed}: {} operations match the model", ops.len());
             }
             continue;
         };
@@ -964,14 +795,12 @@ fn main() -> ExitCode {
         let upto = (mismatch.index + 1).min(ops.len());
         let (minimal, m) = runner.shrink(ops[..upto].to_vec(), mismatch, seed);
         if rank == 0 {
-            let mut report = format!("model: seed {seed}: minimal failing sequence ({} operations, in a fresh directory):\n", minimal.len());
+            let mut report =
+                format!("model: seed {seed}: minimal failing sequence ({} operations, in a fresh directory):\n", minimal.len());
             for (i, op) in minimal.iter().enumerate() {
                 report.push_str(&format!("  {i:3}. {}\n", op.describe(&runner.paths)));
             }
-            report.push_str(&format!(
-                "  operation {}: expected {}\n  got {}",
-                m.index, m.expected, m.got
-            ));
+            report.push_str(&format!("  operation {}: expected {}\n  got {}", m.index, m.expected, m.got));
             eprintln!("{report}");
         }
     }

@@ -56,12 +56,8 @@ fn parent(path: &str) -> &str {
 /// Creates (or truncates) `path` holding `data`, and closes it.
 fn create_file(c: &mut Checker, path: &str, data: &[u8]) -> Option<u64> {
     let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
-    let fd = c.ok(benchfs::open(path, flags, 0o644), || {
-        format!("create {path}")
-    })?;
-    c.ok(write_all(fd, data, 0), || {
-        format!("write {} bytes to {path}", data.len())
-    });
+    let fd = c.ok(benchfs::open(path, flags, 0o644), || format!("create {path}"))?;
+    c.ok(write_all(fd, data, 0), || format!("write {} bytes to {path}", data.len()));
     let st = c.ok(benchfs::fstat(fd), || format!("fstat {path}"));
     c.ok(benchfs::close(fd), || format!("close {path}"));
     st.map(|st| st.ino)
@@ -70,26 +66,14 @@ fn create_file(c: &mut Checker, path: &str, data: &[u8]) -> Option<u64> {
 /// Checks that `path` is a regular file holding exactly `expected`.
 fn verify_file(c: &mut Checker, path: &str, expected: &[u8]) {
     if let Some(st) = c.ok(benchfs::stat(path), || format!("stat {path}")) {
-        c.check(
-            st.size == expected.len() as u64 && st.mode & libc::S_IFMT == libc::S_IFREG,
-            || {
-                format!(
-                    "stat {path}: size {} mode {:#o}, expected a file of {} bytes",
-                    st.size,
-                    st.mode,
-                    expected.len()
-                )
-            },
-        );
+        c.check(st.size == expected.len() as u64 && st.mode & libc::S_IFMT == libc::S_IFREG, || {
+            format!("stat {path}: size {} mode {:#o}, expected a file of {} bytes", st.size, st.mode, expected.len())
+        });
     }
-    let Some(fd) = c.ok(benchfs::open(path, libc::O_RDONLY, 0), || {
-        format!("open {path}")
-    }) else {
+    let Some(fd) = c.ok(benchfs::open(path, libc::O_RDONLY, 0), || format!("open {path}")) else {
         return;
     };
-    if let Some(data) = c.ok(read_at(fd, 0, expected.len() as u64 + 100), || {
-        format!("read {path}")
-    }) {
+    if let Some(data) = c.ok(read_at(fd, 0, expected.len() as u64 + 100), || format!("read {path}")) {
         c.bytes(&data, expected, 0, || format!("contents of {path}"));
     }
     c.ok(benchfs::close(fd), || format!("close {path}"));
@@ -112,35 +96,19 @@ fn check_listing(c: &mut Checker, dir: &str, expected: &BTreeMap<String, u8>) {
     };
     let dir_ino = benchfs::stat(dir).map(|s| s.ino).ok();
     let parent_ino = benchfs::stat(parent(dir)).map(|s| s.ino).ok();
-    let head: Vec<_> = entries
-        .iter()
-        .take(2)
-        .map(|e| (e.name.as_str(), e.kind, Some(e.ino)))
-        .collect();
-    let want_head = [
-        (".", libc::DT_DIR, dir_ino),
-        ("..", libc::DT_DIR, parent_ino),
-    ];
-    c.check(head == want_head, || {
-        format!("readdir {dir}: starts with {head:?}, expected {want_head:?}")
-    });
+    let head: Vec<_> = entries.iter().take(2).map(|e| (e.name.as_str(), e.kind, Some(e.ino))).collect();
+    let want_head = [(".", libc::DT_DIR, dir_ino), ("..", libc::DT_DIR, parent_ino)];
+    c.check(head == want_head, || format!("readdir {dir}: starts with {head:?}, expected {want_head:?}"));
     let mut got = BTreeMap::new();
     for e in entries.iter().skip(2) {
         if got.insert(e.name.clone(), e.kind).is_some() {
             c.fail(format!("readdir {dir}: {:?} listed twice", e.name));
         }
         if let Ok(st) = benchfs::stat(&join(dir, &e.name)) {
-            c.check(st.ino == e.ino, || {
-                format!(
-                    "readdir {dir}: {:?} has d_ino {:#x}, stat says {:#x}",
-                    e.name, e.ino, st.ino
-                )
-            });
+            c.check(st.ino == e.ino, || format!("readdir {dir}: {:?} has d_ino {:#x}, stat says {:#x}", e.name, e.ino, st.ino));
         }
     }
-    c.check(&got == expected, || {
-        format!("readdir {dir}: entries {got:?}, expected {expected:?}")
-    });
+    c.check(&got == expected, || format!("readdir {dir}: entries {got:?}, expected {expected:?}"));
 }
 
 fn names(list: &[(&str, u8)]) -> BTreeMap<String, u8> {
@@ -182,9 +150,7 @@ impl Job {
 /// something is created in it.
 fn root(c: &mut Checker, job: &Job) {
     if let Some(st) = stat_of(c, "/") {
-        c.check(is_dir(&st) && st.nlink >= 2, || {
-            format!("stat /: mode {:#o} nlink {}", st.mode, st.nlink)
-        });
+        c.check(is_dir(&st) && st.nlink >= 2, || format!("stat /: mode {:#o} nlink {}", st.mode, st.nlink));
     }
     check_listing(c, "/", &BTreeMap::new());
     job.barrier();
@@ -196,11 +162,7 @@ fn root(c: &mut Checker, job: &Job) {
     c.errno(benchfs::mkdir("/", 0o755), libc::EEXIST, "mkdir /");
     c.errno(benchfs::rmdir("/"), libc::EBUSY, "rmdir /");
     c.errno(benchfs::unlink("/"), libc::EISDIR, "unlink /");
-    c.errno_in(
-        benchfs::rename("/", "/elsewhere"),
-        &[libc::EBUSY, libc::EINVAL],
-        "rename / away",
-    );
+    c.errno_in(benchfs::rename("/", "/elsewhere"), &[libc::EBUSY, libc::EINVAL], "rename / away");
     job.barrier();
 }
 
@@ -212,184 +174,59 @@ fn errno_cases(c: &mut Checker, job: &Job) {
     create_file(c, &file, &pattern(7, 0, 10));
     c.ok(benchfs::mkdir(&sub, 0o750), || format!("mkdir {sub}"));
     if let Some(st) = stat_of(c, &sub) {
-        c.check(
-            is_dir(&st) && st.mode & 0o7777 == 0o750 && st.nlink >= 2,
-            || {
-                format!(
-                    "stat {sub}: mode {:#o} nlink {}, expected a directory with mode 0750",
-                    st.mode, st.nlink
-                )
-            },
-        );
+        c.check(is_dir(&st) && st.mode & 0o7777 == 0o750 && st.nlink >= 2, || {
+            format!("stat {sub}: mode {:#o} nlink {}, expected a directory with mode 0750", st.mode, st.nlink)
+        });
     }
     let create = libc::O_CREAT | libc::O_WRONLY;
 
-    c.errno(
-        benchfs::mkdir(&sub, 0o755),
-        libc::EEXIST,
-        "mkdir of an existing directory",
-    );
-    c.errno(
-        benchfs::mkdir(&file, 0o755),
-        libc::EEXIST,
-        "mkdir of an existing file",
-    );
-    c.errno(
-        benchfs::open(&sub, create | libc::O_EXCL, 0o644),
-        libc::EEXIST,
-        "O_CREAT|O_EXCL on a directory",
-    );
-    c.errno(
-        benchfs::open(&file, create | libc::O_EXCL, 0o644),
-        libc::EEXIST,
-        "O_CREAT|O_EXCL on a file",
-    );
+    c.errno(benchfs::mkdir(&sub, 0o755), libc::EEXIST, "mkdir of an existing directory");
+    c.errno(benchfs::mkdir(&file, 0o755), libc::EEXIST, "mkdir of an existing file");
+    c.errno(benchfs::open(&sub, create | libc::O_EXCL, 0o644), libc::EEXIST, "O_CREAT|O_EXCL on a directory");
+    c.errno(benchfs::open(&file, create | libc::O_EXCL, 0o644), libc::EEXIST, "O_CREAT|O_EXCL on a file");
 
     let missing = join(&dir, "missing");
     let deep = join(&missing, "x");
-    c.errno(
-        benchfs::mkdir(&deep, 0o755),
-        libc::ENOENT,
-        "mkdir with a missing parent",
-    );
-    c.errno(
-        benchfs::open(&deep, create, 0o644),
-        libc::ENOENT,
-        "create with a missing parent",
-    );
-    c.errno(
-        benchfs::open(&missing, libc::O_RDONLY, 0),
-        libc::ENOENT,
-        "open of a missing file",
-    );
-    c.errno(
-        benchfs::stat(&deep),
-        libc::ENOENT,
-        "stat with a missing parent",
-    );
-    c.errno(
-        benchfs::unlink(&missing),
-        libc::ENOENT,
-        "unlink of a missing name",
-    );
-    c.errno(
-        benchfs::rmdir(&missing),
-        libc::ENOENT,
-        "rmdir of a missing name",
-    );
-    c.errno(
-        benchfs::rmdir(&deep),
-        libc::ENOENT,
-        "rmdir with a missing parent",
-    );
-    c.errno(
-        benchfs::opendir(&missing).map(drop),
-        libc::ENOENT,
-        "opendir of a missing name",
-    );
-    c.errno(
-        benchfs::truncate(&missing, 0),
-        libc::ENOENT,
-        "truncate of a missing name",
-    );
-    c.errno(
-        benchfs::access(&missing, libc::F_OK),
-        libc::ENOENT,
-        "access of a missing name",
-    );
+    c.errno(benchfs::mkdir(&deep, 0o755), libc::ENOENT, "mkdir with a missing parent");
+    c.errno(benchfs::open(&deep, create, 0o644), libc::ENOENT, "create with a missing parent");
+    c.errno(benchfs::open(&missing, libc::O_RDONLY, 0), libc::ENOENT, "open of a missing file");
+    c.errno(benchfs::stat(&deep), libc::ENOENT, "stat with a missing parent");
+    c.errno(benchfs::unlink(&missing), libc::ENOENT, "unlink of a missing name");
+    c.errno(benchfs::rmdir(&missing), libc::ENOENT, "rmdir of a missing name");
+    c.errno(benchfs::rmdir(&deep), libc::ENOENT, "rmdir with a missing parent");
+    c.errno(benchfs::opendir(&missing).map(drop), libc::ENOENT, "opendir of a missing name");
+    c.errno(benchfs::truncate(&missing, 0), libc::ENOENT, "truncate of a missing name");
+    c.errno(benchfs::access(&missing, libc::F_OK), libc::ENOENT, "access of a missing name");
 
     // A file used as a directory.
     let under_file = join(&file, "x");
-    c.errno(
-        benchfs::mkdir(&under_file, 0o755),
-        libc::ENOTDIR,
-        "mkdir under a file",
-    );
-    c.errno(
-        benchfs::open(&under_file, create, 0o644),
-        libc::ENOTDIR,
-        "create under a file",
-    );
-    c.errno(
-        benchfs::open(&under_file, libc::O_RDONLY, 0),
-        libc::ENOTDIR,
-        "open under a file",
-    );
-    c.errno(
-        benchfs::stat(&under_file),
-        libc::ENOTDIR,
-        "stat under a file",
-    );
-    c.errno(
-        benchfs::unlink(&under_file),
-        libc::ENOTDIR,
-        "unlink under a file",
-    );
-    c.errno(
-        benchfs::rmdir(&under_file),
-        libc::ENOTDIR,
-        "rmdir under a file",
-    );
+    c.errno(benchfs::mkdir(&under_file, 0o755), libc::ENOTDIR, "mkdir under a file");
+    c.errno(benchfs::open(&under_file, create, 0o644), libc::ENOTDIR, "create under a file");
+    c.errno(benchfs::open(&under_file, libc::O_RDONLY, 0), libc::ENOTDIR, "open under a file");
+    c.errno(benchfs::stat(&under_file), libc::ENOTDIR, "stat under a file");
+    c.errno(benchfs::unlink(&under_file), libc::ENOTDIR, "unlink under a file");
+    c.errno(benchfs::rmdir(&under_file), libc::ENOTDIR, "rmdir under a file");
     c.errno(benchfs::rmdir(&file), libc::ENOTDIR, "rmdir of a file");
-    c.errno(
-        benchfs::opendir(&file).map(drop),
-        libc::ENOTDIR,
-        "opendir of a file",
-    );
-    c.errno(
-        benchfs::open(&file, libc::O_RDONLY | libc::O_DIRECTORY, 0),
-        libc::ENOTDIR,
-        "O_DIRECTORY on a file",
-    );
+    c.errno(benchfs::opendir(&file).map(drop), libc::ENOTDIR, "opendir of a file");
+    c.errno(benchfs::open(&file, libc::O_RDONLY | libc::O_DIRECTORY, 0), libc::ENOTDIR, "O_DIRECTORY on a file");
 
     // A directory used as a file.
     c.errno(benchfs::unlink(&sub), libc::EISDIR, "unlink of a directory");
-    c.errno(
-        benchfs::open(&sub, libc::O_WRONLY, 0),
-        libc::EISDIR,
-        "open of a directory O_WRONLY",
-    );
-    c.errno(
-        benchfs::open(&sub, libc::O_RDWR, 0),
-        libc::EISDIR,
-        "open of a directory O_RDWR",
-    );
-    c.errno(
-        benchfs::open(&sub, create, 0o644),
-        libc::EISDIR,
-        "O_CREAT on a directory",
-    );
-    c.errno(
-        benchfs::truncate(&sub, 0),
-        libc::EISDIR,
-        "truncate of a directory",
-    );
-    if let Some(fd) = c.ok(
-        benchfs::open(&sub, libc::O_RDONLY | libc::O_DIRECTORY, 0),
-        || format!("open {sub} O_DIRECTORY"),
-    ) {
+    c.errno(benchfs::open(&sub, libc::O_WRONLY, 0), libc::EISDIR, "open of a directory O_WRONLY");
+    c.errno(benchfs::open(&sub, libc::O_RDWR, 0), libc::EISDIR, "open of a directory O_RDWR");
+    c.errno(benchfs::open(&sub, create, 0o644), libc::EISDIR, "O_CREAT on a directory");
+    c.errno(benchfs::truncate(&sub, 0), libc::EISDIR, "truncate of a directory");
+    if let Some(fd) = c.ok(benchfs::open(&sub, libc::O_RDONLY | libc::O_DIRECTORY, 0), || format!("open {sub} O_DIRECTORY")) {
         let mut buf = [0u8; 8];
-        c.errno(
-            benchfs::pread(fd, &mut buf, 0),
-            libc::EISDIR,
-            "pread on a directory",
-        );
+        c.errno(benchfs::pread(fd, &mut buf, 0), libc::EISDIR, "pread on a directory");
         c.ok(benchfs::close(fd), || format!("close {sub}"));
     }
 
     // Non-empty directories stay until emptied.
     let inner = join(&sub, "inner");
     create_file(c, &inner, &[]);
-    c.errno(
-        benchfs::rmdir(&sub),
-        libc::ENOTEMPTY,
-        "rmdir of a non-empty directory",
-    );
-    c.errno(
-        benchfs::rmdir(&dir),
-        libc::ENOTEMPTY,
-        "rmdir of a directory with a subdirectory",
-    );
+    c.errno(benchfs::rmdir(&sub), libc::ENOTEMPTY, "rmdir of a non-empty directory");
+    c.errno(benchfs::rmdir(&dir), libc::ENOTEMPTY, "rmdir of a directory with a subdirectory");
     c.ok(benchfs::unlink(&inner), || format!("unlink {inner}"));
     c.errno(benchfs::unlink(&inner), libc::ENOENT, "second unlink");
     c.ok(benchfs::rmdir(&sub), || format!("rmdir {sub} once empty"));
@@ -411,9 +248,7 @@ fn small_listings(c: &mut Checker, job: &Job) {
     }
     for k in 0..3 {
         let name = format!("dir{k}");
-        c.ok(benchfs::mkdir(&join(&dir, &name), 0o755), || {
-            format!("mkdir {dir}/{name}")
-        });
+        c.ok(benchfs::mkdir(&join(&dir, &name), 0o755), || format!("mkdir {dir}/{name}"));
         expected.insert(name, libc::DT_DIR);
     }
     create_file(c, &join(&dir, "dir1/nested"), b"nested");
@@ -430,26 +265,14 @@ fn small_listings(c: &mut Checker, job: &Job) {
     }
     // Other tests' private directories may appear in /ns meanwhile; only these must be there.
     if let Some(entries) = c.ok(benchfs::readdir(TOP), || format!("readdir {TOP}")) {
-        let seen: BTreeMap<String, u8> = entries
-            .into_iter()
-            .filter(|e| e.name.starts_with("list."))
-            .map(|e| (e.name, e.kind))
-            .collect();
-        c.check(seen == top, || {
-            format!("readdir {TOP}: list.* entries {seen:?}, expected {top:?}")
-        });
+        let seen: BTreeMap<String, u8> = entries.into_iter().filter(|e| e.name.starts_with("list.")).map(|e| (e.name, e.kind)).collect();
+        c.check(seen == top, || format!("readdir {TOP}: list.* entries {seen:?}, expected {top:?}"));
     }
     job.barrier();
-    c.ok(benchfs::unlink(&join(&dir, "dir1/nested")), || {
-        "unlink nested".into()
-    });
+    c.ok(benchfs::unlink(&join(&dir, "dir1/nested")), || "unlink nested".into());
     for (name, kind) in &expected {
         let path = join(&dir, name);
-        let r = if *kind == libc::DT_DIR {
-            benchfs::rmdir(&path)
-        } else {
-            benchfs::unlink(&path)
-        };
+        let r = if *kind == libc::DT_DIR { benchfs::rmdir(&path) } else { benchfs::unlink(&path) };
         c.ok(r, || format!("remove {path}"));
     }
     c.ok(benchfs::rmdir(&dir), || format!("rmdir {dir}"));
@@ -457,11 +280,7 @@ fn small_listings(c: &mut Checker, job: &Job) {
 
 /// The name of entry `i` of `rank` in the shared directory; every 16th is a directory.
 fn big_entry(rank: usize, i: u64) -> (String, u8) {
-    let kind = if i % 16 == 0 {
-        libc::DT_DIR
-    } else {
-        libc::DT_REG
-    };
+    let kind = if i % 16 == 0 { libc::DT_DIR } else { libc::DT_REG };
     (format!("r{rank}-{i:07}"), kind)
 }
 
@@ -480,8 +299,7 @@ fn big_directory(c: &mut Checker, job: &Job) {
         let r = if kind == libc::DT_DIR {
             benchfs::mkdir(&path, 0o755)
         } else {
-            benchfs::open(&path, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o644)
-                .and_then(benchfs::close)
+            benchfs::open(&path, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o644).and_then(benchfs::close)
         };
         created_ok &= c.ok(r, || format!("create {path}")).is_some();
     }
@@ -491,11 +309,7 @@ fn big_directory(c: &mut Checker, job: &Job) {
     let listing: benchfs::Result<Vec<DirEntry>> = benchfs::readdir(&dir);
     if let Some(entries) = c.ok(listing, || format!("readdir {dir}")) {
         c.check(entries.len() as u64 == total + 2, || {
-            format!(
-                "readdir {dir}: {} entries, expected {} plus . and ..",
-                entries.len(),
-                total
-            )
+            format!("readdir {dir}: {} entries, expected {} plus . and ..", entries.len(), total)
         });
         let mut seen = HashSet::with_capacity(entries.len());
         let (mut duplicates, mut strangers, mut wrong_kind) = (0u64, 0u64, 0u64);
@@ -518,63 +332,34 @@ fn big_directory(c: &mut Checker, job: &Job) {
                 _ => strangers += 1,
             }
         }
-        let missing = (0..job.size)
-            .flat_map(|r| (0..n).map(move |i| (r, i)))
-            .filter(|&(r, i)| !seen.contains(big_entry(r, i).0.as_str()))
-            .count();
-        c.check(duplicates == 0, || {
-            format!("readdir {dir}: {duplicates} names listed twice")
-        });
-        c.check(strangers == 0, || {
-            format!("readdir {dir}: {strangers} names nobody created")
-        });
-        c.check(wrong_kind == 0, || {
-            format!("readdir {dir}: {wrong_kind} entries with the wrong d_type")
-        });
-        c.check(missing == 0, || {
-            format!("readdir {dir}: {missing} entries missing")
-        });
+        let missing =
+            (0..job.size).flat_map(|r| (0..n).map(move |i| (r, i))).filter(|&(r, i)| !seen.contains(big_entry(r, i).0.as_str())).count();
+        c.check(duplicates == 0, || format!("readdir {dir}: {duplicates} names listed twice"));
+        c.check(strangers == 0, || format!("readdir {dir}: {strangers} names nobody created"));
+        c.check(wrong_kind == 0, || format!("readdir {dir}: {wrong_kind} entries with the wrong d_type"));
+        c.check(missing == 0, || format!("readdir {dir}: {missing} entries missing"));
         let inos: HashSet<u64> = entries.iter().skip(2).map(|e| e.ino).collect();
         c.check(inos.len() == entries.len() - 2, || {
-            format!(
-                "readdir {dir}: {} distinct d_ino for {} entries",
-                inos.len(),
-                entries.len() - 2
-            )
+            format!("readdir {dir}: {} distinct d_ino for {} entries", inos.len(), entries.len() - 2)
         });
         // A sample of entries against stat (all of them would cost a stat per entry per rank).
         let step = (entries.len() / 50).max(1);
         for e in entries.iter().skip(2 + job.rank).step_by(step) {
             if let Some(st) = stat_of(c, &join(&dir, &e.name)) {
-                let kind = if is_dir(&st) {
-                    libc::DT_DIR
-                } else {
-                    libc::DT_REG
-                };
+                let kind = if is_dir(&st) { libc::DT_DIR } else { libc::DT_REG };
                 c.check(st.ino == e.ino && kind == e.kind, || {
-                    format!(
-                        "{dir}/{}: readdir says ino {:#x} type {}, stat says {:#x} {}",
-                        e.name, e.ino, e.kind, st.ino, kind
-                    )
+                    format!("{dir}/{}: readdir says ino {:#x} type {}, stat says {:#x} {}", e.name, e.ino, e.kind, st.ino, kind)
                 });
             }
         }
     }
-    c.errno(
-        benchfs::rmdir(&dir),
-        libc::ENOTEMPTY,
-        "rmdir of the full shared directory",
-    );
+    c.errno(benchfs::rmdir(&dir), libc::ENOTEMPTY, "rmdir of the full shared directory");
     job.barrier();
 
     for i in 0..n {
         let (name, kind) = big_entry(job.rank, i);
         let path = join(&dir, &name);
-        let r = if kind == libc::DT_DIR {
-            benchfs::rmdir(&path)
-        } else {
-            benchfs::unlink(&path)
-        };
+        let r = if kind == libc::DT_DIR { benchfs::rmdir(&path) } else { benchfs::unlink(&path) };
         c.ok(r, || format!("remove {path}"));
     }
     job.barrier();
@@ -596,26 +381,12 @@ fn rename_files(c: &mut Checker, job: &Job) {
     let (a, b, cpath) = (join(&dir, "a"), join(&dir, "b"), join(&other, "c"));
     let ino = create_file(c, &a, &moved);
     c.ok(benchfs::rename(&a, &b), || format!("rename {a} -> {b}"));
-    c.errno(
-        benchfs::stat(&a),
-        libc::ENOENT,
-        "stat of a renamed file's old name",
-    );
-    c.check(benchfs::stat(&b).ok().map(|s| s.ino) == ino, || {
-        format!("{b}: inode changed by rename")
-    });
+    c.errno(benchfs::stat(&a), libc::ENOENT, "stat of a renamed file's old name");
+    c.check(benchfs::stat(&b).ok().map(|s| s.ino) == ino, || format!("{b}: inode changed by rename"));
     verify_file(c, &b, &moved);
-    c.ok(benchfs::rename(&b, &cpath), || {
-        format!("rename {b} -> {cpath}")
-    });
-    c.errno(
-        benchfs::stat(&b),
-        libc::ENOENT,
-        "stat of a renamed file's old name",
-    );
-    c.ok(benchfs::rename(&cpath, &cpath), || {
-        format!("rename {cpath} onto itself")
-    });
+    c.ok(benchfs::rename(&b, &cpath), || format!("rename {b} -> {cpath}"));
+    c.errno(benchfs::stat(&b), libc::ENOENT, "stat of a renamed file's old name");
+    c.ok(benchfs::rename(&cpath, &cpath), || format!("rename {cpath} onto itself"));
 
     // Onto an existing, longer file: none of the target's bytes may show through.
     let source_data = pattern(tag ^ 1, 0, job.chunk / 2 + 333);
@@ -626,45 +397,22 @@ fn rename_files(c: &mut Checker, job: &Job) {
     c.ok(benchfs::rename(&s, &t), || format!("rename {s} onto {t}"));
     if let Some(st) = stat_of(c, &t) {
         c.check(Some(st.ino) == s_ino && Some(st.ino) != t_ino, || {
-            format!(
-                "{t} after replacement: ino {:#x}, source was {s_ino:?}, target {t_ino:?}",
-                st.ino
-            )
+            format!("{t} after replacement: ino {:#x}, source was {s_ino:?}, target {t_ino:?}", st.ino)
         });
     }
     verify_file(c, &t, &source_data);
-    c.errno(
-        benchfs::stat(&s),
-        libc::ENOENT,
-        "stat of the replacing file's old name",
-    );
+    c.errno(benchfs::stat(&s), libc::ENOENT, "stat of the replacing file's old name");
     check_listing(c, &dir, &names(&[("other", libc::DT_DIR)]));
-    check_listing(
-        c,
-        &other,
-        &names(&[("c", libc::DT_REG), ("t", libc::DT_REG)]),
-    );
+    check_listing(c, &other, &names(&[("c", libc::DT_REG), ("t", libc::DT_REG)]));
     job.barrier();
 
     // Another rank sees the same.
     let peer = format!("{TOP}/rnf.r{}", (job.rank + 1) % job.size);
     let peer_tag = mix(0x7e11 ^ ((job.rank + 1) % job.size) as u64);
-    verify_file(
-        c,
-        &join(&peer, "other/c"),
-        &pattern(peer_tag, 0, job.chunk + 1000),
-    );
-    verify_file(
-        c,
-        &join(&peer, "other/t"),
-        &pattern(peer_tag ^ 1, 0, job.chunk / 2 + 333),
-    );
+    verify_file(c, &join(&peer, "other/c"), &pattern(peer_tag, 0, job.chunk + 1000));
+    verify_file(c, &join(&peer, "other/t"), &pattern(peer_tag ^ 1, 0, job.chunk / 2 + 333));
     for gone in ["a", "b", "s"] {
-        c.errno(
-            benchfs::stat(&join(&peer, gone)),
-            libc::ENOENT,
-            "stat of a peer's renamed file",
-        );
+        c.errno(benchfs::stat(&join(&peer, gone)), libc::ENOENT, "stat of a peer's renamed file");
     }
     job.barrier();
     for p in [&cpath, &t] {
@@ -692,97 +440,32 @@ fn rename_errors(c: &mut Checker, job: &Job) {
     create_file(c, &join(&full, "inside"), b"inside");
     let x_ino = benchfs::stat(&x).map(|s| s.ino).ok();
 
-    c.errno(
-        benchfs::rename(&x, &join(&y, "x2")),
-        libc::EINVAL,
-        "rename of a directory into its child",
-    );
-    c.errno(
-        benchfs::rename(&x, &join(&z, "x3")),
-        libc::EINVAL,
-        "rename of a directory into its grandchild",
-    );
-    c.errno(
-        benchfs::rename(&x, &z),
-        libc::EINVAL,
-        "rename of a directory onto its grandchild",
-    );
-    c.errno(
-        benchfs::rename(&file, &empty),
-        libc::EISDIR,
-        "rename of a file onto a directory",
-    );
-    c.errno(
-        benchfs::rename(&x, &file),
-        libc::ENOTDIR,
-        "rename of a directory onto a file",
-    );
-    c.errno(
-        benchfs::rename(&x, &full),
-        libc::ENOTEMPTY,
-        "rename of a directory onto a non-empty one",
-    );
-    c.errno(
-        benchfs::rename(&join(&dir, "missing"), &join(&dir, "m2")),
-        libc::ENOENT,
-        "rename of a missing name",
-    );
-    c.errno(
-        benchfs::rename(&file, &join(&dir, "missing/f")),
-        libc::ENOENT,
-        "rename into a missing directory",
-    );
-    c.errno(
-        benchfs::rename(&file, &join(&file, "f")),
-        libc::ENOTDIR,
-        "rename into a file",
-    );
+    c.errno(benchfs::rename(&x, &join(&y, "x2")), libc::EINVAL, "rename of a directory into its child");
+    c.errno(benchfs::rename(&x, &join(&z, "x3")), libc::EINVAL, "rename of a directory into its grandchild");
+    c.errno(benchfs::rename(&x, &z), libc::EINVAL, "rename of a directory onto its grandchild");
+    c.errno(benchfs::rename(&file, &empty), libc::EISDIR, "rename of a file onto a directory");
+    c.errno(benchfs::rename(&x, &file), libc::ENOTDIR, "rename of a directory onto a file");
+    c.errno(benchfs::rename(&x, &full), libc::ENOTEMPTY, "rename of a directory onto a non-empty one");
+    c.errno(benchfs::rename(&join(&dir, "missing"), &join(&dir, "m2")), libc::ENOENT, "rename of a missing name");
+    c.errno(benchfs::rename(&file, &join(&dir, "missing/f")), libc::ENOENT, "rename into a missing directory");
+    c.errno(benchfs::rename(&file, &join(&file, "f")), libc::ENOTDIR, "rename into a file");
 
-    c.check(benchfs::stat(&x).map(|s| s.ino).ok() == x_ino, || {
-        format!("{x} changed by failed renames")
-    });
+    c.check(benchfs::stat(&x).map(|s| s.ino).ok() == x_ino, || format!("{x} changed by failed renames"));
     verify_file(c, &file, &data);
-    check_listing(
-        c,
-        &dir,
-        &names(&[
-            ("x", libc::DT_DIR),
-            ("file", libc::DT_REG),
-            ("full", libc::DT_DIR),
-            ("empty", libc::DT_DIR),
-        ]),
-    );
+    check_listing(c, &dir, &names(&[("x", libc::DT_DIR), ("file", libc::DT_REG), ("full", libc::DT_DIR), ("empty", libc::DT_DIR)]));
     check_listing(c, &x, &names(&[("y", libc::DT_DIR)]));
     check_listing(c, &full, &names(&[("inside", libc::DT_REG)]));
 
     // A directory onto an empty directory replaces it.
-    c.ok(benchfs::rename(&x, &empty), || {
-        format!("rename {x} onto empty {empty}")
-    });
-    c.check(benchfs::stat(&empty).map(|s| s.ino).ok() == x_ino, || {
-        format!("{empty}: not the moved directory")
-    });
+    c.ok(benchfs::rename(&x, &empty), || format!("rename {x} onto empty {empty}"));
+    c.check(benchfs::stat(&empty).map(|s| s.ino).ok() == x_ino, || format!("{empty}: not the moved directory"));
     check_listing(c, &join(&empty, "y"), &names(&[("z", libc::DT_DIR)]));
-    check_listing(
-        c,
-        &dir,
-        &names(&[
-            ("file", libc::DT_REG),
-            ("full", libc::DT_DIR),
-            ("empty", libc::DT_DIR),
-        ]),
-    );
+    check_listing(c, &dir, &names(&[("file", libc::DT_REG), ("full", libc::DT_DIR), ("empty", libc::DT_DIR)]));
 
-    for p in [
-        join(&dir, "empty/y/z"),
-        join(&dir, "empty/y"),
-        empty.clone(),
-    ] {
+    for p in [join(&dir, "empty/y/z"), join(&dir, "empty/y"), empty.clone()] {
         c.ok(benchfs::rmdir(&p), || format!("rmdir {p}"));
     }
-    c.ok(benchfs::unlink(&join(&full, "inside")), || {
-        "unlink inside".into()
-    });
+    c.ok(benchfs::unlink(&join(&full, "inside")), || "unlink inside".into());
     c.ok(benchfs::rmdir(&full), || format!("rmdir {full}"));
     c.ok(benchfs::unlink(&file), || format!("unlink {file}"));
     c.ok(benchfs::rmdir(&dir), || format!("rmdir {dir}"));
@@ -809,11 +492,7 @@ fn tree_files(job: &Job, rank: usize, k: usize) -> Vec<(String, Vec<u8>)> {
         .map(|i| {
             let tag = mix(0x7233 ^ ((rank as u64) << 20) ^ ((k as u64) << 8) ^ i);
             // One file per rank spans chunks; the rest are small.
-            let len = if k == 0 && i == 0 {
-                job.chunk + 777
-            } else {
-                100 + 37 * (k as u64 + i)
-            };
+            let len = if k == 0 && i == 0 { job.chunk + 777 } else { 100 + 37 * (k as u64 + i) };
             (format!("f{rank}.{i}"), pattern(tag, 0, len))
         })
         .collect()
@@ -827,9 +506,7 @@ fn rename_tree(c: &mut Checker, job: &Job) {
     let dirs = tree_dirs();
     if job.rank == 0 {
         for d in &dirs {
-            c.ok(benchfs::mkdir(&format!("{old}{d}"), 0o755), || {
-                format!("mkdir {old}{d}")
-            });
+            c.ok(benchfs::mkdir(&format!("{old}{d}"), 0o755), || format!("mkdir {old}{d}"));
         }
         c.ok(benchfs::mkdir(&holder, 0o755), || format!("mkdir {holder}"));
     }
@@ -841,37 +518,21 @@ fn rename_tree(c: &mut Checker, job: &Job) {
     }
     job.barrier();
     if job.rank == job.size - 1 {
-        c.ok(benchfs::rename(&old, &new), || {
-            format!("rename {old} -> {new}")
-        });
+        c.ok(benchfs::rename(&old, &new), || format!("rename {old} -> {new}"));
     }
     job.barrier();
-    c.errno(
-        benchfs::stat(&old),
-        libc::ENOENT,
-        "stat of a renamed tree's old root",
-    );
+    c.errno(benchfs::stat(&old), libc::ENOENT, "stat of a renamed tree's old root");
     for (k, d) in dirs.iter().enumerate() {
         let mut expected = BTreeMap::new();
         for owner in 0..job.size {
             for (name, data) in tree_files(job, owner, k) {
                 verify_file(c, &format!("{new}{d}/{name}"), &data);
-                c.errno(
-                    benchfs::stat(&format!("{old}{d}/{name}")),
-                    libc::ENOENT,
-                    "stat of a moved file's old path",
-                );
+                c.errno(benchfs::stat(&format!("{old}{d}/{name}")), libc::ENOENT, "stat of a moved file's old path");
                 expected.insert(name, libc::DT_REG);
             }
         }
-        for sub in dirs
-            .iter()
-            .filter(|s| s.rsplit_once('/').map(|(p, _)| p) == Some(d.as_str()))
-        {
-            expected.insert(
-                sub.rsplit('/').next().unwrap_or_default().to_owned(),
-                libc::DT_DIR,
-            );
+        for sub in dirs.iter().filter(|s| s.rsplit_once('/').map(|(p, _)| p) == Some(d.as_str())) {
+            expected.insert(sub.rsplit('/').next().unwrap_or_default().to_owned(), libc::DT_DIR);
         }
         check_listing(c, &format!("{new}{d}"), &expected);
     }
@@ -888,9 +549,7 @@ fn rename_tree(c: &mut Checker, job: &Job) {
     job.barrier();
     if job.rank == 0 {
         for d in dirs.iter().rev() {
-            c.ok(benchfs::rmdir(&format!("{new}{d}")), || {
-                format!("rmdir {new}{d}")
-            });
+            c.ok(benchfs::rmdir(&format!("{new}{d}")), || format!("rmdir {new}{d}"));
         }
         c.ok(benchfs::rmdir(&holder), || format!("rmdir {holder}"));
     }
@@ -900,32 +559,19 @@ fn rename_tree(c: &mut Checker, job: &Job) {
 /// A file renamed by another rank while its writer holds it open: the writer's close must
 /// publish the size under the new name, as the descriptor follows the file.
 fn rename_while_open(c: &mut Checker, job: &Job) {
-    let (from, to) = (
-        format!("{TOP}/open.r{}", job.rank),
-        format!("{TOP}/open.r{}.renamed", job.rank),
-    );
+    let (from, to) = (format!("{TOP}/open.r{}", job.rank), format!("{TOP}/open.r{}.renamed", job.rank));
     let data = pattern(mix(0x0be ^ job.rank as u64), 0, 3000);
-    let fd = c.ok(
-        benchfs::open(&from, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, 0o644),
-        || format!("create {from}"),
-    );
+    let fd = c.ok(benchfs::open(&from, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, 0o644), || format!("create {from}"));
     if let Some(fd) = fd {
         c.ok(write_all(fd, &data, 0), || format!("write {from}"));
     }
     job.barrier();
     let victim = (job.rank + 1) % job.size;
-    let (vf, vt) = (
-        format!("{TOP}/open.r{victim}"),
-        format!("{TOP}/open.r{victim}.renamed"),
-    );
-    c.ok(benchfs::rename(&vf, &vt), || {
-        format!("rename {vf} -> {vt} while its writer holds it open")
-    });
+    let (vf, vt) = (format!("{TOP}/open.r{victim}"), format!("{TOP}/open.r{victim}.renamed"));
+    c.ok(benchfs::rename(&vf, &vt), || format!("rename {vf} -> {vt} while its writer holds it open"));
     job.barrier();
     if let Some(fd) = fd {
-        c.ok(benchfs::close(fd), || {
-            format!("close {from} after it was renamed")
-        });
+        c.ok(benchfs::close(fd), || format!("close {from} after it was renamed"));
     }
     job.barrier();
     let reader_sees = (job.rank + job.size - 1) % job.size;
@@ -947,56 +593,31 @@ fn truncation(c: &mut Checker, job: &Job) {
     };
     let by_path = format!("{TOP}/trunc.r{}", job.rank);
     create_file(c, &by_path, &pattern(tag, 0, full));
-    c.ok(benchfs::truncate(&by_path, cut), || {
-        format!("truncate {by_path} to {cut}")
-    });
+    c.ok(benchfs::truncate(&by_path, cut), || format!("truncate {by_path} to {cut}"));
     verify_file(c, &by_path, &pattern(tag, 0, cut));
-    c.ok(benchfs::truncate(&by_path, full), || {
-        format!("truncate {by_path} up to {full}")
-    });
+    c.ok(benchfs::truncate(&by_path, full), || format!("truncate {by_path} up to {full}"));
     verify_file(c, &by_path, &with_hole(full));
 
     let by_fd = format!("{TOP}/ftrunc.r{}", job.rank);
     create_file(c, &by_fd, &pattern(tag, 0, full));
-    if let Some(fd) = c.ok(benchfs::open(&by_fd, libc::O_RDWR, 0), || {
-        format!("open {by_fd}")
-    }) {
-        c.ok(benchfs::ftruncate(fd, cut), || {
-            format!("ftruncate {by_fd} to {cut}")
-        });
-        c.check(benchfs::fstat(fd).ok().map(|s| s.size) == Some(cut), || {
-            format!("fstat {by_fd} after ftruncate")
-        });
-        c.ok(benchfs::ftruncate(fd, full + 10), || {
-            format!("ftruncate {by_fd} up")
-        });
-        c.check(
-            benchfs::fstat(fd).ok().map(|s| s.size) == Some(full + 10),
-            || format!("fstat {by_fd} after growing"),
-        );
+    if let Some(fd) = c.ok(benchfs::open(&by_fd, libc::O_RDWR, 0), || format!("open {by_fd}")) {
+        c.ok(benchfs::ftruncate(fd, cut), || format!("ftruncate {by_fd} to {cut}"));
+        c.check(benchfs::fstat(fd).ok().map(|s| s.size) == Some(cut), || format!("fstat {by_fd} after ftruncate"));
+        c.ok(benchfs::ftruncate(fd, full + 10), || format!("ftruncate {by_fd} up"));
+        c.check(benchfs::fstat(fd).ok().map(|s| s.size) == Some(full + 10), || format!("fstat {by_fd} after growing"));
         if let Some(data) = c.ok(read_at(fd, 0, full + 100), || format!("read {by_fd}")) {
-            c.bytes(&data, &with_hole(full + 10), 0, || {
-                format!("{by_fd} through its descriptor")
-            });
+            c.bytes(&data, &with_hole(full + 10), 0, || format!("{by_fd} through its descriptor"));
         }
         c.ok(benchfs::close(fd), || format!("close {by_fd}"));
     }
-    if let Some(fd) = c.ok(benchfs::open(&by_fd, libc::O_RDONLY, 0), || {
-        format!("open {by_fd}")
-    }) {
-        c.errno(
-            benchfs::ftruncate(fd, 0),
-            libc::EINVAL,
-            "ftruncate of a read-only descriptor",
-        );
+    if let Some(fd) = c.ok(benchfs::open(&by_fd, libc::O_RDONLY, 0), || format!("open {by_fd}")) {
+        c.errno(benchfs::ftruncate(fd, 0), libc::EINVAL, "ftruncate of a read-only descriptor");
         c.ok(benchfs::close(fd), || format!("close {by_fd}"));
     }
 
     let grown = format!("{TOP}/grown.r{}", job.rank);
     create_file(c, &grown, b"head");
-    c.ok(benchfs::truncate(&grown, 2 * job.chunk + 5), || {
-        format!("truncate {grown} up")
-    });
+    c.ok(benchfs::truncate(&grown, 2 * job.chunk + 5), || format!("truncate {grown} up"));
     job.barrier();
 
     // Every rank sees every rank's results.
@@ -1030,46 +651,23 @@ fn publication(c: &mut Checker, job: &Job) {
     job.barrier();
     let before = stat_of(c, &path);
     if let Some(st) = before {
-        c.check(st.size == first, || {
-            format!(
-                "stat {path} after close: size {}, expected {first}",
-                st.size
-            )
-        });
+        c.check(st.size == first, || format!("stat {path} after close: size {}, expected {first}", st.size));
     }
     verify_file(c, &path, &pattern(tag, 0, first));
-    c.check(
-        job.all_equal(before.map_or(0, |s| s.mtime_ns as u64)),
-        || format!("ranks disagree on the mtime of {path}"),
-    );
+    c.check(job.all_equal(before.map_or(0, |s| s.mtime_ns as u64)), || format!("ranks disagree on the mtime of {path}"));
     job.barrier();
     std::thread::sleep(TICK);
     if job.rank == writer {
-        fd = c.ok(benchfs::open(&path, libc::O_WRONLY, 0), || {
-            format!("open {path}")
-        });
+        fd = c.ok(benchfs::open(&path, libc::O_WRONLY, 0), || format!("open {path}"));
         if let Some(fd) = fd {
-            c.ok(write_all(fd, &pattern(tag, first, second), first), || {
-                format!("write {path}")
-            });
+            c.ok(write_all(fd, &pattern(tag, first, second), first), || format!("write {path}"));
             c.ok(benchfs::fsync(fd), || format!("fsync {path}"));
         }
     }
     job.barrier();
     if let (Some(b), Some(st)) = (before, stat_of(c, &path)) {
-        c.check(st.size == first + second, || {
-            format!(
-                "stat {path} after fsync: size {}, expected {}",
-                st.size,
-                first + second
-            )
-        });
-        c.check(st.mtime_ns > b.mtime_ns, || {
-            format!(
-                "stat {path} after fsync: mtime {} not after {}",
-                st.mtime_ns, b.mtime_ns
-            )
-        });
+        c.check(st.size == first + second, || format!("stat {path} after fsync: size {}, expected {}", st.size, first + second));
+        c.check(st.mtime_ns > b.mtime_ns, || format!("stat {path} after fsync: mtime {} not after {}", st.mtime_ns, b.mtime_ns));
     }
     verify_file(c, &path, &pattern(tag, 0, first + second));
     job.barrier();
@@ -1094,24 +692,16 @@ fn parent_mtime(c: &mut Checker, job: &Job) {
     }
     type Step = fn(&str, &str) -> benchfs::Result<()>;
     let steps: [(&str, Step); 6] = [
-        ("create", |d, _| {
-            benchfs::open(&join(d, "f"), libc::O_CREAT | libc::O_WRONLY, 0o644)
-                .and_then(benchfs::close)
-        }),
-        ("rename out", |d, a| {
-            benchfs::rename(&join(d, "f"), &join(a, "f"))
-        }),
-        ("rename in", |d, a| {
-            benchfs::rename(&join(a, "f"), &join(d, "f"))
-        }),
+        ("create", |d, _| benchfs::open(&join(d, "f"), libc::O_CREAT | libc::O_WRONLY, 0o644).and_then(benchfs::close)),
+        ("rename out", |d, a| benchfs::rename(&join(d, "f"), &join(a, "f"))),
+        ("rename in", |d, a| benchfs::rename(&join(a, "f"), &join(d, "f"))),
         ("unlink", |d, _| benchfs::unlink(&join(d, "f"))),
         ("mkdir", |d, _| benchfs::mkdir(&join(d, "sub"), 0o755)),
         ("rmdir", |d, _| benchfs::rmdir(&join(d, "sub"))),
     ];
     for (what, step) in steps {
         job.barrier();
-        let before =
-            (job.rank == observer).then(|| (benchfs::stat(&dir).ok(), benchfs::stat(&aside).ok()));
+        let before = (job.rank == observer).then(|| (benchfs::stat(&dir).ok(), benchfs::stat(&aside).ok()));
         job.barrier();
         if job.rank == actor {
             std::thread::sleep(TICK);
@@ -1122,19 +712,9 @@ fn parent_mtime(c: &mut Checker, job: &Job) {
             continue;
         };
         if let (Some(d1), Some(a1)) = (stat_of(c, &dir), stat_of(c, &aside)) {
-            c.check(d1.mtime_ns > d0.mtime_ns, || {
-                format!(
-                    "{what}: mtime of {dir} went from {} to {}",
-                    d0.mtime_ns, d1.mtime_ns
-                )
-            });
+            c.check(d1.mtime_ns > d0.mtime_ns, || format!("{what}: mtime of {dir} went from {} to {}", d0.mtime_ns, d1.mtime_ns));
             if what.starts_with("rename") {
-                c.check(a1.mtime_ns > a0.mtime_ns, || {
-                    format!(
-                        "{what}: mtime of {aside} went from {} to {}",
-                        a0.mtime_ns, a1.mtime_ns
-                    )
-                });
+                c.check(a1.mtime_ns > a0.mtime_ns, || format!("{what}: mtime of {aside} went from {} to {}", a0.mtime_ns, a1.mtime_ns));
             }
         }
     }
@@ -1152,57 +732,22 @@ fn access_and_statvfs(c: &mut Checker, job: &Job) {
     let file = join(&dir, "f");
     create_file(c, &file, b"x");
     for path in [&dir, &file] {
-        for (mode, name) in [
-            (libc::F_OK, "F_OK"),
-            (libc::R_OK, "R_OK"),
-            (libc::W_OK, "W_OK"),
-            (libc::R_OK | libc::W_OK, "R_OK|W_OK"),
-        ] {
-            c.ok(benchfs::access(path, mode), || {
-                format!("access({path}, {name})")
-            });
+        for (mode, name) in [(libc::F_OK, "F_OK"), (libc::R_OK, "R_OK"), (libc::W_OK, "W_OK"), (libc::R_OK | libc::W_OK, "R_OK|W_OK")] {
+            c.ok(benchfs::access(path, mode), || format!("access({path}, {name})"));
         }
     }
-    c.ok(benchfs::access(&dir, libc::X_OK), || {
-        format!("access({dir}, X_OK)")
-    });
-    c.errno(
-        benchfs::access(&file, libc::X_OK),
-        libc::EACCES,
-        "access(X_OK) of a 0644 file",
-    );
-    c.errno(
-        benchfs::access(&join(&dir, "missing"), libc::F_OK),
-        libc::ENOENT,
-        "access of a missing file",
-    );
-    c.errno(
-        benchfs::access(&file, 0x40),
-        libc::EINVAL,
-        "access with unknown mode bits",
-    );
+    c.ok(benchfs::access(&dir, libc::X_OK), || format!("access({dir}, X_OK)"));
+    c.errno(benchfs::access(&file, libc::X_OK), libc::EACCES, "access(X_OK) of a 0644 file");
+    c.errno(benchfs::access(&join(&dir, "missing"), libc::F_OK), libc::ENOENT, "access of a missing file");
+    c.errno(benchfs::access(&file, 0x40), libc::EINVAL, "access with unknown mode bits");
 
     if let Some(s) = c.ok(benchfs::statvfs("/"), || "statvfs /".into()) {
-        c.check(
-            s.bsize > 0 && s.blocks > 0 && s.bfree <= s.blocks && s.bavail <= s.bfree,
-            || format!("statvfs /: block counts {s:?}"),
-        );
-        c.check(
-            s.files > 0 && s.ffree <= s.files && s.files - s.ffree >= 3,
-            || format!("statvfs /: file counts {s:?}"),
-        );
-        c.check(s.namemax == 255, || {
-            format!("statvfs /: namemax {}", s.namemax)
-        });
+        c.check(s.bsize > 0 && s.blocks > 0 && s.bfree <= s.blocks && s.bavail <= s.bfree, || format!("statvfs /: block counts {s:?}"));
+        c.check(s.files > 0 && s.ffree <= s.files && s.files - s.ffree >= 3, || format!("statvfs /: file counts {s:?}"));
+        c.check(s.namemax == 255, || format!("statvfs /: namemax {}", s.namemax));
     }
-    c.ok(benchfs::statvfs(&file).map(drop), || {
-        format!("statvfs {file}")
-    });
-    c.errno(
-        benchfs::statvfs("/no-such-dir"),
-        libc::ENOENT,
-        "statvfs of a missing path",
-    );
+    c.ok(benchfs::statvfs(&file).map(drop), || format!("statvfs {file}"));
+    c.errno(benchfs::statvfs("/no-such-dir"), libc::ENOENT, "statvfs of a missing path");
     c.ok(benchfs::unlink(&file), || format!("unlink {file}"));
     c.ok(benchfs::rmdir(&dir), || format!("rmdir {dir}"));
 }
@@ -1219,21 +764,15 @@ fn append_and_seek_end(c: &mut Checker, job: &Job) {
     for (k, &len) in pieces.iter().enumerate() {
         // Each piece through a new descriptor for half of them, so that the end comes from the
         // metadata owner as well as from the descriptor itself.
-        let Some(fd) = c.ok(benchfs::open(&path, flags, 0o644), || {
-            format!("open {path} O_APPEND")
-        }) else {
+        let Some(fd) = c.ok(benchfs::open(&path, flags, 0o644), || format!("open {path} O_APPEND")) else {
             break;
         };
         c.ok(benchfs::lseek(fd, 0, Whence::Set), || "lseek to 0".into());
         let r = benchfs::write(fd, &pattern(tag, at, len));
-        c.check(matches!(r, Ok(n) if n as u64 == len), || {
-            format!("append {len} bytes to {path}: {r:?}")
-        });
+        c.check(matches!(r, Ok(n) if n as u64 == len), || format!("append {len} bytes to {path}: {r:?}"));
         at += len;
         let pos = benchfs::lseek(fd, 0, Whence::Cur);
-        c.check(matches!(pos, Ok(p) if p == at), || {
-            format!("offset after append: {pos:?}, expected {at}")
-        });
+        c.check(matches!(pos, Ok(p) if p == at), || format!("offset after append: {pos:?}, expected {at}"));
         if k % 2 == 0 {
             let r = benchfs::write(fd, &pattern(tag, at, 10));
             c.check(matches!(r, Ok(10)), || format!("second append: {r:?}"));
@@ -1244,34 +783,18 @@ fn append_and_seek_end(c: &mut Checker, job: &Job) {
     let size = total + 20;
     verify_file(c, &path, &pattern(tag, 0, size));
 
-    if let Some(fd) = c.ok(benchfs::open(&path, libc::O_RDWR, 0), || {
-        format!("open {path}")
-    }) {
+    if let Some(fd) = c.ok(benchfs::open(&path, libc::O_RDWR, 0), || format!("open {path}")) {
         let end = benchfs::lseek(fd, 0, Whence::End);
-        c.check(matches!(end, Ok(e) if e == size), || {
-            format!("lseek(0, SEEK_END): {end:?}, expected {size}")
-        });
+        c.check(matches!(end, Ok(e) if e == size), || format!("lseek(0, SEEK_END): {end:?}, expected {size}"));
         let pos = benchfs::lseek(fd, -5, Whence::End);
-        c.check(matches!(pos, Ok(p) if p == size - 5), || {
-            format!("lseek(-5, SEEK_END): {pos:?}")
-        });
+        c.check(matches!(pos, Ok(p) if p == size - 5), || format!("lseek(-5, SEEK_END): {pos:?}"));
         let mut tail = [0u8; 16];
-        if let Some(n) = c.ok(benchfs::read(fd, &mut tail), || {
-            "read at SEEK_END - 5".into()
-        }) {
-            c.bytes(&tail[..n], &pattern(tag, size - 5, 5), size - 5, || {
-                "the last 5 bytes".into()
-            });
+        if let Some(n) = c.ok(benchfs::read(fd, &mut tail), || "read at SEEK_END - 5".into()) {
+            c.bytes(&tail[..n], &pattern(tag, size - 5, 5), size - 5, || "the last 5 bytes".into());
         }
-        c.errno(
-            benchfs::lseek(fd, -(size as i64) - 1, Whence::End),
-            libc::EINVAL,
-            "lseek before the start from SEEK_END",
-        );
+        c.errno(benchfs::lseek(fd, -(size as i64) - 1, Whence::End), libc::EINVAL, "lseek before the start from SEEK_END");
         let pos = benchfs::lseek(fd, 10, Whence::End);
-        c.check(matches!(pos, Ok(p) if p == size + 10), || {
-            format!("lseek(10, SEEK_END): {pos:?}")
-        });
+        c.check(matches!(pos, Ok(p) if p == size + 10), || format!("lseek(10, SEEK_END): {pos:?}"));
         let r = benchfs::write(fd, b"tail");
         c.check(matches!(r, Ok(4)), || format!("write past the end: {r:?}"));
         c.ok(benchfs::close(fd), || format!("close {path}"));
@@ -1288,14 +811,10 @@ fn append_and_seek_end(c: &mut Checker, job: &Job) {
     let mut expected = Vec::new();
     for turn in 0..job.size {
         if job.rank == turn {
-            if let Some(fd) = c.ok(benchfs::open(&shared, flags, 0o644), || {
-                format!("open {shared}")
-            }) {
+            if let Some(fd) = c.ok(benchfs::open(&shared, flags, 0o644), || format!("open {shared}")) {
                 let at = expected.len() as u64;
                 let r = benchfs::write(fd, &pattern(0x5a ^ turn as u64, at, piece(turn)));
-                c.check(matches!(r, Ok(n) if n as u64 == piece(turn)), || {
-                    format!("append to {shared}: {r:?}")
-                });
+                c.check(matches!(r, Ok(n) if n as u64 == piece(turn)), || format!("append to {shared}: {r:?}"));
                 c.ok(benchfs::close(fd), || format!("close {shared}"));
             }
         }
@@ -1304,13 +823,9 @@ fn append_and_seek_end(c: &mut Checker, job: &Job) {
         job.barrier();
     }
     verify_file(c, &shared, &expected);
-    if let Some(fd) = c.ok(benchfs::open(&shared, libc::O_RDONLY, 0), || {
-        format!("open {shared}")
-    }) {
+    if let Some(fd) = c.ok(benchfs::open(&shared, libc::O_RDONLY, 0), || format!("open {shared}")) {
         let end = benchfs::lseek(fd, 0, Whence::End);
-        c.check(matches!(end, Ok(e) if e == expected.len() as u64), || {
-            format!("lseek(0, SEEK_END) on {shared}: {end:?}")
-        });
+        c.check(matches!(end, Ok(e) if e == expected.len() as u64), || format!("lseek(0, SEEK_END) on {shared}: {end:?}"));
         c.ok(benchfs::close(fd), || format!("close {shared}"));
     }
     job.barrier();
@@ -1354,9 +869,7 @@ fn run(c: &mut Checker, job: &Job) {
 /// The chunk size, from `st_blksize` of a scratch file.
 fn probe_chunk_size(c: &mut Checker, rank: usize) -> u64 {
     let path = format!("/probe.r{rank}");
-    let chunk = create_file(c, &path, &[])
-        .and_then(|_| benchfs::stat(&path).ok())
-        .map_or(0, |s| s.blksize);
+    let chunk = create_file(c, &path, &[]).and_then(|_| benchfs::stat(&path).ok()).map_or(0, |s| s.blksize);
     c.ok(benchfs::unlink(&path), || format!("unlink {path}"));
     if chunk == 0 {
         c.fail("chunk size unknown (st_blksize is 0); assuming 1 MiB".into());
@@ -1386,13 +899,7 @@ fn main() -> ExitCode {
         Ok(()) => {
             let chunk = probe_chunk_size(&mut c, rank);
             world.barrier();
-            let job = Job {
-                world: universe.world(),
-                rank,
-                size: world.size() as usize,
-                chunk,
-                entries_per_rank,
-            };
+            let job = Job { world: universe.world(), rank, size: world.size() as usize, chunk, entries_per_rank };
             run(&mut c, &job);
             c.ok(benchfs::finalize(), || "benchfs::finalize".to_string());
         }

@@ -64,11 +64,14 @@ impl JobComm {
         let n = self.size() as usize;
         let mut lengths = vec![0i32; n];
         self.comm.all_gather_into(&(mine.len() as i32), &mut lengths[..]);
-        let displs: Vec<i32> = lengths.iter().scan(0, |acc, &l| {
-            let d = *acc;
-            *acc += l;
-            Some(d)
-        }).collect();
+        let displs: Vec<i32> = lengths
+            .iter()
+            .scan(0, |acc, &l| {
+                let d = *acc;
+                *acc += l;
+                Some(d)
+            })
+            .collect();
         let total: usize = lengths.iter().map(|&l| l as usize).sum();
         let mut all = vec![0u8; total];
         {

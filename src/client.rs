@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 use crate::ids::{InodeId, Rank};
 use crate::node::{self, Node};
 use crate::rpc::server::{attr_of, call_rank, list};
-use crate::rpc::wire::{self, Attr, ReplyBody, Request};
 pub use crate::rpc::wire::DirEntry;
+use crate::rpc::wire::{self, Attr, ReplyBody, Request};
 use crate::rpc::ReplyDest;
 use crate::runtime::{join_all, reply_pair, Mailbox};
 use crate::storage::IoBuf;
@@ -160,7 +160,12 @@ async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
     // Kept only for the requests whose ENOENT may really be an ENOTDIR.
     let refine_path = matches!(
         request,
-        Request::Open { .. } | Request::Stat { .. } | Request::Unlink { .. } | Request::Rmdir { .. } | Request::Truncate { .. } | Request::Take { .. }
+        Request::Open { .. }
+            | Request::Stat { .. }
+            | Request::Unlink { .. }
+            | Request::Rmdir { .. }
+            | Request::Truncate { .. }
+            | Request::Take { .. }
     )
     .then(|| path.clone());
     match (call_rank(node, owner, request).await, refine_path) {
@@ -417,7 +422,11 @@ async fn write_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resu
 /// Runs `io` on a same-node owner's chunk file directly, if that owner is reachable. A failure
 /// (its directory cannot be opened, say) makes this rank use the transport for that owner from
 /// then on: `None` tells the caller to do so now.
-fn peer_direct(node: &Node, owner: Rank, io: impl FnOnce(&crate::storage::PeerFiles) -> Result<usize, crate::error::StorageError>) -> Option<usize> {
+fn peer_direct(
+    node: &Node,
+    owner: Rank,
+    io: impl FnOnce(&crate::storage::PeerFiles) -> Result<usize, crate::error::StorageError>,
+) -> Option<usize> {
     if !node.peers.reaches(owner) {
         return None;
     }
@@ -554,11 +563,7 @@ async fn op_sequential(node: Rc<Node>, fd: i32, buf: UserBuf, writing: bool) -> 
         f.pos = pos.saturating_add(buf.len as u64);
         pos
     };
-    let result = if writing {
-        op_pwrite(node.clone(), fd, buf, pos).await
-    } else {
-        op_pread(node.clone(), fd, buf, pos).await
-    };
+    let result = if writing { op_pwrite(node.clone(), fd, buf, pos).await } else { op_pread(node.clone(), fd, buf, pos).await };
     if let Ok(f) = node.files.borrow_mut().get_mut(fd) {
         let done = *result.as_ref().unwrap_or(&0) as u64;
         if f.pos == pos.saturating_add(buf.len as u64) {
@@ -735,7 +740,13 @@ async fn op_access(node: Rc<Node>, path: String, mode: i32) -> Result<()> {
         let any_x = attr.mode & 0o111 != 0 || attr.mode & libc::S_IFMT == libc::S_IFDIR;
         libc::R_OK | libc::W_OK | if any_x { libc::X_OK } else { 0 }
     } else {
-        let shift = if attr.uid == uid { 6 } else if attr.gid == gid { 3 } else { 0 };
+        let shift = if attr.uid == uid {
+            6
+        } else if attr.gid == gid {
+            3
+        } else {
+            0
+        };
         ((attr.mode >> shift) & 0o7) as i32
     };
     if mode & !allowed != 0 {
@@ -1034,7 +1045,10 @@ enum DirStage {
     Dot,
     DotDot,
     /// Reading rank `rank`'s entries after the name `after`.
-    Ranks { rank: u32, after: String },
+    Ranks {
+        rank: u32,
+        after: String,
+    },
     Done,
 }
 

@@ -76,7 +76,19 @@ impl Config {
             Some(path) => Some(PathBuf::from(path)),
             None => None,
         };
-        Ok(Config { data_dir, chunk_size, rndv_threshold, keep_data, node_local, detect_peer_failure, io_backend, uring_depth, spin_us, log_filter, contact_file })
+        Ok(Config {
+            data_dir,
+            chunk_size,
+            rndv_threshold,
+            keep_data,
+            node_local,
+            detect_peer_failure,
+            io_backend,
+            uring_depth,
+            spin_us,
+            log_filter,
+            contact_file,
+        })
     }
 }
 
@@ -94,13 +106,7 @@ fn bool_var(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: b
 }
 
 /// A byte count with an optional K/M/G suffix (powers of 1024), within `[min, max]`.
-fn size_var(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
+fn size_var(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
     let Some(text) = get(var) else { return Ok(default) };
     let value = parse_size(&text).ok_or_else(|| bad(var, text.clone(), "expected a number with an optional K, M or G suffix"))?;
     if value < min || value > max {

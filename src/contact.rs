@@ -46,12 +46,15 @@ impl Contact {
         if lines.next() != Some(MAGIC) {
             return Err(bad);
         }
-        let field = |line: Option<&str>, name: &str| -> Option<u64> {
-            line?.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()
-        };
-        let chunk_size = field(lines.next(), "chunk_size").filter(|&c| c > 0).ok_or(Error::InvalidArgument("contact file: bad chunk_size"))?;
-        let ranks = field(lines.next(), "ranks").map(|r| r as usize).filter(|&r| r > 0 && r <= MAX_RANKS).ok_or(Error::InvalidArgument("contact file: bad ranks"))?;
-        let addresses: Vec<Vec<u8>> = lines.take(ranks).map(decode_hex).collect::<Option<_>>().ok_or(Error::InvalidArgument("contact file: bad address"))?;
+        let field = |line: Option<&str>, name: &str| -> Option<u64> { line?.strip_prefix(name)?.strip_prefix(' ')?.parse().ok() };
+        let chunk_size =
+            field(lines.next(), "chunk_size").filter(|&c| c > 0).ok_or(Error::InvalidArgument("contact file: bad chunk_size"))?;
+        let ranks = field(lines.next(), "ranks")
+            .map(|r| r as usize)
+            .filter(|&r| r > 0 && r <= MAX_RANKS)
+            .ok_or(Error::InvalidArgument("contact file: bad ranks"))?;
+        let addresses: Vec<Vec<u8>> =
+            lines.take(ranks).map(decode_hex).collect::<Option<_>>().ok_or(Error::InvalidArgument("contact file: bad address"))?;
         if addresses.len() != ranks {
             return Err(Error::InvalidArgument("contact file: fewer addresses than ranks"));
         }

@@ -80,8 +80,7 @@ impl Node {
         if chunks >= self.nranks as u64 * 4 {
             return (0..self.nranks).map(Rank).collect();
         }
-        let mut owners: Vec<Rank> =
-            (0..chunks).map(|c| self.ring.chunk_owner(InodeId(ino), ChunkIndex(c))).collect();
+        let mut owners: Vec<Rank> = (0..chunks).map(|c| self.ring.chunk_owner(InodeId(ino), ChunkIndex(c))).collect();
         owners.sort_unstable();
         owners.dedup();
         owners
@@ -98,9 +97,9 @@ use std::time::Duration;
 
 use crate::bootstrap::JobComm;
 use crate::client::Job;
+use crate::config::IoBackend;
 use crate::contact::Contact;
 use crate::rpc::wire::EXTERNAL_SOURCE;
-use crate::config::IoBackend;
 use crate::runtime::{reply_pair, run_loop, Mailbox, Reactor};
 use crate::storage::Backend;
 use crate::ucx::{Context, Worker};
@@ -137,11 +136,7 @@ fn agreed<T>(comm: &JobComm, local: Result<T>) -> Result<T> {
     }
     let mine = local.as_ref().err().map_or(0, Error::errno);
     let errnos = comm.allgather_bytes(&mine.to_le_bytes());
-    let first = errnos
-        .iter()
-        .filter_map(|b| b.as_slice().try_into().ok().map(i32::from_le_bytes))
-        .find(|&e| e != 0)
-        .unwrap_or(libc::EIO);
+    let first = errnos.iter().filter_map(|b| b.as_slice().try_into().ok().map(i32::from_le_bytes)).find(|&e| e != 0).unwrap_or(libc::EIO);
     Err(local.err().unwrap_or(Error::PeerInitFailed { errno: first }))
 }
 
@@ -241,11 +236,19 @@ pub fn attach(comm: &JobComm, contact_file: &Path) -> Result<Running> {
 
 impl Running {
     /// Runs `job` on the progress thread and waits for it to finish.
-    fn run(&self, job: impl FnOnce(&Rc<Node>, &LocalExecutor<'static>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send + 'static) {
+    fn run(
+        &self,
+        job: impl FnOnce(&Rc<Node>, &LocalExecutor<'static>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send + 'static,
+    ) {
         let (tx, rx) = reply_pair::<()>(Duration::from_micros(self.spin_us));
         let sent = self.mailbox.send(Box::new(move |node, executor| {
             let fut = job(node, executor);
-            executor.spawn(async move { fut.await; tx.send(()) }).detach();
+            executor
+                .spawn(async move {
+                    fut.await;
+                    tx.send(())
+                })
+                .detach();
         }));
         if sent.is_ok() {
             rx.wait();

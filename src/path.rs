@@ -134,10 +134,7 @@ mod tests {
     #[test]
     fn relative_paths_are_rejected() {
         for path in ["", "a", "a/b", "./a", "../a", " /a"] {
-            assert!(
-                matches!(normalize(path), Err(Error::RelativePath)),
-                "{path:?}"
-            );
+            assert!(matches!(normalize(path), Err(Error::RelativePath)), "{path:?}");
         }
     }
 
@@ -145,10 +142,7 @@ mod tests {
     fn nul_bytes_are_rejected() {
         for path in ["/a\0b", "/\0", "/a/\0/b"] {
             let err = normalize(path);
-            assert!(
-                matches!(err, Err(Error::InvalidArgument("path contains a NUL byte"))),
-                "{path:?}: {err:?}"
-            );
+            assert!(matches!(err, Err(Error::InvalidArgument("path contains a NUL byte"))), "{path:?}: {err:?}");
         }
     }
 
@@ -159,11 +153,7 @@ mod tests {
         assert_eq!(ok(&format!("/d/{longest}/")), format!("/d/{longest}"));
 
         let too_long = "n".repeat(MAX_NAME + 1);
-        for path in [
-            format!("/{too_long}"),
-            format!("/d/{too_long}/e"),
-            format!("/d/{too_long}/.."),
-        ] {
+        for path in [format!("/{too_long}"), format!("/d/{too_long}/e"), format!("/d/{too_long}/..")] {
             assert!(matches!(normalize(&path), Err(Error::NameTooLong)));
         }
     }
@@ -172,10 +162,7 @@ mod tests {
     fn length_limit_counts_bytes_not_characters() {
         // 'é' is two bytes in UTF-8: 128 of them make a 256-byte component.
         let name = "é".repeat(128);
-        assert!(matches!(
-            normalize(&format!("/{name}")),
-            Err(Error::NameTooLong)
-        ));
+        assert!(matches!(normalize(&format!("/{name}")), Err(Error::NameTooLong)));
         let name = "é".repeat(127);
         assert_eq!(ok(&format!("/{name}")), format!("/{name}"));
     }
@@ -184,16 +171,10 @@ mod tests {
     fn path_length_limit_is_inclusive() {
         let longest = path_of_len(MAX_PATH);
         assert_eq!(ok(&longest), longest);
-        assert!(matches!(
-            normalize(&path_of_len(MAX_PATH + 1)),
-            Err(Error::NameTooLong)
-        ));
+        assert!(matches!(normalize(&path_of_len(MAX_PATH + 1)), Err(Error::NameTooLong)));
         // The limit applies to the input, even if it would normalise to something short.
         assert_eq!(ok(&"/".repeat(MAX_PATH)), "/");
-        assert!(matches!(
-            normalize(&"/".repeat(MAX_PATH + 1)),
-            Err(Error::NameTooLong)
-        ));
+        assert!(matches!(normalize(&"/".repeat(MAX_PATH + 1)), Err(Error::NameTooLong)));
     }
 
     #[test]

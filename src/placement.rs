@@ -86,20 +86,11 @@ impl Ring {
     /// If `nranks` or `vnodes_per_rank` is 0, or if the table would need 2^32 partitions or more.
     pub fn with_vnodes(nranks: u32, vnodes_per_rank: u32) -> Ring {
         assert!(nranks >= 1, "a ring needs at least one rank");
-        assert!(
-            vnodes_per_rank >= 1,
-            "a rank needs at least one virtual node"
-        );
+        assert!(vnodes_per_rank >= 1, "a rank needs at least one virtual node");
         let vnodes = u64::from(vnodes_per_rank).next_power_of_two();
         let partitions = vnodes * u64::from(nranks).next_power_of_two();
-        assert!(
-            partitions <= u64::from(u32::MAX),
-            "{nranks} ranks with {vnodes} virtual nodes each need too many partitions"
-        );
-        Ring {
-            nranks,
-            owner: assign(nranks, vnodes as u32),
-        }
+        assert!(partitions <= u64::from(u32::MAX), "{nranks} ranks with {vnodes} virtual nodes each need too many partitions");
+        Ring { nranks, owner: assign(nranks, vnodes as u32) }
     }
 
     /// The number of ranks the ring places data on.
@@ -129,10 +120,7 @@ impl Ring {
 
 impl fmt::Debug for Ring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ring")
-            .field("nranks", &self.nranks)
-            .field("partitions", &self.owner.len())
-            .finish()
+        f.debug_struct("Ring").field("nranks", &self.nranks).field("partitions", &self.owner.len()).finish()
     }
 }
 
@@ -219,10 +207,7 @@ mod tests {
     /// Largest relative deviation of any count from the mean of `counts`.
     fn max_deviation(counts: &[u64]) -> f64 {
         let mean = counts.iter().sum::<u64>() as f64 / counts.len() as f64;
-        counts
-            .iter()
-            .map(|&c| (c as f64 - mean).abs() / mean)
-            .fold(0.0, f64::max)
+        counts.iter().map(|&c| (c as f64 - mean).abs() / mean).fold(0.0, f64::max)
     }
 
     /// The largest count divided by the mean.
@@ -265,14 +250,8 @@ mod tests {
             let held = partitions_per_rank(&ring);
             let min = *held.iter().min().unwrap();
             let max = *held.iter().max().unwrap();
-            assert!(
-                max - min <= 1,
-                "{nranks} ranks: {min}..={max} partitions per rank"
-            );
-            assert!(
-                min >= u64::from(DEFAULT_VNODES_PER_RANK),
-                "{nranks} ranks: {min}"
-            );
+            assert!(max - min <= 1, "{nranks} ranks: {min}..={max} partitions per rank");
+            assert!(min >= u64::from(DEFAULT_VNODES_PER_RANK), "{nranks} ranks: {min}");
         }
     }
 
@@ -291,11 +270,7 @@ mod tests {
             }
             let deviation = max_deviation(&per_rank);
             let allowed = allowed_deviation(FILES * CHUNKS_PER_FILE, nranks);
-            assert!(
-                deviation <= allowed,
-                "{nranks} ranks: a rank deviates {:.1}% from the mean chunk count",
-                deviation * 100.0
-            );
+            assert!(deviation <= allowed, "{nranks} ranks: a rank deviates {:.1}% from the mean chunk count", deviation * 100.0);
             // Chunk k of many files must not pile onto one rank, which would serialise a
             // parallel job whose processes all write the same offset of their own files. With
             // 100 k files per chunk index the mean is 1562 at 64 ranks, so 1.3x is 12 sigma;
@@ -303,10 +278,7 @@ mod tests {
             if nranks <= 64 {
                 for (k, counts) in per_index.iter().enumerate() {
                     let peak = max_over_mean(counts);
-                    assert!(
-                        peak < 1.3,
-                        "{nranks} ranks: chunk {k} peaks at {peak:.2}x the mean"
-                    );
+                    assert!(peak < 1.3, "{nranks} ranks: chunk {k} peaks at {peak:.2}x the mean");
                 }
             }
         }
@@ -314,9 +286,7 @@ mod tests {
 
     #[test]
     fn metadata_is_balanced() {
-        let paths: Vec<String> = (0..PATHS)
-            .map(|i| format!("/dir{}/file{}", i % 100, i))
-            .collect();
+        let paths: Vec<String> = (0..PATHS).map(|i| format!("/dir{}/file{}", i % 100, i)).collect();
         for nranks in [4, 16, 64, 256, 1024] {
             let ring = Ring::new(nranks);
             let mut per_rank = vec![0u64; nranks as usize];
@@ -370,16 +340,8 @@ mod tests {
             }
         }
         let fraction = moved as f64 / (files * CHUNKS_PER_FILE) as f64;
-        assert!(
-            fraction < 2.0 / 17.0,
-            "moved {:.2}% of the chunks",
-            fraction * 100.0
-        );
-        assert!(
-            fraction > 0.5 / 17.0,
-            "moved {:.2}% of the chunks",
-            fraction * 100.0
-        );
+        assert!(fraction < 2.0 / 17.0, "moved {:.2}% of the chunks", fraction * 100.0);
+        assert!(fraction > 0.5 / 17.0, "moved {:.2}% of the chunks", fraction * 100.0);
     }
 
     #[test]
@@ -388,10 +350,7 @@ mod tests {
             let (a, b) = (Ring::new(nranks), Ring::new(nranks));
             assert_eq!(a.owner, b.owner);
             for i in 0..10_000u64 {
-                let (ino, k) = (
-                    InodeId(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-                    ChunkIndex(i % 7),
-                );
+                let (ino, k) = (InodeId(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)), ChunkIndex(i % 7));
                 assert_eq!(a.chunk_owner(ino, k), b.chunk_owner(ino, k));
                 let path = format!("/d/{i}");
                 assert_eq!(a.meta_owner(&path), b.meta_owner(&path));
@@ -405,13 +364,8 @@ mod tests {
     #[test]
     fn placement_is_pinned() {
         let ring = Ring::new(16);
-        let chunks: Vec<u32> = (0..8)
-            .map(|k| ring.chunk_owner(InodeId(42), ChunkIndex(k)).0)
-            .collect();
-        let metas: Vec<u32> = ["/", "/a", "/a/b", "/dir7/file7"]
-            .iter()
-            .map(|p| ring.meta_owner(p).0)
-            .collect();
+        let chunks: Vec<u32> = (0..8).map(|k| ring.chunk_owner(InodeId(42), ChunkIndex(k)).0).collect();
+        let metas: Vec<u32> = ["/", "/a", "/a/b", "/dir7/file7"].iter().map(|p| ring.meta_owner(p).0).collect();
         assert_eq!(chunks, PINNED_CHUNKS);
         assert_eq!(metas, PINNED_METAS);
     }
@@ -441,10 +395,7 @@ mod tests {
                 seen[rank.0 as usize] = true;
                 assert!(ring.meta_owner(&format!("/x/{i}")).0 < nranks);
             }
-            assert!(
-                seen.iter().all(|&s| s),
-                "{nranks} ranks: some rank got no chunk"
-            );
+            assert!(seen.iter().all(|&s| s), "{nranks} ranks: some rank got no chunk");
         }
     }
 
@@ -454,10 +405,7 @@ mod tests {
         assert_eq!(ring.owner.len(), 128 * 4);
         let ring = Ring::with_vnodes(1, 1);
         assert_eq!(ring.owner.len(), 1);
-        assert_eq!(
-            ring.chunk_owner(InodeId(u64::MAX), ChunkIndex(u64::MAX)),
-            Rank(0)
-        );
+        assert_eq!(ring.chunk_owner(InodeId(u64::MAX), ChunkIndex(u64::MAX)), Rank(0));
         let ring = Ring::with_vnodes(5, 1);
         assert_eq!(partitions_per_rank(&ring), vec![1, 2, 2, 2, 1]);
     }

@@ -47,22 +47,14 @@ const TRANSPORTED: Settings = Settings { chunk: None, node_local: false };
 const SMALL_TRANSPORTED: Settings = Settings { chunk: Some(65536), node_local: false };
 /// Environment variables of the library that a job must not inherit from
 /// the caller, so that each run sees exactly the configuration it sets.
-const LIBRARY_ENV: &[&str] = &[
-    "BENCHFS_DATA_DIR",
-    "BENCHFS_CHUNK_SIZE",
-    "BENCHFS_KEEP_DATA",
-    "BENCHFS_CONTACT_FILE",
-    "BENCHFS_NODE_LOCAL",
-];
+const LIBRARY_ENV: &[&str] = &["BENCHFS_DATA_DIR", "BENCHFS_CHUNK_SIZE", "BENCHFS_KEEP_DATA", "BENCHFS_CONTACT_FILE", "BENCHFS_NODE_LOCAL"];
 
 static JOB_LOCK: Mutex<()> = Mutex::new(());
 
 /// Serialises the jobs. A test that panicked while holding the lock has
 /// already reported its failure; the next one may still run.
 fn serial() -> MutexGuard<'static, ()> {
-    JOB_LOCK
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    JOB_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 // ---------------------------------------------------------------------------
@@ -85,24 +77,10 @@ fn build_dirs() -> &'static BuildDirs {
         // This binary is target/<profile>/deps/mpi_jobs-<hash>.
         let exe = std::env::current_exe().expect("current_exe");
         let deps = exe.parent().expect("test binary has a parent directory");
-        let profile_dir = deps
-            .parent()
-            .expect("deps/ has a parent directory")
-            .to_path_buf();
-        let target_dir = profile_dir
-            .parent()
-            .expect("profile dir has a parent")
-            .to_path_buf();
-        let profile = profile_dir
-            .file_name()
-            .and_then(OsStr::to_str)
-            .expect("profile directory name is UTF-8")
-            .to_string();
-        BuildDirs {
-            profile_dir,
-            target_dir,
-            profile,
-        }
+        let profile_dir = deps.parent().expect("deps/ has a parent directory").to_path_buf();
+        let target_dir = profile_dir.parent().expect("profile dir has a parent").to_path_buf();
+        let profile = profile_dir.file_name().and_then(OsStr::to_str).expect("profile directory name is UTF-8").to_string();
+        BuildDirs { profile_dir, target_dir, profile }
     })
 }
 
@@ -156,9 +134,7 @@ fn scratch_root() -> &'static Path {
                 let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("benchfs-tests-")) else {
                     continue;
                 };
-                let alive = pid
-                    .parse::<u32>()
-                    .map(|p| Path::new(&format!("/proc/{p}")).exists());
+                let alive = pid.parse::<u32>().map(|p| Path::new(&format!("/proc/{p}")).exists());
                 if alive == Ok(false) {
                     let _ = fs::remove_dir_all(entry.path());
                 }
@@ -179,9 +155,7 @@ static JOB_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 fn find_in_path(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file())
 }
 
 fn require_tool(tool: &str) -> Result<PathBuf, String> {
@@ -197,9 +171,7 @@ fn require_tool(tool: &str) -> Result<PathBuf, String> {
 /// Runs a short command to completion; its failure is an error with output.
 fn run_checked(cmd: &mut Command) -> Result<String, String> {
     let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    let out = cmd.output().map_err(|e| format!("cannot run {shown}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "{shown} failed ({})\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -221,12 +193,7 @@ struct Installed {
 }
 
 fn pkg_config(prefix: &Path, args: &[&str]) -> Result<Vec<String>, String> {
-    let out = run_checked(
-        Command::new("pkg-config")
-            .args(args)
-            .arg("benchfs")
-            .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")),
-    )?;
+    let out = run_checked(Command::new("pkg-config").args(args).arg("benchfs").env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")))?;
     Ok(out.split_whitespace().map(str::to_string).collect())
 }
 
@@ -246,30 +213,16 @@ fn install(prefix: &Path) -> Result<(), String> {
             .arg(format!("ARTIFACT_DIR={}", artifacts.display()))
             .env("CARGO_TARGET_DIR", &dirs.target_dir),
     )?;
-    for file in [
-        "lib/libbenchfs.so",
-        "lib/libbenchfs.a",
-        "include/benchfs.h",
-        "lib/pkgconfig/benchfs.pc",
-    ] {
+    for file in ["lib/libbenchfs.so", "lib/libbenchfs.a", "include/benchfs.h", "lib/pkgconfig/benchfs.pc"] {
         if !prefix.join(file).is_file() {
-            return Err(format!(
-                "make install-only did not install {file} into {}",
-                prefix.display()
-            ));
+            return Err(format!("make install-only did not install {file} into {}", prefix.display()));
         }
     }
     let flags = pkg_config(prefix, &["--cflags", "--libs"])?;
-    let want = [
-        format!("-I{}/include", prefix.display()),
-        format!("-L{}/lib", prefix.display()),
-        "-lbenchfs".to_string(),
-    ];
+    let want = [format!("-I{}/include", prefix.display()), format!("-L{}/lib", prefix.display()), "-lbenchfs".to_string()];
     for w in &want {
         if !flags.contains(w) {
-            return Err(format!(
-                "pkg-config --cflags --libs benchfs gave {flags:?}, missing {w}"
-            ));
+            return Err(format!("pkg-config --cflags --libs benchfs gave {flags:?}, missing {w}"));
         }
     }
     Ok(())
@@ -278,12 +231,7 @@ fn install(prefix: &Path) -> Result<(), String> {
 /// Compiles `tests/c/<program>.c` into `<bin_dir>/<program><suffix>` with
 /// `flags` (default: `pkg-config --cflags --libs benchfs`) and an rpath to
 /// the prefix, as a user of an installed BenchFS would.
-fn compile_c(
-    installed: &Installed,
-    program: &str,
-    suffix: &str,
-    flags: Option<Vec<String>>,
-) -> Result<PathBuf, String> {
+fn compile_c(installed: &Installed, program: &str, suffix: &str, flags: Option<Vec<String>>) -> Result<PathBuf, String> {
     let source = manifest_dir().join("tests/c").join(format!("{program}.c"));
     let exe = installed.bin_dir.join(format!("{program}{suffix}"));
     let link = match flags {
@@ -320,10 +268,7 @@ fn setup() -> Result<Installed, String> {
     require_tool("mpicc")?;
     require_tool("mpirun")?;
     let root = scratch_root();
-    let installed = Installed {
-        prefix: root.join("prefix"),
-        bin_dir: root.join("bin"),
-    };
+    let installed = Installed { prefix: root.join("prefix"), bin_dir: root.join("bin") };
     install(&installed.prefix)?;
     fs::create_dir_all(&installed.bin_dir).map_err(|e| e.to_string())?;
     // Every program in tests/c/ is built, so that one that no longer
@@ -363,11 +308,7 @@ fn process_parents() -> HashMap<i32, i32> {
         return parents;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
         let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
@@ -434,9 +375,7 @@ fn regular_files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn read_lossy(path: &Path) -> String {
-    fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
+    fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
 }
 
 /// The caller's `LD_LIBRARY_PATH` minus cargo's target directory.
@@ -448,9 +387,7 @@ fn read_lossy(path: &Path) -> String {
 fn library_path_without_target_dir() -> std::ffi::OsString {
     let target = &build_dirs().target_dir;
     let current = std::env::var_os("LD_LIBRARY_PATH").unwrap_or_default();
-    let kept: Vec<PathBuf> = std::env::split_paths(&current)
-        .filter(|p| !p.as_os_str().is_empty() && !p.starts_with(target))
-        .collect();
+    let kept: Vec<PathBuf> = std::env::split_paths(&current).filter(|p| !p.as_os_str().is_empty() && !p.starts_with(target)).collect();
     std::env::join_paths(kept).unwrap_or_default()
 }
 
@@ -465,13 +402,7 @@ struct RunningJob {
 
 /// Starts `exe args` on `np` ranks with a fresh data directory, the given
 /// settings and the extra environment.
-fn spawn_job(
-    exe: &Path,
-    args: &[&str],
-    np: u32,
-    settings: Settings,
-    extra_env: &[(&str, &Path)],
-) -> RunningJob {
+fn spawn_job(exe: &Path, args: &[&str], np: u32, settings: Settings, extra_env: &[(&str, &Path)]) -> RunningJob {
     let n = JOB_COUNTER.fetch_add(1, Ordering::Relaxed);
     let root = scratch_root();
     let data_dir = root.join(format!("job{n}-data"));
@@ -519,13 +450,7 @@ fn spawn_job(
         Ok(child) => child,
         Err(e) => panic!("cannot start {command}: {e}"),
     };
-    RunningJob {
-        child,
-        command,
-        data_dir,
-        out_path,
-        err_path,
-    }
+    RunningJob { child, command, data_dir, out_path, err_path }
 }
 
 impl RunningJob {
@@ -604,10 +529,7 @@ fn tail(text: &str, max: usize) -> &str {
 fn job_problems(job: &Job, want_summary: bool) -> Vec<String> {
     let mut problems = Vec::new();
     if job.timed_out {
-        problems.push(format!(
-            "did not finish within {} s and was killed",
-            JOB_TIMEOUT.as_secs()
-        ));
+        problems.push(format!("did not finish within {} s and was killed", JOB_TIMEOUT.as_secs()));
     }
     match job.status {
         Some(s) if s.success() => {}
@@ -617,24 +539,14 @@ fn job_problems(job: &Job, want_summary: bool) -> Vec<String> {
     if want_summary {
         match job.stdout.lines().filter_map(parse_summary).next_back() {
             None => problems.push("printed no `P passed, F failed` summary line".to_string()),
-            Some((_, failed)) if failed > 0 => {
-                problems.push(format!("reported {failed} failed checks"))
-            }
+            Some((_, failed)) if failed > 0 => problems.push(format!("reported {failed} failed checks")),
             Some((0, 0)) => problems.push("reported 0 passed checks".to_string()),
             Some(_) => {}
         }
     }
     if !job.leftover_files.is_empty() {
-        let shown: Vec<_> = job
-            .leftover_files
-            .iter()
-            .take(10)
-            .map(|p| p.display().to_string())
-            .collect();
-        problems.push(format!(
-            "left {} files in BENCHFS_DATA_DIR after benchfs_finalize, e.g. {shown:?}",
-            job.leftover_files.len()
-        ));
+        let shown: Vec<_> = job.leftover_files.iter().take(10).map(|p| p.display().to_string()).collect();
+        problems.push(format!("left {} files in BENCHFS_DATA_DIR after benchfs_finalize, e.g. {shown:?}", job.leftover_files.len()));
     }
     problems
 }
@@ -701,25 +613,13 @@ macro_rules! mpi_test {
 }
 
 mpi_test!(cross_rank_np1, run_c("cross_rank", 1, DEFAULT, &[]));
-mpi_test!(
-    cross_rank_np2_small_chunks_transported,
-    run_c("cross_rank", 2, SMALL_TRANSPORTED, &[])
-);
-mpi_test!(
-    cross_rank_np4_small_chunks_transported,
-    run_c("cross_rank", 4, SMALL_TRANSPORTED, &[])
-);
+mpi_test!(cross_rank_np2_small_chunks_transported, run_c("cross_rank", 2, SMALL_TRANSPORTED, &[]));
+mpi_test!(cross_rank_np4_small_chunks_transported, run_c("cross_rank", 4, SMALL_TRANSPORTED, &[]));
 mpi_test!(cross_rank_np4, run_c("cross_rank", 4, DEFAULT, &[]));
 
-mpi_test!(
-    shared_file_np1_small_chunks,
-    run_c("shared_file", 1, SMALL, &[])
-);
+mpi_test!(shared_file_np1_small_chunks, run_c("shared_file", 1, SMALL, &[]));
 mpi_test!(shared_file_np2, run_c("shared_file", 2, DEFAULT, &[]));
-mpi_test!(
-    shared_file_np4_small_chunks_transported,
-    run_c("shared_file", 4, SMALL_TRANSPORTED, &[])
-);
+mpi_test!(shared_file_np4_small_chunks_transported, run_c("shared_file", 4, SMALL_TRANSPORTED, &[]));
 mpi_test!(shared_file_np4, run_c("shared_file", 4, DEFAULT, &[]));
 
 mpi_test!(bad_input_np1, run_c("bad_input", 1, DEFAULT, &[]));
@@ -729,84 +629,39 @@ mpi_test!(bad_input_np4, run_c("bad_input", 4, DEFAULT, &[]));
 mpi_test!(idle_cpu_np4, run_c("idle_cpu", 4, DEFAULT, &["10"]));
 
 mpi_test!(threads_np2, run_c("threads", 2, DEFAULT, &["4", "3"]));
-mpi_test!(
-    threads_np4_small_chunks_transported,
-    run_c("threads", 4, SMALL_TRANSPORTED, &["4", "2"])
-);
+mpi_test!(threads_np4_small_chunks_transported, run_c("threads", 4, SMALL_TRANSPORTED, &["4", "2"]));
 
 mpi_test!(create_race_np2, run_c("create_race", 2, DEFAULT, &["100"]));
 mpi_test!(create_race_np4, run_c("create_race", 4, DEFAULT, &["200"]));
 
 mpi_test!(namespace_np1, run_c("namespace", 1, DEFAULT, &[]));
-mpi_test!(
-    namespace_np2_small_chunks,
-    run_c("namespace", 2, SMALL, &[])
-);
+mpi_test!(namespace_np2_small_chunks, run_c("namespace", 2, SMALL, &[]));
 mpi_test!(namespace_np4, run_c("namespace", 4, DEFAULT, &[]));
 
 // The IOR/mdtest backend's call sequences; the arguments are ior-hard
 // segments, mdtest items per rank and ior-easy MiB per rank (IO500's
 // ior-hard and mdtest shapes at a size a debug build runs in seconds).
 mpi_test!(ior_sequences_np1, run_c("ior_sequences", 1, DEFAULT, &[]));
-mpi_test!(
-    ior_sequences_np2_small_chunks_transported,
-    run_c("ior_sequences", 2, SMALL_TRANSPORTED, &["200", "100", "4"])
-);
-mpi_test!(
-    ior_sequences_np4_small_chunks_transported,
-    run_c("ior_sequences", 4, SMALL_TRANSPORTED, &["200", "100", "4"])
-);
-mpi_test!(
-    ior_sequences_np4,
-    run_c("ior_sequences", 4, DEFAULT, &["200", "100", "4"])
-);
+mpi_test!(ior_sequences_np2_small_chunks_transported, run_c("ior_sequences", 2, SMALL_TRANSPORTED, &["200", "100", "4"]));
+mpi_test!(ior_sequences_np4_small_chunks_transported, run_c("ior_sequences", 4, SMALL_TRANSPORTED, &["200", "100", "4"]));
+mpi_test!(ior_sequences_np4, run_c("ior_sequences", 4, DEFAULT, &["200", "100", "4"]));
 
-mpi_test!(
-    example_selfcheck_np1,
-    run_example("selfcheck", 1, DEFAULT, &[])
-);
-mpi_test!(
-    example_selfcheck_np2_small_chunks,
-    run_example("selfcheck", 2, SMALL, &[])
-);
-mpi_test!(
-    example_selfcheck_np4_small_chunks_transported,
-    run_example("selfcheck", 4, SMALL_TRANSPORTED, &[])
-);
+mpi_test!(example_selfcheck_np1, run_example("selfcheck", 1, DEFAULT, &[]));
+mpi_test!(example_selfcheck_np2_small_chunks, run_example("selfcheck", 2, SMALL, &[]));
+mpi_test!(example_selfcheck_np4_small_chunks_transported, run_example("selfcheck", 4, SMALL_TRANSPORTED, &[]));
 mpi_test!(example_selfcheck_np4, run_example("selfcheck", 4, DEFAULT, &[]));
 
 // 2000 entries per rank keep the shared-directory listing several pages
 // long without making the job slow in a debug build.
-mpi_test!(
-    example_namespace_np1,
-    run_example("namespace", 1, DEFAULT, &["2000"])
-);
-mpi_test!(
-    example_namespace_np2_small_chunks,
-    run_example("namespace", 2, SMALL, &["2000"])
-);
-mpi_test!(
-    example_namespace_np4,
-    run_example("namespace", 4, DEFAULT, &["2000"])
-);
+mpi_test!(example_namespace_np1, run_example("namespace", 1, DEFAULT, &["2000"]));
+mpi_test!(example_namespace_np2_small_chunks, run_example("namespace", 2, SMALL, &["2000"]));
+mpi_test!(example_namespace_np4, run_example("namespace", 4, DEFAULT, &["2000"]));
 
-mpi_test!(
-    example_model_np2,
-    run_example("model", 2, SMALL, &[])
-);
-mpi_test!(
-    example_model_np4_transported,
-    run_example("model", 4, TRANSPORTED, &[])
-);
+mpi_test!(example_model_np2, run_example("model", 2, SMALL, &[]));
+mpi_test!(example_model_np4_transported, run_example("model", 4, TRANSPORTED, &[]));
 
-mpi_test!(
-    example_malformed_np2,
-    run_example("malformed", 2, DEFAULT, &[])
-);
-mpi_test!(
-    example_malformed_np4,
-    run_example("malformed", 4, SMALL, &[])
-);
+mpi_test!(example_malformed_np2, run_example("malformed", 2, DEFAULT, &[]));
+mpi_test!(example_malformed_np4, run_example("malformed", 4, SMALL, &[]));
 
 /// A second MPI job attaches to a running one through its contact file:
 /// `examples/serve_tree` serves a known tree on 2 ranks while the C program
@@ -822,26 +677,16 @@ fn attach_and_find_np2() {
     let installed = installed();
     let serve_tree = example_binary("serve_tree");
     // Cargo names each binary of the package to its integration tests.
-    let find = option_env!("CARGO_BIN_EXE_benchfs-find")
-        .map(PathBuf::from)
-        .expect("Cargo.toml no longer declares the benchfs-find binary");
-    let dir = scratch_root().join(format!(
-        "attach{}",
-        JOB_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let find = option_env!("CARGO_BIN_EXE_benchfs-find").map(PathBuf::from).expect("Cargo.toml no longer declares the benchfs-find binary");
+    let dir = scratch_root().join(format!("attach{}", JOB_COUNTER.fetch_add(1, Ordering::Relaxed)));
     fs::create_dir_all(&dir).expect("create attach scratch directory");
     let (contact, ready, done) = (dir.join("contact"), dir.join("ready"), dir.join("done"));
     let text = |p: &Path| p.to_str().expect("scratch paths are UTF-8").to_string();
     let (contact_s, dir_s) = (text(&contact), text(&dir));
     let files = FILES_PER_DIR.to_string();
 
-    let mut server = spawn_job(
-        &serve_tree,
-        &[&text(&ready), &text(&done), &files],
-        SERVER_RANKS,
-        SMALL,
-        &[("BENCHFS_CONTACT_FILE", &contact)],
-    );
+    let mut server =
+        spawn_job(&serve_tree, &[&text(&ready), &text(&done), &files], SERVER_RANKS, SMALL, &[("BENCHFS_CONTACT_FILE", &contact)]);
     let ready_by = Instant::now() + JOB_TIMEOUT;
     while !ready.exists() && !server.has_exited() && Instant::now() < ready_by {
         thread::sleep(Duration::from_millis(50));
@@ -853,11 +698,7 @@ fn attach_and_find_np2() {
         let job = run_job(&attach, &[&contact_s, &ranks, &files, &dir_s], 2, DEFAULT);
         clients.push(("attach", job, true, None));
         // Files of rank 1 among all files of the tree.
-        let want = format!(
-            "MATCHED {}/{}",
-            TREE_DIRS * FILES_PER_DIR,
-            TREE_DIRS * FILES_PER_DIR * SERVER_RANKS
-        );
+        let want = format!("MATCHED {}/{}", TREE_DIRS * FILES_PER_DIR, TREE_DIRS * FILES_PER_DIR * SERVER_RANKS);
         let args = ["--contact", &contact_s, "/tree", "-name", "f.r1.*"];
         let job = run_job(&find, &args, 2, DEFAULT);
         clients.push(("benchfs-find", job, false, Some(want)));
@@ -895,26 +736,14 @@ fn attach_and_find_np2() {
 fn static_link_cross_rank_np2() {
     let _guard = serial();
     let installed = installed();
-    let flags = pkg_config(&installed.prefix, &["--cflags", "--libs", "--static"])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let flags = pkg_config(&installed.prefix, &["--cflags", "--libs", "--static"]).unwrap_or_else(|e| panic!("{e}"));
     let flags: Vec<String> = flags
         .into_iter()
-        .flat_map(|f| {
-            if f == "-lbenchfs" {
-                vec!["-Wl,-Bstatic".to_string(), f, "-Wl,-Bdynamic".to_string()]
-            } else {
-                vec![f]
-            }
-        })
+        .flat_map(|f| if f == "-lbenchfs" { vec!["-Wl,-Bstatic".to_string(), f, "-Wl,-Bdynamic".to_string()] } else { vec![f] })
         .collect();
-    let exe = compile_c(installed, "cross_rank", "-static", Some(flags))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let exe = compile_c(installed, "cross_rank", "-static", Some(flags)).unwrap_or_else(|e| panic!("{e}"));
     let needed = run_checked(Command::new("ldd").arg(&exe)).unwrap_or_default();
-    assert!(
-        !needed.contains("libbenchfs.so"),
-        "{} should not need libbenchfs.so:\n{needed}",
-        exe.display()
-    );
+    assert!(!needed.contains("libbenchfs.so"), "{} should not need libbenchfs.so:\n{needed}", exe.display());
     let job = run_job(&exe, &[], 2, SMALL);
     check_job("statically linked cross_rank on 2 ranks", &job);
 }
@@ -978,26 +807,15 @@ fn declared_functions(header: &str) -> BTreeSet<String> {
 #[test]
 fn header_and_library_export_the_same_functions() {
     let nm = require_tool("nm").unwrap_or_else(|e| panic!("{e}"));
-    let lib = artifact_dir()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .join("libbenchfs.so");
+    let lib = artifact_dir().unwrap_or_else(|e| panic!("{e}")).join("libbenchfs.so");
     let header_path = manifest_dir().join("include/benchfs.h");
     let header = fs::read_to_string(&header_path).expect("read include/benchfs.h");
     let declared = declared_functions(&header);
-    assert!(
-        !declared.is_empty(),
-        "no benchfs_* functions found in {}",
-        header_path.display()
-    );
+    assert!(!declared.is_empty(), "no benchfs_* functions found in {}", header_path.display());
 
-    let listing = run_checked(Command::new(nm).args(["-D", "--defined-only"]).arg(&lib))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let exported: BTreeSet<String> = listing
-        .lines()
-        .filter_map(|l| l.split_whitespace().last())
-        .filter(|s| s.starts_with("benchfs_"))
-        .map(str::to_string)
-        .collect();
+    let listing = run_checked(Command::new(nm).args(["-D", "--defined-only"]).arg(&lib)).unwrap_or_else(|e| panic!("{e}"));
+    let exported: BTreeSet<String> =
+        listing.lines().filter_map(|l| l.split_whitespace().last()).filter(|s| s.starts_with("benchfs_")).map(str::to_string).collect();
 
     let missing: Vec<_> = declared.difference(&exported).collect();
     let undeclared: Vec<_> = exported.difference(&declared).collect();
@@ -1011,10 +829,7 @@ fn header_and_library_export_the_same_functions() {
 
 #[test]
 fn summary_line_parser() {
-    assert_eq!(
-        parse_summary("cross_rank: 12 passed, 0 failed"),
-        Some((12, 0))
-    );
+    assert_eq!(parse_summary("cross_rank: 12 passed, 0 failed"), Some((12, 0)));
     assert_eq!(parse_summary("3 passed, 1 failed, 2 skipped"), Some((3, 1)));
     assert_eq!(parse_summary("idle CPU: 0.1 s in 10 s"), None);
     assert_eq!(parse_summary("[x rank 0/1] 1 passed, 0 failed"), None);

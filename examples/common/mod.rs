@@ -31,13 +31,7 @@ pub struct Checker {
 
 impl Checker {
     pub fn new(name: &'static str, rank: usize, max_printed: u64) -> Checker {
-        Checker {
-            name,
-            rank,
-            max_printed,
-            passed: 0,
-            failed: 0,
-        }
+        Checker { name, rank, max_printed, passed: 0, failed: 0 }
     }
 
     pub fn rank(&self) -> usize {
@@ -53,10 +47,7 @@ impl Checker {
         if self.failed <= self.max_printed {
             eprintln!("{}: rank {}: FAILED: {what}", self.name, self.rank);
         } else if self.failed - 1 == self.max_printed {
-            eprintln!(
-                "{}: rank {}: further failures are counted but not shown",
-                self.name, self.rank
-            );
+            eprintln!("{}: rank {}: further failures are counted but not shown", self.name, self.rank);
         }
     }
 
@@ -96,13 +87,8 @@ impl Checker {
         };
         match r {
             Err(e) if errnos.contains(&e.errno()) => self.pass(),
-            Err(e) => self.fail(format!(
-                "{what}: errno {} ({e}), expected {wanted}",
-                e.errno()
-            )),
-            Ok(v) => self.fail(format!(
-                "{what}: succeeded with {v:?}, expected errno {wanted}"
-            )),
+            Err(e) => self.fail(format!("{what}: errno {} ({e}), expected {wanted}", e.errno())),
+            Ok(v) => self.fail(format!("{what}: succeeded with {v:?}, expected errno {wanted}")),
         }
     }
 
@@ -112,27 +98,12 @@ impl Checker {
     }
 
     /// Compares data read back at file `offset` with the expected bytes.
-    pub fn bytes(
-        &mut self,
-        got: &[u8],
-        expected: &[u8],
-        offset: u64,
-        what: impl FnOnce() -> String,
-    ) {
+    pub fn bytes(&mut self, got: &[u8], expected: &[u8], offset: u64, what: impl FnOnce() -> String) {
         if got.len() != expected.len() {
-            self.fail(format!(
-                "{}: read {} bytes, expected {}",
-                what(),
-                got.len(),
-                expected.len()
-            ));
+            self.fail(format!("{}: read {} bytes, expected {}", what(), got.len(), expected.len()));
         } else if got != expected {
             // Compared as whole slices first: a byte-by-byte search only when reporting.
-            let i = got
-                .iter()
-                .zip(expected)
-                .position(|(a, b)| a != b)
-                .unwrap_or(0);
+            let i = got.iter().zip(expected).position(|(a, b)| a != b).unwrap_or(0);
             self.fail(format!(
                 "{}: first wrong byte at file offset {}: {:#04x}, expected {:#04x}",
                 what(),
@@ -150,12 +121,7 @@ impl Checker {
         let (mut passed, mut failed) = (0u64, 0u64);
         world.all_reduce_into(&self.passed, &mut passed, SystemOperation::sum());
         world.all_reduce_into(&self.failed, &mut failed, SystemOperation::sum());
-        Totals {
-            name: self.name,
-            rank: self.rank,
-            passed,
-            failed,
-        }
+        Totals { name: self.name, rank: self.rank, passed, failed }
     }
 }
 
@@ -172,10 +138,7 @@ impl Totals {
     /// the one the test harness looks for.
     pub fn print(&self) {
         if self.rank == 0 {
-            println!(
-                "{}: {} passed, {} failed",
-                self.name, self.passed, self.failed
-            );
+            println!("{}: {} passed, {} failed", self.name, self.passed, self.failed);
         }
     }
 

@@ -276,10 +276,8 @@ mod tests {
 
     #[test]
     fn arguments_as_io500_passes_them() {
-        let args: Vec<String> = ["./datafiles", "-newer", "/r/timestampfile", "-size", "3901c", "-name", "*01*"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> =
+            ["./datafiles", "-newer", "/r/timestampfile", "-size", "3901c", "-name", "*01*"].iter().map(|s| s.to_string()).collect();
         let q = parse_args(&args).unwrap();
         assert_eq!(benchfs_path(&q.root), "/datafiles");
         assert!(glob_matches(q.name.as_ref().unwrap(), "file.mdtest.01.7"));

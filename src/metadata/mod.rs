@@ -58,9 +58,7 @@ pub struct MetaTable {
 }
 
 pub fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// The parent and name of a normalised path other than "/".
@@ -79,7 +77,17 @@ impl MetaTable {
             let now = now_ns();
             // SAFETY: getuid/getgid cannot fail.
             let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-            let attr = Attr { ino: ROOT_INO, size: 0, mode: libc::S_IFDIR | 0o755, uid, gid, nlink: 2, atime_ns: now, mtime_ns: now, ctime_ns: now };
+            let attr = Attr {
+                ino: ROOT_INO,
+                size: 0,
+                mode: libc::S_IFDIR | 0o755,
+                uid,
+                gid,
+                nlink: 2,
+                atime_ns: now,
+                mtime_ns: now,
+                ctime_ns: now,
+            };
             table.records.insert("/".to_owned(), Record { attr, children: 0, claimed: false });
         }
         table

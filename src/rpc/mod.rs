@@ -137,7 +137,8 @@ impl Transport {
             return if ep.failed() { Err(Error::PeerLost(to)) } else { Ok(ep.clone()) };
         }
         let pending = self.pending.clone();
-        let on_failure: Option<Box<dyn Fn()>> = self.detect_failures.then(|| Box::new(move || fail_calls_to(&pending, to)) as Box<dyn Fn()>);
+        let on_failure: Option<Box<dyn Fn()>> =
+            self.detect_failures.then(|| Box::new(move || fail_calls_to(&pending, to)) as Box<dyn Fn()>);
         let ep = Rc::new(self.worker.connect(&self.addresses[to.0 as usize], on_failure)?);
         *slot = Some(ep.clone());
         Ok(ep)
@@ -163,13 +164,7 @@ impl Transport {
     /// # Safety
     /// Raw memory in `data` and `dest` must stay valid until the returned future completes, and
     /// the caller must drive it to completion.
-    pub async unsafe fn call(
-        &self,
-        to: Rank,
-        request: &Request,
-        data: SendBuf,
-        dest: Option<ReplyDest>,
-    ) -> Result<(Reply, usize)> {
+    pub async unsafe fn call(&self, to: Rank, request: &Request, data: SendBuf, dest: Option<ReplyDest>) -> Result<(Reply, usize)> {
         let id = self.next_request_id();
         let header = request.encode(self.rank.0, id);
         // SAFETY: forwarded caller contract.
@@ -207,14 +202,7 @@ impl Transport {
     ///
     /// # Safety
     /// As for [`Transport::call`].
-    async unsafe fn exchange(
-        &self,
-        to: Rank,
-        id: u64,
-        header: Vec<u8>,
-        data: SendBuf,
-        dest: Option<ReplyDest>,
-    ) -> Result<(Reply, usize)> {
+    async unsafe fn exchange(&self, to: Rank, id: u64, header: Vec<u8>, data: SendBuf, dest: Option<ReplyDest>) -> Result<(Reply, usize)> {
         let ep = self.endpoint(to)?;
         let call = Rc::new(PendingCall { to, dest, arrived: RefCell::new(None), waker: Cell::new(None) });
         self.pending.borrow_mut().insert(id, call.clone());
@@ -343,9 +331,7 @@ fn on_reply(msg: &AmMessage<'_>, pending: &RefCell<HashMap<u64, Rc<PendingCall>>
             unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dest.ptr, bytes.len()) };
             ReplyData::Copied(bytes.len())
         }
-        (AmData::Rendezvous { len }, Some(dest)) if len <= dest.len => {
-            msg.take_rndv().map_or(ReplyData::Overflow, ReplyData::Rndv)
-        }
+        (AmData::Rendezvous { len }, Some(dest)) if len <= dest.len => msg.take_rndv().map_or(ReplyData::Overflow, ReplyData::Rndv),
         _ => ReplyData::Overflow,
     };
     *call.arrived.borrow_mut() = Some(Arrived { header: msg.header.to_vec(), data });

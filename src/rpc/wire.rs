@@ -95,42 +95,104 @@ pub struct Attr {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// Open or create `path`; replies `Attr` and the size before an `O_TRUNC`.
-    Open { path: String, flags: u32, mode: u32, uid: u32, gid: u32 },
-    Stat { path: String },
+    Open {
+        path: String,
+        flags: u32,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Stat {
+        path: String,
+    },
     /// Raises the size to at least `size` and stamps mtime: sent on close/fsync after writes.
-    Publish { path: String, ino: u64, size: u64 },
+    Publish {
+        path: String,
+        ino: u64,
+        size: u64,
+    },
     /// Removes the entry; replies its last `Attr` so the caller can free the chunks.
-    Unlink { path: String },
+    Unlink {
+        path: String,
+    },
     /// Writes the payload (exactly `len` bytes) at `offset` of `ino`, within one chunk.
-    Write { ino: u64, offset: u64, len: u64 },
+    Write {
+        ino: u64,
+        offset: u64,
+        len: u64,
+    },
     /// Reads up to `len` bytes at `offset` of `ino`, within one chunk.
-    Read { ino: u64, offset: u64, len: u64 },
+    Read {
+        ino: u64,
+        offset: u64,
+        len: u64,
+    },
     /// Drops this rank's data of `ino` beyond `len`; the file stays.
-    TruncateChunks { ino: u64, len: u64 },
+    TruncateChunks {
+        ino: u64,
+        len: u64,
+    },
     /// Removes this rank's data of the unlinked file `ino`.
-    RemoveChunks { ino: u64 },
-    Fsync { ino: u64 },
-    Mkdir { path: String, mode: u32, uid: u32, gid: u32 },
-    Rmdir { path: String },
+    RemoveChunks {
+        ino: u64,
+    },
+    Fsync {
+        ino: u64,
+    },
+    Mkdir {
+        path: String,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Rmdir {
+        path: String,
+    },
     /// Adjusts directory `path`'s entry count by `delta`; `touch` also stamps its mtime.
-    Link { path: String, delta: i64, touch: bool },
+    Link {
+        path: String,
+        delta: i64,
+        touch: bool,
+    },
     /// Sets a file's size; replies `Sized` with the size before.
-    Truncate { path: String, len: u64 },
+    Truncate {
+        path: String,
+        len: u64,
+    },
     /// Up to `max` entries of directory `path` held by this rank, in name order after `after`.
-    List { path: String, after: String, max: u32 },
+    List {
+        path: String,
+        after: String,
+        max: u32,
+    },
     /// Removes a record and replies it (`Record`): the first half of a rename to `to`.
-    Take { path: String, to: String },
+    Take {
+        path: String,
+        to: String,
+    },
     /// Puts a record at `path`: the second half of a rename. Replies `Replaced`.
-    Install { path: String, attr: Attr, children: u64 },
+    Install {
+        path: String,
+        attr: Attr,
+        children: u64,
+    },
     /// Moves every record below directory `from` to the same place below `to`.
-    MoveTree { from: String, to: String },
+    MoveTree {
+        from: String,
+        to: String,
+    },
     /// Records moved here by a `MoveTree`, as `count` entries in the payload.
-    InstallMany { count: u32 },
+    InstallMany {
+        count: u32,
+    },
     /// Capacity of this rank's data directory and its number of records.
     StatFs,
     /// Removes the record `ino` at `path` that a create just made, unless another caller has
     /// used it since (then `EBUSY`): the undo of a create whose parent turned out missing.
-    Discard { path: String, ino: u64 },
+    Discard {
+        path: String,
+        ino: u64,
+    },
 }
 
 /// One entry of a directory listing.
@@ -340,11 +402,21 @@ pub enum ReplyBody {
     Empty,
     Attr(Attr),
     /// Open: the attributes, the size before `O_TRUNC`, and whether it was created.
-    Opened { attr: Attr, old_size: u64, created: bool },
+    Opened {
+        attr: Attr,
+        old_size: u64,
+        created: bool,
+    },
     /// Truncate: the attributes and the size before.
-    Sized { attr: Attr, old_size: u64 },
+    Sized {
+        attr: Attr,
+        old_size: u64,
+    },
     /// Take: a whole record.
-    Record { attr: Attr, children: u64 },
+    Record {
+        attr: Attr,
+        children: u64,
+    },
     /// Install: the record replaced, if any.
     Replaced(Option<Attr>),
     /// Write: bytes written; Read: bytes that follow as payload; List: entries in the payload.
@@ -420,18 +492,12 @@ impl Reply {
                     let (attr, old_size) = (r.attr()?, r.u64()?);
                     ReplyBody::Opened { attr, old_size, created: r.flag()? }
                 }
-                Opcode::Stat | Opcode::Publish | Opcode::Unlink | Opcode::Mkdir | Opcode::Rmdir => {
-                    ReplyBody::Attr(r.attr()?)
-                }
+                Opcode::Stat | Opcode::Publish | Opcode::Unlink | Opcode::Mkdir | Opcode::Rmdir => ReplyBody::Attr(r.attr()?),
                 Opcode::Truncate => ReplyBody::Sized { attr: r.attr()?, old_size: r.u64()? },
                 Opcode::Take => ReplyBody::Record { attr: r.attr()?, children: r.u64()? },
                 Opcode::Install => ReplyBody::Replaced(if r.flag()? { Some(r.attr()?) } else { None }),
-                Opcode::Write | Opcode::Read | Opcode::List | Opcode::MoveTree | Opcode::InstallMany => {
-                    ReplyBody::Count(r.u64()?)
-                }
-                Opcode::TruncateChunks | Opcode::RemoveChunks | Opcode::Fsync | Opcode::Link | Opcode::Discard => {
-                    ReplyBody::Empty
-                }
+                Opcode::Write | Opcode::Read | Opcode::List | Opcode::MoveTree | Opcode::InstallMany => ReplyBody::Count(r.u64()?),
+                Opcode::TruncateChunks | Opcode::RemoveChunks | Opcode::Fsync | Opcode::Link | Opcode::Discard => ReplyBody::Empty,
                 Opcode::StatFs => ReplyBody::FsUsage(FsUsage {
                     fs_id: r.u64()?,
                     total_bytes: r.u64()?,
@@ -697,10 +763,8 @@ mod tests {
 
     #[test]
     fn payload_codecs_round_trip_and_reject_garbage() {
-        let entries = vec![
-            DirEntry { ino: 1, kind: libc::DT_REG, name: "a".into() },
-            DirEntry { ino: 2, kind: libc::DT_DIR, name: "bb".into() },
-        ];
+        let entries =
+            vec![DirEntry { ino: 1, kind: libc::DT_REG, name: "a".into() }, DirEntry { ino: 2, kind: libc::DT_DIR, name: "bb".into() }];
         let buf = encode_entries(&entries);
         assert_eq!(decode_entries(&buf, 2).unwrap(), entries);
         assert!(decode_entries(&buf, 3).is_err());
@@ -724,7 +788,18 @@ mod tests {
             (Opcode::Take, ReplyBody::Record { attr, children: 4 }),
             (Opcode::Install, ReplyBody::Replaced(Some(attr))),
             (Opcode::Install, ReplyBody::Replaced(None)),
-            (Opcode::StatFs, ReplyBody::FsUsage(FsUsage { fs_id: 1, total_bytes: 2, free_bytes: 3, avail_bytes: 4, total_files: 5, free_files: 6, records: 7 })),
+            (
+                Opcode::StatFs,
+                ReplyBody::FsUsage(FsUsage {
+                    fs_id: 1,
+                    total_bytes: 2,
+                    free_bytes: 3,
+                    avail_bytes: 4,
+                    total_files: 5,
+                    free_files: 6,
+                    records: 7,
+                }),
+            ),
             (Opcode::Stat, ReplyBody::Attr(attr)),
             (Opcode::Read, ReplyBody::Count(77)),
             (Opcode::Fsync, ReplyBody::Empty),

@@ -89,9 +89,8 @@ impl ChunkStore {
         let start = offset - offset % page_size();
         let map_len = (offset - start) as usize + len;
         // SAFETY: a fresh shared read-only mapping of an open file, within its current size.
-        let base = unsafe {
-            libc::mmap(std::ptr::null_mut(), map_len, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), start as libc::off_t)
-        };
+        let base =
+            unsafe { libc::mmap(std::ptr::null_mut(), map_len, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), start as libc::off_t) };
         if base == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error().into());
         }

@@ -108,10 +108,7 @@ impl IoBuf {
 
     /// The address of byte `pos`, for an operation on `pos..pos+len`.
     fn ptr_at(&mut self, pos: usize, len: usize) -> *mut u8 {
-        assert!(
-            pos.checked_add(len).is_some_and(|end| end <= self.len()),
-            "range outside buffer"
-        );
+        assert!(pos.checked_add(len).is_some_and(|end| end <= self.len()), "range outside buffer");
         let base = match self {
             IoBuf::Owned(v) => v.as_mut_ptr(),
             IoBuf::Raw { ptr, .. } => *ptr,
@@ -143,11 +140,7 @@ impl fmt::Debug for IoBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             IoBuf::Owned(v) => f.debug_struct("Owned").field("len", &v.len()).finish(),
-            IoBuf::Raw { ptr, len } => f
-                .debug_struct("Raw")
-                .field("ptr", ptr)
-                .field("len", len)
-                .finish(),
+            IoBuf::Raw { ptr, len } => f.debug_struct("Raw").field("ptr", ptr).field("len", len).finish(),
         }
     }
 }
@@ -201,11 +194,7 @@ impl ChunkStore {
     }
 
     /// Opens the store on the given backend; fails if it is `Uring` and io_uring cannot be set up.
-    pub fn open_with_backend(
-        dir: &Path,
-        queue_depth: u32,
-        backend: Backend,
-    ) -> Result<ChunkStore, StorageError> {
+    pub fn open_with_backend(dir: &Path, queue_depth: u32, backend: Backend) -> Result<ChunkStore, StorageError> {
         posix::create_dir(dir)?;
         let engine = match backend {
             Backend::Uring => Engine::Uring(Box::new(uring::Ring::new(queue_depth)?)),
@@ -215,12 +204,8 @@ impl ChunkStore {
     }
 
     fn with_engine(dir: &Path, engine: Engine) -> ChunkStore {
-        let store = ChunkStore {
-            engine,
-            files: RefCell::new(LruCache::new(fd_cache_capacity())),
-            dir: dir.to_path_buf(),
-            pins: Rc::default(),
-        };
+        let store =
+            ChunkStore { engine, files: RefCell::new(LruCache::new(fd_cache_capacity())), dir: dir.to_path_buf(), pins: Rc::default() };
         tracing::debug!(dir = %store.dir.display(), backend = ?store.backend(), "chunk store open");
         store
     }
@@ -234,12 +219,7 @@ impl ChunkStore {
 
     /// Writes all of `buf` at `offset` of the local file of `ino`, creating the file (mode
     /// 0600) on first write. Returns the number of bytes written, which is `buf.len()`.
-    pub async fn write(
-        &self,
-        ino: InodeId,
-        offset: u64,
-        buf: IoBuf,
-    ) -> Result<usize, StorageError> {
+    pub async fn write(&self, ino: InodeId, offset: u64, buf: IoBuf) -> Result<usize, StorageError> {
         if buf.is_empty() {
             return Ok(0);
         }
@@ -254,12 +234,7 @@ impl ChunkStore {
     /// Reads up to `buf.len()` bytes at `offset` of the local file of `ino` and hands the buffer
     /// back. The count is short only where the local file ends; the rest of the range is a hole
     /// that the caller fills with zeros. A missing local file reads as 0 bytes.
-    pub async fn read(
-        &self,
-        ino: InodeId,
-        offset: u64,
-        mut buf: IoBuf,
-    ) -> Result<(usize, IoBuf), StorageError> {
+    pub async fn read(&self, ino: InodeId, offset: u64, mut buf: IoBuf) -> Result<(usize, IoBuf), StorageError> {
         if buf.is_empty() {
             return Ok((0, buf));
         }
@@ -362,11 +337,7 @@ impl ChunkStore {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return 0;
         };
-        entries
-            .filter_map(|entry| entry.ok()?.metadata().ok())
-            .filter(|meta| meta.is_file())
-            .map(|meta| meta.blocks() * 512)
-            .sum()
+        entries.filter_map(|entry| entry.ok()?.metadata().ok()).filter(|meta| meta.is_file()).map(|meta| meta.blocks() * 512).sum()
     }
 
     /// Waits for in-flight operations, closes every file and, unless `keep`, removes the chunk
@@ -461,16 +432,9 @@ fn is_chunk_file_name(name: &std::ffi::OsStr) -> bool {
 /// A quarter of the soft descriptor limit, within `FD_CACHE_MIN..=FD_CACHE_MAX`: the rest is
 /// left to MPI, UCX and the application.
 fn fd_cache_capacity() -> NonZeroUsize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit only writes the struct it is given.
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-        limit.rlim_cur
-    } else {
-        FD_CACHE_MAX
-    };
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { FD_CACHE_MAX };
     let capacity = (soft / 4).clamp(FD_CACHE_MIN, FD_CACHE_MAX);
     NonZeroUsize::new(capacity as usize).unwrap_or(NonZeroUsize::MIN)
 }

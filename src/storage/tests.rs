@@ -20,10 +20,7 @@ impl TempDir {
     fn new(tag: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        TempDir(PathBuf::from(format!(
-            "/tmp/benchfs-storage-test-{}-{tag}-{n}",
-            std::process::id()
-        )))
+        TempDir(PathBuf::from(format!("/tmp/benchfs-storage-test-{}-{tag}-{n}", std::process::id())))
     }
 
     fn store_dir(&self) -> PathBuf {
@@ -53,18 +50,10 @@ fn open(dir: &TempDir, backend: Backend, queue_depth: u32) -> Option<ChunkStore>
 /// for a long time, which would mean a lost wake-up.
 fn wait_for_completion(store: &ChunkStore) {
     let Some(fd) = store.event_fd() else { return };
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd.
     let n = unsafe { libc::poll(&mut pfd, 1, 10_000) };
-    assert!(
-        n != 0,
-        "no completion within 10 s with {} operations in flight",
-        store.inflight()
-    );
+    assert!(n != 0, "no completion within 10 s with {} operations in flight", store.inflight());
     store.clear_event();
 }
 
@@ -76,10 +65,7 @@ fn drive<T>(store: &ChunkStore, ex: &LocalExecutor<'_>, task: Task<T>) -> T {
         if ex.try_tick() || reaped > 0 {
             continue;
         }
-        assert!(
-            store.inflight() > 0,
-            "stalled: no runnable task and no I/O in flight"
-        );
+        assert!(store.inflight() > 0, "stalled: no runnable task and no I/O in flight");
         wait_for_completion(store);
     }
     future::block_on(task)
@@ -107,9 +93,7 @@ fn pattern_byte(ino: u64, pos: u64) -> u8 {
 }
 
 fn pattern(ino: u64, offset: u64, len: usize) -> Vec<u8> {
-    (0..len as u64)
-        .map(|i| pattern_byte(ino, offset + i))
-        .collect()
+    (0..len as u64).map(|i| pattern_byte(ino, offset + i)).collect()
 }
 
 /// xorshift64*: enough randomness for test workloads, reproducible from the seed.
@@ -129,11 +113,7 @@ impl Rng {
 }
 
 fn read_vec(store: &ChunkStore, ino: InodeId, offset: u64, len: usize) -> (usize, Vec<u8>) {
-    let (n, buf) = run(
-        store,
-        store.read(ino, offset, IoBuf::Owned(vec![0xee; len])),
-    )
-    .unwrap();
+    let (n, buf) = run(store, store.read(ino, offset, IoBuf::Owned(vec![0xee; len]))).unwrap();
     (n, buf.into_vec().unwrap())
 }
 
@@ -185,10 +165,7 @@ fn round_trip_unaligned(backend: Backend) {
     let raw = unsafe { IoBuf::from_raw(window.as_mut_ptr(), window.len()) };
     let (n, _) = run(&store, store.read(ino, offset + start as u64, raw)).unwrap();
     assert_eq!(n, window.len());
-    assert!(
-        window[..] == data[start..start + window.len()],
-        "window read differs"
-    );
+    assert!(window[..] == data[start..start + window.len()], "window read differs");
 
     // A write from caller memory overwriting part of it.
     let mut patch = pattern(7, 0, 300_001);
@@ -208,11 +185,7 @@ fn holes_and_eof(backend: Backend) {
     };
     let ino = InodeId(1);
     let data = pattern(1, MIB as u64, 100);
-    run(
-        &store,
-        store.write(ino, MIB as u64, IoBuf::Owned(data.clone())),
-    )
-    .unwrap();
+    run(&store, store.write(ino, MIB as u64, IoBuf::Owned(data.clone()))).unwrap();
 
     let (n, buf) = read_vec(&store, ino, 4096, 8192);
     assert_eq!(n, 8192, "a hole inside the file reads in full");
@@ -222,20 +195,9 @@ fn holes_and_eof(backend: Backend) {
     assert_eq!(n, 50, "the read stops at the local end of file");
     assert_eq!(buf[..50], data[50..]);
 
-    assert_eq!(
-        read_vec(&store, ino, 2 * MIB as u64, 4096).0,
-        0,
-        "past the end reads 0 bytes"
-    );
-    assert_eq!(
-        read_vec(&store, InodeId(2), 0, 4096).0,
-        0,
-        "a missing file reads 0 bytes"
-    );
-    assert_eq!(
-        run(&store, store.write(InodeId(3), 0, IoBuf::Owned(Vec::new()))).unwrap(),
-        0
-    );
+    assert_eq!(read_vec(&store, ino, 2 * MIB as u64, 4096).0, 0, "past the end reads 0 bytes");
+    assert_eq!(read_vec(&store, InodeId(2), 0, 4096).0, 0, "a missing file reads 0 bytes");
+    assert_eq!(run(&store, store.write(InodeId(3), 0, IoBuf::Owned(Vec::new()))).unwrap(), 0);
     assert!(run(&store, store.write(ino, u64::MAX, IoBuf::Owned(vec![1]))).is_err());
 }
 
@@ -255,9 +217,7 @@ fn concurrent_writes_match_model(backend: Backend) {
         let ino = rng.below(FILES);
         let len = 1 + rng.below(256 * 1024) as usize;
         let offset = rng.below(SPAN);
-        let overlaps = extents
-            .iter()
-            .any(|&(i, o, l)| i == ino && offset < o + l as u64 && o < offset + len as u64);
+        let overlaps = extents.iter().any(|&(i, o, l)| i == ino && offset < o + l as u64 && o < offset + len as u64);
         if !overlaps {
             extents.push((ino, offset, len));
         }
@@ -314,10 +274,7 @@ fn concurrent_writes_match_model(backend: Backend) {
             let store = &store;
             let expect = &model[ino as usize];
             ex.spawn(async move {
-                let (n, buf) = store
-                    .read(InodeId(ino), offset, IoBuf::Owned(vec![0xee; len]))
-                    .await
-                    .unwrap();
+                let (n, buf) = store.read(InodeId(ino), offset, IoBuf::Owned(vec![0xee; len])).await.unwrap();
                 let avail = expect.len().saturating_sub(offset as usize).min(len);
                 assert_eq!(n, avail, "count of read at {offset}+{len} of file {ino}");
                 let buf = buf.into_vec().unwrap();
@@ -351,18 +308,11 @@ fn truncate_shrinks_and_removes(backend: Backend) {
     assert_eq!(back[..15], data[MIB - 10..MIB + 5]);
 
     // Writing past the cut leaves a hole where the old bytes were.
-    run(
-        &store,
-        store.write(ino, 2 * MIB as u64, IoBuf::Owned(vec![9; 10])),
-    )
-    .unwrap();
+    run(&store, store.write(ino, 2 * MIB as u64, IoBuf::Owned(vec![9; 10]))).unwrap();
     let (n, back) = read_vec(&store, ino, MIB as u64, 4096);
     assert_eq!(n, 4096);
     assert_eq!(back[..5], data[MIB..MIB + 5]);
-    assert!(
-        back[5..].iter().all(|&b| b == 0),
-        "bytes cut off come back as zeros"
-    );
+    assert!(back[5..].iter().all(|&b| b == 0), "bytes cut off come back as zeros");
 
     let path = dir.store_dir().join(format!("{:016x}", ino.0));
     assert!(path.exists());
@@ -381,11 +331,7 @@ fn truncate_shrinks_and_removes(backend: Backend) {
     assert_eq!(n, 20);
     assert_eq!(back[..20], [[0; 10], [5; 10]].concat()[..]);
     store.truncate(ino, 4 * MIB as u64).unwrap();
-    assert_eq!(
-        read_vec(&store, ino, 0, 4096).0,
-        20,
-        "truncate never extends"
-    );
+    assert_eq!(read_vec(&store, ino, 0, 4096).0, 20, "truncate never extends");
 }
 
 fn fsync_existing_and_missing(backend: Backend) {
@@ -413,11 +359,7 @@ fn dropped_futures_leave_no_damage(backend: Backend) {
 
     let mut write = Box::pin(store.write(ino, offset, IoBuf::Owned(data.clone())));
     let first = future::block_on(future::poll_once(write.as_mut()));
-    assert_eq!(
-        first.is_none(),
-        backend == Backend::Uring,
-        "io_uring writes complete later"
-    );
+    assert_eq!(first.is_none(), backend == Backend::Uring, "io_uring writes complete later");
     store.submit();
     drop(write);
 
@@ -471,11 +413,7 @@ fn waiting_for_a_slot_survives_drops(backend: Backend) {
     let tasks: Vec<_> = (0..64u64)
         .map(|i| {
             let store = &store;
-            ex.spawn(async move {
-                store
-                    .write(InodeId(4), i * 1000, IoBuf::Owned(vec![i as u8 + 1; 1000]))
-                    .await
-            })
+            ex.spawn(async move { store.write(InodeId(4), i * 1000, IoBuf::Owned(vec![i as u8 + 1; 1000])).await })
         })
         .collect();
     let all = ex.spawn(async move {
@@ -486,10 +424,7 @@ fn waiting_for_a_slot_survives_drops(backend: Backend) {
     drive(&store, &ex, all);
     let (n, back) = read_vec(&store, InodeId(4), 0, 64_000);
     assert_eq!(n, 64_000);
-    assert!(back
-        .chunks(1000)
-        .enumerate()
-        .all(|(i, c)| c.iter().all(|&b| b == i as u8 + 1)));
+    assert!(back.chunks(1000).enumerate().all(|(i, c)| c.iter().all(|&b| b == i as u8 + 1)));
 }
 
 fn shutdown_removes_unless_kept(backend: Backend) {
@@ -499,26 +434,14 @@ fn shutdown_removes_unless_kept(backend: Backend) {
     };
     assert_eq!(store.used_bytes(), 0);
     for ino in 0..3 {
-        run(
-            &store,
-            store.write(InodeId(ino), 0, IoBuf::Owned(vec![1; 10_000])),
-        )
-        .unwrap();
+        run(&store, store.write(InodeId(ino), 0, IoBuf::Owned(vec![1; 10_000]))).unwrap();
     }
     assert!(store.used_bytes() >= 30_000);
     store.shutdown(true).unwrap();
-    assert_eq!(
-        std::fs::read_dir(dir.store_dir()).unwrap().count(),
-        3,
-        "kept"
-    );
+    assert_eq!(std::fs::read_dir(dir.store_dir()).unwrap().count(), 3, "kept");
 
     let store = open(&dir, backend, 8).unwrap();
-    assert_eq!(
-        read_vec(&store, InodeId(2), 0, 20_000).0,
-        10_000,
-        "data survives a kept shutdown"
-    );
+    assert_eq!(read_vec(&store, InodeId(2), 0, 20_000).0, 10_000, "data survives a kept shutdown");
     store.shutdown(false).unwrap();
     assert!(!dir.store_dir().exists(), "removed");
 }
@@ -530,15 +453,8 @@ fn shutdown_removes_unless_kept(backend: Backend) {
 #[ignore]
 fn bench_throughput() {
     for (size, count) in [(4096usize, 65_536usize), (MIB, 1024)] {
-        for (backend, depth) in [
-            (Backend::Sync, 1),
-            (Backend::Uring, 1),
-            (Backend::Uring, 32),
-        ] {
-            let dir = TempDir(PathBuf::from(format!(
-                "/dev/shm/benchfs-storage-bench-{}",
-                std::process::id()
-            )));
+        for (backend, depth) in [(Backend::Sync, 1), (Backend::Uring, 1), (Backend::Uring, 32)] {
+            let dir = TempDir(PathBuf::from(format!("/dev/shm/benchfs-storage-bench-{}", std::process::id())));
             let Some(store) = open(&dir, backend, 64) else {
                 continue;
             };
@@ -546,13 +462,7 @@ fn bench_throughput() {
             let overwrite = time_phase(&store, size, count, depth, true);
             let read = time_phase(&store, size, count, depth, false);
             let mib = (size * count) as f64 / MIB as f64;
-            let rate = |secs: f64| {
-                format!(
-                    "{:>6.0} MiB/s {:>7.1} kop/s",
-                    mib / secs,
-                    count as f64 / secs / 1e3
-                )
-            };
+            let rate = |secs: f64| format!("{:>6.0} MiB/s {:>7.1} kop/s", mib / secs, count as f64 / secs / 1e3);
             eprintln!(
                 "{backend:?} qd{depth:<2} {size:>7} B x {count:>5}: fresh write {} | overwrite {} | read {}",
                 rate(fresh),

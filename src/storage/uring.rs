@@ -58,11 +58,7 @@ impl Ring {
         let event = new_eventfd()?;
         ring.submitter().register_eventfd(event.as_raw_fd())?;
         let slots = ring.params().sq_entries() as usize;
-        tracing::debug!(
-            slots,
-            cq_entries = ring.params().cq_entries(),
-            "io_uring ring ready"
-        );
+        tracing::debug!(slots, cq_entries = ring.params().cq_entries(), "io_uring ring ready");
         Ok(Ring {
             ring: RefCell::new(ring),
             table: RefCell::new(OpTable::new(slots)),
@@ -139,44 +135,24 @@ impl Ring {
     }
 
     /// Reads until `buf` is full or the file ends. Returns the count and the buffer.
-    pub(super) async fn read_at(
-        &self,
-        file: Rc<File>,
-        buf: IoBuf,
-        offset: u64,
-    ) -> (Result<usize, StorageError>, IoBuf) {
+    pub(super) async fn read_at(&self, file: Rc<File>, buf: IoBuf, offset: u64) -> (Result<usize, StorageError>, IoBuf) {
         self.transfer(file, buf, offset, false).await
     }
 
     /// Writes all of `buf`; returns its length.
-    pub(super) async fn write_all_at(
-        &self,
-        file: Rc<File>,
-        buf: IoBuf,
-        offset: u64,
-    ) -> Result<usize, StorageError> {
+    pub(super) async fn write_all_at(&self, file: Rc<File>, buf: IoBuf, offset: u64) -> Result<usize, StorageError> {
         self.transfer(file, buf, offset, true).await.0
     }
 
     /// Moves `buf` to or from `offset` in operations of at most `MAX_OP_BYTES`, resubmitting
     /// the rest after a short transfer. A read stops at the end of the file (the rest is a
     /// hole); a write that makes no progress is an error.
-    async fn transfer(
-        &self,
-        file: Rc<File>,
-        mut buf: IoBuf,
-        offset: u64,
-        writing: bool,
-    ) -> (Result<usize, StorageError>, IoBuf) {
+    async fn transfer(&self, file: Rc<File>, mut buf: IoBuf, offset: u64, writing: bool) -> (Result<usize, StorageError>, IoBuf) {
         let total = buf.len();
         let mut done = 0;
         while done < total {
             let (pos, len, at) = (done, (total - done).min(MAX_OP_BYTES) as u32, offset + done as u64);
-            let kind = if writing {
-                Kind::Write { pos, len, offset: at }
-            } else {
-                Kind::Read { pos, len, offset: at }
-            };
+            let kind = if writing { Kind::Write { pos, len, offset: at } } else { Kind::Read { pos, len, offset: at } };
             let (res, back) = Op::new(self, kind, Rc::clone(&file), buf).await;
             buf = back;
             match res {
@@ -192,13 +168,7 @@ impl Ring {
 
     pub(super) async fn fsync(&self, file: Rc<File>) -> Result<(), StorageError> {
         loop {
-            let (res, _) = Op::new(
-                self,
-                Kind::Fsync,
-                Rc::clone(&file),
-                IoBuf::Owned(Vec::new()),
-            )
-            .await;
+            let (res, _) = Op::new(self, Kind::Fsync, Rc::clone(&file), IoBuf::Owned(Vec::new())).await;
             match res {
                 Err(e) if is_transient(&e) => {}
                 other => return other.map(drop),
@@ -235,18 +205,9 @@ impl Ring {
     }
 
     /// Moves `hold` into `slot` and queues the SQE for it.
-    fn start(
-        &self,
-        slot: usize,
-        kind: Kind,
-        mut hold: Hold,
-        waker: &Waker,
-    ) -> Result<(), (StorageError, Hold)> {
+    fn start(&self, slot: usize, kind: Kind, mut hold: Hold, waker: &Waker) -> Result<(), (StorageError, Hold)> {
         let entry = kind.entry(&mut hold).user_data(slot as u64);
-        self.table.borrow_mut().slots[slot] = Slot::InFlight {
-            waker: waker.clone(),
-            hold,
-        };
+        self.table.borrow_mut().slots[slot] = Slot::InFlight { waker: waker.clone(), hold };
         // SAFETY: the entry points at the file and buffer now owned by `slot`, which keeps them
         // until the CQE tagged with `slot` is reaped (see `OpTable::complete` and `Drop`).
         match unsafe { self.push(&entry) } {
@@ -256,9 +217,7 @@ impl Ring {
             }
             Err(e) => {
                 let mut table = self.table.borrow_mut();
-                let Slot::InFlight { hold, .. } =
-                    mem::replace(&mut table.slots[slot], Slot::Vacant)
-                else {
+                let Slot::InFlight { hold, .. } = mem::replace(&mut table.slots[slot], Slot::Vacant) else {
                     unreachable!("slot was filled just above");
                 };
                 let next = table.release(slot);
@@ -283,8 +242,7 @@ impl Ring {
         // submitting makes room.
         self.submit();
         // SAFETY: forwarded to the caller.
-        unsafe { self.ring.borrow_mut().submission().push(entry) }
-            .map_err(|_| StorageError::QueueFull)?;
+        unsafe { self.ring.borrow_mut().submission().push(entry) }.map_err(|_| StorageError::QueueFull)?;
         self.queued.set(self.queued.get() + 1);
         Ok(())
     }
@@ -299,17 +257,11 @@ impl Ring {
                 wake(next);
                 Some((res, hold))
             }
-            Slot::InFlight {
-                waker: mut parked,
-                hold,
-            } => {
+            Slot::InFlight { waker: mut parked, hold } => {
                 if !parked.will_wake(waker) {
                     parked = waker.clone();
                 }
-                table.slots[slot] = Slot::InFlight {
-                    waker: parked,
-                    hold,
-                };
+                table.slots[slot] = Slot::InFlight { waker: parked, hold };
                 None
             }
             other => unreachable!("slot of a live operation is {}", other.state_name()),
@@ -354,11 +306,7 @@ impl Drop for Ring {
             let waited = self.ring.borrow().submit_and_wait(1);
             match waited {
                 Ok(n) => self.queued.set(self.queued.get().saturating_sub(n)),
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)
-                    ) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) => {}
                 Err(error) => {
                     // Without completions there is no knowing when the kernel is done with the
                     // buffers: leaking them is the only safe choice.
@@ -391,13 +339,9 @@ impl Kind {
             }
             Kind::Write { pos, len, offset } => {
                 let ptr = hold.buf.ptr_at(pos, len as usize);
-                opcode::Write::new(fd, ptr.cast_const(), len)
-                    .offset(offset)
-                    .build()
+                opcode::Write::new(fd, ptr.cast_const(), len).offset(offset).build()
             }
-            Kind::Fsync => opcode::Fsync::new(fd)
-                .flags(types::FsyncFlags::DATASYNC)
-                .build(),
+            Kind::Fsync => opcode::Fsync::new(fd).flags(types::FsyncFlags::DATASYNC).build(),
         }
     }
 }
@@ -474,11 +418,7 @@ impl OpTable {
                 wakers.extend(self.release(slot));
             }
             other => {
-                tracing::error!(
-                    slot,
-                    state = other.state_name(),
-                    "CQE for a slot with no operation in flight"
-                );
+                tracing::error!(slot, state = other.state_name(), "CQE for a slot with no operation in flight");
                 self.slots[slot] = other;
             }
         }
@@ -504,14 +444,7 @@ struct Op<'r> {
 
 impl<'r> Op<'r> {
     fn new(ring: &'r Ring, kind: Kind, file: Rc<File>, buf: IoBuf) -> Op<'r> {
-        Op {
-            ring,
-            state: State::Waiting {
-                kind,
-                hold: Hold { file, buf },
-                ticket: None,
-            },
-        }
+        Op { ring, state: State::Waiting { kind, hold: Hold { file, buf }, ticket: None } }
     }
 }
 
@@ -521,11 +454,7 @@ impl Future for Op<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         match mem::replace(&mut this.state, State::Finished) {
-            State::Waiting {
-                kind,
-                hold,
-                mut ticket,
-            } => match this.ring.admit(&mut ticket, cx.waker()) {
+            State::Waiting { kind, hold, mut ticket } => match this.ring.admit(&mut ticket, cx.waker()) {
                 None => {
                     this.state = State::Waiting { kind, hold, ticket };
                     Poll::Pending
@@ -553,10 +482,7 @@ impl Future for Op<'_> {
 impl Drop for Op<'_> {
     fn drop(&mut self) {
         match mem::replace(&mut self.state, State::Finished) {
-            State::Waiting {
-                ticket: Some(ticket),
-                ..
-            } => self.ring.withdraw(ticket),
+            State::Waiting { ticket: Some(ticket), .. } => self.ring.withdraw(ticket),
             State::InFlight(slot) => self.ring.abandon(slot),
             State::Waiting { ticket: None, .. } | State::Finished => {}
         }
@@ -586,16 +512,9 @@ fn wake(waker: Option<Waker>) {
 fn require_opcodes(ring: &IoUring) -> io::Result<()> {
     let mut probe = Probe::new();
     ring.submitter().register_probe(&mut probe)?;
-    let needed = [
-        (opcode::Read::CODE, "READ"),
-        (opcode::Write::CODE, "WRITE"),
-        (opcode::Fsync::CODE, "FSYNC"),
-    ];
+    let needed = [(opcode::Read::CODE, "READ"), (opcode::Write::CODE, "WRITE"), (opcode::Fsync::CODE, "FSYNC")];
     match needed.iter().find(|(code, _)| !probe.is_supported(*code)) {
-        Some((_, name)) => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("the kernel's io_uring lacks IORING_OP_{name}"),
-        )),
+        Some((_, name)) => Err(io::Error::new(io::ErrorKind::Unsupported, format!("the kernel's io_uring lacks IORING_OP_{name}"))),
         None => Ok(()),
     }
 }

@@ -25,9 +25,7 @@ type Status = sys::ucs_status_t;
 
 fn status_message(status: Status) -> String {
     // SAFETY: ucs_status_string returns a pointer to a static NUL-terminated string for any value.
-    unsafe { CStr::from_ptr(sys::ucs_status_string(status)) }
-        .to_string_lossy()
-        .into_owned()
+    unsafe { CStr::from_ptr(sys::ucs_status_string(status)) }.to_string_lossy().into_owned()
 }
 
 fn check(op: &'static str, status: Status) -> Result<(), UcxError> {
@@ -75,9 +73,7 @@ impl Context {
         };
         let mut raw: sys::ucp_context_h = ptr::null_mut();
         // SAFETY: params and config are valid for the call; ucp_init is a header inline for this.
-        let status = unsafe {
-            sys::ucp_init_version(sys::UCP_API_MAJOR, sys::UCP_API_MINOR, &params, config, &mut raw)
-        };
+        let status = unsafe { sys::ucp_init_version(sys::UCP_API_MAJOR, sys::UCP_API_MINOR, &params, config, &mut raw) };
         // SAFETY: config came from ucp_config_read and is released exactly once.
         unsafe { sys::ucp_config_release(config) };
         check("ucp_init", status)?;
@@ -103,12 +99,7 @@ struct OpCell {
 
 impl OpCell {
     fn new(keep: Option<Box<dyn std::any::Any>>) -> Rc<OpCell> {
-        Rc::new(OpCell {
-            status: Cell::new(None),
-            length: Cell::new(0),
-            waker: Cell::new(None),
-            _keep: RefCell::new(keep),
-        })
+        Rc::new(OpCell { status: Cell::new(None), length: Cell::new(0), waker: Cell::new(None), _keep: RefCell::new(keep) })
     }
 
     fn complete(&self, status: Status, length: usize) {
@@ -193,9 +184,16 @@ pub enum SendBuf {
     None,
     Owned(Vec<u8>),
     /// Caller-owned memory that stays valid until the send completes.
-    Raw { ptr: *const u8, len: usize },
+    Raw {
+        ptr: *const u8,
+        len: usize,
+    },
     /// Memory kept valid by `guard`, which the send holds until it completes.
-    Guarded { ptr: *const u8, len: usize, guard: Box<dyn std::any::Any> },
+    Guarded {
+        ptr: *const u8,
+        len: usize,
+        guard: Box<dyn std::any::Any>,
+    },
 }
 
 impl SendBuf {
@@ -223,7 +221,9 @@ pub enum AmData<'a> {
     /// Eager data: valid only during the handler call.
     Eager(&'a [u8]),
     /// Rendezvous data still at the sender: take it with [`AmMessage::take_rndv`].
-    Rendezvous { len: usize },
+    Rendezvous {
+        len: usize,
+    },
 }
 
 /// A non-owning handle to an endpoint: one of ours, or the one UCX hands a handler to reply to
@@ -246,9 +246,7 @@ impl AmMessage<'_> {
     /// Keeps a rendezvous payload beyond the handler call, to receive it later.
     pub fn take_rndv(&self) -> Option<RndvData> {
         match self.data {
-            AmData::Rendezvous { len } if !self.taken.replace(true) => {
-                Some(RndvData { desc: self.desc, len, worker: self.worker })
-            }
+            AmData::Rendezvous { len } if !self.taken.replace(true) => Some(RndvData { desc: self.desc, len, worker: self.worker }),
             _ => None,
         }
     }
@@ -447,10 +445,7 @@ impl Worker {
             field_mask,
             address: address.as_ptr() as *const sys::ucp_address_t,
             err_mode: sys::UCP_ERR_HANDLING_MODE_PEER,
-            err_handler: sys::ucp_err_handler_t {
-                cb: Some(endpoint_failed),
-                arg: &*failure as *const FailureSlot as *mut c_void,
-            },
+            err_handler: sys::ucp_err_handler_t { cb: Some(endpoint_failed), arg: &*failure as *const FailureSlot as *mut c_void },
             ..Default::default()
         };
         let mut raw: sys::ucp_ep_h = ptr::null_mut();
@@ -476,9 +471,7 @@ impl Worker {
         }
         start_op("ucp_am_send_nbx", Some(Box::new((header, data))), 0, |user_data| {
             let param = sys::ucp_request_param_t {
-                op_attr_mask: sys::UCP_OP_ATTR_FIELD_CALLBACK
-                    | sys::UCP_OP_ATTR_FIELD_USER_DATA
-                    | sys::UCP_OP_ATTR_FIELD_FLAGS,
+                op_attr_mask: sys::UCP_OP_ATTR_FIELD_CALLBACK | sys::UCP_OP_ATTR_FIELD_USER_DATA | sys::UCP_OP_ATTR_FIELD_FLAGS,
                 flags,
                 cb: sys::ucp_request_param_t__bindgen_ty_1 { send: Some(send_done) },
                 user_data,
