@@ -4,9 +4,7 @@
 
 mod common;
 
-use benchfs::placement::Ring;
-use benchfs::rpc::wire::{Request, HEADER_LEN, MAGIC};
-use benchfs::{ChunkIndex, InodeId};
+use benchfs::testing::{ChunkIndex, InodeId, Request, Ring, HEADER_LEN, MAGIC};
 use mpi::traits::*;
 
 use common::Checker;
@@ -16,14 +14,14 @@ const MAX_PRINTED: u64 = u64::MAX;
 
 /// Checks that the request `header` + `payload` sent to rank `to` is answered with `errno`.
 fn answered(c: &mut Checker, what: &str, to: u32, header: Vec<u8>, payload: Vec<u8>, errno: i32) {
-    let got = benchfs::client::send_raw_request(to, header, payload, true);
+    let got = benchfs::testing::send_raw_request(to, header, payload, true);
     let ok = matches!(got, Ok(Some(e)) if e == errno);
     c.expect(what, ok, (to, got.map_err(|e| e.errno()), errno));
 }
 
 /// Checks that a request that cannot be answered is dropped without harm.
 fn dropped(c: &mut Checker, what: &str, to: u32, header: Vec<u8>) {
-    let got = benchfs::client::send_raw_request(to, header, Vec::new(), false);
+    let got = benchfs::testing::send_raw_request(to, header, Vec::new(), false);
     c.expect(what, matches!(got, Ok(None)), got.map_err(|e| e.errno()));
 }
 
@@ -55,7 +53,7 @@ fn main() {
     benchfs::init(&world).expect("benchfs initializes");
     let mut c = Checker::new("malformed", me as usize, MAX_PRINTED);
     let ring = Ring::new(n);
-    let chunk: u64 = std::env::var("BENCHFS_CHUNK_SIZE").ok().and_then(|v| benchfs::config::parse_size(&v)).unwrap_or(1 << 20);
+    let chunk: u64 = std::env::var("BENCHFS_CHUNK_SIZE").ok().and_then(|v| benchfs::parse_size(&v)).unwrap_or(1 << 20);
     let einval = libc::EINVAL;
     let eproto = libc::EPROTO;
 
@@ -119,7 +117,7 @@ fn main() {
             let body_len = (rng.next() % 64) as usize;
             h.extend((0..body_len).map(|_| rng.next() as u8));
             let payload: Vec<u8> = (0..(rng.next() % 3) * 1000).map(|_| rng.next() as u8).collect();
-            if benchfs::client::send_raw_request(to, h, payload, true).map_or(true, |r| r.is_none()) {
+            if benchfs::testing::send_raw_request(to, h, payload, true).map_or(true, |r| r.is_none()) {
                 unanswered += 1;
             }
         }

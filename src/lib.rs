@@ -1,49 +1,88 @@
 //! BenchFS: an MPI-native ad-hoc distributed file system.
 //!
-//! There is no daemon. After `MPI_Init`, every rank of a job calls [`init`] (or `benchfs_init` from
-//! C) and from then on is both a server and a client:
+//! There is no daemon. After `MPI_Init`, every rank of a job calls [`init`] (or `benchfs_init`
+//! from C) and from then on is both a server and a client:
 //!
 //! ```text
 //!   rank r                                         rank s
 //!  +------------------------------------+        +----------------------------+
 //!  | application thread(s)              |        |  ...                       |
 //!  |   open / pwrite / stat (blocking)  |        |                            |
-//!  |        |  request channel  ^ reply |        |                            |
+//!  |        |  mailbox          ^ reply |        |                            |
 //!  |        v                   |       |  UCX   |                            |
 //!  | progress thread: executor --+------+<------>+ progress thread            |
-//!  |   UCX worker (active messages)     |  AM /  |   metadata table           |
+//!  |   UCX worker (active messages)     |  AM /  |   metadata records         |
 //!  |   io_uring chunk store             |  RNDV  |   chunk store              |
 //!  +------------------------------------+        +----------------------------+
 //! ```
 //!
-//! * [`bootstrap`] is the only code that calls MPI: it duplicates the communicator and
-//!   allgathers the UCX worker addresses.
-//! * [`runtime`] is the progress thread: a single-threaded executor that drives the UCX worker,
-//!   the io_uring ring and the request channel, spinning briefly and then blocking.
-//! * [`placement`] maps `(inode, chunk)` and paths to ranks by consistent hashing.
-//! * [`rpc`] defines the wire format and the handlers; [`metadata`] and [`storage`] are what a
-//!   rank serves; [`client`] implements the file-system calls; [`ffi`] is the C API of
-//!   `include/benchfs.h`.
+//! The modules are layers; each uses only the ones below it:
+//!
+//! ```text
+//!  ffi          the C API of include/benchfs.h (the only #[no_mangle] code)
+//!  fs           the file-system calls: descriptor table, namespace protocols, data path, dirs
+//!  bootstrap    init / attach / finalize: MPI (the only MPI code), contact file, same-node peers
+//!  runtime      the progress thread: its loop, mailbox, reply slots, UCX and io_uring reactors
+//!  rpc          the request path: client stubs, transport, server handlers, wire format
+//!  metadata     the records a rank owns        storage    chunk files: io_uring, pread, peers
+//!  ucx  placement  path  config  error  ids  join        leaves
+//! ```
+//!
+//! One `pwrite` going down the layers:
+//!
+//! ```text
+//!  benchfs_pwrite(fd, buf, n, off)            ffi: pointer checks, panic boundary, errno
+//!   └ fs::pwrite -> handle.call(job)          fs/api: job into the mailbox, thread waits
+//!      └ fs::data::pwrite (progress thread)   split at chunk boundaries, one piece per owner
+//!         ├ owner is this rank   -> storage::ChunkStore::write (io_uring or pwrite)
+//!         ├ owner on this node   -> storage::PeerFiles::direct (its chunk file, one copy)
+//!         └ owner elsewhere      -> rpc::client::write_chunk -> rpc transport (UCX AM)
+//!                                    └ on the owner: rpc::server -> storage::ChunkStore::write
+//! ```
+//!
+//! Errors are [`Error`], whose [`Error::errno`] is the POSIX errno the C API sets.
+//!
+//! ```no_run
+//! let universe = mpi::initialize().unwrap();
+//! benchfs::init(&universe.world())?;
+//! let fd = benchfs::open("/hello", libc::O_CREAT | libc::O_RDWR, 0o644)?;
+//! benchfs::pwrite(fd, b"hello", 0)?;
+//! let mut back = [0u8; 5];
+//! assert_eq!(benchfs::pread(fd, &mut back, 0)?, 5);
+//! benchfs::close(fd)?;
+//! benchfs::finalize()?;
+//! # Ok::<(), benchfs::Error>(())
+//! ```
 
-pub mod bootstrap;
-pub mod client;
-pub mod config;
-pub mod contact;
-pub mod error;
-pub mod ffi;
-pub mod ids;
-pub mod metadata;
-pub mod node;
-pub mod path;
-pub mod placement;
-pub mod rpc;
-pub mod runtime;
-pub mod storage;
-pub mod ucx;
+mod bootstrap;
+mod config;
+mod error;
+mod ffi;
+mod fs;
+mod ids;
+mod join;
+mod metadata;
+mod path;
+mod placement;
+mod rpc;
+mod runtime;
+mod storage;
+mod ucx;
 
-pub use client::{
-    access, attach, attach_raw, close, finalize, fstat, fsync, ftruncate, init, init_raw, lseek, mkdir, open, opendir, pread, pwrite, read,
-    readdir, rename, rmdir, stat, statvfs, truncate, unlink, write, Dir, DirEntry, FileStat, FsStat, Whence,
-};
+pub use config::parse_size;
 pub use error::{Error, Result};
-pub use ids::{ChunkIndex, InodeId, Rank};
+pub use fs::{
+    access, attach, attach_raw, close, finalize, fstat, fsync, ftruncate, init, init_raw, lseek, mkdir, open, opendir, pread, pwrite, read,
+    readdir, rename, rmdir, stat, statvfs, truncate, unlink, write, Dir, FileStat, FsStat, Whence,
+};
+pub use rpc::DirEntry;
+
+/// Hooks for BenchFS's own test programs (cargo feature `testing`); not part of the API.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::fs::testing::send_raw_request;
+    pub use crate::ids::{ChunkIndex, InodeId, Rank};
+    pub use crate::placement::Ring;
+    pub use crate::rpc::wire::{Request, HEADER_LEN, MAGIC};
+}

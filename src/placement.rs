@@ -94,6 +94,7 @@ impl Ring {
     }
 
     /// The number of ranks the ring places data on.
+    #[cfg(test)]
     pub fn nranks(&self) -> u32 {
         self.nranks
     }

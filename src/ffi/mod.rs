@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Mutex;
 
-use crate::client::{self, Dir, FileStat, Whence};
 use crate::error::{Error, Result};
+use crate::fs::{self as client, Dir, FileStat, Whence};
 
 /// The failure value of a C return type.
 trait Failure {

@@ -313,10 +313,6 @@ impl MetaTable {
     pub fn len(&self) -> usize {
         self.records.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
 }
 
 #[cfg(test)]

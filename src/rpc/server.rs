@@ -8,12 +8,12 @@ use std::rc::Rc;
 
 use async_executor::LocalExecutor;
 
+use super::node::Node;
+use super::transport::{Incoming, Payload};
 use super::wire::{self, Attr, FsUsage, Reply, ReplyBody, Request};
-use super::{Incoming, Payload};
 use crate::error::{Error, Result};
 use crate::ids::{InodeId, Rank};
 use crate::metadata::Record;
-use crate::node::Node;
 use crate::storage::IoBuf;
 use crate::ucx::SendBuf;
 
@@ -55,8 +55,9 @@ async fn execute(node: &Node, request: Request, payload: Payload) -> (Result<Rep
     }
 }
 
-/// A request without payloads to `rank`, run in place when that is this rank.
-pub async fn call_rank(node: &Node, rank: Rank, request: Request) -> Result<ReplyBody> {
+/// Runs a request without payloads on `rank`: in place through the handlers when that is this
+/// rank, else through the transport.
+pub async fn run_on(node: &Node, rank: Rank, request: Request) -> Result<ReplyBody> {
     if rank == node.rank {
         // Boxed: a request may call on (a forwarded publish), which makes the future recursive.
         return Box::pin(execute_local(node, request)).await;
@@ -138,7 +139,7 @@ async fn move_tree(node: &Node, from: &str, to: &str) -> Result<ReplyBody> {
         // SAFETY: the payload is owned by the send; no reply payload is accepted.
         unsafe { node.transport.call(owner, &request, payload, None) }.await.map(|_| ())
     });
-    let results = crate::runtime::join_all(sends.collect()).await;
+    let results = crate::join::join_all(sends.collect()).await;
     results.into_iter().collect::<Result<()>>()?;
     Ok(ReplyBody::Count(count))
 }
@@ -233,7 +234,7 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
                 // Renamed while its writer had it open: the record lives at `to` now.
                 Err(to) => {
                     let owner = node.ring.meta_owner(&to);
-                    Box::pin(call_rank(node, owner, Request::Publish { path: to, ino, size })).await
+                    Box::pin(run_on(node, owner, Request::Publish { path: to, ino, size })).await
                 }
             }
         }
@@ -293,7 +294,7 @@ async fn read_for_remote(node: &Node, ino: u64, offset: u64, len: u64) -> Result
     if node.transport.is_rendezvous(len as usize) {
         return Ok(match node.store()?.map_range(InodeId(ino), offset, len as usize)? {
             // A short mapping may fall under the threshold; it still goes out as mapped memory.
-            Some(map) => SendBuf::Guarded { ptr: map.as_ptr(), len: map.len(), guard: Box::new(map) },
+            Some(map) => SendBuf::Guarded { ptr: map.as_ptr(), len: map.len(), _guard: Box::new(map) },
             None => SendBuf::None,
         });
     }
@@ -306,12 +307,4 @@ async fn read_for_remote(node: &Node, ino: u64, offset: u64, len: u64) -> Result
     // SAFETY: the read initialised the first n <= len bytes.
     unsafe { data.set_len(n) };
     Ok(SendBuf::Owned(data))
-}
-
-/// Convenience for callers that want the attributes out of a metadata reply.
-pub fn attr_of(body: ReplyBody) -> Result<Attr> {
-    match body {
-        ReplyBody::Attr(attr) | ReplyBody::Opened { attr, .. } | ReplyBody::Sized { attr, .. } => Ok(attr),
-        _ => Err(Error::Internal("reply carries no attributes")),
-    }
 }

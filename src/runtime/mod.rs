@@ -1,5 +1,10 @@
 //! The progress thread: a single-threaded executor plus the reactors it drives.
 //!
+//! [`progress`] starts and stops a rank's thread and carries application threads' jobs to it;
+//! [`reactors`] are the UCX worker and the io_uring ring it drives; [`Mailbox`] and
+//! [`reply_pair`] are the two directions of the hand-off between application and progress
+//! threads; [`run_loop`] below is the loop itself.
+//!
 //! One loop turn drains the mailbox (jobs from application threads), runs ready tasks, and lets
 //! every reactor (UCX worker, io_uring ring) make progress. When a turn finds nothing to do it
 //! blocks in epoll on the reactors' event fds and the mailbox's eventfd, so an idle rank costs no
@@ -12,15 +17,16 @@
 //! busy-polls on the same core, yielding would hand that core to the poller for a whole time
 //! slice; blocking instead lets the kernel preempt it the moment work arrives.
 
-mod join;
 mod mailbox;
 mod poller;
+mod progress;
+mod reactors;
 mod reply;
 
-pub use join::join_all;
 pub use mailbox::Mailbox;
-pub use poller::Poller;
-pub use reply::{reply_pair, ReplySender, ReplyWaiter};
+use poller::Poller;
+pub use progress::{Job, Peers, ProgressThread, RankState, Starting};
+pub use reply::reply_pair;
 
 use std::cell::Cell;
 use std::os::fd::RawFd;

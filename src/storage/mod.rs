@@ -31,7 +31,6 @@ mod peer;
 mod posix;
 mod uring;
 
-pub use mapped::MappedRange;
 pub use peer::PeerFiles;
 
 #[cfg(test)]
@@ -43,7 +42,6 @@ use std::fs::{self, File};
 use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::RawFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -99,6 +97,7 @@ impl IoBuf {
     }
 
     /// The vector of an `Owned` buffer; `None` for a `Raw` one.
+    #[cfg(test)]
     pub fn into_vec(self) -> Option<Vec<u8>> {
         match self {
             IoBuf::Owned(v) => Some(v),
@@ -323,8 +322,8 @@ impl ChunkStore {
         }
     }
 
-    /// Operations queued or submitted whose completion has not been reaped yet. While it is
-    /// non-zero the progress loop must keep calling `submit` and `poll_completions`.
+    /// Operations queued or submitted whose completion has not been reaped yet.
+    #[cfg(test)]
     pub fn inflight(&self) -> usize {
         match &self.engine {
             Engine::Uring(ring) => ring.inflight(),
@@ -333,7 +332,9 @@ impl ChunkStore {
     }
 
     /// Bytes of storage the chunk files occupy (allocated blocks, so holes do not count).
+    #[cfg(test)]
     pub fn used_bytes(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return 0;
         };

@@ -42,14 +42,26 @@ impl PeerFiles {
     }
 
     /// True if `rank`'s chunk files can be reached directly.
-    pub fn reaches(&self, rank: Rank) -> bool {
+    fn reaches(&self, rank: Rank) -> bool {
         self.dirs.borrow().get(rank.0 as usize).is_some_and(Option::is_some)
     }
 
-    /// Stops reaching `rank`'s files directly (its directory turned out unusable).
-    pub fn give_up(&self, rank: Rank) {
-        if let Some(dir) = self.dirs.borrow_mut().get_mut(rank.0 as usize) {
-            *dir = None;
+    /// Runs `io` on `owner`'s chunk files directly, if that owner is reachable. A failure (its
+    /// directory cannot be opened, say) makes this rank use the transport for that owner from
+    /// then on: `None` tells the caller to do so now.
+    pub fn direct(&self, owner: Rank, io: impl FnOnce(&PeerFiles) -> Result<usize, StorageError>) -> Option<usize> {
+        if !self.reaches(owner) {
+            return None;
+        }
+        match io(self) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(%owner, error = %e, "cannot use a same-node rank's chunk files directly; using the transport");
+                if let Some(dir) = self.dirs.borrow_mut().get_mut(owner.0 as usize) {
+                    *dir = None;
+                }
+                None
+            }
         }
     }
 

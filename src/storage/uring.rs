@@ -80,6 +80,7 @@ impl Ring {
         unsafe { libc::read(self.event.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
     }
 
+    #[cfg(test)]
     pub(super) fn inflight(&self) -> usize {
         self.awaiting.get()
     }

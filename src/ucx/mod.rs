@@ -188,21 +188,17 @@ pub enum SendBuf {
         ptr: *const u8,
         len: usize,
     },
-    /// Memory kept valid by `guard`, which the send holds until it completes.
+    /// Memory kept valid by `_guard`, which the send holds (never reads) until it completes.
     Guarded {
         ptr: *const u8,
         len: usize,
-        guard: Box<dyn std::any::Any>,
+        _guard: Box<dyn std::any::Any>,
     },
 }
 
 impl SendBuf {
     pub fn len(&self) -> usize {
         self.parts().1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn parts(&self) -> (*const u8, usize) {
@@ -262,10 +258,6 @@ pub struct RndvData {
 impl RndvData {
     pub fn len(&self) -> usize {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Receives the payload into `ptr[..self.len()]`.

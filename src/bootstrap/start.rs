@@ -1,0 +1,121 @@
+//! Starting a rank (`benchfs_init`), attaching a client job (`benchfs_attach`), and stopping
+//! either (`benchfs_finalize`).
+//!
+//! Each fallible step ends in an agreement over the communicator, so that a failure on any rank
+//! makes every rank return an error rather than wait forever in the next collective.
+
+use std::path::{Path, PathBuf};
+
+use super::comm::JobComm;
+use super::contact::Contact;
+use super::same_node::same_node_dirs;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ids::Rank;
+use crate::rpc::EXTERNAL_SOURCE;
+use crate::runtime::{Peers, ProgressThread, RankState, Starting};
+
+/// A rank whose progress thread is serving (or, attached, is connected).
+pub struct Running<S: RankState> {
+    progress: ProgressThread<S>,
+    comm: JobComm,
+    /// The contact file this rank published, removed when the job stops serving.
+    contact_file: Option<PathBuf>,
+}
+
+/// Collective: starts this rank's progress thread and returns once every rank serves.
+pub fn start<S: RankState>(comm: JobComm) -> Result<Running<S>> {
+    let config = agreed_config(&comm)?;
+    let rank = comm.rank();
+    let tag = comm.broadcast_u64(job_tag());
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = config.data_dir.join(format!("benchfs-{uid}-{tag:016x}")).join(format!("rank{rank}"));
+    let (chunk_size, contact_file) = (config.chunk_size, config.contact_file.clone());
+    let local_dirs = same_node_dirs(&comm, &dir, config.node_local);
+    let (starting, address) = Starting::spawn(config, Rank(rank), Some(dir))?;
+    let address = agreed(&comm, address)?;
+    let addresses = comm.allgather_bytes(&address);
+    let published = match (&contact_file, rank) {
+        (Some(path), 0) => {
+            let contact = Contact { chunk_size, addresses: addresses.clone() };
+            contact.write(path).map_err(|e| Error::Storage(e.into()))
+        }
+        _ => Ok(()),
+    };
+    let (progress, ready) = starting.connect(Peers { addresses, local_dirs });
+    let contact_file = if rank == 0 { contact_file } else { None };
+    let running = Running { progress, comm, contact_file };
+    agreed(&running.comm, ready.and(published))?;
+    Ok(running)
+}
+
+/// Collective over the client job's `comm`: connects to the BenchFS job described by
+/// `contact_file` as a pure client, serving nothing.
+pub fn attach<S: RankState>(comm: JobComm, contact_file: &Path) -> Result<Running<S>> {
+    let mut config = agreed_config(&comm)?;
+    let text = if comm.rank() == 0 { std::fs::read(contact_file).map_err(|e| Error::Storage(e.into())) } else { Ok(Vec::new()) };
+    let text = comm.broadcast_bytes(&agreed(&comm, text)?);
+    let contact = agreed(&comm, Contact::parse(&text))?;
+    config.chunk_size = contact.chunk_size;
+    let (starting, address) = Starting::spawn(config, Rank(EXTERNAL_SOURCE), None)?;
+    agreed(&comm, address)?;
+    let local_dirs = vec![None; contact.addresses.len()];
+    let (progress, ready) = starting.connect(Peers { addresses: contact.addresses, local_dirs });
+    let running = Running { progress, comm, contact_file: None };
+    agreed(&running.comm, ready)?;
+    Ok(running)
+}
+
+impl<S: RankState> Running<S> {
+    pub fn progress(&self) -> &ProgressThread<S> {
+        &self.progress
+    }
+
+    /// Collective: no rank stops serving until every rank has stopped issuing requests.
+    pub fn stop(mut self) -> Result<()> {
+        if let Some(path) = self.contact_file.take() {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove the contact file");
+            }
+        }
+        self.comm.barrier();
+        self.progress.close_transport();
+        self.comm.barrier();
+        self.progress.stop();
+        Ok(())
+    }
+}
+
+/// Reads the configuration on every rank and agrees that all of them could.
+fn agreed_config(comm: &JobComm) -> Result<Config> {
+    let config = Config::from_env().map_err(Error::from);
+    if let Ok(config) = &config {
+        init_logging(&config.log_filter);
+    }
+    agreed(comm, config)
+}
+
+/// `Ok(value)` on every rank, or an error on every rank if any rank failed: a rank that failed
+/// keeps its own error, the others report the errno of the lowest failed rank.
+fn agreed<T>(comm: &JobComm, local: Result<T>) -> Result<T> {
+    if comm.all_ok(local.is_ok()) {
+        return local;
+    }
+    let mine = local.as_ref().err().map_or(0, Error::errno);
+    let errnos = comm.allgather_bytes(&mine.to_le_bytes());
+    let first = errnos.iter().filter_map(|b| b.as_slice().try_into().ok().map(i32::from_le_bytes)).find(|&e| e != 0).unwrap_or(libc::EIO);
+    Err(local.err().unwrap_or(Error::PeerInitFailed { errno: first }))
+}
+
+/// A tag shared by the job's ranks (rank 0's), naming this job's data directory.
+fn job_tag() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ ((std::process::id() as u64) << 32)
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::new(filter);
+    // Another subscriber (the application's, or an earlier init's) wins; that is fine.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

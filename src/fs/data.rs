@@ -1,0 +1,268 @@
+//! The data path: a read or write is cut at chunk boundaries, and each piece goes to its chunk
+//! owner at once: this rank's store, a same-node owner's chunk file directly, or the transport.
+//!
+//! Consistency is close-to-open: data is written through to the owners before `pwrite` returns;
+//! the file's size is published to its metadata owner on close and fsync.
+
+use std::rc::Rc;
+
+use super::files::MAX_FILE_SIZE;
+use super::{Client, Whence};
+use crate::error::{Error, Result};
+use crate::ids::{InodeId, Rank};
+use crate::join::join_all;
+use crate::rpc::client::{self as stub, call_all, meta_call};
+use crate::rpc::wire::Request;
+use crate::rpc::Node;
+use crate::storage::IoBuf;
+
+/// A caller buffer that stays valid while the application thread waits for its reply.
+#[derive(Clone, Copy)]
+pub struct UserBuf {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the application thread that owns the memory is blocked until the job replies, and the
+// job is the only user of the pointer meanwhile.
+unsafe impl Send for UserBuf {}
+
+impl UserBuf {
+    /// A buffer the data path writes into.
+    pub fn from_mut(buf: &mut [u8]) -> UserBuf {
+        UserBuf { ptr: buf.as_mut_ptr(), len: buf.len() }
+    }
+
+    /// A buffer the data path only reads.
+    pub fn from_ref(buf: &[u8]) -> UserBuf {
+        UserBuf { ptr: buf.as_ptr() as *mut u8, len: buf.len() }
+    }
+}
+
+/// One piece of an I/O: the part of the request that falls in one chunk.
+struct Piece {
+    owner: Rank,
+    offset: u64,
+    len: usize,
+    /// Offset of the piece in the caller's buffer.
+    at: usize,
+}
+
+fn split(node: &Node, ino: u64, offset: u64, len: usize) -> Vec<Piece> {
+    let chunk = node.chunk_size();
+    let mut pieces = Vec::with_capacity(len.div_ceil(chunk as usize).max(1));
+    let mut at = 0usize;
+    while at < len {
+        let off = offset + at as u64;
+        let room = (chunk - off % chunk) as usize;
+        let piece_len = room.min(len - at);
+        pieces.push(Piece { owner: node.chunk_owner(ino, off), offset: off, len: piece_len, at });
+        at += piece_len;
+    }
+    pieces
+}
+
+async fn write_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Result<()> {
+    // SAFETY: piece.at + piece.len <= buf.len by construction in `split`.
+    let ptr = unsafe { buf.ptr.add(piece.at) };
+    let written = if piece.owner == node.rank {
+        // SAFETY: the caller's buffer outlives this awaited write (see UserBuf).
+        let buf = unsafe { IoBuf::from_raw(ptr, piece.len) };
+        node.store()?.write(InodeId(ino), piece.offset, buf).await?
+    } else if let Some(written) = node.peers.direct(piece.owner, |peers| {
+        // SAFETY: the piece lies within the caller's buffer, valid while it waits (see UserBuf).
+        let data = unsafe { std::slice::from_raw_parts(ptr, piece.len) };
+        peers.write(piece.owner, InodeId(ino), piece.offset, data)
+    }) {
+        written
+    } else {
+        // SAFETY: the caller's buffer outlives this awaited call (see UserBuf).
+        unsafe { stub::write_chunk(node, piece.owner, ino, piece.offset, ptr, piece.len) }.await?
+    };
+    if written != piece.len {
+        return Err(Error::Internal("short write on a chunk owner"));
+    }
+    Ok(())
+}
+
+async fn read_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Result<()> {
+    // SAFETY: piece.at + piece.len <= buf.len by construction in `split`.
+    let ptr = unsafe { buf.ptr.add(piece.at) };
+    let got = if piece.owner == node.rank {
+        // SAFETY: the caller's buffer outlives this awaited read (see UserBuf).
+        let buf = unsafe { IoBuf::from_raw(ptr, piece.len) };
+        node.store()?.read(InodeId(ino), piece.offset, buf).await?.0
+    } else if let Some(got) = node.peers.direct(piece.owner, |peers| {
+        // SAFETY: the piece lies within the caller's buffer, valid while it waits (see UserBuf).
+        let data = unsafe { std::slice::from_raw_parts_mut(ptr, piece.len) };
+        peers.read(piece.owner, InodeId(ino), piece.offset, data)
+    }) {
+        got
+    } else {
+        // SAFETY: the caller's buffer outlives this awaited call (see UserBuf).
+        unsafe { stub::read_chunk(node, piece.owner, ino, piece.offset, ptr, piece.len) }.await?
+    };
+    if got < piece.len {
+        // The owner's file ends here: the rest of the piece is a hole.
+        // SAFETY: [got, piece.len) lies within the piece, inside the caller's buffer.
+        unsafe { std::ptr::write_bytes(ptr.add(got), 0, piece.len - got) };
+    }
+    Ok(())
+}
+
+/// The file behind `fd` for data access: not a directory, and open in the right mode.
+fn data_file(client: &Client, fd: i32, writing: bool) -> Result<u64> {
+    let files = client.files.borrow();
+    let f = files.get(fd)?;
+    if f.is_dir() {
+        return Err(Error::IsDirectory);
+    }
+    if (writing && !f.writable()) || (!writing && !f.readable()) {
+        return Err(Error::BadFd(fd));
+    }
+    Ok(f.attr.ino)
+}
+
+pub async fn pwrite(client: Rc<Client>, fd: i32, buf: UserBuf, offset: u64) -> Result<usize> {
+    let ino = data_file(&client, fd, true)?;
+    let end = offset.checked_add(buf.len as u64).filter(|&e| e <= MAX_FILE_SIZE).ok_or(Error::FileTooLarge)?;
+    if buf.len == 0 {
+        return Ok(0);
+    }
+    let node = &client.node;
+    let pieces = split(node, ino, offset, buf.len);
+    let results = join_all(pieces.iter().map(|p| write_piece(node, ino, p, buf)).collect()).await;
+    results.into_iter().collect::<Result<()>>()?;
+    if let Ok(f) = client.files.borrow_mut().get_mut(fd) {
+        f.size = f.size.max(end);
+        f.dirty_end = Some(f.dirty_end.map_or(end, |e| e.max(end)));
+        for p in &pieces {
+            if !f.written_owners.contains(&p.owner) {
+                f.written_owners.push(p.owner);
+            }
+        }
+    }
+    Ok(buf.len)
+}
+
+pub async fn pread(client: Rc<Client>, fd: i32, buf: UserBuf, offset: u64) -> Result<usize> {
+    let ino = data_file(&client, fd, false)?;
+    if buf.len == 0 {
+        return Ok(0);
+    }
+    let size = current_size(&client, fd, offset.saturating_add(buf.len as u64)).await?;
+    let n = size.saturating_sub(offset).min(buf.len as u64) as usize;
+    if n == 0 {
+        return Ok(0);
+    }
+    let node = &client.node;
+    let pieces = split(node, ino, offset, n);
+    let results = join_all(pieces.iter().map(|p| read_piece(node, ino, p, buf)).collect()).await;
+    results.into_iter().collect::<Result<()>>()?;
+    Ok(n)
+}
+
+/// The size a reader should use: refreshed from the owner when the cached one would cut the read.
+async fn current_size(client: &Client, fd: i32, want_end: u64) -> Result<u64> {
+    let (path, ino, size, dirty_end) = {
+        let files = client.files.borrow();
+        let f = files.get(fd)?;
+        (f.path.clone(), f.attr.ino, f.size, f.dirty_end)
+    };
+    if want_end <= size {
+        return Ok(size);
+    }
+    let fresh = match stub::stat(&client.node, &path).await {
+        Ok(attr) => attr,
+        Err(e) if e.errno() == libc::ENOENT => return Ok(size),
+        Err(e) => return Err(e),
+    };
+    if fresh.ino != ino {
+        return Ok(size);
+    }
+    let size = dirty_end.map_or(fresh.size, |end| end.max(fresh.size));
+    if let Ok(f) = client.files.borrow_mut().get_mut(fd) {
+        f.size = size;
+    }
+    Ok(size)
+}
+
+/// `read`/`write` at the file position, which advances by what was transferred. With
+/// `O_APPEND` a write goes to the end of the file as its metadata owner knows it.
+pub async fn sequential(client: Rc<Client>, fd: i32, buf: UserBuf, writing: bool) -> Result<usize> {
+    data_file(&client, fd, writing)?;
+    let append = writing && client.files.borrow().get(fd)?.flags & libc::O_APPEND != 0;
+    if append {
+        let end = current_size(&client, fd, u64::MAX).await?;
+        client.files.borrow_mut().get_mut(fd)?.pos = end;
+    }
+    let pos = {
+        let mut files = client.files.borrow_mut();
+        let f = files.get_mut(fd)?;
+        let pos = f.pos;
+        // Reserve the range so that concurrent calls on one descriptor do not overlap.
+        f.pos = pos.saturating_add(buf.len as u64);
+        pos
+    };
+    let result = if writing { pwrite(client.clone(), fd, buf, pos).await } else { pread(client.clone(), fd, buf, pos).await };
+    if let Ok(f) = client.files.borrow_mut().get_mut(fd) {
+        let done = *result.as_ref().unwrap_or(&0) as u64;
+        if f.pos == pos.saturating_add(buf.len as u64) {
+            f.pos = pos + done;
+        }
+    }
+    result
+}
+
+pub async fn lseek(client: Rc<Client>, fd: i32, offset: i64, whence: Whence) -> Result<u64> {
+    let base = match whence {
+        Whence::Set => 0,
+        Whence::Cur => client.files.borrow().get(fd)?.pos,
+        Whence::End => current_size(&client, fd, u64::MAX).await?,
+    };
+    let pos = (base as i128) + (offset as i128);
+    if pos < 0 || pos > MAX_FILE_SIZE as i128 {
+        return Err(Error::InvalidArgument("resulting file offset is out of range"));
+    }
+    client.files.borrow_mut().get_mut(fd)?.pos = pos as u64;
+    Ok(pos as u64)
+}
+
+/// Publishes a writer's size to the metadata owner (which forwards it if the file was renamed).
+/// A file removed or replaced since it was opened has no record for this writer any more: it
+/// has nothing to publish to.
+async fn publish(node: &Node, path: &str, ino: u64, size: u64) -> Result<()> {
+    match meta_call(node, Request::Publish { path: path.to_owned(), ino, size }).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.errno() == libc::ENOENT => {
+            tracing::debug!(path, "size not published: the file was removed or renamed");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn close(client: Rc<Client>, fd: i32) -> Result<()> {
+    let file = client.files.borrow_mut().remove(fd)?;
+    if let Some(end) = file.dirty_end {
+        publish(&client.node, &file.path, file.attr.ino, end).await?;
+    }
+    Ok(())
+}
+
+pub async fn fsync(client: Rc<Client>, fd: i32) -> Result<()> {
+    let (path, ino, dirty_end, owners) = {
+        let files = client.files.borrow();
+        let f = files.get(fd)?;
+        (f.path.clone(), f.attr.ino, f.dirty_end, f.written_owners.clone())
+    };
+    call_all(&client.node, owners, Request::Fsync { ino }).await?;
+    if let Some(end) = dirty_end {
+        publish(&client.node, &path, ino, end).await?;
+        if let Ok(f) = client.files.borrow_mut().get_mut(fd) {
+            // Writes that raced with this fsync keep their own, larger end.
+            f.dirty_end = f.dirty_end.filter(|&e| e > end);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! Directory streams: `.` and `..`, then every rank's entries of the directory, fetched a page
+//! at a time from one rank after another.
+
+use std::collections::VecDeque;
+
+use super::api::check_path;
+use super::handle::handle;
+use crate::error::{Error, Result};
+use crate::ids::Rank;
+use crate::rpc::client as stub;
+use crate::rpc::DirEntry;
+
+/// Entries per listing page.
+const LIST_PAGE: u32 = 256;
+
+/// Where a directory stream is.
+enum DirStage {
+    Dot,
+    DotDot,
+    /// Reading rank `rank`'s entries after the name `after`.
+    Ranks {
+        rank: u32,
+        after: String,
+    },
+    Done,
+}
+
+/// An open directory stream: `.` and `..`, then every rank's entries of the directory, fetched a
+/// page at a time from one rank after another.
+pub struct Dir {
+    path: String,
+    ino: u64,
+    parent_ino: u64,
+    nranks: u32,
+    stage: DirStage,
+    page: VecDeque<DirEntry>,
+}
+
+/// Like `opendir(3)`.
+pub fn opendir(path: &str) -> Result<Dir> {
+    let path = check_path(path)?;
+    let dir_path = path.clone();
+    let (ino, parent_ino, nranks) = handle()?.call(move |client| async move {
+        let node = &client.node;
+        let attr = stub::stat(node, &dir_path).await?;
+        if attr.mode & libc::S_IFMT != libc::S_IFDIR {
+            return Err(Error::NotDirectory);
+        }
+        let parent_ino = match crate::path::split_parent(&dir_path) {
+            Some((parent, _)) => stub::stat(node, parent).await.map_or(attr.ino, |a| a.ino),
+            None => attr.ino,
+        };
+        Ok((attr.ino, parent_ino, node.nranks))
+    })?;
+    Ok(Dir { path, ino, parent_ino, nranks, stage: DirStage::Dot, page: Default::default() })
+}
+
+impl Dir {
+    /// The next entry, or `None` at the end.
+    pub fn next_entry(&mut self) -> Result<Option<DirEntry>> {
+        loop {
+            if let Some(entry) = self.page.pop_front() {
+                return Ok(Some(entry));
+            }
+            match &mut self.stage {
+                DirStage::Dot => {
+                    self.stage = DirStage::DotDot;
+                    return Ok(Some(DirEntry { ino: self.ino, kind: libc::DT_DIR, name: ".".into() }));
+                }
+                DirStage::DotDot => {
+                    self.stage = DirStage::Ranks { rank: 0, after: String::new() };
+                    return Ok(Some(DirEntry { ino: self.parent_ino, kind: libc::DT_DIR, name: "..".into() }));
+                }
+                DirStage::Done => return Ok(None),
+                DirStage::Ranks { rank, after } => {
+                    let (r, path, cursor) = (*rank, self.path.clone(), after.clone());
+                    let page = handle()?
+                        .call(move |client| async move { stub::list_page(&client.node, Rank(r), path, cursor, LIST_PAGE).await })?;
+                    match page.last() {
+                        Some(last) if page.len() as u32 == LIST_PAGE => *after = last.name.clone(),
+                        _ if r + 1 < self.nranks => self.stage = DirStage::Ranks { rank: r + 1, after: String::new() },
+                        _ => self.stage = DirStage::Done,
+                    }
+                    self.page.extend(page);
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for Dir {
+    type Item = Result<DirEntry>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_entry().transpose()
+    }
+}
+
+/// All entries of a directory (including `.` and `..`).
+pub fn readdir(path: &str) -> Result<Vec<DirEntry>> {
+    opendir(path)?.collect()
+}

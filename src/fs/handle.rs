@@ -1,0 +1,117 @@
+//! The process-wide handle: set by the outermost init or attach, torn down by the matching
+//! finalize. Application threads reach the progress thread only through it.
+
+use std::future::Future;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::Client;
+use crate::bootstrap::{self, JobComm, Running};
+use crate::error::{Error, Result};
+use crate::runtime::{reply_pair, Job, Mailbox};
+
+/// What application threads hold: a way to reach the progress thread.
+pub struct Handle {
+    mailbox: Arc<Mailbox<Job<Client>>>,
+    spin: Duration,
+}
+
+impl Handle {
+    /// Runs `op` on the progress thread and blocks until it finishes.
+    pub fn call<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Rc<Client>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + 'static,
+    {
+        let (tx, rx) = reply_pair(self.spin);
+        let job: Job<Client> = Box::new(move |client, executor| {
+            let fut = op(client.clone());
+            executor.spawn(async move { tx.send(fut.await) }).detach();
+        });
+        self.mailbox.send(job).map_err(|_| Error::ProgressStopped)?;
+        rx.wait().unwrap_or(Err(Error::ProgressStopped))
+    }
+}
+
+struct Global {
+    depth: u32,
+    handle: Option<Arc<Handle>>,
+    running: Option<Running<Client>>,
+}
+
+static GLOBAL: Mutex<Global> = Mutex::new(Global { depth: 0, handle: None, running: None });
+
+fn global() -> MutexGuard<'static, Global> {
+    GLOBAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The handle, or `ENOTCONN` before init and after the last finalize.
+pub fn handle() -> Result<Arc<Handle>> {
+    global().handle.clone().ok_or(Error::NotInitialized)
+}
+
+/// Collective over `comm`: like `benchfs_init`.
+///
+/// ```no_run
+/// let universe = mpi::initialize().unwrap();
+/// benchfs::init(&universe.world())?;
+/// benchfs::mkdir("/out", 0o755).or_else(|e| if e.errno() == libc::EEXIST { Ok(()) } else { Err(e) })?;
+/// benchfs::finalize()?;
+/// # Ok::<(), benchfs::Error>(())
+/// ```
+pub fn init<C: mpi::traits::Communicator>(comm: &C) -> Result<()> {
+    init_raw(comm.as_raw())
+}
+
+/// Like [`init`], for a raw `MPI_Comm` (the C API).
+pub fn init_raw(comm: mpi::ffi::MPI_Comm) -> Result<()> {
+    enter(comm, bootstrap::start)
+}
+
+/// Collective over the client job's `comm`: like `benchfs_attach`. The job becomes a pure
+/// client of the BenchFS job that published `contact_file`; [`finalize`] detaches.
+pub fn attach<C: mpi::traits::Communicator>(comm: &C, contact_file: &Path) -> Result<()> {
+    attach_raw(comm.as_raw(), contact_file)
+}
+
+/// Like [`attach`], for a raw `MPI_Comm` (the C API).
+pub fn attach_raw(comm: mpi::ffi::MPI_Comm, contact_file: &Path) -> Result<()> {
+    enter(comm, |comm| bootstrap::attach(comm, contact_file))
+}
+
+/// The outermost init or attach starts a progress thread; nested ones only count.
+fn enter(comm: mpi::ffi::MPI_Comm, start: impl FnOnce(JobComm) -> Result<Running<Client>>) -> Result<()> {
+    let mut g = global();
+    if g.depth > 0 {
+        g.depth += 1;
+        return Ok(());
+    }
+    let running = start(JobComm::duplicate(comm)?)?;
+    let progress = running.progress();
+    g.handle = Some(Arc::new(Handle { mailbox: progress.mailbox().clone(), spin: progress.spin() }));
+    g.running = Some(running);
+    g.depth = 1;
+    Ok(())
+}
+
+/// Collective: like `benchfs_finalize`. Only the outermost call tears down.
+pub fn finalize() -> Result<()> {
+    let mut g = global();
+    match g.depth {
+        0 => return Err(Error::NotInitialized),
+        1 => {}
+        _ => {
+            g.depth -= 1;
+            return Ok(());
+        }
+    }
+    g.depth = 0;
+    g.handle = None;
+    let Some(running) = g.running.take() else {
+        return Err(Error::Internal("initialized state is incomplete"));
+    };
+    running.stop()
+}

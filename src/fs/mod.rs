@@ -1,0 +1,53 @@
+//! The file-system operations, as blocking calls of application threads.
+//!
+//! Each call ([`api`], [`dir`]) checks its arguments and hands its operation to the progress
+//! thread through the process-wide [`handle`]; the operation runs there against this rank's
+//! [`Client`] state: the node (to reach other ranks) and the descriptor table ([`files`]).
+//! [`namespace`] holds the metadata protocols, [`data`] the chunk I/O.
+
+mod api;
+mod data;
+mod dir;
+mod files;
+mod handle;
+mod namespace;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub use api::{
+    access, close, fstat, fsync, ftruncate, lseek, mkdir, open, pread, pwrite, read, rename, rmdir, stat, statvfs, truncate, unlink, write,
+};
+pub use dir::{opendir, readdir, Dir};
+pub use handle::{attach, attach_raw, finalize, init, init_raw};
+pub use namespace::{FileStat, FsStat};
+
+use crate::rpc::Node;
+use crate::runtime::RankState;
+use files::FileTable;
+
+/// `lseek` origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whence {
+    Set,
+    Cur,
+    End,
+}
+
+/// What the file-system layer keeps on the progress thread: the rank's node, and the open
+/// descriptors of its application threads.
+pub struct Client {
+    node: Rc<Node>,
+    files: RefCell<FileTable>,
+}
+
+impl RankState for Client {
+    fn new(node: Rc<Node>) -> Client {
+        Client { node, files: RefCell::default() }
+    }
+    fn node(&self) -> &Rc<Node> {
+        &self.node
+    }
+}

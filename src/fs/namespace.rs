@@ -1,0 +1,356 @@
+//! The namespace: files and directories as records on the metadata owner of each path.
+//!
+//! Every multi-step protocol here states its invariant and either completes whole or undoes
+//! itself: a create is the record plus its parent's entry count, a remove the reverse, and a
+//! rename takes the record from the old name's owner and installs it at the new name's.
+
+use std::rc::Rc;
+
+use super::files::{OpenFile, MAX_FILE_SIZE};
+use super::Client;
+use crate::error::{Error, Result};
+use crate::ids::InodeId;
+use crate::rpc::client::{self as stub, attr_of, broadcast, call_all, meta_call};
+use crate::rpc::wire::{ReplyBody, Request};
+use crate::rpc::{Attr, Node};
+
+/// Drops the data of `ino` beyond `len` on every rank that may hold some of its first `size` bytes.
+async fn truncate_chunks(node: &Node, ino: u64, size: u64, len: u64) -> Result<()> {
+    call_all(node, node.chunk_owners(ino, size), Request::TruncateChunks { ino, len }).await.map(drop)
+}
+
+/// Removes all data of the unlinked file `ino` from every rank that may hold some of its first
+/// `size` bytes.
+async fn remove_chunks(node: &Node, ino: u64, size: u64) -> Result<()> {
+    let owners = node.chunk_owners(ino, size);
+    for &owner in &owners {
+        node.peers.forget(owner, InodeId(ino));
+    }
+    call_all(node, owners, Request::RemoveChunks { ino }).await.map(drop)
+}
+
+/// Adjusts the entry count (and with `touch` the mtime) of the directory holding `path`.
+async fn link_parent(node: &Node, path: &str, delta: i64, touch: bool) -> Result<()> {
+    let Some((parent, _)) = crate::path::split_parent(path) else { return Ok(()) };
+    meta_call(node, Request::Link { path: parent.to_owned(), delta, touch }).await.map(drop)
+}
+
+/// Undoes a parent link after the operation it accompanied failed; a failure here leaves the
+/// count one off, which is logged.
+async fn unlink_parent_quietly(node: &Node, path: &str, delta: i64) {
+    if let Err(e) = link_parent(node, path, delta, false).await {
+        tracing::warn!(path, error = %e, "could not undo a parent directory update");
+    }
+}
+
+/// Creates an entry (file or directory) together with its parent's update, concurrently: the
+/// parent must exist and be a directory. Either half failing undoes the other.
+///
+/// When the parent update fails but the entry was made, the entry is discarded only if nobody
+/// has used it meanwhile. If another caller has (its own parent update succeeded, so the parent
+/// exists by now), this create is counted again and succeeds, ordered after the parent's
+/// creation, so no caller is ever left holding a removed file.
+async fn create_entry(node: &Node, path: &str, request: Request) -> Result<ReplyBody> {
+    let (linked, made) = futures_lite::future::zip(link_parent(node, path, 1, true), meta_call(node, request)).await;
+    let created = match &made {
+        Ok(ReplyBody::Opened { attr, created: true, .. }) => Some(attr.ino),
+        Ok(ReplyBody::Attr(attr)) => Some(attr.ino),
+        _ => None,
+    };
+    match (linked, created) {
+        (Ok(()), Some(_)) => made,
+        (Ok(()), None) => {
+            unlink_parent_quietly(node, path, -1).await;
+            made
+        }
+        (Err(e), None) => Err(e),
+        (Err(e), Some(ino)) => match meta_call(node, Request::Discard { path: path.to_owned(), ino }).await {
+            Err(busy) if busy.errno() == libc::EBUSY => link_parent(node, path, 1, true).await.and(made),
+            Err(other) if other.errno() != libc::ENOENT => {
+                tracing::warn!(path, error = %other, "could not discard an entry created under a missing parent");
+                Err(e)
+            }
+            _ => Err(e),
+        },
+    }
+}
+
+/// Removes an entry together with its parent's update; a failed removal restores the count.
+async fn remove_entry(node: &Node, path: &str, request: Request) -> Result<ReplyBody> {
+    let (unlinked, removed) = futures_lite::future::zip(link_parent(node, path, -1, true), meta_call(node, request)).await;
+    match (unlinked, removed) {
+        (Ok(()), Err(e)) => {
+            unlink_parent_quietly(node, path, 1).await;
+            Err(e)
+        }
+        // A parent that is missing or not a directory says more than the missing entry.
+        (Err(parent), Err(_)) => Err(parent),
+        (_, removed) => removed,
+    }
+}
+
+/// What `stat` reports about a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStat {
+    pub ino: u64,
+    pub size: u64,
+    /// File type and permission bits, as `st_mode`.
+    pub mode: u32,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// The chunk size.
+    pub blksize: u64,
+    pub atime_ns: i64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}
+
+fn file_stat(node: &Node, attr: &Attr, size: u64) -> FileStat {
+    FileStat {
+        ino: attr.ino,
+        size,
+        mode: attr.mode,
+        nlink: attr.nlink,
+        uid: attr.uid,
+        gid: attr.gid,
+        blksize: node.chunk_size(),
+        atime_ns: attr.atime_ns,
+        mtime_ns: attr.mtime_ns,
+        ctime_ns: attr.ctime_ns,
+    }
+}
+
+fn ids() -> (u32, u32) {
+    // SAFETY: getuid/getgid cannot fail.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
+pub async fn open(client: Rc<Client>, path: String, flags: i32, mode: u32) -> Result<i32> {
+    let node = &client.node;
+    let (uid, gid) = ids();
+    let request = Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid };
+    let reply = if flags & libc::O_CREAT != 0 && path != "/" {
+        create_entry(node, &path, request).await?
+    } else {
+        meta_call(node, request).await?
+    };
+    let ReplyBody::Opened { attr, old_size, .. } = reply else {
+        return Err(Error::Internal("open reply without attributes"));
+    };
+    let truncated = flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY;
+    if truncated && old_size > 0 {
+        truncate_chunks(node, attr.ino, old_size, 0).await?;
+    }
+    let file = OpenFile { path, flags, attr, pos: 0, size: attr.size, dirty_end: None, written_owners: Vec::new() };
+    client.files.borrow_mut().insert(file)
+}
+
+pub async fn stat(client: Rc<Client>, path: String) -> Result<FileStat> {
+    let node = &client.node;
+    let attr = stub::stat(node, &path).await?;
+    let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
+    Ok(file_stat(node, &attr, size))
+}
+
+pub async fn fstat(client: Rc<Client>, fd: i32) -> Result<FileStat> {
+    let node = &client.node;
+    let (path, cached) = {
+        let files = client.files.borrow();
+        let f = files.get(fd)?;
+        (f.path.clone(), f.attr)
+    };
+    let attr = match stub::stat(node, &path).await {
+        Ok(attr) if attr.ino == cached.ino => attr,
+        // Removed or renamed since it was opened: the descriptor still describes its file.
+        Ok(_) => cached,
+        Err(e) if e.errno() == libc::ENOENT => cached,
+        Err(e) => return Err(e),
+    };
+    let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
+    Ok(file_stat(node, &attr, size))
+}
+
+pub async fn unlink(client: Rc<Client>, path: String) -> Result<()> {
+    let node = &client.node;
+    let attr = attr_of(remove_entry(node, &path, Request::Unlink { path: path.clone() }).await?)?;
+    let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
+    remove_chunks(node, attr.ino, size).await
+}
+
+pub async fn mkdir(client: Rc<Client>, path: String, mode: u32) -> Result<()> {
+    let node = &client.node;
+    if path == "/" {
+        return Err(Error::Exists);
+    }
+    let (uid, gid) = ids();
+    create_entry(node, &path, Request::Mkdir { path: path.clone(), mode, uid, gid }).await.map(drop)
+}
+
+pub async fn rmdir(client: Rc<Client>, path: String) -> Result<()> {
+    let node = &client.node;
+    if path == "/" {
+        return Err(Error::Busy);
+    }
+    remove_entry(node, &path, Request::Rmdir { path: path.clone() }).await.map(drop)
+}
+
+/// Cuts or extends a file to `len`, freeing the cut chunks on their owners.
+async fn truncate_path(client: &Client, path: &str, len: u64) -> Result<()> {
+    let node = &client.node;
+    if len > MAX_FILE_SIZE {
+        return Err(Error::FileTooLarge);
+    }
+    let ReplyBody::Sized { attr, old_size } = meta_call(node, Request::Truncate { path: path.to_owned(), len }).await? else {
+        return Err(Error::Internal("truncate reply without sizes"));
+    };
+    let mut reach = old_size;
+    for f in client.files.borrow_mut().of_inode(attr.ino) {
+        reach = reach.max(f.dirty_end.unwrap_or(0)).max(f.size);
+        f.size = len;
+        f.dirty_end = f.dirty_end.map(|e| e.min(len));
+    }
+    if len < reach {
+        truncate_chunks(node, attr.ino, reach, len).await?;
+    }
+    Ok(())
+}
+
+pub async fn truncate(client: Rc<Client>, path: String, len: u64) -> Result<()> {
+    truncate_path(&client, &path, len).await
+}
+
+pub async fn ftruncate(client: Rc<Client>, fd: i32, len: u64) -> Result<()> {
+    let path = {
+        let files = client.files.borrow();
+        let f = files.get(fd)?;
+        if f.is_dir() || !f.writable() {
+            return Err(Error::InvalidArgument("descriptor is not open for writing"));
+        }
+        f.path.clone()
+    };
+    truncate_path(&client, &path, len).await
+}
+
+/// `rename(2)`: the record moves from the old name's owner to the new name's; a directory's
+/// descendants move with it, each to the owner of its new path. File data never moves.
+pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> {
+    let node = &client.node;
+    if from == "/" || to == "/" {
+        return Err(Error::Busy);
+    }
+    if to.starts_with(&format!("{from}/")) {
+        // The source decides the error: missing (ENOENT), a file (ENOTDIR), or a directory
+        // that cannot move into itself (EINVAL).
+        let source = attr_of(meta_call(node, Request::Stat { path: from.clone() }).await?)?;
+        return Err(if source.mode & libc::S_IFMT == libc::S_IFDIR {
+            Error::InvalidArgument("cannot move a directory into its own subtree")
+        } else {
+            Error::NotDirectory
+        });
+    }
+    if from == to {
+        return stub::stat(node, &from).await.map(drop);
+    }
+    // The new parent must exist; count the new entry now, undone below if it replaces one.
+    link_parent(node, &to, 1, true).await?;
+    let ReplyBody::Record { attr, children } = (match meta_call(node, Request::Take { path: from.clone(), to: to.clone() }).await {
+        Ok(body) => body,
+        Err(e) => {
+            unlink_parent_quietly(node, &to, -1).await;
+            return Err(e);
+        }
+    }) else {
+        return Err(Error::Internal("take reply without a record"));
+    };
+    let installed = meta_call(node, Request::Install { path: to.clone(), attr, children }).await;
+    let replaced = match installed {
+        Ok(ReplyBody::Replaced(replaced)) => replaced,
+        Ok(_) => return Err(Error::Internal("install reply without an outcome")),
+        Err(e) => {
+            // Put the record back where it was.
+            if let Err(undo) = meta_call(node, Request::Install { path: from.clone(), attr, children }).await {
+                tracing::error!(path = %from, error = %undo, "could not restore a record after a failed rename");
+            }
+            unlink_parent_quietly(node, &to, -1).await;
+            return Err(e);
+        }
+    };
+    if let Some(old) = replaced {
+        unlink_parent_quietly(node, &to, -1).await;
+        if old.mode & libc::S_IFMT == libc::S_IFREG && old.ino != attr.ino {
+            remove_chunks(node, old.ino, old.size).await?;
+        }
+    }
+    if attr.mode & libc::S_IFMT == libc::S_IFDIR {
+        broadcast(node, Request::MoveTree { from: from.clone(), to: to.clone() }).await?;
+    }
+    for f in client.files.borrow_mut().of_inode(attr.ino) {
+        f.path = to.clone();
+    }
+    link_parent(node, &from, -1, true).await
+}
+
+pub async fn access(client: Rc<Client>, path: String, mode: i32) -> Result<()> {
+    let node = &client.node;
+    if mode & !(libc::F_OK | libc::R_OK | libc::W_OK | libc::X_OK) != 0 {
+        return Err(Error::InvalidArgument("unknown access mode bits"));
+    }
+    let attr = stub::stat(node, &path).await?;
+    let (uid, gid) = ids();
+    let allowed = if uid == 0 {
+        // root reads and writes anything, and executes what anyone may execute.
+        let any_x = attr.mode & 0o111 != 0 || attr.mode & libc::S_IFMT == libc::S_IFDIR;
+        libc::R_OK | libc::W_OK | if any_x { libc::X_OK } else { 0 }
+    } else {
+        let shift = if attr.uid == uid {
+            6
+        } else if attr.gid == gid {
+            3
+        } else {
+            0
+        };
+        ((attr.mode >> shift) & 0o7) as i32
+    };
+    if mode & !allowed != 0 {
+        return Err(Error::Access);
+    }
+    Ok(())
+}
+
+/// File-system totals: what `statvfs` reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FsStat {
+    /// Block size of the counts below.
+    pub bsize: u64,
+    pub blocks: u64,
+    pub bfree: u64,
+    pub bavail: u64,
+    pub files: u64,
+    pub ffree: u64,
+    pub namemax: u64,
+}
+
+pub async fn statvfs(client: Rc<Client>, path: String) -> Result<FsStat> {
+    let node = &client.node;
+    stub::stat(node, &path).await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = FsStat { bsize: 4096, namemax: crate::path::MAX_NAME as u64, ..FsStat::default() };
+    let (mut bytes, mut free, mut avail) = (0u64, 0u64, 0u64);
+    for body in broadcast(node, Request::StatFs).await? {
+        let ReplyBody::FsUsage(u) = body else { return Err(Error::Internal("statfs reply without usage")) };
+        total.files += u.records;
+        // Ranks sharing a file system report it once.
+        if seen.insert(u.fs_id) {
+            bytes += u.total_bytes;
+            free += u.free_bytes;
+            avail += u.avail_bytes;
+            total.ffree += u.free_files;
+        }
+    }
+    total.files += total.ffree;
+    total.blocks = bytes / total.bsize;
+    total.bfree = free / total.bsize;
+    total.bavail = avail / total.bsize;
+    Ok(total)
+}

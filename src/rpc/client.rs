@@ -1,0 +1,139 @@
+//! Client stubs: a typed call for each request the file-system layer makes, sent to the rank
+//! that must serve it (run in place when that is this rank).
+
+use super::node::Node;
+use super::server::{list, run_on};
+use super::transport::ReplyDest;
+use super::wire::{self, Attr, DirEntry, ReplyBody, Request};
+use crate::error::{Error, Result};
+use crate::ids::Rank;
+use crate::join::join_all;
+use crate::ucx::SendBuf;
+
+/// A metadata request to the owner of the path it names.
+pub async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
+    let path = match &request {
+        Request::Open { path, .. }
+        | Request::Stat { path }
+        | Request::Publish { path, .. }
+        | Request::Unlink { path }
+        | Request::Mkdir { path, .. }
+        | Request::Rmdir { path }
+        | Request::Link { path, .. }
+        | Request::Truncate { path, .. }
+        | Request::Take { path, .. }
+        | Request::Install { path, .. }
+        | Request::Discard { path, .. } => path,
+        _ => return Err(Error::Internal("not a metadata request")),
+    };
+    let owner = node.ring.meta_owner(path);
+    // Kept only for the requests whose ENOENT may really be an ENOTDIR.
+    let refine_path = matches!(
+        request,
+        Request::Open { .. }
+            | Request::Stat { .. }
+            | Request::Unlink { .. }
+            | Request::Rmdir { .. }
+            | Request::Truncate { .. }
+            | Request::Take { .. }
+    )
+    .then(|| path.clone());
+    match (run_on(node, owner, request).await, refine_path) {
+        (Err(e), Some(path)) if e.errno() == libc::ENOENT => Err(missing(node, &path).await),
+        (other, _) => other,
+    }
+}
+
+/// Why `path` does not exist: `ENOTDIR` when one of its ancestors is a file, else `ENOENT`.
+/// Runs only on the failure path, one stat per ancestor up to the first that exists.
+async fn missing(node: &Node, path: &str) -> Error {
+    let mut current = path;
+    while let Some((parent, _)) = crate::path::split_parent(current) {
+        let owner = node.ring.meta_owner(parent);
+        match run_on(node, owner, Request::Stat { path: parent.to_owned() }).await {
+            Ok(body) => match attr_of(body) {
+                Ok(attr) if attr.mode & libc::S_IFMT != libc::S_IFDIR => return Error::NotDirectory,
+                _ => return Error::NotFound,
+            },
+            Err(e) if e.errno() == libc::ENOENT => current = parent,
+            Err(e) => return e,
+        }
+    }
+    Error::NotFound
+}
+
+/// The attributes of `path`, from its metadata owner.
+pub async fn stat(node: &Node, path: &str) -> Result<Attr> {
+    attr_of(meta_call(node, Request::Stat { path: path.to_owned() }).await?)
+}
+
+/// The attributes out of a metadata reply.
+pub fn attr_of(body: ReplyBody) -> Result<Attr> {
+    match body {
+        ReplyBody::Attr(attr) | ReplyBody::Opened { attr, .. } | ReplyBody::Sized { attr, .. } => Ok(attr),
+        _ => Err(Error::Internal("reply carries no attributes")),
+    }
+}
+
+/// The same request to each of `ranks`, all at once; the replies in order.
+pub async fn call_all(node: &Node, ranks: impl IntoIterator<Item = Rank>, request: Request) -> Result<Vec<ReplyBody>> {
+    let calls = ranks.into_iter().map(|rank| run_on(node, rank, request.clone()));
+    join_all(calls.collect()).await.into_iter().collect()
+}
+
+/// The same request to every rank, all at once.
+pub async fn broadcast(node: &Node, request: Request) -> Result<Vec<ReplyBody>> {
+    call_all(node, (0..node.nranks).map(Rank), request).await
+}
+
+/// Writes `len` bytes at `data` to `offset` of `ino` on the chunk owner `owner` (another rank),
+/// all within one chunk; returns the count the owner wrote.
+///
+/// # Safety
+/// `data` is valid for reads of `len` bytes until the returned future completes, and the caller
+/// drives it to completion.
+pub async unsafe fn write_chunk(node: &Node, owner: Rank, ino: u64, offset: u64, data: *const u8, len: usize) -> Result<usize> {
+    let request = Request::Write { ino, offset, len: len as u64 };
+    let data = SendBuf::Raw { ptr: data as *mut u8, len };
+    // SAFETY: forwarded caller contract.
+    let (reply, _) = unsafe { node.transport.call(owner, &request, data, None) }.await?;
+    match reply.body {
+        ReplyBody::Count(n) => Ok(n as usize),
+        _ => Err(Error::Internal("write reply without a count")),
+    }
+}
+
+/// Reads up to `len` bytes at `offset` of `ino` from the chunk owner `owner` (another rank) into
+/// `dest`, all within one chunk; returns the count received (less at the end of the owner's data).
+///
+/// # Safety
+/// `dest` is valid for writes of `len` bytes until the returned future completes, and the caller
+/// drives it to completion.
+pub async unsafe fn read_chunk(node: &Node, owner: Rank, ino: u64, offset: u64, dest: *mut u8, len: usize) -> Result<usize> {
+    let request = Request::Read { ino, offset, len: len as u64 };
+    let dest = ReplyDest { ptr: dest, len };
+    // SAFETY: forwarded caller contract.
+    let (reply, received) = unsafe { node.transport.call(owner, &request, SendBuf::None, Some(dest)) }.await?;
+    match reply.body {
+        ReplyBody::Count(n) if n as usize == received => Ok(received),
+        _ => Err(Error::Internal("read reply does not match its payload")),
+    }
+}
+
+/// Up to `max` of rank `rank`'s entries of directory `path`, in name order after `after`.
+pub async fn list_page(node: &Node, rank: Rank, path: String, after: String, max: u32) -> Result<Vec<DirEntry>> {
+    if rank.0 >= node.nranks {
+        return Err(Error::InvalidArgument("no such rank"));
+    }
+    if rank == node.rank {
+        return list(node, &path, &after, max);
+    }
+    // Each entry is 11 bytes plus its name.
+    let mut buf = vec![0u8; max as usize * (11 + crate::path::MAX_NAME)];
+    let dest = ReplyDest { ptr: buf.as_mut_ptr(), len: buf.len() };
+    let request = Request::List { path, after, max };
+    // SAFETY: buf outlives this awaited call.
+    let (reply, received) = unsafe { node.transport.call(rank, &request, SendBuf::None, Some(dest)) }.await?;
+    let ReplyBody::Count(count) = reply.body else { return Err(Error::Internal("list reply without a count")) };
+    Ok(wire::decode_entries(&buf[..received], count)?)
+}

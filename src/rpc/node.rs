@@ -1,0 +1,147 @@
+//! The state of one rank on its progress thread: its place in the job, its transport, the
+//! metadata records and chunks it serves, and its same-node peers' chunk files.
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+
+use super::transport::Transport;
+use super::wire::EXTERNAL_SOURCE;
+use crate::config::{Config, IoBackend};
+use crate::error::{Error, Result};
+use crate::ids::{ChunkIndex, InodeId, Rank};
+use crate::metadata::MetaTable;
+use crate::placement::Ring;
+use crate::storage::{Backend, ChunkStore, PeerFiles};
+use crate::ucx::Worker;
+
+/// What one rank serves from, and what its requests go through.
+pub struct Node {
+    pub rank: Rank,
+    pub nranks: u32,
+    pub config: Config,
+    /// This rank's chunk-store directory.
+    pub data_dir: PathBuf,
+    pub ring: Ring,
+    pub transport: Transport,
+    pub meta: RefCell<MetaTable>,
+    /// The chunk store; `None` on an attached client, which serves nothing.
+    store: Option<ChunkStore>,
+    /// Chunk files of same-node ranks, reached directly.
+    pub peers: PeerFiles,
+    /// Set by a job to end the progress loop.
+    pub stop: Cell<bool>,
+}
+
+impl Node {
+    pub fn store(&self) -> Result<&ChunkStore> {
+        self.store.as_ref().ok_or(Error::Internal("an attached client stores no chunks"))
+    }
+
+    /// The chunk store, if this rank serves one.
+    pub fn chunk_store(&self) -> Option<&ChunkStore> {
+        self.store.as_ref()
+    }
+
+    pub fn chunk_size(&self) -> u64 {
+        self.config.chunk_size
+    }
+
+    pub fn chunk_of(&self, offset: u64) -> ChunkIndex {
+        ChunkIndex(offset / self.config.chunk_size)
+    }
+
+    pub fn chunk_owner(&self, ino: u64, offset: u64) -> Rank {
+        self.ring.chunk_owner(InodeId(ino), self.chunk_of(offset))
+    }
+
+    /// A chunk request must lie within one chunk that this rank owns.
+    pub fn check_chunk_range(&self, ino: u64, offset: u64, len: u64) -> Result<()> {
+        let end = offset.checked_add(len).ok_or(Error::InvalidArgument("chunk range overflows"))?;
+        if len == 0 || len > self.config.chunk_size || self.chunk_of(offset) != self.chunk_of(end - 1) {
+            return Err(Error::InvalidArgument("range is not within one chunk"));
+        }
+        if self.chunk_owner(ino, offset) != self.rank {
+            return Err(Error::InvalidArgument("chunk is not owned by this rank"));
+        }
+        Ok(())
+    }
+
+    /// A metadata request must name a normalised path owned by this rank.
+    pub fn check_meta_path(&self, path: &str) -> Result<()> {
+        if crate::path::normalize(path)? != path {
+            return Err(Error::InvalidArgument("path is not normalised"));
+        }
+        if self.ring.meta_owner(path) != self.rank {
+            return Err(Error::InvalidArgument("path is not owned by this rank"));
+        }
+        Ok(())
+    }
+
+    /// Ranks owning any chunk of the first `size` bytes of `ino`.
+    pub fn chunk_owners(&self, ino: u64, size: u64) -> Vec<Rank> {
+        let chunks = size.div_ceil(self.config.chunk_size);
+        if chunks >= self.nranks as u64 * 4 {
+            return (0..self.nranks).map(Rank).collect();
+        }
+        let mut owners: Vec<Rank> = (0..chunks).map(|c| self.ring.chunk_owner(InodeId(ino), ChunkIndex(c))).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        owners
+    }
+}
+
+impl Node {
+    /// Builds the node of `rank` among `addresses.len()` serving ranks. `dir` is the chunk-store
+    /// directory of a serving rank; an attached client (`EXTERNAL_SOURCE`) has none.
+    /// `local_dirs` are the store directories of the same-node ranks this rank may use directly.
+    pub fn build(
+        config: Config,
+        rank: Rank,
+        dir: Option<&Path>,
+        worker: Worker,
+        addresses: Vec<Vec<u8>>,
+        local_dirs: Vec<Option<PathBuf>>,
+    ) -> Result<Node> {
+        let nranks = addresses.len() as u32;
+        // A client attached from another job cannot rely on that job's mpirun to end it when the
+        // serving job dies: it always watches its peers.
+        let detect_failures = config.detect_peer_failure || rank.0 == EXTERNAL_SOURCE;
+        let transport = Transport::new(worker, rank, addresses, config.rndv_threshold, detect_failures)?;
+        let store = match (dir, config.io_backend) {
+            (None, _) => None,
+            (Some(dir), IoBackend::Auto) => Some(ChunkStore::open(dir, config.uring_depth)?),
+            (Some(dir), IoBackend::Uring) => Some(ChunkStore::open_with_backend(dir, config.uring_depth, Backend::Uring)?),
+            (Some(dir), IoBackend::Sync) => Some(ChunkStore::open_with_backend(dir, config.uring_depth, Backend::Sync)?),
+        };
+        let ring = Ring::new(nranks);
+        let owns_root = ring.meta_owner("/") == rank;
+        Ok(Node {
+            rank,
+            nranks,
+            ring,
+            data_dir: dir.map(Path::to_path_buf).unwrap_or_default(),
+            transport,
+            meta: RefCell::new(MetaTable::new(rank, owns_root)),
+            store,
+            peers: PeerFiles::new(local_dirs),
+            stop: Cell::new(false),
+            config,
+        })
+    }
+
+    /// Removes the chunk files (unless the configuration keeps them) and closes the transport.
+    pub fn teardown(self) {
+        let keep = self.config.keep_data;
+        let dir = self.data_dir.clone();
+        if let Some(Err(e)) = self.store.map(|store| store.shutdown(keep)) {
+            tracing::warn!(error = %e, "chunk store cleanup failed");
+        }
+        if !keep {
+            // The job directory goes once its last rank directory has gone.
+            if let Some(job_dir) = dir.parent() {
+                let _ = std::fs::remove_dir(job_dir);
+            }
+        }
+        drop(self.transport);
+    }
+}

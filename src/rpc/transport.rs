@@ -1,0 +1,331 @@
+//! The transport: request/reply over UCX active messages.
+//!
+//! Every request carries a request id unique on its sender; the reply handler finds the waiting
+//! call by that id, so any number of calls of any kind may be in flight to any rank. Payloads up
+//! to the rendezvous threshold travel eager; larger ones by rendezvous, received straight into
+//! their destination buffer (the application's buffer for reads).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use super::wire::{self, Envelope, Reply, Request, AM_REPLY, AM_REQUEST};
+use crate::error::{Error, Result, WireError};
+use crate::ids::Rank;
+use crate::ucx::{AmData, AmMessage, Endpoint, EpRef, Protocol, RndvData, SendBuf, Worker};
+
+/// A request's payload as received by the server.
+pub enum Payload {
+    None,
+    Bytes(Vec<u8>),
+    Rndv(RndvData),
+}
+
+/// Where a reply goes: a rank of the job, or an attached client through the endpoint UCX
+/// handed to the request's handler.
+#[derive(Clone, Copy, Debug)]
+pub enum ReplyTo {
+    Rank(Rank),
+    Client(EpRef),
+}
+
+/// A request that arrived and waits to be served.
+pub struct Incoming {
+    pub envelope: Envelope,
+    pub reply_to: ReplyTo,
+    pub request: std::result::Result<Request, WireError>,
+    pub payload: Payload,
+}
+
+/// Where a call's reply payload goes: caller memory valid until the call completes.
+#[derive(Clone, Copy)]
+pub struct ReplyDest {
+    pub ptr: *mut u8,
+    pub len: usize,
+}
+
+enum ReplyData {
+    None,
+    /// No reply will come: the peer's endpoint failed.
+    PeerLost,
+    /// Eager payload already copied into the destination: its length.
+    Copied(usize),
+    Rndv(RndvData),
+    /// A payload with nowhere to go or longer than the destination.
+    Overflow,
+}
+
+struct Arrived {
+    header: Vec<u8>,
+    data: ReplyData,
+}
+
+struct PendingCall {
+    to: Rank,
+    dest: Option<ReplyDest>,
+    arrived: RefCell<Option<Arrived>>,
+    waker: Cell<Option<Waker>>,
+}
+
+pub struct Transport {
+    worker: Worker,
+    rank: Rank,
+    addresses: Vec<Vec<u8>>,
+    endpoints: RefCell<Vec<Option<Rc<Endpoint>>>>,
+    rndv_threshold: usize,
+    /// An attached client: it serves nothing, so servers reply through UCX reply endpoints.
+    attached: bool,
+    /// Endpoints watch their peers, failing calls to a vanished rank with EIO.
+    detect_failures: bool,
+    next_id: Cell<u64>,
+    pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>>,
+    incoming: Rc<RefCell<VecDeque<Incoming>>>,
+}
+
+impl Transport {
+    /// Registers the request and reply handlers on `worker`. `addresses` are the serving ranks'
+    /// worker addresses; `rank` is this rank among them, or `wire::EXTERNAL_SOURCE` for an
+    /// attached client.
+    pub fn new(worker: Worker, rank: Rank, addresses: Vec<Vec<u8>>, rndv_threshold: usize, detect_failures: bool) -> Result<Transport> {
+        let pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>> = Rc::default();
+        let incoming: Rc<RefCell<VecDeque<Incoming>>> = Rc::default();
+        let nranks = addresses.len() as u32;
+        let queue = incoming.clone();
+        worker.set_am_handler(AM_REQUEST, Box::new(move |msg| on_request(msg, nranks, &queue)))?;
+        let calls = pending.clone();
+        worker.set_am_handler(AM_REPLY, Box::new(move |msg| on_reply(msg, &calls)))?;
+        let endpoints = RefCell::new((0..addresses.len()).map(|_| None).collect());
+        Ok(Transport {
+            worker,
+            rank,
+            addresses,
+            endpoints,
+            rndv_threshold,
+            attached: rank.0 == wire::EXTERNAL_SOURCE,
+            detect_failures,
+            next_id: Cell::new(1),
+            pending,
+            incoming,
+        })
+    }
+
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
+    /// Requests received since the last call.
+    pub fn take_incoming(&self) -> VecDeque<Incoming> {
+        std::mem::take(&mut *self.incoming.borrow_mut())
+    }
+
+    fn endpoint(&self, to: Rank) -> Result<Rc<Endpoint>> {
+        let mut endpoints = self.endpoints.borrow_mut();
+        let slot = endpoints.get_mut(to.0 as usize).ok_or(Error::Internal("rank out of range"))?;
+        if let Some(ep) = slot {
+            return if ep.failed() { Err(Error::PeerLost(to)) } else { Ok(ep.clone()) };
+        }
+        let pending = self.pending.clone();
+        let on_failure: Option<Box<dyn Fn()>> =
+            self.detect_failures.then(|| Box::new(move || fail_calls_to(&pending, to)) as Box<dyn Fn()>);
+        let ep = Rc::new(self.worker.connect(&self.addresses[to.0 as usize], on_failure)?);
+        *slot = Some(ep.clone());
+        Ok(ep)
+    }
+
+    /// True if a payload of `len` bytes travels by rendezvous (read by the receiver from the
+    /// sender's memory) rather than being copied eagerly.
+    pub fn is_rendezvous(&self, len: usize) -> bool {
+        self.protocol(len) == Protocol::Rendezvous
+    }
+
+    fn protocol(&self, len: usize) -> Protocol {
+        if len > self.rndv_threshold {
+            Protocol::Rendezvous
+        } else {
+            Protocol::Eager
+        }
+    }
+
+    /// Sends `request` with `data` to `to` and waits for the reply. A reply payload is received
+    /// into `dest`; its length is returned beside the reply. A failed request is an error.
+    ///
+    /// # Safety
+    /// Raw memory in `data` and `dest` must stay valid until the returned future completes, and
+    /// the caller must drive it to completion.
+    pub async unsafe fn call(&self, to: Rank, request: &Request, data: SendBuf, dest: Option<ReplyDest>) -> Result<(Reply, usize)> {
+        let id = self.next_request_id();
+        let header = request.encode(self.rank.0, id);
+        // SAFETY: forwarded caller contract.
+        let (reply, received) = unsafe { self.exchange(to, id, header, data, dest) }.await?;
+        if reply.errno != 0 {
+            return Err(Error::Remote { rank: to, errno: reply.errno });
+        }
+        Ok((reply, received))
+    }
+
+    /// Sends arbitrary header bytes (for testing how servers treat malformed messages). When a
+    /// reply is expected, bytes 16..24 are overwritten with a fresh request id; the reply's errno
+    /// is returned.
+    #[cfg(feature = "testing")]
+    pub async fn call_raw(&self, to: Rank, mut header: Vec<u8>, payload: Vec<u8>, expect_reply: bool) -> Result<Option<i32>> {
+        if !expect_reply || header.len() < wire::HEADER_LEN {
+            let ep = self.endpoint(to)?;
+            let protocol = self.protocol(payload.len());
+            self.worker.am_send(ep.handle(), AM_REQUEST, header, SendBuf::Owned(payload), protocol, self.attached).await?;
+            return Ok(None);
+        }
+        let id = self.next_request_id();
+        header[16..24].copy_from_slice(&id.to_le_bytes());
+        // SAFETY: all memory is owned by the op; no reply payload is accepted.
+        let (reply, _) = unsafe { self.exchange(to, id, header, SendBuf::Owned(payload), None) }.await?;
+        Ok(Some(reply.errno))
+    }
+
+    fn next_request_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    /// Sends one request message and waits for the reply with the same id.
+    ///
+    /// # Safety
+    /// As for [`Transport::call`].
+    async unsafe fn exchange(&self, to: Rank, id: u64, header: Vec<u8>, data: SendBuf, dest: Option<ReplyDest>) -> Result<(Reply, usize)> {
+        let ep = self.endpoint(to)?;
+        let call = Rc::new(PendingCall { to, dest, arrived: RefCell::new(None), waker: Cell::new(None) });
+        self.pending.borrow_mut().insert(id, call.clone());
+        let protocol = self.protocol(data.len());
+        if let Err(e) = self.worker.am_send(ep.handle(), AM_REQUEST, header, data, protocol, self.attached).await {
+            self.pending.borrow_mut().remove(&id);
+            return Err(e.into());
+        }
+        let arrived = std::future::poll_fn(|cx| match call.arrived.borrow_mut().take() {
+            Some(arrived) => Poll::Ready(arrived),
+            None => {
+                call.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await;
+        if let ReplyData::PeerLost = arrived.data {
+            return Err(Error::PeerLost(to));
+        }
+        let reply = Reply::decode(&arrived.header)?;
+        let received = match arrived.data {
+            ReplyData::None | ReplyData::PeerLost => 0,
+            ReplyData::Copied(n) => n,
+            ReplyData::Overflow => return Err(WireError::BadLength.into()),
+            ReplyData::Rndv(rndv) => {
+                let dest = dest.ok_or(Error::Wire(WireError::BadLength))?;
+                let len = rndv.len();
+                // SAFETY: on_reply only keeps a rendezvous payload that fits dest, which the
+                // caller keeps valid until this call completes.
+                unsafe { rndv.recv_into(dest.ptr, None) }.await?;
+                len
+            }
+        };
+        Ok((reply, received))
+    }
+
+    /// Sends a reply; its payload is kept alive by the send until UCX is done with it.
+    pub fn reply(&self, to: ReplyTo, reply: &Reply, data: SendBuf) {
+        let ep = match to {
+            ReplyTo::Client(ep) => ep,
+            ReplyTo::Rank(rank) => match self.endpoint(rank) {
+                Ok(ep) => ep.handle(),
+                Err(e) => {
+                    tracing::warn!(%rank, error = %e, "cannot reply");
+                    return;
+                }
+            },
+        };
+        let protocol = self.protocol(data.len());
+        // The op owns header and payload until completion, so it can be dropped unawaited.
+        drop(self.worker.am_send(ep, AM_REPLY, reply.encode(), data, protocol, false));
+    }
+
+    /// Completes all sends, then closes every endpoint.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.worker.flush().await {
+            tracing::warn!(error = %e, "worker flush failed at shutdown");
+        }
+        let endpoints: Vec<Rc<Endpoint>> = self.endpoints.borrow_mut().iter_mut().filter_map(Option::take).collect();
+        for ep in endpoints {
+            if let Ok(ep) = Rc::try_unwrap(ep) {
+                if let Err(e) = self.worker.close(ep).await {
+                    tracing::debug!(error = %e, "endpoint close");
+                }
+            }
+        }
+    }
+}
+
+/// Called from inside the worker's progress when the endpoint to `rank` failed: every call
+/// waiting for a reply from it ends with `PeerLost` instead of waiting forever.
+fn fail_calls_to(pending: &RefCell<HashMap<u64, Rc<PendingCall>>>, rank: Rank) {
+    let lost: Vec<Rc<PendingCall>> = {
+        let mut pending = pending.borrow_mut();
+        let ids: Vec<u64> = pending.iter().filter(|(_, call)| call.to == rank).map(|(id, _)| *id).collect();
+        ids.into_iter().filter_map(|id| pending.remove(&id)).collect()
+    };
+    for call in lost {
+        *call.arrived.borrow_mut() = Some(Arrived { header: Vec::new(), data: ReplyData::PeerLost });
+        if let Some(waker) = call.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// Called from inside the worker's progress: queue the request for a serving task.
+fn on_request(msg: &AmMessage<'_>, nranks: u32, queue: &RefCell<VecDeque<Incoming>>) {
+    let (envelope, reply_to) = match wire::decode_envelope(msg.header) {
+        Ok(env) if env.source < nranks => (env, ReplyTo::Rank(Rank(env.source))),
+        Ok(env) if env.source == wire::EXTERNAL_SOURCE && msg.reply_ep.is_some() => {
+            (env, ReplyTo::Client(msg.reply_ep.expect("checked by the guard")))
+        }
+        Ok(env) => {
+            tracing::warn!(source = env.source, "request from a rank outside the job dropped");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "unanswerable malformed request dropped");
+            return;
+        }
+    };
+    let request = wire::decode_request(msg.header).map(|(_, r)| r);
+    let payload = match msg.data {
+        AmData::None => Payload::None,
+        AmData::Eager(bytes) => Payload::Bytes(bytes.to_vec()),
+        AmData::Rendezvous { .. } => msg.take_rndv().map_or(Payload::None, Payload::Rndv),
+    };
+    queue.borrow_mut().push_back(Incoming { envelope, reply_to, request, payload });
+}
+
+/// Called from inside the worker's progress: hand the reply to its waiting call.
+fn on_reply(msg: &AmMessage<'_>, pending: &RefCell<HashMap<u64, Rc<PendingCall>>>) {
+    let Some(id) = wire::reply_request_id(msg.header) else {
+        tracing::warn!("reply without a request id dropped");
+        return;
+    };
+    let Some(call) = pending.borrow_mut().remove(&id) else {
+        tracing::warn!(id, "reply to no pending request dropped");
+        return;
+    };
+    let data = match (msg.data, call.dest) {
+        (AmData::None, _) => ReplyData::None,
+        (AmData::Eager(bytes), Some(dest)) if bytes.len() <= dest.len => {
+            // SAFETY: dest is caller memory of dest.len bytes, valid until the call completes,
+            // and the call is still pending (it was in the table).
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dest.ptr, bytes.len()) };
+            ReplyData::Copied(bytes.len())
+        }
+        (AmData::Rendezvous { len }, Some(dest)) if len <= dest.len => msg.take_rndv().map_or(ReplyData::Overflow, ReplyData::Rndv),
+        _ => ReplyData::Overflow,
+    };
+    *call.arrived.borrow_mut() = Some(Arrived { header: msg.header.to_vec(), data });
+    if let Some(waker) = call.waker.take() {
+        waker.wake();
+    }
+}

@@ -1,0 +1,205 @@
+//! The progress thread of a rank: its start in two steps (worker address first, peers after),
+//! the jobs application threads send it, and its orderly stop.
+//!
+//! The thread owns everything that is not `Send`: the UCX worker, the [`Node`] built on it, the
+//! executor, and the state `S` that the file-system layer keeps beside the node (its descriptor
+//! table). Application threads reach them only through [`Job`]s in the mailbox.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_executor::LocalExecutor;
+
+use super::reactors::{StoreReactor, UcxReactor};
+use super::{reply_pair, run_loop, Mailbox, Reactor};
+use crate::config::Config;
+use crate::error::{BootstrapError, Error, Result};
+use crate::ids::Rank;
+use crate::rpc::Node;
+use crate::ucx::{Context, Worker};
+
+/// Work for the progress thread, sent by an application thread: it runs there with the rank's
+/// state and may spawn tasks on the executor.
+pub type Job<S> = Box<dyn FnOnce(&Rc<S>, &LocalExecutor<'static>) + Send>;
+
+/// What the layer above keeps on the progress thread, built around the node once it serves.
+pub trait RankState: 'static {
+    fn new(node: Rc<Node>) -> Self;
+    fn node(&self) -> &Rc<Node>;
+}
+
+/// What a starting progress thread learns about the other ranks.
+pub struct Peers {
+    /// UCX worker addresses of the serving ranks, by rank.
+    pub addresses: Vec<Vec<u8>>,
+    /// Store directories of the ranks on this node whose chunk files this rank may use directly.
+    pub local_dirs: Vec<Option<PathBuf>>,
+}
+
+/// Messages from a starting progress thread to the thread that starts it.
+enum Boot {
+    Address(Result<Vec<u8>>),
+    Ready(Result<()>),
+}
+
+/// A rank's running progress thread, stopped (and joined) when dropped.
+pub struct ProgressThread<S: RankState> {
+    mailbox: Arc<Mailbox<Job<S>>>,
+    spin: Duration,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A progress thread that has created its worker and waits for the peers' addresses.
+pub struct Starting<S: RankState> {
+    progress: ProgressThread<S>,
+    boot: mpsc::Receiver<Boot>,
+    peers: mpsc::Sender<Peers>,
+}
+
+impl<S: RankState> Starting<S> {
+    /// Spawns the thread of `rank` (`EXTERNAL_SOURCE` for an attached client, which has no
+    /// chunk-store directory); returns it with its worker address, or the reason it has none.
+    pub fn spawn(config: Config, rank: Rank, dir: Option<PathBuf>) -> Result<(Starting<S>, Result<Vec<u8>>)> {
+        let mailbox = Arc::new(Mailbox::new().map_err(BootstrapError::Thread)?);
+        let (boot_tx, boot_rx) = mpsc::channel::<Boot>();
+        let (peers_tx, peers_rx) = mpsc::channel::<Peers>();
+        let spin = Duration::from_micros(config.spin_us);
+        let thread_mailbox = mailbox.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("benchfs-progress-{}", rank.0))
+            .spawn(move || progress_main::<S>(config, rank, dir, thread_mailbox, boot_tx, peers_rx))
+            .map_err(BootstrapError::Thread)?;
+        let progress = ProgressThread { mailbox, spin, thread: Some(thread) };
+        let address = match boot_rx.recv() {
+            Ok(Boot::Address(a)) => a,
+            _ => Err(Error::ProgressStopped),
+        };
+        Ok((Starting { progress, boot: boot_rx, peers: peers_tx }, address))
+    }
+
+    /// Hands the thread what it needs to know of its peers and waits until it serves.
+    pub fn connect(self, peers: Peers) -> (ProgressThread<S>, Result<()>) {
+        let _ = self.peers.send(peers);
+        let ready = match self.boot.recv() {
+            Ok(Boot::Ready(r)) => r,
+            _ => Err(Error::ProgressStopped),
+        };
+        (self.progress, ready)
+    }
+}
+
+impl<S: RankState> ProgressThread<S> {
+    /// Where application threads send their jobs.
+    pub fn mailbox(&self) -> &Arc<Mailbox<Job<S>>> {
+        &self.mailbox
+    }
+
+    /// How long a thread waiting for a reply checks before it blocks.
+    pub fn spin(&self) -> Duration {
+        self.spin
+    }
+
+    /// Runs `job` on the progress thread and waits until the future it returns has finished.
+    fn run(&self, job: impl FnOnce(&Rc<S>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send + 'static) {
+        let (tx, rx) = reply_pair::<()>(self.spin);
+        let sent = self.mailbox.send(Box::new(move |state, executor| {
+            let fut = job(state);
+            executor
+                .spawn(async move {
+                    fut.await;
+                    tx.send(())
+                })
+                .detach();
+        }));
+        if sent.is_ok() {
+            rx.wait();
+        }
+    }
+
+    /// Completes all sends and closes every endpoint; the thread keeps running.
+    pub fn close_transport(&self) {
+        self.run(|state| {
+            let node = state.node().clone();
+            Box::pin(async move { node.transport.shutdown().await })
+        });
+    }
+
+    /// Stops the loop and joins the thread (which then tears the node down).
+    pub fn stop(&mut self) {
+        self.run(|state| {
+            state.node().stop.set(true);
+            Box::pin(async {})
+        });
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the progress thread panicked");
+            }
+        }
+    }
+}
+
+impl<S: RankState> Drop for ProgressThread<S> {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop();
+        }
+    }
+}
+
+/// The worker and its address, reported to the starting thread either way.
+fn boot_worker(boot: &mpsc::Sender<Boot>) -> Option<Worker> {
+    let worker = Context::new().map(Rc::new).and_then(Worker::new).map_err(Error::from);
+    match worker.and_then(|w| w.address().map(|a| (w, a)).map_err(Error::from)) {
+        Ok((worker, address)) => {
+            let _ = boot.send(Boot::Address(Ok(address)));
+            Some(worker)
+        }
+        Err(e) => {
+            let _ = boot.send(Boot::Address(Err(e)));
+            None
+        }
+    }
+}
+
+fn progress_main<S: RankState>(
+    config: Config,
+    rank: Rank,
+    dir: Option<PathBuf>,
+    mailbox: Arc<Mailbox<Job<S>>>,
+    boot: mpsc::Sender<Boot>,
+    peers: mpsc::Receiver<Peers>,
+) {
+    let Some(worker) = boot_worker(&boot) else { return };
+    let Ok(peers) = peers.recv() else { return };
+    let node = match Node::build(config, rank, dir.as_deref(), worker, peers.addresses, peers.local_dirs) {
+        Ok(node) => Rc::new(node),
+        Err(e) => {
+            let _ = boot.send(Boot::Ready(Err(e)));
+            return;
+        }
+    };
+    let _ = boot.send(Boot::Ready(Ok(())));
+    let state = Rc::new(S::new(node.clone()));
+    let executor = LocalExecutor::new();
+    let spin = Duration::from_micros(node.config.spin_us);
+    let ucx = UcxReactor { node: &node, executor: &executor };
+    let store = node.chunk_store().map(|store| StoreReactor { store });
+    let mut reactors: Vec<&dyn Reactor> = vec![&ucx];
+    if let Some(store) = &store {
+        reactors.push(store);
+    }
+    if let Err(e) = run_loop(&executor, &mailbox, |job: Job<S>| job(&state, &executor), &reactors, &node.stop, spin) {
+        tracing::error!(error = %e, "progress loop failed");
+    }
+    // Queued jobs are dropped unanswered: their callers see ENOTCONN instead of waiting.
+    drop(mailbox.close());
+    drop(executor);
+    drop(state);
+    match Rc::try_unwrap(node) {
+        Ok(node) => node.teardown(),
+        Err(_) => tracing::error!("node still referenced at shutdown; chunk files left in place"),
+    }
+}

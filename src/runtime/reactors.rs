@@ -1,0 +1,64 @@
+//! The reactors a serving rank's progress loop drives besides its executor.
+
+use std::os::fd::RawFd;
+use std::rc::Rc;
+
+use async_executor::LocalExecutor;
+
+use super::Reactor;
+use crate::rpc::{spawn_serve, Node};
+use crate::storage::ChunkStore;
+
+/// The UCX worker: progresses it and spawns a serving task for every request that arrived.
+pub struct UcxReactor<'a> {
+    pub node: &'a Rc<Node>,
+    pub executor: &'a LocalExecutor<'static>,
+}
+
+impl Reactor for UcxReactor<'_> {
+    fn turn(&self) -> bool {
+        let mut busy = false;
+        while self.node.transport.worker().progress() != 0 {
+            busy = true;
+        }
+        for incoming in self.node.transport.take_incoming() {
+            spawn_serve(self.node, self.executor, incoming);
+            busy = true;
+        }
+        busy
+    }
+    fn arm(&self) -> bool {
+        match self.node.transport.worker().arm() {
+            Ok(can_sleep) => can_sleep,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot arm the UCX worker; polling instead");
+                false
+            }
+        }
+    }
+    fn event_fd(&self) -> Option<RawFd> {
+        Some(self.node.transport.worker().event_fd())
+    }
+}
+
+/// The chunk store's io_uring ring: submits queued operations and completes finished ones.
+pub struct StoreReactor<'a> {
+    pub store: &'a ChunkStore,
+}
+
+impl Reactor for StoreReactor<'_> {
+    fn turn(&self) -> bool {
+        let submitted = self.store.submit();
+        let completed = self.store.poll_completions();
+        submitted + completed > 0
+    }
+    fn arm(&self) -> bool {
+        self.store.submit() == 0
+    }
+    fn event_fd(&self) -> Option<RawFd> {
+        self.store.event_fd()
+    }
+    fn after_wake(&self) {
+        self.store.clear_event();
+    }
+}
