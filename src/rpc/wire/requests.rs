@@ -1,11 +1,11 @@
 //! Every request, once: the table at the bottom of this file generates the `Request` and
-//! `Opcode` enums, each request's encoding and validated decoding, and the kind of body its
-//! reply carries.
+//! `Opcode` enums, each request's encoding and validated decoding, the kind of body its reply
+//! carries, and the path that decides which rank owns it.
 //!
 //! A row of the table reads
 //! ```text
 //! /// What the request does (at least one doc line).
-//! Name = opcode { field: codec, ... } -> ReplyKind;
+//! Name = opcode { field: codec, ... } -> ReplyKind, routed by field;
 //! ```
 //! * `opcode` is the `u16` in the header. It is part of the wire format: never reuse or renumber
 //!   one. A duplicate does not compile.
@@ -15,6 +15,11 @@
 //!   `u16` length then UTF-8, non-empty, at most `MAX_PATH` bytes), `name` (as `path`, but may be
 //!   empty) and `attr` (`Attr`, see `Writer::attr`).
 //! * `ReplyKind` names the `ReplyBody` a successful reply carries.
+//! * `routed by field` marks a metadata request: `field`, a `path`, names the record, whose owner
+//!   rank serves it. Requests without it are addressed otherwise (chunk requests to the ranks
+//!   holding the file's chunks; `List`, `MoveTree` and `StatFs` to every rank; `InstallMany`,
+//!   with records for many paths in its payload, to their new owner), and `routing_path`
+//!   returns `None` for them.
 //!
 //! To add a request: add a row with the next free opcode, handle the new variant in
 //! `rpc::server`, and pin its bytes in the golden tests.
@@ -69,7 +74,7 @@ macro_rules! write_field {
 macro_rules! requests {
     ($(
         $(#[doc = $doc:literal])+
-        $name:ident = $opcode:literal $({ $($field:ident: $codec:ident),* $(,)? })? -> $reply:ident;
+        $name:ident = $opcode:literal $({ $($field:ident: $codec:ident),* $(,)? })? -> $reply:ident $(, routed by $route:ident)?;
     )*) => {
         /// The number in a request's header that says which request its body holds; the reply
         /// repeats it.
@@ -113,6 +118,14 @@ macro_rules! requests {
                 }
             }
 
+            /// The path whose owner rank serves this request, for a metadata request; `None`
+            /// for requests not addressed to one path's owner (see the table).
+            pub fn routing_path(&self) -> Option<&str> {
+                match self {
+                    $($(Request::$name { $route, .. } => Some($route.as_str()),)?)*
+                    _ => None,
+                }
+            }
 
             pub fn encode(&self, source: u32, request_id: u64) -> Vec<u8> {
                 let mut w = Writer::with_header(self.opcode() as u16, source, request_id);
@@ -139,17 +152,17 @@ macro_rules! requests {
     };
 }
 
-// Name = opcode { fields in wire order: codec } -> reply body kind;
+// Name = opcode { fields in wire order: codec } -> reply body kind, routed by the owner's path field;
 requests! {
     /// Opens or creates `path`; replies its attributes, the size before an `O_TRUNC`, and
     /// whether it was created.
-    Open = 1 { flags: u32, mode: u32, uid: u32, gid: u32, path: path } -> Opened;
+    Open = 1 { flags: u32, mode: u32, uid: u32, gid: u32, path: path } -> Opened, routed by path;
     /// The attributes of `path`.
-    Stat = 2 { path: path } -> Attr;
+    Stat = 2 { path: path } -> Attr, routed by path;
     /// Raises the size to at least `size` and stamps mtime: sent on close/fsync after writes.
-    Publish = 3 { ino: u64, size: u64, path: path } -> Attr;
+    Publish = 3 { ino: u64, size: u64, path: path } -> Attr, routed by path;
     /// Removes the entry; replies its last `Attr` so the caller can free the chunks.
-    Unlink = 4 { path: path } -> Attr;
+    Unlink = 4 { path: path } -> Attr, routed by path;
     /// Writes the payload (exactly `len` bytes) at `offset` of `ino`, within one chunk.
     Write = 5 { ino: u64, offset: u64, len: u64 } -> Count;
     /// Reads up to `len` bytes at `offset` of `ino`, within one chunk.
@@ -159,19 +172,19 @@ requests! {
     /// Makes this rank's data of `ino` durable.
     Fsync = 8 { ino: u64 } -> Empty;
     /// Creates directory `path`; replies its attributes.
-    Mkdir = 9 { mode: u32, uid: u32, gid: u32, path: path } -> Attr;
+    Mkdir = 9 { mode: u32, uid: u32, gid: u32, path: path } -> Attr, routed by path;
     /// Removes the empty directory `path`; replies its last attributes.
-    Rmdir = 10 { path: path } -> Attr;
+    Rmdir = 10 { path: path } -> Attr, routed by path;
     /// Adjusts directory `path`'s entry count by `delta`; `touch` also stamps its mtime.
-    Link = 11 { delta: i64, touch: flag, path: path } -> Empty;
+    Link = 11 { delta: i64, touch: flag, path: path } -> Empty, routed by path;
     /// Sets a file's size; replies `Sized` with the size before.
-    Truncate = 12 { len: u64, path: path } -> Sized;
+    Truncate = 12 { len: u64, path: path } -> Sized, routed by path;
     /// Up to `max` entries of directory `path` held by this rank, in name order after `after`.
     List = 13 { max: u32, path: path, after: name } -> Count;
     /// Removes a record and replies it (`Record`): the first half of a rename to `to`.
-    Take = 14 { path: path, to: path } -> Record;
+    Take = 14 { path: path, to: path } -> Record, routed by path;
     /// Puts a record at `path`: the second half of a rename. Replies `Replaced`.
-    Install = 15 { attr: attr, children: u64, path: path } -> Replaced;
+    Install = 15 { attr: attr, children: u64, path: path } -> Replaced, routed by path;
     /// Moves every record below directory `from` to the same place below `to`.
     MoveTree = 16 { from: path, to: path } -> Count;
     /// Records moved here by a `MoveTree`, as `count` entries in the payload.
@@ -180,7 +193,7 @@ requests! {
     StatFs = 18 -> FsUsage;
     /// Removes the record `ino` at `path` that a create just made, unless another caller has
     /// used it since (then `EBUSY`): the undo of a create whose parent turned out missing.
-    Discard = 19 { ino: u64, path: path } -> Empty;
+    Discard = 19 { ino: u64, path: path } -> Empty, routed by path;
     /// Removes this rank's data of the unlinked file `ino`.
     RemoveChunks = 20 { ino: u64 } -> Empty;
 }

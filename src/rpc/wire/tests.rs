@@ -97,6 +97,35 @@ fn field_rules_are_enforced() {
 }
 
 #[test]
+fn metadata_requests_route_by_their_path() {
+    for req in all_requests() {
+        let expected = match &req {
+            Request::Open { path, .. }
+            | Request::Stat { path }
+            | Request::Publish { path, .. }
+            | Request::Unlink { path }
+            | Request::Mkdir { path, .. }
+            | Request::Rmdir { path }
+            | Request::Link { path, .. }
+            | Request::Truncate { path, .. }
+            | Request::Take { path, .. }
+            | Request::Install { path, .. }
+            | Request::Discard { path, .. } => Some(path.as_str()),
+            Request::Write { .. }
+            | Request::Read { .. }
+            | Request::TruncateChunks { .. }
+            | Request::RemoveChunks { .. }
+            | Request::Fsync { .. }
+            | Request::List { .. }
+            | Request::MoveTree { .. }
+            | Request::InstallMany { .. }
+            | Request::StatFs => None,
+        };
+        assert_eq!(req.routing_path(), expected, "{req:?}");
+    }
+}
+
+#[test]
 fn payload_codecs_round_trip_and_reject_garbage() {
     let entries =
         vec![DirEntry { ino: 1, kind: libc::DT_REG, name: "a".into() }, DirEntry { ino: 2, kind: libc::DT_DIR, name: "bb".into() }];
