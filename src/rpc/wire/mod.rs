@@ -1,0 +1,266 @@
+//! The wire format of requests and replies: fixed little-endian headers, validated on decode.
+//!
+//! Request (active message `AM_REQUEST`, header part):
+//! ```text
+//!  0 u32 magic | 4 u16 opcode | 6 u16 0 | 8 u32 source rank | 12 u32 0 | 16 u64 request id | 24 body
+//! ```
+//! Reply (active message `AM_REPLY`, header part):
+//! ```text
+//!  0 u32 magic | 4 u16 opcode | 6 u16 0 | 8 i32 errno (0 = ok) | 12 u32 0 | 16 u64 request id | 24 body
+//! ```
+//! Bulk data (chunk writes, read replies) travels as the message payload, never in the header.
+//! No text crosses the wire except paths; errors are errno values.
+//!
+//! Each request's opcode, body layout and reply body are declared once, in the table of
+//! `requests.rs`; `codec.rs` reads and writes the individual fields.
+
+mod codec;
+mod requests;
+#[cfg(test)]
+mod tests;
+
+use crate::error::WireError;
+use codec::{Reader, Writer};
+pub use requests::{decode_request, Opcode, Request};
+
+pub const MAGIC: u32 = 0x3153_4642; // "BFS1"
+pub const HEADER_LEN: usize = 24;
+
+/// The source rank of requests from an attached client, which serves nothing and is answered
+/// through the endpoint UCX passes with its request.
+pub const EXTERNAL_SOURCE: u32 = u32::MAX;
+
+/// Active-message ids.
+pub const AM_REQUEST: u16 = 1;
+pub const AM_REPLY: u16 = 2;
+
+/// A file's attributes as kept by its metadata owner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attr {
+    pub ino: u64,
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u32,
+    pub atime_ns: i64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub ino: u64,
+    /// `DT_REG` or `DT_DIR`.
+    pub kind: u8,
+    pub name: String,
+}
+
+/// Capacity of one rank's data directory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FsUsage {
+    /// Identifies the file system (host and fsid hashed), to count a shared one once.
+    pub fs_id: u64,
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    pub avail_bytes: u64,
+    pub total_files: u64,
+    pub free_files: u64,
+    /// Metadata records on this rank.
+    pub records: u64,
+}
+
+/// What a request header says about its sender, decodable even when the body is not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub opcode: u16,
+    pub source: u32,
+    pub request_id: u64,
+}
+
+/// Decodes the common header; `Err` means the sender cannot even be answered.
+pub fn decode_envelope(buf: &[u8]) -> Result<Envelope, WireError> {
+    let (opcode, source, request_id) = Reader::new(buf).header()?;
+    Ok(Envelope { opcode, source, request_id })
+}
+
+/// The body of a successful reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyBody {
+    Empty,
+    Attr(Attr),
+    /// Open: the attributes, the size before `O_TRUNC`, and whether it was created.
+    Opened {
+        attr: Attr,
+        old_size: u64,
+        created: bool,
+    },
+    /// Truncate: the attributes and the size before.
+    Sized {
+        attr: Attr,
+        old_size: u64,
+    },
+    /// Take: a whole record.
+    Record {
+        attr: Attr,
+        children: u64,
+    },
+    /// Install: the record replaced, if any.
+    Replaced(Option<Attr>),
+    /// Write: bytes written; Read: bytes that follow as payload; List: entries in the payload.
+    Count(u64),
+    FsUsage(FsUsage),
+}
+
+/// Which `ReplyBody` variant a successful reply carries: fixed per opcode by the request table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReplyKind {
+    Empty,
+    Attr,
+    Opened,
+    Sized,
+    Record,
+    Replaced,
+    Count,
+    FsUsage,
+}
+
+impl ReplyBody {
+    fn encode(&self, w: &mut Writer) {
+        match *self {
+            ReplyBody::Empty => {}
+            ReplyBody::Attr(attr) => w.attr(&attr),
+            ReplyBody::Opened { attr, old_size, created } => {
+                w.attr(&attr);
+                w.u64(old_size);
+                w.flag(created);
+            }
+            ReplyBody::Sized { attr, old_size } => {
+                w.attr(&attr);
+                w.u64(old_size);
+            }
+            ReplyBody::Record { attr, children } => {
+                w.attr(&attr);
+                w.u64(children);
+            }
+            ReplyBody::Replaced(attr) => {
+                w.flag(attr.is_some());
+                if let Some(attr) = attr {
+                    w.attr(&attr);
+                }
+            }
+            ReplyBody::Count(n) => w.u64(n),
+            ReplyBody::FsUsage(u) => {
+                for v in [u.fs_id, u.total_bytes, u.free_bytes, u.avail_bytes, u.total_files, u.free_files, u.records] {
+                    w.u64(v);
+                }
+            }
+        }
+    }
+
+    fn decode(kind: ReplyKind, r: &mut Reader<'_>) -> Result<ReplyBody, WireError> {
+        Ok(match kind {
+            ReplyKind::Empty => ReplyBody::Empty,
+            ReplyKind::Attr => ReplyBody::Attr(r.attr()?),
+            ReplyKind::Opened => ReplyBody::Opened { attr: r.attr()?, old_size: r.u64()?, created: r.flag()? },
+            ReplyKind::Sized => ReplyBody::Sized { attr: r.attr()?, old_size: r.u64()? },
+            ReplyKind::Record => ReplyBody::Record { attr: r.attr()?, children: r.u64()? },
+            ReplyKind::Replaced => ReplyBody::Replaced(if r.flag()? { Some(r.attr()?) } else { None }),
+            ReplyKind::Count => ReplyBody::Count(r.u64()?),
+            ReplyKind::FsUsage => ReplyBody::FsUsage(FsUsage {
+                fs_id: r.u64()?,
+                total_bytes: r.u64()?,
+                free_bytes: r.u64()?,
+                avail_bytes: r.u64()?,
+                total_files: r.u64()?,
+                free_files: r.u64()?,
+                records: r.u64()?,
+            }),
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub request_id: u64,
+    pub opcode: u16,
+    /// 0, or the errno of a failed request (then the body is empty).
+    pub errno: i32,
+    pub body: ReplyBody,
+}
+
+impl Reply {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_header(self.opcode, self.errno as u32, self.request_id);
+        self.body.encode(&mut w);
+        w.into_bytes()
+    }
+
+    /// Decodes a reply, checking that its body is the one its opcode's request returns (none
+    /// when it failed) and nothing more.
+    pub fn decode(buf: &[u8]) -> Result<Reply, WireError> {
+        let mut r = Reader::new(buf);
+        let (opcode, errno, request_id) = r.header()?;
+        let errno = errno as i32;
+        let body = if errno != 0 { ReplyBody::Empty } else { ReplyBody::decode(Opcode::from_u16(opcode)?.reply_kind(), &mut r)? };
+        r.finish()?;
+        Ok(Reply { request_id, opcode, errno, body })
+    }
+}
+
+/// Encodes listing entries as a reply payload.
+pub fn encode_entries(entries: &[DirEntry]) -> Vec<u8> {
+    let mut w = Writer::with_capacity(entries.len() * 32);
+    for e in entries {
+        w.u64(e.ino);
+        w.u8(e.kind);
+        w.name(&e.name);
+    }
+    w.into_bytes()
+}
+
+/// Decodes exactly `count` listing entries from a payload.
+pub fn decode_entries(buf: &[u8], count: u64) -> Result<Vec<DirEntry>, WireError> {
+    let mut r = Reader::new(buf);
+    let mut entries = Vec::with_capacity(count.min(1 << 16) as usize);
+    for _ in 0..count {
+        let (ino, kind) = (r.u64()?, r.u8()?);
+        let name = r.name()?;
+        if name.is_empty() || name.len() > crate::path::MAX_NAME || name.contains('/') {
+            return Err(WireError::BadPath);
+        }
+        entries.push(DirEntry { ino, kind, name });
+    }
+    r.finish()?;
+    Ok(entries)
+}
+
+/// Encodes records moved by a directory rename as a payload.
+pub fn encode_records(records: &[(String, Attr, u64)]) -> Vec<u8> {
+    let mut w = Writer::with_capacity(records.len() * 96);
+    for (path, attr, children) in records {
+        w.attr(attr);
+        w.u64(*children);
+        w.path(path);
+    }
+    w.into_bytes()
+}
+
+/// Decodes exactly `count` moved records from a payload.
+pub fn decode_records(buf: &[u8], count: u32) -> Result<Vec<(String, Attr, u64)>, WireError> {
+    let mut r = Reader::new(buf);
+    let mut records = Vec::with_capacity(count.min(1 << 16) as usize);
+    for _ in 0..count {
+        let (attr, children) = (r.attr()?, r.u64()?);
+        records.push((r.path()?, attr, children));
+    }
+    r.finish()?;
+    Ok(records)
+}
+
+/// The reply's request id, readable even when the rest does not decode.
+pub fn reply_request_id(buf: &[u8]) -> Option<u64> {
+    let bytes = buf.get(16..24)?;
+    Some(u64::from_le_bytes(bytes.try_into().ok()?))
+}

@@ -1,0 +1,199 @@
+//! Every request, once: the table at the bottom of this file generates the `Request` and
+//! `Opcode` enums, each request's encoding and validated decoding, the kind of body its reply
+//! carries, and the path that decides which rank owns it.
+//!
+//! A row of the table reads
+//! ```text
+//! /// What the request does (at least one doc line).
+//! Name = opcode { field: codec, ... } -> ReplyKind, routed by field;
+//! ```
+//! * `opcode` is the `u16` in the header. It is part of the wire format: never reuse or renumber
+//!   one. A duplicate does not compile.
+//! * The fields are listed in wire order, after the header. A request without fields omits the
+//!   braces and is a unit variant (`StatFs`). Each codec fixes the field's Rust type and bytes:
+//!   `u32`, `u64`, `i64` (little-endian), `flag` (`bool` as one byte, 0 or 1), `path` (`String`:
+//!   `u16` length then UTF-8, non-empty, at most `MAX_PATH` bytes), `name` (as `path`, but may be
+//!   empty) and `attr` (`Attr`, see `Writer::attr`).
+//! * `ReplyKind` names the `ReplyBody` a successful reply carries.
+//! * `routed by field` marks a metadata request: `field`, a `path`, names the record, whose owner
+//!   rank serves it. Requests without it are addressed otherwise (chunk requests to the ranks
+//!   holding the file's chunks; `List`, `MoveTree` and `StatFs` to every rank; `InstallMany`,
+//!   with records for many paths in its payload, to their new owner), and `routing_path`
+//!   returns `None` for them.
+//!
+//! To add a request: add a row with the next free opcode, handle the new variant in
+//! `rpc::server`, and pin its bytes in the golden tests.
+
+use super::codec::{Reader, Writer};
+use super::{decode_envelope, Attr, Envelope, ReplyKind, HEADER_LEN};
+use crate::error::WireError;
+
+/// The Rust type of a field with the given codec.
+macro_rules! field_type {
+    (u32) => {
+        u32
+    };
+    (u64) => {
+        u64
+    };
+    (i64) => {
+        i64
+    };
+    (flag) => {
+        bool
+    };
+    (path) => {
+        String
+    };
+    (name) => {
+        String
+    };
+    (attr) => {
+        Attr
+    };
+}
+
+/// Writes field `$v`, borrowed from its request, with codec `$codec`: numbers and flags are
+/// copied out, strings and attributes passed by reference.
+macro_rules! write_field {
+    ($w:ident, path, $v:ident) => {
+        $w.path($v)
+    };
+    ($w:ident, name, $v:ident) => {
+        $w.name($v)
+    };
+    ($w:ident, attr, $v:ident) => {
+        $w.attr($v)
+    };
+    ($w:ident, $copied:ident, $v:ident) => {
+        $w.$copied(*$v)
+    };
+}
+
+/// Generates the request types and codecs from the table below; see the module documentation.
+macro_rules! requests {
+    ($(
+        $(#[doc = $doc:literal])+
+        $name:ident = $opcode:literal $({ $($field:ident: $codec:ident),* $(,)? })? -> $reply:ident $(, routed by $route:ident)?;
+    )*) => {
+        /// The number in a request's header that says which request its body holds; the reply
+        /// repeats it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u16)]
+        pub enum Opcode {
+            $(
+                #[doc = concat!("The opcode of [`Request::", stringify!($name), "`].")]
+                $name = $opcode,
+            )*
+        }
+
+        impl Opcode {
+            pub(super) fn from_u16(v: u16) -> Result<Opcode, WireError> {
+                match v {
+                    $($opcode => Ok(Opcode::$name),)*
+                    other => Err(WireError::UnknownOpcode(other)),
+                }
+            }
+
+            /// The body of a successful reply to this request.
+            pub(super) fn reply_kind(self) -> ReplyKind {
+                match self {
+                    $(Opcode::$name => ReplyKind::$reply,)*
+                }
+            }
+        }
+
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum Request {
+            $(
+                $(#[doc = $doc])+
+                $name $({ $($field: field_type!($codec)),* })?,
+            )*
+        }
+
+        impl Request {
+            pub fn opcode(&self) -> Opcode {
+                match self {
+                    $(Request::$name { .. } => Opcode::$name,)*
+                }
+            }
+
+            /// The path whose owner rank serves this request, for a metadata request; `None`
+            /// for requests not addressed to one path's owner (see the table).
+            pub fn routing_path(&self) -> Option<&str> {
+                match self {
+                    $($(Request::$name { $route, .. } => Some($route.as_str()),)?)*
+                    _ => None,
+                }
+            }
+
+            pub fn encode(&self, source: u32, request_id: u64) -> Vec<u8> {
+                let mut w = Writer::with_header(self.opcode() as u16, source, request_id);
+                match self {
+                    $(Request::$name { $($($field),*)? } => { $($(write_field!(w, $codec, $field);)*)? })*
+                }
+                w.into_bytes()
+            }
+        }
+
+        /// Decodes a whole request: envelope, then a body that must be exactly consumed.
+        pub fn decode_request(buf: &[u8]) -> Result<(Envelope, Request), WireError> {
+            let envelope = decode_envelope(buf)?;
+            let mut r = Reader::new(&buf[HEADER_LEN..]);
+            let request = match Opcode::from_u16(envelope.opcode)? {
+                $(Opcode::$name => {
+                    $($(let $field = r.$codec()?;)*)?
+                    Request::$name { $($($field),*)? }
+                })*
+            };
+            r.finish()?;
+            Ok((envelope, request))
+        }
+    };
+}
+
+// Name = opcode { fields in wire order: codec } -> reply body kind, routed by the owner's path field;
+requests! {
+    /// Opens or creates `path`; replies its attributes, the size before an `O_TRUNC`, and
+    /// whether it was created.
+    Open = 1 { flags: u32, mode: u32, uid: u32, gid: u32, path: path } -> Opened, routed by path;
+    /// The attributes of `path`.
+    Stat = 2 { path: path } -> Attr, routed by path;
+    /// Raises the size to at least `size` and stamps mtime: sent on close/fsync after writes.
+    Publish = 3 { ino: u64, size: u64, path: path } -> Attr, routed by path;
+    /// Removes the entry; replies its last `Attr` so the caller can free the chunks.
+    Unlink = 4 { path: path } -> Attr, routed by path;
+    /// Writes the payload (exactly `len` bytes) at `offset` of `ino`, within one chunk.
+    Write = 5 { ino: u64, offset: u64, len: u64 } -> Count;
+    /// Reads up to `len` bytes at `offset` of `ino`, within one chunk.
+    Read = 6 { ino: u64, offset: u64, len: u64 } -> Count;
+    /// Drops this rank's data of `ino` beyond `len`; the file stays.
+    TruncateChunks = 7 { ino: u64, len: u64 } -> Empty;
+    /// Makes this rank's data of `ino` durable.
+    Fsync = 8 { ino: u64 } -> Empty;
+    /// Creates directory `path`; replies its attributes.
+    Mkdir = 9 { mode: u32, uid: u32, gid: u32, path: path } -> Attr, routed by path;
+    /// Removes the empty directory `path`; replies its last attributes.
+    Rmdir = 10 { path: path } -> Attr, routed by path;
+    /// Adjusts directory `path`'s entry count by `delta`; `touch` also stamps its mtime.
+    Link = 11 { delta: i64, touch: flag, path: path } -> Empty, routed by path;
+    /// Sets a file's size; replies `Sized` with the size before.
+    Truncate = 12 { len: u64, path: path } -> Sized, routed by path;
+    /// Up to `max` entries of directory `path` held by this rank, in name order after `after`.
+    List = 13 { max: u32, path: path, after: name } -> Count;
+    /// Removes a record and replies it (`Record`): the first half of a rename to `to`.
+    Take = 14 { path: path, to: path } -> Record, routed by path;
+    /// Puts a record at `path`: the second half of a rename. Replies `Replaced`.
+    Install = 15 { attr: attr, children: u64, path: path } -> Replaced, routed by path;
+    /// Moves every record below directory `from` to the same place below `to`.
+    MoveTree = 16 { from: path, to: path } -> Count;
+    /// Records moved here by a `MoveTree`, as `count` entries in the payload.
+    InstallMany = 17 { count: u32 } -> Count;
+    /// Capacity of this rank's data directory and its number of records.
+    StatFs = 18 -> FsUsage;
+    /// Removes the record `ino` at `path` that a create just made, unless another caller has
+    /// used it since (then `EBUSY`): the undo of a create whose parent turned out missing.
+    Discard = 19 { ino: u64, path: path } -> Empty, routed by path;
+    /// Removes this rank's data of the unlinked file `ino`.
+    RemoveChunks = 20 { ino: u64 } -> Empty;
+}

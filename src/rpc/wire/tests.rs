@@ -1,0 +1,337 @@
+use super::*;
+
+fn all_requests() -> Vec<Request> {
+    vec![
+        Request::Open { path: "/a/b".into(), flags: 0o1101, mode: 0o644, uid: 1000, gid: 100 },
+        Request::Stat { path: "/x".into() },
+        Request::Publish { path: "/x".into(), ino: 9, size: 1 << 40 },
+        Request::Unlink { path: "/y".into() },
+        Request::Write { ino: 3, offset: 12345, len: 4096 },
+        Request::Read { ino: 3, offset: 0, len: 1 },
+        Request::TruncateChunks { ino: 4, len: 0 },
+        Request::Fsync { ino: 5 },
+        Request::Mkdir { path: "/d".into(), mode: 0o755, uid: 1, gid: 2 },
+        Request::Rmdir { path: "/d".into() },
+        Request::Link { path: "/d".into(), delta: -1, touch: true },
+        Request::Truncate { path: "/f".into(), len: 77 },
+        Request::List { path: "/d".into(), after: String::new(), max: 100 },
+        Request::List { path: "/d".into(), after: "name".into(), max: 1 },
+        Request::Take { path: "/a".into(), to: "/b".into() },
+        Request::Install { path: "/b".into(), attr: Attr { ino: 5, size: 6, ..Attr::default() }, children: 3 },
+        Request::MoveTree { from: "/a".into(), to: "/b/c".into() },
+        Request::InstallMany { count: 12 },
+        Request::StatFs,
+        Request::Discard { path: "/d/f".into(), ino: 77 },
+        Request::RemoveChunks { ino: 78 },
+    ]
+}
+
+#[test]
+fn requests_round_trip() {
+    for req in all_requests() {
+        let buf = req.encode(7, 42);
+        let (env, back) = decode_request(&buf).unwrap();
+        assert_eq!(back, req);
+        assert_eq!(env, Envelope { opcode: req.opcode() as u16, source: 7, request_id: 42 });
+    }
+}
+
+#[test]
+fn every_truncation_is_rejected() {
+    for req in all_requests() {
+        let buf = req.encode(1, 2);
+        for cut in 0..buf.len() {
+            assert!(decode_request(&buf[..cut]).is_err(), "{req:?} cut at {cut}");
+        }
+    }
+}
+
+#[test]
+fn malformed_requests_are_rejected() {
+    let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
+    buf.push(0);
+    assert_eq!(decode_request(&buf), Err(WireError::BadLength));
+    let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
+    buf[0] ^= 0xff;
+    assert_eq!(decode_request(&buf), Err(WireError::BadMagic));
+    let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
+    buf[4] = 99;
+    assert_eq!(decode_request(&buf), Err(WireError::UnknownOpcode(99)));
+    let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
+    buf[HEADER_LEN + 2] = 0xff; // invalid UTF-8 in the path
+    assert_eq!(decode_request(&buf), Err(WireError::BadPath));
+    let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
+    buf[HEADER_LEN] = 0xff; // path length larger than the message
+    buf[HEADER_LEN + 1] = 0x0f;
+    assert!(decode_request(&buf).is_err());
+}
+
+#[test]
+fn field_rules_are_enforced() {
+    // Link: delta (8 bytes), then the touch flag, then the path.
+    let mut buf = Request::Link { path: "/d".into(), delta: 1, touch: true }.encode(0, 1);
+    buf[HEADER_LEN + 8] = 2;
+    assert_eq!(decode_request(&buf), Err(WireError::BadLength));
+    // A path may not be empty; a name (List's `after`) may.
+    let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
+    buf.truncate(HEADER_LEN);
+    buf.extend_from_slice(&0u16.to_le_bytes());
+    assert_eq!(decode_request(&buf), Err(WireError::BadLength));
+    let list = Request::List { path: "/d".into(), after: String::new(), max: 1 };
+    assert_eq!(decode_request(&list.encode(0, 1)).map(|(_, r)| r), Ok(list));
+    // Nor longer than MAX_PATH, even when the bytes are there.
+    let long = format!("/{}", "a".repeat(crate::path::MAX_PATH));
+    assert_eq!(decode_request(&Request::Stat { path: long }.encode(0, 1)), Err(WireError::BadLength));
+    let longest = format!("/{}", "a".repeat(crate::path::MAX_PATH - 1));
+    assert!(decode_request(&Request::Stat { path: longest }.encode(0, 1)).is_ok());
+    // Open's reply: attr (56 bytes), old size, then the created flag.
+    let reply = Reply {
+        request_id: 1,
+        opcode: Opcode::Open as u16,
+        errno: 0,
+        body: ReplyBody::Opened { attr: Attr::default(), old_size: 0, created: true },
+    };
+    let mut buf = reply.encode();
+    buf[HEADER_LEN + 64] = 2;
+    assert_eq!(Reply::decode(&buf), Err(WireError::BadLength));
+}
+
+#[test]
+fn metadata_requests_route_by_their_path() {
+    for req in all_requests() {
+        let expected = match &req {
+            Request::Open { path, .. }
+            | Request::Stat { path }
+            | Request::Publish { path, .. }
+            | Request::Unlink { path }
+            | Request::Mkdir { path, .. }
+            | Request::Rmdir { path }
+            | Request::Link { path, .. }
+            | Request::Truncate { path, .. }
+            | Request::Take { path, .. }
+            | Request::Install { path, .. }
+            | Request::Discard { path, .. } => Some(path.as_str()),
+            Request::Write { .. }
+            | Request::Read { .. }
+            | Request::TruncateChunks { .. }
+            | Request::RemoveChunks { .. }
+            | Request::Fsync { .. }
+            | Request::List { .. }
+            | Request::MoveTree { .. }
+            | Request::InstallMany { .. }
+            | Request::StatFs => None,
+        };
+        assert_eq!(req.routing_path(), expected, "{req:?}");
+    }
+}
+
+#[test]
+fn payload_codecs_round_trip_and_reject_garbage() {
+    let entries =
+        vec![DirEntry { ino: 1, kind: libc::DT_REG, name: "a".into() }, DirEntry { ino: 2, kind: libc::DT_DIR, name: "bb".into() }];
+    let buf = encode_entries(&entries);
+    assert_eq!(decode_entries(&buf, 2).unwrap(), entries);
+    assert!(decode_entries(&buf, 3).is_err());
+    assert!(decode_entries(&buf, 1).is_err());
+    let bad = encode_entries(&[DirEntry { ino: 1, kind: 0, name: "a/b".into() }]);
+    assert_eq!(decode_entries(&bad, 1), Err(WireError::BadPath));
+    let records = vec![("/x/y".to_string(), Attr::default(), 0u64), ("/x/z".to_string(), Attr { ino: 9, ..Attr::default() }, 2)];
+    let buf = encode_records(&records);
+    assert_eq!(decode_records(&buf, 2).unwrap(), records);
+    for cut in 0..buf.len() {
+        assert!(decode_records(&buf[..cut], 2).is_err());
+    }
+}
+
+#[test]
+fn replies_round_trip() {
+    let attr = Attr { ino: 1, size: 2, mode: 0o100644, uid: 3, gid: 4, nlink: 1, atime_ns: -5, mtime_ns: 6, ctime_ns: 7 };
+    let cases = [
+        (Opcode::Open, ReplyBody::Opened { attr, old_size: 99, created: true }),
+        (Opcode::Truncate, ReplyBody::Sized { attr, old_size: 3 }),
+        (Opcode::Take, ReplyBody::Record { attr, children: 4 }),
+        (Opcode::Install, ReplyBody::Replaced(Some(attr))),
+        (Opcode::Install, ReplyBody::Replaced(None)),
+        (
+            Opcode::StatFs,
+            ReplyBody::FsUsage(FsUsage {
+                fs_id: 1,
+                total_bytes: 2,
+                free_bytes: 3,
+                avail_bytes: 4,
+                total_files: 5,
+                free_files: 6,
+                records: 7,
+            }),
+        ),
+        (Opcode::Stat, ReplyBody::Attr(attr)),
+        (Opcode::Read, ReplyBody::Count(77)),
+        (Opcode::Fsync, ReplyBody::Empty),
+    ];
+    for (opcode, body) in cases {
+        let reply = Reply { request_id: 5, opcode: opcode as u16, errno: 0, body };
+        let buf = reply.encode();
+        assert_eq!(Reply::decode(&buf).unwrap(), reply);
+        assert_eq!(reply_request_id(&buf), Some(5));
+        for cut in 0..buf.len() {
+            assert!(Reply::decode(&buf[..cut]).is_err());
+        }
+    }
+    let failed = Reply { request_id: 6, opcode: Opcode::Stat as u16, errno: libc::ENOENT, body: ReplyBody::Empty };
+    assert_eq!(Reply::decode(&failed.encode()).unwrap(), failed);
+}
+
+/// The bytes every request and reply encodes to, pinned: other programs craft raw messages
+/// at fixed offsets, so the layout may only change on purpose.
+mod golden {
+    use super::*;
+
+    const ID: u64 = 0x0102_0304_0506_0708;
+    /// `ATTR` below as encoded: ino, size, mode, uid, gid, nlink, atime, mtime, ctime.
+    const ATTR_HEX: &str = concat!(
+        "1100000000000000",
+        "2200000000000000",
+        "a4810000",
+        "33000000",
+        "44000000",
+        "55000000",
+        "feffffffffffffff",
+        "6600000000000000",
+        "7700000000000000",
+    );
+    const ATTR: Attr =
+        Attr { ino: 0x11, size: 0x22, mode: 0o100644, uid: 0x33, gid: 0x44, nlink: 0x55, atime_ns: -2, mtime_ns: 0x66, ctime_ns: 0x77 };
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// magic "BFS1" | opcode | 0 | source or errno | 0 | request id
+    fn header_hex(opcode: u16, third_word: u32) -> String {
+        format!("42465331{}0000{}00000000{}", hex(&opcode.to_le_bytes()), hex(&third_word.to_le_bytes()), hex(&ID.to_le_bytes()))
+    }
+
+    /// (request, its opcode number, its body in hex)
+    fn requests() -> Vec<(Request, u16, String)> {
+        let s = |text: &str| text.to_string();
+        vec![
+            (
+                Request::Open { path: "/a/b".into(), flags: 0o1101, mode: 0o644, uid: 1000, gid: 100 },
+                1,
+                s("41020000a4010000e80300006400000004002f612f62"),
+            ),
+            (Request::Stat { path: "/st".into() }, 2, s("03002f7374")),
+            (Request::Publish { path: "/pub".into(), ino: 9, size: 1 << 40 }, 3, s("0900000000000000000000000001000004002f707562")),
+            (Request::Unlink { path: "/un".into() }, 4, s("03002f756e")),
+            (Request::Write { ino: 3, offset: 12345, len: 4096 }, 5, s("030000000000000039300000000000000010000000000000")),
+            (Request::Read { ino: 4, offset: 7, len: 1 }, 6, s("040000000000000007000000000000000100000000000000")),
+            (Request::TruncateChunks { ino: 5, len: 6 }, 7, s("05000000000000000600000000000000")),
+            (Request::Fsync { ino: 7 }, 8, s("0700000000000000")),
+            (Request::Mkdir { path: "/d".into(), mode: 0o755, uid: 1, gid: 2 }, 9, s("ed010000010000000200000002002f64")),
+            (Request::Rmdir { path: "/rd".into() }, 10, s("03002f7264")),
+            (Request::Link { path: "/ln".into(), delta: -1, touch: true }, 11, s("ffffffffffffffff0103002f6c6e")),
+            (Request::Link { path: "/ln".into(), delta: 2, touch: false }, 11, s("02000000000000000003002f6c6e")),
+            (Request::Truncate { path: "/f".into(), len: 77 }, 12, s("4d0000000000000002002f66")),
+            (Request::List { path: "/ls".into(), after: String::new(), max: 100 }, 13, s("6400000003002f6c730000")),
+            (Request::List { path: "/ls".into(), after: "name".into(), max: 1 }, 13, s("0100000003002f6c7304006e616d65")),
+            (Request::Take { path: "/from".into(), to: "/to".into() }, 14, s("05002f66726f6d03002f746f")),
+            (Request::Install { path: "/in".into(), attr: ATTR, children: 3 }, 15, format!("{ATTR_HEX}030000000000000003002f696e")),
+            (Request::MoveTree { from: "/a".into(), to: "/b/c".into() }, 16, s("02002f6104002f622f63")),
+            (Request::InstallMany { count: 12 }, 17, s("0c000000")),
+            (Request::StatFs, 18, s("")),
+            (Request::Discard { path: "/d/f".into(), ino: 78 }, 19, s("4e0000000000000004002f642f66")),
+            (Request::RemoveChunks { ino: 79 }, 20, s("4f00000000000000")),
+        ]
+    }
+
+    #[test]
+    fn request_bytes_are_pinned() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (request, opcode, body) in requests() {
+            let buf = request.encode(7, ID);
+            assert_eq!(hex(&buf[..HEADER_LEN]), header_hex(opcode, 7), "{request:?}");
+            assert_eq!(hex(&buf[HEADER_LEN..]), body, "{request:?}");
+            assert_eq!(decode_request(&buf).map(|(_, r)| r), Ok(request));
+            seen.insert(opcode);
+        }
+        assert_eq!(seen, (1..=20).collect(), "every opcode is pinned");
+        for unknown in [0u16, 21, u16::MAX] {
+            let mut buf = Request::StatFs.encode(7, ID);
+            buf[4..6].copy_from_slice(&unknown.to_le_bytes());
+            assert_eq!(decode_request(&buf), Err(WireError::UnknownOpcode(unknown)));
+        }
+    }
+
+    #[test]
+    fn reply_bytes_are_pinned() {
+        let usage = FsUsage { fs_id: 1, total_bytes: 2, free_bytes: 3, avail_bytes: 4, total_files: 5, free_files: 6, records: 7 };
+        let cases = [
+            (Opcode::Fsync, 0, ReplyBody::Empty, String::new()),
+            (Opcode::Stat, 0, ReplyBody::Attr(ATTR), ATTR_HEX.to_string()),
+            (Opcode::Open, 0, ReplyBody::Opened { attr: ATTR, old_size: 99, created: true }, format!("{ATTR_HEX}630000000000000001")),
+            (Opcode::Open, 0, ReplyBody::Opened { attr: ATTR, old_size: 98, created: false }, format!("{ATTR_HEX}620000000000000000")),
+            (Opcode::Truncate, 0, ReplyBody::Sized { attr: ATTR, old_size: 3 }, format!("{ATTR_HEX}0300000000000000")),
+            (Opcode::Take, 0, ReplyBody::Record { attr: ATTR, children: 4 }, format!("{ATTR_HEX}0400000000000000")),
+            (Opcode::Install, 0, ReplyBody::Replaced(None), "00".to_string()),
+            (Opcode::Install, 0, ReplyBody::Replaced(Some(ATTR)), format!("01{ATTR_HEX}")),
+            (Opcode::Read, 0, ReplyBody::Count(0x1234), "3412000000000000".to_string()),
+            (
+                Opcode::StatFs,
+                0,
+                ReplyBody::FsUsage(usage),
+                concat!(
+                    "0100000000000000",
+                    "0200000000000000",
+                    "0300000000000000",
+                    "0400000000000000",
+                    "0500000000000000",
+                    "0600000000000000",
+                    "0700000000000000",
+                )
+                .to_string(),
+            ),
+            (Opcode::Stat, libc::ENOENT, ReplyBody::Empty, String::new()),
+        ];
+        for (opcode, errno, body, body_hex) in cases {
+            let reply = Reply { request_id: ID, opcode: opcode as u16, errno, body };
+            let buf = reply.encode();
+            assert_eq!(hex(&buf[..HEADER_LEN]), header_hex(opcode as u16, errno as u32), "{reply:?}");
+            assert_eq!(hex(&buf[HEADER_LEN..]), body_hex, "{reply:?}");
+            assert_eq!(Reply::decode(&buf), Ok(reply));
+        }
+    }
+
+    /// The body each opcode's successful reply carries; a body of another kind of the same
+    /// length would decode to a different value.
+    #[test]
+    fn reply_body_kind_of_every_opcode() {
+        let count = ReplyBody::Count(5);
+        let cases = [
+            (Opcode::Open, 1, ReplyBody::Opened { attr: ATTR, old_size: 1, created: false }),
+            (Opcode::Stat, 2, ReplyBody::Attr(ATTR)),
+            (Opcode::Publish, 3, ReplyBody::Attr(ATTR)),
+            (Opcode::Unlink, 4, ReplyBody::Attr(ATTR)),
+            (Opcode::Write, 5, count),
+            (Opcode::Read, 6, count),
+            (Opcode::TruncateChunks, 7, ReplyBody::Empty),
+            (Opcode::Fsync, 8, ReplyBody::Empty),
+            (Opcode::Mkdir, 9, ReplyBody::Attr(ATTR)),
+            (Opcode::Rmdir, 10, ReplyBody::Attr(ATTR)),
+            (Opcode::Link, 11, ReplyBody::Empty),
+            (Opcode::Truncate, 12, ReplyBody::Sized { attr: ATTR, old_size: 1 }),
+            (Opcode::List, 13, count),
+            (Opcode::Take, 14, ReplyBody::Record { attr: ATTR, children: 1 }),
+            (Opcode::Install, 15, ReplyBody::Replaced(None)),
+            (Opcode::MoveTree, 16, count),
+            (Opcode::InstallMany, 17, count),
+            (Opcode::StatFs, 18, ReplyBody::FsUsage(FsUsage::default())),
+            (Opcode::Discard, 19, ReplyBody::Empty),
+            (Opcode::RemoveChunks, 20, ReplyBody::Empty),
+        ];
+        for (opcode, number, body) in cases {
+            assert_eq!(opcode as u16, number);
+            let reply = Reply { request_id: ID, opcode: number, errno: 0, body };
+            assert_eq!(Reply::decode(&reply.encode()), Ok(reply), "{opcode:?}");
+        }
+    }
+}
