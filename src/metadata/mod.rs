@@ -15,7 +15,29 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{Error, Result};
 use crate::ids::Rank;
-use crate::rpc::wire::{Attr, DirEntry};
+
+/// A file's attributes as kept by its metadata owner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attr {
+    pub ino: u64,
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u32,
+    pub atime_ns: i64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub ino: u64,
+    /// `DT_REG` or `DT_DIR`.
+    pub kind: u8,
+    pub name: String,
+}
 
 /// Bits of the inode number below the creating rank's field.
 const INO_RANK_SHIFT: u32 = 40;

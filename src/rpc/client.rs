@@ -12,20 +12,7 @@ use crate::ucx::SendBuf;
 
 /// A metadata request to the owner of the path it names.
 pub async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
-    let path = match &request {
-        Request::Open { path, .. }
-        | Request::Stat { path }
-        | Request::Publish { path, .. }
-        | Request::Unlink { path }
-        | Request::Mkdir { path, .. }
-        | Request::Rmdir { path }
-        | Request::Link { path, .. }
-        | Request::Truncate { path, .. }
-        | Request::Take { path, .. }
-        | Request::Install { path, .. }
-        | Request::Discard { path, .. } => path,
-        _ => return Err(Error::Internal("not a metadata request")),
-    };
+    let Some(path) = request.routing_path() else { return Err(Error::Internal("not a metadata request")) };
     let owner = node.ring.meta_owner(path);
     // Kept only for the requests whose ENOENT may really be an ENOTDIR.
     let refine_path = matches!(
@@ -37,7 +24,7 @@ pub async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
             | Request::Truncate { .. }
             | Request::Take { .. }
     )
-    .then(|| path.clone());
+    .then(|| path.to_owned());
     match (run_on(node, owner, request).await, refine_path) {
         (Err(e), Some(path)) if e.errno() == libc::ENOENT => Err(missing(node, &path).await),
         (other, _) => other,

@@ -20,6 +20,7 @@ mod requests;
 mod tests;
 
 use crate::error::WireError;
+pub use crate::metadata::{Attr, DirEntry};
 use codec::{Reader, Writer};
 pub use requests::{decode_request, Opcode, Request};
 
@@ -33,29 +34,6 @@ pub const EXTERNAL_SOURCE: u32 = u32::MAX;
 /// Active-message ids.
 pub const AM_REQUEST: u16 = 1;
 pub const AM_REPLY: u16 = 2;
-
-/// A file's attributes as kept by its metadata owner.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Attr {
-    pub ino: u64,
-    pub size: u64,
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub nlink: u32,
-    pub atime_ns: i64,
-    pub mtime_ns: i64,
-    pub ctime_ns: i64,
-}
-
-/// One entry of a directory listing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirEntry {
-    pub ino: u64,
-    /// `DT_REG` or `DT_DIR`.
-    pub kind: u8,
-    pub name: String,
-}
 
 /// Capacity of one rank's data directory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
