@@ -3,10 +3,12 @@
 //! Every exported function goes through [`boundary`], which catches panics, and converts a
 //! `Result` into the POSIX convention: the value, or `-1` (NULL) with `errno` set.
 //!
-//! The doc comment of an exported function is written for C callers, as its comment in the header:
-//! what the call does, its POSIX counterpart and errors first, then a `# Safety` section with what
-//! the caller guarantees. Its signature uses the C types (`libc::off_t`, `libc::ssize_t`, `usize`
-//! for `size_t`), as the header declares them.
+//! The header is generated from this module by cbindgen (`cbindgen.toml`; `make header`), and
+//! `tests/header.rs` fails when the committed one differs. The doc comment of an exported function
+//! is its comment in the header, so it is written for C callers: what the call does, its POSIX
+//! counterpart and errors first, then a `# Safety` section with what the caller guarantees. Its
+//! signature uses the C types (`libc::off_t`, `libc::ssize_t`, `usize` for `size_t`) so that the
+//! header declares the POSIX ones.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
