@@ -61,6 +61,89 @@ fn committed_header_is_the_generated_one() {
     );
 }
 
+/// The types a declaration of the C API may use: C's own and the POSIX ones, never a spelling that
+/// cbindgen derives from a Rust type (`intptr_t` for `isize`, `int64_t` for `i64`). A Rust signature
+/// must say `libc::off_t`, `libc::ssize_t`, `libc::mode_t`, so that C callers see those types.
+const C_API_TYPES: &[&str] = &[
+    "void",
+    "int",
+    "char",
+    "size_t",
+    "ssize_t",
+    "off_t",
+    "mode_t",
+    "MPI_Comm",
+    "struct stat",
+    "struct statvfs",
+    "struct dirent",
+    "benchfs_dir_t",
+];
+
+#[test]
+fn header_uses_only_c_and_posix_types() {
+    let header = generate(&root());
+    let declarations = function_declarations(&header);
+    assert!(declarations.iter().any(|d| d.contains("benchfs_pread(")), "no function declarations found in the generated header");
+    let foreign = foreign_types(&declarations);
+    assert!(foreign.is_empty(), "the C API uses types that are not C or POSIX ones:\n  {}", foreign.join("\n  "));
+}
+
+/// The function declarations of a C header, each on one line, without comments or preprocessor
+/// lines.
+fn function_declarations(header: &str) -> Vec<String> {
+    let mut code = String::new();
+    let mut rest = header;
+    while let Some(start) = rest.find("/*") {
+        code.push_str(&rest[..start]);
+        rest = rest[start..].find("*/").map_or("", |end| &rest[start + end + 2..]);
+    }
+    code.push_str(rest);
+    let code: Vec<&str> = code.lines().filter(|l| !l.trim_start().starts_with('#')).map(|l| l.split("//").next().unwrap_or("")).collect();
+    code.join("\n")
+        .split(';')
+        // Drop what comes before a brace, such as `extern "C" {`.
+        .map(|statement| statement.rsplit(['{', '}']).next().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|statement| statement.contains('('))
+        .collect()
+}
+
+/// `"<type> in <declaration>"` for each return or parameter type not in [`C_API_TYPES`].
+fn foreign_types(declarations: &[String]) -> Vec<String> {
+    let mut foreign = Vec::new();
+    for declaration in declarations {
+        let Some((head, params)) = declaration.split_once('(') else { continue };
+        let params = params.trim_end_matches(')');
+        let mut parts = vec![head];
+        if params != "void" {
+            parts.extend(params.split(','));
+        }
+        for part in parts {
+            // `const char *path` is the type `char` and the name `path`.
+            let words: Vec<&str> = part.split(|c: char| c == '*' || c.is_whitespace()).filter(|w| !w.is_empty() && *w != "const").collect();
+            let ty = words[..words.len().saturating_sub(1)].join(" ");
+            if !C_API_TYPES.contains(&ty.as_str()) {
+                foreign.push(format!("{ty} in {declaration}"));
+            }
+        }
+    }
+    foreign
+}
+
+#[test]
+fn foreign_types_are_found() {
+    let header = "/** int f(long x); */\n#ifdef __cplusplus\nextern \"C\" {\n#endif // x\n\
+                  intptr_t benchfs_x(const char *p,\n int64_t n);\nint benchfs_y(void);\nstruct dirent *benchfs_z(benchfs_dir_t *d);\n";
+    let declarations = function_declarations(header);
+    assert_eq!(
+        declarations,
+        ["intptr_t benchfs_x(const char *p, int64_t n)", "int benchfs_y(void)", "struct dirent *benchfs_z(benchfs_dir_t *d)"]
+    );
+    assert_eq!(
+        foreign_types(&declarations),
+        ["intptr_t in intptr_t benchfs_x(const char *p, int64_t n)", "int64_t in intptr_t benchfs_x(const char *p, int64_t n)"]
+    );
+}
+
 /// A unified-style diff of `old` and `new` by lines (longest common subsequence), with `CONTEXT`
 /// unchanged lines around each change and at most `MAX_DIFF_LINES` lines.
 fn line_diff(old: &str, new: &str) -> String {
