@@ -96,7 +96,7 @@ uninstall:
 	for tool in $(TOOLS); do rm -f '$(BINDIR)'/$$tool; done
 
 header:
-	BENCHFS_BLESS_HEADER=1 $(CARGO) test --test header
+	BENCHFS_BLESS_HEADER=1 $(CARGO) test --test header -- --nocapture
 
 test:
 	$(CARGO) test
