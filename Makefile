@@ -6,6 +6,9 @@
 #                                         install artifacts that are already built,
 #                                         without running cargo
 #   make uninstall PREFIX=...             remove what install put there
+#   make header                           regenerate include/benchfs.h from src/ffi/
+#                                         with cbindgen (cbindgen.toml); `cargo test`
+#                                         fails while the committed header is stale
 #
 # Installed layout:
 #   $(PREFIX)/lib/libbenchfs.so  $(PREFIX)/lib/libbenchfs.a
@@ -53,7 +56,7 @@ INCLUDEDIR := $(DESTDIR)$(PREFIX)/include
 PCDIR      := $(LIBDIR)/pkgconfig
 BINDIR     := $(DESTDIR)$(PREFIX)/bin
 
-.PHONY: all build install install-only uninstall test clean
+.PHONY: all build install install-only uninstall header test clean
 
 all: build
 
@@ -91,6 +94,9 @@ uninstall:
 	rm -f '$(LIBDIR)/libbenchfs.so' '$(LIBDIR)/libbenchfs.a' \
 		'$(INCLUDEDIR)/benchfs.h' '$(PCDIR)/benchfs.pc'
 	for tool in $(TOOLS); do rm -f '$(BINDIR)'/$$tool; done
+
+header:
+	BENCHFS_BLESS_HEADER=1 $(CARGO) test --test header -- --nocapture
 
 test:
 	$(CARGO) test

@@ -2,6 +2,13 @@
 //!
 //! Every exported function goes through [`boundary`], which catches panics, and converts a
 //! `Result` into the POSIX convention: the value, or `-1` (NULL) with `errno` set.
+//!
+//! The header is generated from this module by cbindgen (`cbindgen.toml`; `make header`), and
+//! `tests/header.rs` fails when the committed one differs. The doc comment of an exported function
+//! is its comment in the header, so it is written for C callers: what the call does, its POSIX
+//! counterpart and errors first, then a `# Safety` section with what the caller guarantees. Its
+//! signature uses the C types (`libc::off_t`, `libc::ssize_t`, `usize` for `size_t`) so that the
+//! header declares the POSIX ones.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -102,7 +109,13 @@ fn fill_stat(st: &mut libc::stat, s: &FileStat) {
     st.st_ctime_nsec = s.ctime_ns.rem_euclid(1_000_000_000);
 }
 
-/// Collective over `comm`: starts BenchFS on this rank (see the header).
+/// Collective over `comm`; the job's counterpart of `mount(2)`: creates this rank's UCX worker,
+/// exchanges worker addresses over `comm`, starts the progress thread, and returns when every
+/// rank serves. Call after `MPI_Init` (`MPI_THREAD_SINGLE` is enough: only the calling thread
+/// uses MPI, inside `benchfs_init` and `benchfs_finalize`). Reference counted: a nested call
+/// returns 0 and does nothing else.
+/// Returns 0, or -1 with errno (EINVAL for a bad configuration variable, EIO for a transport
+/// failure).
 ///
 /// # Safety
 /// `comm` is a valid communicator handle (or `MPI_COMM_NULL`, which fails with EINVAL), and MPI
@@ -112,8 +125,13 @@ pub unsafe extern "C" fn benchfs_init(comm: mpi::ffi::MPI_Comm) -> c_int {
     boundary("benchfs_init", || client::init_raw(comm).map(|()| 0))
 }
 
-/// Collective over `comm` (the client job's): connects to a running BenchFS through the contact
-/// file it published (`BENCHFS_CONTACT_FILE`), as a pure client that serves nothing.
+/// Collective over `comm`, the communicator of a separate MPI job (a tool such as a parallel
+/// find); like `mount(2)` of a file system that another job serves: connects to a running BenchFS
+/// as a pure client that serves nothing. `contact_file` is the file the serving job published
+/// because `BENCHFS_CONTACT_FILE` named it at its `benchfs_init` (only rank 0 of `comm` reads
+/// it). Every other call then works as usual; `benchfs_finalize` detaches.
+/// Returns 0, or -1 with errno (ENOENT: no contact file; EINVAL: not a contact file; EIO: the
+/// serving job cannot be reached).
 ///
 /// # Safety
 /// `comm` is a valid communicator handle and MPI is initialized; `contact_file` is NULL or a
@@ -131,7 +149,10 @@ pub unsafe extern "C" fn benchfs_attach(comm: mpi::ffi::MPI_Comm, contact_file: 
     })
 }
 
-/// Collective: stops BenchFS on this rank; only the outermost call tears down.
+/// Collective over the communicator given to `benchfs_init`; the counterpart of `umount(2)`. Only
+/// the outermost call tears down: it waits until every rank has stopped issuing requests, stops
+/// the progress thread, closes UCX and removes this rank's chunk files (unless
+/// `BENCHFS_KEEP_DATA=1`). Returns 0, or -1 with errno.
 ///
 /// # Safety
 /// Call from the thread that uses MPI, before `MPI_Finalize`.
@@ -140,7 +161,10 @@ pub unsafe extern "C" fn benchfs_finalize() -> c_int {
     boundary("benchfs_finalize", || client::finalize().map(|()| 0))
 }
 
-/// Like `open(2)`.
+/// Like `open(2)`. Flags: `O_RDONLY`, `O_WRONLY`, `O_RDWR`, `O_CREAT`, `O_EXCL`, `O_TRUNC`,
+/// `O_APPEND`, `O_DIRECTORY`. The parent directory must exist (ENOENT) and be a directory
+/// (ENOTDIR); opening a directory for writing gives EISDIR.
+/// Returns a BenchFS file descriptor (not a kernel one).
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
@@ -150,21 +174,21 @@ pub unsafe extern "C" fn benchfs_open(path: *const c_char, flags: c_int, mode: l
     boundary("benchfs_open", || client::open(unsafe { path_arg(path) }?, flags, mode))
 }
 
-/// Like `close(2)`.
+/// Like `close(2)`. Publishes the file's size and mtime to its metadata owner.
 ///
 /// # Safety
-/// None beyond passing a BenchFS descriptor.
+/// No pointer arguments: any `fd` value is safe (one that is not open fails with EBADF).
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_close(fd: c_int) -> c_int {
     boundary("benchfs_close", || client::close(fd).map(|()| 0))
 }
 
-/// Like `pwrite(2)`.
+/// Like `pwrite(2)`: any offset and length; chunks spread over all ranks.
 ///
 /// # Safety
 /// `buf` is NULL (with `count == 0`) or valid for reads of `count` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn benchfs_pwrite(fd: c_int, buf: *const c_void, count: usize, offset: libc::off_t) -> isize {
+pub unsafe extern "C" fn benchfs_pwrite(fd: c_int, buf: *const c_void, count: usize, offset: libc::off_t) -> libc::ssize_t {
     boundary("benchfs_pwrite", || {
         let count = count_arg(count)?;
         let offset = offset_arg(offset)?;
@@ -174,12 +198,12 @@ pub unsafe extern "C" fn benchfs_pwrite(fd: c_int, buf: *const c_void, count: us
     })
 }
 
-/// Like `pread(2)`.
+/// Like `pread(2)`: holes read as zeros; a read past the end returns a short count.
 ///
 /// # Safety
 /// `buf` is NULL (with `count == 0`) or valid for writes of `count` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn benchfs_pread(fd: c_int, buf: *mut c_void, count: usize, offset: libc::off_t) -> isize {
+pub unsafe extern "C" fn benchfs_pread(fd: c_int, buf: *mut c_void, count: usize, offset: libc::off_t) -> libc::ssize_t {
     boundary("benchfs_pread", || {
         let count = count_arg(count)?;
         let offset = offset_arg(offset)?;
@@ -189,12 +213,12 @@ pub unsafe extern "C" fn benchfs_pread(fd: c_int, buf: *mut c_void, count: usize
     })
 }
 
-/// Like `write(2)`.
+/// Like `write(2)`: writes at the file offset and advances it.
 ///
 /// # Safety
-/// As for [`benchfs_pwrite`].
+/// `buf` is NULL (with `count == 0`) or valid for reads of `count` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn benchfs_write(fd: c_int, buf: *const c_void, count: usize) -> isize {
+pub unsafe extern "C" fn benchfs_write(fd: c_int, buf: *const c_void, count: usize) -> libc::ssize_t {
     boundary("benchfs_write", || {
         let count = count_arg(count)?;
         // SAFETY: forwarded caller contract.
@@ -203,12 +227,12 @@ pub unsafe extern "C" fn benchfs_write(fd: c_int, buf: *const c_void, count: usi
     })
 }
 
-/// Like `read(2)`.
+/// Like `read(2)`: reads at the file offset and advances it.
 ///
 /// # Safety
-/// As for [`benchfs_pread`].
+/// `buf` is NULL (with `count == 0`) or valid for writes of `count` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn benchfs_read(fd: c_int, buf: *mut c_void, count: usize) -> isize {
+pub unsafe extern "C" fn benchfs_read(fd: c_int, buf: *mut c_void, count: usize) -> libc::ssize_t {
     boundary("benchfs_read", || {
         let count = count_arg(count)?;
         // SAFETY: forwarded caller contract.
@@ -220,7 +244,7 @@ pub unsafe extern "C" fn benchfs_read(fd: c_int, buf: *mut c_void, count: usize)
 /// Like `lseek(2)` with `SEEK_SET`, `SEEK_CUR` or `SEEK_END`.
 ///
 /// # Safety
-/// None beyond passing a BenchFS descriptor.
+/// No pointer arguments: any `fd` value is safe (one that is not open fails with EBADF).
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_lseek(fd: c_int, offset: libc::off_t, whence: c_int) -> libc::off_t {
     boundary("benchfs_lseek", || {
@@ -234,16 +258,17 @@ pub unsafe extern "C" fn benchfs_lseek(fd: c_int, offset: libc::off_t, whence: c
     })
 }
 
-/// Like `fsync(2)`.
+/// Like `fsync(2)`: the data is durable in the owners' data directories and the size is published
+/// to the metadata owner.
 ///
 /// # Safety
-/// None beyond passing a BenchFS descriptor.
+/// No pointer arguments: any `fd` value is safe (one that is not open fails with EBADF).
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_fsync(fd: c_int) -> c_int {
     boundary("benchfs_fsync", || client::fsync(fd).map(|()| 0))
 }
 
-/// Like `stat(2)`.
+/// Like `stat(2)`: size, mode, inode number, block size (the chunk size), times.
 ///
 /// # Safety
 /// `path` is NULL or NUL-terminated; `st` is NULL or valid for writes of a `struct stat`.
@@ -259,7 +284,7 @@ pub unsafe extern "C" fn benchfs_stat(path: *const c_char, st: *mut libc::stat) 
     })
 }
 
-/// Like `fstat(2)`.
+/// Like `fstat(2)`; includes this rank's own unpublished writes to `fd`.
 ///
 /// # Safety
 /// `st` is NULL or valid for writes of a `struct stat`.
@@ -273,7 +298,7 @@ pub unsafe extern "C" fn benchfs_fstat(fd: c_int, st: *mut libc::stat) -> c_int 
     })
 }
 
-/// Like `unlink(2)`.
+/// Like `unlink(2)`: removes the metadata and every chunk on every owner. EISDIR for a directory.
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
@@ -283,7 +308,7 @@ pub unsafe extern "C" fn benchfs_unlink(path: *const c_char) -> c_int {
     boundary("benchfs_unlink", || client::unlink(unsafe { path_arg(path) }?).map(|()| 0))
 }
 
-/// Like `mkdir(2)`.
+/// Like `mkdir(2)`: EEXIST if the name exists, ENOENT/ENOTDIR for a bad parent.
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
@@ -293,7 +318,7 @@ pub unsafe extern "C" fn benchfs_mkdir(path: *const c_char, mode: libc::mode_t) 
     boundary("benchfs_mkdir", || client::mkdir(unsafe { path_arg(path) }?, mode).map(|()| 0))
 }
 
-/// Like `rmdir(2)`.
+/// Like `rmdir(2)`: ENOTEMPTY if the directory has entries, ENOTDIR for a file, EBUSY for "/".
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
@@ -303,7 +328,9 @@ pub unsafe extern "C" fn benchfs_rmdir(path: *const c_char) -> c_int {
     boundary("benchfs_rmdir", || client::rmdir(unsafe { path_arg(path) }?).map(|()| 0))
 }
 
-/// Like `rename(2)`.
+/// Like `rename(2)`, for files and directory trees; never copies file data. Replacing an
+/// existing file is atomic as seen by stat/open. Renaming a directory into its own subtree gives
+/// EINVAL.
 ///
 /// # Safety
 /// Both paths are NULL or NUL-terminated strings.
@@ -316,7 +343,8 @@ pub unsafe extern "C" fn benchfs_rename(oldpath: *const c_char, newpath: *const 
     })
 }
 
-/// Like `truncate(2)`.
+/// Like `truncate(2)`: shrink (cut data is freed on its owners and reads as zeros if the file
+/// grows again) or grow (a hole).
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
@@ -329,16 +357,17 @@ pub unsafe extern "C" fn benchfs_truncate(path: *const c_char, length: libc::off
     })
 }
 
-/// Like `ftruncate(2)`.
+/// Like `ftruncate(2)`: `benchfs_truncate` on an open descriptor.
 ///
 /// # Safety
-/// None beyond passing a BenchFS descriptor.
+/// No pointer arguments: any `fd` value is safe (one that is not open fails with EBADF).
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_ftruncate(fd: c_int, length: libc::off_t) -> c_int {
     boundary("benchfs_ftruncate", || client::ftruncate(fd, offset_arg(length)?).map(|()| 0))
 }
 
-/// Like `access(2)`.
+/// Like `access(2)` with `F_OK`, `R_OK`, `W_OK`, `X_OK`, checked against the mode bits and the
+/// caller's uid/gid (root passes `R_OK` and `W_OK`).
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
@@ -348,7 +377,8 @@ pub unsafe extern "C" fn benchfs_access(path: *const c_char, mode: c_int) -> c_i
     boundary("benchfs_access", || client::access(unsafe { path_arg(path) }?, mode).map(|()| 0))
 }
 
-/// Like `statvfs(2)`, with totals over all ranks.
+/// Like `statvfs(2)`: capacity totals over the data directories of all ranks (each file system
+/// counted once), and the number of entries.
 ///
 /// # Safety
 /// `path` is NULL or NUL-terminated; `st` is NULL or valid for writes of a `struct statvfs`.
@@ -375,11 +405,15 @@ pub unsafe extern "C" fn benchfs_statvfs(path: *const c_char, st: *mut libc::sta
     })
 }
 
-/// An open directory stream of the C API (`benchfs_dir_t`).
+/// The state of a `benchfs_dir_t`, opaque to C.
 pub struct BenchfsDir {
     dir: Dir,
     entry: libc::dirent,
 }
+
+/// An open directory stream, as `DIR` is for `opendir(3)`.
+#[allow(non_camel_case_types)]
+pub type benchfs_dir_t = BenchfsDir;
 
 /// Streams handed out and not yet closed: a pointer not in here is rejected with EBADF
 /// instead of being dereferenced.
@@ -399,12 +433,12 @@ fn check_dir(dir: *mut BenchfsDir) -> Result<()> {
     Ok(())
 }
 
-/// Like `opendir(3)`.
+/// Like `opendir(3)`: ENOENT, ENOTDIR as POSIX.
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn benchfs_opendir(path: *const c_char) -> *mut BenchfsDir {
+pub unsafe extern "C" fn benchfs_opendir(path: *const c_char) -> *mut benchfs_dir_t {
     boundary("benchfs_opendir", || {
         // SAFETY: forwarded caller contract.
         let dir = client::opendir(unsafe { path_arg(path) }?)?;
@@ -416,12 +450,16 @@ pub unsafe extern "C" fn benchfs_opendir(path: *const c_char) -> *mut BenchfsDir
     })
 }
 
-/// Like `readdir(3)`: NULL with errno unchanged at the end, NULL with errno set on error.
+/// Like `readdir(3)`: the next entry ("." and ".." first), with `d_name`, `d_type` and `d_ino`
+/// set, or NULL at the end (errno unchanged) or on error (errno set). Entries are fetched from
+/// their ranks in pages as the stream advances. The returned struct is valid until the next call
+/// on the same stream.
 ///
 /// # Safety
-/// `dir` is NULL or a stream from [`benchfs_opendir`]; one thread uses a stream at a time.
+/// `dir` is NULL or a stream from `benchfs_opendir` not yet closed; one thread uses a stream at a
+/// time.
 #[no_mangle]
-pub unsafe extern "C" fn benchfs_readdir(dir: *mut BenchfsDir) -> *mut libc::dirent {
+pub unsafe extern "C" fn benchfs_readdir(dir: *mut benchfs_dir_t) -> *mut libc::dirent {
     boundary("benchfs_readdir", || {
         check_dir(dir)?;
         // SAFETY: dir is a live stream (checked above), used by this thread only.
@@ -445,9 +483,9 @@ pub unsafe extern "C" fn benchfs_readdir(dir: *mut BenchfsDir) -> *mut libc::dir
 /// Like `closedir(3)`.
 ///
 /// # Safety
-/// `dir` is NULL or a stream from [`benchfs_opendir`] not used by another thread.
+/// `dir` is NULL or a stream from `benchfs_opendir` not used by another thread.
 #[no_mangle]
-pub unsafe extern "C" fn benchfs_closedir(dir: *mut BenchfsDir) -> c_int {
+pub unsafe extern "C" fn benchfs_closedir(dir: *mut benchfs_dir_t) -> c_int {
     boundary("benchfs_closedir", || {
         check_dir(dir)?;
         open_dirs().get_or_insert_with(HashSet::new).remove(&(dir as usize));
