@@ -18,7 +18,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::fs::{self as client, Dir, FileStat, Whence};
+use crate::fs::{self, Dir, FileStat, Whence};
 
 /// The failure value of a C return type.
 trait Failure {
@@ -122,7 +122,7 @@ fn fill_stat(st: &mut libc::stat, s: &FileStat) {
 /// is initialized.
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_init(comm: mpi::ffi::MPI_Comm) -> c_int {
-    boundary("benchfs_init", || client::init_raw(comm).map(|()| 0))
+    boundary("benchfs_init", || fs::init_raw(comm).map(|()| 0))
 }
 
 /// Collective over `comm`, the communicator of a separate MPI job (a tool such as a parallel
@@ -145,7 +145,7 @@ pub unsafe extern "C" fn benchfs_attach(comm: mpi::ffi::MPI_Comm, contact_file: 
         // SAFETY: non-NULL and NUL-terminated per the caller's contract.
         let bytes = unsafe { CStr::from_ptr(contact_file) }.to_bytes();
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(bytes));
-        client::attach_raw(comm, path).map(|()| 0)
+        fs::attach_raw(comm, path).map(|()| 0)
     })
 }
 
@@ -158,7 +158,7 @@ pub unsafe extern "C" fn benchfs_attach(comm: mpi::ffi::MPI_Comm, contact_file: 
 /// Call from the thread that uses MPI, before `MPI_Finalize`.
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_finalize() -> c_int {
-    boundary("benchfs_finalize", || client::finalize().map(|()| 0))
+    boundary("benchfs_finalize", || fs::finalize().map(|()| 0))
 }
 
 /// Like `open(2)`. Flags: `O_RDONLY`, `O_WRONLY`, `O_RDWR`, `O_CREAT`, `O_EXCL`, `O_TRUNC`,
@@ -171,7 +171,7 @@ pub unsafe extern "C" fn benchfs_finalize() -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_open(path: *const c_char, flags: c_int, mode: libc::mode_t) -> c_int {
     // SAFETY: forwarded caller contract.
-    boundary("benchfs_open", || client::open(unsafe { path_arg(path) }?, flags, mode))
+    boundary("benchfs_open", || fs::open(unsafe { path_arg(path) }?, flags, mode))
 }
 
 /// Like `close(2)`. Publishes the file's size and mtime to its metadata owner.
@@ -180,7 +180,7 @@ pub unsafe extern "C" fn benchfs_open(path: *const c_char, flags: c_int, mode: l
 /// No pointer arguments: any `fd` value is safe (one that is not open fails with EBADF).
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_close(fd: c_int) -> c_int {
-    boundary("benchfs_close", || client::close(fd).map(|()| 0))
+    boundary("benchfs_close", || fs::close(fd).map(|()| 0))
 }
 
 /// Like `pwrite(2)`: any offset and length; chunks spread over all ranks.
@@ -194,7 +194,7 @@ pub unsafe extern "C" fn benchfs_pwrite(fd: c_int, buf: *const c_void, count: us
         let offset = offset_arg(offset)?;
         // SAFETY: forwarded caller contract.
         let data = unsafe { in_slice(buf, count) }?;
-        client::pwrite(fd, data, offset).map(|n| n as isize)
+        fs::pwrite(fd, data, offset).map(|n| n as isize)
     })
 }
 
@@ -209,7 +209,7 @@ pub unsafe extern "C" fn benchfs_pread(fd: c_int, buf: *mut c_void, count: usize
         let offset = offset_arg(offset)?;
         // SAFETY: forwarded caller contract.
         let data = unsafe { out_slice(buf, count) }?;
-        client::pread(fd, data, offset).map(|n| n as isize)
+        fs::pread(fd, data, offset).map(|n| n as isize)
     })
 }
 
@@ -223,7 +223,7 @@ pub unsafe extern "C" fn benchfs_write(fd: c_int, buf: *const c_void, count: usi
         let count = count_arg(count)?;
         // SAFETY: forwarded caller contract.
         let data = unsafe { in_slice(buf, count) }?;
-        client::write(fd, data).map(|n| n as isize)
+        fs::write(fd, data).map(|n| n as isize)
     })
 }
 
@@ -237,7 +237,7 @@ pub unsafe extern "C" fn benchfs_read(fd: c_int, buf: *mut c_void, count: usize)
         let count = count_arg(count)?;
         // SAFETY: forwarded caller contract.
         let data = unsafe { out_slice(buf, count) }?;
-        client::read(fd, data).map(|n| n as isize)
+        fs::read(fd, data).map(|n| n as isize)
     })
 }
 
@@ -254,7 +254,7 @@ pub unsafe extern "C" fn benchfs_lseek(fd: c_int, offset: libc::off_t, whence: c
             libc::SEEK_END => Whence::End,
             _ => return Err(Error::InvalidArgument("whence must be SEEK_SET, SEEK_CUR or SEEK_END")),
         };
-        client::lseek(fd, offset, whence).map(|pos| pos as libc::off_t)
+        fs::lseek(fd, offset, whence).map(|pos| pos as libc::off_t)
     })
 }
 
@@ -265,7 +265,7 @@ pub unsafe extern "C" fn benchfs_lseek(fd: c_int, offset: libc::off_t, whence: c
 /// No pointer arguments: any `fd` value is safe (one that is not open fails with EBADF).
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_fsync(fd: c_int) -> c_int {
-    boundary("benchfs_fsync", || client::fsync(fd).map(|()| 0))
+    boundary("benchfs_fsync", || fs::fsync(fd).map(|()| 0))
 }
 
 /// Like `stat(2)`: size, mode, inode number, block size (the chunk size), times.
@@ -279,7 +279,7 @@ pub unsafe extern "C" fn benchfs_stat(path: *const c_char, st: *mut libc::stat) 
         let path = unsafe { path_arg(path) }?;
         // SAFETY: forwarded caller contract.
         let st = unsafe { st.as_mut() }.ok_or(Error::NullPointer("st"))?;
-        fill_stat(st, &client::stat(path)?);
+        fill_stat(st, &fs::stat(path)?);
         Ok(0)
     })
 }
@@ -293,7 +293,7 @@ pub unsafe extern "C" fn benchfs_fstat(fd: c_int, st: *mut libc::stat) -> c_int 
     boundary("benchfs_fstat", || {
         // SAFETY: forwarded caller contract.
         let st = unsafe { st.as_mut() }.ok_or(Error::NullPointer("st"))?;
-        fill_stat(st, &client::fstat(fd)?);
+        fill_stat(st, &fs::fstat(fd)?);
         Ok(0)
     })
 }
@@ -305,7 +305,7 @@ pub unsafe extern "C" fn benchfs_fstat(fd: c_int, st: *mut libc::stat) -> c_int 
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_unlink(path: *const c_char) -> c_int {
     // SAFETY: forwarded caller contract.
-    boundary("benchfs_unlink", || client::unlink(unsafe { path_arg(path) }?).map(|()| 0))
+    boundary("benchfs_unlink", || fs::unlink(unsafe { path_arg(path) }?).map(|()| 0))
 }
 
 /// Like `mkdir(2)`: EEXIST if the name exists, ENOENT/ENOTDIR for a bad parent.
@@ -315,7 +315,7 @@ pub unsafe extern "C" fn benchfs_unlink(path: *const c_char) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_mkdir(path: *const c_char, mode: libc::mode_t) -> c_int {
     // SAFETY: forwarded caller contract.
-    boundary("benchfs_mkdir", || client::mkdir(unsafe { path_arg(path) }?, mode).map(|()| 0))
+    boundary("benchfs_mkdir", || fs::mkdir(unsafe { path_arg(path) }?, mode).map(|()| 0))
 }
 
 /// Like `rmdir(2)`: ENOTEMPTY if the directory has entries, ENOTDIR for a file, EBUSY for "/".
@@ -325,7 +325,7 @@ pub unsafe extern "C" fn benchfs_mkdir(path: *const c_char, mode: libc::mode_t) 
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_rmdir(path: *const c_char) -> c_int {
     // SAFETY: forwarded caller contract.
-    boundary("benchfs_rmdir", || client::rmdir(unsafe { path_arg(path) }?).map(|()| 0))
+    boundary("benchfs_rmdir", || fs::rmdir(unsafe { path_arg(path) }?).map(|()| 0))
 }
 
 /// Like `rename(2)`, for files and directory trees; never copies file data. Replacing an
@@ -339,7 +339,7 @@ pub unsafe extern "C" fn benchfs_rename(oldpath: *const c_char, newpath: *const 
     boundary("benchfs_rename", || {
         // SAFETY: forwarded caller contract.
         let (from, to) = unsafe { (path_arg(oldpath)?, path_arg(newpath)?) };
-        client::rename(from, to).map(|()| 0)
+        fs::rename(from, to).map(|()| 0)
     })
 }
 
@@ -353,7 +353,7 @@ pub unsafe extern "C" fn benchfs_truncate(path: *const c_char, length: libc::off
     boundary("benchfs_truncate", || {
         // SAFETY: forwarded caller contract.
         let path = unsafe { path_arg(path) }?;
-        client::truncate(path, offset_arg(length)?).map(|()| 0)
+        fs::truncate(path, offset_arg(length)?).map(|()| 0)
     })
 }
 
@@ -363,7 +363,7 @@ pub unsafe extern "C" fn benchfs_truncate(path: *const c_char, length: libc::off
 /// No pointer arguments: any `fd` value is safe (one that is not open fails with EBADF).
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_ftruncate(fd: c_int, length: libc::off_t) -> c_int {
-    boundary("benchfs_ftruncate", || client::ftruncate(fd, offset_arg(length)?).map(|()| 0))
+    boundary("benchfs_ftruncate", || fs::ftruncate(fd, offset_arg(length)?).map(|()| 0))
 }
 
 /// Like `access(2)` with `F_OK`, `R_OK`, `W_OK`, `X_OK`, checked against the mode bits and the
@@ -374,7 +374,7 @@ pub unsafe extern "C" fn benchfs_ftruncate(fd: c_int, length: libc::off_t) -> c_
 #[no_mangle]
 pub unsafe extern "C" fn benchfs_access(path: *const c_char, mode: c_int) -> c_int {
     // SAFETY: forwarded caller contract.
-    boundary("benchfs_access", || client::access(unsafe { path_arg(path) }?, mode).map(|()| 0))
+    boundary("benchfs_access", || fs::access(unsafe { path_arg(path) }?, mode).map(|()| 0))
 }
 
 /// Like `statvfs(2)`: capacity totals over the data directories of all ranks (each file system
@@ -389,7 +389,7 @@ pub unsafe extern "C" fn benchfs_statvfs(path: *const c_char, st: *mut libc::sta
         let path = unsafe { path_arg(path) }?;
         // SAFETY: forwarded caller contract.
         let st = unsafe { st.as_mut() }.ok_or(Error::NullPointer("st"))?;
-        let fs = client::statvfs(path)?;
+        let fs = fs::statvfs(path)?;
         // SAFETY: statvfs is plain old data; all-zero is a valid value.
         *st = unsafe { std::mem::zeroed() };
         st.f_bsize = fs.bsize;
@@ -441,7 +441,7 @@ fn check_dir(dir: *mut BenchfsDir) -> Result<()> {
 pub unsafe extern "C" fn benchfs_opendir(path: *const c_char) -> *mut benchfs_dir_t {
     boundary("benchfs_opendir", || {
         // SAFETY: forwarded caller contract.
-        let dir = client::opendir(unsafe { path_arg(path) }?)?;
+        let dir = fs::opendir(unsafe { path_arg(path) }?)?;
         // SAFETY: dirent is plain old data; all-zero is a valid value.
         let entry = unsafe { std::mem::zeroed() };
         let ptr = Box::into_raw(Box::new(BenchfsDir { dir, entry }));
