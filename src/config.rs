@@ -10,7 +10,7 @@
 //! | `BENCHFS_KEEP_DATA` | `1` keeps the chunk files at finalize | `0` |
 //! | `BENCHFS_IO_BACKEND` | `uring`, `sync` (plain pread/pwrite), or `auto` (io_uring, falling back to `sync` where the kernel refuses it) | `auto` |
 //! | `BENCHFS_URING_DEPTH` | io_uring queue depth | `256` |
-//! | `BENCHFS_SPIN_US` | microseconds a waiting thread spins before it blocks | `5` |
+//! | `BENCHFS_SPIN_US` | microseconds a waiting thread keeps checking (yielding the CPU between checks) before it blocks | `20` |
 //! | `BENCHFS_CONTACT_FILE` | where `benchfs_init` publishes the job's contact information for `benchfs_attach` | unset |
 //! | `BENCHFS_LOG` | log filter (`tracing` env-filter syntax), logs go to stderr | `warn` |
 

@@ -3,7 +3,7 @@
 //!
 //! * [`comm`] is the only code that calls MPI: the job's duplicate communicator, allgather of
 //!   the UCX worker addresses, agreement and barriers.
-//! * [`start`] runs the steps: configuration, progress thread, address exchange, readiness.
+//! * [`start()`] and [`attach()`] run the steps: configuration, progress thread, address exchange, readiness.
 //! * [`same_node`] finds the ranks that share this node's storage.
 //! * [`contact`] is the file through which tools attach to a running job.
 

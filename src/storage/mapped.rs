@@ -2,8 +2,8 @@
 //! page cache (UCX rendezvous) instead of through an intermediate buffer.
 //!
 //! A mapping pins its inode: truncating or removing a file while a mapping of it is in flight
-//! could fault a reader of the mapping, so [`ChunkStore::truncate_unpinned`] waits until the
-//! inode has no live mapping before it cuts the file.
+//! could fault a reader of the mapping, so the chunk handlers await [`ChunkStore::unpinned`]
+//! (the inode has no live mapping) before they cut or remove the file.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
