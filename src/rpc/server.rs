@@ -171,63 +171,15 @@ fn fs_usage(node: &Node) -> Result<FsUsage> {
 }
 
 /// Metadata and chunk-maintenance operations: the same code serves remote and local callers.
+/// A request routed by a path (the wire table says which) is served only if that path is
+/// normalised and owned here.
 pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
+    if let Some(path) = request.routing_path() {
+        node.check_meta_path(path)?;
+    }
     match request {
-        Request::Open { path, flags, mode, uid, gid } => {
-            node.check_meta_path(&path)?;
-            let o = node.meta.borrow_mut().open(&path, flags as i32, mode, uid, gid)?;
-            Ok(ReplyBody::Opened { attr: o.attr, old_size: o.old_size, created: o.created })
-        }
-        Request::Stat { path } => {
-            node.check_meta_path(&path)?;
-            Ok(ReplyBody::Attr(node.meta.borrow().stat(&path)?.attr))
-        }
-        Request::Mkdir { path, mode, uid, gid } => {
-            node.check_meta_path(&path)?;
-            Ok(ReplyBody::Attr(node.meta.borrow_mut().mkdir(&path, mode, uid, gid)?))
-        }
-        Request::Rmdir { path } => {
-            node.check_meta_path(&path)?;
-            Ok(ReplyBody::Attr(node.meta.borrow_mut().rmdir(&path)?))
-        }
-        Request::Link { path, delta, touch } => {
-            node.check_meta_path(&path)?;
-            node.meta.borrow_mut().link(&path, delta, touch)?;
-            Ok(ReplyBody::Empty)
-        }
-        Request::Truncate { path, len } => {
-            node.check_meta_path(&path)?;
-            let (attr, old_size) = node.meta.borrow_mut().truncate(&path, len)?;
-            Ok(ReplyBody::Sized { attr, old_size })
-        }
-        Request::Take { path, to } => {
-            node.check_meta_path(&path)?;
-            if crate::path::normalize(&to)? != to {
-                return Err(Error::InvalidArgument("path is not normalised"));
-            }
-            let mut meta = node.meta.borrow_mut();
-            let record = meta.take(&path)?;
-            if !record.is_dir() {
-                meta.note_moved(&path, record.attr.ino, &to);
-            }
-            Ok(ReplyBody::Record { attr: record.attr, children: record.children as u64 })
-        }
-        Request::Install { path, attr, children } => {
-            node.check_meta_path(&path)?;
-            let replaced = node.meta.borrow_mut().install(&path, Record { attr, children: children as i64, claimed: false })?;
-            Ok(ReplyBody::Replaced(replaced.map(|r| r.attr)))
-        }
-        Request::MoveTree { from, to } => move_tree(node, &from, &to).await,
-        Request::StatFs => Ok(ReplyBody::FsUsage(fs_usage(node)?)),
-        Request::Discard { path, ino } => {
-            node.check_meta_path(&path)?;
-            let outcome = node.meta.borrow_mut().discard(&path, ino);
-            tracing::debug!(path, ino, ?outcome, "discard");
-            outcome?;
-            Ok(ReplyBody::Empty)
-        }
         Request::Publish { path, ino, size } => {
-            node.check_meta_path(&path)?;
+            // The table borrow ends here: the forward below may be served by this rank again.
             let outcome = node.meta.borrow_mut().publish(&path, ino, size)?;
             match outcome {
                 Ok(attr) => Ok(ReplyBody::Attr(attr)),
@@ -238,10 +190,8 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
                 }
             }
         }
-        Request::Unlink { path } => {
-            node.check_meta_path(&path)?;
-            Ok(ReplyBody::Attr(node.meta.borrow_mut().unlink(&path)?))
-        }
+        Request::MoveTree { from, to } => move_tree(node, &from, &to).await,
+        Request::StatFs => Ok(ReplyBody::FsUsage(fs_usage(node)?)),
         Request::TruncateChunks { ino, len } => {
             let store = node.store()?;
             store.unpinned(InodeId(ino)).await;
@@ -261,6 +211,47 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
         Request::Read { .. } | Request::Write { .. } | Request::List { .. } | Request::InstallMany { .. } => {
             Err(Error::Internal("request needs a payload path"))
         }
+        record => serve_record(node, record),
+    }
+}
+
+/// The requests that read or change one metadata record, at a path already checked.
+fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
+    let mut meta = node.meta.borrow_mut();
+    match request {
+        Request::Open { path, flags, mode, uid, gid } => {
+            let o = meta.open(&path, flags as i32, mode, uid, gid)?;
+            Ok(ReplyBody::Opened { attr: o.attr, old_size: o.old_size, created: o.created })
+        }
+        Request::Stat { path } => Ok(ReplyBody::Attr(meta.stat(&path)?.attr)),
+        Request::Mkdir { path, mode, uid, gid } => Ok(ReplyBody::Attr(meta.mkdir(&path, mode, uid, gid)?)),
+        Request::Rmdir { path } => Ok(ReplyBody::Attr(meta.rmdir(&path)?)),
+        Request::Unlink { path } => Ok(ReplyBody::Attr(meta.unlink(&path)?)),
+        Request::Link { path, delta, touch } => meta.link(&path, delta, touch).map(|()| ReplyBody::Empty),
+        Request::Truncate { path, len } => {
+            let (attr, old_size) = meta.truncate(&path, len)?;
+            Ok(ReplyBody::Sized { attr, old_size })
+        }
+        Request::Take { path, to } => {
+            if crate::path::normalize(&to)? != to {
+                return Err(Error::InvalidArgument("path is not normalised"));
+            }
+            let record = meta.take(&path)?;
+            if !record.is_dir() {
+                meta.note_moved(&path, record.attr.ino, &to);
+            }
+            Ok(ReplyBody::Record { attr: record.attr, children: record.children as u64 })
+        }
+        Request::Install { path, attr, children } => {
+            let replaced = meta.install(&path, Record { attr, children: children as i64, claimed: false })?;
+            Ok(ReplyBody::Replaced(replaced.map(|r| r.attr)))
+        }
+        Request::Discard { path, ino } => {
+            let outcome = meta.discard(&path, ino);
+            tracing::debug!(path, ino, ?outcome, "discard");
+            outcome.map(|()| ReplyBody::Empty)
+        }
+        _ => Err(Error::Internal("not a record request")),
     }
 }
 
