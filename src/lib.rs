@@ -45,5 +45,6 @@ pub use client::{
     access, attach, attach_raw, close, finalize, fstat, fsync, ftruncate, init, init_raw, lseek, mkdir, open, opendir, pread, pwrite, read,
     readdir, rename, rmdir, stat, statvfs, truncate, unlink, write, Dir, DirEntry, FileStat, FsStat, Whence,
 };
+pub use config::parse_size;
 pub use error::{Error, Result};
 pub use ids::{ChunkIndex, InodeId, Rank};
