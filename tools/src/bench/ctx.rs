@@ -1,0 +1,70 @@
+//! The job context every pattern runs in: the communicator, this rank, the options, and the
+//! reductions and error reporting they share.
+
+use mpi::collective::SystemOperation;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+
+use crate::options::Options;
+use crate::store::{OpError, Store};
+
+/// At most this many mismatch messages per rank and phase; the rest are only counted.
+pub const MAX_REPORTS: u32 = 5;
+
+pub struct Ctx {
+    pub world: SimpleCommunicator,
+    pub rank: usize,
+    pub size: usize,
+    pub opts: Options,
+}
+
+impl Ctx {
+    /// An operation that must not fail did: there is no meaningful way to continue the collective
+    /// pattern on this rank alone, so the whole job is stopped.
+    pub fn fatal(&self, store: &dyn Store, what: &str, e: OpError) -> ! {
+        eprintln!("benchfs-bench: rank {}: {} {what}: {e}", self.rank, store.label());
+        self.world.abort(2)
+    }
+
+    pub fn barrier(&self) {
+        self.world.barrier();
+    }
+
+    pub fn max_f64(&self, local: f64) -> f64 {
+        let mut global = 0.0f64;
+        self.world.all_reduce_into(&local, &mut global, SystemOperation::max());
+        global
+    }
+
+    pub fn sum_u64(&self, local: u64) -> u64 {
+        let mut global = 0u64;
+        self.world.all_reduce_into(&local, &mut global, SystemOperation::sum());
+        global
+    }
+
+    pub fn min_u64(&self, local: u64) -> u64 {
+        let mut global = 0u64;
+        self.world.all_reduce_into(&local, &mut global, SystemOperation::min());
+        global
+    }
+
+    /// Rank 0's string, on every rank.
+    pub fn broadcast_string(&self, s: String) -> String {
+        let root = self.world.process_at_rank(0);
+        let mut len = s.len() as u64;
+        root.broadcast_into(&mut len);
+        let mut bytes = if self.rank == 0 { s.into_bytes() } else { vec![0u8; len as usize] };
+        root.broadcast_into(&mut bytes[..]);
+        String::from_utf8(bytes).expect("rank 0 broadcasts UTF-8")
+    }
+}
+
+/// Reports one wrong transfer on stderr (up to [`MAX_REPORTS`] per phase).
+pub fn report_mismatch(ctx: &Ctx, store: &dyn Store, reports: &mut u32, what: String) {
+    if *reports < MAX_REPORTS {
+        eprintln!("benchfs-bench: rank {}: {} verify: {what}", ctx.rank, store.label());
+    } else if *reports == MAX_REPORTS {
+        eprintln!("benchfs-bench: rank {}: {} verify: further mismatches not shown", ctx.rank, store.label());
+    }
+    *reports += 1;
+}
