@@ -21,7 +21,7 @@ pub struct Ctx {
 impl Ctx {
     /// An operation that must not fail did: there is no meaningful way to continue the collective
     /// pattern on this rank alone, so the whole job is stopped.
-    pub fn fatal(&self, store: &dyn Store, what: &str, e: OpError) -> ! {
+    pub fn fatal(&self, store: &impl Store, what: &str, e: OpError) -> ! {
         eprintln!("benchfs-bench: rank {}: {} {what}: {e}", self.rank, store.label());
         self.world.abort(2)
     }
@@ -60,7 +60,7 @@ impl Ctx {
 }
 
 /// Reports one wrong transfer on stderr (up to [`MAX_REPORTS`] per phase).
-pub fn report_mismatch(ctx: &Ctx, store: &dyn Store, reports: &mut u32, what: String) {
+pub fn report_mismatch(ctx: &Ctx, store: &impl Store, reports: &mut u32, what: String) {
     if *reports < MAX_REPORTS {
         eprintln!("benchfs-bench: rank {}: {} verify: {what}", ctx.rank, store.label());
     } else if *reports == MAX_REPORTS {

@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use crate::ctx::{report_mismatch, Ctx};
 use crate::pattern::Pattern;
-use crate::store::Store;
+use crate::posix_dir::PosixSetup;
+use crate::report::Table;
+use crate::store::{OpenMode, Store};
 
 pub const MIB: f64 = 1024.0 * 1024.0;
 
@@ -55,19 +57,13 @@ impl Layout {
     }
 }
 
-/// Aggregate rates of one iteration of a bandwidth pattern, in MiB/s.
-pub struct Rates {
-    pub write: f64,
-    pub read: f64,
-}
-
 pub fn bytes_per_rank(ctx: &Ctx) -> u64 {
     ctx.opts.segments * ctx.opts.block
 }
 
 /// Removes the files of this layout; absent files are fine. The barriers on both sides keep the
 /// removal away from other ranks still reading the file and from the next phase.
-pub fn remove_data_files(ctx: &Ctx, store: &dyn Store, layout: Layout) {
+pub fn remove_data_files(ctx: &Ctx, store: &impl Store, layout: Layout) {
     let path = layout.path(ctx.rank);
     ctx.barrier();
     if layout == Layout::Fpp || ctx.rank == 0 {
@@ -80,35 +76,35 @@ pub fn remove_data_files(ctx: &Ctx, store: &dyn Store, layout: Layout) {
     ctx.barrier();
 }
 
-pub fn write_phase(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> f64 {
+pub fn write_phase(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32) -> f64 {
     let path = layout.path(ctx.rank);
     let pattern = Pattern::new(ctx.rank, iteration, ctx.opts.transfer);
     let mut buf = vec![0u8; ctx.opts.transfer as usize];
     pattern.fill(&mut buf, 0, false);
     // Every rank opens the shared file with O_CREAT and none truncates it: a late O_TRUNC would
     // destroy the blocks that faster ranks have already written.
-    let flags = match layout {
-        Layout::Fpp => libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
-        Layout::Shared => libc::O_CREAT | libc::O_WRONLY,
+    let mode = match layout {
+        Layout::Fpp => OpenMode::CreateTruncate,
+        Layout::Shared => OpenMode::Create,
     };
 
     ctx.barrier();
     let start = Instant::now();
-    let fd = store.open(&path, flags).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    let file = store.open(&path, mode).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     for offset in layout.transfers(ctx, ctx.rank) {
         pattern.fill(&mut buf, offset, true);
-        store.pwrite_all(fd, &buf, offset).unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
+        store.pwrite_all(&file, &buf, offset).unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
     }
     if ctx.opts.fsync {
-        store.fsync(fd).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+        store.fsync(&file).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     }
-    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    store.close(file).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     ctx.max_f64(start.elapsed().as_secs_f64())
 }
 
 /// The timed read phase: reads the data of the next rank, checking lengths and stamps only.
 /// Returns the phase time and the number of bad transfers seen on this rank.
-pub fn read_phase(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> (f64, u64) {
+pub fn read_phase(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32) -> (f64, u64) {
     let writer = (ctx.rank + 1) % ctx.size;
     let path = layout.path(writer);
     let pattern = Pattern::new(writer, iteration, ctx.opts.transfer);
@@ -119,9 +115,9 @@ pub fn read_phase(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) 
 
     ctx.barrier();
     let start = Instant::now();
-    let fd = store.open(&path, libc::O_RDONLY).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    let file = store.open(&path, OpenMode::Read).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     for offset in layout.transfers(ctx, writer) {
-        let n = store.pread_full(fd, &mut buf, offset).unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
+        let n = store.pread_full(&file, &mut buf, offset).unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
         if n != buf.len() {
             bad += 1;
             report_mismatch(ctx, store, &mut reports, format!("{path} @ {offset}: short read of {n} bytes"));
@@ -130,14 +126,14 @@ pub fn read_phase(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) 
             report_mismatch(ctx, store, &mut reports, format!("{path} @ {offset}: wrong stamp"));
         }
     }
-    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    store.close(file).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     let elapsed = start.elapsed().as_secs_f64();
     (ctx.max_f64(elapsed), bad)
 }
 
 /// The untimed full check: re-reads the next rank's data and compares every byte, and checks the
 /// size `stat` reports. Returns the number of bad transfers on this rank.
-pub fn verify_pass(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> u64 {
+pub fn verify_pass(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32) -> u64 {
     let writer = (ctx.rank + 1) % ctx.size;
     let path = layout.path(writer);
     let pattern = Pattern::new(writer, iteration, ctx.opts.transfer);
@@ -151,9 +147,9 @@ pub fn verify_pass(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32)
         bad += 1;
         report_mismatch(ctx, store, &mut reports, format!("{path}: stat size {size}, expected {}", layout.file_size(ctx)));
     }
-    let fd = store.open(&path, libc::O_RDONLY).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    let file = store.open(&path, OpenMode::Read).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     for offset in layout.transfers(ctx, writer) {
-        let n = store.pread_full(fd, &mut buf, offset).unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
+        let n = store.pread_full(&file, &mut buf, offset).unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
         pattern.fill(&mut expected, offset, false);
         if n != buf.len() || buf != expected {
             bad += 1;
@@ -166,13 +162,21 @@ pub fn verify_pass(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32)
             report_mismatch(ctx, store, &mut reports, what);
         }
     }
-    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &path, e));
+    store.close(file).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     bad
 }
 
-/// One iteration of a bandwidth pattern against one store. Returns the rates and this rank's
-/// count of verification failures.
-pub fn run_bandwidth(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u32) -> (Rates, u64) {
+/// One iteration of a bandwidth pattern against one store, recorded in `table`. Returns this
+/// rank's count of verification failures.
+pub fn run_layout(ctx: &Ctx, store: &impl Store, setup: &PosixSetup, layout: Layout, iteration: u32, table: &mut Table) -> u64 {
+    let (write_row, read_row) = (format!("{} write", layout.name()), format!("{} read", layout.name()));
+    // The reads (and, for the shared layout, the file) span ranks; a node-local POSIX directory
+    // cannot host them, so those figures are left out.
+    if !setup.hosts_cross_rank(ctx, store) {
+        table.row(&write_row, "MiB/s");
+        table.row(&read_row, "MiB/s");
+        return 0;
+    }
     remove_data_files(ctx, store, layout);
     let total = ctx.sum_u64(bytes_per_rank(ctx)) as f64;
     let write_time = write_phase(ctx, store, layout, iteration);
@@ -182,5 +186,7 @@ pub fn run_bandwidth(ctx: &Ctx, store: &dyn Store, layout: Layout, iteration: u3
         bad += verify_pass(ctx, store, layout, iteration);
     }
     remove_data_files(ctx, store, layout);
-    (Rates { write: total / MIB / write_time, read: total / MIB / read_time }, bad)
+    table.record(&write_row, "MiB/s", store, total / MIB / write_time);
+    table.record(&read_row, "MiB/s", store, total / MIB / read_time);
+    bad
 }

@@ -56,55 +56,36 @@ use std::process::ExitCode;
 use mpi::traits::*;
 
 use ctx::Ctx;
-use data::{run_bandwidth, Layout};
-use meta::{run_dirs, run_meta, META_PHASES, PARENTS};
+use data::{run_layout, Layout};
+use meta::{run_dirs, run_files, PARENTS};
 use options::{parse_options, usage, Parsed};
 use posix_dir::{choose_posix_dir, remove_posix_dir, setup_posix_dir, PosixSetup};
 use report::{print_config, Table};
-use store::{BenchFs, Posix, Store, System};
+use store::{BenchFs, Posix};
 
 fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
     let posix = Posix { root: posix_root.to_string() };
-    let stores: [&dyn Store; 2] = [&BenchFs, &posix];
     let mut table = Table { rows: Vec::new() };
     let mut bad = 0u64;
-
+    // Each pattern runs against BenchFS and then against POSIX before the next pattern starts.
     for iteration in 0..ctx.opts.iterations {
         for layout in [Layout::Fpp, Layout::Shared] {
             let selected = match layout {
                 Layout::Fpp => ctx.opts.fpp,
                 Layout::Shared => ctx.opts.shared,
             };
-            if !selected {
-                continue;
-            }
-            for store in stores {
-                // The reads (and, for the shared layout, the file) span ranks; a node-local POSIX
-                // directory cannot host them, so those figures are left out.
-                if store.system() == System::Posix && !setup.shared && ctx.size > 1 {
-                    table.row(&format!("{} write", layout.name()), "MiB/s");
-                    table.row(&format!("{} read", layout.name()), "MiB/s");
-                    continue;
-                }
-                let (rates, b) = run_bandwidth(ctx, store, layout, iteration);
-                bad += b;
-                table.record(&format!("{} write", layout.name()), "MiB/s", store, rates.write);
-                table.record(&format!("{} read", layout.name()), "MiB/s", store, rates.read);
+            if selected {
+                bad += run_layout(ctx, &BenchFs, setup, layout, iteration, &mut table);
+                bad += run_layout(ctx, &posix, setup, layout, iteration, &mut table);
             }
         }
         if ctx.opts.meta && ctx.opts.files > 0 {
-            for store in stores {
-                let (rates, b) = run_meta(ctx, store);
-                bad += b;
-                for (phase, rate) in META_PHASES.iter().zip(rates) {
-                    table.record(&format!("meta {phase}"), "ops/s", store, rate);
-                }
-            }
+            bad += run_files(ctx, &BenchFs, &mut table);
+            bad += run_files(ctx, &posix, &mut table);
         }
         if ctx.opts.dirs {
-            for store in stores {
-                bad += run_dirs(ctx, store, setup, &mut table);
-            }
+            bad += run_dirs(ctx, &BenchFs, setup, &mut table);
+            bad += run_dirs(ctx, &posix, setup, &mut table);
         }
     }
     if ctx.rank == 0 {

@@ -7,13 +7,13 @@ use std::time::Instant;
 use crate::ctx::{report_mismatch, Ctx};
 use crate::posix_dir::PosixSetup;
 use crate::report::Table;
-use crate::store::{Store, System};
+use crate::store::{OpenMode, Store};
 
 pub const META_PHASES: [&str; 4] = ["create", "stat", "open+close", "remove"];
 
 /// Runs the four metadata phases; returns the aggregate rates (operations per second, in the
 /// order of [`META_PHASES`]) and this rank's count of wrong results.
-pub fn run_meta(ctx: &Ctx, store: &dyn Store) -> ([f64; 4], u64) {
+pub fn run_meta(ctx: &Ctx, store: &impl Store) -> ([f64; 4], u64) {
     let paths: Vec<String> = (0..ctx.opts.files).map(|i| format!("/meta/r{}.{i}", ctx.rank)).collect();
     let total_ops = ctx.sum_u64(ctx.opts.files) as f64;
     let mut bad = 0u64;
@@ -27,8 +27,8 @@ pub fn run_meta(ctx: &Ctx, store: &dyn Store) -> ([f64; 4], u64) {
             let what = || format!("{} {path}", META_PHASES[phase]);
             match phase {
                 0 => {
-                    let fd = store.open(path, libc::O_CREAT | libc::O_WRONLY).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
-                    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    let file = store.open(path, OpenMode::Create).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    store.close(file).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
                 }
                 1 => {
                     let size = store.stat(path).unwrap_or_else(|e| ctx.fatal(store, &what(), e)).size;
@@ -38,8 +38,8 @@ pub fn run_meta(ctx: &Ctx, store: &dyn Store) -> ([f64; 4], u64) {
                     }
                 }
                 2 => {
-                    let fd = store.open(path, libc::O_RDONLY).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
-                    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    let file = store.open(path, OpenMode::Read).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+                    store.close(file).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
                 }
                 _ => store.unlink(path).unwrap_or_else(|e| ctx.fatal(store, &what(), e)),
             }
@@ -71,21 +71,21 @@ pub const SHARED_DIR: &str = "/shared-dir";
 pub const TREE_PHASES: [&str; 3] = ["mkdir", "dir stat", "rmdir"];
 
 /// Creates an empty file as untimed setup for a pattern.
-pub fn create_empty(ctx: &Ctx, store: &dyn Store, path: &str) {
+pub fn create_empty(ctx: &Ctx, store: &impl Store, path: &str) {
     let what = || format!("create {path}");
-    let fd = store.open(path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
-    store.close(fd).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+    let file = store.open(path, OpenMode::CreateTruncate).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
+    store.close(file).unwrap_or_else(|e| ctx.fatal(store, &what(), e));
 }
 
 /// Removes files as untimed cleanup after a pattern.
-pub fn remove_files(ctx: &Ctx, store: &dyn Store, paths: &[String]) {
+pub fn remove_files(ctx: &Ctx, store: &impl Store, paths: &[String]) {
     for path in paths {
         store.unlink(path).unwrap_or_else(|e| ctx.fatal(store, &format!("unlink {path}"), e));
     }
 }
 
 /// Checks that `path` no longer exists after `what` removed or moved it; returns 1 if it does.
-pub fn expect_gone(ctx: &Ctx, store: &dyn Store, path: &str, what: &str, reports: &mut u32) -> u64 {
+pub fn expect_gone(ctx: &Ctx, store: &impl Store, path: &str, what: &str, reports: &mut u32) -> u64 {
     match store.stat(path) {
         Err(e) if e.errno == libc::ENOENT => 0,
         other => {
@@ -97,7 +97,7 @@ pub fn expect_gone(ctx: &Ctx, store: &dyn Store, path: &str, what: &str, reports
 
 /// Lists `dir` (untimed) and checks that it holds exactly the names in `expected`, plus `.` and
 /// `..`, each once. Returns the number of wrong entries: missing, unexpected or repeated ones.
-pub fn check_listing(ctx: &Ctx, store: &dyn Store, dir: &str, expected: &[String], reports: &mut u32) -> u64 {
+pub fn check_listing(ctx: &Ctx, store: &impl Store, dir: &str, expected: &[String], reports: &mut u32) -> u64 {
     let index: HashMap<&[u8], usize> = expected.iter().enumerate().map(|(i, name)| (name.as_bytes(), i)).collect();
     let mut seen = vec![false; expected.len()];
     let mut dots = [0u32; 2];
@@ -134,7 +134,7 @@ pub fn check_listing(ctx: &Ctx, store: &dyn Store, dir: &str, expected: &[String
 /// Creates, stats and removes `--dirs` directories in this rank's own parent, each phase timed
 /// on its own. Returns the aggregate rates (in the order of [`TREE_PHASES`]) and this rank's count
 /// of wrong results.
-pub fn run_tree(ctx: &Ctx, store: &dyn Store) -> ([f64; 3], u64) {
+pub fn run_tree(ctx: &Ctx, store: &impl Store) -> ([f64; 3], u64) {
     let parent = format!("/dirs/r{}", ctx.rank);
     let names: Vec<String> = (0..ctx.opts.dir_count).map(|i| format!("d{i}")).collect();
     let paths: Vec<String> = names.iter().map(|name| format!("{parent}/{name}")).collect();
@@ -184,7 +184,7 @@ pub fn run_tree(ctx: &Ctx, store: &dyn Store) -> ([f64; 3], u64) {
 /// Every rank lists the whole of one shared directory holding `--readdir-files` files of every
 /// rank. Returns the aggregate rate (entries listed by all ranks per second of the slowest rank)
 /// and this rank's count of wrong results.
-pub fn run_readdir(ctx: &Ctx, store: &dyn Store) -> (f64, u64) {
+pub fn run_readdir(ctx: &Ctx, store: &impl Store) -> (f64, u64) {
     let n = ctx.opts.readdir_files;
     let own: Vec<String> = (0..n).map(|i| format!("{SHARED_DIR}/r{}.{i}", ctx.rank)).collect();
     for path in &own {
@@ -227,7 +227,7 @@ pub fn run_readdir(ctx: &Ctx, store: &dyn Store) -> (f64, u64) {
 
 /// Every rank renames `--renames` files of its own within one shared directory. Returns the
 /// aggregate rate and this rank's count of wrong results.
-pub fn run_rename(ctx: &Ctx, store: &dyn Store) -> (f64, u64) {
+pub fn run_rename(ctx: &Ctx, store: &impl Store) -> (f64, u64) {
     let from: Vec<String> = (0..ctx.opts.renames).map(|i| format!("/ren/r{}.{i}", ctx.rank)).collect();
     let to: Vec<String> = from.iter().map(|path| format!("{path}.moved")).collect();
     for path in &from {
@@ -261,8 +261,19 @@ pub fn run_rename(ctx: &Ctx, store: &dyn Store) -> (f64, u64) {
     (rate, bad)
 }
 
-/// The directory patterns against one store; returns this rank's count of wrong results.
-pub fn run_dirs(ctx: &Ctx, store: &dyn Store, setup: &PosixSetup, table: &mut Table) -> u64 {
+/// The file metadata pattern against one store, recorded in `table`; returns this rank's count
+/// of wrong results.
+pub fn run_files(ctx: &Ctx, store: &impl Store, table: &mut Table) -> u64 {
+    let (rates, bad) = run_meta(ctx, store);
+    for (phase, rate) in META_PHASES.iter().zip(rates) {
+        table.record(&format!("meta {phase}"), "ops/s", store, rate);
+    }
+    bad
+}
+
+/// The directory patterns against one store, recorded in `table`; returns this rank's count of
+/// wrong results.
+pub fn run_dirs(ctx: &Ctx, store: &impl Store, setup: &PosixSetup, table: &mut Table) -> u64 {
     let mut bad = 0u64;
     if ctx.opts.dir_count > 0 {
         let (rates, b) = run_tree(ctx, store);
@@ -273,7 +284,7 @@ pub fn run_dirs(ctx: &Ctx, store: &dyn Store, setup: &PosixSetup, table: &mut Ta
     }
     if ctx.opts.readdir_files > 0 {
         // Every rank lists the files of all ranks: a node-local POSIX directory cannot host that.
-        if store.system() == System::Posix && !setup.shared && ctx.size > 1 {
+        if !setup.hosts_cross_rank(ctx, store) {
             table.row("readdir", "entries/s");
         } else {
             let (rate, b) = run_readdir(ctx, store);

@@ -4,6 +4,7 @@ use mpi::traits::*;
 
 use crate::ctx::Ctx;
 use crate::meta::PARENTS;
+use crate::store::{Store, System};
 
 /// The POSIX directory: as given, or a fresh one named after the job so that concurrent jobs on a
 /// node do not collide. Rank 0 chooses it, because each rank has its own pid.
@@ -30,6 +31,14 @@ pub struct PosixSetup {
     /// Whether every rank sees the same directory. Node-local directories (e.g. /dev/shm on
     /// several nodes) cannot host a shared file or a read of another rank's file.
     pub shared: bool,
+}
+
+impl PosixSetup {
+    /// Whether `store` can host a pattern in which ranks use each other's files: BenchFS always,
+    /// the POSIX directory when every rank sees the same one (or there is only one rank).
+    pub fn hosts_cross_rank(&self, ctx: &Ctx, store: &impl Store) -> bool {
+        store.system() == System::BenchFs || self.shared || ctx.size == 1
+    }
 }
 
 /// The directories of [`PARENTS`] below `root`.

@@ -49,7 +49,7 @@ impl Table {
         &mut self.rows[i]
     }
 
-    pub fn record(&mut self, name: &str, unit: &'static str, store: &dyn Store, value: f64) {
+    pub fn record(&mut self, name: &str, unit: &'static str, store: &impl Store, value: f64) {
         let row = self.row(name, unit);
         match store.system() {
             System::BenchFs => Row::record(&mut row.benchfs, value),

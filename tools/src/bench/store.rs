@@ -1,7 +1,22 @@
 //! The two compared file systems behind one interface, [`Store`]: BenchFS and a local POSIX
 //! directory.
 
-use std::ffi::{CStr, CString};
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+/// How a pattern opens a file; both stores create files with mode 0644.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// `O_RDONLY`
+    Read,
+    /// `O_WRONLY | O_CREAT`
+    Create,
+    /// `O_WRONLY | O_CREAT | O_TRUNC`
+    CreateTruncate,
+}
 
 /// A failed file-system call, with the errno it reported.
 #[derive(Debug)]
@@ -51,35 +66,38 @@ impl System {
     }
 }
 
-/// The calls a benchmark pattern makes. Both implementations take the same absolute paths and
-/// return plain descriptors, so one pattern function drives both file systems call for call.
+/// The calls a benchmark pattern makes. Both implementations take the same absolute paths, so
+/// one pattern function drives both file systems call for call.
 pub trait Store {
+    /// An open file, from [`Store::open`] until [`Store::close`].
+    type File;
+
     fn system(&self) -> System;
 
     fn label(&self) -> &'static str {
         self.system().label()
     }
 
-    fn open(&self, path: &str, flags: i32) -> Result<i32, OpError>;
-    fn close(&self, fd: i32) -> Result<(), OpError>;
-    fn pwrite(&self, fd: i32, buf: &[u8], offset: u64) -> Result<usize, OpError>;
-    fn pread(&self, fd: i32, buf: &mut [u8], offset: u64) -> Result<usize, OpError>;
-    fn fsync(&self, fd: i32) -> Result<(), OpError>;
+    fn open(&self, path: &str, mode: OpenMode) -> Result<Self::File, OpError>;
+    fn close(&self, file: Self::File) -> Result<(), OpError>;
+    fn pwrite(&self, file: &Self::File, buf: &[u8], offset: u64) -> Result<usize, OpError>;
+    fn pread(&self, file: &Self::File, buf: &mut [u8], offset: u64) -> Result<usize, OpError>;
+    fn fsync(&self, file: &Self::File) -> Result<(), OpError>;
     /// What `stat` reports about `path` (following symbolic links, like `stat(2)`).
     fn stat(&self, path: &str) -> Result<Attrs, OpError>;
     fn unlink(&self, path: &str) -> Result<(), OpError>;
     fn mkdir(&self, path: &str) -> Result<(), OpError>;
     fn rmdir(&self, path: &str) -> Result<(), OpError>;
     fn rename(&self, from: &str, to: &str) -> Result<(), OpError>;
-    /// Opens the directory `path`, passes the name of every entry it returns (`.` and `..`
-    /// included) to `visit`, and closes it: one `opendir`, `readdir` loop, `closedir`.
+    /// Opens the directory `path`, passes the name of every entry in it (`.` and `..` included)
+    /// to `visit`, and closes it: one `opendir`, `readdir` loop, `closedir`.
     fn list_dir(&self, path: &str, visit: &mut dyn FnMut(&[u8])) -> Result<(), OpError>;
 
     /// Writes all of `buf`, continuing after short writes as a POSIX program must.
-    fn pwrite_all(&self, fd: i32, buf: &[u8], offset: u64) -> Result<(), OpError> {
+    fn pwrite_all(&self, file: &Self::File, buf: &[u8], offset: u64) -> Result<(), OpError> {
         let mut done = 0;
         while done < buf.len() {
-            match self.pwrite(fd, &buf[done..], offset + done as u64)? {
+            match self.pwrite(file, &buf[done..], offset + done as u64)? {
                 0 => return Err(OpError { op: "pwrite", errno: libc::EIO, detail: "wrote 0 bytes".into() }),
                 n => done += n,
             }
@@ -88,10 +106,10 @@ pub trait Store {
     }
 
     /// Reads until `buf` is full or end of file; returns the number of bytes read.
-    fn pread_full(&self, fd: i32, buf: &mut [u8], offset: u64) -> Result<usize, OpError> {
+    fn pread_full(&self, file: &Self::File, buf: &mut [u8], offset: u64) -> Result<usize, OpError> {
         let mut done = 0;
         while done < buf.len() {
-            match self.pread(fd, &mut buf[done..], offset + done as u64)? {
+            match self.pread(file, &mut buf[done..], offset + done as u64)? {
                 0 => break,
                 n => done += n,
             }
@@ -100,185 +118,142 @@ pub trait Store {
     }
 }
 
+/// BenchFS through its Rust API; a file is a BenchFS descriptor.
 pub struct BenchFs;
 
-pub fn bfs_err(op: &'static str, e: benchfs::Error) -> OpError {
-    OpError { op, errno: e.errno(), detail: e.to_string() }
+fn bfs_err(op: &'static str) -> impl FnOnce(benchfs::Error) -> OpError {
+    move |e| OpError { op, errno: e.errno(), detail: e.to_string() }
 }
 
 impl Store for BenchFs {
+    type File = i32;
+
     fn system(&self) -> System {
         System::BenchFs
     }
-    fn open(&self, path: &str, flags: i32) -> Result<i32, OpError> {
-        benchfs::open(path, flags, 0o644).map_err(|e| bfs_err("open", e))
+    fn open(&self, path: &str, mode: OpenMode) -> Result<i32, OpError> {
+        let flags = match mode {
+            OpenMode::Read => libc::O_RDONLY,
+            OpenMode::Create => libc::O_WRONLY | libc::O_CREAT,
+            OpenMode::CreateTruncate => libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+        };
+        benchfs::open(path, flags, 0o644).map_err(bfs_err("open"))
     }
     fn close(&self, fd: i32) -> Result<(), OpError> {
-        benchfs::close(fd).map_err(|e| bfs_err("close", e))
+        benchfs::close(fd).map_err(bfs_err("close"))
     }
-    fn pwrite(&self, fd: i32, buf: &[u8], offset: u64) -> Result<usize, OpError> {
-        benchfs::pwrite(fd, buf, offset).map_err(|e| bfs_err("pwrite", e))
+    fn pwrite(&self, &fd: &i32, buf: &[u8], offset: u64) -> Result<usize, OpError> {
+        benchfs::pwrite(fd, buf, offset).map_err(bfs_err("pwrite"))
     }
-    fn pread(&self, fd: i32, buf: &mut [u8], offset: u64) -> Result<usize, OpError> {
-        benchfs::pread(fd, buf, offset).map_err(|e| bfs_err("pread", e))
+    fn pread(&self, &fd: &i32, buf: &mut [u8], offset: u64) -> Result<usize, OpError> {
+        benchfs::pread(fd, buf, offset).map_err(bfs_err("pread"))
     }
-    fn fsync(&self, fd: i32) -> Result<(), OpError> {
-        benchfs::fsync(fd).map_err(|e| bfs_err("fsync", e))
+    fn fsync(&self, &fd: &i32) -> Result<(), OpError> {
+        benchfs::fsync(fd).map_err(bfs_err("fsync"))
     }
     fn stat(&self, path: &str) -> Result<Attrs, OpError> {
-        benchfs::stat(path).map(|st| Attrs { size: st.size, mode: st.mode }).map_err(|e| bfs_err("stat", e))
+        benchfs::stat(path).map(|st| Attrs { size: st.size, mode: st.mode }).map_err(bfs_err("stat"))
     }
     fn unlink(&self, path: &str) -> Result<(), OpError> {
-        benchfs::unlink(path).map_err(|e| bfs_err("unlink", e))
+        benchfs::unlink(path).map_err(bfs_err("unlink"))
     }
     fn mkdir(&self, path: &str) -> Result<(), OpError> {
-        benchfs::mkdir(path, 0o755).map_err(|e| bfs_err("mkdir", e))
+        benchfs::mkdir(path, 0o755).map_err(bfs_err("mkdir"))
     }
     fn rmdir(&self, path: &str) -> Result<(), OpError> {
-        benchfs::rmdir(path).map_err(|e| bfs_err("rmdir", e))
+        benchfs::rmdir(path).map_err(bfs_err("rmdir"))
     }
     fn rename(&self, from: &str, to: &str) -> Result<(), OpError> {
-        benchfs::rename(from, to).map_err(|e| bfs_err("rename", e))
+        benchfs::rename(from, to).map_err(bfs_err("rename"))
     }
     fn list_dir(&self, path: &str, visit: &mut dyn FnMut(&[u8])) -> Result<(), OpError> {
         // The stream is closed when it is dropped, on every path out of this function.
-        let dir = benchfs::opendir(path).map_err(|e| bfs_err("opendir", e))?;
+        let dir = benchfs::opendir(path).map_err(bfs_err("opendir"))?;
         for entry in dir {
-            visit(entry.map_err(|e| bfs_err("readdir", e))?.name.as_bytes());
+            visit(entry.map_err(bfs_err("readdir"))?.name.as_bytes());
         }
         Ok(())
     }
 }
 
-/// The kernel file system under `root`, through the same system calls IOR's POSIX backend uses.
+/// The kernel file system under `root`, through `std::fs`: each call is the one system call
+/// IOR's POSIX backend makes (`open`, `pwrite`, `pread`, `fsync`, `close`, `stat`, `unlink`,
+/// `mkdir`, `rmdir`, `rename`, and `opendir`/`readdir`/`closedir`).
 pub struct Posix {
     pub root: String,
 }
 
-pub fn os_err(op: &'static str) -> OpError {
-    let e = std::io::Error::last_os_error();
-    OpError { op, errno: e.raw_os_error().unwrap_or(libc::EIO), detail: e.to_string() }
+fn io_err(op: &'static str) -> impl FnOnce(io::Error) -> OpError {
+    move |e| {
+        // Only errors that std raises itself, such as a NUL byte in a path, carry no errno.
+        let errno = e.raw_os_error().unwrap_or(if e.kind() == io::ErrorKind::InvalidInput { libc::EINVAL } else { libc::EIO });
+        OpError { op, errno, detail: e.to_string() }
+    }
 }
 
 impl Posix {
-    /// Runs a libc call that takes one path and returns -1 with errno on failure.
-    pub fn path_call(&self, path: &str, op: &'static str, call: impl FnOnce(*const libc::c_char) -> libc::c_int) -> Result<(), OpError> {
-        let p = self.cpath(path)?;
-        if call(p.as_ptr()) < 0 {
-            Err(os_err(op))
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn cpath(&self, path: &str) -> Result<CString, OpError> {
-        CString::new(format!("{}{}", self.root, path)).map_err(|_| OpError {
-            op: "path",
-            errno: libc::EINVAL,
-            detail: "path contains a NUL byte".into(),
-        })
+    fn path(&self, path: &str) -> PathBuf {
+        PathBuf::from(format!("{}{path}", self.root))
     }
 }
 
 impl Store for Posix {
+    type File = File;
+
     fn system(&self) -> System {
         System::Posix
     }
-    fn open(&self, path: &str, flags: i32) -> Result<i32, OpError> {
-        let p = self.cpath(path)?;
-        // SAFETY: `p` is a NUL-terminated string that outlives the call.
-        let fd = unsafe { libc::open(p.as_ptr(), flags | libc::O_CLOEXEC, 0o644 as libc::c_uint) };
-        if fd < 0 {
-            Err(os_err("open"))
-        } else {
-            Ok(fd)
-        }
+    fn open(&self, path: &str, mode: OpenMode) -> Result<File, OpError> {
+        // std adds O_CLOEXEC, as the benchmark always did.
+        let mut options = OpenOptions::new();
+        match mode {
+            OpenMode::Read => options.read(true),
+            OpenMode::Create => options.write(true).create(true),
+            OpenMode::CreateTruncate => options.write(true).create(true).truncate(true),
+        };
+        options.mode(0o644).open(self.path(path)).map_err(io_err("open"))
     }
-    fn close(&self, fd: i32) -> Result<(), OpError> {
-        // SAFETY: closing a descriptor this process opened and closes only once.
-        if unsafe { libc::close(fd) } < 0 {
-            Err(os_err("close"))
-        } else {
-            Ok(())
-        }
+    fn close(&self, file: File) -> Result<(), OpError> {
+        // Dropping the File calls close(2), here and so inside the timing. std does not report
+        // what close returns; for a local file, its errors would have surfaced in fsync first.
+        drop(file);
+        Ok(())
     }
-    fn pwrite(&self, fd: i32, buf: &[u8], offset: u64) -> Result<usize, OpError> {
-        // SAFETY: `buf` is valid for `buf.len()` bytes of reading during the call.
-        let n = unsafe { libc::pwrite(fd, buf.as_ptr().cast(), buf.len(), offset as libc::off_t) };
-        usize::try_from(n).map_err(|_| os_err("pwrite"))
+    fn pwrite(&self, file: &File, buf: &[u8], offset: u64) -> Result<usize, OpError> {
+        file.write_at(buf, offset).map_err(io_err("pwrite"))
     }
-    fn pread(&self, fd: i32, buf: &mut [u8], offset: u64) -> Result<usize, OpError> {
-        // SAFETY: `buf` is valid for `buf.len()` bytes of writing during the call.
-        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), offset as libc::off_t) };
-        usize::try_from(n).map_err(|_| os_err("pread"))
+    fn pread(&self, file: &File, buf: &mut [u8], offset: u64) -> Result<usize, OpError> {
+        file.read_at(buf, offset).map_err(io_err("pread"))
     }
-    fn fsync(&self, fd: i32) -> Result<(), OpError> {
-        // SAFETY: plain system call on a descriptor.
-        if unsafe { libc::fsync(fd) } < 0 {
-            Err(os_err("fsync"))
-        } else {
-            Ok(())
-        }
+    fn fsync(&self, file: &File) -> Result<(), OpError> {
+        file.sync_all().map_err(io_err("fsync"))
     }
     fn stat(&self, path: &str) -> Result<Attrs, OpError> {
-        let p = self.cpath(path)?;
-        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: `p` is NUL-terminated and `st` has room for a `struct stat`.
-        if unsafe { libc::stat(p.as_ptr(), st.as_mut_ptr()) } < 0 {
-            return Err(os_err("stat"));
-        }
-        // SAFETY: stat returned 0, so it filled in `st`.
-        let st = unsafe { st.assume_init() };
-        Ok(Attrs { size: st.st_size as u64, mode: st.st_mode })
+        let meta = fs::metadata(self.path(path)).map_err(io_err("stat"))?;
+        Ok(Attrs { size: meta.len(), mode: meta.mode() })
     }
     fn unlink(&self, path: &str) -> Result<(), OpError> {
-        // SAFETY: `p` is a NUL-terminated string that outlives the call.
-        self.path_call(path, "unlink", |p| unsafe { libc::unlink(p) })
+        fs::remove_file(self.path(path)).map_err(io_err("unlink"))
     }
     fn mkdir(&self, path: &str) -> Result<(), OpError> {
-        // SAFETY: `p` is a NUL-terminated string that outlives the call.
-        self.path_call(path, "mkdir", |p| unsafe { libc::mkdir(p, 0o755) })
+        // DirBuilder rather than fs::create_dir to keep mode 0755, like the BenchFS side.
+        DirBuilder::new().mode(0o755).create(self.path(path)).map_err(io_err("mkdir"))
     }
     fn rmdir(&self, path: &str) -> Result<(), OpError> {
-        // SAFETY: `p` is a NUL-terminated string that outlives the call.
-        self.path_call(path, "rmdir", |p| unsafe { libc::rmdir(p) })
+        fs::remove_dir(self.path(path)).map_err(io_err("rmdir"))
     }
     fn rename(&self, from: &str, to: &str) -> Result<(), OpError> {
-        let (f, t) = (self.cpath(from)?, self.cpath(to)?);
-        // SAFETY: both paths are NUL-terminated strings that outlive the call.
-        if unsafe { libc::rename(f.as_ptr(), t.as_ptr()) } < 0 {
-            Err(os_err("rename"))
-        } else {
-            Ok(())
-        }
+        fs::rename(self.path(from), self.path(to)).map_err(io_err("rename"))
     }
     fn list_dir(&self, path: &str, visit: &mut dyn FnMut(&[u8])) -> Result<(), OpError> {
-        let p = self.cpath(path)?;
-        // SAFETY: `p` is a NUL-terminated string that outlives the call.
-        let dir = unsafe { libc::opendir(p.as_ptr()) };
-        if dir.is_null() {
-            return Err(os_err("opendir"));
+        let entries = fs::read_dir(self.path(path)).map_err(io_err("opendir"))?;
+        // readdir(3) returns `.` and `..` like any other entry, and std's ReadDir reads them but
+        // does not pass them on; they are reported here so that both stores list the same entries.
+        visit(b".");
+        visit(b"..");
+        for entry in entries {
+            visit(entry.map_err(io_err("readdir"))?.file_name().as_bytes());
         }
-        let listed = loop {
-            // readdir reports an error only through errno, and leaves errno alone at the end of
-            // the stream; clearing it first tells the two apart.
-            // SAFETY: __errno_location returns this thread's errno, valid for the thread's life.
-            unsafe { *libc::__errno_location() = 0 };
-            // SAFETY: `dir` is an open stream that only this function uses.
-            let entry = unsafe { libc::readdir(dir) };
-            if entry.is_null() {
-                let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-                break if errno == 0 { Ok(()) } else { Err(os_err("readdir")) };
-            }
-            // SAFETY: a non-null entry stays valid until the next readdir or closedir of `dir`,
-            // and its d_name is NUL-terminated.
-            let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
-            visit(name.to_bytes());
-        };
-        // SAFETY: `dir` came from opendir and is closed exactly once.
-        if unsafe { libc::closedir(dir) } < 0 {
-            return listed.and(Err(os_err("closedir")));
-        }
-        listed
+        Ok(())
     }
 }
