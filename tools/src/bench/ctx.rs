@@ -59,12 +59,27 @@ impl Ctx {
     }
 }
 
-/// Reports one wrong transfer on stderr (up to [`MAX_REPORTS`] per phase).
-pub fn report_mismatch(ctx: &Ctx, store: &impl Store, reports: &mut u32, what: String) {
-    if *reports < MAX_REPORTS {
-        eprintln!("benchfs-bench: rank {}: {} verify: {what}", ctx.rank, store.label());
-    } else if *reports == MAX_REPORTS {
-        eprintln!("benchfs-bench: rank {}: {} verify: further mismatches not shown", ctx.rank, store.label());
+/// The wrong results one rank sees in one pattern against one store. The first
+/// [`MAX_REPORTS`] are described on stderr, the rest only counted.
+pub struct Tally {
+    rank: usize,
+    label: &'static str,
+    /// How many wrong results (bad transfers, wrong attributes, listing errors) were seen.
+    pub bad: u64,
+}
+
+impl Tally {
+    pub fn new(ctx: &Ctx, store: &impl Store) -> Tally {
+        Tally { rank: ctx.rank, label: store.label(), bad: 0 }
     }
-    *reports += 1;
+
+    /// Counts one wrong result, described by `what`.
+    pub fn wrong(&mut self, what: String) {
+        if self.bad < u64::from(MAX_REPORTS) {
+            eprintln!("benchfs-bench: rank {}: {} verify: {what}", self.rank, self.label);
+        } else if self.bad == u64::from(MAX_REPORTS) {
+            eprintln!("benchfs-bench: rank {}: {} verify: further mismatches not shown", self.rank, self.label);
+        }
+        self.bad += 1;
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::ctx::{report_mismatch, Ctx};
+use crate::ctx::{Ctx, Tally};
 use crate::pattern::Pattern;
 use crate::posix_dir::PosixSetup;
 use crate::report::Table;
@@ -110,8 +110,7 @@ pub fn read_phase(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32)
     let pattern = Pattern::new(writer, iteration, ctx.opts.transfer);
     let mut buf = vec![0u8; ctx.opts.transfer as usize];
     let verify = ctx.opts.verify;
-    let mut bad = 0u64;
-    let mut reports = 0u32;
+    let mut tally = Tally::new(ctx, store);
 
     ctx.barrier();
     let start = Instant::now();
@@ -119,16 +118,14 @@ pub fn read_phase(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32)
     for offset in layout.transfers(ctx, writer) {
         let n = store.pread_full(&file, &mut buf, offset).unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
         if n != buf.len() {
-            bad += 1;
-            report_mismatch(ctx, store, &mut reports, format!("{path} @ {offset}: short read of {n} bytes"));
+            tally.wrong(format!("{path} @ {offset}: short read of {n} bytes"));
         } else if verify && !pattern.spot_check(&buf, offset) {
-            bad += 1;
-            report_mismatch(ctx, store, &mut reports, format!("{path} @ {offset}: wrong stamp"));
+            tally.wrong(format!("{path} @ {offset}: wrong stamp"));
         }
     }
     store.close(file).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     let elapsed = start.elapsed().as_secs_f64();
-    (ctx.max_f64(elapsed), bad)
+    (ctx.max_f64(elapsed), tally.bad)
 }
 
 /// The untimed full check: re-reads the next rank's data and compares every byte, and checks the
@@ -139,31 +136,28 @@ pub fn verify_pass(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32
     let pattern = Pattern::new(writer, iteration, ctx.opts.transfer);
     let mut buf = vec![0u8; ctx.opts.transfer as usize];
     let mut expected = vec![0u8; ctx.opts.transfer as usize];
-    let mut bad = 0u64;
-    let mut reports = 0u32;
+    let mut tally = Tally::new(ctx, store);
 
     let size = store.stat(&path).unwrap_or_else(|e| ctx.fatal(store, &path, e)).size;
     if size != layout.file_size(ctx) {
-        bad += 1;
-        report_mismatch(ctx, store, &mut reports, format!("{path}: stat size {size}, expected {}", layout.file_size(ctx)));
+        tally.wrong(format!("{path}: stat size {size}, expected {}", layout.file_size(ctx)));
     }
     let file = store.open(&path, OpenMode::Read).unwrap_or_else(|e| ctx.fatal(store, &path, e));
     for offset in layout.transfers(ctx, writer) {
         let n = store.pread_full(&file, &mut buf, offset).unwrap_or_else(|e| ctx.fatal(store, &format!("{path} @ {offset}"), e));
         pattern.fill(&mut expected, offset, false);
         if n != buf.len() || buf != expected {
-            bad += 1;
             let at = buf[..n].iter().zip(&expected).position(|(a, b)| a != b).unwrap_or(n);
             let what = if at < n {
                 format!("{path}: first wrong byte at offset {} (read {:#04x}, expected {:#04x})", offset + at as u64, buf[at], expected[at])
             } else {
                 format!("{path} @ {offset}: short read of {n} bytes")
             };
-            report_mismatch(ctx, store, &mut reports, what);
+            tally.wrong(what);
         }
     }
     store.close(file).unwrap_or_else(|e| ctx.fatal(store, &path, e));
-    bad
+    tally.bad
 }
 
 /// One iteration of a bandwidth pattern against one store, recorded in `table`. Returns this
