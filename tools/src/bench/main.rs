@@ -58,7 +58,7 @@ use mpi::traits::*;
 use ctx::Ctx;
 use data::{run_layout, Layout};
 use meta::{run_dirs, run_files, PARENTS};
-use options::{parse_options, usage, Parsed};
+use options::{parse_options, Parsed, USAGE};
 use posix_dir::{choose_posix_dir, remove_posix_dir, setup_posix_dir, PosixSetup};
 use report::{print_config, Table};
 use store::{BenchFs, Posix};
@@ -102,18 +102,17 @@ fn main() -> ExitCode {
     let world = universe.world();
     let (rank, size) = (world.rank() as usize, world.size() as usize);
 
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let opts = match parse_options(&args) {
+    let opts = match parse_options(std::env::args_os().skip(1)) {
         Ok(Parsed::Run(o)) => o,
         Ok(Parsed::Help) => {
             if rank == 0 {
-                println!("{}", usage());
+                println!("{USAGE}");
             }
             return ExitCode::SUCCESS;
         }
-        Err(msg) => {
+        Err(e) => {
             if rank == 0 {
-                eprintln!("benchfs-bench: {msg}");
+                eprintln!("benchfs-bench: {e} (see --help)");
             }
             return ExitCode::from(2);
         }
