@@ -12,108 +12,16 @@
 //! keeps its timestamp file), or in BenchFS when no such local file exists. A relative PATH is
 //! taken from the BenchFS root, as the IOR/mdtest backend does.
 
+mod query;
+
 use std::collections::VecDeque;
-use std::ffi::CString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mpi::collective::SystemOperation;
 use mpi::traits::*;
 
-const USAGE: &str = "usage: benchfs-find [--contact FILE] [--print] PATH [-name GLOB] [-size [+|-]N[c|k|M|G]] [-newer FILE]
-  --contact FILE  contact file of the running BenchFS (default: $BENCHFS_CONTACT_FILE)
-  --print         print every matching path (each rank prints its own share)";
-
-#[derive(Debug, PartialEq, Eq)]
-enum SizeTest {
-    Exactly(u64),
-    Above(u64),
-    Below(u64),
-}
-
-/// `-size` in find's own units: a bare number counts 512-byte blocks, rounded up.
-fn parse_size(arg: &str) -> Option<(SizeTest, u64)> {
-    let (cmp, rest) = match arg.as_bytes().first()? {
-        b'+' => ('+', &arg[1..]),
-        b'-' => ('-', &arg[1..]),
-        _ => ('=', arg),
-    };
-    let (digits, unit) = match rest.char_indices().last()? {
-        (i, 'c') => (&rest[..i], 1),
-        (i, 'k') => (&rest[..i], 1024),
-        (i, 'M') => (&rest[..i], 1024 * 1024),
-        (i, 'G') => (&rest[..i], 1024 * 1024 * 1024),
-        (i, 'b') => (&rest[..i], 512),
-        _ => (rest, 512),
-    };
-    let n: u64 = digits.parse().ok()?;
-    let test = match cmp {
-        '+' => SizeTest::Above(n),
-        '-' => SizeTest::Below(n),
-        _ => SizeTest::Exactly(n),
-    };
-    Some((test, unit))
-}
-
-fn size_matches(test: &SizeTest, unit: u64, size: u64) -> bool {
-    let units = size.div_ceil(unit);
-    match *test {
-        SizeTest::Exactly(n) => units == n,
-        SizeTest::Above(n) => units > n,
-        SizeTest::Below(n) => units < n,
-    }
-}
-
-struct Query {
-    root: String,
-    name: Option<CString>,
-    size: Option<(SizeTest, u64)>,
-    newer: Option<PathBuf>,
-    print: bool,
-    contact: Option<PathBuf>,
-}
-
-fn parse_args(args: &[String]) -> Result<Query, String> {
-    let mut q = Query { root: String::new(), name: None, size: None, newer: None, print: false, contact: None };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |what: &str| it.next().cloned().ok_or(format!("{arg} needs {what}"));
-        match arg.as_str() {
-            "--contact" => q.contact = Some(PathBuf::from(value("a file")?)),
-            "--print" => q.print = true,
-            "-name" => q.name = Some(CString::new(value("a pattern")?).map_err(|_| "-name: NUL in pattern".to_string())?),
-            "-size" => {
-                let v = value("a size")?;
-                q.size = Some(parse_size(&v).ok_or(format!("-size: cannot parse {v:?}"))?);
-            }
-            "-newer" => q.newer = Some(PathBuf::from(value("a file")?)),
-            "-h" | "--help" => return Err(String::new()),
-            other if other.starts_with('-') => return Err(format!("unknown option {other}")),
-            path if q.root.is_empty() => q.root = path.to_string(),
-            extra => return Err(format!("unexpected argument {extra}")),
-        }
-    }
-    if q.root.is_empty() {
-        return Err("no PATH given".into());
-    }
-    Ok(q)
-}
-
-/// The BenchFS path for PATH: relative paths start at the BenchFS root.
-fn benchfs_path(path: &str) -> String {
-    let trimmed = path.trim_start_matches("./");
-    if trimmed.starts_with('/') {
-        trimmed.to_string()
-    } else {
-        format!("/{trimmed}")
-    }
-}
-
-fn glob_matches(pattern: &CString, name: &str) -> bool {
-    let Ok(name) = CString::new(name) else { return false };
-    // SAFETY: both are valid NUL-terminated strings.
-    unsafe { libc::fnmatch(pattern.as_ptr(), name.as_ptr(), 0) == 0 }
-}
+use query::{benchfs_path, glob_matches, parse_args, size_matches, Parsed, Query, USAGE};
 
 /// Modification time of the -newer reference, in nanoseconds since the epoch.
 fn reference_mtime(path: &PathBuf) -> Result<i64, String> {
@@ -204,13 +112,14 @@ fn walk(q: &Query, newer_than: Option<i64>, rank: u64, size: u64) -> Counts {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let query = match parse_args(&args) {
-        Ok(q) => q,
-        Err(msg) => {
-            if !msg.is_empty() {
-                eprintln!("benchfs-find: {msg}");
-            }
+    let query = match parse_args(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(q)) => q,
+        Ok(Parsed::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("benchfs-find: {e}");
             eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
@@ -254,36 +163,5 @@ fn main() -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_in_find_units() {
-        let (t, u) = parse_size("3901c").unwrap();
-        assert!(size_matches(&t, u, 3901) && !size_matches(&t, u, 3900));
-        let (t, u) = parse_size("+1k").unwrap();
-        assert!(size_matches(&t, u, 1025) && !size_matches(&t, u, 1024));
-        let (t, u) = parse_size("-2M").unwrap();
-        assert!(size_matches(&t, u, 1) && !size_matches(&t, u, 2 << 20));
-        let (t, u) = parse_size("1").unwrap();
-        assert!(size_matches(&t, u, 1) && size_matches(&t, u, 512) && !size_matches(&t, u, 513));
-        assert!(parse_size("x").is_none() && parse_size("").is_none() && parse_size("+").is_none());
-    }
-
-    #[test]
-    fn arguments_as_io500_passes_them() {
-        let args: Vec<String> =
-            ["./datafiles", "-newer", "/r/timestampfile", "-size", "3901c", "-name", "*01*"].iter().map(|s| s.to_string()).collect();
-        let q = parse_args(&args).unwrap();
-        assert_eq!(benchfs_path(&q.root), "/datafiles");
-        assert!(glob_matches(q.name.as_ref().unwrap(), "file.mdtest.01.7"));
-        assert!(!glob_matches(q.name.as_ref().unwrap(), "file.mdtest.10.7"));
-        assert_eq!(q.size, Some((SizeTest::Exactly(3901), 1)));
-        assert!(parse_args(&["-bogus".to_string()]).is_err());
-        assert!(parse_args(&[]).is_err());
     }
 }
