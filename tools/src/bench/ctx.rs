@@ -9,8 +9,9 @@ use crate::options::Options;
 use crate::store::{OpError, Store};
 
 /// At most this many mismatch messages per rank and phase; the rest are only counted.
-pub const MAX_REPORTS: u32 = 5;
+const MAX_REPORTS: u32 = 5;
 
+/// What every pattern needs to know about the job.
 pub struct Ctx {
     pub world: SimpleCommunicator,
     pub rank: usize,
@@ -26,22 +27,26 @@ impl Ctx {
         self.world.abort(2)
     }
 
+    /// Waits until every rank has arrived.
     pub fn barrier(&self) {
         self.world.barrier();
     }
 
+    /// The largest of the ranks' `local` values.
     pub fn max_f64(&self, local: f64) -> f64 {
         let mut global = 0.0f64;
         self.world.all_reduce_into(&local, &mut global, SystemOperation::max());
         global
     }
 
+    /// The sum of the ranks' `local` values.
     pub fn sum_u64(&self, local: u64) -> u64 {
         let mut global = 0u64;
         self.world.all_reduce_into(&local, &mut global, SystemOperation::sum());
         global
     }
 
+    /// The smallest of the ranks' `local` values.
     pub fn min_u64(&self, local: u64) -> u64 {
         let mut global = 0u64;
         self.world.all_reduce_into(&local, &mut global, SystemOperation::min());

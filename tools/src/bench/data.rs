@@ -9,8 +9,9 @@ use crate::posix_dir::PosixSetup;
 use crate::report::Table;
 use crate::store::{OpenMode, Store};
 
-pub const MIB: f64 = 1024.0 * 1024.0;
+const MIB: f64 = 1024.0 * 1024.0;
 
+/// Where the ranks' data goes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     /// One file per rank.
@@ -20,14 +21,14 @@ pub enum Layout {
 }
 
 impl Layout {
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Layout::Fpp => "fpp",
             Layout::Shared => "shared",
         }
     }
 
-    pub fn path(self, writer: usize) -> String {
+    fn path(self, writer: usize) -> String {
         match self {
             Layout::Fpp => format!("/bench/fpp.{writer}"),
             Layout::Shared => "/bench/shared".to_string(),
@@ -35,7 +36,7 @@ impl Layout {
     }
 
     /// Every (file offset, length) that `writer` owns, in the order it writes them.
-    pub fn transfers(self, ctx: &Ctx, writer: usize) -> impl Iterator<Item = u64> {
+    fn transfers(self, ctx: &Ctx, writer: usize) -> impl Iterator<Item = u64> {
         let (block, transfer, n) = (ctx.opts.block, ctx.opts.transfer, ctx.size as u64);
         let per_block = block / transfer;
         let layout = self;
@@ -49,7 +50,7 @@ impl Layout {
     }
 
     /// The size the file of `writer` has after everyone wrote.
-    pub fn file_size(self, ctx: &Ctx) -> u64 {
+    fn file_size(self, ctx: &Ctx) -> u64 {
         match self {
             Layout::Fpp => ctx.opts.segments * ctx.opts.block,
             Layout::Shared => ctx.opts.segments * ctx.size as u64 * ctx.opts.block,
@@ -57,13 +58,14 @@ impl Layout {
     }
 }
 
+/// The bytes each rank writes (and reads) in one bandwidth phase.
 pub fn bytes_per_rank(ctx: &Ctx) -> u64 {
     ctx.opts.segments * ctx.opts.block
 }
 
 /// Removes the files of this layout; absent files are fine. The barriers on both sides keep the
 /// removal away from other ranks still reading the file and from the next phase.
-pub fn remove_data_files(ctx: &Ctx, store: &impl Store, layout: Layout) {
+fn remove_data_files(ctx: &Ctx, store: &impl Store, layout: Layout) {
     let path = layout.path(ctx.rank);
     ctx.barrier();
     if layout == Layout::Fpp || ctx.rank == 0 {
@@ -76,7 +78,9 @@ pub fn remove_data_files(ctx: &Ctx, store: &impl Store, layout: Layout) {
     ctx.barrier();
 }
 
-pub fn write_phase(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32) -> f64 {
+/// The timed write phase: this rank writes its own data. Returns the phase time (the slowest
+/// rank's).
+fn write_phase(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32) -> f64 {
     let path = layout.path(ctx.rank);
     let pattern = Pattern::new(ctx.rank, iteration, ctx.opts.transfer);
     let mut buf = vec![0u8; ctx.opts.transfer as usize];
@@ -104,7 +108,7 @@ pub fn write_phase(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32
 
 /// The timed read phase: reads the data of the next rank, checking lengths and stamps only.
 /// Returns the phase time and the number of bad transfers seen on this rank.
-pub fn read_phase(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32) -> (f64, u64) {
+fn read_phase(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32) -> (f64, u64) {
     let writer = (ctx.rank + 1) % ctx.size;
     let path = layout.path(writer);
     let pattern = Pattern::new(writer, iteration, ctx.opts.transfer);
@@ -130,7 +134,7 @@ pub fn read_phase(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32)
 
 /// The untimed full check: re-reads the next rank's data and compares every byte, and checks the
 /// size `stat` reports. Returns the number of bad transfers on this rank.
-pub fn verify_pass(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32) -> u64 {
+fn verify_pass(ctx: &Ctx, store: &impl Store, layout: Layout, iteration: u32) -> u64 {
     let writer = (ctx.rank + 1) % ctx.size;
     let path = layout.path(writer);
     let pattern = Pattern::new(writer, iteration, ctx.opts.transfer);

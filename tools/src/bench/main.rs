@@ -38,6 +38,11 @@
 //! result (a created directory stats as a directory, a renamed file exists only under its new
 //! name, a listing holds exactly the expected names plus `.` and `..`), again outside the timing
 //! except for the entry count of each timed listing.
+//!
+//! Modules: [`options`](mod@options) (the command line), [`store`] (the [`store::Store`] trait with its BenchFS
+//! and POSIX sides), [`data`] (fpp and shared), [`meta`] (files and directories), [`pattern`] (the
+//! verifiable data), [`ctx`] (the job context and the tally of wrong results), [`posix_dir`] (the
+//! compared directory) and [`report`] (configuration and results table).
 
 // `u64::is_multiple_of` is newer than the crate's minimum Rust version.
 #![allow(clippy::manual_is_multiple_of)]
@@ -53,19 +58,22 @@ mod store;
 
 use std::process::ExitCode;
 
+use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
 use ctx::Ctx;
 use data::{run_layout, Layout};
 use meta::{run_dirs, run_files, PARENTS};
-use options::{parse_options, Parsed, USAGE};
+use options::{parse_options, Options, Parsed, USAGE};
 use posix_dir::{choose_posix_dir, remove_posix_dir, setup_posix_dir, PosixSetup};
 use report::{print_config, Table};
 use store::{BenchFs, Posix};
 
+/// Runs every selected pattern against both stores and prints the results table; returns this
+/// rank's count of wrong results.
 fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
     let posix = Posix { root: posix_root.to_string() };
-    let mut table = Table { rows: Vec::new() };
+    let mut table = Table::default();
     let mut bad = 0u64;
     // Each pattern runs against BenchFS and then against POSIX before the next pattern starts.
     for iteration in 0..ctx.opts.iterations {
@@ -94,35 +102,32 @@ fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
     bad
 }
 
-fn main() -> ExitCode {
-    let Some(universe) = mpi::initialize() else {
-        eprintln!("benchfs-bench: MPI was already initialized");
-        return ExitCode::FAILURE;
-    };
-    let world = universe.world();
-    let (rank, size) = (world.rank() as usize, world.size() as usize);
-
-    let opts = match parse_options(std::env::args_os().skip(1)) {
-        Ok(Parsed::Run(o)) => o,
+/// The options, or how the program ends when there is nothing to run (help, or bad options).
+fn options_or_exit(rank: usize) -> Result<Options, ExitCode> {
+    match parse_options(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(o)) => Ok(o),
         Ok(Parsed::Help) => {
             if rank == 0 {
                 println!("{USAGE}");
             }
-            return ExitCode::SUCCESS;
+            Err(ExitCode::SUCCESS)
         }
         Err(e) => {
             if rank == 0 {
                 eprintln!("benchfs-bench: {e} (see --help)");
             }
-            return ExitCode::from(2);
+            Err(ExitCode::from(2))
         }
-    };
+    }
+}
 
-    if let Err(e) = benchfs::init(&world) {
+/// Starts BenchFS on every rank and creates the directories the patterns work in, once, before
+/// any rank uses them. A failure stops the job.
+fn start_benchfs(world: &SimpleCommunicator, rank: usize) {
+    if let Err(e) = benchfs::init(world) {
         eprintln!("benchfs-bench: rank {rank}: benchfs::init failed: {e} (errno {})", e.errno());
         world.abort(2);
     }
-    // The namespaces the patterns use; created once, by rank 0, before anyone uses them.
     if rank == 0 {
         for dir in PARENTS {
             if let Err(e) = benchfs::mkdir(dir, 0o755) {
@@ -132,6 +137,20 @@ fn main() -> ExitCode {
         }
     }
     world.barrier();
+}
+
+fn main() -> ExitCode {
+    let Some(universe) = mpi::initialize() else {
+        eprintln!("benchfs-bench: MPI was already initialized");
+        return ExitCode::FAILURE;
+    };
+    let world = universe.world();
+    let (rank, size) = (world.rank() as usize, world.size() as usize);
+    let opts = match options_or_exit(rank) {
+        Ok(opts) => opts,
+        Err(code) => return code,
+    };
+    start_benchfs(&world, rank);
     let ctx = Ctx { world, rank, size, opts };
 
     let posix_root = choose_posix_dir(&ctx);
@@ -139,7 +158,6 @@ fn main() -> ExitCode {
     if rank == 0 {
         print_config(&ctx, &posix_root, &setup);
     }
-
     let bad = ctx.sum_u64(run(&ctx, &posix_root, &setup));
     remove_posix_dir(&ctx, &posix_root, &setup);
     if rank == 0 && ctx.opts.verify {

@@ -6,10 +6,10 @@
 /// nearly free (a few hundred stores per MiB). Data of another writer or iteration, unwritten
 /// zeros, data shifted by anything but a multiple of the transfer size, and any misplaced range
 /// that spans a stamp all fail verification.
-pub const STAMP_BYTES: u64 = 4096;
+const STAMP_BYTES: u64 = 4096;
 
 /// The splitmix64 finaliser: a cheap bijective mix, so that nearby inputs give unrelated words.
-pub fn mix(mut x: u64) -> u64 {
+fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -20,9 +20,9 @@ pub fn mix(mut x: u64) -> u64 {
 /// multiple of 8) is a stamp `mix(key ^ o)` when `o` is a multiple of [`STAMP_BYTES`], and
 /// otherwise the template word at `o % transfer`. Transfers start at multiples of `transfer`.
 pub struct Pattern {
-    pub key: u64,
-    pub transfer: u64,
-    pub template: Vec<u8>,
+    key: u64,
+    transfer: u64,
+    template: Vec<u8>,
 }
 
 impl Pattern {
@@ -35,7 +35,7 @@ impl Pattern {
         Pattern { key, transfer, template }
     }
 
-    pub fn stamp(&self, offset: u64) -> [u8; 8] {
+    fn stamp(&self, offset: u64) -> [u8; 8] {
         mix(self.key ^ offset).to_le_bytes()
     }
 
@@ -64,5 +64,45 @@ impl Pattern {
         let o = offset.next_multiple_of(STAMP_BYTES);
         let at = (o - offset) as usize;
         at + 8 > buf.len() || buf[at..at + 8] == self.stamp(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The content of `transfers` consecutive transfers, generated the way the write loop does.
+    fn written(p: &Pattern, transfers: u64) -> Vec<Vec<u8>> {
+        let mut buf = vec![0u8; p.transfer as usize];
+        (0..transfers)
+            .map(|t| {
+                p.fill(&mut buf, t * p.transfer, t > 0);
+                buf.clone()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reusing_the_buffer_gives_the_same_data() {
+        for transfer in [8, 4096, 3 * 4096, 5000 * 8] {
+            let p = Pattern::new(3, 1, transfer);
+            for (t, got) in written(&p, 5).iter().enumerate() {
+                let mut fresh = vec![0u8; transfer as usize];
+                p.fill(&mut fresh, t as u64 * transfer, false);
+                assert_eq!(got, &fresh, "transfer size {transfer}, transfer {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn spot_check_tells_writers_iterations_and_offsets_apart() {
+        let transfer = 64 * 1024;
+        let p = Pattern::new(1, 0, transfer);
+        let data = written(&p, 2);
+        assert!(p.spot_check(&data[0], 0) && p.spot_check(&data[1], transfer));
+        assert!(!p.spot_check(&data[0], transfer), "data shifted by one transfer");
+        assert!(!Pattern::new(2, 0, transfer).spot_check(&data[0], 0), "another writer");
+        assert!(!Pattern::new(1, 1, transfer).spot_check(&data[0], 0), "another iteration");
+        assert!(!p.spot_check(&vec![0u8; transfer as usize], 0), "never written");
     }
 }

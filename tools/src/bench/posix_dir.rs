@@ -42,10 +42,12 @@ impl PosixSetup {
 }
 
 /// The directories of [`PARENTS`] below `root`.
-pub fn create_posix_parents(root: &str) -> std::io::Result<()> {
+fn create_posix_parents(root: &str) -> std::io::Result<()> {
     PARENTS.iter().try_for_each(|dir| std::fs::create_dir_all(format!("{root}{dir}")))
 }
 
+/// Creates the directories of [`PARENTS`] below `root` on every rank and finds out whether all
+/// ranks see the same directory.
 pub fn setup_posix_dir(ctx: &Ctx, root: &str) -> PosixSetup {
     let marker = format!("{root}/.benchfs-bench-visible");
     let mut created = 0u64;

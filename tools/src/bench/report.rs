@@ -5,7 +5,8 @@ use crate::data::bytes_per_rank;
 use crate::posix_dir::PosixSetup;
 use crate::store::{Store, System};
 
-pub fn fmt_size(bytes: u64) -> String {
+/// `bytes` in the largest binary unit that divides it, e.g. `64 MiB`.
+fn fmt_size(bytes: u64) -> String {
     const UNITS: [(&str, u32); 4] = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
     for (name, shift) in UNITS {
         if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
@@ -17,27 +18,31 @@ pub fn fmt_size(bytes: u64) -> String {
 
 /// One line of the table: the best figure of each store over the iterations.
 pub struct Row {
-    pub name: String,
-    pub unit: &'static str,
-    pub benchfs: Option<f64>,
-    pub posix: Option<f64>,
+    name: String,
+    unit: &'static str,
+    benchfs: Option<f64>,
+    posix: Option<f64>,
 }
 
 impl Row {
-    pub fn new(name: String, unit: &'static str) -> Row {
+    fn new(name: String, unit: &'static str) -> Row {
         Row { name, unit, benchfs: None, posix: None }
     }
 
-    pub fn record(slot: &mut Option<f64>, value: f64) {
+    fn record(slot: &mut Option<f64>, value: f64) {
         *slot = Some(slot.map_or(value, |best| best.max(value)));
     }
 }
 
+/// The results: one row per phase, in the order the phases first ran.
+#[derive(Default)]
 pub struct Table {
-    pub rows: Vec<Row>,
+    rows: Vec<Row>,
 }
 
 impl Table {
+    /// The row `name`, added (without figures) if it is new: a phase that a store cannot run
+    /// still gets its line, with `n/a`.
     pub fn row(&mut self, name: &str, unit: &'static str) -> &mut Row {
         let i = match self.rows.iter().position(|r| r.name == name) {
             Some(i) => i,
@@ -49,6 +54,7 @@ impl Table {
         &mut self.rows[i]
     }
 
+    /// Keeps `value` in row `name` for `store` if it beats the figure already there.
     pub fn record(&mut self, name: &str, unit: &'static str, store: &impl Store, value: f64) {
         let row = self.row(name, unit);
         match store.system() {
@@ -57,6 +63,7 @@ impl Table {
         }
     }
 
+    /// Prints the table with the ratio of BenchFS to POSIX for every row.
     pub fn print(&self, iterations: u32) {
         let how = if iterations == 1 { "1 iteration".to_string() } else { format!("best of {iterations} iterations") };
         println!();
@@ -75,7 +82,7 @@ impl Table {
 }
 
 /// The chunk size, as configured or as BenchFS reports it in `st_blksize`.
-pub fn chunk_size_description() -> String {
+fn chunk_size_description() -> String {
     if let Ok(v) = std::env::var("BENCHFS_CHUNK_SIZE") {
         return format!("{v} (BENCHFS_CHUNK_SIZE)");
     }
@@ -92,6 +99,7 @@ pub fn chunk_size_description() -> String {
     }
 }
 
+/// Prints what the run is configured to do (rank 0 only).
 pub fn print_config(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) {
     let o = &ctx.opts;
     let modes: Vec<&str> = [(o.fpp, "fpp"), (o.shared, "shared"), (o.meta, "meta"), (o.dirs, "dirs")]
@@ -134,4 +142,17 @@ pub fn print_config(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) {
         "  POSIX directory  {posix_root}{}",
         if setup.shared { "" } else { "  (not shared by all ranks: cross-rank POSIX patterns skipped)" }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_in_the_largest_exact_unit() {
+        assert_eq!(fmt_size(64 << 20), "64 MiB");
+        assert_eq!(fmt_size(1536 << 10), "1536 KiB");
+        assert_eq!(fmt_size(2 << 40), "2 TiB");
+        assert_eq!(fmt_size(1000), "1000 B");
+    }
 }
