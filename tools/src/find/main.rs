@@ -48,6 +48,30 @@ struct Counts {
     errors: u64,
 }
 
+/// Whether the regular file `path`, named `name`, passes the query's tests. Only the -size and
+/// -newer tests need a stat; a file removed since it was listed no longer exists to match.
+fn matches(q: &Query, newer_than: Option<i64>, path: &str, name: &str, counts: &mut Counts) -> bool {
+    if q.name.as_ref().is_some_and(|p| !glob_matches(p, name)) {
+        return false;
+    }
+    if q.size.is_none() && newer_than.is_none() {
+        return true;
+    }
+    let st = match benchfs::stat(path) {
+        Ok(st) => st,
+        Err(e) if e.errno() == libc::ENOENT => return false,
+        Err(e) => {
+            eprintln!("benchfs-find: {path}: {e}");
+            counts.errors += 1;
+            return false;
+        }
+    };
+    let size_fails = q.size.as_ref().is_some_and(|(t, unit)| !size_matches(t, *unit, st.size));
+    let age_fails = newer_than.is_some_and(|t| st.mtime_ns <= t);
+    !size_fails && !age_fails
+}
+
+/// Walks the tree breadth-first; this rank examines its share of the regular files.
 fn walk(q: &Query, newer_than: Option<i64>, rank: u64, size: u64) -> Counts {
     let mut counts = Counts::default();
     let mut dirs = VecDeque::from([benchfs_path(&q.root)]);
@@ -75,54 +99,40 @@ fn walk(q: &Query, newer_than: Option<i64>, rank: u64, size: u64) -> Counts {
             let path = if dir == "/" { format!("/{}", entry.name) } else { format!("{dir}/{}", entry.name) };
             if entry.kind == libc::DT_DIR {
                 dirs.push_back(path);
-                continue;
-            }
-            if owner_of(&path, size) != rank {
-                continue;
-            }
-            counts.examined += 1;
-            if q.name.as_ref().is_some_and(|p| !glob_matches(p, &entry.name)) {
-                continue;
-            }
-            if q.size.is_some() || newer_than.is_some() {
-                let st = match benchfs::stat(&path) {
-                    Ok(st) => st,
-                    // Removed since it was listed: it no longer exists to match.
-                    Err(e) if e.errno() == libc::ENOENT => continue,
-                    Err(e) => {
-                        eprintln!("benchfs-find: {path}: {e}");
-                        counts.errors += 1;
-                        continue;
+            } else if owner_of(&path, size) == rank {
+                counts.examined += 1;
+                if matches(q, newer_than, &path, &entry.name, &mut counts) {
+                    counts.matched += 1;
+                    if q.print {
+                        println!("{path}");
                     }
-                };
-                if q.size.as_ref().is_some_and(|(t, unit)| !size_matches(t, *unit, st.size)) {
-                    continue;
                 }
-                if newer_than.is_some_and(|t| st.mtime_ns <= t) {
-                    continue;
-                }
-            }
-            counts.matched += 1;
-            if q.print {
-                println!("{path}");
             }
         }
     }
     counts
 }
 
-fn main() -> ExitCode {
-    let query = match parse_args(std::env::args_os().skip(1)) {
-        Ok(Parsed::Run(q)) => q,
+/// The query, or how the program ends when there is nothing to run (help, or bad arguments).
+fn query_or_exit() -> Result<Query, ExitCode> {
+    match parse_args(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(q)) => Ok(q),
         Ok(Parsed::Help) => {
             println!("{USAGE}");
-            return ExitCode::SUCCESS;
+            Err(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("benchfs-find: {e}");
             eprintln!("{USAGE}");
-            return ExitCode::from(2);
+            Err(ExitCode::from(2))
         }
+    }
+}
+
+fn main() -> ExitCode {
+    let query = match query_or_exit() {
+        Ok(q) => q,
+        Err(code) => return code,
     };
     let Some(universe) = mpi::initialize() else {
         eprintln!("benchfs-find: MPI is already initialized");
