@@ -1,6 +1,7 @@
 # Build and install BenchFS as a C library.
 #
-#   make                                  cargo build --release
+#   make                                  cargo build --release --workspace
+#                                         (the library and the tools in tools/)
 #   make install PREFIX=/opt/benchfs      build, then install into PREFIX
 #   make install-only PREFIX=... PROFILE=debug
 #                                         install artifacts that are already built,
@@ -14,7 +15,8 @@
 #   $(PREFIX)/lib/libbenchfs.so  $(PREFIX)/lib/libbenchfs.a
 #   $(PREFIX)/include/benchfs.h  $(PREFIX)/lib/pkgconfig/benchfs.pc
 #   $(PREFIX)/bin/benchfs-bench, $(PREFIX)/bin/benchfs-find
-#                                (each only when that binary was built)
+#                                (from tools/; install-only copies each one
+#                                only when it has been built)
 #
 # The .pc file adds no rpath: a program linked against a non-system PREFIX
 # passes -Wl,-rpath,$(PREFIX)/lib itself or sets LD_LIBRARY_PATH.
@@ -46,7 +48,9 @@ else
 CARGO_PROFILE_FLAG := --profile $(PROFILE)
 endif
 
-# Command-line tools installed into bin/ when they have been built.
+# Command-line tools (the benchfs-tools crate in tools/), installed into bin/
+# when they have been built. The workspace builds them into the same
+# $(TARGET_DIR)/$(PROFILE) as the library.
 TOOLS := benchfs-bench benchfs-find
 
 VERSION := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
@@ -61,7 +65,7 @@ BINDIR     := $(DESTDIR)$(PREFIX)/bin
 all: build
 
 build:
-	$(CARGO) build $(CARGO_PROFILE_FLAG)
+	$(CARGO) build $(CARGO_PROFILE_FLAG) --workspace
 
 install: build
 	$(MAKE) install-only PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' PROFILE='$(PROFILE)' \

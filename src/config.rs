@@ -115,6 +115,17 @@ fn size_var(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: u
     Ok(value)
 }
 
+/// Parses a byte count: decimal digits with an optional suffix `K`, `M` or `G` (either case,
+/// powers of 1024). Surrounding whitespace is ignored; anything else, or a count that does not
+/// fit in a `u64`, gives `None`. Every size BenchFS reads (its environment variables, the
+/// tools' options) goes through this one function.
+///
+/// ```
+/// assert_eq!(benchfs::parse_size("64K"), Some(64 * 1024));
+/// assert_eq!(benchfs::parse_size("4m"), Some(4 << 20));
+/// assert_eq!(benchfs::parse_size("4096"), Some(4096));
+/// assert_eq!(benchfs::parse_size("1T"), None);
+/// ```
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let (digits, multiplier) = match text.char_indices().last()? {
@@ -147,11 +158,28 @@ mod tests {
     #[test]
     fn sizes_with_suffixes() {
         assert_eq!(parse_size("64K"), Some(65536));
+        assert_eq!(parse_size("64k"), Some(65536));
         assert_eq!(parse_size("4m"), Some(4 << 20));
+        assert_eq!(parse_size("4M"), Some(4 << 20));
         assert_eq!(parse_size("1G"), Some(1 << 30));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
         assert_eq!(parse_size("123"), Some(123));
-        assert_eq!(parse_size("12Q"), None);
-        assert_eq!(parse_size(""), None);
+        assert_eq!(parse_size("0"), Some(0));
+        assert_eq!(parse_size(" 8K\n"), Some(8192));
+    }
+
+    #[test]
+    fn sizes_rejected() {
+        for text in ["12Q", "", "K", " ", "-1", "1.5M", "1 K", "1KB", "1KiB", "1T", "0x10", "99999999999999999999"] {
+            assert_eq!(parse_size(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_that_overflow() {
+        assert_eq!(parse_size("17179869183G"), Some(17179869183 << 30));
+        assert_eq!(parse_size("17179869184G"), None);
+        assert_eq!(parse_size("18446744073709551615"), Some(u64::MAX));
         assert_eq!(parse_size("99999999999999999999G"), None);
     }
 

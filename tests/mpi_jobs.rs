@@ -591,6 +591,38 @@ fn example_binary(example: &str) -> PathBuf {
     exe
 }
 
+/// A binary of the `benchfs-tools` crate, built for this test's profile into this test's target
+/// directory.
+///
+/// Cargo tells integration tests only where the binaries of their own package are, and
+/// `cargo test` need not have built the tools' binaries (a filtered run such as
+/// `cargo test --test mpi_jobs` does not), so the test builds the one it needs itself. When it is
+/// up to date this costs one cargo invocation that compiles nothing.
+fn tool_binary(bin: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let dirs = build_dirs();
+    let exe = dirs.profile_dir.join(bin);
+    let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if built.iter().any(|b| b == bin) {
+        return exe;
+    }
+    // The profile directory of the built-in "dev" profile is called "debug".
+    let profile = if dirs.profile == "debug" { "dev" } else { dirs.profile.as_str() };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run_checked(
+        Command::new(cargo)
+            .current_dir(manifest_dir())
+            .args(["build", "--quiet", "--package", "benchfs-tools", "--bin", bin, "--profile", profile])
+            .env("CARGO_TARGET_DIR", &dirs.target_dir),
+    )
+    .unwrap_or_else(|e| panic!("cannot build {bin} from tools/: {e}"));
+    if !exe.is_file() {
+        panic!("cargo built {bin} but {} does not exist", exe.display());
+    }
+    built.push(bin.to_string());
+    exe
+}
+
 fn run_example(example: &str, np: u32, settings: Settings, args: &[&str]) {
     let _guard = serial();
     require_tool("mpirun").unwrap_or_else(|e| panic!("{e}"));
@@ -676,8 +708,7 @@ fn attach_and_find_np2() {
     let _guard = serial();
     let installed = installed();
     let serve_tree = example_binary("serve_tree");
-    // Cargo names each binary of the package to its integration tests.
-    let find = option_env!("CARGO_BIN_EXE_benchfs-find").map(PathBuf::from).expect("Cargo.toml no longer declares the benchfs-find binary");
+    let find = tool_binary("benchfs-find");
     let dir = scratch_root().join(format!("attach{}", JOB_COUNTER.fetch_add(1, Ordering::Relaxed)));
     fs::create_dir_all(&dir).expect("create attach scratch directory");
     let (contact, ready, done) = (dir.join("contact"), dir.join("ready"), dir.join("done"));

@@ -1,0 +1,182 @@
+//! `benchfs-bench`: an IOR/mdtest-like benchmark that runs each access pattern twice in one job,
+//! once against BenchFS and once against a local POSIX directory, and prints both figures side by
+//! side. Measuring both in the same invocation keeps the ranks, nodes and moment identical, so the
+//! ratio says what BenchFS costs or gains over the kernel file system underneath it.
+//!
+//! ```text
+//! mpirun -np 4 target/release/benchfs-bench --mode all --transfer 1M --block 64M
+//! ```
+//!
+//! Patterns (selected with `--mode`):
+//! * `fpp`: every rank writes its own file `/bench/fpp.<rank>` (`segments * block` bytes in
+//!   `transfer`-sized pieces), then reads back the file of rank `(rank + 1) % N`.
+//! * `shared`: one file `/bench/shared` in IOR's segmented layout: segment `s` holds one block per
+//!   rank, rank `r` owns block `s * N + r`. The read phase reads rank `(r + 1) % N`'s blocks.
+//! * `meta`: every rank creates, stats, opens+closes and removes `--files` files of its own
+//!   (`/meta/r<rank>.<i>`), each phase timed on its own.
+//! * `dirs`: three namespace patterns, each phase timed on its own:
+//!   - `mkdir`, `dir stat`, `rmdir`: every rank creates, stats and removes `--dirs` directories
+//!     in a parent of its own (`/dirs/r<rank>/d<i>`);
+//!   - `readdir`: all ranks fill one shared directory with `--readdir-files` files each
+//!     (`/shared-dir/r<rank>.<i>`, untimed), then every rank lists all of it; the figure is the
+//!     number of entries listed by all ranks over the slowest rank's time;
+//!   - `rename`: every rank creates `--renames` files (untimed) and renames each of them
+//!     (`/ren/r<rank>.<i>` to `/ren/r<rank>.<i>.moved`).
+//!
+//! The read phases are shifted by one rank (like IOR's `-C`) so that a rank never reads what it
+//! has just written itself.
+//!
+//! Timing: an MPI barrier precedes every phase; each rank times from before its first `open` to
+//! after its last `close`, and the phase time is the maximum over the ranks. Bandwidth is the total
+//! number of bytes over that time (MiB/s), metadata rates the total number of operations (or
+//! directory entries listed) over it. Setup and cleanup around a phase are never timed.
+//!
+//! Verification: every byte written is a function of (writer rank, iteration, file offset). The
+//! timed read loop checks the length of each read and the first stamp word of each transfer; a
+//! second, untimed pass then re-reads everything and compares every byte, so that generating the
+//! expected data never counts against either file system. The namespace patterns check every
+//! result (a created directory stats as a directory, a renamed file exists only under its new
+//! name, a listing holds exactly the expected names plus `.` and `..`), again outside the timing
+//! except for the entry count of each timed listing.
+//!
+//! Modules: [`options`](mod@options) (the command line), [`store`] (the [`store::Store`] trait with its BenchFS
+//! and POSIX sides), [`data`] (fpp and shared), [`meta`] (files and directories), [`pattern`] (the
+//! verifiable data), [`ctx`] (the job context and the tally of wrong results), [`posix_dir`] (the
+//! compared directory) and [`report`] (configuration and results table).
+
+// `u64::is_multiple_of` is newer than the crate's minimum Rust version.
+#![allow(clippy::manual_is_multiple_of)]
+
+mod ctx;
+mod data;
+mod meta;
+mod options;
+mod pattern;
+mod posix_dir;
+mod report;
+mod store;
+
+use std::process::ExitCode;
+
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+
+use ctx::Ctx;
+use data::{run_layout, Layout};
+use meta::{run_dirs, run_files, PARENTS};
+use options::{parse_options, Options, Parsed, USAGE};
+use posix_dir::{choose_posix_dir, remove_posix_dir, setup_posix_dir, PosixSetup};
+use report::{print_config, Table};
+use store::{BenchFs, Posix};
+
+/// Runs every selected pattern against both stores and prints the results table; returns this
+/// rank's count of wrong results.
+fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
+    let posix = Posix { root: posix_root.to_string() };
+    let mut table = Table::default();
+    let mut bad = 0u64;
+    // Each pattern runs against BenchFS and then against POSIX before the next pattern starts.
+    for iteration in 0..ctx.opts.iterations {
+        for layout in [Layout::Fpp, Layout::Shared] {
+            let selected = match layout {
+                Layout::Fpp => ctx.opts.fpp,
+                Layout::Shared => ctx.opts.shared,
+            };
+            if selected {
+                bad += run_layout(ctx, &BenchFs, setup, layout, iteration, &mut table);
+                bad += run_layout(ctx, &posix, setup, layout, iteration, &mut table);
+            }
+        }
+        if ctx.opts.meta && ctx.opts.files > 0 {
+            bad += run_files(ctx, &BenchFs, &mut table);
+            bad += run_files(ctx, &posix, &mut table);
+        }
+        if ctx.opts.dirs {
+            bad += run_dirs(ctx, &BenchFs, setup, &mut table);
+            bad += run_dirs(ctx, &posix, setup, &mut table);
+        }
+    }
+    if ctx.rank == 0 {
+        table.print(ctx.opts.iterations);
+    }
+    bad
+}
+
+/// The options, or how the program ends when there is nothing to run (help, or bad options).
+fn options_or_exit(rank: usize) -> Result<Options, ExitCode> {
+    match parse_options(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(o)) => Ok(o),
+        Ok(Parsed::Help) => {
+            if rank == 0 {
+                println!("{USAGE}");
+            }
+            Err(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if rank == 0 {
+                eprintln!("benchfs-bench: {e} (see --help)");
+            }
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Starts BenchFS on every rank and creates the directories the patterns work in, once, before
+/// any rank uses them. A failure stops the job.
+fn start_benchfs(world: &SimpleCommunicator, rank: usize) {
+    if let Err(e) = benchfs::init(world) {
+        eprintln!("benchfs-bench: rank {rank}: benchfs::init failed: {e} (errno {})", e.errno());
+        world.abort(2);
+    }
+    if rank == 0 {
+        for dir in PARENTS {
+            if let Err(e) = benchfs::mkdir(dir, 0o755) {
+                eprintln!("benchfs-bench: mkdir {dir}: {e} (errno {})", e.errno());
+                world.abort(2);
+            }
+        }
+    }
+    world.barrier();
+}
+
+fn main() -> ExitCode {
+    let Some(universe) = mpi::initialize() else {
+        eprintln!("benchfs-bench: MPI was already initialized");
+        return ExitCode::FAILURE;
+    };
+    let world = universe.world();
+    let (rank, size) = (world.rank() as usize, world.size() as usize);
+    let opts = match options_or_exit(rank) {
+        Ok(opts) => opts,
+        Err(code) => return code,
+    };
+    start_benchfs(&world, rank);
+    let ctx = Ctx { world, rank, size, opts };
+
+    let posix_root = choose_posix_dir(&ctx);
+    let setup = setup_posix_dir(&ctx, &posix_root);
+    if rank == 0 {
+        print_config(&ctx, &posix_root, &setup);
+    }
+    let bad = ctx.sum_u64(run(&ctx, &posix_root, &setup));
+    remove_posix_dir(&ctx, &posix_root, &setup);
+    if rank == 0 && ctx.opts.verify {
+        println!();
+        match bad {
+            0 => println!("verification: passed"),
+            n => println!("verification: FAILED ({n} bad transfers or results)"),
+        }
+    }
+
+    if let Err(e) = benchfs::finalize() {
+        eprintln!("benchfs-bench: rank {rank}: benchfs::finalize failed: {e}");
+        return ExitCode::FAILURE;
+    }
+    drop(ctx);
+    drop(universe);
+    if bad > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
