@@ -43,6 +43,8 @@
 //! Errors are [`Error`], whose [`Error::errno`] is the POSIX errno the C API sets.
 //!
 //! ```no_run
+//! use benchfs::mpi;
+//!
 //! let universe = mpi::initialize().unwrap();
 //! benchfs::init(&universe.world())?;
 //! let fd = benchfs::open("/hello", libc::O_CREAT | libc::O_RDWR, 0o644)?;
@@ -75,6 +77,8 @@ pub use fs::{
     access, attach, attach_raw, close, finalize, fstat, fsync, ftruncate, init, init_raw, lseek, mkdir, open, opendir, pread, pwrite, read,
     readdir, rename, rmdir, stat, statvfs, truncate, unlink, write, Dir, FileStat, FsStat, Whence,
 };
+/// The MPI bindings BenchFS is built with: [`init`] and [`attach`] take their communicators.
+pub use mpi;
 pub use rpc::DirEntry;
 
 /// Hooks for BenchFS's own test programs (cargo feature `testing`); not part of the API.

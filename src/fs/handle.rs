@@ -56,6 +56,8 @@ pub fn handle() -> Result<Arc<Handle>> {
 /// Collective over `comm`: like `benchfs_init`.
 ///
 /// ```no_run
+/// use benchfs::mpi;
+///
 /// let universe = mpi::initialize().unwrap();
 /// benchfs::init(&universe.world())?;
 /// benchfs::mkdir("/out", 0o755).or_else(|e| if e.errno() == libc::EEXIST { Ok(()) } else { Err(e) })?;
