@@ -56,6 +56,8 @@
 //! # Ok::<(), benchfs::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod bootstrap;
 mod config;
 mod error;
@@ -72,11 +74,12 @@ mod storage;
 mod ucx;
 
 pub use config::parse_size;
-pub use error::{Error, Result};
+pub use error::{BootstrapError, ConfigError, Error, Result, StorageError, UcxError, WireError};
 pub use fs::{
     access, attach, attach_raw, close, finalize, fstat, fsync, ftruncate, init, init_raw, lseek, mkdir, open, opendir, pread, pwrite, read,
     readdir, rename, rmdir, stat, statvfs, truncate, unlink, write, Dir, FileStat, FsStat, Whence,
 };
+pub use ids::Rank;
 /// The MPI bindings BenchFS is built with: [`init`] and [`attach`] take their communicators.
 pub use mpi;
 pub use rpc::DirEntry;

@@ -31,8 +31,11 @@ use files::FileTable;
 /// `lseek` origin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Whence {
+    /// From the start of the file (`SEEK_SET`).
     Set,
+    /// From the current position (`SEEK_CUR`).
     Cur,
+    /// From the end of the file (`SEEK_END`).
     End,
 }
 

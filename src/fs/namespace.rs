@@ -92,17 +92,25 @@ async fn remove_entry(node: &Node, path: &str, request: Request) -> Result<Reply
 /// What `stat` reports about a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileStat {
+    /// The inode number, unique in the file system.
     pub ino: u64,
+    /// Size in bytes, including this rank's own unpublished writes.
     pub size: u64,
     /// File type and permission bits, as `st_mode`.
     pub mode: u32,
+    /// Link count.
     pub nlink: u32,
+    /// Owner.
     pub uid: u32,
+    /// Group.
     pub gid: u32,
     /// The chunk size.
     pub blksize: u64,
+    /// Last access, nanoseconds since the epoch.
     pub atime_ns: i64,
+    /// Last data change, nanoseconds since the epoch.
     pub mtime_ns: i64,
+    /// Last status change, nanoseconds since the epoch.
     pub ctime_ns: i64,
 }
 
@@ -323,11 +331,17 @@ pub async fn access(client: Rc<Client>, path: String, mode: i32) -> Result<()> {
 pub struct FsStat {
     /// Block size of the counts below.
     pub bsize: u64,
+    /// Capacity of the ranks' data directories, each file system counted once.
     pub blocks: u64,
+    /// Free blocks.
     pub bfree: u64,
+    /// Free blocks available to unprivileged users.
     pub bavail: u64,
+    /// Files and directories in BenchFS plus those that can still be created.
     pub files: u64,
+    /// Inodes free in the data directories' file systems.
     pub ffree: u64,
+    /// Longest name of a path component.
     pub namemax: u64,
 }
 

@@ -33,9 +33,11 @@ pub struct Attr {
 /// One entry of a directory listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirEntry {
+    /// The entry's inode number.
     pub ino: u64,
     /// `DT_REG` or `DT_DIR`.
     pub kind: u8,
+    /// The entry's name within its directory.
     pub name: String,
 }
 

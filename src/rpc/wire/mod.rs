@@ -24,7 +24,9 @@ pub use crate::metadata::{Attr, DirEntry};
 use codec::{Reader, Writer};
 pub use requests::{decode_request, Opcode, Request};
 
-pub const MAGIC: u32 = 0x3153_4642; // "BFS1"
+/// The first word of every message: "BFS1".
+pub const MAGIC: u32 = 0x3153_4642;
+/// Bytes of the common header that precedes every request and reply body.
 pub const HEADER_LEN: usize = 24;
 
 /// The source rank of requests from an attached client, which serves nothing and is answered

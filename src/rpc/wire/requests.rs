@@ -103,7 +103,9 @@ macro_rules! requests {
             }
         }
 
+        /// A request, as the table above defines it. Each row's doc describes its fields.
         #[derive(Clone, Debug, PartialEq, Eq)]
+        #[allow(missing_docs)]
         pub enum Request {
             $(
                 $(#[doc = $doc])+
@@ -112,6 +114,7 @@ macro_rules! requests {
         }
 
         impl Request {
+            /// The opcode that names this request on the wire.
             pub fn opcode(&self) -> Opcode {
                 match self {
                     $(Request::$name { .. } => Opcode::$name,)*
@@ -127,6 +130,7 @@ macro_rules! requests {
                 }
             }
 
+            /// The header bytes of this request from rank `source` (or `EXTERNAL_SOURCE`).
             pub fn encode(&self, source: u32, request_id: u64) -> Vec<u8> {
                 let mut w = Writer::with_header(self.opcode() as u16, source, request_id);
                 match self {
