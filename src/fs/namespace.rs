@@ -1,8 +1,8 @@
 //! The namespace: files and directories as records on the metadata owner of each path.
 //!
-//! Every multi-step protocol here states its invariant and either completes whole or undoes
-//! itself: a create is the record plus its parent's entry count, a remove the reverse, and a
-//! rename takes the record from the old name's owner and installs it at the new name's.
+//! The protocols take more than one step: a create is the record plus its parent's entry count,
+//! a remove the reverse, and a rename takes the record from the old name's owner and installs it
+//! at the new name's. Each says below which step undoes which when a later one fails.
 
 use std::rc::Rc;
 
