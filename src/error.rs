@@ -170,7 +170,8 @@ impl Error {
             Error::Bootstrap(BootstrapError::Thread(e)) => e.raw_os_error().unwrap_or(libc::EAGAIN),
             Error::Ucx(_) => libc::EIO,
             Error::Storage(StorageError::Io(e)) => e.raw_os_error().unwrap_or(libc::EIO),
-            Error::Storage(StorageError::QueueFull) => libc::EAGAIN,
+            // A blocking caller never sees EAGAIN: a full queue is an internal failure.
+            Error::Storage(StorageError::QueueFull) => libc::EIO,
             Error::Wire(_) => libc::EPROTO,
             Error::Remote { errno, .. } => *errno,
             Error::NullPointer(_) => libc::EFAULT,

@@ -41,15 +41,26 @@ impl<T> Failure for *mut T {
     const FAILED: *mut T = std::ptr::null_mut();
 }
 
+fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
 fn set_errno(value: c_int) {
     // SAFETY: __errno_location returns this thread's errno slot.
     unsafe { *libc::__errno_location() = value };
 }
 
-/// Runs `f`, mapping an error or a panic to `T::FAILED` with `errno` set.
+/// Runs `f`, mapping an error or a panic to `T::FAILED` with `errno` set. A call that succeeds
+/// leaves `errno` as the caller set it, whatever the system calls and waits inside changed it to
+/// (the `errno = 0; while (readdir(d))` loop relies on that).
 fn boundary<T: Failure>(name: &'static str, f: impl FnOnce() -> Result<T>) -> T {
+    let caller_errno = errno();
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(value)) => value,
+        Ok(Ok(value)) => {
+            set_errno(caller_errno);
+            value
+        }
         Ok(Err(e)) => {
             tracing::debug!(call = name, error = %e, "call failed");
             set_errno(e.errno());

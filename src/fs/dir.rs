@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use super::api::check_path;
-use super::handle::handle;
+use super::handle::{handle, session};
 use crate::error::{Error, Result};
 use crate::ids::Rank;
 use crate::rpc::client as stub;
@@ -32,6 +32,8 @@ pub struct Dir {
     ino: u64,
     parent_ino: u64,
     nranks: u32,
+    /// The session it was opened in.
+    session: u64,
     stage: DirStage,
     page: VecDeque<DirEntry>,
 }
@@ -52,12 +54,16 @@ pub fn opendir(path: &str) -> Result<Dir> {
         };
         Ok((attr.ino, parent_ino, node.nranks))
     })?;
-    Ok(Dir { path, ino, parent_ino, nranks, stage: DirStage::Dot, page: Default::default() })
+    Ok(Dir { path, ino, parent_ino, nranks, session: session()?, stage: DirStage::Dot, page: Default::default() })
 }
 
 impl Dir {
     /// The next entry, or `None` at the end.
     pub fn next_entry(&mut self) -> Result<Option<DirEntry>> {
+        // A stream lives as long as the session it was opened in, buffered entries included.
+        if session()? != self.session {
+            return Err(Error::NotInitialized);
+        }
         loop {
             if let Some(entry) = self.page.pop_front() {
                 return Ok(Some(entry));

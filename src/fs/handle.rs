@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -43,6 +44,19 @@ struct Global {
 }
 
 static GLOBAL: Mutex<Global> = Mutex::new(Global { depth: 0, handle: None, running: None });
+
+/// The session the outermost init or attach started: 0 while BenchFS is down, a new value each
+/// time it comes up. State kept outside the handle (a directory stream) belongs to one session.
+static SESSION: AtomicU64 = AtomicU64::new(0);
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// The current session, or `ENOTCONN` while BenchFS is down.
+pub fn session() -> Result<u64> {
+    match SESSION.load(Ordering::Acquire) {
+        0 => Err(Error::NotInitialized),
+        session => Ok(session),
+    }
+}
 
 fn global() -> MutexGuard<'static, Global> {
     GLOBAL.lock().unwrap_or_else(|p| p.into_inner())
@@ -96,6 +110,7 @@ fn enter(comm: mpi::ffi::MPI_Comm, start: impl FnOnce(JobComm) -> Result<Running
     g.handle = Some(Arc::new(Handle { mailbox: progress.mailbox().clone(), spin: progress.spin() }));
     g.running = Some(running);
     g.depth = 1;
+    SESSION.store(NEXT_SESSION.fetch_add(1, Ordering::Relaxed), Ordering::Release);
     Ok(())
 }
 
@@ -112,6 +127,7 @@ pub fn finalize() -> Result<()> {
     }
     g.depth = 0;
     g.handle = None;
+    SESSION.store(0, Ordering::Release);
     let Some(running) = g.running.take() else {
         return Err(Error::Internal("initialized state is incomplete"));
     };
