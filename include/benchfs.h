@@ -8,9 +8,11 @@
  * Conventions (as in POSIX):
  *   - Functions return -1 (or NULL) on failure and set errno; perror() works.
  *   - Paths are absolute inside the BenchFS namespace ("/dir/file"). Repeated
- *     slashes and "." components are normalised away; ".." is resolved
- *     lexically. A relative path gives EINVAL, a component longer than 255
- *     bytes or a path longer than 4095 bytes gives ENAMETOOLONG.
+ *     slashes and "." components are normalised away and ".." goes up one
+ *     component, with the rules of a kernel's walk: what "/", "/." or "/.."
+ *     follows must be a directory (ENOTDIR) that exists (ENOENT). A relative
+ *     path gives EINVAL, a component longer than 255 bytes or a path longer
+ *     than 4095 bytes gives ENAMETOOLONG.
  *   - Any call made before benchfs_init() or after the last benchfs_finalize()
  *     fails with ENOTCONN.
  *   - Every function is thread-safe: several application threads may call at

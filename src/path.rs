@@ -22,6 +22,38 @@ pub const MAX_NAME: usize = 255;
 ///   components (including one that a later `..` removes) is longer than [`MAX_NAME`] bytes;
 /// * [`Error::InvalidArgument`] if `path` contains a NUL byte, which no C caller could pass.
 pub fn normalize(path: &str) -> Result<String, Error> {
+    spell(path).map(|spelled| spelled.path)
+}
+
+/// How the last component of a path was spelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Last {
+    /// A name, or nothing after a trailing `/`.
+    Name,
+    /// `.`
+    Dot,
+    /// `..`
+    DotDot,
+}
+
+/// A path as the caller spelled it: its normal form, and what the spelling demands that the
+/// lexical normal form forgets. A kernel walks a path component by component, so every
+/// component that a `/` follows must be a directory; the normal form keeps that rule only for
+/// the components it keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spelled {
+    /// The normal form, as [`normalize`] gives it.
+    pub path: String,
+    /// Normal forms of the paths that a `..` stepped out of: each must be an existing directory.
+    pub walked: Vec<String>,
+    /// The spelling ends in `/`, `/.` or `/..`: the path must name a directory.
+    pub dir_only: bool,
+    /// How the last component was spelled.
+    pub last: Last,
+}
+
+/// Normalises `path` as [`normalize`] does, and says what its spelling demands.
+pub fn spell(path: &str) -> Result<Spelled, Error> {
     if !path.starts_with('/') {
         return Err(Error::RelativePath);
     }
@@ -34,24 +66,33 @@ pub fn normalize(path: &str) -> Result<String, Error> {
     // Invariant: `out` is empty (standing for the root) or a sequence of "/name" components.
     // It never grows longer than the input, which is why MAX_PATH needs no second check.
     let mut out = String::with_capacity(path.len());
+    let mut walked = Vec::new();
+    let mut last = Last::Name;
     for name in path.split('/') {
         match name {
-            "" | "." => {}
+            "" => {}
+            "." => last = Last::Dot,
             ".." => {
-                let last = out.rfind('/').unwrap_or(0);
-                out.truncate(last);
+                if !out.is_empty() {
+                    walked.push(out.clone());
+                }
+                let cut = out.rfind('/').unwrap_or(0);
+                out.truncate(cut);
+                last = Last::DotDot;
             }
             _ if name.len() > MAX_NAME => return Err(Error::NameTooLong),
             _ => {
                 out.push('/');
                 out.push_str(name);
+                last = Last::Name;
             }
         }
     }
+    let dir_only = last != Last::Name || (path.ends_with('/') && !out.is_empty());
     if out.is_empty() {
         out.push('/');
     }
-    Ok(out)
+    Ok(Spelled { path: out, walked, dir_only, last })
 }
 
 /// Splits a normalised path into its parent directory and its last component:
@@ -129,6 +170,29 @@ mod tests {
         assert_eq!(ok("/.."), "/");
         assert_eq!(ok("/../x"), "/x");
         assert_eq!(ok("/../../x/../../y"), "/y");
+    }
+
+    #[test]
+    fn spelling_demands_are_kept() {
+        let plain = spell("/a/b").unwrap();
+        assert!(!plain.dir_only && plain.walked.is_empty());
+        assert_eq!(plain.last, Last::Name);
+        let trailing = spell("/a/b/").unwrap();
+        assert!(trailing.dir_only && trailing.walked.is_empty());
+        assert_eq!(trailing.path, "/a/b");
+        let dot = spell("/a/b/.").unwrap();
+        assert!(dot.dir_only);
+        assert_eq!(dot.last, Last::Dot);
+        let up = spell("/a/f/../c").unwrap();
+        assert_eq!((up.path.as_str(), up.walked.clone(), up.dir_only), ("/a/c", vec!["/a/f".to_string()], false));
+        let up_last = spell("/a/f/..").unwrap();
+        assert_eq!((up_last.path.as_str(), up_last.dir_only, up_last.last), ("/a", true, Last::DotDot));
+        // The root is a directory; nothing to demand of it.
+        for root in ["/", "//"] {
+            let spelled = spell(root).unwrap();
+            assert!(!spelled.dir_only && spelled.walked.is_empty(), "{root:?}");
+        }
+        assert_eq!(spell("/..").unwrap().walked, Vec::<String>::new());
     }
 
     #[test]

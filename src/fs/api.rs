@@ -1,14 +1,28 @@
 //! The blocking calls of the public API: each checks its arguments, then runs its operation
 //! on the progress thread and waits for the result.
 
+use std::future::Future;
+use std::rc::Rc;
+
 use super::data::{self, UserBuf};
 use super::handle::handle;
-use super::namespace::{self, FileStat, FsStat};
-use super::Whence;
+use super::namespace::{self, check_spelling, FileStat, FsStat};
+use super::{Client, Whence};
 use crate::error::{Error, Result};
+use crate::path::{spell, Last};
 
-pub(super) fn check_path(path: &str) -> Result<String> {
-    crate::path::normalize(path)
+/// Runs `op` on the normal form of `path` on the progress thread, once what the path's spelling
+/// demands (`/file/.` must be a directory, say) holds.
+pub(super) fn on_path<T, Fut>(path: &str, op: impl FnOnce(Rc<Client>, String) -> Fut + Send + 'static) -> Result<T>
+where
+    T: Send + 'static,
+    Fut: Future<Output = Result<T>> + 'static,
+{
+    let spelled = spell(path)?;
+    handle()?.call(move |client| async move {
+        check_spelling(&client.node, &spelled).await?;
+        op(client, spelled.path).await
+    })
 }
 
 /// Like `open(2)`; returns a BenchFS descriptor.
@@ -16,8 +30,16 @@ pub fn open(path: &str, flags: i32, mode: u32) -> Result<i32> {
     if flags & libc::O_ACCMODE == libc::O_ACCMODE {
         return Err(Error::InvalidArgument("O_RDONLY, O_WRONLY and O_RDWR are exclusive"));
     }
-    let path = check_path(path)?;
-    handle()?.call(move |client| namespace::open(client, path, flags, mode))
+    let spelled = spell(path)?;
+    handle()?.call(move |client| async move {
+        check_spelling(&client.node, &spelled).await?;
+        // A name spelled as a directory cannot be created as a file (and a directory cannot be
+        // opened for creation).
+        if spelled.dir_only && flags & libc::O_CREAT != 0 {
+            return Err(Error::IsDirectory);
+        }
+        namespace::open(client, spelled.path, flags, mode).await
+    })
 }
 
 /// Like `close(2)`.
@@ -61,8 +83,7 @@ pub fn fsync(fd: i32) -> Result<()> {
 
 /// Like `stat(2)`.
 pub fn stat(path: &str) -> Result<FileStat> {
-    let path = check_path(path)?;
-    handle()?.call(move |client| namespace::stat(client, path))
+    on_path(path, namespace::stat)
 }
 
 /// Like `fstat(2)`.
@@ -72,32 +93,40 @@ pub fn fstat(fd: i32) -> Result<FileStat> {
 
 /// Like `unlink(2)`.
 pub fn unlink(path: &str) -> Result<()> {
-    let path = check_path(path)?;
-    handle()?.call(move |client| namespace::unlink(client, path))
+    on_path(path, namespace::unlink)
 }
 
 /// Like `mkdir(2)`.
 pub fn mkdir(path: &str, mode: u32) -> Result<()> {
-    let path = check_path(path)?;
-    handle()?.call(move |client| namespace::mkdir(client, path, mode))
+    on_path(path, move |client, path| namespace::mkdir(client, path, mode))
 }
 
 /// Like `rmdir(2)`.
 pub fn rmdir(path: &str) -> Result<()> {
-    let path = check_path(path)?;
-    handle()?.call(move |client| namespace::rmdir(client, path))
+    match spell(path)?.last {
+        Last::Dot => Err(Error::InvalidArgument("rmdir of a path ending in .")),
+        Last::DotDot => Err(Error::NotEmpty),
+        Last::Name => on_path(path, namespace::rmdir),
+    }
 }
 
 /// Like `rename(2)`, for files and directory trees.
 pub fn rename(from: &str, to: &str) -> Result<()> {
-    let (from, to) = (check_path(from)?, check_path(to)?);
-    handle()?.call(move |client| namespace::rename(client, from, to))
+    let (from, to) = (spell(from)?, spell(to)?);
+    handle()?.call(move |client| async move {
+        check_spelling(&client.node, &from).await?;
+        check_spelling(&client.node, &to).await?;
+        // A target spelled as a directory takes only a directory.
+        if to.dir_only && !namespace::is_dir(&crate::rpc::client::stat(&client.node, &from.path).await?) {
+            return Err(Error::NotDirectory);
+        }
+        namespace::rename(client, from.path, to.path).await
+    })
 }
 
 /// Like `truncate(2)`.
 pub fn truncate(path: &str, len: u64) -> Result<()> {
-    let path = check_path(path)?;
-    handle()?.call(move |client| namespace::truncate(client, path, len))
+    on_path(path, move |client, path| namespace::truncate(client, path, len))
 }
 
 /// Like `ftruncate(2)`.
@@ -107,12 +136,10 @@ pub fn ftruncate(fd: i32, len: u64) -> Result<()> {
 
 /// Like `access(2)`.
 pub fn access(path: &str, mode: i32) -> Result<()> {
-    let path = check_path(path)?;
-    handle()?.call(move |client| namespace::access(client, path, mode))
+    on_path(path, move |client, path| namespace::access(client, path, mode))
 }
 
 /// Like `statvfs(2)`: totals over all ranks.
 pub fn statvfs(path: &str) -> Result<FsStat> {
-    let path = check_path(path)?;
-    handle()?.call(move |client| namespace::statvfs(client, path))
+    on_path(path, namespace::statvfs)
 }

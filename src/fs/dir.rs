@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::api::check_path;
+use super::api::on_path;
 use super::handle::{handle, session};
 use crate::error::{Error, Result};
 use crate::ids::Rank;
@@ -40,19 +40,17 @@ pub struct Dir {
 
 /// Like `opendir(3)`.
 pub fn opendir(path: &str) -> Result<Dir> {
-    let path = check_path(path)?;
-    let dir_path = path.clone();
-    let (ino, parent_ino, nranks) = handle()?.call(move |client| async move {
+    let (path, ino, parent_ino, nranks) = on_path(path, |client, path| async move {
         let node = &client.node;
-        let attr = stub::stat(node, &dir_path).await?;
+        let attr = stub::stat(node, &path).await?;
         if attr.mode & libc::S_IFMT != libc::S_IFDIR {
             return Err(Error::NotDirectory);
         }
-        let parent_ino = match crate::path::split_parent(&dir_path) {
+        let parent_ino = match crate::path::split_parent(&path) {
             Some((parent, _)) => stub::stat(node, parent).await.map_or(attr.ino, |a| a.ino),
             None => attr.ino,
         };
-        Ok((attr.ino, parent_ino, node.nranks))
+        Ok((path, attr.ino, parent_ino, node.nranks))
     })?;
     Ok(Dir { path, ino, parent_ino, nranks, session: session()?, stage: DirStage::Dot, page: Default::default() })
 }

@@ -10,6 +10,7 @@ use super::files::{OpenFile, MAX_FILE_SIZE};
 use super::Client;
 use crate::error::{Error, Result};
 use crate::ids::InodeId;
+use crate::path::Spelled;
 use crate::rpc::client::{self as stub, attr_of, broadcast, call_all, meta_call};
 use crate::rpc::wire::{ReplyBody, Request};
 use crate::rpc::{Attr, Node};
@@ -127,6 +128,30 @@ fn file_stat(node: &Node, attr: &Attr, size: u64) -> FileStat {
         mtime_ns: attr.mtime_ns,
         ctime_ns: attr.ctime_ns,
     }
+}
+
+/// True for a directory's attributes.
+pub fn is_dir(attr: &Attr) -> bool {
+    attr.mode & libc::S_IFMT == libc::S_IFDIR
+}
+
+/// Checks what a path's spelling demands (see [`Spelled`]): every directory a `..` stepped out
+/// of exists and is a directory, and a path spelled as a directory is one where it exists.
+/// A plain spelling demands nothing and sends no request.
+pub async fn check_spelling(node: &Node, spelled: &Spelled) -> Result<()> {
+    for dir in &spelled.walked {
+        if !is_dir(&stub::stat(node, dir).await?) {
+            return Err(Error::NotDirectory);
+        }
+    }
+    if spelled.dir_only {
+        match stub::stat(node, &spelled.path).await {
+            Ok(attr) if !is_dir(&attr) => return Err(Error::NotDirectory),
+            Err(e) if e.errno() != libc::ENOENT => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn ids() -> (u32, u32) {

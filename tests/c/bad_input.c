@@ -243,7 +243,7 @@ static void bad_offsets_and_modes(void)
     CHECK_RET(benchfs_unlink(path), 0, "unlink");
 }
 
-/* "//", "." and ".." are resolved lexically, for files and directories. */
+/* "//", "." and ".." reduce to one name, for files and directories ("..", as in a kernel walk, only out of an existing directory). */
 static void normalisation(void)
 {
     char raw[96], clean[96], dotdot[96], top[64], top_messy[96], dir[64], sub[64], sub_messy[96];
@@ -285,9 +285,16 @@ static void normalisation(void)
         CHECK(r == 0 && a.st_size == (off_t)sizeof data,
               "stat(%s): ret %d size %lld (errno %d)", clean, r,
               r == 0 ? (long long)a.st_size : -1LL, errno);
+        /* ".." steps out of "z", which must exist as a directory, as in a
+         * kernel's walk; then it names the same file. */
+        CHECK_ERR(benchfs_stat(dotdot, &b), ENOENT, "stat through .. out of a missing directory");
+        char z[96];
+        snprintf(z, sizeof z, "/norm_r%d/x/z", g_rank);
+        CHECK_RET(benchfs_mkdir(z, 0755), 0, "mkdir z");
         r = benchfs_stat(dotdot, &b);
         CHECK(r == 0 && b.st_ino == a.st_ino, "stat(%s): ret %d, same inode %d", dotdot, r,
               r == 0 && b.st_ino == a.st_ino);
+        CHECK_RET(benchfs_rmdir(z), 0, "rmdir z");
         CHECK_RET(benchfs_unlink(clean), 0, "unlink normalised name");
         CHECK_ERR(benchfs_stat(raw, &a), ENOENT, "stat after unlink");
     }
