@@ -664,6 +664,9 @@ mpi_test!(errno_rules_np4_transported, run_c("errno_rules", 4, TRANSPORTED, &[])
 mpi_test!(path_spelling_np1, run_c("path_spelling", 1, DEFAULT, &[]));
 mpi_test!(path_spelling_np4, run_c("path_spelling", 4, DEFAULT, &[]));
 
+mpi_test!(rename_limits_np1, run_c("rename_limits", 1, DEFAULT, &[]));
+mpi_test!(rename_limits_np4, run_c("rename_limits", 4, DEFAULT, &[]));
+
 mpi_test!(idle_cpu_np4, run_c("idle_cpu", 4, DEFAULT, &["10"]));
 
 mpi_test!(threads_np2, run_c("threads", 2, DEFAULT, &["4", "3"]));

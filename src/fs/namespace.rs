@@ -10,7 +10,7 @@ use super::files::{OpenFile, MAX_FILE_SIZE};
 use super::Client;
 use crate::error::{Error, Result};
 use crate::ids::InodeId;
-use crate::path::Spelled;
+use crate::path::{Spelled, MAX_PATH};
 use crate::rpc::client::{self as stub, attr_of, broadcast, call_all, meta_call};
 use crate::rpc::wire::{ReplyBody, Request};
 use crate::rpc::{Attr, Node};
@@ -296,16 +296,23 @@ pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> 
     }) else {
         return Err(Error::Internal("take reply without a record"));
     };
-    let installed = meta_call(node, Request::Install { path: to.clone(), attr, children }).await;
-    let replaced = match installed {
+    // Every path below a directory changes its prefix: refuse, before anything moves, a new
+    // name that would make one of them too long.
+    if is_dir(&attr) && to.len() > from.len() {
+        let fits = tree_span(node, &from).await.and_then(|span| match to.len() + span <= MAX_PATH {
+            true => Ok(()),
+            false => Err(Error::NameTooLong),
+        });
+        if let Err(e) = fits {
+            untake(node, &from, &to, attr, children).await;
+            return Err(e);
+        }
+    }
+    let replaced = match meta_call(node, Request::Install { path: to.clone(), attr, children }).await {
         Ok(ReplyBody::Replaced(replaced)) => replaced,
         Ok(_) => return Err(Error::Internal("install reply without an outcome")),
         Err(e) => {
-            // Put the record back where it was.
-            if let Err(undo) = meta_call(node, Request::Install { path: from.clone(), attr, children }).await {
-                tracing::error!(path = %from, error = %undo, "could not restore a record after a failed rename");
-            }
-            unlink_parent_quietly(node, &to, -1).await;
+            untake(node, &from, &to, attr, children).await;
             return Err(e);
         }
     };
@@ -322,6 +329,24 @@ pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> 
         f.path = to.clone();
     }
     link_parent(node, &from, -1, true).await
+}
+
+/// The undo of a rename's `Take`: the record goes back to `from`, and the count added to the
+/// new parent is taken off again.
+async fn untake(node: &Node, from: &str, to: &str, attr: Attr, children: u64) {
+    if let Err(undo) = meta_call(node, Request::Install { path: from.to_owned(), attr, children }).await {
+        tracing::error!(path = %from, error = %undo, "could not restore a record after a failed rename");
+    }
+    unlink_parent_quietly(node, to, -1).await;
+}
+
+/// How many bytes the longest path below directory `dir` adds to it, over all ranks.
+async fn tree_span(node: &Node, dir: &str) -> Result<usize> {
+    let spans = broadcast(node, Request::TreeSpan { path: dir.to_owned() }).await?;
+    spans.into_iter().try_fold(0usize, |longest, body| match body {
+        ReplyBody::Count(span) => Ok(longest.max(span as usize)),
+        _ => Err(Error::Internal("tree span reply without a count")),
+    })
 }
 
 pub async fn access(client: Rc<Client>, path: String, mode: i32) -> Result<()> {

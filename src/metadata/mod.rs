@@ -308,6 +308,12 @@ impl MetaTable {
     }
 
     /// Removes every record strictly below directory `dir` and returns them.
+    /// How many bytes the longest path below `dir` held here adds to `dir` (0 if none).
+    pub fn span_below(&self, dir: &str) -> usize {
+        let prefix = if dir == "/" { "/".to_owned() } else { format!("{dir}/") };
+        self.records.keys().filter(|p| p.starts_with(&prefix) && p.len() > prefix.len()).map(|p| p.len() - dir.len()).max().unwrap_or(0)
+    }
+
     pub fn take_subtree(&mut self, dir: &str) -> Vec<(String, Record)> {
         let prefix = if dir == "/" { "/".to_owned() } else { format!("{dir}/") };
         let paths: Vec<String> = self.records.keys().filter(|p| p.starts_with(&prefix) && p.len() > prefix.len()).cloned().collect();

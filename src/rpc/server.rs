@@ -119,6 +119,11 @@ async fn move_tree(node: &Node, from: &str, to: &str) -> Result<ReplyBody> {
     if from == "/" || to.starts_with(&format!("{from}/")) {
         return Err(Error::InvalidArgument("cannot move a directory into itself"));
     }
+    // The caller checked the lengths over all ranks; a create that raced with that check, or
+    // a forged request, must still not make a path longer than any caller could name.
+    if to.len() + node.meta.borrow().span_below(from) > crate::path::MAX_PATH {
+        return Err(Error::NameTooLong);
+    }
     let moved = node.meta.borrow_mut().take_subtree(from);
     let count = moved.len() as u64;
     let mut by_owner: std::collections::BTreeMap<Rank, Vec<(String, Attr, u64)>> = Default::default();
@@ -191,6 +196,12 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             }
         }
         Request::MoveTree { from, to } => move_tree(node, &from, &to).await,
+        Request::TreeSpan { path } => {
+            if crate::path::normalize(&path)? != path {
+                return Err(Error::InvalidArgument("path is not normalised"));
+            }
+            Ok(ReplyBody::Count(node.meta.borrow().span_below(&path) as u64))
+        }
         Request::StatFs => Ok(ReplyBody::FsUsage(fs_usage(node)?)),
         Request::TruncateChunks { ino, len } => {
             let store = node.store()?;

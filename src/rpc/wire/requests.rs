@@ -17,7 +17,7 @@
 //! * `ReplyKind` names the `ReplyBody` a successful reply carries.
 //! * `routed by field` marks a metadata request: `field`, a `path`, names the record, whose owner
 //!   rank serves it. Requests without it are addressed otherwise (chunk requests to the ranks
-//!   holding the file's chunks; `List`, `MoveTree` and `StatFs` to every rank; `InstallMany`,
+//!   holding the file's chunks; `List`, `MoveTree`, `TreeSpan` and `StatFs` to every rank; `InstallMany`,
 //!   with records for many paths in its payload, to their new owner), and `routing_path`
 //!   returns `None` for them.
 //!
@@ -200,4 +200,7 @@ requests! {
     Discard = 19 { ino: u64, path: path } -> Empty, routed by path;
     /// Removes this rank's data of the unlinked file `ino`.
     RemoveChunks = 20 { ino: u64 } -> Empty;
+    /// How many bytes the longest path below directory `path` held by this rank adds to
+    /// `path` (0 if none): what a rename of that directory would add to each of its paths.
+    TreeSpan = 21 { path: path } -> Count;
 }

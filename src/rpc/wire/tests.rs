@@ -23,6 +23,7 @@ fn all_requests() -> Vec<Request> {
         Request::StatFs,
         Request::Discard { path: "/d/f".into(), ino: 77 },
         Request::RemoveChunks { ino: 78 },
+        Request::TreeSpan { path: "/t".into() },
     ]
 }
 
@@ -118,6 +119,7 @@ fn metadata_requests_route_by_their_path() {
             | Request::Fsync { .. }
             | Request::List { .. }
             | Request::MoveTree { .. }
+            | Request::TreeSpan { .. }
             | Request::InstallMany { .. }
             | Request::StatFs => None,
         };
@@ -241,6 +243,7 @@ mod golden {
             (Request::StatFs, 18, s("")),
             (Request::Discard { path: "/d/f".into(), ino: 78 }, 19, s("4e0000000000000004002f642f66")),
             (Request::RemoveChunks { ino: 79 }, 20, s("4f00000000000000")),
+            (Request::TreeSpan { path: "/t".into() }, 21, s("02002f74")),
         ]
     }
 
@@ -254,8 +257,8 @@ mod golden {
             assert_eq!(decode_request(&buf).map(|(_, r)| r), Ok(request));
             seen.insert(opcode);
         }
-        assert_eq!(seen, (1..=20).collect(), "every opcode is pinned");
-        for unknown in [0u16, 21, u16::MAX] {
+        assert_eq!(seen, (1..=21).collect(), "every opcode is pinned");
+        for unknown in [0u16, 22, u16::MAX] {
             let mut buf = Request::StatFs.encode(7, ID);
             buf[4..6].copy_from_slice(&unknown.to_le_bytes());
             assert_eq!(decode_request(&buf), Err(WireError::UnknownOpcode(unknown)));
@@ -327,6 +330,7 @@ mod golden {
             (Opcode::StatFs, 18, ReplyBody::FsUsage(FsUsage::default())),
             (Opcode::Discard, 19, ReplyBody::Empty),
             (Opcode::RemoveChunks, 20, ReplyBody::Empty),
+            (Opcode::TreeSpan, 21, count),
         ];
         for (opcode, number, body) in cases {
             assert_eq!(opcode as u16, number);
