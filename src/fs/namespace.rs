@@ -9,25 +9,22 @@ use std::rc::Rc;
 use super::files::{OpenFile, MAX_FILE_SIZE};
 use super::Client;
 use crate::error::{Error, Result};
-use crate::ids::InodeId;
 use crate::path::{Spelled, MAX_PATH};
-use crate::rpc::client::{self as stub, attr_of, broadcast, call_all, meta_call};
+use crate::rpc::client::{self as stub, attr_of, broadcast, meta_call};
 use crate::rpc::wire::{ReplyBody, Request};
 use crate::rpc::{Attr, Node};
 
-/// Drops the data of `ino` beyond `len` on every rank that may hold some of its first `size` bytes.
-async fn truncate_chunks(node: &Node, ino: u64, size: u64, len: u64) -> Result<()> {
-    call_all(node, node.chunk_owners(ino, size), Request::TruncateChunks { ino, len }).await.map(drop)
+/// Drops the data of `ino` beyond `len` on every rank. Every rank, not only the owners of the
+/// chunks below the size the metadata owner knows: writers publish their sizes only when they
+/// close, so unpublished data may sit on any rank.
+async fn truncate_chunks(node: &Node, ino: u64, len: u64) -> Result<()> {
+    broadcast(node, Request::TruncateChunks { ino, len }).await.map(drop)
 }
 
-/// Removes all data of the unlinked file `ino` from every rank that may hold some of its first
-/// `size` bytes.
-async fn remove_chunks(node: &Node, ino: u64, size: u64) -> Result<()> {
-    let owners = node.chunk_owners(ino, size);
-    for &owner in &owners {
-        node.peers.forget(owner, InodeId(ino));
-    }
-    call_all(node, owners, Request::RemoveChunks { ino }).await.map(drop)
+/// Removes all data of the unlinked file `ino`, on every rank for the same reason; each rank
+/// also closes its descriptors of that file's chunk files on its same-node peers.
+async fn remove_chunks(node: &Node, ino: u64) -> Result<()> {
+    broadcast(node, Request::RemoveChunks { ino }).await.map(drop)
 }
 
 /// Adjusts the entry count (and with `touch` the mtime) of the directory holding `path`.
@@ -168,12 +165,13 @@ pub async fn open(client: Rc<Client>, path: String, flags: i32, mode: u32) -> Re
     } else {
         meta_call(node, request).await?
     };
-    let ReplyBody::Opened { attr, old_size, .. } = reply else {
+    let ReplyBody::Opened { attr, created, .. } = reply else {
         return Err(Error::Internal("open reply without attributes"));
     };
     let truncated = flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY;
-    if truncated && old_size > 0 {
-        truncate_chunks(node, attr.ino, old_size, 0).await?;
+    // An existing file may hold unpublished data whatever size its owner knows.
+    if truncated && !created {
+        truncate_chunks(node, attr.ino, 0).await?;
     }
     let file = OpenFile { path, flags, attr, pos: 0, size: attr.size, dirty_end: None, written_owners: Vec::new() };
     client.files.borrow_mut().insert(file)
@@ -207,8 +205,7 @@ pub async fn fstat(client: Rc<Client>, fd: i32) -> Result<FileStat> {
 pub async fn unlink(client: Rc<Client>, path: String) -> Result<()> {
     let node = &client.node;
     let attr = attr_of(remove_entry(node, &path, Request::Unlink { path: path.clone() }).await?)?;
-    let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
-    remove_chunks(node, attr.ino, size).await
+    remove_chunks(node, attr.ino).await
 }
 
 pub async fn mkdir(client: Rc<Client>, path: String, mode: u32) -> Result<()> {
@@ -234,19 +231,14 @@ async fn truncate_path(client: &Client, path: &str, len: u64) -> Result<()> {
     if len > MAX_FILE_SIZE {
         return Err(Error::FileTooLarge);
     }
-    let ReplyBody::Sized { attr, old_size } = meta_call(node, Request::Truncate { path: path.to_owned(), len }).await? else {
+    let ReplyBody::Sized { attr, .. } = meta_call(node, Request::Truncate { path: path.to_owned(), len }).await? else {
         return Err(Error::Internal("truncate reply without sizes"));
     };
-    let mut reach = old_size;
     for f in client.files.borrow_mut().of_inode(attr.ino) {
-        reach = reach.max(f.dirty_end.unwrap_or(0)).max(f.size);
         f.size = len;
         f.dirty_end = f.dirty_end.map(|e| e.min(len));
     }
-    if len < reach {
-        truncate_chunks(node, attr.ino, reach, len).await?;
-    }
-    Ok(())
+    truncate_chunks(node, attr.ino, len).await
 }
 
 pub async fn truncate(client: Rc<Client>, path: String, len: u64) -> Result<()> {
@@ -319,7 +311,7 @@ pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> 
     if let Some(old) = replaced {
         unlink_parent_quietly(node, &to, -1).await;
         if old.mode & libc::S_IFMT == libc::S_IFREG && old.ino != attr.ino {
-            remove_chunks(node, old.ino, old.size).await?;
+            remove_chunks(node, old.ino).await?;
         }
     }
     if attr.mode & libc::S_IFMT == libc::S_IFDIR {

@@ -76,18 +76,6 @@ impl Node {
         }
         Ok(())
     }
-
-    /// Ranks owning any chunk of the first `size` bytes of `ino`.
-    pub fn chunk_owners(&self, ino: u64, size: u64) -> Vec<Rank> {
-        let chunks = size.div_ceil(self.config.chunk_size);
-        if chunks >= self.nranks as u64 * 4 {
-            return (0..self.nranks).map(Rank).collect();
-        }
-        let mut owners: Vec<Rank> = (0..chunks).map(|c| self.ring.chunk_owner(InodeId(ino), ChunkIndex(c))).collect();
-        owners.sort_unstable();
-        owners.dedup();
-        owners
-    }
 }
 
 impl Node {

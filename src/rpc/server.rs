@@ -210,6 +210,7 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             Ok(ReplyBody::Empty)
         }
         Request::RemoveChunks { ino } => {
+            node.peers.forget(InodeId(ino));
             let store = node.store()?;
             store.unpinned(InodeId(ino)).await;
             store.remove(InodeId(ino))?;

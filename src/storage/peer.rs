@@ -121,8 +121,13 @@ impl PeerFiles {
         }
     }
 
-    /// Forgets the descriptor of a file its owner removed.
-    pub fn forget(&self, rank: Rank, ino: InodeId) {
-        self.files.borrow_mut().pop(&(rank, ino));
+    /// Closes this rank's descriptors of `ino`'s chunk files on every peer (the file was
+    /// removed), so that no cached descriptor keeps their space allocated.
+    pub fn forget(&self, ino: InodeId) {
+        let ranks = self.dirs.borrow().len() as u32;
+        let mut files = self.files.borrow_mut();
+        for rank in 0..ranks {
+            files.pop(&(Rank(rank), ino));
+        }
     }
 }

@@ -1,0 +1,114 @@
+/*
+ * Truncation and unlink are final, whoever wrote the data and whether or not
+ * the writer has closed yet:
+ *  - bytes cut by a truncate read as zeros after the file grows again, even
+ *    when their writer had not published them (stale data never comes back);
+ *  - unlinking a file whose writers have not closed it yet removes every
+ *    chunk file of it on every rank (nothing leaks in the data directories).
+ * Needs 2 ranks or more: the writer and the truncating rank must differ.
+ */
+#define _XOPEN_SOURCE 700
+#include "harness.h"
+
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SPAN (256 * 1024)
+
+static void truncate_is_final(void)
+{
+    const char *path = "/trunc_final";
+    int writer = 1 % g_nranks, cutter = 0, grower = 2 % g_nranks;
+    unsigned char *buf = malloc(SPAN);
+    int fd = -1;
+    if (g_rank == writer) {
+        fd = benchfs_open(path, O_CREAT | O_RDWR, 0644);
+        CHECK(fd >= 0, "writer open failed (errno %d)", errno);
+        pattern_fill(buf, 77, 0, SPAN);
+        CHECK_RET(benchfs_pwrite(fd, buf, SPAN, 0), SPAN, "writer pwrite");
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (g_rank == cutter)
+        CHECK_RET(benchfs_truncate(path, 0), 0, "truncate to 0");
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (g_rank == grower)
+        CHECK_RET(benchfs_truncate(path, SPAN), 0, "truncate back up");
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (g_rank != writer) {
+        int rfd = benchfs_open(path, O_RDONLY, 0);
+        CHECK(rfd >= 0, "reader open failed (errno %d)", errno);
+        if (rfd >= 0) {
+            CHECK_RET(benchfs_pread(rfd, buf, SPAN, 0), SPAN, "read the grown range");
+            verify_zero(buf, 0, SPAN, "range cut by truncate, then grown");
+            CHECK_RET(benchfs_close(rfd), 0, "reader close");
+        }
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (fd >= 0)
+        CHECK_RET(benchfs_close(fd), 0, "writer close");
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (g_rank == 0)
+        CHECK_RET(benchfs_unlink(path), 0, "unlink");
+    free(buf);
+}
+
+static char g_chunk_name[32];
+static int g_found;
+
+static int find_chunk(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    if (type == FTW_F && strcmp(fpath + ftw->base, g_chunk_name) == 0)
+        g_found++;
+    return 0;
+}
+
+static void unlink_is_final(void)
+{
+    const char *path = "/unlink_final";
+    unsigned char buf[4096];
+    pattern_fill(buf, (uint64_t)g_rank, 0, sizeof buf);
+    if (g_rank == 0) {
+        int fd = benchfs_open(path, O_CREAT | O_RDWR, 0644);
+        CHECK_RET(benchfs_close(fd), 0, "create");
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    int fd = benchfs_open(path, O_RDWR, 0);
+    CHECK(fd >= 0, "open failed (errno %d)", errno);
+    struct stat st;
+    CHECK_RET(benchfs_fstat(fd, &st), 0, "fstat");
+    /* Every rank but the unlinking one writes a block into 16 chunks' worth
+     * of offsets, so that chunk files exist on every rank; nobody closes. */
+    for (int i = 0; i < 16 && g_rank != 0; i++)
+        CHECK_RET(benchfs_pwrite(fd, buf, sizeof buf, (off_t)i * 1048576 + (off_t)g_rank * 4096),
+                  (long long)sizeof buf, "pwrite");
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (g_rank == 0)
+        CHECK_RET(benchfs_unlink(path), 0, "unlink while others write");
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_RET(benchfs_close(fd), 0, "close after unlink");
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (g_rank == 0) {
+        const char *data = getenv("BENCHFS_DATA_DIR");
+        CHECK(data != NULL, "BENCHFS_DATA_DIR is not set");
+        if (data != NULL) {
+            snprintf(g_chunk_name, sizeof g_chunk_name, "%016" PRIx64, (uint64_t)st.st_ino);
+            g_found = 0;
+            nftw(data, find_chunk, 16, FTW_PHYS);
+            CHECK(g_found == 0, "%d chunk files of the unlinked file %s are left", g_found, g_chunk_name);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    harness_init(&argc, &argv, "truncate_unlink");
+    harness_benchfs_init();
+    truncate_is_final();
+    MPI_Barrier(MPI_COMM_WORLD);
+    unlink_is_final();
+    return harness_finish(1);
+}
