@@ -13,7 +13,7 @@ use crate::ids::{InodeId, Rank};
 use crate::join::join_all;
 use crate::rpc::client::{self as stub, call_all, meta_call};
 use crate::rpc::wire::Request;
-use crate::rpc::Node;
+use crate::rpc::{Attr, Node};
 use crate::storage::IoBuf;
 
 /// A caller buffer that stays valid while the application thread waits for its reply.
@@ -231,8 +231,9 @@ pub async fn lseek(client: Rc<Client>, fd: i32, offset: i64, whence: Whence) -> 
 /// Publishes a writer's size to the metadata owner (which forwards it if the file was renamed).
 /// A file removed or replaced since it was opened has no record for this writer any more: it
 /// has nothing to publish to.
-async fn publish(node: &Node, path: &str, ino: u64, size: u64) -> Result<()> {
-    match meta_call(node, Request::Publish { path: path.to_owned(), ino, size }).await {
+async fn publish(node: &Node, path: &str, attr: &Attr, size: u64) -> Result<()> {
+    let request = Request::Publish { path: path.to_owned(), ino: attr.ino, size, cuts: attr.cuts };
+    match meta_call(node, request).await {
         Ok(_) => Ok(()),
         Err(e) if e.errno() == libc::ENOENT => {
             tracing::debug!(path, "size not published: the file was removed or renamed");
@@ -245,20 +246,20 @@ async fn publish(node: &Node, path: &str, ino: u64, size: u64) -> Result<()> {
 pub async fn close(client: Rc<Client>, fd: i32) -> Result<()> {
     let file = client.files.borrow_mut().remove(fd)?;
     if let Some(end) = file.dirty_end {
-        publish(&client.node, &file.path, file.attr.ino, end).await?;
+        publish(&client.node, &file.path, &file.attr, end).await?;
     }
     Ok(())
 }
 
 pub async fn fsync(client: Rc<Client>, fd: i32) -> Result<()> {
-    let (path, ino, dirty_end, owners) = {
+    let (path, attr, dirty_end, owners) = {
         let files = client.files.borrow();
         let f = files.get(fd)?;
-        (f.path.clone(), f.attr.ino, f.dirty_end, f.written_owners.clone())
+        (f.path.clone(), f.attr, f.dirty_end, f.written_owners.clone())
     };
-    call_all(&client.node, owners, Request::Fsync { ino }).await?;
+    call_all(&client.node, owners, Request::Fsync { ino: attr.ino }).await?;
     if let Some(end) = dirty_end {
-        publish(&client.node, &path, ino, end).await?;
+        publish(&client.node, &path, &attr, end).await?;
         if let Ok(f) = client.files.borrow_mut().get_mut(fd) {
             // Writes that raced with this fsync keep their own, larger end.
             f.dirty_end = f.dirty_end.filter(|&e| e > end);

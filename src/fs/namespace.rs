@@ -234,9 +234,11 @@ async fn truncate_path(client: &Client, path: &str, len: u64) -> Result<()> {
     let ReplyBody::Sized { attr, .. } = meta_call(node, Request::Truncate { path: path.to_owned(), len }).await? else {
         return Err(Error::Internal("truncate reply without sizes"));
     };
+    // This rank's descriptors of the file learn of the cut at once.
     for f in client.files.borrow_mut().of_inode(attr.ino) {
         f.size = len;
         f.dirty_end = f.dirty_end.map(|e| e.min(len));
+        f.attr.cuts = attr.cuts;
     }
     truncate_chunks(node, attr.ino, len).await
 }

@@ -28,6 +28,10 @@ pub struct Attr {
     pub atime_ns: i64,
     pub mtime_ns: i64,
     pub ctime_ns: i64,
+    /// How many times the file was cut (truncated, or opened with `O_TRUNC`). A writer
+    /// publishes its size with the count it knows; an older count means some of what it wrote
+    /// may have been cut since.
+    pub cuts: u64,
 }
 
 /// One entry of a directory listing.
@@ -68,6 +72,18 @@ pub struct Opened {
     /// The size before `O_TRUNC` cut it.
     pub old_size: u64,
     pub created: bool,
+}
+
+/// What a writer's publish did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Published {
+    /// The size was raised (if it was larger); the attributes now.
+    Done(Attr),
+    /// The file was renamed while the writer had it open: its record lives at this path now.
+    Moved(String),
+    /// The file was cut after the writer last learned its cut count, which is `cuts` now: part
+    /// of the size published may have been cut, so nothing was published.
+    Cut { cuts: u64 },
 }
 
 pub struct MetaTable {
@@ -111,6 +127,7 @@ impl MetaTable {
                 atime_ns: now,
                 mtime_ns: now,
                 ctime_ns: now,
+                cuts: 0,
             };
             table.records.insert("/".to_owned(), Record { attr, children: 0, claimed: false });
         }
@@ -146,7 +163,7 @@ impl MetaTable {
     fn new_attr(&mut self, mode: u32, uid: u32, gid: u32) -> Attr {
         let now = now_ns();
         let nlink = if mode & libc::S_IFMT == libc::S_IFDIR { 2 } else { 1 };
-        Attr { ino: self.allocate_ino(), size: 0, mode, uid, gid, nlink, atime_ns: now, mtime_ns: now, ctime_ns: now }
+        Attr { ino: self.allocate_ino(), size: 0, mode, uid, gid, nlink, atime_ns: now, mtime_ns: now, ctime_ns: now, cuts: 0 }
     }
 
     /// `open(2)` on the owner.
@@ -166,9 +183,11 @@ impl MetaTable {
             }
             let attr = &mut record.attr;
             let old_size = attr.size;
-            if flags & libc::O_TRUNC != 0 && writable && attr.size != 0 {
+            // Cut even an empty file: its writers may hold data it does not know of yet.
+            if flags & libc::O_TRUNC != 0 && writable {
                 let now = now_ns();
                 attr.size = 0;
+                attr.cuts += 1;
                 attr.mtime_ns = now;
                 attr.ctime_ns = now;
             }
@@ -201,19 +220,22 @@ impl MetaTable {
     /// Records a writer's close or fsync: the size grows to `size` and mtime moves on.
     /// `Ok(Err(new_path))`: the file was renamed away from `path`; publish there instead. A stale
     /// writer of a file since removed or replaced (`ino` differs) gets ENOENT.
-    pub fn publish(&mut self, path: &str, ino: u64, size: u64) -> Result<std::result::Result<Attr, String>> {
+    pub fn publish(&mut self, path: &str, ino: u64, size: u64, cuts: u64) -> Result<Published> {
         let Some(record) = self.records.get_mut(path).filter(|r| r.attr.ino == ino) else {
             return match self.moved.get(path) {
-                Some((moved_ino, to)) if *moved_ino == ino => Ok(Err(to.clone())),
+                Some((moved_ino, to)) if *moved_ino == ino => Ok(Published::Moved(to.clone())),
                 _ => Err(Error::NotFound),
             };
         };
         let attr = &mut record.attr;
+        if cuts < attr.cuts {
+            return Ok(Published::Cut { cuts: attr.cuts });
+        }
         attr.size = attr.size.max(size);
         let now = now_ns();
         attr.mtime_ns = now;
         attr.ctime_ns = now;
-        Ok(Ok(*attr))
+        Ok(Published::Done(*attr))
     }
 
     /// Remembers that the file `ino` at `from` now lives at `to`.
@@ -231,6 +253,7 @@ impl MetaTable {
         let old = attr.size;
         let now = now_ns();
         attr.size = len;
+        attr.cuts += 1;
         attr.mtime_ns = now;
         attr.ctime_ns = now;
         Ok((*attr, old))
@@ -370,18 +393,27 @@ mod tests {
     fn publish_grows_and_truncate_resets() {
         let mut t = MetaTable::new(Rank(0), false);
         let a = t.open("/f", CREATE, 0o644, 1, 1).unwrap().attr;
-        assert_eq!(t.publish("/f", a.ino, 100).unwrap().unwrap().size, 100);
-        assert_eq!(t.publish("/f", a.ino, 50).unwrap().unwrap().size, 100, "a smaller writer never shrinks");
-        assert!(matches!(t.publish("/f", a.ino + 1, 10), Err(Error::NotFound)));
+        let size = |p: Result<Published>| match p {
+            Ok(Published::Done(attr)) => attr.size,
+            other => panic!("not published: {other:?}"),
+        };
+        assert_eq!(size(t.publish("/f", a.ino, 100, 0)), 100);
+        assert_eq!(size(t.publish("/f", a.ino, 50, 0)), 100, "a smaller writer never shrinks");
+        assert!(matches!(t.publish("/f", a.ino + 1, 10, 0), Err(Error::NotFound)));
         let rec = t.take("/f").unwrap();
         t.install("/g", rec).unwrap();
         t.note_moved("/f", a.ino, "/g");
-        assert_eq!(t.publish("/f", a.ino, 10).unwrap(), Err("/g".to_string()), "a renamed file forwards");
-        assert!(matches!(t.publish("/f", a.ino + 1, 10), Err(Error::NotFound)));
+        assert_eq!(t.publish("/f", a.ino, 10, 0).unwrap(), Published::Moved("/g".to_string()), "a renamed file forwards");
+        assert!(matches!(t.publish("/f", a.ino + 1, 10, 0), Err(Error::NotFound)));
         let after = t.open("/g", libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).unwrap();
-        assert_eq!((after.attr.size, after.old_size), (0, 100));
+        assert_eq!((after.attr.size, after.old_size, after.attr.cuts), (0, 100, 1));
         assert_eq!(t.truncate("/g", 7).unwrap(), (t.stat("/g").unwrap().attr, 0));
         assert_eq!(t.stat("/g").unwrap().attr.size, 7);
+        assert_eq!(t.stat("/g").unwrap().attr.cuts, 2, "every cut counts");
+        // A writer that knows an older count publishes nothing, and learns the count now.
+        assert_eq!(t.publish("/g", a.ino, 500, 1).unwrap(), Published::Cut { cuts: 2 });
+        assert_eq!(t.stat("/g").unwrap().attr.size, 7);
+        assert_eq!(size(t.publish("/g", a.ino, 500, 2)), 500);
     }
 
     #[test]

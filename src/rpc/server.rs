@@ -13,7 +13,7 @@ use super::transport::{Incoming, Payload};
 use super::wire::{self, Attr, FsUsage, Reply, ReplyBody, Request};
 use crate::error::{Error, Result};
 use crate::ids::{InodeId, Rank};
-use crate::metadata::Record;
+use crate::metadata::{Published, Record};
 use crate::storage::IoBuf;
 use crate::ucx::SendBuf;
 
@@ -183,18 +183,8 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
         node.check_meta_path(path)?;
     }
     match request {
-        Request::Publish { path, ino, size } => {
-            // The table borrow ends here: the forward below may be served by this rank again.
-            let outcome = node.meta.borrow_mut().publish(&path, ino, size)?;
-            match outcome {
-                Ok(attr) => Ok(ReplyBody::Attr(attr)),
-                // Renamed while its writer had it open: the record lives at `to` now.
-                Err(to) => {
-                    let owner = node.ring.meta_owner(&to);
-                    Box::pin(run_on(node, owner, Request::Publish { path: to, ino, size })).await
-                }
-            }
-        }
+        Request::Publish { path, ino, size, cuts } => publish(node, path, ino, size, cuts).await,
+        Request::ChunkExtent { ino } => Ok(ReplyBody::Count(node.store()?.extent(InodeId(ino))?)),
         Request::MoveTree { from, to } => move_tree(node, &from, &to).await,
         Request::TreeSpan { path } => {
             if crate::path::normalize(&path)? != path {
@@ -225,6 +215,46 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
         }
         record => serve_record(node, record),
     }
+}
+
+/// Cuts that may land while a cut writer's extent is being measured, before it gives up.
+const PUBLISH_TRIES: usize = 4;
+
+/// A writer's size, published to the record at `path` (which must be owned here). A writer that
+/// missed a cut of the file may count bytes that were cut: then only what the chunk owners
+/// still hold, up to its size, is published, so a cut size never comes back.
+async fn publish(node: &Node, path: String, ino: u64, mut size: u64, mut cuts: u64) -> Result<ReplyBody> {
+    for _ in 0..PUBLISH_TRIES {
+        // The table borrow ends with the statement: what follows may be served by this rank.
+        let outcome = node.meta.borrow_mut().publish(&path, ino, size, cuts)?;
+        match outcome {
+            Published::Done(attr) => return Ok(ReplyBody::Attr(attr)),
+            // Renamed while its writer had it open: the record lives at `to` now.
+            Published::Moved(to) => {
+                let owner = node.ring.meta_owner(&to);
+                return Box::pin(run_on(node, owner, Request::Publish { path: to, ino, size, cuts })).await;
+            }
+            Published::Cut { cuts: now } => {
+                size = size.min(chunk_extent(node, ino).await?);
+                cuts = now;
+            }
+        }
+    }
+    tracing::debug!(path, ino, "file cut again and again while its size was published; nothing published");
+    Ok(ReplyBody::Attr(node.meta.borrow().stat(&path)?.attr))
+}
+
+/// How far the data of `ino` reaches, over every rank's chunk file.
+async fn chunk_extent(node: &Node, ino: u64) -> Result<u64> {
+    let calls = (0..node.nranks).map(|rank| run_on(node, Rank(rank), Request::ChunkExtent { ino }));
+    let mut extent = 0;
+    for reply in crate::join::join_all(calls.collect()).await {
+        match reply? {
+            ReplyBody::Count(len) => extent = extent.max(len),
+            _ => return Err(Error::Internal("chunk extent reply without a count")),
+        }
+    }
+    Ok(extent)
 }
 
 /// The requests that read or change one metadata record, at a path already checked.

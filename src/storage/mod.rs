@@ -278,6 +278,15 @@ impl ChunkStore {
         Ok(())
     }
 
+    /// The length of the local file of `ino`, 0 if there is none: how far this rank's data of it
+    /// reaches (same-node peers write into the same file).
+    pub fn extent(&self, ino: InodeId) -> Result<u64, StorageError> {
+        Ok(match self.existing_file(ino)? {
+            Some(file) => file.metadata()?.len(),
+            None => 0,
+        })
+    }
+
     /// Removes the local file of `ino` (the file was unlinked). A missing file is fine.
     pub fn remove(&self, ino: InodeId) -> Result<(), StorageError> {
         self.files.borrow_mut().pop(&ino);

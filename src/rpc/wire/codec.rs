@@ -68,6 +68,7 @@ impl Writer {
         self.i64(a.atime_ns);
         self.i64(a.mtime_ns);
         self.i64(a.ctime_ns);
+        self.u64(a.cuts);
     }
 }
 
@@ -155,6 +156,7 @@ impl<'a> Reader<'a> {
             atime_ns: self.i64()?,
             mtime_ns: self.i64()?,
             ctime_ns: self.i64()?,
+            cuts: self.u64()?,
         })
     }
     /// Trailing bytes mean the sender and receiver disagree on the layout.

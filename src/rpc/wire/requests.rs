@@ -164,7 +164,9 @@ requests! {
     /// The attributes of `path`.
     Stat = 2 { path: path } -> Attr, routed by path;
     /// Raises the size to at least `size` and stamps mtime: sent on close/fsync after writes.
-    Publish = 3 { ino: u64, size: u64, path: path } -> Attr, routed by path;
+    /// `cuts` is the file's cut count as the writer knows it; if the file was cut since, the
+    /// owner publishes only what the chunk owners still hold, up to `size`.
+    Publish = 3 { ino: u64, size: u64, cuts: u64, path: path } -> Attr, routed by path;
     /// Removes the entry; replies its last `Attr` so the caller can free the chunks.
     Unlink = 4 { path: path } -> Attr, routed by path;
     /// Writes the payload (exactly `len` bytes) at `offset` of `ino`, within one chunk.
@@ -203,4 +205,6 @@ requests! {
     /// How many bytes the longest path below directory `path` held by this rank adds to
     /// `path` (0 if none): what a rename of that directory would add to each of its paths.
     TreeSpan = 21 { path: path } -> Count;
+    /// The length of this rank's chunk file of `ino` (0 if it has none): how far its data reaches.
+    ChunkExtent = 22 { ino: u64 } -> Count;
 }
