@@ -667,9 +667,9 @@ mpi_test!(path_spelling_np4, run_c("path_spelling", 4, DEFAULT, &[]));
 mpi_test!(rename_limits_np1, run_c("rename_limits", 1, DEFAULT, &[]));
 mpi_test!(rename_limits_np4, run_c("rename_limits", 4, DEFAULT, &[]));
 
-mpi_test!(truncate_unlink_np2, run_c("truncate_unlink", 2, DEFAULT, &[]));
-mpi_test!(truncate_unlink_np4_small_chunks, run_c("truncate_unlink", 4, SMALL, &[]));
-mpi_test!(truncate_unlink_np4_transported, run_c("truncate_unlink", 4, TRANSPORTED, &[]));
+mpi_test!(truncate_final_np2, run_c("truncate_final", 2, DEFAULT, &[]));
+mpi_test!(truncate_final_np4_small_chunks, run_c("truncate_final", 4, SMALL, &[]));
+mpi_test!(truncate_final_np4_transported, run_c("truncate_final", 4, TRANSPORTED, &[]));
 
 mpi_test!(idle_cpu_np4, run_c("idle_cpu", 4, DEFAULT, &["10"]));
 

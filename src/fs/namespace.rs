@@ -9,8 +9,9 @@ use std::rc::Rc;
 use super::files::{OpenFile, MAX_FILE_SIZE};
 use super::Client;
 use crate::error::{Error, Result};
+use crate::ids::InodeId;
 use crate::path::{Spelled, MAX_PATH};
-use crate::rpc::client::{self as stub, attr_of, broadcast, meta_call};
+use crate::rpc::client::{self as stub, attr_of, broadcast, call_all, meta_call};
 use crate::rpc::wire::{ReplyBody, Request};
 use crate::rpc::{Attr, Node};
 
@@ -21,10 +22,15 @@ async fn truncate_chunks(node: &Node, ino: u64, len: u64) -> Result<()> {
     broadcast(node, Request::TruncateChunks { ino, len }).await.map(drop)
 }
 
-/// Removes all data of the unlinked file `ino`, on every rank for the same reason; each rank
-/// also closes its descriptors of that file's chunk files on its same-node peers.
-async fn remove_chunks(node: &Node, ino: u64) -> Result<()> {
-    broadcast(node, Request::RemoveChunks { ino }).await.map(drop)
+/// Removes all data of the unlinked file `ino` from every rank that may hold some of its first
+/// `size` bytes; each of them also closes its cached descriptors of that file's chunk files.
+///
+/// Unlike a cut, this goes only to the owners of the chunks below the size known here: an
+/// unlink is as frequent as a create, so it must not cost a message to every rank. Data that
+/// a writer which has not closed yet put beyond that size stays behind (see docs/semantics.md).
+async fn remove_chunks(node: &Node, ino: u64, size: u64) -> Result<()> {
+    node.peers.forget(InodeId(ino));
+    call_all(node, node.chunk_owners(ino, size), Request::RemoveChunks { ino }).await.map(drop)
 }
 
 /// Adjusts the entry count (and with `touch` the mtime) of the directory holding `path`.
@@ -205,7 +211,8 @@ pub async fn fstat(client: Rc<Client>, fd: i32) -> Result<FileStat> {
 pub async fn unlink(client: Rc<Client>, path: String) -> Result<()> {
     let node = &client.node;
     let attr = attr_of(remove_entry(node, &path, Request::Unlink { path: path.clone() }).await?)?;
-    remove_chunks(node, attr.ino).await
+    let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
+    remove_chunks(node, attr.ino, size).await
 }
 
 pub async fn mkdir(client: Rc<Client>, path: String, mode: u32) -> Result<()> {
@@ -313,7 +320,7 @@ pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> 
     if let Some(old) = replaced {
         unlink_parent_quietly(node, &to, -1).await;
         if old.mode & libc::S_IFMT == libc::S_IFREG && old.ino != attr.ino {
-            remove_chunks(node, old.ino).await?;
+            remove_chunks(node, old.ino, old.size).await?;
         }
     }
     if attr.mode & libc::S_IFMT == libc::S_IFDIR {

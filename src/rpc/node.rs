@@ -66,6 +66,18 @@ impl Node {
         Ok(())
     }
 
+    /// Ranks owning any chunk of the first `size` bytes of `ino`.
+    pub fn chunk_owners(&self, ino: u64, size: u64) -> Vec<Rank> {
+        let chunks = size.div_ceil(self.config.chunk_size);
+        if chunks >= self.nranks as u64 * 4 {
+            return (0..self.nranks).map(Rank).collect();
+        }
+        let mut owners: Vec<Rank> = (0..chunks).map(|c| self.ring.chunk_owner(InodeId(ino), ChunkIndex(c))).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        owners
+    }
+
     /// A metadata request must name a normalised path owned by this rank.
     pub fn check_meta_path(&self, path: &str) -> Result<()> {
         if crate::path::normalize(path)? != path {
