@@ -37,14 +37,20 @@ struct Settings {
     /// `BENCHFS_NODE_LOCAL`: false makes all chunk data cross UCX even between ranks of one node,
     /// which is how every data path of a multi-node job gets exercised on one machine.
     node_local: bool,
+    /// Every rank gets storage of its own (a private tmpfs over `BENCHFS_DATA_DIR`, in a mount
+    /// namespace of its own) under the one host name: cloned machines or containers that share
+    /// a host name but not a file system.
+    split_storage: bool,
 }
 
-const DEFAULT: Settings = Settings { chunk: None, node_local: true };
+const DEFAULT: Settings = Settings { chunk: None, node_local: true, split_storage: false };
 /// Many chunks with small files.
-const SMALL: Settings = Settings { chunk: Some(65536), node_local: true };
+const SMALL: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: false };
 /// All chunk data through the transport.
-const TRANSPORTED: Settings = Settings { chunk: None, node_local: false };
-const SMALL_TRANSPORTED: Settings = Settings { chunk: Some(65536), node_local: false };
+const TRANSPORTED: Settings = Settings { chunk: None, node_local: false, split_storage: false };
+const SMALL_TRANSPORTED: Settings = Settings { chunk: Some(65536), node_local: false, split_storage: false };
+/// Small chunks, each rank on storage of its own under one host name.
+const SMALL_SPLIT: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: true };
 /// Environment variables of the library that a job must not inherit from
 /// the caller, so that each run sees exactly the configuration it sets.
 const LIBRARY_ENV: &[&str] = &["BENCHFS_DATA_DIR", "BENCHFS_CHUNK_SIZE", "BENCHFS_KEEP_DATA", "BENCHFS_CONTACT_FILE", "BENCHFS_NODE_LOCAL"];
@@ -436,6 +442,11 @@ fn spawn_job(exe: &Path, args: &[&str], np: u32, settings: Settings, extra_env: 
     for var in forwarded {
         cmd.args(["-x", var]);
     }
+    if settings.split_storage {
+        // Needs root (CI runs as root), as the namespace test setups do.
+        cmd.args(["unshare", "--mount", "--propagation", "private", "sh", "-c"]);
+        cmd.arg("mount -t tmpfs benchfs-split \"$BENCHFS_DATA_DIR\" && exec \"$0\" \"$@\"");
+    }
     cmd.arg(exe).args(args);
     cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
@@ -666,6 +677,9 @@ mpi_test!(path_spelling_np4, run_c("path_spelling", 4, DEFAULT, &[]));
 
 mpi_test!(rename_limits_np1, run_c("rename_limits", 1, DEFAULT, &[]));
 mpi_test!(rename_limits_np4, run_c("rename_limits", 4, DEFAULT, &[]));
+
+mpi_test!(one_writer_np4_small, run_c("one_writer", 4, SMALL, &[]));
+mpi_test!(one_writer_np4_split_storage, run_c("one_writer", 4, SMALL_SPLIT, &[]));
 
 mpi_test!(truncate_final_np2, run_c("truncate_final", 2, DEFAULT, &[]));
 mpi_test!(truncate_final_np4_small_chunks, run_c("truncate_final", 4, SMALL, &[]));

@@ -1,29 +1,78 @@
-//! Which ranks share this rank's node, found by host name over the communicator: their chunk
-//! files can then be used directly (see `storage::PeerFiles`).
+//! Which ranks share this rank's storage, proved by a token each writes into its store directory:
+//! their chunk files can then be used directly (see `storage::PeerFiles`).
 
 use std::path::{Path, PathBuf};
 
 use super::comm::JobComm;
+use crate::storage::{node_token_matches, write_node_token};
 
-/// The store directories of the other ranks on this node (by host name), when same-node ranks
-/// use each other's chunk files directly; `None` for this rank and for ranks elsewhere.
+/// Bytes of the random token that proves a store directory is reachable.
+const TOKEN_LEN: usize = 16;
+
+/// The store directories of the other ranks whose storage this rank shares, when same-node ranks
+/// use each other's chunk files directly; `None` for this rank and for every other rank.
+///
+/// A rank counts as same-node only if it has the same host name (a cheap first test) and its
+/// store directory, read through the path it sent, holds the random token it wrote there: one
+/// host name does not prove one file system (cloned machines, containers).
 pub fn same_node_dirs(comm: &JobComm, my_dir: &Path, enabled: bool) -> Vec<Option<PathBuf>> {
-    let mut host = [0u8; 256];
-    // SAFETY: host is valid for writes of its length.
-    unsafe { libc::gethostname(host.as_mut_ptr() as *mut libc::c_char, host.len()) };
-    let host_len = host.iter().position(|&b| b == 0).unwrap_or(host.len());
-    let mut mine = host[..host_len].to_vec();
+    let token = random_token(comm.rank());
+    let written = enabled
+        && match write_node_token(my_dir, &token) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(dir = %my_dir.display(), error = %e, "cannot write the node token; same-node ranks will use the transport");
+                false
+            }
+        };
+    let host = host_name();
+    // Every rank writes its token before this exchange completes anywhere.
+    let mut mine = if written { token.to_vec() } else { vec![0; TOKEN_LEN] };
+    mine.extend_from_slice(&host);
     mine.push(0);
     mine.extend_from_slice(my_dir.as_os_str().as_encoded_bytes());
     let all = comm.allgather_bytes(&mine);
     let me = comm.rank() as usize;
-    all.iter()
-        .enumerate()
-        .map(|(r, entry)| {
-            let (their_host, their_dir) = entry.split_at(entry.iter().position(|&b| b == 0)?);
-            let same_node = enabled && r != me && their_host == &host[..host_len];
-            // SAFETY: the bytes are another rank's path, sent as they were on this same host.
-            same_node.then(|| PathBuf::from(unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(&their_dir[1..]) }))
-        })
-        .collect()
+    all.iter().enumerate().map(|(r, entry)| (written && r != me).then(|| peer_dir(entry, &host)).flatten()).collect()
+}
+
+/// The store directory in a peer's entry (token, host, NUL, directory) if it is reachable here.
+fn peer_dir(entry: &[u8], host: &[u8]) -> Option<PathBuf> {
+    let (token, rest) = (entry.get(..TOKEN_LEN)?, entry.get(TOKEN_LEN..)?);
+    let (their_host, their_dir) = rest.split_at(rest.iter().position(|&b| b == 0)?);
+    if their_host != host || token == [0; TOKEN_LEN] {
+        return None;
+    }
+    // SAFETY: the bytes are a path as another rank's OsStr held them, on a host of this name;
+    // they are only used as a path.
+    let dir = PathBuf::from(unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(&their_dir[1..]) });
+    if node_token_matches(&dir, token) {
+        Some(dir)
+    } else {
+        tracing::info!(dir = %dir.display(), "a rank with this host name keeps its chunks elsewhere; using the transport for it");
+        None
+    }
+}
+
+fn host_name() -> Vec<u8> {
+    let mut host = [0u8; 256];
+    // SAFETY: host is valid for writes of its length.
+    unsafe { libc::gethostname(host.as_mut_ptr() as *mut libc::c_char, host.len()) };
+    let len = host.iter().position(|&b| b == 0).unwrap_or(host.len());
+    host[..len].to_vec()
+}
+
+/// Random bytes from the kernel; where it has none to give, bytes mixed from the clock, the
+/// process and the rank, which tell storage apart just as well (the token is no secret).
+fn random_token(rank: u32) -> [u8; TOKEN_LEN] {
+    let mut token = [0u8; TOKEN_LEN];
+    // SAFETY: token is valid for writes of its length.
+    let got = unsafe { libc::getrandom(token.as_mut_ptr().cast(), TOKEN_LEN, 0) };
+    if got != TOKEN_LEN as isize {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let seed = [nanos.to_le_bytes().as_slice(), &std::process::id().to_le_bytes(), &rank.to_le_bytes()].concat();
+        token[..8].copy_from_slice(&xxhash_rust::xxh64::xxh64(&seed, 1).to_le_bytes());
+        token[8..].copy_from_slice(&xxhash_rust::xxh64::xxh64(&seed, 2).to_le_bytes());
+    }
+    token
 }

@@ -31,7 +31,7 @@ mod peer;
 mod posix;
 mod uring;
 
-pub use peer::PeerFiles;
+pub use peer::{node_token_matches, write_node_token, PeerFiles};
 
 #[cfg(test)]
 mod tests;
@@ -360,6 +360,7 @@ impl ChunkStore {
         if keep {
             return Ok(());
         }
+        peer::remove_node_token(&dir)?;
         for entry in fs::read_dir(&dir)? {
             let entry = entry?;
             if is_chunk_file_name(&entry.file_name()) {

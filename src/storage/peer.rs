@@ -8,10 +8,10 @@
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use lru::LruCache;
@@ -46,15 +46,16 @@ impl PeerFiles {
         self.dirs.borrow().get(rank.0 as usize).is_some_and(Option::is_some)
     }
 
-    /// Runs `io` on `owner`'s chunk files directly, if that owner is reachable. A failure (its
-    /// directory cannot be opened, say) makes this rank use the transport for that owner from
-    /// then on: `None` tells the caller to do so now.
-    pub fn direct(&self, owner: Rank, io: impl FnOnce(&PeerFiles) -> Result<usize, StorageError>) -> Option<usize> {
+    /// Runs `io` on `owner`'s chunk files directly, if that owner is reachable. `None` tells
+    /// the caller to ask the owner through the transport instead: always when `io` finds no file
+    /// to read (only the owner can say whether that is a hole), and from then on when `io`
+    /// fails (its directory cannot be opened, say).
+    pub fn direct(&self, owner: Rank, io: impl FnOnce(&PeerFiles) -> Result<Option<usize>, StorageError>) -> Option<usize> {
         if !self.reaches(owner) {
             return None;
         }
         match io(self) {
-            Ok(n) => Some(n),
+            Ok(done) => done,
             Err(e) => {
                 tracing::warn!(%owner, error = %e, "cannot use a same-node rank's chunk files directly; using the transport");
                 if let Some(dir) = self.dirs.borrow_mut().get_mut(owner.0 as usize) {
@@ -86,18 +87,19 @@ impl PeerFiles {
     }
 
     /// Writes all of `buf` at `offset` of `rank`'s file of `ino`.
-    pub fn write(&self, rank: Rank, ino: InodeId, offset: u64, buf: &[u8]) -> Result<usize, StorageError> {
+    pub fn write(&self, rank: Rank, ino: InodeId, offset: u64, buf: &[u8]) -> Result<Option<usize>, StorageError> {
         super::check_span(offset, buf.len())?;
         let file = self.file(rank, ino, true)?.ok_or(StorageError::Io(io::ErrorKind::NotFound.into()))?;
-        Ok(posix::write_all_at(&file, buf, offset)?)
+        Ok(Some(posix::write_all_at(&file, buf, offset)?))
     }
 
     /// Reads up to `buf.len()` bytes at `offset`; short where the file ends (a hole follows).
-    pub fn read(&self, rank: Rank, ino: InodeId, offset: u64, buf: &mut [u8]) -> Result<usize, StorageError> {
+    /// `None` when `rank` has no file of `ino`: the caller asks the owner.
+    pub fn read(&self, rank: Rank, ino: InodeId, offset: u64, buf: &mut [u8]) -> Result<Option<usize>, StorageError> {
         super::check_span(offset, buf.len())?;
         match self.file(rank, ino, false)? {
-            Some(file) => Ok(posix::read_full_at(&file, buf, offset)?),
-            None => Ok(0),
+            Some(file) => Ok(Some(posix::read_full_at(&file, buf, offset)?)),
+            None => Ok(None),
         }
     }
 
@@ -129,5 +131,31 @@ impl PeerFiles {
         for rank in 0..ranks {
             files.pop(&(Rank(rank), ino));
         }
+    }
+}
+
+/// The file in a store directory that proves which storage the directory is on: a random token
+/// its rank writes at start, which another rank must read back through the directory's path
+/// before it uses the chunk files there. A host name proves nothing: cloned machines and
+/// containers share one without sharing a file system.
+const NODE_TOKEN: &str = "node-token";
+
+/// Creates `dir` (mode 0700) if needed and writes `token` into it (mode 0600).
+pub fn write_node_token(dir: &Path, token: &[u8]) -> io::Result<()> {
+    posix::create_dir(dir)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(dir.join(NODE_TOKEN))?;
+    file.write_all(token)
+}
+
+/// True if `dir` holds exactly `token`: it is on storage this rank shares with its writer.
+pub fn node_token_matches(dir: &Path, token: &[u8]) -> bool {
+    std::fs::read(dir.join(NODE_TOKEN)).is_ok_and(|found| found == token)
+}
+
+/// Removes the token from `dir`; a missing one is fine.
+pub fn remove_node_token(dir: &Path) -> io::Result<()> {
+    match std::fs::remove_file(dir.join(NODE_TOKEN)) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }

@@ -512,3 +512,16 @@ fn time_phase(store: &ChunkStore, size: usize, count: usize, depth: usize, write
     drive(store, &ex, all);
     start.elapsed().as_secs_f64()
 }
+
+#[test]
+fn node_tokens_prove_the_directory_and_go_with_the_store() {
+    let dir = TempDir::new("token");
+    let store_dir = dir.store_dir();
+    assert!(!super::node_token_matches(&store_dir, b"token-a"), "no token before it is written");
+    super::write_node_token(&store_dir, b"token-a").unwrap();
+    assert!(super::node_token_matches(&store_dir, b"token-a"));
+    assert!(!super::node_token_matches(&store_dir, b"token-b"), "another rank's token");
+    let store = ChunkStore::open_with_backend(&store_dir, 8, Backend::Sync).unwrap();
+    store.shutdown(false).unwrap();
+    assert!(!store_dir.exists(), "shutdown removes the token with the directory");
+}
