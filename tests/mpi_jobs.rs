@@ -721,6 +721,7 @@ mpi_test!(example_model_np4_transported, run_example("model", 4, TRANSPORTED, &[
 
 mpi_test!(example_malformed_np2, run_example("malformed", 2, DEFAULT, &[]));
 mpi_test!(example_malformed_np4, run_example("malformed", 4, SMALL, &[]));
+mpi_test!(example_forged_replies_np3_transported, run_example("forged_replies", 3, TRANSPORTED, &[]));
 
 /// A second MPI job attaches to a running one through its contact file:
 /// `examples/serve_tree` serves a known tree on 2 ranks while the C program

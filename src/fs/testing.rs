@@ -3,6 +3,28 @@
 use super::handle::handle;
 use crate::error::{Error, Result};
 use crate::ids::Rank;
+use crate::rpc::wire::{Opcode, Reply, ReplyBody};
+
+/// The header of a successful reply to read request `request_id` that announces `count` bytes
+/// of payload: what a forger would send.
+pub fn read_reply_header(request_id: u64, count: u64) -> Vec<u8> {
+    Reply { request_id, opcode: Opcode::Read as u16, errno: 0, body: ReplyBody::Count(count) }.encode()
+}
+
+/// Sends each of `headers` as a reply message to rank `to`, all with `payload`: forged replies,
+/// for testing that they reach no call they do not answer.
+pub fn send_raw_replies(to: u32, headers: Vec<Vec<u8>>, payload: Vec<u8>) -> Result<()> {
+    handle()?.call(move |client| async move {
+        let node = &client.node;
+        if to >= node.nranks {
+            return Err(Error::InvalidArgument("no such rank"));
+        }
+        for header in headers {
+            node.transport.reply_raw(Rank(to), header, payload.clone()).await?;
+        }
+        Ok(())
+    })
+}
 
 /// Sends raw request bytes to rank `to` and returns the errno of its reply (`Some(0)` when it
 /// succeeded, `None` when no reply is expected). For testing that servers answer malformed

@@ -1,12 +1,15 @@
 //! The transport: request/reply over UCX active messages.
 //!
-//! Every request carries a request id unique on its sender; the reply handler finds the waiting
-//! call by that id, so any number of calls of any kind may be in flight to any rank. Payloads up
+//! Every request carries a request id unique on its sender and unpredictable to anyone else; the
+//! reply handler finds the waiting call by that id, so any number of calls of any kind may be in
+//! flight to any rank, and a reply that does not carry the id of a pending call is dropped. Payloads up
 //! to the rendezvous threshold travel eager; larger ones by rendezvous, received straight into
 //! their destination buffer (the application's buffer for reads).
 
 use std::cell::{Cell, RefCell};
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
@@ -78,7 +81,11 @@ pub struct Transport {
     attached: bool,
     /// Endpoints watch their peers, failing calls to a vanished rank with EIO.
     detect_failures: bool,
-    next_id: Cell<u64>,
+    /// Counts the calls; a call's request id is this count under a keyed hash.
+    calls: Cell<u64>,
+    /// The secret key of those ids (SipHash, keyed from the kernel's randomness): only the rank
+    /// a request goes to learns its id, so no one else can forge the reply it waits for.
+    id_key: RandomState,
     pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>>,
     incoming: Rc<RefCell<VecDeque<Incoming>>>,
 }
@@ -104,7 +111,8 @@ impl Transport {
             rndv_threshold,
             attached: rank.0 == wire::EXTERNAL_SOURCE,
             detect_failures,
-            next_id: Cell::new(1),
+            calls: Cell::new(0),
+            id_key: RandomState::new(),
             pending,
             incoming,
         })
@@ -182,10 +190,26 @@ impl Transport {
         Ok(Some(reply.errno))
     }
 
+    /// Sends arbitrary bytes as a reply message to `to` (for testing that a forged reply cannot
+    /// reach a call it does not answer).
+    #[cfg(feature = "testing")]
+    pub async fn reply_raw(&self, to: Rank, header: Vec<u8>, payload: Vec<u8>) -> Result<()> {
+        let ep = self.endpoint(to)?;
+        let protocol = self.protocol(payload.len());
+        self.worker.am_send(ep.handle(), AM_REPLY, header, SendBuf::Owned(payload), protocol, false).await?;
+        Ok(())
+    }
+
+    /// A fresh request id that no pending call uses.
     fn next_request_id(&self) -> u64 {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        id
+        loop {
+            let count = self.calls.get();
+            self.calls.set(count.wrapping_add(1));
+            let id = self.id_key.hash_one(count);
+            if !self.pending.borrow().contains_key(&id) {
+                return id;
+            }
+        }
     }
 
     /// Sends one request message and waits for the reply with the same id.
@@ -310,7 +334,7 @@ fn on_reply(msg: &AmMessage<'_>, pending: &RefCell<HashMap<u64, Rc<PendingCall>>
         return;
     };
     let Some(call) = pending.borrow_mut().remove(&id) else {
-        tracing::warn!(id, "reply to no pending request dropped");
+        tracing::debug!(id, "reply to no pending request dropped");
         return;
     };
     let data = match (msg.data, call.dest) {
