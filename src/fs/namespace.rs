@@ -50,10 +50,13 @@ async fn unlink_parent_quietly(node: &Node, path: &str, delta: i64) {
 /// Creates an entry (file or directory) together with its parent's update, concurrently: the
 /// parent must exist and be a directory. Either half failing undoes the other.
 ///
-/// When the parent update fails but the entry was made, the entry is discarded only if nobody
-/// has used it meanwhile. If another caller has (its own parent update succeeded, so the parent
-/// exists by now), this create is counted again and succeeds, ordered after the parent's
-/// creation, so no caller is ever left holding a removed file.
+/// When the parent update fails but the entry was made, the entry is discarded if nobody has
+/// used it meanwhile. If another caller has (a concurrent create of the same path whose parent
+/// update succeeded, or an open), this create is counted again: that succeeds when the parent
+/// exists by now (the create is ordered after the parent's), and then no caller is left holding
+/// a removed file. When the parent is gone for good (an rmdir won), the entry is discarded
+/// anyway: a record no directory counts would outlive its parent, unreachable by listing and
+/// in the way of no rmdir.
 async fn create_entry(node: &Node, path: &str, request: Request) -> Result<ReplyBody> {
     let (linked, made) = futures_lite::future::zip(link_parent(node, path, 1, true), meta_call(node, request)).await;
     let created = match &made {
@@ -68,8 +71,16 @@ async fn create_entry(node: &Node, path: &str, request: Request) -> Result<Reply
             made
         }
         (Err(e), None) => Err(e),
-        (Err(e), Some(ino)) => match meta_call(node, Request::Discard { path: path.to_owned(), ino }).await {
-            Err(busy) if busy.errno() == libc::EBUSY => link_parent(node, path, 1, true).await.and(made),
+        (Err(e), Some(ino)) => match discard(node, path, ino, false).await {
+            Err(busy) if busy.errno() == libc::EBUSY => match link_parent(node, path, 1, true).await {
+                Ok(()) => made,
+                Err(gone) => {
+                    if let Err(other) = discard(node, path, ino, true).await {
+                        tracing::warn!(path, error = %other, "could not discard an entry whose parent is gone");
+                    }
+                    Err(gone)
+                }
+            },
             Err(other) if other.errno() != libc::ENOENT => {
                 tracing::warn!(path, error = %other, "could not discard an entry created under a missing parent");
                 Err(e)
@@ -77,6 +88,11 @@ async fn create_entry(node: &Node, path: &str, request: Request) -> Result<Reply
             _ => Err(e),
         },
     }
+}
+
+/// Removes the record `ino` at `path` that a create made (see [`create_entry`]).
+async fn discard(node: &Node, path: &str, ino: u64, force: bool) -> Result<ReplyBody> {
+    meta_call(node, Request::Discard { path: path.to_owned(), ino, force }).await
 }
 
 /// Removes an entry together with its parent's update; a failed removal restores the count.

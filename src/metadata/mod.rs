@@ -296,11 +296,12 @@ impl MetaTable {
         Ok(())
     }
 
-    /// Removes the record `ino` at `path` that a create made, if nobody has used it since.
-    pub fn discard(&mut self, path: &str, ino: u64) -> Result<()> {
+    /// Removes the record `ino` at `path` that a create made, if nobody has used it since; with
+    /// `force` even if someone opened it (never a directory that has entries).
+    pub fn discard(&mut self, path: &str, ino: u64, force: bool) -> Result<()> {
         match self.records.get(path) {
             Some(r) if r.attr.ino != ino => Err(Error::NotFound),
-            Some(r) if r.claimed || r.children != 0 => Err(Error::Busy),
+            Some(r) if (r.claimed && !force) || r.children != 0 => Err(Error::Busy),
             Some(_) => self.remove(path).map(drop).ok_or(Error::NotFound),
             None => Err(Error::NotFound),
         }
@@ -444,14 +445,16 @@ mod tests {
     fn discard_keeps_what_others_use() {
         let mut t = MetaTable::new(Rank(0), true);
         let f = t.open("/f", CREATE, 0o644, 1, 1).unwrap().attr;
-        assert!(matches!(t.discard("/f", f.ino + 1), Err(Error::NotFound)));
-        assert!(t.discard("/f", f.ino).is_ok());
+        assert!(matches!(t.discard("/f", f.ino + 1, false), Err(Error::NotFound)));
+        assert!(t.discard("/f", f.ino, false).is_ok());
         let g = t.open("/g", CREATE, 0o644, 1, 1).unwrap().attr;
         t.open("/g", CREATE, 0o644, 1, 1).unwrap();
-        assert!(matches!(t.discard("/g", g.ino), Err(Error::Busy)), "another opener uses it");
+        assert!(matches!(t.discard("/g", g.ino, false), Err(Error::Busy)), "another opener uses it");
+        assert!(t.discard("/g", g.ino, true).is_ok(), "forced: its parent is gone");
         let d = t.mkdir("/d", 0o755, 1, 1).unwrap();
         t.link("/d", 1, true).unwrap();
-        assert!(matches!(t.discard("/d", d.ino), Err(Error::Busy)), "an entry was made inside");
+        assert!(matches!(t.discard("/d", d.ino, false), Err(Error::Busy)), "an entry was made inside");
+        assert!(matches!(t.discard("/d", d.ino, true), Err(Error::Busy)), "never a directory with entries");
     }
 
     #[test]

@@ -288,8 +288,8 @@ fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
             let replaced = meta.install(&path, Record { attr, children: children as i64, claimed: false })?;
             Ok(ReplyBody::Replaced(replaced.map(|r| r.attr)))
         }
-        Request::Discard { path, ino } => {
-            let outcome = meta.discard(&path, ino);
+        Request::Discard { path, ino, force } => {
+            let outcome = meta.discard(&path, ino, force);
             tracing::debug!(path, ino, ?outcome, "discard");
             outcome.map(|()| ReplyBody::Empty)
         }

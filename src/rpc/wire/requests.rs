@@ -198,8 +198,9 @@ requests! {
     /// Capacity of this rank's data directory and its number of records.
     StatFs = 18 -> FsUsage;
     /// Removes the record `ino` at `path` that a create just made, unless another caller has
-    /// used it since (then `EBUSY`): the undo of a create whose parent turned out missing.
-    Discard = 19 { ino: u64, path: path } -> Empty, routed by path;
+    /// used it since (then `EBUSY`; with `force`, only if it is a directory with entries): the
+    /// undo of a create whose parent turned out missing.
+    Discard = 19 { ino: u64, force: flag, path: path } -> Empty, routed by path;
     /// Removes this rank's data of the unlinked file `ino`.
     RemoveChunks = 20 { ino: u64 } -> Empty;
     /// How many bytes the longest path below directory `path` held by this rank adds to
