@@ -678,6 +678,8 @@ mpi_test!(path_spelling_np4, run_c("path_spelling", 4, DEFAULT, &[]));
 mpi_test!(rename_limits_np1, run_c("rename_limits", 1, DEFAULT, &[]));
 mpi_test!(rename_limits_np4, run_c("rename_limits", 4, DEFAULT, &[]));
 
+mpi_test!(log_rotation_np2, run_c("log_rotation", 2, DEFAULT, &[]));
+mpi_test!(log_rotation_np4, run_c("log_rotation", 4, DEFAULT, &[]));
 mpi_test!(rmdir_race_np4, run_c("rmdir_race", 4, DEFAULT, &[]));
 
 mpi_test!(one_writer_np4_small, run_c("one_writer", 4, SMALL, &[]));

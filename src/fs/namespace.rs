@@ -47,52 +47,22 @@ async fn unlink_parent_quietly(node: &Node, path: &str, delta: i64) {
     }
 }
 
-/// Creates an entry (file or directory) together with its parent's update, concurrently: the
-/// parent must exist and be a directory. Either half failing undoes the other.
+/// Creates an entry (file or directory) under its parent. The parent's entry count goes up
+/// first, so the parent must exist and be a directory, and no rmdir can remove it while the
+/// entry is made; then the entry is made. If that fails, or finds the entry already there, the
+/// count is taken back.
 ///
-/// When the parent update fails but the entry was made, the entry is discarded if nobody has
-/// used it meanwhile. If another caller has (a concurrent create of the same path whose parent
-/// update succeeded, or an open), this create is counted again: that succeeds when the parent
-/// exists by now (the create is ordered after the parent's), and then no caller is left holding
-/// a removed file. When the parent is gone for good (an rmdir won), the entry is discarded
-/// anyway: a record no directory counts would outlive its parent, unreachable by listing and
-/// in the way of no rmdir.
+/// Invariant: a record exists only below a directory that counts it. (Making both at once, with
+/// undo steps for either half, left records that no directory counted when a create raced an
+/// rmdir of its parent and someone opened the new entry in between.)
 async fn create_entry(node: &Node, path: &str, request: Request) -> Result<ReplyBody> {
-    let (linked, made) = futures_lite::future::zip(link_parent(node, path, 1, true), meta_call(node, request)).await;
-    let created = match &made {
-        Ok(ReplyBody::Opened { attr, created: true, .. }) => Some(attr.ino),
-        Ok(ReplyBody::Attr(attr)) => Some(attr.ino),
-        _ => None,
-    };
-    match (linked, created) {
-        (Ok(()), Some(_)) => made,
-        (Ok(()), None) => {
-            unlink_parent_quietly(node, path, -1).await;
-            made
-        }
-        (Err(e), None) => Err(e),
-        (Err(e), Some(ino)) => match discard(node, path, ino, false).await {
-            Err(busy) if busy.errno() == libc::EBUSY => match link_parent(node, path, 1, true).await {
-                Ok(()) => made,
-                Err(gone) => {
-                    if let Err(other) = discard(node, path, ino, true).await {
-                        tracing::warn!(path, error = %other, "could not discard an entry whose parent is gone");
-                    }
-                    Err(gone)
-                }
-            },
-            Err(other) if other.errno() != libc::ENOENT => {
-                tracing::warn!(path, error = %other, "could not discard an entry created under a missing parent");
-                Err(e)
-            }
-            _ => Err(e),
-        },
+    link_parent(node, path, 1, true).await?;
+    let made = meta_call(node, request).await;
+    let created = matches!(&made, Ok(ReplyBody::Opened { created: true, .. } | ReplyBody::Attr(_)));
+    if !created {
+        unlink_parent_quietly(node, path, -1).await;
     }
-}
-
-/// Removes the record `ino` at `path` that a create made (see [`create_entry`]).
-async fn discard(node: &Node, path: &str, ino: u64, force: bool) -> Result<ReplyBody> {
-    meta_call(node, Request::Discard { path: path.to_owned(), ino, force }).await
+    made
 }
 
 /// Removes an entry together with its parent's update; a failed removal restores the count.

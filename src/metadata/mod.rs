@@ -55,8 +55,6 @@ pub struct Record {
     /// Signed: a remove's parent update may arrive before the failure that undoes it, so the
     /// count can dip below zero for a moment; saturating at zero would lose the undo.
     pub children: i64,
-    /// Opened, or linked into, by anyone after its creation: a create's undo must keep it.
-    pub claimed: bool,
 }
 
 impl Record {
@@ -88,9 +86,10 @@ pub enum Published {
 
 pub struct MetaTable {
     records: HashMap<String, Record>,
-    /// Files renamed away from a path here: old path -> (inode, new path). A writer that still
-    /// holds the old name publishes its size through this.
-    moved: HashMap<String, (u64, String)>,
+    /// Files renamed away from a path here: (old path, inode) -> new path. A writer that still
+    /// holds the old name publishes its size through this. Keyed by inode too: several files
+    /// leave one path in turn (log rotation), and each writer must find its own file's way.
+    moved: HashMap<(String, u64), String>,
     /// Parent path -> names of the records here in that directory.
     index: HashMap<String, BTreeMap<String, ()>>,
     rank: Rank,
@@ -129,7 +128,7 @@ impl MetaTable {
                 ctime_ns: now,
                 cuts: 0,
             };
-            table.records.insert("/".to_owned(), Record { attr, children: 0, claimed: false });
+            table.records.insert("/".to_owned(), Record { attr, children: 0 });
         }
         table
     }
@@ -173,7 +172,6 @@ impl MetaTable {
             if flags & libc::O_CREAT != 0 && flags & libc::O_EXCL != 0 {
                 return Err(Error::Exists);
             }
-            record.claimed = true;
             let is_dir = record.is_dir();
             if is_dir && (writable || flags & libc::O_TRUNC != 0) {
                 return Err(Error::IsDirectory);
@@ -200,7 +198,7 @@ impl MetaTable {
             return Err(Error::InvalidArgument("O_CREAT with O_DIRECTORY"));
         }
         let attr = self.new_attr(libc::S_IFREG | (mode & 0o7777), uid, gid);
-        self.insert(path, Record { attr, children: 0, claimed: false });
+        self.insert(path, Record { attr, children: 0 });
         Ok(Opened { attr, old_size: 0, created: true })
     }
 
@@ -209,7 +207,7 @@ impl MetaTable {
             return Err(Error::Exists);
         }
         let attr = self.new_attr(libc::S_IFDIR | (mode & 0o7777), uid, gid);
-        self.insert(path, Record { attr, children: 0, claimed: false });
+        self.insert(path, Record { attr, children: 0 });
         Ok(attr)
     }
 
@@ -222,9 +220,9 @@ impl MetaTable {
     /// writer of a file since removed or replaced (`ino` differs) gets ENOENT.
     pub fn publish(&mut self, path: &str, ino: u64, size: u64, cuts: u64) -> Result<Published> {
         let Some(record) = self.records.get_mut(path).filter(|r| r.attr.ino == ino) else {
-            return match self.moved.get(path) {
-                Some((moved_ino, to)) if *moved_ino == ino => Ok(Published::Moved(to.clone())),
-                _ => Err(Error::NotFound),
+            return match self.moved.get(&(path.to_owned(), ino)) {
+                Some(to) => Ok(Published::Moved(to.clone())),
+                None => Err(Error::NotFound),
             };
         };
         let attr = &mut record.attr;
@@ -240,7 +238,7 @@ impl MetaTable {
 
     /// Remembers that the file `ino` at `from` now lives at `to`.
     pub fn note_moved(&mut self, from: &str, ino: u64, to: &str) {
-        self.moved.insert(from.to_owned(), (ino, to.to_owned()));
+        self.moved.insert((from.to_owned(), ino), to.to_owned());
     }
 
     /// Sets the size of a file; returns its attributes and the size before.
@@ -287,24 +285,12 @@ impl MetaTable {
             return Err(Error::NotDirectory);
         }
         record.children = record.children.wrapping_add(delta);
-        record.claimed = true;
         if touch {
             let now = now_ns();
             record.attr.mtime_ns = now;
             record.attr.ctime_ns = now;
         }
         Ok(())
-    }
-
-    /// Removes the record `ino` at `path` that a create made, if nobody has used it since; with
-    /// `force` even if someone opened it (never a directory that has entries).
-    pub fn discard(&mut self, path: &str, ino: u64, force: bool) -> Result<()> {
-        match self.records.get(path) {
-            Some(r) if r.attr.ino != ino => Err(Error::NotFound),
-            Some(r) if (r.claimed && !force) || r.children != 0 => Err(Error::Busy),
-            Some(_) => self.remove(path).map(drop).ok_or(Error::NotFound),
-            None => Err(Error::NotFound),
-        }
     }
 
     /// Removes and returns a record (the first half of a rename).
@@ -405,6 +391,9 @@ mod tests {
         t.install("/g", rec).unwrap();
         t.note_moved("/f", a.ino, "/g");
         assert_eq!(t.publish("/f", a.ino, 10, 0).unwrap(), Published::Moved("/g".to_string()), "a renamed file forwards");
+        t.note_moved("/f", a.ino + 7, "/h");
+        assert_eq!(t.publish("/f", a.ino, 10, 0).unwrap(), Published::Moved("/g".to_string()), "each file its own way");
+        assert_eq!(t.publish("/f", a.ino + 7, 10, 0).unwrap(), Published::Moved("/h".to_string()));
         assert!(matches!(t.publish("/f", a.ino + 1, 10, 0), Err(Error::NotFound)));
         let after = t.open("/g", libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).unwrap();
         assert_eq!((after.attr.size, after.old_size, after.attr.cuts), (0, 100, 1));
@@ -439,22 +428,6 @@ mod tests {
         assert!(matches!(t.open("/f", libc::O_RDONLY | libc::O_DIRECTORY, 0, 1, 1), Err(Error::NotDirectory)));
         assert!(t.rmdir("/d").is_ok());
         assert!(matches!(t.rmdir("/"), Err(Error::Busy)));
-    }
-
-    #[test]
-    fn discard_keeps_what_others_use() {
-        let mut t = MetaTable::new(Rank(0), true);
-        let f = t.open("/f", CREATE, 0o644, 1, 1).unwrap().attr;
-        assert!(matches!(t.discard("/f", f.ino + 1, false), Err(Error::NotFound)));
-        assert!(t.discard("/f", f.ino, false).is_ok());
-        let g = t.open("/g", CREATE, 0o644, 1, 1).unwrap().attr;
-        t.open("/g", CREATE, 0o644, 1, 1).unwrap();
-        assert!(matches!(t.discard("/g", g.ino, false), Err(Error::Busy)), "another opener uses it");
-        assert!(t.discard("/g", g.ino, true).is_ok(), "forced: its parent is gone");
-        let d = t.mkdir("/d", 0o755, 1, 1).unwrap();
-        t.link("/d", 1, true).unwrap();
-        assert!(matches!(t.discard("/d", d.ino, false), Err(Error::Busy)), "an entry was made inside");
-        assert!(matches!(t.discard("/d", d.ino, true), Err(Error::Busy)), "never a directory with entries");
     }
 
     #[test]

@@ -104,7 +104,7 @@ async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<Reply
 fn install_records(node: &Node, records: Vec<(String, Attr, u64)>) {
     let mut meta = node.meta.borrow_mut();
     for (path, attr, children) in records {
-        meta.install_moved(&path, Record { attr, children: children as i64, claimed: false });
+        meta.install_moved(&path, Record { attr, children: children as i64 });
     }
 }
 
@@ -285,13 +285,8 @@ fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
             Ok(ReplyBody::Record { attr: record.attr, children: record.children as u64 })
         }
         Request::Install { path, attr, children } => {
-            let replaced = meta.install(&path, Record { attr, children: children as i64, claimed: false })?;
+            let replaced = meta.install(&path, Record { attr, children: children as i64 })?;
             Ok(ReplyBody::Replaced(replaced.map(|r| r.attr)))
-        }
-        Request::Discard { path, ino, force } => {
-            let outcome = meta.discard(&path, ino, force);
-            tracing::debug!(path, ino, ?outcome, "discard");
-            outcome.map(|()| ReplyBody::Empty)
         }
         _ => Err(Error::Internal("not a record request")),
     }

@@ -8,7 +8,8 @@
 //! Name = opcode { field: codec, ... } -> ReplyKind, routed by field;
 //! ```
 //! * `opcode` is the `u16` in the header. It is part of the wire format: never reuse or renumber
-//!   one. A duplicate does not compile.
+//!   one. A duplicate does not compile. Retired: 19 (the undo of a create made at once with its
+//!   parent's count).
 //! * The fields are listed in wire order, after the header. A request without fields omits the
 //!   braces and is a unit variant (`StatFs`). Each codec fixes the field's Rust type and bytes:
 //!   `u32`, `u64`, `i64` (little-endian), `flag` (`bool` as one byte, 0 or 1), `path` (`String`:
@@ -197,10 +198,6 @@ requests! {
     InstallMany = 17 { count: u32 } -> Count;
     /// Capacity of this rank's data directory and its number of records.
     StatFs = 18 -> FsUsage;
-    /// Removes the record `ino` at `path` that a create just made, unless another caller has
-    /// used it since (then `EBUSY`; with `force`, only if it is a directory with entries): the
-    /// undo of a create whose parent turned out missing.
-    Discard = 19 { ino: u64, force: flag, path: path } -> Empty, routed by path;
     /// Removes this rank's data of the unlinked file `ino`.
     RemoveChunks = 20 { ino: u64 } -> Empty;
     /// How many bytes the longest path below directory `path` held by this rank adds to
