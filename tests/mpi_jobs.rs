@@ -680,6 +680,8 @@ mpi_test!(rename_limits_np4, run_c("rename_limits", 4, DEFAULT, &[]));
 
 mpi_test!(log_rotation_np2, run_c("log_rotation", 2, DEFAULT, &[]));
 mpi_test!(log_rotation_np4, run_c("log_rotation", 4, DEFAULT, &[]));
+mpi_test!(unlinked_open_np4_small, run_c("unlinked_open", 4, SMALL, &[]));
+mpi_test!(unlinked_open_np4_small_transported, run_c("unlinked_open", 4, SMALL_TRANSPORTED, &[]));
 mpi_test!(rmdir_race_np4, run_c("rmdir_race", 4, DEFAULT, &[]));
 
 mpi_test!(one_writer_np4_small, run_c("one_writer", 4, SMALL, &[]));

@@ -67,8 +67,15 @@ impl PeerFiles {
     }
 
     fn file(&self, rank: Rank, ino: InodeId, create: bool) -> io::Result<Option<Rc<File>>> {
-        if let Some(file) = self.files.borrow_mut().get(&(rank, ino)) {
-            return Ok(Some(file.clone()));
+        let cached = self.files.borrow_mut().get(&(rank, ino)).cloned();
+        if let Some(file) = cached {
+            // A descriptor of a file its owner has removed (unlinked) would still reach the old
+            // data: every access checks, so that every chunk of a removed file reads alike.
+            use std::os::unix::fs::MetadataExt;
+            if file.metadata()?.nlink() > 0 {
+                return Ok(Some(file));
+            }
+            self.files.borrow_mut().pop(&(rank, ino));
         }
         let Some(Some(dir)) = self.dirs.borrow().get(rank.0 as usize).cloned() else {
             return Err(io::Error::from_raw_os_error(libc::EXDEV));
