@@ -687,6 +687,9 @@ mpi_test!(rmdir_race_np4, run_c("rmdir_race", 4, DEFAULT, &[]));
 mpi_test!(one_writer_np4_small, run_c("one_writer", 4, SMALL, &[]));
 mpi_test!(one_writer_np4_split_storage, run_c("one_writer", 4, SMALL_SPLIT, &[]));
 
+mpi_test!(unlink_final_np2, run_c("unlink_final", 2, DEFAULT, &[]));
+mpi_test!(unlink_final_np4_transported, run_c("unlink_final", 4, TRANSPORTED, &[]));
+
 mpi_test!(truncate_final_np2, run_c("truncate_final", 2, DEFAULT, &[]));
 mpi_test!(truncate_final_np4_small_chunks, run_c("truncate_final", 4, SMALL, &[]));
 mpi_test!(truncate_final_np4_transported, run_c("truncate_final", 4, TRANSPORTED, &[]));

@@ -131,7 +131,10 @@ pub async fn pwrite(client: Rc<Client>, fd: i32, buf: UserBuf, offset: u64) -> R
     }
     let node = &client.node;
     let pieces = split(node, ino, offset, buf.len);
-    let results = join_all(pieces.iter().map(|p| write_piece(node, ino, p, buf)).collect()).await;
+    // A descriptor's first write counts it among the file's writers, at the same time.
+    let (registered, results) =
+        futures_lite::future::zip(register(&client, fd), join_all(pieces.iter().map(|p| write_piece(node, ino, p, buf)).collect())).await;
+    registered?;
     results.into_iter().collect::<Result<()>>()?;
     if let Ok(f) = client.files.borrow_mut().get_mut(fd) {
         f.size = f.size.max(end);
@@ -228,11 +231,36 @@ pub async fn lseek(client: Rc<Client>, fd: i32, offset: i64, whence: Whence) -> 
     Ok(pos as u64)
 }
 
-/// Publishes a writer's size to the metadata owner (which forwards it if the file was renamed).
-/// A file removed or replaced since it was opened has no record for this writer any more: it
-/// has nothing to publish to.
-async fn publish(node: &Node, path: &str, attr: &Attr, size: u64) -> Result<()> {
-    let request = Request::Publish { path: path.to_owned(), ino: attr.ino, size, cuts: attr.cuts };
+/// Counts `fd` among its file's writers, once, before its first write lands (see `Attr::writers`).
+/// A file removed since it was opened has no record to count in.
+async fn register(client: &Client, fd: i32) -> Result<()> {
+    let (path, ino) = {
+        let mut files = client.files.borrow_mut();
+        let f = files.get_mut(fd)?;
+        if f.registered {
+            return Ok(());
+        }
+        // Set first, so that concurrent writes through this descriptor count it only once.
+        f.registered = true;
+        (f.path.clone(), f.attr.ino)
+    };
+    match meta_call(&client.node, Request::Register { path, ino }).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.errno() == libc::ENOENT => Ok(()),
+        Err(e) => {
+            if let Ok(f) = client.files.borrow_mut().get_mut(fd) {
+                f.registered = false;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Publishes a writer's size to the metadata owner (which forwards it if the file was renamed);
+/// `release` when the writer closes. A file removed or replaced since it was opened has no
+/// record for this writer any more: it has nothing to publish to.
+async fn publish(node: &Node, path: &str, attr: &Attr, size: u64, release: bool) -> Result<()> {
+    let request = Request::Publish { path: path.to_owned(), ino: attr.ino, size, cuts: attr.cuts, release };
     match meta_call(node, request).await {
         Ok(_) => Ok(()),
         Err(e) if e.errno() == libc::ENOENT => {
@@ -245,8 +273,9 @@ async fn publish(node: &Node, path: &str, attr: &Attr, size: u64) -> Result<()> 
 
 pub async fn close(client: Rc<Client>, fd: i32) -> Result<()> {
     let file = client.files.borrow_mut().remove(fd)?;
-    if let Some(end) = file.dirty_end {
-        publish(&client.node, &file.path, &file.attr, end).await?;
+    if file.registered {
+        // After an fsync there may be nothing new to publish, but the writer still closes.
+        publish(&client.node, &file.path, &file.attr, file.dirty_end.unwrap_or(0), true).await?;
     }
     Ok(())
 }
@@ -259,7 +288,7 @@ pub async fn fsync(client: Rc<Client>, fd: i32) -> Result<()> {
     };
     call_all(&client.node, owners, Request::Fsync { ino: attr.ino }).await?;
     if let Some(end) = dirty_end {
-        publish(&client.node, &path, &attr, end).await?;
+        publish(&client.node, &path, &attr, end, false).await?;
         if let Ok(f) = client.files.borrow_mut().get_mut(fd) {
             // Writes that raced with this fsync keep their own, larger end.
             f.dirty_end = f.dirty_end.filter(|&e| e > end);

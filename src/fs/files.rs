@@ -24,6 +24,8 @@ pub struct OpenFile {
     pub dirty_end: Option<u64>,
     /// Ranks that hold chunks written through this descriptor (for fsync).
     pub written_owners: Vec<Rank>,
+    /// Counted among the file's writers at its owner (from the first write until close).
+    pub registered: bool,
 }
 
 impl OpenFile {

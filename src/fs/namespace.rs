@@ -10,27 +10,37 @@ use super::files::{OpenFile, MAX_FILE_SIZE};
 use super::Client;
 use crate::error::{Error, Result};
 use crate::ids::InodeId;
+use crate::ids::Rank;
 use crate::path::{Spelled, MAX_PATH};
 use crate::rpc::client::{self as stub, attr_of, broadcast, call_all, meta_call};
 use crate::rpc::wire::{ReplyBody, Request};
 use crate::rpc::{Attr, Node};
 
-/// Drops the data of `ino` beyond `len` on every rank. Every rank, not only the owners of the
-/// chunks below the size the metadata owner knows: writers publish their sizes only when they
-/// close, so unpublished data may sit on any rank.
-async fn truncate_chunks(node: &Node, ino: u64, len: u64) -> Result<()> {
-    broadcast(node, Request::TruncateChunks { ino, len }).await.map(drop)
+/// The ranks that may hold data of the file `attr` (as its owner replied to a cut or removal)
+/// within its first `reach` bytes, or beyond: every rank while writers that have not closed yet
+/// may have put data anywhere (`Attr::writers`); otherwise the owners of the chunks below
+/// `reach`, which every closed writer's published size covers.
+fn holders(node: &Node, attr: &Attr, reach: u64) -> Vec<Rank> {
+    if attr.writers > 0 {
+        (0..node.nranks).map(Rank).collect()
+    } else {
+        node.chunk_owners(attr.ino, reach)
+    }
 }
 
-/// Removes all data of the unlinked file `ino` from every rank that may hold some of its first
-/// `size` bytes; each of them also closes its cached descriptors of that file's chunk files.
-///
-/// Unlike a cut, this goes only to the owners of the chunks below the size known here: an
-/// unlink is as frequent as a create, so it must not cost a message to every rank. Data that
-/// a writer which has not closed yet put beyond that size stays behind (see docs/semantics.md).
-async fn remove_chunks(node: &Node, ino: u64, size: u64) -> Result<()> {
-    node.peers.forget(InodeId(ino));
-    call_all(node, node.chunk_owners(ino, size), Request::RemoveChunks { ino }).await.map(drop)
+/// Drops the data of the file `attr` beyond `len`, on every rank that may hold data of its
+/// first `reach` bytes or beyond.
+async fn truncate_chunks(node: &Node, attr: &Attr, reach: u64, len: u64) -> Result<()> {
+    let ino = attr.ino;
+    call_all(node, holders(node, attr, reach), Request::TruncateChunks { ino, len }).await.map(drop)
+}
+
+/// Removes all data of the unlinked file `attr` from every rank that may hold some of it within
+/// its first `reach` bytes or beyond; each of them also closes its cached descriptors of that
+/// file's chunk files.
+async fn remove_chunks(node: &Node, attr: &Attr, reach: u64) -> Result<()> {
+    node.peers.forget(InodeId(attr.ino));
+    call_all(node, holders(node, attr, reach), Request::RemoveChunks { ino: attr.ino }).await.map(drop)
 }
 
 /// Adjusts the entry count (and with `touch` the mtime) of the directory holding `path`.
@@ -157,15 +167,15 @@ pub async fn open(client: Rc<Client>, path: String, flags: i32, mode: u32) -> Re
     } else {
         meta_call(node, request).await?
     };
-    let ReplyBody::Opened { attr, created, .. } = reply else {
+    let ReplyBody::Opened { attr, created, old_size } = reply else {
         return Err(Error::Internal("open reply without attributes"));
     };
     let truncated = flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY;
-    // An existing file may hold unpublished data whatever size its owner knows.
+    // An empty file may hold data too, while it has writers.
     if truncated && !created {
-        truncate_chunks(node, attr.ino, 0).await?;
+        truncate_chunks(node, &attr, old_size, 0).await?;
     }
-    let file = OpenFile { path, flags, attr, pos: 0, size: attr.size, dirty_end: None, written_owners: Vec::new() };
+    let file = OpenFile { path, flags, attr, pos: 0, size: attr.size, dirty_end: None, written_owners: Vec::new(), registered: false };
     client.files.borrow_mut().insert(file)
 }
 
@@ -198,7 +208,7 @@ pub async fn unlink(client: Rc<Client>, path: String) -> Result<()> {
     let node = &client.node;
     let attr = attr_of(remove_entry(node, &path, Request::Unlink { path: path.clone() }).await?)?;
     let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
-    remove_chunks(node, attr.ino, size).await
+    remove_chunks(node, &attr, size).await
 }
 
 pub async fn mkdir(client: Rc<Client>, path: String, mode: u32) -> Result<()> {
@@ -224,16 +234,18 @@ async fn truncate_path(client: &Client, path: &str, len: u64) -> Result<()> {
     if len > MAX_FILE_SIZE {
         return Err(Error::FileTooLarge);
     }
-    let ReplyBody::Sized { attr, .. } = meta_call(node, Request::Truncate { path: path.to_owned(), len }).await? else {
+    let ReplyBody::Sized { attr, old_size } = meta_call(node, Request::Truncate { path: path.to_owned(), len }).await? else {
         return Err(Error::Internal("truncate reply without sizes"));
     };
     // This rank's descriptors of the file learn of the cut at once.
+    let mut reach = old_size;
     for f in client.files.borrow_mut().of_inode(attr.ino) {
+        reach = reach.max(f.dirty_end.unwrap_or(0)).max(f.size);
         f.size = len;
         f.dirty_end = f.dirty_end.map(|e| e.min(len));
         f.attr.cuts = attr.cuts;
     }
-    truncate_chunks(node, attr.ino, len).await
+    truncate_chunks(node, &attr, reach, len).await
 }
 
 pub async fn truncate(client: Rc<Client>, path: String, len: u64) -> Result<()> {
@@ -306,7 +318,7 @@ pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> 
     if let Some(old) = replaced {
         unlink_parent_quietly(node, &to, -1).await;
         if old.mode & libc::S_IFMT == libc::S_IFREG && old.ino != attr.ino {
-            remove_chunks(node, old.ino, old.size).await?;
+            remove_chunks(node, &old, old.size).await?;
         }
     }
     if attr.mode & libc::S_IFMT == libc::S_IFDIR {

@@ -32,6 +32,9 @@ pub struct Attr {
     /// publishes its size with the count it knows; an older count means some of what it wrote
     /// may have been cut since.
     pub cuts: u64,
+    /// Descriptors that have written to the file and not closed yet: while there are any, its
+    /// data may lie beyond its size on any rank, and its old names must forward their closes.
+    pub writers: u32,
 }
 
 /// One entry of a directory listing.
@@ -84,12 +87,19 @@ pub enum Published {
     Cut { cuts: u64 },
 }
 
+/// Where the file that left a path lives now, for the writers that still hold the old name.
+struct Forward {
+    to: String,
+    /// Writers yet to close through this note; it goes when the last one has.
+    writers: u32,
+}
+
 pub struct MetaTable {
     records: HashMap<String, Record>,
     /// Files renamed away from a path here: (old path, inode) -> new path. A writer that still
     /// holds the old name publishes its size through this. Keyed by inode too: several files
     /// leave one path in turn (log rotation), and each writer must find its own file's way.
-    moved: HashMap<(String, u64), String>,
+    moved: HashMap<(String, u64), Forward>,
     /// Parent path -> names of the records here in that directory.
     index: HashMap<String, BTreeMap<String, ()>>,
     rank: Rank,
@@ -127,6 +137,7 @@ impl MetaTable {
                 mtime_ns: now,
                 ctime_ns: now,
                 cuts: 0,
+                writers: 0,
             };
             table.records.insert("/".to_owned(), Record { attr, children: 0 });
         }
@@ -162,7 +173,7 @@ impl MetaTable {
     fn new_attr(&mut self, mode: u32, uid: u32, gid: u32) -> Attr {
         let now = now_ns();
         let nlink = if mode & libc::S_IFMT == libc::S_IFDIR { 2 } else { 1 };
-        Attr { ino: self.allocate_ino(), size: 0, mode, uid, gid, nlink, atime_ns: now, mtime_ns: now, ctime_ns: now, cuts: 0 }
+        Attr { ino: self.allocate_ino(), size: 0, mode, uid, gid, nlink, atime_ns: now, mtime_ns: now, ctime_ns: now, cuts: 0, writers: 0 }
     }
 
     /// `open(2)` on the owner.
@@ -218,27 +229,64 @@ impl MetaTable {
     /// Records a writer's close or fsync: the size grows to `size` and mtime moves on.
     /// `Ok(Err(new_path))`: the file was renamed away from `path`; publish there instead. A stale
     /// writer of a file since removed or replaced (`ino` differs) gets ENOENT.
-    pub fn publish(&mut self, path: &str, ino: u64, size: u64, cuts: u64) -> Result<Published> {
+    pub fn publish(&mut self, path: &str, ino: u64, size: u64, cuts: u64, release: bool) -> Result<Published> {
         let Some(record) = self.records.get_mut(path).filter(|r| r.attr.ino == ino) else {
-            return match self.moved.get(&(path.to_owned(), ino)) {
-                Some(to) => Ok(Published::Moved(to.clone())),
-                None => Err(Error::NotFound),
-            };
+            return self.forward(path, ino, release);
         };
         let attr = &mut record.attr;
         if cuts < attr.cuts {
             return Ok(Published::Cut { cuts: attr.cuts });
         }
         attr.size = attr.size.max(size);
+        if release {
+            attr.writers = attr.writers.saturating_sub(1);
+        }
         let now = now_ns();
         attr.mtime_ns = now;
         attr.ctime_ns = now;
         Ok(Published::Done(*attr))
     }
 
-    /// Remembers that the file `ino` at `from` now lives at `to`.
-    pub fn note_moved(&mut self, from: &str, ino: u64, to: &str) {
-        self.moved.insert((from.to_owned(), ino), to.to_owned());
+    /// Counts a descriptor that is about to write to the file `ino` at `path`: until it closes,
+    /// the file's data may lie beyond its size.
+    pub fn register(&mut self, path: &str, ino: u64) -> Result<Published> {
+        let Some(record) = self.records.get_mut(path).filter(|r| r.attr.ino == ino) else {
+            return self.forward(path, ino, false);
+        };
+        record.attr.writers += 1;
+        Ok(Published::Done(record.attr))
+    }
+
+    /// Where a writer of `ino` that knows it as `path` goes now; a writer's close (`release`)
+    /// uses up the note's count for it.
+    fn forward(&mut self, path: &str, ino: u64, release: bool) -> Result<Published> {
+        let key = (path.to_owned(), ino);
+        let Some(note) = self.moved.get_mut(&key) else { return Err(Error::NotFound) };
+        let to = note.to.clone();
+        if release {
+            note.writers = note.writers.saturating_sub(1);
+            if note.writers == 0 {
+                self.moved.remove(&key);
+            }
+        } else {
+            // A writer that registers through the old name will close through it too.
+            note.writers += 1;
+        }
+        Ok(Published::Moved(to))
+    }
+
+    /// Remembers that the file `ino` at `from` now lives at `to`, for its `writers` (none: nothing
+    /// to remember, and no note, so that renames cost no memory once their writers have closed).
+    pub fn note_moved(&mut self, from: &str, ino: u64, to: &str, writers: u32) {
+        if writers > 0 {
+            self.moved.insert((from.to_owned(), ino), Forward { to: to.to_owned(), writers });
+        }
+    }
+
+    /// How many forwarding notes this rank keeps.
+    #[cfg(test)]
+    pub fn forwards(&self) -> usize {
+        self.moved.len()
     }
 
     /// Sets the size of a file; returns its attributes and the size before.
@@ -384,26 +432,26 @@ mod tests {
             Ok(Published::Done(attr)) => attr.size,
             other => panic!("not published: {other:?}"),
         };
-        assert_eq!(size(t.publish("/f", a.ino, 100, 0)), 100);
-        assert_eq!(size(t.publish("/f", a.ino, 50, 0)), 100, "a smaller writer never shrinks");
-        assert!(matches!(t.publish("/f", a.ino + 1, 10, 0), Err(Error::NotFound)));
+        assert_eq!(size(t.publish("/f", a.ino, 100, 0, false)), 100);
+        assert_eq!(size(t.publish("/f", a.ino, 50, 0, false)), 100, "a smaller writer never shrinks");
+        assert!(matches!(t.publish("/f", a.ino + 1, 10, 0, false), Err(Error::NotFound)));
         let rec = t.take("/f").unwrap();
         t.install("/g", rec).unwrap();
-        t.note_moved("/f", a.ino, "/g");
-        assert_eq!(t.publish("/f", a.ino, 10, 0).unwrap(), Published::Moved("/g".to_string()), "a renamed file forwards");
-        t.note_moved("/f", a.ino + 7, "/h");
-        assert_eq!(t.publish("/f", a.ino, 10, 0).unwrap(), Published::Moved("/g".to_string()), "each file its own way");
-        assert_eq!(t.publish("/f", a.ino + 7, 10, 0).unwrap(), Published::Moved("/h".to_string()));
-        assert!(matches!(t.publish("/f", a.ino + 1, 10, 0), Err(Error::NotFound)));
+        t.note_moved("/f", a.ino, "/g", 1);
+        assert_eq!(t.publish("/f", a.ino, 10, 0, false).unwrap(), Published::Moved("/g".to_string()), "a renamed file forwards");
+        t.note_moved("/f", a.ino + 7, "/h", 1);
+        assert_eq!(t.publish("/f", a.ino, 10, 0, false).unwrap(), Published::Moved("/g".to_string()), "each file its own way");
+        assert_eq!(t.publish("/f", a.ino + 7, 10, 0, false).unwrap(), Published::Moved("/h".to_string()));
+        assert!(matches!(t.publish("/f", a.ino + 1, 10, 0, false), Err(Error::NotFound)));
         let after = t.open("/g", libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).unwrap();
         assert_eq!((after.attr.size, after.old_size, after.attr.cuts), (0, 100, 1));
         assert_eq!(t.truncate("/g", 7).unwrap(), (t.stat("/g").unwrap().attr, 0));
         assert_eq!(t.stat("/g").unwrap().attr.size, 7);
         assert_eq!(t.stat("/g").unwrap().attr.cuts, 2, "every cut counts");
         // A writer that knows an older count publishes nothing, and learns the count now.
-        assert_eq!(t.publish("/g", a.ino, 500, 1).unwrap(), Published::Cut { cuts: 2 });
+        assert_eq!(t.publish("/g", a.ino, 500, 1, false).unwrap(), Published::Cut { cuts: 2 });
         assert_eq!(t.stat("/g").unwrap().attr.size, 7);
-        assert_eq!(size(t.publish("/g", a.ino, 500, 2)), 500);
+        assert_eq!(size(t.publish("/g", a.ino, 500, 2, false)), 500);
     }
 
     #[test]
@@ -428,6 +476,32 @@ mod tests {
         assert!(matches!(t.open("/f", libc::O_RDONLY | libc::O_DIRECTORY, 0, 1, 1), Err(Error::NotDirectory)));
         assert!(t.rmdir("/d").is_ok());
         assert!(matches!(t.rmdir("/"), Err(Error::Busy)));
+    }
+
+    #[test]
+    fn writers_are_counted_and_notes_last_as_long_as_they_do() {
+        let mut t = MetaTable::new(Rank(0), false);
+        let a = t.open("/f", CREATE, 0o644, 1, 1).unwrap().attr;
+        assert!(matches!(t.register("/f", a.ino), Ok(Published::Done(attr)) if attr.writers == 1));
+        assert!(matches!(t.register("/f", a.ino), Ok(Published::Done(attr)) if attr.writers == 2));
+        let rec = t.take("/f").unwrap();
+        assert_eq!(rec.attr.writers, 2);
+        t.install("/g", rec).unwrap();
+        t.note_moved("/f", a.ino, "/g", 2);
+        // A rename without writers leaves no note behind.
+        let b = t.open("/h", CREATE, 0o644, 1, 1).unwrap().attr;
+        let rec = t.take("/h").unwrap();
+        t.install("/i", rec).unwrap();
+        t.note_moved("/h", b.ino, "/i", 0);
+        assert_eq!(t.forwards(), 1);
+        // Each writer's close goes through the note and uses it up; the last one removes it.
+        assert_eq!(t.publish("/f", a.ino, 5, 0, true).unwrap(), Published::Moved("/g".into()));
+        assert_eq!(t.forwards(), 1);
+        assert_eq!(t.publish("/f", a.ino, 5, 0, true).unwrap(), Published::Moved("/g".into()));
+        assert_eq!(t.forwards(), 0);
+        assert!(matches!(t.publish("/g", a.ino, 5, 0, true), Ok(Published::Done(attr)) if attr.writers == 1));
+        assert!(matches!(t.publish("/g", a.ino, 5, 0, true), Ok(Published::Done(attr)) if attr.writers == 0));
+        assert!(matches!(t.publish("/g", a.ino, 5, 0, true), Ok(Published::Done(attr)) if attr.writers == 0), "never below 0");
     }
 
     #[test]

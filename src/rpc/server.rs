@@ -130,7 +130,7 @@ async fn move_tree(node: &Node, from: &str, to: &str) -> Result<ReplyBody> {
     for (path, record) in moved {
         let new_path = format!("{to}{}", &path[from.len()..]);
         if !record.is_dir() {
-            node.meta.borrow_mut().note_moved(&path, record.attr.ino, &new_path);
+            node.meta.borrow_mut().note_moved(&path, record.attr.ino, &new_path, record.attr.writers);
         }
         by_owner.entry(node.ring.meta_owner(&new_path)).or_default().push((new_path, record.attr, record.children as u64));
     }
@@ -183,7 +183,19 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
         node.check_meta_path(path)?;
     }
     match request {
-        Request::Publish { path, ino, size, cuts } => publish(node, path, ino, size, cuts).await,
+        Request::Publish { path, ino, size, cuts, release } => publish(node, path, ino, size, cuts, release).await,
+        Request::Register { path, ino } => {
+            // The table borrow ends with the statement: the forward may be served here again.
+            let outcome = node.meta.borrow_mut().register(&path, ino)?;
+            match outcome {
+                Published::Done(attr) => Ok(ReplyBody::Attr(attr)),
+                Published::Moved(to) => {
+                    let owner = node.ring.meta_owner(&to);
+                    Box::pin(run_on(node, owner, Request::Register { path: to, ino })).await
+                }
+                Published::Cut { .. } => Err(Error::Internal("a registration is never cut")),
+            }
+        }
         Request::ChunkExtent { ino } => Ok(ReplyBody::Count(node.store()?.extent(InodeId(ino))?)),
         Request::MoveTree { from, to } => move_tree(node, &from, &to).await,
         Request::TreeSpan { path } => {
@@ -223,16 +235,16 @@ const PUBLISH_TRIES: usize = 4;
 /// A writer's size, published to the record at `path` (which must be owned here). A writer that
 /// missed a cut of the file may count bytes that were cut: then only what the chunk owners
 /// still hold, up to its size, is published, so a cut size never comes back.
-async fn publish(node: &Node, path: String, ino: u64, mut size: u64, mut cuts: u64) -> Result<ReplyBody> {
+async fn publish(node: &Node, path: String, ino: u64, mut size: u64, mut cuts: u64, release: bool) -> Result<ReplyBody> {
     for _ in 0..PUBLISH_TRIES {
         // The table borrow ends with the statement: what follows may be served by this rank.
-        let outcome = node.meta.borrow_mut().publish(&path, ino, size, cuts)?;
+        let outcome = node.meta.borrow_mut().publish(&path, ino, size, cuts, release)?;
         match outcome {
             Published::Done(attr) => return Ok(ReplyBody::Attr(attr)),
             // Renamed while its writer had it open: the record lives at `to` now.
             Published::Moved(to) => {
                 let owner = node.ring.meta_owner(&to);
-                return Box::pin(run_on(node, owner, Request::Publish { path: to, ino, size, cuts })).await;
+                return Box::pin(run_on(node, owner, Request::Publish { path: to, ino, size, cuts, release })).await;
             }
             Published::Cut { cuts: now } => {
                 size = size.min(chunk_extent(node, ino).await?);
@@ -241,7 +253,11 @@ async fn publish(node: &Node, path: String, ino: u64, mut size: u64, mut cuts: u
         }
     }
     tracing::debug!(path, ino, "file cut again and again while its size was published; nothing published");
-    Ok(ReplyBody::Attr(node.meta.borrow().stat(&path)?.attr))
+    // Size 0 raises nothing; the writer still closes.
+    match node.meta.borrow_mut().publish(&path, ino, 0, u64::MAX, release)? {
+        Published::Done(attr) => Ok(ReplyBody::Attr(attr)),
+        _ => Err(Error::NotFound),
+    }
 }
 
 /// How far the data of `ino` reaches, over every rank's chunk file.
@@ -280,7 +296,7 @@ fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
             }
             let record = meta.take(&path)?;
             if !record.is_dir() {
-                meta.note_moved(&path, record.attr.ino, &to);
+                meta.note_moved(&path, record.attr.ino, &to, record.attr.writers);
             }
             Ok(ReplyBody::Record { attr: record.attr, children: record.children as u64 })
         }

@@ -69,6 +69,7 @@ impl Writer {
         self.i64(a.mtime_ns);
         self.i64(a.ctime_ns);
         self.u64(a.cuts);
+        self.u32(a.writers);
     }
 }
 
@@ -157,6 +158,7 @@ impl<'a> Reader<'a> {
             mtime_ns: self.i64()?,
             ctime_ns: self.i64()?,
             cuts: self.u64()?,
+            writers: self.u32()?,
         })
     }
     /// Trailing bytes mean the sender and receiver disagree on the layout.

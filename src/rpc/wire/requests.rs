@@ -166,8 +166,9 @@ requests! {
     Stat = 2 { path: path } -> Attr, routed by path;
     /// Raises the size to at least `size` and stamps mtime: sent on close/fsync after writes.
     /// `cuts` is the file's cut count as the writer knows it; if the file was cut since, the
-    /// owner publishes only what the chunk owners still hold, up to `size`.
-    Publish = 3 { ino: u64, size: u64, cuts: u64, path: path } -> Attr, routed by path;
+    /// owner publishes only what the chunk owners still hold, up to `size`. `release`: the
+    /// writer closes, and no longer counts among the file's writers.
+    Publish = 3 { ino: u64, size: u64, cuts: u64, release: flag, path: path } -> Attr, routed by path;
     /// Removes the entry; replies its last `Attr` so the caller can free the chunks.
     Unlink = 4 { path: path } -> Attr, routed by path;
     /// Writes the payload (exactly `len` bytes) at `offset` of `ino`, within one chunk.
@@ -205,4 +206,7 @@ requests! {
     TreeSpan = 21 { path: path } -> Count;
     /// The length of this rank's chunk file of `ino` (0 if it has none): how far its data reaches.
     ChunkExtent = 22 { ino: u64 } -> Count;
+    /// Counts a descriptor that is about to write to the file `ino` among its writers (until its
+    /// closing `Publish` releases it); forwarded like `Publish` if the file was renamed.
+    Register = 23 { ino: u64, path: path } -> Attr, routed by path;
 }

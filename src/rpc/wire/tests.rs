@@ -4,7 +4,8 @@ fn all_requests() -> Vec<Request> {
     vec![
         Request::Open { path: "/a/b".into(), flags: 0o1101, mode: 0o644, uid: 1000, gid: 100 },
         Request::Stat { path: "/x".into() },
-        Request::Publish { path: "/x".into(), ino: 9, size: 1 << 40, cuts: 3 },
+        Request::Publish { path: "/x".into(), ino: 9, size: 1 << 40, cuts: 3, release: true },
+        Request::Register { path: "/x".into(), ino: 10 },
         Request::Unlink { path: "/y".into() },
         Request::Write { ino: 3, offset: 12345, len: 4096 },
         Request::Read { ino: 3, offset: 0, len: 1 },
@@ -85,7 +86,7 @@ fn field_rules_are_enforced() {
     assert_eq!(decode_request(&Request::Stat { path: long }.encode(0, 1)), Err(WireError::BadLength));
     let longest = format!("/{}", "a".repeat(crate::path::MAX_PATH - 1));
     assert!(decode_request(&Request::Stat { path: longest }.encode(0, 1)).is_ok());
-    // Open's reply: attr (64 bytes), old size, then the created flag.
+    // Open's reply: attr (68 bytes), old size, then the created flag.
     let reply = Reply {
         request_id: 1,
         opcode: Opcode::Open as u16,
@@ -93,7 +94,7 @@ fn field_rules_are_enforced() {
         body: ReplyBody::Opened { attr: Attr::default(), old_size: 0, created: true },
     };
     let mut buf = reply.encode();
-    buf[HEADER_LEN + 72] = 2;
+    buf[HEADER_LEN + 76] = 2;
     assert_eq!(Reply::decode(&buf), Err(WireError::BadLength));
 }
 
@@ -104,6 +105,7 @@ fn metadata_requests_route_by_their_path() {
             Request::Open { path, .. }
             | Request::Stat { path }
             | Request::Publish { path, .. }
+            | Request::Register { path, .. }
             | Request::Unlink { path }
             | Request::Mkdir { path, .. }
             | Request::Rmdir { path }
@@ -147,7 +149,8 @@ fn payload_codecs_round_trip_and_reject_garbage() {
 
 #[test]
 fn replies_round_trip() {
-    let attr = Attr { ino: 1, size: 2, mode: 0o100644, uid: 3, gid: 4, nlink: 1, atime_ns: -5, mtime_ns: 6, ctime_ns: 7, cuts: 8 };
+    let attr =
+        Attr { ino: 1, size: 2, mode: 0o100644, uid: 3, gid: 4, nlink: 1, atime_ns: -5, mtime_ns: 6, ctime_ns: 7, cuts: 8, writers: 9 };
     let cases = [
         (Opcode::Open, ReplyBody::Opened { attr, old_size: 99, created: true }),
         (Opcode::Truncate, ReplyBody::Sized { attr, old_size: 3 }),
@@ -189,7 +192,7 @@ mod golden {
     use super::*;
 
     const ID: u64 = 0x0102_0304_0506_0708;
-    /// `ATTR` below as encoded: ino, size, mode, uid, gid, nlink, atime, mtime, ctime, cuts.
+    /// `ATTR` below as encoded: ino, size, mode, uid, gid, nlink, atime, mtime, ctime, cuts, writers.
     const ATTR_HEX: &str = concat!(
         "1100000000000000",
         "2200000000000000",
@@ -201,6 +204,7 @@ mod golden {
         "6600000000000000",
         "7700000000000000",
         "8800000000000000",
+        "99000000",
     );
     const ATTR: Attr = Attr {
         ino: 0x11,
@@ -213,6 +217,7 @@ mod golden {
         mtime_ns: 0x66,
         ctime_ns: 0x77,
         cuts: 0x88,
+        writers: 0x99,
     };
 
     fn hex(bytes: &[u8]) -> String {
@@ -235,10 +240,11 @@ mod golden {
             ),
             (Request::Stat { path: "/st".into() }, 2, s("03002f7374")),
             (
-                Request::Publish { path: "/pub".into(), ino: 9, size: 1 << 40, cuts: 2 },
+                Request::Publish { path: "/pub".into(), ino: 9, size: 1 << 40, cuts: 2, release: true },
                 3,
-                s("09000000000000000000000000010000020000000000000004002f707562"),
+                s("0900000000000000000000000001000002000000000000000104002f707562"),
             ),
+            (Request::Register { path: "/reg".into(), ino: 10 }, 23, s("0a0000000000000004002f726567")),
             (Request::Unlink { path: "/un".into() }, 4, s("03002f756e")),
             (Request::Write { ino: 3, offset: 12345, len: 4096 }, 5, s("030000000000000039300000000000000010000000000000")),
             (Request::Read { ino: 4, offset: 7, len: 1 }, 6, s("040000000000000007000000000000000100000000000000")),
@@ -273,8 +279,8 @@ mod golden {
             seen.insert(opcode);
         }
         // 19 was the undo of a create made at once with its parent's count; it is retired.
-        assert_eq!(seen, (1..=22).filter(|&op| op != 19).collect(), "every opcode is pinned");
-        for unknown in [0u16, 19, 23, u16::MAX] {
+        assert_eq!(seen, (1..=23).filter(|&op| op != 19).collect(), "every opcode is pinned");
+        for unknown in [0u16, 19, 24, u16::MAX] {
             let mut buf = Request::StatFs.encode(7, ID);
             buf[4..6].copy_from_slice(&unknown.to_le_bytes());
             assert_eq!(decode_request(&buf), Err(WireError::UnknownOpcode(unknown)));
@@ -347,6 +353,7 @@ mod golden {
             (Opcode::RemoveChunks, 20, ReplyBody::Empty),
             (Opcode::TreeSpan, 21, count),
             (Opcode::ChunkExtent, 22, count),
+            (Opcode::Register, 23, ReplyBody::Attr(ATTR)),
         ];
         for (opcode, number, body) in cases {
             assert_eq!(opcode as u16, number);
