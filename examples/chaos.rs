@@ -176,7 +176,7 @@ fn remove_tree(c: &mut Checker, dir: &str, remove_dir: bool) {
     }
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let universe_ = mpi::initialize().expect("MPI initializes");
     let world = universe_.world();
     let me = world.rank() as u64;
@@ -209,7 +209,5 @@ fn main() {
     benchfs::finalize().expect("finalize");
     let totals = c.totals(&world);
     totals.print();
-    if totals.failed > 0 {
-        std::process::exit(1);
-    }
+    totals.exit_code()
 }

@@ -16,7 +16,7 @@ const FILE_LEN: u64 = 1 << 20;
 /// Request ids the forger aims at on each sweep: far more than rank 0 uses in the test.
 const GUESSED_IDS: u64 = 4 * READS + 1000;
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let universe = mpi::initialize().expect("MPI initializes");
     let world = universe.world();
     let (me, n) = (world.rank() as u32, world.size() as u32);
@@ -67,7 +67,5 @@ fn main() {
     benchfs::finalize().expect("finalize");
     let totals = c.totals(&world);
     totals.print();
-    if totals.failed > 0 {
-        std::process::exit(1);
-    }
+    totals.exit_code()
 }
