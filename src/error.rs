@@ -130,6 +130,9 @@ pub enum Error {
     /// The root directory, which cannot be removed or renamed (`EBUSY`).
     #[error("resource busy")]
     Busy,
+    /// A record a rename holds for a moment; the caller tries again (`EAGAIN` on the wire only).
+    #[error("held by a rename")]
+    Locked,
     /// `EACCES`.
     #[error("permission denied")]
     Access,
@@ -183,6 +186,7 @@ impl Error {
             Error::NotDirectory => libc::ENOTDIR,
             Error::NotEmpty => libc::ENOTEMPTY,
             Error::Busy => libc::EBUSY,
+            Error::Locked => libc::EAGAIN,
             Error::Access => libc::EACCES,
             Error::BadFd(_) => libc::EBADF,
             Error::TooManyOpenFiles => libc::EMFILE,

@@ -729,9 +729,10 @@ mpi_test!(example_model_np2, run_example("model", 2, SMALL, &[]));
 mpi_test!(example_model_np4_transported, run_example("model", 4, TRANSPORTED, &[]));
 
 // Concurrent random operations, then the tree's invariants; seed, operations per thread,
-// threads per rank.
-mpi_test!(example_chaos_np4_small, run_example("chaos", 4, SMALL, &["1", "500", "3"]));
-mpi_test!(example_chaos_np4_small_transported, run_example("chaos", 4, SMALL_TRANSPORTED, &["2", "500", "3"]));
+// threads per rank, renames.
+mpi_test!(example_chaos_np4_small, run_example("chaos", 4, SMALL, &["1", "500", "3", "files"]));
+mpi_test!(example_chaos_np4_small_transported, run_example("chaos", 4, SMALL_TRANSPORTED, &["2", "500", "3", "files"]));
+mpi_test!(example_chaos_np4_no_renames, run_example("chaos", 4, SMALL, &["3", "500", "3", "none"]));
 
 mpi_test!(example_malformed_np2, run_example("malformed", 2, DEFAULT, &[]));
 mpi_test!(example_malformed_np4, run_example("malformed", 4, SMALL, &[]));

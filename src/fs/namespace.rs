@@ -303,7 +303,7 @@ pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> 
             false => Err(Error::NameTooLong),
         });
         if let Err(e) = fits {
-            untake(node, &from, &to, attr, children).await;
+            untake(node, &from, &to, attr).await;
             return Err(e);
         }
     }
@@ -311,10 +311,12 @@ pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> 
         Ok(ReplyBody::Replaced(replaced)) => replaced,
         Ok(_) => return Err(Error::Internal("install reply without an outcome")),
         Err(e) => {
-            untake(node, &from, &to, attr, children).await;
+            untake(node, &from, &to, attr).await;
             return Err(e);
         }
     };
+    // Installed: the source goes (it was locked since the take, so it is what was installed).
+    meta_call(node, Request::Release { path: from.clone(), ino: attr.ino, to: to.clone() }).await?;
     if let Some(old) = replaced {
         unlink_parent_quietly(node, &to, -1).await;
         if old.mode & libc::S_IFMT == libc::S_IFREG && old.ino != attr.ino {
@@ -330,11 +332,11 @@ pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> 
     link_parent(node, &from, -1, true).await
 }
 
-/// The undo of a rename's `Take`: the record goes back to `from`, and the count added to the
-/// new parent is taken off again.
-async fn untake(node: &Node, from: &str, to: &str, attr: Attr, children: u64) {
-    if let Err(undo) = meta_call(node, Request::Install { path: from.to_owned(), attr, children }).await {
-        tracing::error!(path = %from, error = %undo, "could not restore a record after a failed rename");
+/// The undo of a rename's `Take`: the record at `from`, which stayed there, is unlocked, and
+/// the count added to the new parent is taken off again.
+async fn untake(node: &Node, from: &str, to: &str, attr: Attr) {
+    if let Err(undo) = meta_call(node, Request::Release { path: from.to_owned(), ino: attr.ino, to: String::new() }).await {
+        tracing::error!(path = %from, error = %undo, "could not unlock a record after a failed rename");
     }
     unlink_parent_quietly(node, to, -1).await;
 }

@@ -58,6 +58,9 @@ pub struct Record {
     /// Signed: a remove's parent update may arrive before the failure that undoes it, so the
     /// count can dip below zero for a moment; saturating at zero would lose the undo.
     pub children: i64,
+    /// Held by a rename between taking it and moving it: it still answers reads, and every
+    /// change waits (`Error::Locked`), so that what the rename installs elsewhere is what it took.
+    pub locked: bool,
 }
 
 impl Record {
@@ -139,7 +142,7 @@ impl MetaTable {
                 cuts: 0,
                 writers: 0,
             };
-            table.records.insert("/".to_owned(), Record { attr, children: 0 });
+            table.records.insert("/".to_owned(), Record { attr, children: 0, locked: false });
         }
         table
     }
@@ -190,6 +193,9 @@ impl MetaTable {
             if !is_dir && flags & libc::O_DIRECTORY != 0 {
                 return Err(Error::NotDirectory);
             }
+            if record.locked && flags & libc::O_TRUNC != 0 && writable {
+                return Err(Error::Locked);
+            }
             let attr = &mut record.attr;
             let old_size = attr.size;
             // Cut even an empty file: its writers may hold data it does not know of yet.
@@ -209,7 +215,7 @@ impl MetaTable {
             return Err(Error::InvalidArgument("O_CREAT with O_DIRECTORY"));
         }
         let attr = self.new_attr(libc::S_IFREG | (mode & 0o7777), uid, gid);
-        self.insert(path, Record { attr, children: 0 });
+        self.insert(path, Record { attr, children: 0, locked: false });
         Ok(Opened { attr, old_size: 0, created: true })
     }
 
@@ -218,7 +224,7 @@ impl MetaTable {
             return Err(Error::Exists);
         }
         let attr = self.new_attr(libc::S_IFDIR | (mode & 0o7777), uid, gid);
-        self.insert(path, Record { attr, children: 0 });
+        self.insert(path, Record { attr, children: 0, locked: false });
         Ok(attr)
     }
 
@@ -233,6 +239,9 @@ impl MetaTable {
         let Some(record) = self.records.get_mut(path).filter(|r| r.attr.ino == ino) else {
             return self.forward(path, ino, release);
         };
+        if record.locked {
+            return Err(Error::Locked);
+        }
         let attr = &mut record.attr;
         if cuts < attr.cuts {
             return Ok(Published::Cut { cuts: attr.cuts });
@@ -253,6 +262,9 @@ impl MetaTable {
         let Some(record) = self.records.get_mut(path).filter(|r| r.attr.ino == ino) else {
             return self.forward(path, ino, false);
         };
+        if record.locked {
+            return Err(Error::Locked);
+        }
         record.attr.writers += 1;
         Ok(Published::Done(record.attr))
     }
@@ -291,7 +303,7 @@ impl MetaTable {
 
     /// Sets the size of a file; returns its attributes and the size before.
     pub fn truncate(&mut self, path: &str, len: u64) -> Result<(Attr, u64)> {
-        let record = self.records.get_mut(path).ok_or(Error::NotFound)?;
+        let record = self.unlocked_mut(path)?;
         if record.is_dir() {
             return Err(Error::IsDirectory);
         }
@@ -308,6 +320,7 @@ impl MetaTable {
     pub fn unlink(&mut self, path: &str) -> Result<Attr> {
         match self.records.get(path) {
             None => Err(Error::NotFound),
+            Some(r) if r.locked => Err(Error::Locked),
             Some(r) if r.is_dir() => Err(Error::IsDirectory),
             Some(_) => Ok(self.remove(path).map(|r| r.attr).ok_or(Error::NotFound)?),
         }
@@ -319,6 +332,7 @@ impl MetaTable {
         }
         match self.records.get(path) {
             None => Err(Error::NotFound),
+            Some(r) if r.locked => Err(Error::Locked),
             Some(r) if !r.is_dir() => Err(Error::NotDirectory),
             Some(r) if r.children > 0 => Err(Error::NotEmpty),
             Some(_) => Ok(self.remove(path).map(|r| r.attr).ok_or(Error::NotFound)?),
@@ -328,7 +342,7 @@ impl MetaTable {
     /// Adjusts a directory's entry count by `delta`, and with `touch` its mtime: the parent side
     /// of every create, remove and rename.
     pub fn link(&mut self, dir: &str, delta: i64, touch: bool) -> Result<()> {
-        let record = self.records.get_mut(dir).ok_or(Error::NotFound)?;
+        let record = self.unlocked_mut(dir)?;
         if !record.is_dir() {
             return Err(Error::NotDirectory);
         }
@@ -341,18 +355,47 @@ impl MetaTable {
         Ok(())
     }
 
-    /// Removes and returns a record (the first half of a rename).
+    /// Locks a record for a rename and returns it (the first step of a rename).
     pub fn take(&mut self, path: &str) -> Result<Record> {
         if path == "/" {
             return Err(Error::Busy);
         }
-        self.remove(path).ok_or(Error::NotFound)
+        let record = self.unlocked_mut(path)?;
+        record.locked = true;
+        Ok(*record)
+    }
+
+    /// The last step of a rename of the file or directory `ino` at `path`, which it locked: with
+    /// `to`, the rename installed it there, and the record goes (leaving a note for its writers);
+    /// without, the rename failed, and the record is unlocked.
+    pub fn release(&mut self, path: &str, ino: u64, to: Option<&str>) -> Result<()> {
+        let record = self.records.get_mut(path).filter(|r| r.attr.ino == ino && r.locked).ok_or(Error::NotFound)?;
+        record.locked = false;
+        let Some(to) = to else { return Ok(()) };
+        let record = self.remove(path).ok_or(Error::NotFound)?;
+        if !record.is_dir() {
+            self.note_moved(path, ino, to, record.attr.writers);
+        }
+        Ok(())
+    }
+
+    /// The record at `path`, to change: `Error::Locked` while a rename holds it.
+    fn unlocked_mut(&mut self, path: &str) -> Result<&mut Record> {
+        match self.records.get_mut(path) {
+            None => Err(Error::NotFound),
+            Some(r) if r.locked => Err(Error::Locked),
+            Some(r) => Ok(r),
+        }
     }
 
     /// Puts a record at `path` (the second half of a rename), replacing what is there by POSIX
     /// rules; returns the replaced record.
     pub fn install(&mut self, path: &str, record: Record) -> Result<Option<Record>> {
         if let Some(existing) = self.records.get(path) {
+            // Its own rename holds it: waiting could deadlock two renames onto each other.
+            if existing.locked {
+                return Err(Error::Busy);
+            }
             match (record.is_dir(), existing.is_dir()) {
                 (false, true) => return Err(Error::IsDirectory),
                 (true, false) => return Err(Error::NotDirectory),
@@ -362,16 +405,17 @@ impl MetaTable {
         }
         let mut record = record;
         record.attr.ctime_ns = now_ns();
+        record.locked = false;
         Ok(self.insert(path, record))
     }
 
-    /// Removes every record strictly below directory `dir` and returns them.
     /// How many bytes the longest path below `dir` held here adds to `dir` (0 if none).
     pub fn span_below(&self, dir: &str) -> usize {
         let prefix = if dir == "/" { "/".to_owned() } else { format!("{dir}/") };
         self.records.keys().filter(|p| p.starts_with(&prefix) && p.len() > prefix.len()).map(|p| p.len() - dir.len()).max().unwrap_or(0)
     }
 
+    /// Removes every record strictly below directory `dir` and returns them.
     pub fn take_subtree(&mut self, dir: &str) -> Vec<(String, Record)> {
         let prefix = if dir == "/" { "/".to_owned() } else { format!("{dir}/") };
         let paths: Vec<String> = self.records.keys().filter(|p| p.starts_with(&prefix) && p.len() > prefix.len()).cloned().collect();
@@ -435,9 +479,11 @@ mod tests {
         assert_eq!(size(t.publish("/f", a.ino, 100, 0, false)), 100);
         assert_eq!(size(t.publish("/f", a.ino, 50, 0, false)), 100, "a smaller writer never shrinks");
         assert!(matches!(t.publish("/f", a.ino + 1, 10, 0, false), Err(Error::NotFound)));
+        t.register("/f", a.ino).unwrap();
         let rec = t.take("/f").unwrap();
+        assert!(matches!(t.publish("/f", a.ino, 10, 0, false), Err(Error::Locked)), "a rename holds it");
         t.install("/g", rec).unwrap();
-        t.note_moved("/f", a.ino, "/g", 1);
+        t.release("/f", a.ino, Some("/g")).unwrap();
         assert_eq!(t.publish("/f", a.ino, 10, 0, false).unwrap(), Published::Moved("/g".to_string()), "a renamed file forwards");
         t.note_moved("/f", a.ino + 7, "/h", 1);
         assert_eq!(t.publish("/f", a.ino, 10, 0, false).unwrap(), Published::Moved("/g".to_string()), "each file its own way");
@@ -487,12 +533,12 @@ mod tests {
         let rec = t.take("/f").unwrap();
         assert_eq!(rec.attr.writers, 2);
         t.install("/g", rec).unwrap();
-        t.note_moved("/f", a.ino, "/g", 2);
+        t.release("/f", a.ino, Some("/g")).unwrap();
         // A rename without writers leaves no note behind.
         let b = t.open("/h", CREATE, 0o644, 1, 1).unwrap().attr;
         let rec = t.take("/h").unwrap();
         t.install("/i", rec).unwrap();
-        t.note_moved("/h", b.ino, "/i", 0);
+        t.release("/h", b.ino, Some("/i")).unwrap();
         assert_eq!(t.forwards(), 1);
         // Each writer's close goes through the note and uses it up; the last one removes it.
         assert_eq!(t.publish("/f", a.ino, 5, 0, true).unwrap(), Published::Moved("/g".into()));
@@ -530,12 +576,20 @@ mod tests {
         let f = t.open("/a", CREATE, 0o644, 1, 1).unwrap().attr;
         let g = t.open("/b", CREATE, 0o644, 1, 1).unwrap().attr;
         let rec = t.take("/a").unwrap();
+        assert!(t.stat("/a").is_ok(), "a locked record still answers reads");
+        assert!(matches!(t.unlink("/a"), Err(Error::Locked)), "and refuses changes");
+        assert!(matches!(t.take("/a"), Err(Error::Locked)), "including another rename");
         let replaced = t.install("/b", rec).unwrap().unwrap();
         assert_eq!(replaced.attr.ino, g.ino);
         assert_eq!(t.stat("/b").unwrap().attr.ino, f.ino);
+        t.release("/a", f.ino, Some("/b")).unwrap();
+        assert!(matches!(t.stat("/a"), Err(Error::NotFound)));
         t.mkdir("/d", 0o755, 1, 1).unwrap();
         let rec = t.take("/b").unwrap();
         assert!(matches!(t.install("/d", rec), Err(Error::IsDirectory)));
+        t.release("/b", f.ino, None).unwrap();
+        assert!(t.unlink("/b").is_ok(), "a failed rename unlocks");
+        t.open("/b", CREATE, 0o644, 1, 1).unwrap();
         t.mkdir("/d/x", 0o755, 1, 1).unwrap();
         t.open("/d/x/y", CREATE, 0o644, 1, 1).unwrap();
         t.open("/dd", CREATE, 0o644, 1, 1).unwrap();

@@ -104,7 +104,7 @@ async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<Reply
 fn install_records(node: &Node, records: Vec<(String, Attr, u64)>) {
     let mut meta = node.meta.borrow_mut();
     for (path, attr, children) in records {
-        meta.install_moved(&path, Record { attr, children: children as i64 });
+        meta.install_moved(&path, Record { attr, children: children as i64, locked: false });
     }
 }
 
@@ -295,13 +295,19 @@ fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
                 return Err(Error::InvalidArgument("path is not normalised"));
             }
             let record = meta.take(&path)?;
-            if !record.is_dir() {
-                meta.note_moved(&path, record.attr.ino, &to, record.attr.writers);
-            }
             Ok(ReplyBody::Record { attr: record.attr, children: record.children as u64 })
         }
+        Request::Release { path, ino, to } => {
+            let to = (!to.is_empty()).then_some(to);
+            if let Some(to) = &to {
+                if crate::path::normalize(to)? != *to {
+                    return Err(Error::InvalidArgument("path is not normalised"));
+                }
+            }
+            meta.release(&path, ino, to.as_deref()).map(|()| ReplyBody::Empty)
+        }
         Request::Install { path, attr, children } => {
-            let replaced = meta.install(&path, Record { attr, children: children as i64 })?;
+            let replaced = meta.install(&path, Record { attr, children: children as i64, locked: false })?;
             Ok(ReplyBody::Replaced(replaced.map(|r| r.attr)))
         }
         _ => Err(Error::Internal("not a record request")),

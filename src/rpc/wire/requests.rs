@@ -189,9 +189,9 @@ requests! {
     Truncate = 12 { len: u64, path: path } -> Sized, routed by path;
     /// Up to `max` entries of directory `path` held by this rank, in name order after `after`.
     List = 13 { max: u32, path: path, after: name } -> Count;
-    /// Removes a record and replies it (`Record`): the first half of a rename to `to`.
+    /// Locks a record for a rename to `to` and replies it (`Record`): the first step of a rename.
     Take = 14 { path: path, to: path } -> Record, routed by path;
-    /// Puts a record at `path`: the second half of a rename. Replies `Replaced`.
+    /// Puts a record at `path`: the second step of a rename. Replies `Replaced`.
     Install = 15 { attr: attr, children: u64, path: path } -> Replaced, routed by path;
     /// Moves every record below directory `from` to the same place below `to`.
     MoveTree = 16 { from: path, to: path } -> Count;
@@ -209,4 +209,7 @@ requests! {
     /// Counts a descriptor that is about to write to the file `ino` among its writers (until its
     /// closing `Publish` releases it); forwarded like `Publish` if the file was renamed.
     Register = 23 { ino: u64, path: path } -> Attr, routed by path;
+    /// The last step of a rename: the locked record `ino` at `path` goes, now that it is installed
+    /// at `to` (with a note for its writers); with `to` empty the rename failed and it is unlocked.
+    Release = 24 { ino: u64, to: name, path: path } -> Empty, routed by path;
 }
