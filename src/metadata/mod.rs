@@ -587,6 +587,10 @@ mod tests {
         t.mkdir("/d", 0o755, 1, 1).unwrap();
         let rec = t.take("/b").unwrap();
         assert!(matches!(t.install("/d", rec), Err(Error::IsDirectory)));
+        let other = t.open("/c", CREATE, 0o644, 1, 1).unwrap().attr;
+        let moving = t.take("/c").unwrap();
+        assert!(matches!(t.install("/b", moving), Err(Error::Busy)), "onto a name another rename holds");
+        t.release("/c", other.ino, None).unwrap();
         t.release("/b", f.ino, None).unwrap();
         assert!(t.unlink("/b").is_ok(), "a failed rename unlocks");
         t.open("/b", CREATE, 0o644, 1, 1).unwrap();
