@@ -1,8 +1,9 @@
 //! The namespace: files and directories as records on the metadata owner of each path.
 //!
-//! The protocols take more than one step: a create is the record plus its parent's entry count,
-//! a remove the reverse, and a rename takes the record from the old name's owner and installs it
-//! at the new name's. Each says below which step undoes which when a later one fails.
+//! The protocols take more than one step: a create is its parent's entry count, then the record;
+//! a remove the reverse; a rename locks the record at the old name's owner, installs it at the
+//! new name's and then removes the original. Each says below which step undoes which when a
+//! later one fails.
 
 use std::rc::Rc;
 
@@ -266,6 +267,11 @@ pub async fn ftruncate(client: Rc<Client>, fd: i32, len: u64) -> Result<()> {
 
 /// `rename(2)`: the record moves from the old name's owner to the new name's; a directory's
 /// descendants move with it, each to the owner of its new path. File data never moves.
+///
+/// Steps: count the entry in the new parent; lock the source (`Take`: it stays, answering
+/// reads, while every change to it waits); install a copy at the new name; remove the source
+/// (`Release`, leaving a note for its writers). Until the install, a failure unlocks the source
+/// and uncounts the entry, so a rename never loses a record.
 pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> {
     let node = &client.node;
     if from == "/" || to == "/" {
