@@ -25,6 +25,14 @@ pub fn normalize(path: &str) -> Result<String, Error> {
     spell(path).map(|spelled| spelled.path)
 }
 
+/// Accepts only a path already in normal form: what another rank must send.
+pub fn check_normal(path: &str) -> Result<(), Error> {
+    if normalize(path)? != path {
+        return Err(Error::InvalidArgument("path is not normalised"));
+    }
+    Ok(())
+}
+
 /// How the last component of a path was spelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Last {

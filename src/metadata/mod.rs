@@ -236,13 +236,10 @@ impl MetaTable {
     /// `Ok(Err(new_path))`: the file was renamed away from `path`; publish there instead. A stale
     /// writer of a file since removed or replaced (`ino` differs) gets ENOENT.
     pub fn publish(&mut self, path: &str, ino: u64, size: u64, cuts: u64, release: bool) -> Result<Published> {
-        let Some(record) = self.records.get_mut(path).filter(|r| r.attr.ino == ino) else {
-            return self.forward(path, ino, release);
+        let attr = match self.writer_attr(path, ino, release)? {
+            Ok(attr) => attr,
+            Err(elsewhere) => return Ok(elsewhere),
         };
-        if record.locked {
-            return Err(Error::Locked);
-        }
-        let attr = &mut record.attr;
         if cuts < attr.cuts {
             return Ok(Published::Cut { cuts: attr.cuts });
         }
@@ -259,14 +256,21 @@ impl MetaTable {
     /// Counts a descriptor that is about to write to the file `ino` at `path`: until it closes,
     /// the file's data may lie beyond its size.
     pub fn register(&mut self, path: &str, ino: u64) -> Result<Published> {
-        let Some(record) = self.records.get_mut(path).filter(|r| r.attr.ino == ino) else {
-            return self.forward(path, ino, false);
+        let attr = match self.writer_attr(path, ino, false)? {
+            Ok(attr) => attr,
+            Err(elsewhere) => return Ok(elsewhere),
         };
-        if record.locked {
-            return Err(Error::Locked);
+        attr.writers += 1;
+        Ok(Published::Done(*attr))
+    }
+
+    /// The attributes of the file `ino` at `path`, for one of its writers to change; or where
+    /// the writer goes on (`Published::Moved`) when the file left `path`.
+    fn writer_attr(&mut self, path: &str, ino: u64, release: bool) -> Result<std::result::Result<&mut Attr, Published>> {
+        if !self.records.get(path).is_some_and(|r| r.attr.ino == ino) {
+            return self.forward(path, ino, release).map(Err);
         }
-        record.attr.writers += 1;
-        Ok(Published::Done(record.attr))
+        Ok(Ok(&mut self.unlocked_mut(path)?.attr))
     }
 
     /// Where a writer of `ino` that knows it as `path` goes now; a writer's close (`release`)

@@ -4,12 +4,12 @@
 use std::time::{Duration, Instant};
 
 use super::node::Node;
+pub use super::server::{broadcast, call_all};
 use super::server::{list, run_on};
 use super::transport::ReplyDest;
 use super::wire::{self, Attr, DirEntry, ReplyBody, Request};
 use crate::error::{Error, Result};
 use crate::ids::Rank;
-use crate::join::join_all;
 use crate::ucx::SendBuf;
 
 /// A metadata request to the owner of the path it names.
@@ -82,17 +82,6 @@ pub fn attr_of(body: ReplyBody) -> Result<Attr> {
         ReplyBody::Attr(attr) | ReplyBody::Opened { attr, .. } | ReplyBody::Sized { attr, .. } => Ok(attr),
         _ => Err(Error::Internal("reply carries no attributes")),
     }
-}
-
-/// The same request to each of `ranks`, all at once; the replies in order.
-pub async fn call_all(node: &Node, ranks: impl IntoIterator<Item = Rank>, request: Request) -> Result<Vec<ReplyBody>> {
-    let calls = ranks.into_iter().map(|rank| run_on(node, rank, request.clone()));
-    join_all(calls.collect()).await.into_iter().collect()
-}
-
-/// The same request to every rank, all at once.
-pub async fn broadcast(node: &Node, request: Request) -> Result<Vec<ReplyBody>> {
-    call_all(node, (0..node.nranks).map(Rank), request).await
 }
 
 /// Writes `len` bytes at `data` to `offset` of `ino` on the chunk owner `owner` (another rank),

@@ -80,9 +80,7 @@ impl Node {
 
     /// A metadata request must name a normalised path owned by this rank.
     pub fn check_meta_path(&self, path: &str) -> Result<()> {
-        if crate::path::normalize(path)? != path {
-            return Err(Error::InvalidArgument("path is not normalised"));
-        }
+        crate::path::check_normal(path)?;
         if self.ring.meta_owner(path) != self.rank {
             return Err(Error::InvalidArgument("path is not owned by this rank"));
         }

@@ -67,14 +67,23 @@ pub async fn run_on(node: &Node, rank: Rank, request: Request) -> Result<ReplyBo
     Ok(reply.body)
 }
 
+/// The same request to each of `ranks`, all at once; the replies in order.
+pub async fn call_all(node: &Node, ranks: impl IntoIterator<Item = Rank>, request: Request) -> Result<Vec<ReplyBody>> {
+    let calls = ranks.into_iter().map(|rank| run_on(node, rank, request.clone()));
+    crate::join::join_all(calls.collect()).await.into_iter().collect()
+}
+
+/// The same request to every rank, all at once.
+pub async fn broadcast(node: &Node, request: Request) -> Result<Vec<ReplyBody>> {
+    call_all(node, (0..node.nranks).map(Rank), request).await
+}
+
 /// Most entries one listing page may carry.
 pub const MAX_LIST_PAGE: u32 = 1024;
 
 /// A page of this rank's entries of directory `path`.
 pub fn list(node: &Node, path: &str, after: &str, max: u32) -> Result<Vec<wire::DirEntry>> {
-    if crate::path::normalize(path)? != path {
-        return Err(Error::InvalidArgument("path is not normalised"));
-    }
+    crate::path::check_normal(path)?;
     if max == 0 || max > MAX_LIST_PAGE {
         return Err(Error::InvalidArgument("listing page size out of range"));
     }
@@ -112,9 +121,7 @@ fn install_records(node: &Node, records: Vec<(String, Attr, u64)>) {
 /// new owner.
 async fn move_tree(node: &Node, from: &str, to: &str) -> Result<ReplyBody> {
     for p in [from, to] {
-        if crate::path::normalize(p)? != p {
-            return Err(Error::InvalidArgument("path is not normalised"));
-        }
+        crate::path::check_normal(p)?;
     }
     if from == "/" || to.starts_with(&format!("{from}/")) {
         return Err(Error::InvalidArgument("cannot move a directory into itself"));
@@ -199,9 +206,7 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
         Request::ChunkExtent { ino } => Ok(ReplyBody::Count(node.store()?.extent(InodeId(ino))?)),
         Request::MoveTree { from, to } => move_tree(node, &from, &to).await,
         Request::TreeSpan { path } => {
-            if crate::path::normalize(&path)? != path {
-                return Err(Error::InvalidArgument("path is not normalised"));
-            }
+            crate::path::check_normal(&path)?;
             Ok(ReplyBody::Count(node.meta.borrow().span_below(&path) as u64))
         }
         Request::StatFs => Ok(ReplyBody::FsUsage(fs_usage(node)?)),
@@ -262,15 +267,11 @@ async fn publish(node: &Node, path: String, ino: u64, mut size: u64, mut cuts: u
 
 /// How far the data of `ino` reaches, over every rank's chunk file.
 async fn chunk_extent(node: &Node, ino: u64) -> Result<u64> {
-    let calls = (0..node.nranks).map(|rank| run_on(node, Rank(rank), Request::ChunkExtent { ino }));
-    let mut extent = 0;
-    for reply in crate::join::join_all(calls.collect()).await {
-        match reply? {
-            ReplyBody::Count(len) => extent = extent.max(len),
-            _ => return Err(Error::Internal("chunk extent reply without a count")),
-        }
-    }
-    Ok(extent)
+    let replies = broadcast(node, Request::ChunkExtent { ino }).await?;
+    replies.into_iter().try_fold(0, |extent, reply| match reply {
+        ReplyBody::Count(len) => Ok(extent.max(len)),
+        _ => Err(Error::Internal("chunk extent reply without a count")),
+    })
 }
 
 /// The requests that read or change one metadata record, at a path already checked.
@@ -291,18 +292,14 @@ fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
             Ok(ReplyBody::Sized { attr, old_size })
         }
         Request::Take { path, to } => {
-            if crate::path::normalize(&to)? != to {
-                return Err(Error::InvalidArgument("path is not normalised"));
-            }
+            crate::path::check_normal(&to)?;
             let record = meta.take(&path)?;
             Ok(ReplyBody::Record { attr: record.attr, children: record.children as u64 })
         }
         Request::Release { path, ino, to } => {
             let to = (!to.is_empty()).then_some(to);
             if let Some(to) = &to {
-                if crate::path::normalize(to)? != *to {
-                    return Err(Error::InvalidArgument("path is not normalised"));
-                }
+                crate::path::check_normal(to)?;
             }
             meta.release(&path, ino, to.as_deref()).map(|()| ReplyBody::Empty)
         }
