@@ -9,8 +9,8 @@
 //! The operations (over two directory levels and a handful of names, so that they collide):
 //! mkdir, rmdir, create (sometimes with `O_TRUNC`) and write at an offset, truncate, unlink,
 //! stat and readdir; with `files`, renames of files too; with `all`, renames of directories as
-//! well, which are not yet atomic against operations inside the moved tree (entry counts drift)
-//! and so are not in CI's runs. Every byte written is a tagged word:
+//! well (into each other, onto files and into their own subtrees). Every byte written is a
+//! tagged word:
 //! 8-byte aligned words naming the writer, its operation and the word's own offset.
 //!
 //! After every rank's threads finish (a barrier), rank 0 checks:

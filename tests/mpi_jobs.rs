@@ -683,6 +683,7 @@ mpi_test!(log_rotation_np4, run_c("log_rotation", 4, DEFAULT, &[]));
 mpi_test!(unlinked_open_np4_small, run_c("unlinked_open", 4, SMALL, &[]));
 mpi_test!(unlinked_open_np4_small_transported, run_c("unlinked_open", 4, SMALL_TRANSPORTED, &[]));
 mpi_test!(rmdir_race_np4, run_c("rmdir_race", 4, DEFAULT, &[]));
+mpi_test!(remove_race_np4, run_c("remove_race", 4, DEFAULT, &[]));
 
 mpi_test!(one_writer_np4_small, run_c("one_writer", 4, SMALL, &[]));
 mpi_test!(one_writer_np4_split_storage, run_c("one_writer", 4, SMALL_SPLIT, &[]));
@@ -731,7 +732,8 @@ mpi_test!(example_model_np4_transported, run_example("model", 4, TRANSPORTED, &[
 // Concurrent random operations, then the tree's invariants; seed, operations per thread,
 // threads per rank, renames.
 mpi_test!(example_chaos_np4_small, run_example("chaos", 4, SMALL, &["1", "500", "3", "files"]));
-mpi_test!(example_chaos_np4_small_transported, run_example("chaos", 4, SMALL_TRANSPORTED, &["2", "500", "3", "files"]));
+mpi_test!(example_chaos_np4_small_transported, run_example("chaos", 4, SMALL_TRANSPORTED, &["2", "500", "3", "all"]));
+mpi_test!(example_chaos_np4_directory_renames, run_example("chaos", 4, SMALL, &["4", "1000", "4", "all"]));
 mpi_test!(example_chaos_np4_no_renames, run_example("chaos", 4, SMALL, &["3", "500", "3", "none"]));
 
 mpi_test!(example_malformed_np2, run_example("malformed", 2, DEFAULT, &[]));

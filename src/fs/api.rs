@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::path::{spell, Last};
 
 /// Runs `op` on the normal form of `path` on the progress thread, once what the path's spelling
-/// demands (`/file/.` must be a directory, say) holds.
+/// demands (`/file/.` must be a directory, say) holds; it runs past this rank's gate (no
+/// directory rename moves the path meanwhile).
 pub(super) fn on_path<T, Fut>(path: &str, op: impl FnOnce(Rc<Client>, String) -> Fut + Send + 'static) -> Result<T>
 where
     T: Send + 'static,
@@ -20,7 +21,9 @@ where
 {
     let spelled = spell(path)?;
     handle()?.call(move |client| async move {
-        check_spelling(&client.node, &spelled).await?;
+        let node = client.node.clone();
+        let _pass = namespace::enter(&node, vec![spelled.path.clone()]).await;
+        check_spelling(&node, &spelled).await?;
         op(client, spelled.path).await
     })
 }
@@ -32,7 +35,9 @@ pub fn open(path: &str, flags: i32, mode: u32) -> Result<i32> {
     }
     let spelled = spell(path)?;
     handle()?.call(move |client| async move {
-        check_spelling(&client.node, &spelled).await?;
+        let node = client.node.clone();
+        let _pass = namespace::enter(&node, vec![spelled.path.clone()]).await;
+        check_spelling(&node, &spelled).await?;
         // A name spelled as a directory cannot be created as a file (and a directory cannot be
         // opened for creation).
         if spelled.dir_only && flags & libc::O_CREAT != 0 {

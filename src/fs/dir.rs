@@ -78,8 +78,11 @@ impl Dir {
                 DirStage::Done => return Ok(None),
                 DirStage::Ranks { rank, after } => {
                     let (r, path, cursor) = (*rank, self.path.clone(), after.clone());
-                    let page = handle()?
-                        .call(move |client| async move { stub::list_page(&client.node, Rank(r), path, cursor, LIST_PAGE).await })?;
+                    let page = handle()?.call(move |client| async move {
+                        let node = &client.node;
+                        let _pass = super::namespace::enter(node, vec![path.clone()]).await;
+                        stub::list_page(node, Rank(r), path, cursor, LIST_PAGE).await
+                    })?;
                     match page.last() {
                         Some(last) if page.len() as u32 == LIST_PAGE => *after = last.name.clone(),
                         _ if r + 1 < self.nranks => self.stage = DirStage::Ranks { rank: r + 1, after: String::new() },

@@ -76,18 +76,16 @@ async fn create_entry(node: &Node, path: &str, request: Request) -> Result<Reply
     made
 }
 
-/// Removes an entry together with its parent's update; a failed removal restores the count.
+/// Removes an entry, then takes it off its parent's count.
+///
+/// Invariant: a directory's count never falls below the entries it holds, so that `rmdir` never
+/// removes a directory that still holds one. (Taking the count off at the same time as the
+/// removal, with an undo when the removal failed, let a failed unlink make its directory look
+/// empty for a round trip, and an rmdir then removed it over a live file.)
 async fn remove_entry(node: &Node, path: &str, request: Request) -> Result<ReplyBody> {
-    let (unlinked, removed) = futures_lite::future::zip(link_parent(node, path, -1, true), meta_call(node, request)).await;
-    match (unlinked, removed) {
-        (Ok(()), Err(e)) => {
-            unlink_parent_quietly(node, path, 1).await;
-            Err(e)
-        }
-        // A parent that is missing or not a directory says more than the missing entry.
-        (Err(parent), Err(_)) => Err(parent),
-        (_, removed) => removed,
-    }
+    let removed = meta_call(node, request).await?;
+    link_parent(node, path, -1, true).await?;
+    Ok(removed)
 }
 
 /// What `stat` reports about a file.
@@ -268,10 +266,12 @@ pub async fn ftruncate(client: Rc<Client>, fd: i32, len: u64) -> Result<()> {
 /// `rename(2)`: the record moves from the old name's owner to the new name's; a directory's
 /// descendants move with it, each to the owner of its new path. File data never moves.
 ///
-/// Steps: count the entry in the new parent; lock the source (`Take`: it stays, answering
-/// reads, while every change to it waits); install a copy at the new name; remove the source
+/// Steps: lock the source (`Take`: it stays, answering reads, while every change to it waits);
+/// count the entry in the new parent; install a copy at the new name; remove the source
 /// (`Release`, leaving a note for its writers). Until the install, a failure unlocks the source
-/// and uncounts the entry, so a rename never loses a record.
+/// and uncounts the entry, so a rename never loses a record. A directory's rename first fences
+/// both trees on every rank (see `rpc::fence`), so that no operation runs inside them while
+/// their records move.
 pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> {
     let node = &client.node;
     if from == "/" || to == "/" {
@@ -280,8 +280,8 @@ pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> 
     if to.starts_with(&format!("{from}/")) {
         // The source decides the error: missing (ENOENT), a file (ENOTDIR), or a directory
         // that cannot move into itself (EINVAL).
-        let source = attr_of(meta_call(node, Request::Stat { path: from.clone() }).await?)?;
-        return Err(if source.mode & libc::S_IFMT == libc::S_IFDIR {
+        let source = stub::stat(node, &from).await?;
+        return Err(if is_dir(&source) {
             Error::InvalidArgument("cannot move a directory into its own subtree")
         } else {
             Error::NotDirectory
@@ -290,70 +290,119 @@ pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> 
     if from == to {
         return stub::stat(node, &from).await.map(drop);
     }
-    // The new parent must exist; count the new entry now, undone below if it replaces one.
-    link_parent(node, &to, 1, true).await?;
-    let ReplyBody::Record { attr, children } = (match meta_call(node, Request::Take { path: from.clone(), to: to.clone() }).await {
-        Ok(body) => body,
-        Err(e) => {
-            unlink_parent_quietly(node, &to, -1).await;
-            return Err(e);
-        }
-    }) else {
-        return Err(Error::Internal("take reply without a record"));
-    };
-    // Every path below a directory changes its prefix: refuse, before anything moves, a new
-    // name that would make one of them too long.
-    if is_dir(&attr) && to.len() > from.len() {
-        let fits = tree_span(node, &from).await.and_then(|span| match to.len() + span <= MAX_PATH {
-            true => Ok(()),
-            false => Err(Error::NameTooLong),
-        });
-        if let Err(e) = fits {
-            untake(node, &from, &to, attr).await;
-            return Err(e);
+    {
+        let _pass = enter(node, vec![from.clone(), to.clone()]).await;
+        let (attr, children) = take(node, &from, &to, false).await?;
+        // A directory comes back unlocked: it moves the tree's way.
+        if !is_dir(&attr) {
+            return move_record(&client, &from, &to, attr, children).await;
         }
     }
-    let replaced = match meta_call(node, Request::Install { path: to.clone(), attr, children }).await {
+    rename_tree(&client, &from, &to).await
+}
+
+/// How long a directory rename keeps trying while other renames of overlapping trees go first.
+const TREE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The rename of directory `from`: fences both trees on every rank, checks that no path below
+/// grows too long, moves the records and lifts the fences.
+async fn rename_tree(client: &Client, from: &str, to: &str) -> Result<()> {
+    let node = &client.node;
+    let mover = node.fences.new_id();
+    let started = std::time::Instant::now();
+    loop {
+        let _pass = node.fences.enter(mover, vec![from.to_owned(), to.to_owned()], true).await;
+        let fenced = broadcast(node, Request::MoveBegin { mover, from: from.to_owned(), to: to.to_owned() }).await;
+        let moved = match fenced {
+            Ok(spans) => fits_below(to, &spans),
+            Err(e) => Err(e),
+        };
+        let moved = match moved {
+            Ok(()) => match take(node, from, to, true).await {
+                Ok((attr, children)) => move_record(client, from, to, attr, children).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = broadcast(node, Request::MoveEnd { mover }).await {
+            tracing::error!(from, to, error = %e, "could not lift a rename's fences");
+        }
+        match moved {
+            // An older rename of an overlapping tree is in the way: it goes first.
+            Err(e) if e.errno() == libc::EAGAIN && started.elapsed() < TREE_WAIT => {}
+            Err(e) if e.errno() == libc::EAGAIN => return Err(Error::Busy),
+            other => return other,
+        }
+    }
+}
+
+/// Refuses, before anything moves, a new name `to` that would make a path below the tree too
+/// long; `spans` are the ranks' replies to `MoveBegin`.
+fn fits_below(to: &str, spans: &[ReplyBody]) -> Result<()> {
+    let longest = spans.iter().try_fold(0usize, |longest, body| match body {
+        ReplyBody::Count(span) => Ok(longest.max(*span as usize)),
+        _ => Err(Error::Internal("move-begin reply without a count")),
+    })?;
+    match to.len() + longest <= MAX_PATH {
+        true => Ok(()),
+        false => Err(Error::NameTooLong),
+    }
+}
+
+/// Passes this rank's gate for an operation on `paths` (see `rpc::fence`): it waits while a
+/// directory rename moves a tree holding one of them, and holds such renames off until dropped.
+pub async fn enter(node: &Node, paths: Vec<String>) -> crate::rpc::fence::Pass<'_> {
+    node.fences.enter(node.fences.new_id(), paths, false).await
+}
+
+/// The record at `from`, locked for its rename to `to` (a directory only with `tree`).
+async fn take(node: &Node, from: &str, to: &str, tree: bool) -> Result<(Attr, u64)> {
+    match meta_call(node, Request::Take { tree, path: from.to_owned(), to: to.to_owned() }).await? {
+        ReplyBody::Record { attr, children } => Ok((attr, children)),
+        _ => Err(Error::Internal("take reply without a record")),
+    }
+}
+
+/// The rest of a rename once its source is locked: count, install, release, then the tree below
+/// a directory, the descriptors of this rank, and the old parent's count.
+async fn move_record(client: &Client, from: &str, to: &str, attr: Attr, children: u64) -> Result<()> {
+    let node = &client.node;
+    // The new parent must exist; count the new entry now, undone below if it replaces one.
+    if let Err(e) = link_parent(node, to, 1, true).await {
+        untake(node, from, attr).await;
+        return Err(e);
+    }
+    let replaced = match meta_call(node, Request::Install { path: to.to_owned(), attr, children }).await {
         Ok(ReplyBody::Replaced(replaced)) => replaced,
         Ok(_) => return Err(Error::Internal("install reply without an outcome")),
         Err(e) => {
-            untake(node, &from, &to, attr).await;
+            untake(node, from, attr).await;
+            unlink_parent_quietly(node, to, -1).await;
             return Err(e);
         }
     };
     // Installed: the source goes (it was locked since the take, so it is what was installed).
-    meta_call(node, Request::Release { path: from.clone(), ino: attr.ino, to: to.clone() }).await?;
+    meta_call(node, Request::Release { path: from.to_owned(), ino: attr.ino, to: to.to_owned() }).await?;
     if let Some(old) = replaced {
-        unlink_parent_quietly(node, &to, -1).await;
+        unlink_parent_quietly(node, to, -1).await;
         if old.mode & libc::S_IFMT == libc::S_IFREG && old.ino != attr.ino {
             remove_chunks(node, &old, old.size).await?;
         }
     }
-    if attr.mode & libc::S_IFMT == libc::S_IFDIR {
-        broadcast(node, Request::MoveTree { from: from.clone(), to: to.clone() }).await?;
+    if is_dir(&attr) {
+        broadcast(node, Request::MoveTree { from: from.to_owned(), to: to.to_owned() }).await?;
     }
     for f in client.files.borrow_mut().of_inode(attr.ino) {
-        f.path = to.clone();
+        f.path = to.to_owned();
     }
-    link_parent(node, &from, -1, true).await
+    link_parent(node, from, -1, true).await
 }
 
-/// The undo of a rename's `Take`: the record at `from`, which stayed there, is unlocked, and
-/// the count added to the new parent is taken off again.
-async fn untake(node: &Node, from: &str, to: &str, attr: Attr) {
+/// The undo of a rename's `Take`: the record at `from`, which stayed there, is unlocked.
+async fn untake(node: &Node, from: &str, attr: Attr) {
     if let Err(undo) = meta_call(node, Request::Release { path: from.to_owned(), ino: attr.ino, to: String::new() }).await {
         tracing::error!(path = %from, error = %undo, "could not unlock a record after a failed rename");
     }
-    unlink_parent_quietly(node, to, -1).await;
-}
-
-/// How many bytes the longest path below directory `dir` adds to it, over all ranks.
-async fn tree_span(node: &Node, dir: &str) -> Result<usize> {
-    let spans = broadcast(node, Request::TreeSpan { path: dir.to_owned() }).await?;
-    spans.into_iter().try_fold(0usize, |longest, body| match body {
-        ReplyBody::Count(span) => Ok(longest.max(span as usize)),
-        _ => Err(Error::Internal("tree span reply without a count")),
-    })
 }
 
 pub async fn access(client: Rc<Client>, path: String, mode: i32) -> Result<()> {

@@ -4,6 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 
+use super::fence::Fences;
 use super::transport::Transport;
 use super::wire::EXTERNAL_SOURCE;
 use crate::config::{Config, IoBackend};
@@ -28,6 +29,8 @@ pub struct Node {
     store: Option<ChunkStore>,
     /// Chunk files of same-node ranks, reached directly.
     pub peers: PeerFiles,
+    /// This rank's gate for path operations, and the directory renames fencing it.
+    pub fences: Fences,
     /// Set by a job to end the progress loop.
     pub stop: Cell<bool>,
 }
@@ -122,6 +125,7 @@ impl Node {
             meta: RefCell::new(MetaTable::new(rank, owns_root)),
             store,
             peers: PeerFiles::new(local_dirs),
+            fences: Fences::new(rank),
             stop: Cell::new(false),
             config,
         })

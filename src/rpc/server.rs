@@ -205,9 +205,16 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
         }
         Request::ChunkExtent { ino } => Ok(ReplyBody::Count(node.store()?.extent(InodeId(ino))?)),
         Request::MoveTree { from, to } => move_tree(node, &from, &to).await,
-        Request::TreeSpan { path } => {
-            crate::path::check_normal(&path)?;
-            Ok(ReplyBody::Count(node.meta.borrow().span_below(&path) as u64))
+        Request::MoveBegin { mover, from, to } => {
+            for p in [&from, &to] {
+                crate::path::check_normal(p)?;
+            }
+            node.fences.begin(mover, &from, &to).await?;
+            Ok(ReplyBody::Count(node.meta.borrow().span_below(&from) as u64))
+        }
+        Request::MoveEnd { mover } => {
+            node.fences.end(mover);
+            Ok(ReplyBody::Empty)
         }
         Request::StatFs => Ok(ReplyBody::FsUsage(fs_usage(node)?)),
         Request::TruncateChunks { ino, len } => {
@@ -291,9 +298,9 @@ fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
             let (attr, old_size) = meta.truncate(&path, len)?;
             Ok(ReplyBody::Sized { attr, old_size })
         }
-        Request::Take { path, to } => {
+        Request::Take { tree, path, to } => {
             crate::path::check_normal(&to)?;
-            let record = meta.take(&path)?;
+            let record = meta.take(&path, tree)?;
             Ok(ReplyBody::Record { attr: record.attr, children: record.children as u64 })
         }
         Request::Release { path, ino, to } => {

@@ -9,7 +9,7 @@
 //! ```
 //! * `opcode` is the `u16` in the header. It is part of the wire format: never reuse or renumber
 //!   one. A duplicate does not compile. Retired: 19 (the undo of a create made at once with its
-//!   parent's count).
+//!   parent's count), 21 (a tree's longest path, now the reply to `MoveBegin`).
 //! * The fields are listed in wire order, after the header. A request without fields omits the
 //!   braces and is a unit variant (`StatFs`). Each codec fixes the field's Rust type and bytes:
 //!   `u32`, `u64`, `i64` (little-endian), `flag` (`bool` as one byte, 0 or 1), `path` (`String`:
@@ -18,7 +18,7 @@
 //! * `ReplyKind` names the `ReplyBody` a successful reply carries.
 //! * `routed by field` marks a metadata request: `field`, a `path`, names the record, whose owner
 //!   rank serves it. Requests without it are addressed otherwise (chunk requests to the ranks
-//!   holding the file's chunks; `List`, `MoveTree`, `TreeSpan` and `StatFs` to every rank; `InstallMany`,
+//!   holding the file's chunks; `List`, `MoveTree`, `MoveBegin`, `MoveEnd` and `StatFs` to every rank; `InstallMany`,
 //!   with records for many paths in its payload, to their new owner), and `routing_path`
 //!   returns `None` for them.
 //!
@@ -190,7 +190,9 @@ requests! {
     /// Up to `max` entries of directory `path` held by this rank, in name order after `after`.
     List = 13 { max: u32, path: path, after: name } -> Count;
     /// Locks a record for a rename to `to` and replies it (`Record`): the first step of a rename.
-    Take = 14 { path: path, to: path } -> Record, routed by path;
+    /// A directory is locked only with `tree` (its rename fenced the trees first); without, it
+    /// is replied unlocked, so that the rename goes the directory's way.
+    Take = 14 { tree: flag, path: path, to: path } -> Record, routed by path;
     /// Puts a record at `path`: the second step of a rename. Replies `Replaced`.
     Install = 15 { attr: attr, children: u64, path: path } -> Replaced, routed by path;
     /// Moves every record below directory `from` to the same place below `to`.
@@ -201,9 +203,6 @@ requests! {
     StatFs = 18 -> FsUsage;
     /// Removes this rank's data of the unlinked file `ino`.
     RemoveChunks = 20 { ino: u64 } -> Empty;
-    /// How many bytes the longest path below directory `path` held by this rank adds to
-    /// `path` (0 if none): what a rename of that directory would add to each of its paths.
-    TreeSpan = 21 { path: path } -> Count;
     /// The length of this rank's chunk file of `ino` (0 if it has none): how far its data reaches.
     ChunkExtent = 22 { ino: u64 } -> Count;
     /// Counts a descriptor that is about to write to the file `ino` among its writers (until its
@@ -212,4 +211,11 @@ requests! {
     /// The last step of a rename: the locked record `ino` at `path` goes, now that it is installed
     /// at `to` (with a note for its writers); with `to` empty the rename failed and it is unlocked.
     Release = 24 { ino: u64, to: name, path: path } -> Empty, routed by path;
+    /// Fences the trees `from` and `to` at this rank for the directory rename `mover` (see
+    /// `rpc::fence`), once no operation of this rank is inside them. Replies how many bytes the
+    /// longest path below `from` held here adds to `from` (0 if none): what the rename adds to
+    /// each path below. EAGAIN (the fence is gone again): an older rename is in the way.
+    MoveBegin = 25 { mover: u64, from: path, to: path } -> Count;
+    /// Lifts the fences of the directory rename `mover` at this rank.
+    MoveEnd = 26 { mover: u64 } -> Empty;
 }

@@ -19,14 +19,16 @@ fn all_requests() -> Vec<Request> {
         Request::Truncate { path: "/f".into(), len: 77 },
         Request::List { path: "/d".into(), after: String::new(), max: 100 },
         Request::List { path: "/d".into(), after: "name".into(), max: 1 },
-        Request::Take { path: "/a".into(), to: "/b".into() },
+        Request::Take { tree: false, path: "/a".into(), to: "/b".into() },
+        Request::Take { tree: true, path: "/a".into(), to: "/b".into() },
         Request::Install { path: "/b".into(), attr: Attr { ino: 5, size: 6, ..Attr::default() }, children: 3 },
         Request::MoveTree { from: "/a".into(), to: "/b/c".into() },
         Request::InstallMany { count: 12 },
         Request::StatFs,
         Request::RemoveChunks { ino: 78 },
-        Request::TreeSpan { path: "/t".into() },
         Request::ChunkExtent { ino: 80 },
+        Request::MoveBegin { mover: 1 << 40, from: "/a".into(), to: "/b".into() },
+        Request::MoveEnd { mover: 9 },
     ]
 }
 
@@ -123,7 +125,8 @@ fn metadata_requests_route_by_their_path() {
             | Request::Fsync { .. }
             | Request::List { .. }
             | Request::MoveTree { .. }
-            | Request::TreeSpan { .. }
+            | Request::MoveBegin { .. }
+            | Request::MoveEnd { .. }
             | Request::ChunkExtent { .. }
             | Request::InstallMany { .. }
             | Request::StatFs => None,
@@ -261,14 +264,15 @@ mod golden {
             (Request::Truncate { path: "/f".into(), len: 77 }, 12, s("4d0000000000000002002f66")),
             (Request::List { path: "/ls".into(), after: String::new(), max: 100 }, 13, s("6400000003002f6c730000")),
             (Request::List { path: "/ls".into(), after: "name".into(), max: 1 }, 13, s("0100000003002f6c7304006e616d65")),
-            (Request::Take { path: "/from".into(), to: "/to".into() }, 14, s("05002f66726f6d03002f746f")),
+            (Request::Take { tree: true, path: "/from".into(), to: "/to".into() }, 14, s("0105002f66726f6d03002f746f")),
             (Request::Install { path: "/in".into(), attr: ATTR, children: 3 }, 15, format!("{ATTR_HEX}030000000000000003002f696e")),
             (Request::MoveTree { from: "/a".into(), to: "/b/c".into() }, 16, s("02002f6104002f622f63")),
             (Request::InstallMany { count: 12 }, 17, s("0c000000")),
             (Request::StatFs, 18, s("")),
             (Request::RemoveChunks { ino: 79 }, 20, s("4f00000000000000")),
-            (Request::TreeSpan { path: "/t".into() }, 21, s("02002f74")),
             (Request::ChunkExtent { ino: 81 }, 22, s("5100000000000000")),
+            (Request::MoveBegin { mover: 0x0102, from: "/a".into(), to: "/b".into() }, 25, s("020100000000000002002f6102002f62")),
+            (Request::MoveEnd { mover: 3 }, 26, s("0300000000000000")),
         ]
     }
 
@@ -282,9 +286,10 @@ mod golden {
             assert_eq!(decode_request(&buf).map(|(_, r)| r), Ok(request));
             seen.insert(opcode);
         }
-        // 19 was the undo of a create made at once with its parent's count; it is retired.
-        assert_eq!(seen, (1..=24).filter(|&op| op != 19).collect(), "every opcode is pinned");
-        for unknown in [0u16, 19, 25, u16::MAX] {
+        // Retired: 19, the undo of a create made at once with its parent's count; 21, a tree's
+        // longest path, now the reply to a move's fence.
+        assert_eq!(seen, (1..=26).filter(|&op| op != 19 && op != 21).collect(), "every opcode is pinned");
+        for unknown in [0u16, 19, 21, 27, u16::MAX] {
             let mut buf = Request::StatFs.encode(7, ID);
             buf[4..6].copy_from_slice(&unknown.to_le_bytes());
             assert_eq!(decode_request(&buf), Err(WireError::UnknownOpcode(unknown)));
@@ -355,10 +360,11 @@ mod golden {
             (Opcode::InstallMany, 17, count),
             (Opcode::StatFs, 18, ReplyBody::FsUsage(FsUsage::default())),
             (Opcode::RemoveChunks, 20, ReplyBody::Empty),
-            (Opcode::TreeSpan, 21, count),
             (Opcode::ChunkExtent, 22, count),
             (Opcode::Register, 23, ReplyBody::Attr(ATTR)),
             (Opcode::Release, 24, ReplyBody::Empty),
+            (Opcode::MoveBegin, 25, count),
+            (Opcode::MoveEnd, 26, ReplyBody::Empty),
         ];
         for (opcode, number, body) in cases {
             assert_eq!(opcode as u16, number);

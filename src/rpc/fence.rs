@@ -1,0 +1,214 @@
+//! Tree fences: how a directory rename keeps every other operation out of the trees it moves.
+//!
+//! A directory rename changes the path of every record below it, on every rank, in several
+//! steps. An operation inside the tree that ran between those steps would act on a half-moved
+//! tree: count an entry in a parent that then moves, or make a record under a name that has just
+//! gone. So every path operation of a rank's application passes this rank's gate
+//! ([`Fences::enter`]) and stays registered until it ends; and a directory rename first fences
+//! its old and new trees on every rank ([`Fences::begin`], sent as `MoveBegin`). From then on
+//! the gates hold new operations on those trees back, and the fence waits for the registered
+//! ones to end. Only then does the tree move; `MoveEnd` lifts the fences ([`Fences::end`]), and
+//! the operations held back go on, finding the tree at its new place.
+//!
+//! Two directory renames whose trees overlap would each wait for the other. The older one (the
+//! lower [`MoverId`]) goes first: a rename whose fence meets an older rename, registered or
+//! fenced, gives up its fences with `Error::Locked` and tries again; an older one waits for a
+//! younger one to step aside. The waits only go from older to younger, so they never close a
+//! circle. A rename keeps its id when it tries again, so it only gets older.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::task::{Poll, Waker};
+
+use crate::error::{Error, Result};
+use crate::ids::Rank;
+
+/// Names one operation of this rank, and a directory rename across the job: ids from one rank
+/// grow with time (milliseconds in the high bits), and the low bits hold the rank.
+pub type MoverId = u64;
+
+/// Bits of a [`MoverId`] that hold the rank.
+const RANK_BITS: u32 = 22;
+
+/// An operation registered at this rank's gate.
+struct Op {
+    paths: Vec<String>,
+    /// A directory rename: it fences trees of its own.
+    mover: bool,
+}
+
+/// The trees one directory rename has fenced at this rank.
+struct Fence {
+    mover: MoverId,
+    trees: [String; 2],
+}
+
+#[derive(Default)]
+struct State {
+    ops: HashMap<MoverId, Op>,
+    fences: Vec<Fence>,
+}
+
+/// This rank's gate and the fences set at it.
+pub struct Fences {
+    rank: Rank,
+    last_id: Cell<u64>,
+    state: RefCell<State>,
+    /// Tasks waiting for the state to change (gates and fences alike); each checks again.
+    waiters: RefCell<Vec<Waker>>,
+}
+
+/// True if `path` is `tree` or lies below it.
+fn covers(tree: &str, path: &str) -> bool {
+    tree == "/" || path == tree || path.len() > tree.len() && path.starts_with(tree) && path.as_bytes()[tree.len()] == b'/'
+}
+
+fn overlap(a: &str, b: &str) -> bool {
+    covers(a, b) || covers(b, a)
+}
+
+/// True if the operation on `paths` must wait for a fence of `trees`: an operation inside a
+/// fenced tree waits, and so does a rename that would move a tree holding one or lying in one.
+fn meets(trees: &[String; 2], paths: &[String], mover: bool) -> bool {
+    trees.iter().any(|t| paths.iter().any(|p| if mover { overlap(t, p) } else { covers(t, p) }))
+}
+
+/// A registered operation; dropping it ends the registration.
+pub struct Pass<'a> {
+    fences: &'a Fences,
+    id: MoverId,
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        self.fences.state.borrow_mut().ops.remove(&self.id);
+        self.fences.wake_all();
+    }
+}
+
+impl Fences {
+    pub fn new(rank: Rank) -> Fences {
+        Fences { rank, last_id: Cell::new(0), state: RefCell::default(), waiters: RefCell::default() }
+    }
+
+    /// A new id, above every id this rank gave before.
+    pub fn new_id(&self) -> MoverId {
+        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let rank = self.rank.0 as u64 & ((1 << RANK_BITS) - 1);
+        let id = (ms << RANK_BITS | rank).max(self.last_id.get() + (1 << RANK_BITS));
+        self.last_id.set(id);
+        id
+    }
+
+    fn wake_all(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    /// Waits until no fence holds an operation on `paths` back, then registers it under `id`
+    /// (from [`Fences::new_id`]) until the returned pass is dropped. `mover`: the operation is a
+    /// directory rename, which fences trees itself.
+    pub async fn enter(&self, id: MoverId, paths: Vec<String>, mover: bool) -> Pass<'_> {
+        std::future::poll_fn(|cx| {
+            if self.state.borrow().fences.iter().any(|f| meets(&f.trees, &paths, mover)) {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                return Poll::Pending;
+            }
+            Poll::Ready(())
+        })
+        .await;
+        self.state.borrow_mut().ops.insert(id, Op { paths, mover });
+        Pass { fences: self, id }
+    }
+
+    /// Fences the trees `from` and `to` at this rank for the directory rename `mover`, and waits
+    /// until no operation registered here is inside them. `Error::Locked` (the fence is gone
+    /// again) when an older rename is in the way.
+    pub async fn begin(&self, mover: MoverId, from: &str, to: &str) -> Result<()> {
+        let trees = [from.to_owned(), to.to_owned()];
+        self.state.borrow_mut().fences.push(Fence { mover, trees: trees.clone() });
+        let cleared = std::future::poll_fn(|cx| {
+            let state = self.state.borrow();
+            let ops = state.ops.iter().filter(|(id, op)| **id != mover && meets(&trees, &op.paths, op.mover));
+            let movers = ops.clone().filter(|(_, op)| op.mover).map(|(id, _)| *id);
+            let fences = state.fences.iter().filter(|f| f.mover != mover && meets(&f.trees, &trees, true)).map(|f| f.mover);
+            let mut blocked = false;
+            for other in movers.chain(fences) {
+                if other < mover {
+                    return Poll::Ready(Err(Error::Locked));
+                }
+                blocked = true;
+            }
+            if blocked || ops.clone().next().is_some() {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await;
+        if cleared.is_err() {
+            self.end(mover);
+        }
+        cleared
+    }
+
+    /// Lifts the fences of the directory rename `mover` at this rank (none: nothing happens).
+    pub fn end(&self, mover: MoverId) {
+        self.state.borrow_mut().fences.retain(|f| f.mover != mover);
+        self.wake_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poll_once<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        futures_lite::future::block_on(futures_lite::future::poll_once(f)).map_or(Poll::Pending, Poll::Ready)
+    }
+
+    fn paths(list: &[&str]) -> Vec<String> {
+        list.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn trees_cover_their_paths_only() {
+        assert!(covers("/a", "/a") && covers("/a", "/a/b") && covers("/", "/x"));
+        assert!(!covers("/a", "/ab") && !covers("/a/b", "/a"));
+        assert!(overlap("/a/b", "/a") && !overlap("/a/b", "/a/c"));
+    }
+
+    #[test]
+    fn a_fence_waits_for_operations_inside_and_holds_new_ones_back() {
+        let fences = Fences::new(Rank(0));
+        let inside = poll_once(std::pin::pin!(fences.enter(1, paths(&["/d/x"]), false)));
+        let Poll::Ready(inside) = inside else { panic!("no fence yet") };
+        let mover = fences.new_id();
+        let mut begin = std::pin::pin!(fences.begin(mover, "/d", "/e"));
+        assert!(poll_once(begin.as_mut()).is_pending(), "an operation inside the tree is still running");
+        let mut later = std::pin::pin!(fences.enter(2, paths(&["/e/y"]), false));
+        assert!(poll_once(later.as_mut()).is_pending(), "the new tree is fenced too");
+        let outside = poll_once(std::pin::pin!(fences.enter(3, paths(&["/dd", "/"]), false)));
+        assert!(outside.is_ready(), "a sibling and an ancestor are not inside");
+        drop(inside);
+        assert!(matches!(poll_once(begin.as_mut()), Poll::Ready(Ok(()))));
+        assert!(poll_once(later.as_mut()).is_pending());
+        fences.end(mover);
+        assert!(poll_once(later.as_mut()).is_ready());
+    }
+
+    #[test]
+    fn the_older_of_two_overlapping_renames_goes_first() {
+        let fences = Fences::new(Rank(3));
+        let (old, young) = (fences.new_id(), fences.new_id());
+        assert!(old < young);
+        let Poll::Ready(_young_pass) = poll_once(std::pin::pin!(fences.enter(young, paths(&["/d/a", "/x"]), true))) else {
+            panic!("no fence yet")
+        };
+        let mut older = std::pin::pin!(fences.begin(old, "/d", "/e"));
+        assert!(poll_once(older.as_mut()).is_pending(), "the older waits for the younger to step aside");
+        let younger = poll_once(std::pin::pin!(fences.begin(young, "/d/a", "/x")));
+        assert!(matches!(younger, Poll::Ready(Err(Error::Locked))), "the younger gives way");
+        assert_eq!(fences.state.borrow().fences.len(), 1, "and its fence is gone");
+    }
+}
