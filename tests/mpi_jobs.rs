@@ -684,6 +684,8 @@ mpi_test!(unlinked_open_np4_small, run_c("unlinked_open", 4, SMALL, &[]));
 mpi_test!(unlinked_open_np4_small_transported, run_c("unlinked_open", 4, SMALL_TRANSPORTED, &[]));
 mpi_test!(rmdir_race_np4, run_c("rmdir_race", 4, DEFAULT, &[]));
 mpi_test!(remove_race_np4, run_c("remove_race", 4, DEFAULT, &[]));
+mpi_test!(moved_open_np4, run_c("moved_open", 4, DEFAULT, &[]));
+mpi_test!(moved_open_np4_small_transported, run_c("moved_open", 4, SMALL_TRANSPORTED, &[]));
 
 mpi_test!(one_writer_np4_small, run_c("one_writer", 4, SMALL, &[]));
 mpi_test!(one_writer_np4_split_storage, run_c("one_writer", 4, SMALL_SPLIT, &[]));

@@ -7,6 +7,7 @@
 use std::rc::Rc;
 
 use super::files::MAX_FILE_SIZE;
+use super::namespace::enter_descriptor;
 use super::{Client, Whence};
 use crate::error::{Error, Result};
 use crate::ids::{InodeId, Rank};
@@ -234,7 +235,7 @@ pub async fn lseek(client: Rc<Client>, fd: i32, offset: i64, whence: Whence) -> 
 /// Counts `fd` among its file's writers, once, before its first write lands (see `Attr::writers`).
 /// A file removed since it was opened has no record to count in.
 async fn register(client: &Client, fd: i32) -> Result<()> {
-    let (path, ino) = {
+    {
         let mut files = client.files.borrow_mut();
         let f = files.get_mut(fd)?;
         if f.registered {
@@ -242,8 +243,9 @@ async fn register(client: &Client, fd: i32) -> Result<()> {
         }
         // Set first, so that concurrent writes through this descriptor count it only once.
         f.registered = true;
-        (f.path.clone(), f.attr.ino)
-    };
+    }
+    let (_pass, path) = enter_descriptor(client, fd).await?;
+    let ino = client.files.borrow().get(fd)?.attr.ino;
     match meta_call(&client.node, Request::Register { path, ino }).await {
         Ok(_) => Ok(()),
         Err(e) if e.errno() == libc::ENOENT => Ok(()),
@@ -272,6 +274,7 @@ async fn publish(node: &Node, path: &str, attr: &Attr, size: u64, release: bool)
 }
 
 pub async fn close(client: Rc<Client>, fd: i32) -> Result<()> {
+    let (_pass, _) = enter_descriptor(&client, fd).await?;
     let file = client.files.borrow_mut().remove(fd)?;
     if file.registered {
         // After an fsync there may be nothing new to publish, but the writer still closes.
@@ -281,6 +284,7 @@ pub async fn close(client: Rc<Client>, fd: i32) -> Result<()> {
 }
 
 pub async fn fsync(client: Rc<Client>, fd: i32) -> Result<()> {
+    let (_pass, _) = enter_descriptor(&client, fd).await?;
     let (path, attr, dirty_end, owners) = {
         let files = client.files.borrow();
         let f = files.get(fd)?;

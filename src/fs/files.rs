@@ -84,6 +84,15 @@ impl FileTable {
         self.slots.iter_mut().flatten().filter(move |f| f.attr.ino == ino)
     }
 
+    /// The directory `from` moved to `to`: descriptors of paths in it now name paths in `to`.
+    pub fn retarget(&mut self, from: &str, to: &str) {
+        for f in self.slots.iter_mut().flatten() {
+            if let Some(rest) = f.path.strip_prefix(from).filter(|rest| rest.is_empty() || rest.starts_with('/')) {
+                f.path = format!("{to}{rest}");
+            }
+        }
+    }
+
     /// The end of this rank's unpublished writes to `ino`.
     pub fn local_size(&self, ino: u64) -> Option<u64> {
         self.slots.iter().flatten().filter(|f| f.attr.ino == ino).filter_map(|f| f.dirty_end).max()

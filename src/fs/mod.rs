@@ -43,12 +43,16 @@ pub enum Whence {
 /// descriptors of its application threads.
 pub struct Client {
     node: Rc<Node>,
-    files: RefCell<FileTable>,
+    /// Shared with the node's fences, which rename the descriptors' paths when a tree moves.
+    files: Rc<RefCell<FileTable>>,
 }
 
 impl RankState for Client {
     fn new(node: Rc<Node>) -> Client {
-        Client { node, files: RefCell::default() }
+        let files: Rc<RefCell<FileTable>> = Rc::default();
+        let moved = files.clone();
+        node.fences.on_moved(Box::new(move |from, to| moved.borrow_mut().retarget(from, to)));
+        Client { node, files }
     }
     fn node(&self) -> &Rc<Node> {
         &self.node

@@ -227,13 +227,14 @@ pub async fn rmdir(client: Rc<Client>, path: String) -> Result<()> {
     remove_entry(node, &path, Request::Rmdir { path: path.clone() }).await.map(drop)
 }
 
-/// Cuts or extends a file to `len`, freeing the cut chunks on their owners.
-async fn truncate_path(client: &Client, path: &str, len: u64) -> Result<()> {
+/// Cuts or extends the file at `path` (with `ino` other than 0, that file, which a descriptor
+/// may know by an old name) to `len`, freeing the cut chunks on their owners.
+async fn truncate_file(client: &Client, path: &str, ino: u64, len: u64) -> Result<()> {
     let node = &client.node;
     if len > MAX_FILE_SIZE {
         return Err(Error::FileTooLarge);
     }
-    let ReplyBody::Sized { attr, old_size } = meta_call(node, Request::Truncate { path: path.to_owned(), len }).await? else {
+    let ReplyBody::Sized { attr, old_size } = meta_call(node, Request::Truncate { path: path.to_owned(), ino, len }).await? else {
         return Err(Error::Internal("truncate reply without sizes"));
     };
     // This rank's descriptors of the file learn of the cut at once.
@@ -248,19 +249,20 @@ async fn truncate_path(client: &Client, path: &str, len: u64) -> Result<()> {
 }
 
 pub async fn truncate(client: Rc<Client>, path: String, len: u64) -> Result<()> {
-    truncate_path(&client, &path, len).await
+    truncate_file(&client, &path, 0, len).await
 }
 
 pub async fn ftruncate(client: Rc<Client>, fd: i32, len: u64) -> Result<()> {
-    let path = {
+    {
         let files = client.files.borrow();
         let f = files.get(fd)?;
         if f.is_dir() || !f.writable() {
             return Err(Error::InvalidArgument("descriptor is not open for writing"));
         }
-        f.path.clone()
-    };
-    truncate_path(&client, &path, len).await
+    }
+    let (_pass, path) = enter_descriptor(&client, fd).await?;
+    let ino = client.files.borrow().get(fd)?.attr.ino;
+    truncate_file(&client, &path, ino, len).await
 }
 
 /// `rename(2)`: the record moves from the old name's owner to the new name's; a directory's
@@ -295,7 +297,7 @@ pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> 
         let (attr, children) = take(node, &from, &to, false).await?;
         // A directory comes back unlocked: it moves the tree's way.
         if !is_dir(&attr) {
-            return move_record(&client, &from, &to, attr, children).await;
+            return move_record(&client, &from, &to, attr, children, &std::cell::Cell::new(false)).await;
         }
     }
     rename_tree(&client, &from, &to).await
@@ -317,14 +319,15 @@ async fn rename_tree(client: &Client, from: &str, to: &str) -> Result<()> {
             Ok(spans) => fits_below(to, &spans),
             Err(e) => Err(e),
         };
+        let tree_moved = std::cell::Cell::new(false);
         let moved = match moved {
             Ok(()) => match take(node, from, to, true).await {
-                Ok((attr, children)) => move_record(client, from, to, attr, children).await,
+                Ok((attr, children)) => move_record(client, from, to, attr, children, &tree_moved).await,
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
         };
-        if let Err(e) = broadcast(node, Request::MoveEnd { mover }).await {
+        if let Err(e) = broadcast(node, Request::MoveEnd { mover, moved: tree_moved.get() }).await {
             tracing::error!(from, to, error = %e, "could not lift a rename's fences");
         }
         match moved {
@@ -355,6 +358,15 @@ pub async fn enter(node: &Node, paths: Vec<String>) -> crate::rpc::fence::Pass<'
     node.fences.enter(node.fences.new_id(), paths, false).await
 }
 
+/// Passes this rank's gate for an operation on the file open as `fd`, by the path it has once
+/// through (a directory rename that moved it while it waited has changed it).
+pub async fn enter_descriptor(client: &Client, fd: i32) -> Result<(crate::rpc::fence::Pass<'_>, String)> {
+    let path = client.files.borrow().get(fd)?.path.clone();
+    let pass = enter(&client.node, vec![path]).await;
+    let path = client.files.borrow().get(fd)?.path.clone();
+    Ok((pass, path))
+}
+
 /// The record at `from`, locked for its rename to `to` (a directory only with `tree`).
 async fn take(node: &Node, from: &str, to: &str, tree: bool) -> Result<(Attr, u64)> {
     match meta_call(node, Request::Take { tree, path: from.to_owned(), to: to.to_owned() }).await? {
@@ -364,8 +376,9 @@ async fn take(node: &Node, from: &str, to: &str, tree: bool) -> Result<(Attr, u6
 }
 
 /// The rest of a rename once its source is locked: count, install, release, then the tree below
-/// a directory, the descriptors of this rank, and the old parent's count.
-async fn move_record(client: &Client, from: &str, to: &str, attr: Attr, children: u64) -> Result<()> {
+/// a directory (`tree_moved` is set once it moved), the descriptors of this rank, and the old
+/// parent's count.
+async fn move_record(client: &Client, from: &str, to: &str, attr: Attr, children: u64, tree_moved: &std::cell::Cell<bool>) -> Result<()> {
     let node = &client.node;
     // The new parent must exist; count the new entry now, undone below if it replaces one.
     if let Err(e) = link_parent(node, to, 1, true).await {
@@ -390,6 +403,8 @@ async fn move_record(client: &Client, from: &str, to: &str, attr: Attr, children
         }
     }
     if is_dir(&attr) {
+        // Whatever the outcome, some records below may have moved: the descriptors follow.
+        tree_moved.set(true);
         broadcast(node, Request::MoveTree { from: from.to_owned(), to: to.to_owned() }).await?;
     }
     for f in client.files.borrow_mut().of_inode(attr.ino) {

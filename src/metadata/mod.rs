@@ -16,6 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 use crate::error::{Error, Result};
 use crate::ids::Rank;
 
+mod notes;
+use notes::{NoteUse, Notes};
+
 /// A file's attributes as kept by its metadata owner.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Attr {
@@ -90,19 +93,19 @@ pub enum Published {
     Cut { cuts: u64 },
 }
 
-/// Where the file that left a path lives now, for the writers that still hold the old name.
-struct Forward {
-    to: String,
-    /// Writers yet to close through this note; it goes when the last one has.
-    writers: u32,
+/// What a cut did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Truncated {
+    /// Cut: the attributes now, and the size before.
+    Done { attr: Attr, old_size: u64 },
+    /// The file was renamed away from the path the cut named: it lives at this path now.
+    Moved(String),
 }
 
 pub struct MetaTable {
     records: HashMap<String, Record>,
-    /// Files renamed away from a path here: (old path, inode) -> new path. A writer that still
-    /// holds the old name publishes its size through this. Keyed by inode too: several files
-    /// leave one path in turn (log rotation), and each writer must find its own file's way.
-    moved: HashMap<(String, u64), Forward>,
+    /// Files renamed away from a path here, for the descriptors that still know the old name.
+    notes: Notes,
     /// Parent path -> names of the records here in that directory.
     index: HashMap<String, BTreeMap<String, ()>>,
     rank: Rank,
@@ -124,7 +127,7 @@ pub const ROOT_INO: u64 = 1;
 impl MetaTable {
     /// `owns_root`: this rank holds the record of "/".
     pub fn new(rank: Rank, owns_root: bool) -> MetaTable {
-        let mut table = MetaTable { records: HashMap::new(), moved: HashMap::new(), index: HashMap::new(), rank, next_ino: 1 };
+        let mut table = MetaTable { records: HashMap::new(), notes: Notes::new(), index: HashMap::new(), rank, next_ino: 1 };
         if owns_root {
             let now = now_ns();
             // SAFETY: getuid/getgid cannot fail.
@@ -232,13 +235,14 @@ impl MetaTable {
         self.records.get(path).copied().ok_or(Error::NotFound)
     }
 
-    /// Records a writer's close or fsync: the size grows to `size` and mtime moves on.
-    /// `Ok(Err(new_path))`: the file was renamed away from `path`; publish there instead. A stale
-    /// writer of a file since removed or replaced (`ino` differs) gets ENOENT.
+    /// Records a writer's close (`release`) or fsync: the size grows to `size` and mtime moves
+    /// on; or where the file lives now, when it was renamed away from `path`. A stale writer of
+    /// a file since removed or replaced (`ino` differs, and no note) gets ENOENT.
     pub fn publish(&mut self, path: &str, ino: u64, size: u64, cuts: u64, release: bool) -> Result<Published> {
-        let attr = match self.writer_attr(path, ino, release)? {
+        let how = if release { NoteUse::Release } else { NoteUse::Look };
+        let attr = match self.file_of(path, ino, how)? {
             Ok(attr) => attr,
-            Err(elsewhere) => return Ok(elsewhere),
+            Err(to) => return Ok(Published::Moved(to)),
         };
         if cuts < attr.cuts {
             return Ok(Published::Cut { cuts: attr.cuts });
@@ -256,69 +260,62 @@ impl MetaTable {
     /// Counts a descriptor that is about to write to the file `ino` at `path`: until it closes,
     /// the file's data may lie beyond its size.
     pub fn register(&mut self, path: &str, ino: u64) -> Result<Published> {
-        let attr = match self.writer_attr(path, ino, false)? {
+        let attr = match self.file_of(path, ino, NoteUse::Hold)? {
             Ok(attr) => attr,
-            Err(elsewhere) => return Ok(elsewhere),
+            Err(to) => return Ok(Published::Moved(to)),
         };
         attr.writers += 1;
         Ok(Published::Done(*attr))
     }
 
-    /// The attributes of the file `ino` at `path`, for one of its writers to change; or where
-    /// the writer goes on (`Published::Moved`) when the file left `path`.
-    fn writer_attr(&mut self, path: &str, ino: u64, release: bool) -> Result<std::result::Result<&mut Attr, Published>> {
+    /// The attributes of the file `ino` at `path`, for a descriptor of it to change; or the path
+    /// it lives at now (`Err`) when it was renamed away from `path`.
+    fn file_of(&mut self, path: &str, ino: u64, how: NoteUse) -> Result<std::result::Result<&mut Attr, String>> {
         if !self.records.get(path).is_some_and(|r| r.attr.ino == ino) {
-            return self.forward(path, ino, release).map(Err);
+            return self.notes.follow(path, ino, how).map(Err).ok_or(Error::NotFound);
         }
         Ok(Ok(&mut self.unlocked_mut(path)?.attr))
     }
 
-    /// Where a writer of `ino` that knows it as `path` goes now; a writer's close (`release`)
-    /// uses up the note's count for it.
-    fn forward(&mut self, path: &str, ino: u64, release: bool) -> Result<Published> {
-        let key = (path.to_owned(), ino);
-        let Some(note) = self.moved.get_mut(&key) else { return Err(Error::NotFound) };
-        let to = note.to.clone();
-        if release {
-            note.writers = note.writers.saturating_sub(1);
-            if note.writers == 0 {
-                self.moved.remove(&key);
-            }
-        } else {
-            // A writer that registers through the old name will close through it too.
-            note.writers += 1;
-        }
-        Ok(Published::Moved(to))
-    }
-
-    /// Remembers that the file `ino` at `from` now lives at `to`, for its `writers` (none: nothing
-    /// to remember, and no note, so that renames cost no memory once their writers have closed).
+    /// Remembers that the file `ino` at `from` now lives at `to`, for the descriptors that still
+    /// know it as `from`; its `writers` hold the note until they close.
     pub fn note_moved(&mut self, from: &str, ino: u64, to: &str, writers: u32) {
-        if writers > 0 {
-            self.moved.insert((from.to_owned(), ino), Forward { to: to.to_owned(), writers });
-        }
+        self.notes.add(from, ino, to, writers);
     }
 
-    /// How many forwarding notes this rank keeps.
+    /// The directory `from` moved to `to`: notes that lead into it lead there now.
+    pub fn tree_moved(&mut self, from: &str, to: &str) {
+        self.notes.retarget(from, to);
+    }
+
+    /// How many notes writers hold on this rank.
     #[cfg(test)]
     pub fn forwards(&self) -> usize {
-        self.moved.len()
+        self.notes.held()
     }
 
-    /// Sets the size of a file; returns its attributes and the size before.
-    pub fn truncate(&mut self, path: &str, len: u64) -> Result<(Attr, u64)> {
-        let record = self.unlocked_mut(path)?;
+    /// Sets the size of the file at `path` (or, with an `ino` other than 0, of that file, which
+    /// a descriptor may know by an old name); returns its attributes and the size before, or
+    /// where it lives now.
+    pub fn truncate(&mut self, path: &str, ino: u64, len: u64) -> Result<Truncated> {
+        let record = match ino {
+            0 => self.unlocked_mut(path)?,
+            _ => match self.file_of(path, ino, NoteUse::Look)? {
+                Ok(_) => self.unlocked_mut(path)?,
+                Err(to) => return Ok(Truncated::Moved(to)),
+            },
+        };
         if record.is_dir() {
             return Err(Error::IsDirectory);
         }
         let attr = &mut record.attr;
-        let old = attr.size;
+        let old_size = attr.size;
         let now = now_ns();
         attr.size = len;
         attr.cuts += 1;
         attr.mtime_ns = now;
         attr.ctime_ns = now;
-        Ok((*attr, old))
+        Ok(Truncated::Done { attr: *attr, old_size })
     }
 
     pub fn unlink(&mut self, path: &str) -> Result<Attr> {
@@ -411,6 +408,7 @@ impl MetaTable {
         let mut record = record;
         record.attr.ctime_ns = now_ns();
         record.locked = false;
+        self.notes.remove(path, record.attr.ino);
         Ok(self.insert(path, record))
     }
 
@@ -429,6 +427,7 @@ impl MetaTable {
 
     /// Inserts records moved here from another place (a directory rename); nothing is replaced.
     pub fn install_moved(&mut self, path: &str, record: Record) {
+        self.notes.remove(path, record.attr.ino);
         self.insert(path, record);
     }
 

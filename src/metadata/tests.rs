@@ -42,7 +42,9 @@ fn publish_grows_and_truncate_resets() {
     assert!(matches!(t.publish("/f", a.ino + 1, 10, 0, false), Err(Error::NotFound)));
     let after = t.open("/g", libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).unwrap();
     assert_eq!((after.attr.size, after.old_size, after.attr.cuts), (0, 100, 1));
-    assert_eq!(t.truncate("/g", 7).unwrap(), (t.stat("/g").unwrap().attr, 0));
+    assert_eq!(t.truncate("/g", 0, 7).unwrap(), Truncated::Done { attr: t.stat("/g").unwrap().attr, old_size: 0 });
+    assert_eq!(t.truncate("/f", a.ino, 7).unwrap(), Truncated::Moved("/g".into()), "a descriptor's cut follows its file");
+    assert!(matches!(t.truncate("/g", a.ino + 1, 7), Err(Error::NotFound)), "and never cuts another file");
     assert_eq!(t.stat("/g").unwrap().attr.size, 7);
     assert_eq!(t.stat("/g").unwrap().attr.cuts, 2, "every cut counts");
     // A writer that knows an older count publishes nothing, and learns the count now.

@@ -56,7 +56,13 @@ pub struct Fences {
     state: RefCell<State>,
     /// Tasks waiting for the state to change (gates and fences alike); each checks again.
     waiters: RefCell<Vec<Waker>>,
+    /// Told of each tree that moved, before the gates open again: the file-system layer
+    /// renames its descriptors' paths with it.
+    on_moved: RefCell<Option<MoveHook>>,
 }
+
+/// What [`Fences::on_moved`] calls, with the old and the new path of a moved directory.
+pub type MoveHook = Box<dyn Fn(&str, &str)>;
 
 /// True if `path` is `tree` or lies below it.
 fn covers(tree: &str, path: &str) -> bool {
@@ -88,7 +94,7 @@ impl Drop for Pass<'_> {
 
 impl Fences {
     pub fn new(rank: Rank) -> Fences {
-        Fences { rank, last_id: Cell::new(0), state: RefCell::default(), waiters: RefCell::default() }
+        Fences { rank, last_id: Cell::new(0), state: RefCell::default(), waiters: RefCell::default(), on_moved: RefCell::new(None) }
     }
 
     /// A new id, above every id this rank gave before.
@@ -147,15 +153,33 @@ impl Fences {
         })
         .await;
         if cleared.is_err() {
-            self.end(mover);
+            self.end(mover, false);
         }
         cleared
     }
 
-    /// Lifts the fences of the directory rename `mover` at this rank (none: nothing happens).
-    pub fn end(&self, mover: MoverId) {
-        self.state.borrow_mut().fences.retain(|f| f.mover != mover);
+    /// Sets what is told of each tree that moved.
+    pub fn on_moved(&self, hook: MoveHook) {
+        *self.on_moved.borrow_mut() = Some(hook);
+    }
+
+    /// Lifts the fences of the directory rename `mover` at this rank (none: nothing happens);
+    /// `moved`: the tree did move, and the hook hears of it before any operation held back goes
+    /// on. Returns the old and new path of the moved tree.
+    pub fn end(&self, mover: MoverId, moved: bool) -> Option<(String, String)> {
+        let mut state = self.state.borrow_mut();
+        let at = state.fences.iter().position(|f| f.mover == mover);
+        let fence = at.map(|at| state.fences.swap_remove(at));
+        drop(state);
+        let trees = fence.filter(|_| moved).map(|f| {
+            let [from, to] = f.trees;
+            (from, to)
+        });
+        if let (Some((from, to)), Some(hook)) = (&trees, &*self.on_moved.borrow()) {
+            hook(from, to);
+        }
         self.wake_all();
+        trees
     }
 }
 
@@ -193,8 +217,13 @@ mod tests {
         drop(inside);
         assert!(matches!(poll_once(begin.as_mut()), Poll::Ready(Ok(()))));
         assert!(poll_once(later.as_mut()).is_pending());
-        fences.end(mover);
+        let seen = std::rc::Rc::new(RefCell::new(Vec::new()));
+        let log = seen.clone();
+        fences.on_moved(Box::new(move |from, to| log.borrow_mut().push(format!("{from} -> {to}"))));
+        assert_eq!(fences.end(mover, true), Some(("/d".to_string(), "/e".to_string())));
+        assert_eq!(*seen.borrow(), ["/d -> /e"], "told before the gate opens");
         assert!(poll_once(later.as_mut()).is_ready());
+        assert_eq!(fences.end(mover, true), None, "a fence ends once");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::transport::{Incoming, Payload};
 use super::wire::{self, Attr, FsUsage, Reply, ReplyBody, Request};
 use crate::error::{Error, Result};
 use crate::ids::{InodeId, Rank};
-use crate::metadata::{Published, Record};
+use crate::metadata::{Published, Record, Truncated};
 use crate::storage::IoBuf;
 use crate::ucx::SendBuf;
 
@@ -135,10 +135,9 @@ async fn move_tree(node: &Node, from: &str, to: &str) -> Result<ReplyBody> {
     let count = moved.len() as u64;
     let mut by_owner: std::collections::BTreeMap<Rank, Vec<(String, Attr, u64)>> = Default::default();
     for (path, record) in moved {
+        // No forwarding notes: every descriptor below the tree follows it at the move's end
+        // (`MoveEnd`), and none is used while the tree is fenced.
         let new_path = format!("{to}{}", &path[from.len()..]);
-        if !record.is_dir() {
-            node.meta.borrow_mut().note_moved(&path, record.attr.ino, &new_path, record.attr.writers);
-        }
         by_owner.entry(node.ring.meta_owner(&new_path)).or_default().push((new_path, record.attr, record.children as u64));
     }
     let sends = by_owner.into_iter().map(|(owner, records)| async move {
@@ -203,6 +202,17 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
                 Published::Cut { .. } => Err(Error::Internal("a registration is never cut")),
             }
         }
+        Request::Truncate { path, ino, len } => {
+            // The table borrow ends with the statement: the forward may be served here again.
+            let outcome = node.meta.borrow_mut().truncate(&path, ino, len)?;
+            match outcome {
+                Truncated::Done { attr, old_size } => Ok(ReplyBody::Sized { attr, old_size }),
+                Truncated::Moved(to) => {
+                    let owner = node.ring.meta_owner(&to);
+                    Box::pin(run_on(node, owner, Request::Truncate { path: to, ino, len })).await
+                }
+            }
+        }
         Request::ChunkExtent { ino } => Ok(ReplyBody::Count(node.store()?.extent(InodeId(ino))?)),
         Request::MoveTree { from, to } => move_tree(node, &from, &to).await,
         Request::MoveBegin { mover, from, to } => {
@@ -212,8 +222,10 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             node.fences.begin(mover, &from, &to).await?;
             Ok(ReplyBody::Count(node.meta.borrow().span_below(&from) as u64))
         }
-        Request::MoveEnd { mover } => {
-            node.fences.end(mover);
+        Request::MoveEnd { mover, moved } => {
+            if let Some((from, to)) = node.fences.end(mover, moved) {
+                node.meta.borrow_mut().tree_moved(&from, &to);
+            }
             Ok(ReplyBody::Empty)
         }
         Request::StatFs => Ok(ReplyBody::FsUsage(fs_usage(node)?)),
@@ -294,10 +306,6 @@ fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
         Request::Rmdir { path } => Ok(ReplyBody::Attr(meta.rmdir(&path)?)),
         Request::Unlink { path } => Ok(ReplyBody::Attr(meta.unlink(&path)?)),
         Request::Link { path, delta, touch } => meta.link(&path, delta, touch).map(|()| ReplyBody::Empty),
-        Request::Truncate { path, len } => {
-            let (attr, old_size) = meta.truncate(&path, len)?;
-            Ok(ReplyBody::Sized { attr, old_size })
-        }
         Request::Take { tree, path, to } => {
             crate::path::check_normal(&to)?;
             let record = meta.take(&path, tree)?;

@@ -185,8 +185,10 @@ requests! {
     Rmdir = 10 { path: path } -> Attr, routed by path;
     /// Adjusts directory `path`'s entry count by `delta`; `touch` also stamps its mtime.
     Link = 11 { delta: i64, touch: flag, path: path } -> Empty, routed by path;
-    /// Sets a file's size; replies `Sized` with the size before.
-    Truncate = 12 { len: u64, path: path } -> Sized, routed by path;
+    /// Sets a file's size; replies `Sized` with the size before. With `ino` other than 0 the cut
+    /// is of that file (a descriptor's), followed like `Publish` if it was renamed, and never of
+    /// another file at `path`.
+    Truncate = 12 { len: u64, ino: u64, path: path } -> Sized, routed by path;
     /// Up to `max` entries of directory `path` held by this rank, in name order after `after`.
     List = 13 { max: u32, path: path, after: name } -> Count;
     /// Locks a record for a rename to `to` and replies it (`Record`): the first step of a rename.
@@ -216,6 +218,7 @@ requests! {
     /// longest path below `from` held here adds to `from` (0 if none): what the rename adds to
     /// each path below. EAGAIN (the fence is gone again): an older rename is in the way.
     MoveBegin = 25 { mover: u64, from: path, to: path } -> Count;
-    /// Lifts the fences of the directory rename `mover` at this rank.
-    MoveEnd = 26 { mover: u64 } -> Empty;
+    /// Lifts the fences of the directory rename `mover` at this rank; `moved`: the tree did
+    /// move, and this rank's descriptors and forwarding notes below it follow it.
+    MoveEnd = 26 { mover: u64, moved: flag } -> Empty;
 }

@@ -16,7 +16,7 @@ fn all_requests() -> Vec<Request> {
         Request::Mkdir { path: "/d".into(), mode: 0o755, uid: 1, gid: 2 },
         Request::Rmdir { path: "/d".into() },
         Request::Link { path: "/d".into(), delta: -1, touch: true },
-        Request::Truncate { path: "/f".into(), len: 77 },
+        Request::Truncate { path: "/f".into(), ino: 0, len: 77 },
         Request::List { path: "/d".into(), after: String::new(), max: 100 },
         Request::List { path: "/d".into(), after: "name".into(), max: 1 },
         Request::Take { tree: false, path: "/a".into(), to: "/b".into() },
@@ -28,7 +28,7 @@ fn all_requests() -> Vec<Request> {
         Request::RemoveChunks { ino: 78 },
         Request::ChunkExtent { ino: 80 },
         Request::MoveBegin { mover: 1 << 40, from: "/a".into(), to: "/b".into() },
-        Request::MoveEnd { mover: 9 },
+        Request::MoveEnd { mover: 9, moved: true },
     ]
 }
 
@@ -261,7 +261,7 @@ mod golden {
             (Request::Rmdir { path: "/rd".into() }, 10, s("03002f7264")),
             (Request::Link { path: "/ln".into(), delta: -1, touch: true }, 11, s("ffffffffffffffff0103002f6c6e")),
             (Request::Link { path: "/ln".into(), delta: 2, touch: false }, 11, s("02000000000000000003002f6c6e")),
-            (Request::Truncate { path: "/f".into(), len: 77 }, 12, s("4d0000000000000002002f66")),
+            (Request::Truncate { path: "/f".into(), ino: 0x0201, len: 77 }, 12, s("4d00000000000000010200000000000002002f66")),
             (Request::List { path: "/ls".into(), after: String::new(), max: 100 }, 13, s("6400000003002f6c730000")),
             (Request::List { path: "/ls".into(), after: "name".into(), max: 1 }, 13, s("0100000003002f6c7304006e616d65")),
             (Request::Take { tree: true, path: "/from".into(), to: "/to".into() }, 14, s("0105002f66726f6d03002f746f")),
@@ -272,7 +272,7 @@ mod golden {
             (Request::RemoveChunks { ino: 79 }, 20, s("4f00000000000000")),
             (Request::ChunkExtent { ino: 81 }, 22, s("5100000000000000")),
             (Request::MoveBegin { mover: 0x0102, from: "/a".into(), to: "/b".into() }, 25, s("020100000000000002002f6102002f62")),
-            (Request::MoveEnd { mover: 3 }, 26, s("0300000000000000")),
+            (Request::MoveEnd { mover: 3, moved: true }, 26, s("030000000000000001")),
         ]
     }
 
