@@ -13,7 +13,8 @@ pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 
 /// An open file (or directory) of this rank.
 pub struct OpenFile {
-    pub path: String,
+    /// The normalised path it was opened by (or renamed to, by this rank).
+    pub path: Vec<u8>,
     pub flags: i32,
     pub attr: Attr,
     /// Position for `read`/`write`.

@@ -12,7 +12,7 @@ use super::Client;
 use crate::error::{Error, Result};
 use crate::ids::InodeId;
 use crate::ids::Rank;
-use crate::path::{Spelled, MAX_PATH};
+use crate::path::{is_below, show, Spelled, MAX_PATH};
 use crate::rpc::client::{self as stub, attr_of, broadcast, call_all, meta_call};
 use crate::rpc::wire::{ReplyBody, Request};
 use crate::rpc::{Attr, Node};
@@ -45,16 +45,16 @@ async fn remove_chunks(node: &Node, attr: &Attr, reach: u64) -> Result<()> {
 }
 
 /// Adjusts the entry count (and with `touch` the mtime) of the directory holding `path`.
-async fn link_parent(node: &Node, path: &str, delta: i64, touch: bool) -> Result<()> {
+async fn link_parent(node: &Node, path: &[u8], delta: i64, touch: bool) -> Result<()> {
     let Some((parent, _)) = crate::path::split_parent(path) else { return Ok(()) };
     meta_call(node, Request::Link { path: parent.to_owned(), delta, touch }).await.map(drop)
 }
 
 /// Undoes a parent link after the operation it accompanied failed; a failure here leaves the
 /// count one off, which is logged.
-async fn unlink_parent_quietly(node: &Node, path: &str, delta: i64) {
+async fn unlink_parent_quietly(node: &Node, path: &[u8], delta: i64) {
     if let Err(e) = link_parent(node, path, delta, false).await {
-        tracing::warn!(path, error = %e, "could not undo a parent directory update");
+        tracing::warn!(path = %show(path), error = %e, "could not undo a parent directory update");
     }
 }
 
@@ -66,7 +66,7 @@ async fn unlink_parent_quietly(node: &Node, path: &str, delta: i64) {
 /// Invariant: a record exists only below a directory that counts it. (Making both at once, with
 /// undo steps for either half, left records that no directory counted when a create raced an
 /// rmdir of its parent and someone opened the new entry in between.)
-async fn create_entry(node: &Node, path: &str, request: Request) -> Result<ReplyBody> {
+async fn create_entry(node: &Node, path: &[u8], request: Request) -> Result<ReplyBody> {
     link_parent(node, path, 1, true).await?;
     let made = meta_call(node, request).await;
     let created = matches!(&made, Ok(ReplyBody::Opened { created: true, .. } | ReplyBody::Attr(_)));
@@ -77,7 +77,7 @@ async fn create_entry(node: &Node, path: &str, request: Request) -> Result<Reply
 }
 
 /// Removes an entry together with its parent's update; a failed removal restores the count.
-async fn remove_entry(node: &Node, path: &str, request: Request) -> Result<ReplyBody> {
+async fn remove_entry(node: &Node, path: &[u8], request: Request) -> Result<ReplyBody> {
     let (unlinked, removed) = futures_lite::future::zip(link_parent(node, path, -1, true), meta_call(node, request)).await;
     match (unlinked, removed) {
         (Ok(()), Err(e)) => {
@@ -159,11 +159,11 @@ fn ids() -> (u32, u32) {
     unsafe { (libc::getuid(), libc::getgid()) }
 }
 
-pub async fn open(client: Rc<Client>, path: String, flags: i32, mode: u32) -> Result<i32> {
+pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> Result<i32> {
     let node = &client.node;
     let (uid, gid) = ids();
     let request = Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid };
-    let reply = if flags & libc::O_CREAT != 0 && path != "/" {
+    let reply = if flags & libc::O_CREAT != 0 && path != b"/" {
         create_entry(node, &path, request).await?
     } else {
         meta_call(node, request).await?
@@ -180,7 +180,7 @@ pub async fn open(client: Rc<Client>, path: String, flags: i32, mode: u32) -> Re
     client.files.borrow_mut().insert(file)
 }
 
-pub async fn stat(client: Rc<Client>, path: String) -> Result<FileStat> {
+pub async fn stat(client: Rc<Client>, path: Vec<u8>) -> Result<FileStat> {
     let node = &client.node;
     let attr = stub::stat(node, &path).await?;
     let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
@@ -205,32 +205,32 @@ pub async fn fstat(client: Rc<Client>, fd: i32) -> Result<FileStat> {
     Ok(file_stat(node, &attr, size))
 }
 
-pub async fn unlink(client: Rc<Client>, path: String) -> Result<()> {
+pub async fn unlink(client: Rc<Client>, path: Vec<u8>) -> Result<()> {
     let node = &client.node;
     let attr = attr_of(remove_entry(node, &path, Request::Unlink { path: path.clone() }).await?)?;
     let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
     remove_chunks(node, &attr, size).await
 }
 
-pub async fn mkdir(client: Rc<Client>, path: String, mode: u32) -> Result<()> {
+pub async fn mkdir(client: Rc<Client>, path: Vec<u8>, mode: u32) -> Result<()> {
     let node = &client.node;
-    if path == "/" {
+    if path == b"/" {
         return Err(Error::Exists);
     }
     let (uid, gid) = ids();
     create_entry(node, &path, Request::Mkdir { path: path.clone(), mode, uid, gid }).await.map(drop)
 }
 
-pub async fn rmdir(client: Rc<Client>, path: String) -> Result<()> {
+pub async fn rmdir(client: Rc<Client>, path: Vec<u8>) -> Result<()> {
     let node = &client.node;
-    if path == "/" {
+    if path == b"/" {
         return Err(Error::Busy);
     }
     remove_entry(node, &path, Request::Rmdir { path: path.clone() }).await.map(drop)
 }
 
 /// Cuts or extends a file to `len`, freeing the cut chunks on their owners.
-async fn truncate_path(client: &Client, path: &str, len: u64) -> Result<()> {
+async fn truncate_path(client: &Client, path: &[u8], len: u64) -> Result<()> {
     let node = &client.node;
     if len > MAX_FILE_SIZE {
         return Err(Error::FileTooLarge);
@@ -249,7 +249,7 @@ async fn truncate_path(client: &Client, path: &str, len: u64) -> Result<()> {
     truncate_chunks(node, &attr, reach, len).await
 }
 
-pub async fn truncate(client: Rc<Client>, path: String, len: u64) -> Result<()> {
+pub async fn truncate(client: Rc<Client>, path: Vec<u8>, len: u64) -> Result<()> {
     truncate_path(&client, &path, len).await
 }
 
@@ -272,12 +272,12 @@ pub async fn ftruncate(client: Rc<Client>, fd: i32, len: u64) -> Result<()> {
 /// reads, while every change to it waits); install a copy at the new name; remove the source
 /// (`Release`, leaving a note for its writers). Until the install, a failure unlocks the source
 /// and uncounts the entry, so a rename never loses a record.
-pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> {
+pub async fn rename(client: Rc<Client>, from: Vec<u8>, to: Vec<u8>) -> Result<()> {
     let node = &client.node;
-    if from == "/" || to == "/" {
+    if from == b"/" || to == b"/" {
         return Err(Error::Busy);
     }
-    if to.starts_with(&format!("{from}/")) {
+    if is_below(&to, &from) {
         // The source decides the error: missing (ENOENT), a file (ENOTDIR), or a directory
         // that cannot move into itself (EINVAL).
         let source = attr_of(meta_call(node, Request::Stat { path: from.clone() }).await?)?;
@@ -340,15 +340,15 @@ pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> 
 
 /// The undo of a rename's `Take`: the record at `from`, which stayed there, is unlocked, and
 /// the count added to the new parent is taken off again.
-async fn untake(node: &Node, from: &str, to: &str, attr: Attr) {
-    if let Err(undo) = meta_call(node, Request::Release { path: from.to_owned(), ino: attr.ino, to: String::new() }).await {
-        tracing::error!(path = %from, error = %undo, "could not unlock a record after a failed rename");
+async fn untake(node: &Node, from: &[u8], to: &[u8], attr: Attr) {
+    if let Err(undo) = meta_call(node, Request::Release { path: from.to_owned(), ino: attr.ino, to: Vec::new() }).await {
+        tracing::error!(path = %show(from), error = %undo, "could not unlock a record after a failed rename");
     }
     unlink_parent_quietly(node, to, -1).await;
 }
 
 /// How many bytes the longest path below directory `dir` adds to it, over all ranks.
-async fn tree_span(node: &Node, dir: &str) -> Result<usize> {
+async fn tree_span(node: &Node, dir: &[u8]) -> Result<usize> {
     let spans = broadcast(node, Request::TreeSpan { path: dir.to_owned() }).await?;
     spans.into_iter().try_fold(0usize, |longest, body| match body {
         ReplyBody::Count(span) => Ok(longest.max(span as usize)),
@@ -356,7 +356,7 @@ async fn tree_span(node: &Node, dir: &str) -> Result<usize> {
     })
 }
 
-pub async fn access(client: Rc<Client>, path: String, mode: i32) -> Result<()> {
+pub async fn access(client: Rc<Client>, path: Vec<u8>, mode: i32) -> Result<()> {
     let node = &client.node;
     if mode & !(libc::F_OK | libc::R_OK | libc::W_OK | libc::X_OK) != 0 {
         return Err(Error::InvalidArgument("unknown access mode bits"));
@@ -402,7 +402,7 @@ pub struct FsStat {
     pub namemax: u64,
 }
 
-pub async fn statvfs(client: Rc<Client>, path: String) -> Result<FsStat> {
+pub async fn statvfs(client: Rc<Client>, path: Vec<u8>) -> Result<FsStat> {
     let node = &client.node;
     stub::stat(node, &path).await?;
     let mut seen = std::collections::HashSet::new();

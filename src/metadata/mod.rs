@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{Error, Result};
 use crate::ids::Rank;
+use crate::path::{is_below, join, split_parent};
 
 /// A file's attributes as kept by its metadata owner.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,8 +45,9 @@ pub struct DirEntry {
     pub ino: u64,
     /// `DT_REG` or `DT_DIR`.
     pub kind: u8,
-    /// The entry's name within its directory.
-    pub name: String,
+    /// The entry's name within its directory: bytes, as it was created (never empty, and
+    /// without `/` or NUL).
+    pub name: Vec<u8>,
 }
 
 /// Bits of the inode number below the creating rank's field.
@@ -84,7 +86,7 @@ pub enum Published {
     /// The size was raised (if it was larger); the attributes now.
     Done(Attr),
     /// The file was renamed while the writer had it open: its record lives at this path now.
-    Moved(String),
+    Moved(Vec<u8>),
     /// The file was cut after the writer last learned its cut count, which is `cuts` now: part
     /// of the size published may have been cut, so nothing was published.
     Cut { cuts: u64 },
@@ -92,30 +94,25 @@ pub enum Published {
 
 /// Where the file that left a path lives now, for the writers that still hold the old name.
 struct Forward {
-    to: String,
+    to: Vec<u8>,
     /// Writers yet to close through this note; it goes when the last one has.
     writers: u32,
 }
 
 pub struct MetaTable {
-    records: HashMap<String, Record>,
+    records: HashMap<Vec<u8>, Record>,
     /// Files renamed away from a path here: (old path, inode) -> new path. A writer that still
     /// holds the old name publishes its size through this. Keyed by inode too: several files
     /// leave one path in turn (log rotation), and each writer must find its own file's way.
-    moved: HashMap<(String, u64), Forward>,
+    moved: HashMap<(Vec<u8>, u64), Forward>,
     /// Parent path -> names of the records here in that directory.
-    index: HashMap<String, BTreeMap<String, ()>>,
+    index: HashMap<Vec<u8>, BTreeMap<Vec<u8>, ()>>,
     rank: Rank,
     next_ino: u64,
 }
 
 pub fn now_ns() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
-}
-
-/// The parent and name of a normalised path other than "/".
-fn parent_and_name(path: &str) -> Option<(&str, &str)> {
-    crate::path::split_parent(path)
 }
 
 /// The inode number of "/", the same on every rank.
@@ -142,7 +139,7 @@ impl MetaTable {
                 cuts: 0,
                 writers: 0,
             };
-            table.records.insert("/".to_owned(), Record { attr, children: 0, locked: false });
+            table.records.insert(b"/".to_vec(), Record { attr, children: 0, locked: false });
         }
         table
     }
@@ -153,16 +150,16 @@ impl MetaTable {
         ino
     }
 
-    fn insert(&mut self, path: &str, record: Record) -> Option<Record> {
-        if let Some((parent, name)) = parent_and_name(path) {
-            self.index.entry(parent.to_owned()).or_default().insert(name.to_owned(), ());
+    fn insert(&mut self, path: &[u8], record: Record) -> Option<Record> {
+        if let Some((parent, name)) = split_parent(path) {
+            self.index.entry(parent.to_vec()).or_default().insert(name.to_vec(), ());
         }
         self.records.insert(path.to_owned(), record)
     }
 
-    fn remove(&mut self, path: &str) -> Option<Record> {
+    fn remove(&mut self, path: &[u8]) -> Option<Record> {
         let record = self.records.remove(path)?;
-        if let Some((parent, name)) = parent_and_name(path) {
+        if let Some((parent, name)) = split_parent(path) {
             if let Some(names) = self.index.get_mut(parent) {
                 names.remove(name);
                 if names.is_empty() {
@@ -180,7 +177,7 @@ impl MetaTable {
     }
 
     /// `open(2)` on the owner.
-    pub fn open(&mut self, path: &str, flags: i32, mode: u32, uid: u32, gid: u32) -> Result<Opened> {
+    pub fn open(&mut self, path: &[u8], flags: i32, mode: u32, uid: u32, gid: u32) -> Result<Opened> {
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
         if let Some(record) = self.records.get_mut(path) {
             if flags & libc::O_CREAT != 0 && flags & libc::O_EXCL != 0 {
@@ -219,7 +216,7 @@ impl MetaTable {
         Ok(Opened { attr, old_size: 0, created: true })
     }
 
-    pub fn mkdir(&mut self, path: &str, mode: u32, uid: u32, gid: u32) -> Result<Attr> {
+    pub fn mkdir(&mut self, path: &[u8], mode: u32, uid: u32, gid: u32) -> Result<Attr> {
         if self.records.contains_key(path) {
             return Err(Error::Exists);
         }
@@ -228,14 +225,14 @@ impl MetaTable {
         Ok(attr)
     }
 
-    pub fn stat(&self, path: &str) -> Result<Record> {
+    pub fn stat(&self, path: &[u8]) -> Result<Record> {
         self.records.get(path).copied().ok_or(Error::NotFound)
     }
 
     /// Records a writer's close or fsync: the size grows to `size` and mtime moves on.
     /// `Ok(Err(new_path))`: the file was renamed away from `path`; publish there instead. A stale
     /// writer of a file since removed or replaced (`ino` differs) gets ENOENT.
-    pub fn publish(&mut self, path: &str, ino: u64, size: u64, cuts: u64, release: bool) -> Result<Published> {
+    pub fn publish(&mut self, path: &[u8], ino: u64, size: u64, cuts: u64, release: bool) -> Result<Published> {
         let attr = match self.writer_attr(path, ino, release)? {
             Ok(attr) => attr,
             Err(elsewhere) => return Ok(elsewhere),
@@ -255,7 +252,7 @@ impl MetaTable {
 
     /// Counts a descriptor that is about to write to the file `ino` at `path`: until it closes,
     /// the file's data may lie beyond its size.
-    pub fn register(&mut self, path: &str, ino: u64) -> Result<Published> {
+    pub fn register(&mut self, path: &[u8], ino: u64) -> Result<Published> {
         let attr = match self.writer_attr(path, ino, false)? {
             Ok(attr) => attr,
             Err(elsewhere) => return Ok(elsewhere),
@@ -266,7 +263,7 @@ impl MetaTable {
 
     /// The attributes of the file `ino` at `path`, for one of its writers to change; or where
     /// the writer goes on (`Published::Moved`) when the file left `path`.
-    fn writer_attr(&mut self, path: &str, ino: u64, release: bool) -> Result<std::result::Result<&mut Attr, Published>> {
+    fn writer_attr(&mut self, path: &[u8], ino: u64, release: bool) -> Result<std::result::Result<&mut Attr, Published>> {
         if !self.records.get(path).is_some_and(|r| r.attr.ino == ino) {
             return self.forward(path, ino, release).map(Err);
         }
@@ -275,8 +272,8 @@ impl MetaTable {
 
     /// Where a writer of `ino` that knows it as `path` goes now; a writer's close (`release`)
     /// uses up the note's count for it.
-    fn forward(&mut self, path: &str, ino: u64, release: bool) -> Result<Published> {
-        let key = (path.to_owned(), ino);
+    fn forward(&mut self, path: &[u8], ino: u64, release: bool) -> Result<Published> {
+        let key = (path.to_vec(), ino);
         let Some(note) = self.moved.get_mut(&key) else { return Err(Error::NotFound) };
         let to = note.to.clone();
         if release {
@@ -293,9 +290,9 @@ impl MetaTable {
 
     /// Remembers that the file `ino` at `from` now lives at `to`, for its `writers` (none: nothing
     /// to remember, and no note, so that renames cost no memory once their writers have closed).
-    pub fn note_moved(&mut self, from: &str, ino: u64, to: &str, writers: u32) {
+    pub fn note_moved(&mut self, from: &[u8], ino: u64, to: &[u8], writers: u32) {
         if writers > 0 {
-            self.moved.insert((from.to_owned(), ino), Forward { to: to.to_owned(), writers });
+            self.moved.insert((from.to_vec(), ino), Forward { to: to.to_vec(), writers });
         }
     }
 
@@ -306,7 +303,7 @@ impl MetaTable {
     }
 
     /// Sets the size of a file; returns its attributes and the size before.
-    pub fn truncate(&mut self, path: &str, len: u64) -> Result<(Attr, u64)> {
+    pub fn truncate(&mut self, path: &[u8], len: u64) -> Result<(Attr, u64)> {
         let record = self.unlocked_mut(path)?;
         if record.is_dir() {
             return Err(Error::IsDirectory);
@@ -321,7 +318,7 @@ impl MetaTable {
         Ok((*attr, old))
     }
 
-    pub fn unlink(&mut self, path: &str) -> Result<Attr> {
+    pub fn unlink(&mut self, path: &[u8]) -> Result<Attr> {
         match self.records.get(path) {
             None => Err(Error::NotFound),
             Some(r) if r.locked => Err(Error::Locked),
@@ -330,8 +327,8 @@ impl MetaTable {
         }
     }
 
-    pub fn rmdir(&mut self, path: &str) -> Result<Attr> {
-        if path == "/" {
+    pub fn rmdir(&mut self, path: &[u8]) -> Result<Attr> {
+        if path == b"/" {
             return Err(Error::Busy);
         }
         match self.records.get(path) {
@@ -345,7 +342,7 @@ impl MetaTable {
 
     /// Adjusts a directory's entry count by `delta`, and with `touch` its mtime: the parent side
     /// of every create, remove and rename.
-    pub fn link(&mut self, dir: &str, delta: i64, touch: bool) -> Result<()> {
+    pub fn link(&mut self, dir: &[u8], delta: i64, touch: bool) -> Result<()> {
         let record = self.unlocked_mut(dir)?;
         if !record.is_dir() {
             return Err(Error::NotDirectory);
@@ -360,8 +357,8 @@ impl MetaTable {
     }
 
     /// Locks a record for a rename and returns it (the first step of a rename).
-    pub fn take(&mut self, path: &str) -> Result<Record> {
-        if path == "/" {
+    pub fn take(&mut self, path: &[u8]) -> Result<Record> {
+        if path == b"/" {
             return Err(Error::Busy);
         }
         let record = self.unlocked_mut(path)?;
@@ -372,7 +369,7 @@ impl MetaTable {
     /// The last step of a rename of the file or directory `ino` at `path`, which it locked: with
     /// `to`, the rename installed it there, and the record goes (leaving a note for its writers);
     /// without, the rename failed, and the record is unlocked.
-    pub fn release(&mut self, path: &str, ino: u64, to: Option<&str>) -> Result<()> {
+    pub fn release(&mut self, path: &[u8], ino: u64, to: Option<&[u8]>) -> Result<()> {
         let record = self.records.get_mut(path).filter(|r| r.attr.ino == ino && r.locked).ok_or(Error::NotFound)?;
         record.locked = false;
         let Some(to) = to else { return Ok(()) };
@@ -384,7 +381,7 @@ impl MetaTable {
     }
 
     /// The record at `path`, to change: `Error::Locked` while a rename holds it.
-    fn unlocked_mut(&mut self, path: &str) -> Result<&mut Record> {
+    fn unlocked_mut(&mut self, path: &[u8]) -> Result<&mut Record> {
         match self.records.get_mut(path) {
             None => Err(Error::NotFound),
             Some(r) if r.locked => Err(Error::Locked),
@@ -394,7 +391,7 @@ impl MetaTable {
 
     /// Puts a record at `path` (the second half of a rename), replacing what is there by POSIX
     /// rules; returns the replaced record.
-    pub fn install(&mut self, path: &str, record: Record) -> Result<Option<Record>> {
+    pub fn install(&mut self, path: &[u8], record: Record) -> Result<Option<Record>> {
         if let Some(existing) = self.records.get(path) {
             // Its own rename holds it: waiting could deadlock two renames onto each other.
             if existing.locked {
@@ -414,32 +411,30 @@ impl MetaTable {
     }
 
     /// How many bytes the longest path below `dir` held here adds to `dir` (0 if none).
-    pub fn span_below(&self, dir: &str) -> usize {
-        let prefix = if dir == "/" { "/".to_owned() } else { format!("{dir}/") };
-        self.records.keys().filter(|p| p.starts_with(&prefix) && p.len() > prefix.len()).map(|p| p.len() - dir.len()).max().unwrap_or(0)
+    pub fn span_below(&self, dir: &[u8]) -> usize {
+        self.records.keys().filter(|p| is_below(p, dir)).map(|p| p.len() - dir.len()).max().unwrap_or(0)
     }
 
     /// Removes every record strictly below directory `dir` and returns them.
-    pub fn take_subtree(&mut self, dir: &str) -> Vec<(String, Record)> {
-        let prefix = if dir == "/" { "/".to_owned() } else { format!("{dir}/") };
-        let paths: Vec<String> = self.records.keys().filter(|p| p.starts_with(&prefix) && p.len() > prefix.len()).cloned().collect();
+    pub fn take_subtree(&mut self, dir: &[u8]) -> Vec<(Vec<u8>, Record)> {
+        let paths: Vec<Vec<u8>> = self.records.keys().filter(|p| is_below(p, dir)).cloned().collect();
         paths.into_iter().filter_map(|p| self.remove(&p).map(|r| (p, r))).collect()
     }
 
     /// Inserts records moved here from another place (a directory rename); nothing is replaced.
-    pub fn install_moved(&mut self, path: &str, record: Record) {
+    pub fn install_moved(&mut self, path: &[u8], record: Record) {
         self.insert(path, record);
     }
 
-    /// The entries of `dir` held here, in name order, after `after`, up to `max` of them.
-    pub fn list(&self, dir: &str, after: &str, max: usize) -> Vec<DirEntry> {
+    /// The entries of `dir` held here, in byte order of their names, after `after`, up to `max`
+    /// of them.
+    pub fn list(&self, dir: &[u8], after: &[u8], max: usize) -> Vec<DirEntry> {
         let Some(names) = self.index.get(dir) else { return Vec::new() };
-        let range = names.range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded));
+        let range = names.range::<[u8], _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded));
         range
             .take(max)
             .filter_map(|(name, ())| {
-                let path = if dir == "/" { format!("/{name}") } else { format!("{dir}/{name}") };
-                let record = self.records.get(&path)?;
+                let record = self.records.get(&join(dir, name))?;
                 let kind = if record.is_dir() { libc::DT_DIR } else { libc::DT_REG };
                 Some(DirEntry { ino: record.attr.ino, kind, name: name.clone() })
             })
