@@ -117,12 +117,12 @@ fn step(rng: &mut Rng, names: &[String], renames: Renames, writer: u8, op: u32) 
         }
         6 => drop(benchfs::truncate(&path, rng.below(MAX_FILE / WORD) * WORD)),
         7 => match renames {
-            Renames::All => drop(benchfs::rename(&path, &random_name(rng, names))),
+            Renames::All => drop(benchfs::rename(&path, random_name(rng, names))),
             Renames::Files => {
                 // A directory may appear at `path` between the check and the rename; that is
                 // a directory rename, rare enough here not to matter to what this mode tests.
                 if benchfs::stat(&path).is_ok_and(|st| st.mode & libc::S_IFMT == libc::S_IFREG) {
-                    drop(benchfs::rename(&path, &random_name(rng, names)));
+                    drop(benchfs::rename(&path, random_name(rng, names)));
                 }
             }
             Renames::None => drop(benchfs::stat(&path)),
@@ -135,7 +135,9 @@ fn step(rng: &mut Rng, names: &[String], renames: Renames, writer: u8, op: u32) 
 /// Lists `dir` without `.` and `..`, as full paths; `None` if it cannot be listed.
 fn listing(dir: &str) -> Option<BTreeSet<String>> {
     let entries = benchfs::readdir(dir).ok()?;
-    Some(entries.into_iter().filter(|e| e.name != "." && e.name != "..").map(|e| format!("{dir}/{}", e.name)).collect())
+    // The threads make ASCII names only: another name shows as U+FFFD and is then not found.
+    let names = entries.into_iter().filter(|e| e.name != b"." && e.name != b"..");
+    Some(names.map(|e| format!("{dir}/{}", String::from_utf8_lossy(&e.name))).collect())
 }
 
 /// Rank 0's checks of the tree the threads left.

@@ -36,7 +36,7 @@ fn main() -> std::process::ExitCode {
     if me == 0 {
         let mut buf = vec![0u8; READ_LEN];
         let files: Vec<(u64, i32)> =
-            (1..n).map(|r| (r as u64, benchfs::open(&format!("/forged.{r}"), libc::O_RDONLY, 0).expect("open"))).collect();
+            (1..n).map(|r| (r as u64, benchfs::open(format!("/forged.{r}"), libc::O_RDONLY, 0).expect("open"))).collect();
         for i in 0..READS {
             let (tag, fd) = files[(i % files.len() as u64) as usize];
             let offset = (common::mix(i) % (FILE_LEN / READ_LEN as u64)) * READ_LEN as u64;

@@ -75,17 +75,21 @@ fn main() {
         let mut trailing = Request::Fsync { ino: 1 }.encode(me, 0);
         trailing.extend_from_slice(&[1, 2, 3]);
         answered(&mut c, "trailing bytes", to, trailing, Vec::new(), eproto);
-        let mut non_utf8 = Request::Stat { path: "/ab".into() }.encode(me, 0);
-        let last = non_utf8.len() - 1;
-        non_utf8[last] = 0xfe;
-        answered(&mut c, "path not UTF-8", to, non_utf8, Vec::new(), eproto);
 
         // Well-formed but invalid for this server.
         let unnormalised = Request::Stat { path: "/a//b/../c".into() }.encode(me, 0);
         answered(&mut c, "path not normalised", to, unnormalised, Vec::new(), einval);
         let relative = Request::Stat { path: "relative".into() }.encode(me, 0);
         answered(&mut c, "relative path", to, relative, Vec::new(), einval);
-        if let Some(foreign) = (0..1000).map(|i| format!("/foreign{i}")).find(|p| ring.meta_owner(p).0 != to) {
+        let nul = Request::Stat { path: b"/a\0b".to_vec() }.encode(me, 0);
+        answered(&mut c, "path with a NUL byte", to, nul, Vec::new(), einval);
+        // Names are bytes: a path that is not UTF-8 is served like any other (here: not found).
+        let odd = |i: u32| [&b"/\xff\xfe"[..], i.to_string().as_bytes()].concat();
+        if let Some(path) = (0..1000).map(odd).find(|p| ring.meta_owner(p).0 == to) {
+            let req = Request::Stat { path }.encode(me, 0);
+            answered(&mut c, "path not UTF-8", to, req, Vec::new(), libc::ENOENT);
+        }
+        if let Some(foreign) = (0..1000).map(|i| format!("/foreign{i}").into_bytes()).find(|p| ring.meta_owner(p).0 != to) {
             let req = Request::Stat { path: foreign }.encode(me, 0);
             answered(&mut c, "path owned by another rank", to, req, Vec::new(), einval);
         }

@@ -550,7 +550,7 @@ fn execute(op: &Op, dir: &str, paths: &[String]) -> Outcome {
         Kind::Mkdir => done(benchfs::mkdir(&p, 0o755)),
         Kind::Rmdir => done(benchfs::rmdir(&p)),
         Kind::Unlink => done(benchfs::unlink(&p)),
-        Kind::Rename => done(benchfs::rename(&p, &abs(op.b))),
+        Kind::Rename => done(benchfs::rename(&p, abs(op.b))),
         Kind::Truncate => done(benchfs::truncate(&p, op.off)),
         Kind::Create => {
             let mut flags = libc::O_CREAT | libc::O_WRONLY;
@@ -571,7 +571,9 @@ fn execute(op: &Op, dir: &str, paths: &[String]) -> Outcome {
         },
         Kind::Readdir => match benchfs::readdir(&p) {
             Ok(entries) => {
-                let mut names: Vec<(String, u8)> = entries.into_iter().map(|e| (e.name, e.kind)).collect();
+                // The model's names are ASCII: another name shows as U+FFFD and differs from it.
+                let mut names: Vec<(String, u8)> =
+                    entries.into_iter().map(|e| (String::from_utf8_lossy(&e.name).into_owned(), e.kind)).collect();
                 names.sort();
                 Outcome::Names(names)
             }
@@ -581,9 +583,9 @@ fn execute(op: &Op, dir: &str, paths: &[String]) -> Outcome {
 }
 
 /// Removes a tree through its listings, deepest first.
-fn remove_tree(path: &str) -> benchfs::Result<()> {
+fn remove_tree(path: &[u8]) -> benchfs::Result<()> {
     for e in benchfs::readdir(path)?.into_iter().skip(2) {
-        let child = format!("{path}/{}", e.name);
+        let child = [path, b"/", &e.name].concat();
         if e.kind == libc::DT_DIR {
             remove_tree(&child)?;
         } else {
@@ -669,7 +671,7 @@ impl Runner {
             }
         }
         self.world.barrier();
-        let cleaned = if self.rank == 0 { remove_tree(&dir).map_err(|e| e.errno()).err().unwrap_or(0) } else { 0 };
+        let cleaned = if self.rank == 0 { remove_tree(dir.as_bytes()).map_err(|e| e.errno()).err().unwrap_or(0) } else { 0 };
         let cleaned = i32::from_le_bytes(self.broadcast_bytes(0, cleaned.to_le_bytes().to_vec()).try_into().unwrap_or_default());
         if mismatch.is_none() && cleaned != 0 {
             let got = Outcome::Err(cleaned);

@@ -1,5 +1,5 @@
-//! A self-checking MPI program for the namespace: directories, listings, rename, truncate,
-//! access, statvfs, `O_APPEND` and `SEEK_END`. Run it under `mpirun` with any number of ranks:
+//! A self-checking MPI program for the namespace: directories, listings, names that are any
+//! bytes, rename, truncate, access, statvfs, `O_APPEND` and `SEEK_END`. Run it under `mpirun` with any number of ranks:
 //!
 //! ```text
 //! mpirun -np 4 target/debug/examples/namespace [ENTRIES_PER_RANK]
@@ -46,6 +46,12 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
+/// The path of `name` in `dir`, for names that are any bytes.
+fn join_bytes(dir: &str, name: &[u8]) -> Vec<u8> {
+    let dir = if dir == "/" { "" } else { dir };
+    [dir.as_bytes(), b"/", name].concat()
+}
+
 fn parent(path: &str) -> &str {
     match path.rfind('/') {
         Some(0) | None => "/",
@@ -53,34 +59,41 @@ fn parent(path: &str) -> &str {
     }
 }
 
+/// A name or path as printable text: bytes outside ASCII as `\xNN`.
+fn shown(bytes: impl AsRef<[u8]>) -> String {
+    bytes.as_ref().escape_ascii().to_string()
+}
+
 /// Creates (or truncates) `path` holding `data`, and closes it.
-fn create_file(c: &mut Checker, path: &str, data: &[u8]) -> Option<u64> {
+fn create_file(c: &mut Checker, path: impl AsRef<[u8]>, data: &[u8]) -> Option<u64> {
+    let (path, p) = (path.as_ref(), shown(path.as_ref()));
     let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
-    let fd = c.ok(benchfs::open(path, flags, 0o644), || format!("create {path}"))?;
-    c.ok(write_all(fd, data, 0), || format!("write {} bytes to {path}", data.len()));
-    let st = c.ok(benchfs::fstat(fd), || format!("fstat {path}"));
-    c.ok(benchfs::close(fd), || format!("close {path}"));
+    let fd = c.ok(benchfs::open(path, flags, 0o644), || format!("create {p}"))?;
+    c.ok(write_all(fd, data, 0), || format!("write {} bytes to {p}", data.len()));
+    let st = c.ok(benchfs::fstat(fd), || format!("fstat {p}"));
+    c.ok(benchfs::close(fd), || format!("close {p}"));
     st.map(|st| st.ino)
 }
 
 /// Checks that `path` is a regular file holding exactly `expected`.
-fn verify_file(c: &mut Checker, path: &str, expected: &[u8]) {
-    if let Some(st) = c.ok(benchfs::stat(path), || format!("stat {path}")) {
+fn verify_file(c: &mut Checker, path: impl AsRef<[u8]>, expected: &[u8]) {
+    let (path, p) = (path.as_ref(), shown(path.as_ref()));
+    if let Some(st) = c.ok(benchfs::stat(path), || format!("stat {p}")) {
         c.check(st.size == expected.len() as u64 && st.mode & libc::S_IFMT == libc::S_IFREG, || {
-            format!("stat {path}: size {} mode {:#o}, expected a file of {} bytes", st.size, st.mode, expected.len())
+            format!("stat {p}: size {} mode {:#o}, expected a file of {} bytes", st.size, st.mode, expected.len())
         });
     }
-    let Some(fd) = c.ok(benchfs::open(path, libc::O_RDONLY, 0), || format!("open {path}")) else {
+    let Some(fd) = c.ok(benchfs::open(path, libc::O_RDONLY, 0), || format!("open {p}")) else {
         return;
     };
-    if let Some(data) = c.ok(read_at(fd, 0, expected.len() as u64 + 100), || format!("read {path}")) {
-        c.bytes(&data, expected, 0, || format!("contents of {path}"));
+    if let Some(data) = c.ok(read_at(fd, 0, expected.len() as u64 + 100), || format!("read {p}")) {
+        c.bytes(&data, expected, 0, || format!("contents of {p}"));
     }
-    c.ok(benchfs::close(fd), || format!("close {path}"));
+    c.ok(benchfs::close(fd), || format!("close {p}"));
 }
 
-fn stat_of(c: &mut Checker, path: &str) -> Option<FileStat> {
-    c.ok(benchfs::stat(path), || format!("stat {path}"))
+fn stat_of(c: &mut Checker, path: impl AsRef<[u8]>) -> Option<FileStat> {
+    c.ok(benchfs::stat(path.as_ref()), || format!("stat {}", shown(path.as_ref())))
 }
 
 fn is_dir(st: &FileStat) -> bool {
@@ -88,31 +101,32 @@ fn is_dir(st: &FileStat) -> bool {
 }
 
 /// Checks a listing: "." and ".." first (directories, with the inode numbers of the directory
-/// and of its parent), then exactly the `expected` names with their types, each with the inode
-/// number `stat` reports for it.
-fn check_listing(c: &mut Checker, dir: &str, expected: &BTreeMap<String, u8>) {
+/// and of its parent), then exactly the `expected` names, byte for byte, with their types, each
+/// with the inode number `stat` reports for it.
+fn check_listing(c: &mut Checker, dir: &str, expected: &BTreeMap<Vec<u8>, u8>) {
     let Some(entries) = c.ok(benchfs::readdir(dir), || format!("readdir {dir}")) else {
         return;
     };
     let dir_ino = benchfs::stat(dir).map(|s| s.ino).ok();
     let parent_ino = benchfs::stat(parent(dir)).map(|s| s.ino).ok();
-    let head: Vec<_> = entries.iter().take(2).map(|e| (e.name.as_str(), e.kind, Some(e.ino))).collect();
-    let want_head = [(".", libc::DT_DIR, dir_ino), ("..", libc::DT_DIR, parent_ino)];
+    let head: Vec<_> = entries.iter().take(2).map(|e| (e.name.as_slice(), e.kind, Some(e.ino))).collect();
+    let want_head = [(&b"."[..], libc::DT_DIR, dir_ino), (&b".."[..], libc::DT_DIR, parent_ino)];
     c.check(head == want_head, || format!("readdir {dir}: starts with {head:?}, expected {want_head:?}"));
     let mut got = BTreeMap::new();
     for e in entries.iter().skip(2) {
         if got.insert(e.name.clone(), e.kind).is_some() {
-            c.fail(format!("readdir {dir}: {:?} listed twice", e.name));
+            c.fail(format!("readdir {dir}: {} listed twice", shown(&e.name)));
         }
-        if let Ok(st) = benchfs::stat(&join(dir, &e.name)) {
-            c.check(st.ino == e.ino, || format!("readdir {dir}: {:?} has d_ino {:#x}, stat says {:#x}", e.name, e.ino, st.ino));
+        if let Ok(st) = benchfs::stat(join_bytes(dir, &e.name)) {
+            c.check(st.ino == e.ino, || format!("readdir {dir}: {} has d_ino {:#x}, stat says {:#x}", shown(&e.name), e.ino, st.ino));
         }
     }
-    c.check(&got == expected, || format!("readdir {dir}: entries {got:?}, expected {expected:?}"));
+    let listed = |names: &BTreeMap<Vec<u8>, u8>| names.iter().map(|(n, k)| (shown(n), *k)).collect::<Vec<_>>();
+    c.check(&got == expected, || format!("readdir {dir}: entries {:?}, expected {:?}", listed(&got), listed(expected)));
 }
 
-fn names(list: &[(&str, u8)]) -> BTreeMap<String, u8> {
-    list.iter().map(|&(n, k)| (n.to_owned(), k)).collect()
+fn names(list: &[(&str, u8)]) -> BTreeMap<Vec<u8>, u8> {
+    list.iter().map(|&(n, k)| (n.as_bytes().to_vec(), k)).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,18 +254,19 @@ fn errno_cases(c: &mut Checker, job: &Job) {
 /// Listings of a small tree, from every rank: names, types and inode numbers.
 fn small_listings(c: &mut Checker, job: &Job) {
     let dir = job.own_dir(c, "list");
-    let mut expected = BTreeMap::new();
+    let mut made = Vec::new();
     for k in 0..5 {
         let name = format!("file{k}");
-        create_file(c, &join(&dir, &name), &pattern(k, 0, k * 100));
-        expected.insert(name, libc::DT_REG);
+        create_file(c, join(&dir, &name), &pattern(k, 0, k * 100));
+        made.push((name, libc::DT_REG));
     }
     for k in 0..3 {
         let name = format!("dir{k}");
-        c.ok(benchfs::mkdir(&join(&dir, &name), 0o755), || format!("mkdir {dir}/{name}"));
-        expected.insert(name, libc::DT_DIR);
+        c.ok(benchfs::mkdir(join(&dir, &name), 0o755), || format!("mkdir {dir}/{name}"));
+        made.push((name, libc::DT_DIR));
     }
-    create_file(c, &join(&dir, "dir1/nested"), b"nested");
+    let expected: BTreeMap<Vec<u8>, u8> = made.iter().map(|(name, kind)| (name.clone().into_bytes(), *kind)).collect();
+    create_file(c, join(&dir, "dir1/nested"), b"nested");
     job.barrier();
     for owner in 0..job.size {
         let dir = format!("{TOP}/list.r{owner}");
@@ -259,18 +274,18 @@ fn small_listings(c: &mut Checker, job: &Job) {
         check_listing(c, &join(&dir, "dir1"), &names(&[("nested", libc::DT_REG)]));
         check_listing(c, &join(&dir, "dir0"), &BTreeMap::new());
     }
-    let mut top: BTreeMap<String, u8> = BTreeMap::new();
+    let mut top: BTreeMap<Vec<u8>, u8> = BTreeMap::new();
     for owner in 0..job.size {
-        top.insert(format!("list.r{owner}"), libc::DT_DIR);
+        top.insert(format!("list.r{owner}").into_bytes(), libc::DT_DIR);
     }
     // Other tests' private directories may appear in /ns meanwhile; only these must be there.
     if let Some(entries) = c.ok(benchfs::readdir(TOP), || format!("readdir {TOP}")) {
-        let seen: BTreeMap<String, u8> = entries.into_iter().filter(|e| e.name.starts_with("list.")).map(|e| (e.name, e.kind)).collect();
+        let seen: BTreeMap<Vec<u8>, u8> = entries.into_iter().filter(|e| e.name.starts_with(b"list.")).map(|e| (e.name, e.kind)).collect();
         c.check(seen == top, || format!("readdir {TOP}: list.* entries {seen:?}, expected {top:?}"));
     }
     job.barrier();
-    c.ok(benchfs::unlink(&join(&dir, "dir1/nested")), || "unlink nested".into());
-    for (name, kind) in &expected {
+    c.ok(benchfs::unlink(join(&dir, "dir1/nested")), || "unlink nested".into());
+    for (name, kind) in &made {
         let path = join(&dir, name);
         let r = if *kind == libc::DT_DIR { benchfs::rmdir(&path) } else { benchfs::unlink(&path) };
         c.ok(r, || format!("remove {path}"));
@@ -314,17 +329,17 @@ fn big_directory(c: &mut Checker, job: &Job) {
         let mut seen = HashSet::with_capacity(entries.len());
         let (mut duplicates, mut strangers, mut wrong_kind) = (0u64, 0u64, 0u64);
         for e in entries.iter().skip(2) {
-            if !seen.insert(e.name.as_str()) {
+            if !seen.insert(e.name.as_slice()) {
                 duplicates += 1;
                 continue;
             }
-            let parsed = e
-                .name
-                .strip_prefix('r')
+            let parsed = std::str::from_utf8(&e.name)
+                .ok()
+                .and_then(|name| name.strip_prefix('r'))
                 .and_then(|s| s.split_once('-'))
                 .and_then(|(r, i)| Some((r.parse::<usize>().ok()?, i.parse::<u64>().ok()?)));
             match parsed {
-                Some((r, i)) if r < job.size && i < n && big_entry(r, i).0 == e.name => {
+                Some((r, i)) if r < job.size && i < n && big_entry(r, i).0.as_bytes() == e.name => {
                     if big_entry(r, i).1 != e.kind {
                         wrong_kind += 1;
                     }
@@ -333,7 +348,7 @@ fn big_directory(c: &mut Checker, job: &Job) {
             }
         }
         let missing =
-            (0..job.size).flat_map(|r| (0..n).map(move |i| (r, i))).filter(|&(r, i)| !seen.contains(big_entry(r, i).0.as_str())).count();
+            (0..job.size).flat_map(|r| (0..n).map(move |i| (r, i))).filter(|&(r, i)| !seen.contains(big_entry(r, i).0.as_bytes())).count();
         c.check(duplicates == 0, || format!("readdir {dir}: {duplicates} names listed twice"));
         c.check(strangers == 0, || format!("readdir {dir}: {strangers} names nobody created"));
         c.check(wrong_kind == 0, || format!("readdir {dir}: {wrong_kind} entries with the wrong d_type"));
@@ -345,10 +360,10 @@ fn big_directory(c: &mut Checker, job: &Job) {
         // A sample of entries against stat (all of them would cost a stat per entry per rank).
         let step = (entries.len() / 50).max(1);
         for e in entries.iter().skip(2 + job.rank).step_by(step) {
-            if let Some(st) = stat_of(c, &join(&dir, &e.name)) {
+            if let Some(st) = stat_of(c, join_bytes(&dir, &e.name)) {
                 let kind = if is_dir(&st) { libc::DT_DIR } else { libc::DT_REG };
                 c.check(st.ino == e.ino && kind == e.kind, || {
-                    format!("{dir}/{}: readdir says ino {:#x} type {}, stat says {:#x} {}", e.name, e.ino, e.kind, st.ino, kind)
+                    format!("{dir}/{}: readdir says ino {:#x} type {}, stat says {:#x} {}", shown(&e.name), e.ino, e.kind, st.ino, kind)
                 });
             }
         }
@@ -409,10 +424,10 @@ fn rename_files(c: &mut Checker, job: &Job) {
     // Another rank sees the same.
     let peer = format!("{TOP}/rnf.r{}", (job.rank + 1) % job.size);
     let peer_tag = mix(0x7e11 ^ ((job.rank + 1) % job.size) as u64);
-    verify_file(c, &join(&peer, "other/c"), &pattern(peer_tag, 0, job.chunk + 1000));
-    verify_file(c, &join(&peer, "other/t"), &pattern(peer_tag ^ 1, 0, job.chunk / 2 + 333));
+    verify_file(c, join(&peer, "other/c"), &pattern(peer_tag, 0, job.chunk + 1000));
+    verify_file(c, join(&peer, "other/t"), &pattern(peer_tag ^ 1, 0, job.chunk / 2 + 333));
     for gone in ["a", "b", "s"] {
-        c.errno(benchfs::stat(&join(&peer, gone)), libc::ENOENT, "stat of a peer's renamed file");
+        c.errno(benchfs::stat(join(&peer, gone)), libc::ENOENT, "stat of a peer's renamed file");
     }
     job.barrier();
     for p in [&cpath, &t] {
@@ -437,18 +452,18 @@ fn rename_errors(c: &mut Checker, job: &Job) {
     }
     let data = pattern(0xe11 ^ job.rank as u64, 0, 5000);
     create_file(c, &file, &data);
-    create_file(c, &join(&full, "inside"), b"inside");
+    create_file(c, join(&full, "inside"), b"inside");
     let x_ino = benchfs::stat(&x).map(|s| s.ino).ok();
 
-    c.errno(benchfs::rename(&x, &join(&y, "x2")), libc::EINVAL, "rename of a directory into its child");
-    c.errno(benchfs::rename(&x, &join(&z, "x3")), libc::EINVAL, "rename of a directory into its grandchild");
+    c.errno(benchfs::rename(&x, join(&y, "x2")), libc::EINVAL, "rename of a directory into its child");
+    c.errno(benchfs::rename(&x, join(&z, "x3")), libc::EINVAL, "rename of a directory into its grandchild");
     c.errno(benchfs::rename(&x, &z), libc::EINVAL, "rename of a directory onto its grandchild");
     c.errno(benchfs::rename(&file, &empty), libc::EISDIR, "rename of a file onto a directory");
     c.errno(benchfs::rename(&x, &file), libc::ENOTDIR, "rename of a directory onto a file");
     c.errno(benchfs::rename(&x, &full), libc::ENOTEMPTY, "rename of a directory onto a non-empty one");
-    c.errno(benchfs::rename(&join(&dir, "missing"), &join(&dir, "m2")), libc::ENOENT, "rename of a missing name");
-    c.errno(benchfs::rename(&file, &join(&dir, "missing/f")), libc::ENOENT, "rename into a missing directory");
-    c.errno(benchfs::rename(&file, &join(&file, "f")), libc::ENOTDIR, "rename into a file");
+    c.errno(benchfs::rename(join(&dir, "missing"), join(&dir, "m2")), libc::ENOENT, "rename of a missing name");
+    c.errno(benchfs::rename(&file, join(&dir, "missing/f")), libc::ENOENT, "rename into a missing directory");
+    c.errno(benchfs::rename(&file, join(&file, "f")), libc::ENOTDIR, "rename into a file");
 
     c.check(benchfs::stat(&x).map(|s| s.ino).ok() == x_ino, || format!("{x} changed by failed renames"));
     verify_file(c, &file, &data);
@@ -465,9 +480,62 @@ fn rename_errors(c: &mut Checker, job: &Job) {
     for p in [join(&dir, "empty/y/z"), join(&dir, "empty/y"), empty.clone()] {
         c.ok(benchfs::rmdir(&p), || format!("rmdir {p}"));
     }
-    c.ok(benchfs::unlink(&join(&full, "inside")), || "unlink inside".into());
+    c.ok(benchfs::unlink(join(&full, "inside")), || "unlink inside".into());
     c.ok(benchfs::rmdir(&full), || format!("rmdir {full}"));
     c.ok(benchfs::unlink(&file), || format!("unlink {file}"));
+    c.ok(benchfs::rmdir(&dir), || format!("rmdir {dir}"));
+}
+
+/// Names that are not UTF-8 (a 0xff byte, Latin-1, a broken sequence) and UTF-8 beyond ASCII.
+const BYTE_NAMES: [&[u8]; 4] = [b"a\xffb", b"caf\xe9", b"\xc3\x28", "日本".as_bytes()];
+
+/// Names are bytes: files and directories with the names of `BYTE_NAMES`, as `&[u8]` and
+/// `Vec<u8>` through the API, listed byte for byte by every rank, renamed to other such names
+/// and removed. A directory's name is the file's with the byte 0xfe added.
+fn byte_names(c: &mut Checker, job: &Job) {
+    let dir = job.own_dir(c, "bytes");
+    let tag = |rank: usize, k: usize| mix(0xb17e ^ ((rank as u64) << 8) ^ k as u64);
+    let dir_name = |name: &[u8]| [name, b"\xfe"].concat();
+    let renamed = |name: &[u8]| [b"\xff.", name].concat();
+    let listing = |rename: fn(&[u8]) -> Vec<u8>| -> BTreeMap<Vec<u8>, u8> {
+        let files = BYTE_NAMES.iter().map(|name| (rename(name), libc::DT_REG));
+        files.chain(BYTE_NAMES.iter().map(|name| (dir_name(&rename(name)), libc::DT_DIR))).collect()
+    };
+    for (k, name) in BYTE_NAMES.iter().enumerate() {
+        create_file(c, join_bytes(&dir, name), &pattern(tag(job.rank, k), 0, job.chunk + 100 * k as u64));
+        let sub = join_bytes(&dir, &dir_name(name));
+        c.ok(benchfs::mkdir(&sub, 0o755), || format!("mkdir {}", shown(&sub)));
+        create_file(c, [&sub[..], b"/", name].concat(), name);
+    }
+    let check_all = |c: &mut Checker, rename: fn(&[u8]) -> Vec<u8>| {
+        job.barrier();
+        for owner in 0..job.size {
+            let dir = format!("{TOP}/bytes.r{owner}");
+            check_listing(c, &dir, &listing(rename));
+            for (k, name) in BYTE_NAMES.iter().enumerate() {
+                verify_file(c, join_bytes(&dir, &rename(name)), &pattern(tag(owner, k), 0, job.chunk + 100 * k as u64));
+                let sub = join_bytes(&dir, &dir_name(&rename(name)));
+                verify_file(c, [&sub[..], b"/", name].concat(), name);
+            }
+        }
+        job.barrier();
+    };
+    check_all(c, |name| name.to_vec());
+    for name in BYTE_NAMES {
+        for (from, to) in [(name.to_vec(), renamed(name)), (dir_name(name), dir_name(&renamed(name)))] {
+            let (from, to) = (join_bytes(&dir, &from), join_bytes(&dir, &to));
+            c.ok(benchfs::rename(from.as_slice(), to.clone()), || format!("rename {} -> {}", shown(&from), shown(&to)));
+            c.errno(benchfs::stat(&from), libc::ENOENT, "stat of a renamed byte name");
+        }
+    }
+    check_all(c, renamed);
+    for name in BYTE_NAMES {
+        let (file, sub) = (join_bytes(&dir, &renamed(name)), join_bytes(&dir, &dir_name(&renamed(name))));
+        c.ok(benchfs::unlink(&file), || format!("unlink {}", shown(&file)));
+        c.ok(benchfs::unlink([&sub[..], b"/", name].concat()), || format!("unlink in {}", shown(&sub)));
+        c.ok(benchfs::rmdir(&sub), || format!("rmdir {}", shown(&sub)));
+    }
+    check_listing(c, &dir, &BTreeMap::new());
     c.ok(benchfs::rmdir(&dir), || format!("rmdir {dir}"));
 }
 
@@ -506,14 +574,14 @@ fn rename_tree(c: &mut Checker, job: &Job) {
     let dirs = tree_dirs();
     if job.rank == 0 {
         for d in &dirs {
-            c.ok(benchfs::mkdir(&format!("{old}{d}"), 0o755), || format!("mkdir {old}{d}"));
+            c.ok(benchfs::mkdir(format!("{old}{d}"), 0o755), || format!("mkdir {old}{d}"));
         }
         c.ok(benchfs::mkdir(&holder, 0o755), || format!("mkdir {holder}"));
     }
     job.barrier();
     for (k, d) in dirs.iter().enumerate() {
         for (name, data) in tree_files(job, job.rank, k) {
-            create_file(c, &format!("{old}{d}/{name}"), &data);
+            create_file(c, format!("{old}{d}/{name}"), &data);
         }
     }
     job.barrier();
@@ -526,13 +594,13 @@ fn rename_tree(c: &mut Checker, job: &Job) {
         let mut expected = BTreeMap::new();
         for owner in 0..job.size {
             for (name, data) in tree_files(job, owner, k) {
-                verify_file(c, &format!("{new}{d}/{name}"), &data);
-                c.errno(benchfs::stat(&format!("{old}{d}/{name}")), libc::ENOENT, "stat of a moved file's old path");
-                expected.insert(name, libc::DT_REG);
+                verify_file(c, format!("{new}{d}/{name}"), &data);
+                c.errno(benchfs::stat(format!("{old}{d}/{name}")), libc::ENOENT, "stat of a moved file's old path");
+                expected.insert(name.into_bytes(), libc::DT_REG);
             }
         }
         for sub in dirs.iter().filter(|s| s.rsplit_once('/').map(|(p, _)| p) == Some(d.as_str())) {
-            expected.insert(sub.rsplit('/').next().unwrap_or_default().to_owned(), libc::DT_DIR);
+            expected.insert(sub.rsplit('/').next().unwrap_or_default().as_bytes().to_vec(), libc::DT_DIR);
         }
         check_listing(c, &format!("{new}{d}"), &expected);
     }
@@ -549,7 +617,7 @@ fn rename_tree(c: &mut Checker, job: &Job) {
     job.barrier();
     if job.rank == 0 {
         for d in dirs.iter().rev() {
-            c.ok(benchfs::rmdir(&format!("{new}{d}")), || format!("rmdir {new}{d}"));
+            c.ok(benchfs::rmdir(format!("{new}{d}")), || format!("rmdir {new}{d}"));
         }
         c.ok(benchfs::rmdir(&holder), || format!("rmdir {holder}"));
     }
@@ -625,12 +693,12 @@ fn truncation(c: &mut Checker, job: &Job) {
         let tag = mix(0x7c ^ owner as u64);
         let mut expect = pattern(tag, 0, cut);
         expect.resize(full as usize, 0);
-        verify_file(c, &format!("{TOP}/trunc.r{owner}"), &expect);
+        verify_file(c, format!("{TOP}/trunc.r{owner}"), &expect);
         expect.resize(full as usize + 10, 0);
-        verify_file(c, &format!("{TOP}/ftrunc.r{owner}"), &expect);
+        verify_file(c, format!("{TOP}/ftrunc.r{owner}"), &expect);
         let mut expect = b"head".to_vec();
         expect.resize(2 * job.chunk as usize + 5, 0);
-        verify_file(c, &format!("{TOP}/grown.r{owner}"), &expect);
+        verify_file(c, format!("{TOP}/grown.r{owner}"), &expect);
     }
     job.barrier();
     for p in [&by_path, &by_fd, &grown] {
@@ -692,12 +760,12 @@ fn parent_mtime(c: &mut Checker, job: &Job) {
     }
     type Step = fn(&str, &str) -> benchfs::Result<()>;
     let steps: [(&str, Step); 6] = [
-        ("create", |d, _| benchfs::open(&join(d, "f"), libc::O_CREAT | libc::O_WRONLY, 0o644).and_then(benchfs::close)),
-        ("rename out", |d, a| benchfs::rename(&join(d, "f"), &join(a, "f"))),
-        ("rename in", |d, a| benchfs::rename(&join(a, "f"), &join(d, "f"))),
-        ("unlink", |d, _| benchfs::unlink(&join(d, "f"))),
-        ("mkdir", |d, _| benchfs::mkdir(&join(d, "sub"), 0o755)),
-        ("rmdir", |d, _| benchfs::rmdir(&join(d, "sub"))),
+        ("create", |d, _| benchfs::open(join(d, "f"), libc::O_CREAT | libc::O_WRONLY, 0o644).and_then(benchfs::close)),
+        ("rename out", |d, a| benchfs::rename(join(d, "f"), join(a, "f"))),
+        ("rename in", |d, a| benchfs::rename(join(a, "f"), join(d, "f"))),
+        ("unlink", |d, _| benchfs::unlink(join(d, "f"))),
+        ("mkdir", |d, _| benchfs::mkdir(join(d, "sub"), 0o755)),
+        ("rmdir", |d, _| benchfs::rmdir(join(d, "sub"))),
     ];
     for (what, step) in steps {
         job.barrier();
@@ -738,7 +806,7 @@ fn access_and_statvfs(c: &mut Checker, job: &Job) {
     }
     c.ok(benchfs::access(&dir, libc::X_OK), || format!("access({dir}, X_OK)"));
     c.errno(benchfs::access(&file, libc::X_OK), libc::EACCES, "access(X_OK) of a 0644 file");
-    c.errno(benchfs::access(&join(&dir, "missing"), libc::F_OK), libc::ENOENT, "access of a missing file");
+    c.errno(benchfs::access(join(&dir, "missing"), libc::F_OK), libc::ENOENT, "access of a missing file");
     c.errno(benchfs::access(&file, 0x40), libc::EINVAL, "access with unknown mode bits");
 
     if let Some(s) = c.ok(benchfs::statvfs("/"), || "statvfs /".into()) {
@@ -843,6 +911,7 @@ fn run(c: &mut Checker, job: &Job) {
     big_directory(c, job);
     rename_files(c, job);
     rename_errors(c, job);
+    byte_names(c, job);
     job.barrier();
     rename_tree(c, job);
     rename_while_open(c, job);

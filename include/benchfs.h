@@ -13,6 +13,8 @@
  *     follows must be a directory (ENOTDIR) that exists (ENOENT). A relative
  *     path gives EINVAL, a component longer than 255 bytes or a path longer
  *     than 4095 bytes gives ENAMETOOLONG.
+ *   - Names are bytes: any byte but NUL and '/' may appear in one, whether or
+ *     not it is UTF-8 (no encoding is assumed), and readdir returns it unchanged.
  *   - Any call made before benchfs_init() or after the last benchfs_finalize()
  *     fails with ENOTCONN.
  *   - Every function is thread-safe: several application threads may call at
@@ -256,9 +258,9 @@ benchfs_dir_t *benchfs_opendir(const char *path);
 
 /**
  * Like `readdir(3)`: the next entry ("." and ".." first), with `d_name`, `d_type` and `d_ino`
- * set, or NULL at the end (errno unchanged) or on error (errno set). Entries are fetched from
- * their ranks in pages as the stream advances. The returned struct is valid until the next call
- * on the same stream.
+ * set, or NULL at the end (errno unchanged) or on error (errno set). `d_name` holds the name's
+ * bytes as it was created. Entries are fetched from their ranks in pages as the stream
+ * advances. The returned struct is valid until the next call on the same stream.
  *
  * # Safety
  * `dir` is NULL or a stream from `benchfs_opendir` not yet closed; one thread uses a stream at a

@@ -52,8 +52,8 @@ pub enum WireError {
     /// A length or flag field out of range, or bytes left over.
     #[error("length field out of range")]
     BadLength,
-    /// A path or name that is not valid UTF-8 or not a valid name.
-    #[error("path is not valid UTF-8")]
+    /// A listed name that is empty, longer than a name may be, or holds a `/` or a NUL byte.
+    #[error("not a valid name")]
     BadPath,
 }
 

@@ -110,8 +110,8 @@ impl Ring {
 
     /// The rank holding the metadata of `path`, which must already be normalised: two
     /// spellings of one path would otherwise have different owners.
-    pub fn meta_owner(&self, path: &str) -> Rank {
-        self.owner_of(xxh64(path.as_bytes(), PATH_SEED))
+    pub fn meta_owner(&self, path: &[u8]) -> Rank {
+        self.owner_of(xxh64(path, PATH_SEED))
     }
 
     fn owner_of(&self, hash: u64) -> Rank {
@@ -292,7 +292,7 @@ mod tests {
             let ring = Ring::new(nranks);
             let mut per_rank = vec![0u64; nranks as usize];
             for path in &paths {
-                per_rank[ring.meta_owner(path).0 as usize] += 1;
+                per_rank[ring.meta_owner(path.as_bytes()).0 as usize] += 1;
             }
             let deviation = max_deviation(&per_rank);
             let allowed = allowed_deviation(PATHS, nranks);
@@ -354,7 +354,7 @@ mod tests {
                 let (ino, k) = (InodeId(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)), ChunkIndex(i % 7));
                 assert_eq!(a.chunk_owner(ino, k), b.chunk_owner(ino, k));
                 let path = format!("/d/{i}");
-                assert_eq!(a.meta_owner(&path), b.meta_owner(&path));
+                assert_eq!(a.meta_owner(path.as_bytes()), b.meta_owner(path.as_bytes()));
             }
         }
     }
@@ -366,7 +366,7 @@ mod tests {
     fn placement_is_pinned() {
         let ring = Ring::new(16);
         let chunks: Vec<u32> = (0..8).map(|k| ring.chunk_owner(InodeId(42), ChunkIndex(k)).0).collect();
-        let metas: Vec<u32> = ["/", "/a", "/a/b", "/dir7/file7"].iter().map(|p| ring.meta_owner(p).0).collect();
+        let metas: Vec<u32> = ["/", "/a", "/a/b", "/dir7/file7"].iter().map(|p| ring.meta_owner(p.as_bytes()).0).collect();
         assert_eq!(chunks, PINNED_CHUNKS);
         assert_eq!(metas, PINNED_METAS);
     }
@@ -379,9 +379,9 @@ mod tests {
         assert_eq!(ring.nranks(), 1);
         for i in 0..10_000u64 {
             assert_eq!(ring.chunk_owner(InodeId(i), ChunkIndex(i)), Rank(0));
-            assert_eq!(ring.meta_owner(&format!("/f{i}")), Rank(0));
+            assert_eq!(ring.meta_owner(format!("/f{i}").as_bytes()), Rank(0));
         }
-        assert_eq!(ring.meta_owner("/"), Rank(0));
+        assert_eq!(ring.meta_owner(b"/"), Rank(0));
     }
 
     #[test]
@@ -394,7 +394,7 @@ mod tests {
                 let rank = ring.chunk_owner(InodeId(i / 4), ChunkIndex(i % 4));
                 assert!(rank.0 < nranks);
                 seen[rank.0 as usize] = true;
-                assert!(ring.meta_owner(&format!("/x/{i}")).0 < nranks);
+                assert!(ring.meta_owner(format!("/x/{i}").as_bytes()).0 < nranks);
             }
             assert!(seen.iter().all(|&s| s), "{nranks} ranks: some rank got no chunk");
         }

@@ -709,6 +709,10 @@ mpi_test!(namespace_np1, run_c("namespace", 1, DEFAULT, &[]));
 mpi_test!(namespace_np2_small_chunks, run_c("namespace", 2, SMALL, &[]));
 mpi_test!(namespace_np4, run_c("namespace", 4, DEFAULT, &[]));
 
+// Names that are not UTF-8 (and UTF-8 that is not ASCII) in every call, read back byte for byte.
+mpi_test!(odd_names_np1, run_c("odd_names", 1, DEFAULT, &[]));
+mpi_test!(odd_names_np4_small_chunks_transported, run_c("odd_names", 4, SMALL_TRANSPORTED, &[]));
+
 // The IOR/mdtest backend's call sequences; the arguments are ior-hard
 // segments, mdtest items per rank and ior-easy MiB per rank (IO500's
 // ior-hard and mdtest shapes at a size a debug build runs in seconds).

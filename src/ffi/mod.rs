@@ -74,11 +74,11 @@ fn boundary<T: Failure>(name: &'static str, f: impl FnOnce() -> Result<T>) -> T 
     }
 }
 
-/// A C path argument as `&str`.
+/// A C path argument as its bytes. Names are bytes, as in POSIX: no encoding is assumed.
 ///
 /// # Safety
 /// `path` is NULL or points to a NUL-terminated string valid for the call.
-unsafe fn path_arg<'a>(path: *const c_char) -> Result<&'a str> {
+unsafe fn path_arg<'a>(path: *const c_char) -> Result<&'a [u8]> {
     if path.is_null() {
         return Err(Error::NullPointer("path"));
     }
@@ -87,7 +87,7 @@ unsafe fn path_arg<'a>(path: *const c_char) -> Result<&'a str> {
     if bytes.len() > crate::path::MAX_PATH {
         return Err(Error::NameTooLong);
     }
-    std::str::from_utf8(bytes).map_err(|_| Error::InvalidArgument("path is not valid UTF-8"))
+    Ok(bytes)
 }
 
 fn offset_arg(offset: libc::off_t) -> Result<u64> {
@@ -462,9 +462,9 @@ pub unsafe extern "C" fn benchfs_opendir(path: *const c_char) -> *mut benchfs_di
 }
 
 /// Like `readdir(3)`: the next entry ("." and ".." first), with `d_name`, `d_type` and `d_ino`
-/// set, or NULL at the end (errno unchanged) or on error (errno set). Entries are fetched from
-/// their ranks in pages as the stream advances. The returned struct is valid until the next call
-/// on the same stream.
+/// set, or NULL at the end (errno unchanged) or on error (errno set). `d_name` holds the name's
+/// bytes as it was created. Entries are fetched from their ranks in pages as the stream
+/// advances. The returned struct is valid until the next call on the same stream.
 ///
 /// # Safety
 /// `dir` is NULL or a stream from `benchfs_opendir` not yet closed; one thread uses a stream at a
@@ -481,9 +481,8 @@ pub unsafe extern "C" fn benchfs_readdir(dir: *mut benchfs_dir_t) -> *mut libc::
         out.d_off = 0;
         out.d_reclen = std::mem::size_of::<libc::dirent>() as u16;
         out.d_type = entry.kind;
-        let name = entry.name.as_bytes();
-        let n = name.len().min(out.d_name.len() - 1);
-        for (dst, &src) in out.d_name.iter_mut().zip(&name[..n]) {
+        let n = entry.name.len().min(out.d_name.len() - 1);
+        for (dst, &src) in out.d_name.iter_mut().zip(&entry.name[..n]) {
             *dst = src as c_char;
         }
         out.d_name[n] = 0;

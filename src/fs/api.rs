@@ -1,5 +1,8 @@
 //! The blocking calls of the public API: each checks its arguments, then runs its operation
 //! on the progress thread and waits for the result.
+//!
+//! Paths are bytes, as in POSIX (see `crate::path`): every call takes anything that is
+//! `AsRef<[u8]>`, so `&str`, `String`, `&[u8]` and `Vec<u8>` all work.
 
 use std::future::Future;
 use std::rc::Rc;
@@ -14,7 +17,7 @@ use crate::path::{spell, Last};
 /// Runs `op` on the normal form of `path` on the progress thread, once what the path's spelling
 /// demands (`/file/.` must be a directory, say) holds; it runs past this rank's gate (no
 /// directory rename moves the path meanwhile).
-pub(super) fn on_path<T, Fut>(path: &str, op: impl FnOnce(Rc<Client>, String) -> Fut + Send + 'static) -> Result<T>
+pub(super) fn on_path<T, Fut>(path: &[u8], op: impl FnOnce(Rc<Client>, Vec<u8>) -> Fut + Send + 'static) -> Result<T>
 where
     T: Send + 'static,
     Fut: Future<Output = Result<T>> + 'static,
@@ -29,11 +32,11 @@ where
 }
 
 /// Like `open(2)`; returns a BenchFS descriptor.
-pub fn open(path: &str, flags: i32, mode: u32) -> Result<i32> {
+pub fn open(path: impl AsRef<[u8]>, flags: i32, mode: u32) -> Result<i32> {
     if flags & libc::O_ACCMODE == libc::O_ACCMODE {
         return Err(Error::InvalidArgument("O_RDONLY, O_WRONLY and O_RDWR are exclusive"));
     }
-    let spelled = spell(path)?;
+    let spelled = spell(path.as_ref())?;
     handle()?.call(move |client| async move {
         let node = client.node.clone();
         let _pass = namespace::enter(&node, vec![spelled.path.clone()]).await;
@@ -87,8 +90,8 @@ pub fn fsync(fd: i32) -> Result<()> {
 }
 
 /// Like `stat(2)`.
-pub fn stat(path: &str) -> Result<FileStat> {
-    on_path(path, namespace::stat)
+pub fn stat(path: impl AsRef<[u8]>) -> Result<FileStat> {
+    on_path(path.as_ref(), namespace::stat)
 }
 
 /// Like `fstat(2)`.
@@ -97,17 +100,18 @@ pub fn fstat(fd: i32) -> Result<FileStat> {
 }
 
 /// Like `unlink(2)`.
-pub fn unlink(path: &str) -> Result<()> {
-    on_path(path, namespace::unlink)
+pub fn unlink(path: impl AsRef<[u8]>) -> Result<()> {
+    on_path(path.as_ref(), namespace::unlink)
 }
 
 /// Like `mkdir(2)`.
-pub fn mkdir(path: &str, mode: u32) -> Result<()> {
-    on_path(path, move |client, path| namespace::mkdir(client, path, mode))
+pub fn mkdir(path: impl AsRef<[u8]>, mode: u32) -> Result<()> {
+    on_path(path.as_ref(), move |client, path| namespace::mkdir(client, path, mode))
 }
 
 /// Like `rmdir(2)`.
-pub fn rmdir(path: &str) -> Result<()> {
+pub fn rmdir(path: impl AsRef<[u8]>) -> Result<()> {
+    let path = path.as_ref();
     match spell(path)?.last {
         Last::Dot => Err(Error::InvalidArgument("rmdir of a path ending in .")),
         Last::DotDot => Err(Error::NotEmpty),
@@ -116,8 +120,8 @@ pub fn rmdir(path: &str) -> Result<()> {
 }
 
 /// Like `rename(2)`, for files and directory trees.
-pub fn rename(from: &str, to: &str) -> Result<()> {
-    let (from, to) = (spell(from)?, spell(to)?);
+pub fn rename(from: impl AsRef<[u8]>, to: impl AsRef<[u8]>) -> Result<()> {
+    let (from, to) = (spell(from.as_ref())?, spell(to.as_ref())?);
     handle()?.call(move |client| async move {
         check_spelling(&client.node, &from).await?;
         check_spelling(&client.node, &to).await?;
@@ -130,8 +134,8 @@ pub fn rename(from: &str, to: &str) -> Result<()> {
 }
 
 /// Like `truncate(2)`.
-pub fn truncate(path: &str, len: u64) -> Result<()> {
-    on_path(path, move |client, path| namespace::truncate(client, path, len))
+pub fn truncate(path: impl AsRef<[u8]>, len: u64) -> Result<()> {
+    on_path(path.as_ref(), move |client, path| namespace::truncate(client, path, len))
 }
 
 /// Like `ftruncate(2)`.
@@ -140,11 +144,11 @@ pub fn ftruncate(fd: i32, len: u64) -> Result<()> {
 }
 
 /// Like `access(2)`.
-pub fn access(path: &str, mode: i32) -> Result<()> {
-    on_path(path, move |client, path| namespace::access(client, path, mode))
+pub fn access(path: impl AsRef<[u8]>, mode: i32) -> Result<()> {
+    on_path(path.as_ref(), move |client, path| namespace::access(client, path, mode))
 }
 
 /// Like `statvfs(2)`: totals over all ranks.
-pub fn statvfs(path: &str) -> Result<FsStat> {
-    on_path(path, namespace::statvfs)
+pub fn statvfs(path: impl AsRef<[u8]>) -> Result<FsStat> {
+    on_path(path.as_ref(), namespace::statvfs)
 }

@@ -261,12 +261,12 @@ async fn register(client: &Client, fd: i32) -> Result<()> {
 /// Publishes a writer's size to the metadata owner (which forwards it if the file was renamed);
 /// `release` when the writer closes. A file removed or replaced since it was opened has no
 /// record for this writer any more: it has nothing to publish to.
-async fn publish(node: &Node, path: &str, attr: &Attr, size: u64, release: bool) -> Result<()> {
+async fn publish(node: &Node, path: &[u8], attr: &Attr, size: u64, release: bool) -> Result<()> {
     let request = Request::Publish { path: path.to_owned(), ino: attr.ino, size, cuts: attr.cuts, release };
     match meta_call(node, request).await {
         Ok(_) => Ok(()),
         Err(e) if e.errno() == libc::ENOENT => {
-            tracing::debug!(path, "size not published: the file was removed or renamed");
+            tracing::debug!(path = %crate::path::show(path), "size not published: the file was removed or renamed");
             Ok(())
         }
         Err(e) => Err(e),

@@ -20,7 +20,7 @@ enum DirStage {
     /// Reading rank `rank`'s entries after the name `after`.
     Ranks {
         rank: u32,
-        after: String,
+        after: Vec<u8>,
     },
     Done,
 }
@@ -28,7 +28,7 @@ enum DirStage {
 /// An open directory stream: `.` and `..`, then every rank's entries of the directory, fetched a
 /// page at a time from one rank after another.
 pub struct Dir {
-    path: String,
+    path: Vec<u8>,
     ino: u64,
     parent_ino: u64,
     nranks: u32,
@@ -39,8 +39,8 @@ pub struct Dir {
 }
 
 /// Like `opendir(3)`.
-pub fn opendir(path: &str) -> Result<Dir> {
-    let (path, ino, parent_ino, nranks) = on_path(path, |client, path| async move {
+pub fn opendir(path: impl AsRef<[u8]>) -> Result<Dir> {
+    let (path, ino, parent_ino, nranks) = on_path(path.as_ref(), |client, path| async move {
         let node = &client.node;
         let attr = stub::stat(node, &path).await?;
         if attr.mode & libc::S_IFMT != libc::S_IFDIR {
@@ -69,11 +69,11 @@ impl Dir {
             match &mut self.stage {
                 DirStage::Dot => {
                     self.stage = DirStage::DotDot;
-                    return Ok(Some(DirEntry { ino: self.ino, kind: libc::DT_DIR, name: ".".into() }));
+                    return Ok(Some(DirEntry { ino: self.ino, kind: libc::DT_DIR, name: b".".to_vec() }));
                 }
                 DirStage::DotDot => {
-                    self.stage = DirStage::Ranks { rank: 0, after: String::new() };
-                    return Ok(Some(DirEntry { ino: self.parent_ino, kind: libc::DT_DIR, name: "..".into() }));
+                    self.stage = DirStage::Ranks { rank: 0, after: Vec::new() };
+                    return Ok(Some(DirEntry { ino: self.parent_ino, kind: libc::DT_DIR, name: b"..".to_vec() }));
                 }
                 DirStage::Done => return Ok(None),
                 DirStage::Ranks { rank, after } => {
@@ -85,7 +85,7 @@ impl Dir {
                     })?;
                     match page.last() {
                         Some(last) if page.len() as u32 == LIST_PAGE => *after = last.name.clone(),
-                        _ if r + 1 < self.nranks => self.stage = DirStage::Ranks { rank: r + 1, after: String::new() },
+                        _ if r + 1 < self.nranks => self.stage = DirStage::Ranks { rank: r + 1, after: Vec::new() },
                         _ => self.stage = DirStage::Done,
                     }
                     self.page.extend(page);
@@ -103,6 +103,6 @@ impl Iterator for Dir {
 }
 
 /// All entries of a directory (including `.` and `..`).
-pub fn readdir(path: &str) -> Result<Vec<DirEntry>> {
+pub fn readdir(path: impl AsRef<[u8]>) -> Result<Vec<DirEntry>> {
     opendir(path)?.collect()
 }

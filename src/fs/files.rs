@@ -13,7 +13,8 @@ pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 
 /// An open file (or directory) of this rank.
 pub struct OpenFile {
-    pub path: String,
+    /// The normalised path it was opened by (or renamed to, by this rank).
+    pub path: Vec<u8>,
     pub flags: i32,
     pub attr: Attr,
     /// Position for `read`/`write`.
@@ -85,10 +86,10 @@ impl FileTable {
     }
 
     /// The directory `from` moved to `to`: descriptors of paths in it now name paths in `to`.
-    pub fn retarget(&mut self, from: &str, to: &str) {
+    pub fn retarget(&mut self, from: &[u8], to: &[u8]) {
         for f in self.slots.iter_mut().flatten() {
-            if let Some(rest) = f.path.strip_prefix(from).filter(|rest| rest.is_empty() || rest.starts_with('/')) {
-                f.path = format!("{to}{rest}");
+            if f.path == from || crate::path::is_below(&f.path, from) {
+                f.path = crate::path::rebase(&f.path, from, to);
             }
         }
     }

@@ -12,7 +12,7 @@ use super::Client;
 use crate::error::{Error, Result};
 use crate::ids::InodeId;
 use crate::ids::Rank;
-use crate::path::{Spelled, MAX_PATH};
+use crate::path::{is_below, show, Spelled, MAX_PATH};
 use crate::rpc::client::{self as stub, attr_of, broadcast, call_all, meta_call};
 use crate::rpc::wire::{ReplyBody, Request};
 use crate::rpc::{Attr, Node};
@@ -45,16 +45,16 @@ async fn remove_chunks(node: &Node, attr: &Attr, reach: u64) -> Result<()> {
 }
 
 /// Adjusts the entry count (and with `touch` the mtime) of the directory holding `path`.
-async fn link_parent(node: &Node, path: &str, delta: i64, touch: bool) -> Result<()> {
+async fn link_parent(node: &Node, path: &[u8], delta: i64, touch: bool) -> Result<()> {
     let Some((parent, _)) = crate::path::split_parent(path) else { return Ok(()) };
     meta_call(node, Request::Link { path: parent.to_owned(), delta, touch }).await.map(drop)
 }
 
 /// Undoes a parent link after the operation it accompanied failed; a failure here leaves the
 /// count one off, which is logged.
-async fn unlink_parent_quietly(node: &Node, path: &str, delta: i64) {
+async fn unlink_parent_quietly(node: &Node, path: &[u8], delta: i64) {
     if let Err(e) = link_parent(node, path, delta, false).await {
-        tracing::warn!(path, error = %e, "could not undo a parent directory update");
+        tracing::warn!(path = %show(path), error = %e, "could not undo a parent directory update");
     }
 }
 
@@ -66,7 +66,7 @@ async fn unlink_parent_quietly(node: &Node, path: &str, delta: i64) {
 /// Invariant: a record exists only below a directory that counts it. (Making both at once, with
 /// undo steps for either half, left records that no directory counted when a create raced an
 /// rmdir of its parent and someone opened the new entry in between.)
-async fn create_entry(node: &Node, path: &str, request: Request) -> Result<ReplyBody> {
+async fn create_entry(node: &Node, path: &[u8], request: Request) -> Result<ReplyBody> {
     link_parent(node, path, 1, true).await?;
     let made = meta_call(node, request).await;
     let created = matches!(&made, Ok(ReplyBody::Opened { created: true, .. } | ReplyBody::Attr(_)));
@@ -82,7 +82,7 @@ async fn create_entry(node: &Node, path: &str, request: Request) -> Result<Reply
 /// removes a directory that still holds one. (Taking the count off at the same time as the
 /// removal, with an undo when the removal failed, let a failed unlink make its directory look
 /// empty for a round trip, and an rmdir then removed it over a live file.)
-async fn remove_entry(node: &Node, path: &str, request: Request) -> Result<ReplyBody> {
+async fn remove_entry(node: &Node, path: &[u8], request: Request) -> Result<ReplyBody> {
     let removed = meta_call(node, request).await?;
     link_parent(node, path, -1, true).await?;
     Ok(removed)
@@ -157,11 +157,11 @@ fn ids() -> (u32, u32) {
     unsafe { (libc::getuid(), libc::getgid()) }
 }
 
-pub async fn open(client: Rc<Client>, path: String, flags: i32, mode: u32) -> Result<i32> {
+pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> Result<i32> {
     let node = &client.node;
     let (uid, gid) = ids();
     let request = Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid };
-    let reply = if flags & libc::O_CREAT != 0 && path != "/" {
+    let reply = if flags & libc::O_CREAT != 0 && path != b"/" {
         create_entry(node, &path, request).await?
     } else {
         meta_call(node, request).await?
@@ -178,7 +178,7 @@ pub async fn open(client: Rc<Client>, path: String, flags: i32, mode: u32) -> Re
     client.files.borrow_mut().insert(file)
 }
 
-pub async fn stat(client: Rc<Client>, path: String) -> Result<FileStat> {
+pub async fn stat(client: Rc<Client>, path: Vec<u8>) -> Result<FileStat> {
     let node = &client.node;
     let attr = stub::stat(node, &path).await?;
     let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
@@ -203,25 +203,25 @@ pub async fn fstat(client: Rc<Client>, fd: i32) -> Result<FileStat> {
     Ok(file_stat(node, &attr, size))
 }
 
-pub async fn unlink(client: Rc<Client>, path: String) -> Result<()> {
+pub async fn unlink(client: Rc<Client>, path: Vec<u8>) -> Result<()> {
     let node = &client.node;
     let attr = attr_of(remove_entry(node, &path, Request::Unlink { path: path.clone() }).await?)?;
     let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
     remove_chunks(node, &attr, size).await
 }
 
-pub async fn mkdir(client: Rc<Client>, path: String, mode: u32) -> Result<()> {
+pub async fn mkdir(client: Rc<Client>, path: Vec<u8>, mode: u32) -> Result<()> {
     let node = &client.node;
-    if path == "/" {
+    if path == b"/" {
         return Err(Error::Exists);
     }
     let (uid, gid) = ids();
     create_entry(node, &path, Request::Mkdir { path: path.clone(), mode, uid, gid }).await.map(drop)
 }
 
-pub async fn rmdir(client: Rc<Client>, path: String) -> Result<()> {
+pub async fn rmdir(client: Rc<Client>, path: Vec<u8>) -> Result<()> {
     let node = &client.node;
-    if path == "/" {
+    if path == b"/" {
         return Err(Error::Busy);
     }
     remove_entry(node, &path, Request::Rmdir { path: path.clone() }).await.map(drop)
@@ -229,12 +229,12 @@ pub async fn rmdir(client: Rc<Client>, path: String) -> Result<()> {
 
 /// Cuts or extends the file at `path` (with `ino` other than 0, that file, which a descriptor
 /// may know by an old name) to `len`, freeing the cut chunks on their owners.
-async fn truncate_file(client: &Client, path: &str, ino: u64, len: u64) -> Result<()> {
+async fn truncate_file(client: &Client, path: &[u8], ino: u64, len: u64) -> Result<()> {
     let node = &client.node;
     if len > MAX_FILE_SIZE {
         return Err(Error::FileTooLarge);
     }
-    let ReplyBody::Sized { attr, old_size } = meta_call(node, Request::Truncate { path: path.to_owned(), ino, len }).await? else {
+    let ReplyBody::Sized { attr, old_size } = meta_call(node, Request::Truncate { path: path.to_vec(), ino, len }).await? else {
         return Err(Error::Internal("truncate reply without sizes"));
     };
     // This rank's descriptors of the file learn of the cut at once.
@@ -248,7 +248,7 @@ async fn truncate_file(client: &Client, path: &str, ino: u64, len: u64) -> Resul
     truncate_chunks(node, &attr, reach, len).await
 }
 
-pub async fn truncate(client: Rc<Client>, path: String, len: u64) -> Result<()> {
+pub async fn truncate(client: Rc<Client>, path: Vec<u8>, len: u64) -> Result<()> {
     truncate_file(&client, &path, 0, len).await
 }
 
@@ -274,12 +274,12 @@ pub async fn ftruncate(client: Rc<Client>, fd: i32, len: u64) -> Result<()> {
 /// and uncounts the entry, so a rename never loses a record. A directory's rename first fences
 /// both trees on every rank (see `rpc::fence`), so that no operation runs inside them while
 /// their records move.
-pub async fn rename(client: Rc<Client>, from: String, to: String) -> Result<()> {
+pub async fn rename(client: Rc<Client>, from: Vec<u8>, to: Vec<u8>) -> Result<()> {
     let node = &client.node;
-    if from == "/" || to == "/" {
+    if from == b"/" || to == b"/" {
         return Err(Error::Busy);
     }
-    if to.starts_with(&format!("{from}/")) {
+    if is_below(&to, &from) {
         // The source decides the error: missing (ENOENT), a file (ENOTDIR), or a directory
         // that cannot move into itself (EINVAL).
         let source = stub::stat(node, &from).await?;
@@ -308,13 +308,13 @@ const TREE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The rename of directory `from`: fences both trees on every rank, checks that no path below
 /// grows too long, moves the records and lifts the fences.
-async fn rename_tree(client: &Client, from: &str, to: &str) -> Result<()> {
+async fn rename_tree(client: &Client, from: &[u8], to: &[u8]) -> Result<()> {
     let node = &client.node;
     let mover = node.fences.new_id();
     let started = std::time::Instant::now();
     loop {
-        let _pass = node.fences.enter(mover, vec![from.to_owned(), to.to_owned()], true).await;
-        let fenced = broadcast(node, Request::MoveBegin { mover, from: from.to_owned(), to: to.to_owned() }).await;
+        let _pass = node.fences.enter(mover, vec![from.to_vec(), to.to_vec()], true).await;
+        let fenced = broadcast(node, Request::MoveBegin { mover, from: from.to_vec(), to: to.to_vec() }).await;
         let moved = match fenced {
             Ok(spans) => fits_below(to, &spans),
             Err(e) => Err(e),
@@ -328,7 +328,7 @@ async fn rename_tree(client: &Client, from: &str, to: &str) -> Result<()> {
             Err(e) => Err(e),
         };
         if let Err(e) = broadcast(node, Request::MoveEnd { mover, moved: tree_moved.get() }).await {
-            tracing::error!(from, to, error = %e, "could not lift a rename's fences");
+            tracing::error!(from = %show(from), to = %show(to), error = %e, "could not lift a rename's fences");
         }
         match moved {
             // An older rename of an overlapping tree is in the way: it goes first.
@@ -341,7 +341,7 @@ async fn rename_tree(client: &Client, from: &str, to: &str) -> Result<()> {
 
 /// Refuses, before anything moves, a new name `to` that would make a path below the tree too
 /// long; `spans` are the ranks' replies to `MoveBegin`.
-fn fits_below(to: &str, spans: &[ReplyBody]) -> Result<()> {
+fn fits_below(to: &[u8], spans: &[ReplyBody]) -> Result<()> {
     let longest = spans.iter().try_fold(0usize, |longest, body| match body {
         ReplyBody::Count(span) => Ok(longest.max(*span as usize)),
         _ => Err(Error::Internal("move-begin reply without a count")),
@@ -354,13 +354,13 @@ fn fits_below(to: &str, spans: &[ReplyBody]) -> Result<()> {
 
 /// Passes this rank's gate for an operation on `paths` (see `rpc::fence`): it waits while a
 /// directory rename moves a tree holding one of them, and holds such renames off until dropped.
-pub async fn enter(node: &Node, paths: Vec<String>) -> crate::rpc::fence::Pass<'_> {
+pub async fn enter(node: &Node, paths: Vec<Vec<u8>>) -> crate::rpc::fence::Pass<'_> {
     node.fences.enter(node.fences.new_id(), paths, false).await
 }
 
 /// Passes this rank's gate for an operation on the file open as `fd`, by the path it has once
 /// through (a directory rename that moved it while it waited has changed it).
-pub async fn enter_descriptor(client: &Client, fd: i32) -> Result<(crate::rpc::fence::Pass<'_>, String)> {
+pub async fn enter_descriptor(client: &Client, fd: i32) -> Result<(crate::rpc::fence::Pass<'_>, Vec<u8>)> {
     let path = client.files.borrow().get(fd)?.path.clone();
     let pass = enter(&client.node, vec![path]).await;
     let path = client.files.borrow().get(fd)?.path.clone();
@@ -368,8 +368,8 @@ pub async fn enter_descriptor(client: &Client, fd: i32) -> Result<(crate::rpc::f
 }
 
 /// The record at `from`, locked for its rename to `to` (a directory only with `tree`).
-async fn take(node: &Node, from: &str, to: &str, tree: bool) -> Result<(Attr, u64)> {
-    match meta_call(node, Request::Take { tree, path: from.to_owned(), to: to.to_owned() }).await? {
+async fn take(node: &Node, from: &[u8], to: &[u8], tree: bool) -> Result<(Attr, u64)> {
+    match meta_call(node, Request::Take { tree, path: from.to_vec(), to: to.to_vec() }).await? {
         ReplyBody::Record { attr, children } => Ok((attr, children)),
         _ => Err(Error::Internal("take reply without a record")),
     }
@@ -378,14 +378,14 @@ async fn take(node: &Node, from: &str, to: &str, tree: bool) -> Result<(Attr, u6
 /// The rest of a rename once its source is locked: count, install, release, then the tree below
 /// a directory (`tree_moved` is set once it moved), the descriptors of this rank, and the old
 /// parent's count.
-async fn move_record(client: &Client, from: &str, to: &str, attr: Attr, children: u64, tree_moved: &std::cell::Cell<bool>) -> Result<()> {
+async fn move_record(client: &Client, from: &[u8], to: &[u8], attr: Attr, children: u64, tree_moved: &std::cell::Cell<bool>) -> Result<()> {
     let node = &client.node;
     // The new parent must exist; count the new entry now, undone below if it replaces one.
     if let Err(e) = link_parent(node, to, 1, true).await {
         untake(node, from, attr).await;
         return Err(e);
     }
-    let replaced = match meta_call(node, Request::Install { path: to.to_owned(), attr, children }).await {
+    let replaced = match meta_call(node, Request::Install { path: to.to_vec(), attr, children }).await {
         Ok(ReplyBody::Replaced(replaced)) => replaced,
         Ok(_) => return Err(Error::Internal("install reply without an outcome")),
         Err(e) => {
@@ -395,7 +395,7 @@ async fn move_record(client: &Client, from: &str, to: &str, attr: Attr, children
         }
     };
     // Installed: the source goes (it was locked since the take, so it is what was installed).
-    meta_call(node, Request::Release { path: from.to_owned(), ino: attr.ino, to: to.to_owned() }).await?;
+    meta_call(node, Request::Release { path: from.to_vec(), ino: attr.ino, to: to.to_vec() }).await?;
     if let Some(old) = replaced {
         unlink_parent_quietly(node, to, -1).await;
         if old.mode & libc::S_IFMT == libc::S_IFREG && old.ino != attr.ino {
@@ -405,22 +405,22 @@ async fn move_record(client: &Client, from: &str, to: &str, attr: Attr, children
     if is_dir(&attr) {
         // Whatever the outcome, some records below may have moved: the descriptors follow.
         tree_moved.set(true);
-        broadcast(node, Request::MoveTree { from: from.to_owned(), to: to.to_owned() }).await?;
+        broadcast(node, Request::MoveTree { from: from.to_vec(), to: to.to_vec() }).await?;
     }
     for f in client.files.borrow_mut().of_inode(attr.ino) {
-        f.path = to.to_owned();
+        f.path = to.to_vec();
     }
     link_parent(node, from, -1, true).await
 }
 
 /// The undo of a rename's `Take`: the record at `from`, which stayed there, is unlocked.
-async fn untake(node: &Node, from: &str, attr: Attr) {
-    if let Err(undo) = meta_call(node, Request::Release { path: from.to_owned(), ino: attr.ino, to: String::new() }).await {
-        tracing::error!(path = %from, error = %undo, "could not unlock a record after a failed rename");
+async fn untake(node: &Node, from: &[u8], attr: Attr) {
+    if let Err(undo) = meta_call(node, Request::Release { path: from.to_vec(), ino: attr.ino, to: Vec::new() }).await {
+        tracing::error!(path = %show(from), error = %undo, "could not unlock a record after a failed rename");
     }
 }
 
-pub async fn access(client: Rc<Client>, path: String, mode: i32) -> Result<()> {
+pub async fn access(client: Rc<Client>, path: Vec<u8>, mode: i32) -> Result<()> {
     let node = &client.node;
     if mode & !(libc::F_OK | libc::R_OK | libc::W_OK | libc::X_OK) != 0 {
         return Err(Error::InvalidArgument("unknown access mode bits"));
@@ -466,7 +466,7 @@ pub struct FsStat {
     pub namemax: u64,
 }
 
-pub async fn statvfs(client: Rc<Client>, path: String) -> Result<FsStat> {
+pub async fn statvfs(client: Rc<Client>, path: Vec<u8>) -> Result<FsStat> {
     let node = &client.node;
     stub::stat(node, &path).await?;
     let mut seen = std::collections::HashSet::new();

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{Error, Result};
 use crate::ids::Rank;
+use crate::path::{is_below, join, split_parent};
 
 mod notes;
 use notes::{NoteUse, Notes};
@@ -47,8 +48,9 @@ pub struct DirEntry {
     pub ino: u64,
     /// `DT_REG` or `DT_DIR`.
     pub kind: u8,
-    /// The entry's name within its directory.
-    pub name: String,
+    /// The entry's name within its directory: bytes, as it was created (never empty, and
+    /// without `/` or NUL).
+    pub name: Vec<u8>,
 }
 
 /// Bits of the inode number below the creating rank's field.
@@ -87,7 +89,7 @@ pub enum Published {
     /// The size was raised (if it was larger); the attributes now.
     Done(Attr),
     /// The file was renamed while the writer had it open: its record lives at this path now.
-    Moved(String),
+    Moved(Vec<u8>),
     /// The file was cut after the writer last learned its cut count, which is `cuts` now: part
     /// of the size published may have been cut, so nothing was published.
     Cut { cuts: u64 },
@@ -99,26 +101,21 @@ pub enum Truncated {
     /// Cut: the attributes now, and the size before.
     Done { attr: Attr, old_size: u64 },
     /// The file was renamed away from the path the cut named: it lives at this path now.
-    Moved(String),
+    Moved(Vec<u8>),
 }
 
 pub struct MetaTable {
-    records: HashMap<String, Record>,
+    records: HashMap<Vec<u8>, Record>,
     /// Files renamed away from a path here, for the descriptors that still know the old name.
     notes: Notes,
     /// Parent path -> names of the records here in that directory.
-    index: HashMap<String, BTreeMap<String, ()>>,
+    index: HashMap<Vec<u8>, BTreeMap<Vec<u8>, ()>>,
     rank: Rank,
     next_ino: u64,
 }
 
 pub fn now_ns() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
-}
-
-/// The parent and name of a normalised path other than "/".
-fn parent_and_name(path: &str) -> Option<(&str, &str)> {
-    crate::path::split_parent(path)
 }
 
 /// The inode number of "/", the same on every rank.
@@ -145,7 +142,7 @@ impl MetaTable {
                 cuts: 0,
                 writers: 0,
             };
-            table.records.insert("/".to_owned(), Record { attr, children: 0, locked: false });
+            table.records.insert(b"/".to_vec(), Record { attr, children: 0, locked: false });
         }
         table
     }
@@ -156,16 +153,16 @@ impl MetaTable {
         ino
     }
 
-    fn insert(&mut self, path: &str, record: Record) -> Option<Record> {
-        if let Some((parent, name)) = parent_and_name(path) {
-            self.index.entry(parent.to_owned()).or_default().insert(name.to_owned(), ());
+    fn insert(&mut self, path: &[u8], record: Record) -> Option<Record> {
+        if let Some((parent, name)) = split_parent(path) {
+            self.index.entry(parent.to_vec()).or_default().insert(name.to_vec(), ());
         }
         self.records.insert(path.to_owned(), record)
     }
 
-    fn remove(&mut self, path: &str) -> Option<Record> {
+    fn remove(&mut self, path: &[u8]) -> Option<Record> {
         let record = self.records.remove(path)?;
-        if let Some((parent, name)) = parent_and_name(path) {
+        if let Some((parent, name)) = split_parent(path) {
             if let Some(names) = self.index.get_mut(parent) {
                 names.remove(name);
                 if names.is_empty() {
@@ -183,7 +180,7 @@ impl MetaTable {
     }
 
     /// `open(2)` on the owner.
-    pub fn open(&mut self, path: &str, flags: i32, mode: u32, uid: u32, gid: u32) -> Result<Opened> {
+    pub fn open(&mut self, path: &[u8], flags: i32, mode: u32, uid: u32, gid: u32) -> Result<Opened> {
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
         if let Some(record) = self.records.get_mut(path) {
             if flags & libc::O_CREAT != 0 && flags & libc::O_EXCL != 0 {
@@ -222,7 +219,7 @@ impl MetaTable {
         Ok(Opened { attr, old_size: 0, created: true })
     }
 
-    pub fn mkdir(&mut self, path: &str, mode: u32, uid: u32, gid: u32) -> Result<Attr> {
+    pub fn mkdir(&mut self, path: &[u8], mode: u32, uid: u32, gid: u32) -> Result<Attr> {
         if self.records.contains_key(path) {
             return Err(Error::Exists);
         }
@@ -231,14 +228,14 @@ impl MetaTable {
         Ok(attr)
     }
 
-    pub fn stat(&self, path: &str) -> Result<Record> {
+    pub fn stat(&self, path: &[u8]) -> Result<Record> {
         self.records.get(path).copied().ok_or(Error::NotFound)
     }
 
     /// Records a writer's close (`release`) or fsync: the size grows to `size` and mtime moves
     /// on; or where the file lives now, when it was renamed away from `path`. A stale writer of
     /// a file since removed or replaced (`ino` differs, and no note) gets ENOENT.
-    pub fn publish(&mut self, path: &str, ino: u64, size: u64, cuts: u64, release: bool) -> Result<Published> {
+    pub fn publish(&mut self, path: &[u8], ino: u64, size: u64, cuts: u64, release: bool) -> Result<Published> {
         let how = if release { NoteUse::Release } else { NoteUse::Look };
         let attr = match self.file_of(path, ino, how)? {
             Ok(attr) => attr,
@@ -259,7 +256,7 @@ impl MetaTable {
 
     /// Counts a descriptor that is about to write to the file `ino` at `path`: until it closes,
     /// the file's data may lie beyond its size.
-    pub fn register(&mut self, path: &str, ino: u64) -> Result<Published> {
+    pub fn register(&mut self, path: &[u8], ino: u64) -> Result<Published> {
         let attr = match self.file_of(path, ino, NoteUse::Hold)? {
             Ok(attr) => attr,
             Err(to) => return Ok(Published::Moved(to)),
@@ -270,7 +267,7 @@ impl MetaTable {
 
     /// The attributes of the file `ino` at `path`, for a descriptor of it to change; or the path
     /// it lives at now (`Err`) when it was renamed away from `path`.
-    fn file_of(&mut self, path: &str, ino: u64, how: NoteUse) -> Result<std::result::Result<&mut Attr, String>> {
+    fn file_of(&mut self, path: &[u8], ino: u64, how: NoteUse) -> Result<std::result::Result<&mut Attr, Vec<u8>>> {
         if !self.records.get(path).is_some_and(|r| r.attr.ino == ino) {
             return self.notes.follow(path, ino, how).map(Err).ok_or(Error::NotFound);
         }
@@ -279,12 +276,12 @@ impl MetaTable {
 
     /// Remembers that the file `ino` at `from` now lives at `to`, for the descriptors that still
     /// know it as `from`; its `writers` hold the note until they close.
-    pub fn note_moved(&mut self, from: &str, ino: u64, to: &str, writers: u32) {
+    pub fn note_moved(&mut self, from: &[u8], ino: u64, to: &[u8], writers: u32) {
         self.notes.add(from, ino, to, writers);
     }
 
     /// The directory `from` moved to `to`: notes that lead into it lead there now.
-    pub fn tree_moved(&mut self, from: &str, to: &str) {
+    pub fn tree_moved(&mut self, from: &[u8], to: &[u8]) {
         self.notes.retarget(from, to);
     }
 
@@ -297,7 +294,7 @@ impl MetaTable {
     /// Sets the size of the file at `path` (or, with an `ino` other than 0, of that file, which
     /// a descriptor may know by an old name); returns its attributes and the size before, or
     /// where it lives now.
-    pub fn truncate(&mut self, path: &str, ino: u64, len: u64) -> Result<Truncated> {
+    pub fn truncate(&mut self, path: &[u8], ino: u64, len: u64) -> Result<Truncated> {
         let record = match ino {
             0 => self.unlocked_mut(path)?,
             _ => match self.file_of(path, ino, NoteUse::Look)? {
@@ -318,7 +315,7 @@ impl MetaTable {
         Ok(Truncated::Done { attr: *attr, old_size })
     }
 
-    pub fn unlink(&mut self, path: &str) -> Result<Attr> {
+    pub fn unlink(&mut self, path: &[u8]) -> Result<Attr> {
         match self.records.get(path) {
             None => Err(Error::NotFound),
             Some(r) if r.locked => Err(Error::Locked),
@@ -327,8 +324,8 @@ impl MetaTable {
         }
     }
 
-    pub fn rmdir(&mut self, path: &str) -> Result<Attr> {
-        if path == "/" {
+    pub fn rmdir(&mut self, path: &[u8]) -> Result<Attr> {
+        if path == b"/" {
             return Err(Error::Busy);
         }
         match self.records.get(path) {
@@ -342,7 +339,7 @@ impl MetaTable {
 
     /// Adjusts a directory's entry count by `delta`, and with `touch` its mtime: the parent side
     /// of every create, remove and rename.
-    pub fn link(&mut self, dir: &str, delta: i64, touch: bool) -> Result<()> {
+    pub fn link(&mut self, dir: &[u8], delta: i64, touch: bool) -> Result<()> {
         let record = self.unlocked_mut(dir)?;
         if !record.is_dir() {
             return Err(Error::NotDirectory);
@@ -358,8 +355,8 @@ impl MetaTable {
 
     /// Locks a record for a rename and returns it (the first step of a rename). A directory is
     /// locked only for a rename that fenced its trees (`tree`); else it is returned unlocked.
-    pub fn take(&mut self, path: &str, tree: bool) -> Result<Record> {
-        if path == "/" {
+    pub fn take(&mut self, path: &[u8], tree: bool) -> Result<Record> {
+        if path == b"/" {
             return Err(Error::Busy);
         }
         let record = self.unlocked_mut(path)?;
@@ -370,7 +367,7 @@ impl MetaTable {
     /// The last step of a rename of the file or directory `ino` at `path`, which it locked: with
     /// `to`, the rename installed it there, and the record goes (leaving a note for its writers);
     /// without, the rename failed, and the record is unlocked.
-    pub fn release(&mut self, path: &str, ino: u64, to: Option<&str>) -> Result<()> {
+    pub fn release(&mut self, path: &[u8], ino: u64, to: Option<&[u8]>) -> Result<()> {
         let record = self.records.get_mut(path).filter(|r| r.attr.ino == ino && r.locked).ok_or(Error::NotFound)?;
         record.locked = false;
         let Some(to) = to else { return Ok(()) };
@@ -382,7 +379,7 @@ impl MetaTable {
     }
 
     /// The record at `path`, to change: `Error::Locked` while a rename holds it.
-    fn unlocked_mut(&mut self, path: &str) -> Result<&mut Record> {
+    fn unlocked_mut(&mut self, path: &[u8]) -> Result<&mut Record> {
         match self.records.get_mut(path) {
             None => Err(Error::NotFound),
             Some(r) if r.locked => Err(Error::Locked),
@@ -392,7 +389,7 @@ impl MetaTable {
 
     /// Puts a record at `path` (the second half of a rename), replacing what is there by POSIX
     /// rules; returns the replaced record.
-    pub fn install(&mut self, path: &str, record: Record) -> Result<Option<Record>> {
+    pub fn install(&mut self, path: &[u8], record: Record) -> Result<Option<Record>> {
         if let Some(existing) = self.records.get(path) {
             // Its own rename holds it: waiting could deadlock two renames onto each other.
             if existing.locked {
@@ -413,33 +410,31 @@ impl MetaTable {
     }
 
     /// How many bytes the longest path below `dir` held here adds to `dir` (0 if none).
-    pub fn span_below(&self, dir: &str) -> usize {
-        let prefix = if dir == "/" { "/".to_owned() } else { format!("{dir}/") };
-        self.records.keys().filter(|p| p.starts_with(&prefix) && p.len() > prefix.len()).map(|p| p.len() - dir.len()).max().unwrap_or(0)
+    pub fn span_below(&self, dir: &[u8]) -> usize {
+        self.records.keys().filter(|p| is_below(p, dir)).map(|p| p.len() - dir.len()).max().unwrap_or(0)
     }
 
     /// Removes every record strictly below directory `dir` and returns them.
-    pub fn take_subtree(&mut self, dir: &str) -> Vec<(String, Record)> {
-        let prefix = if dir == "/" { "/".to_owned() } else { format!("{dir}/") };
-        let paths: Vec<String> = self.records.keys().filter(|p| p.starts_with(&prefix) && p.len() > prefix.len()).cloned().collect();
+    pub fn take_subtree(&mut self, dir: &[u8]) -> Vec<(Vec<u8>, Record)> {
+        let paths: Vec<Vec<u8>> = self.records.keys().filter(|p| is_below(p, dir)).cloned().collect();
         paths.into_iter().filter_map(|p| self.remove(&p).map(|r| (p, r))).collect()
     }
 
     /// Inserts records moved here from another place (a directory rename); nothing is replaced.
-    pub fn install_moved(&mut self, path: &str, record: Record) {
+    pub fn install_moved(&mut self, path: &[u8], record: Record) {
         self.notes.remove(path, record.attr.ino);
         self.insert(path, record);
     }
 
-    /// The entries of `dir` held here, in name order, after `after`, up to `max` of them.
-    pub fn list(&self, dir: &str, after: &str, max: usize) -> Vec<DirEntry> {
+    /// The entries of `dir` held here, in byte order of their names, after `after`, up to `max`
+    /// of them.
+    pub fn list(&self, dir: &[u8], after: &[u8], max: usize) -> Vec<DirEntry> {
         let Some(names) = self.index.get(dir) else { return Vec::new() };
-        let range = names.range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded));
+        let range = names.range::<[u8], _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded));
         range
             .take(max)
             .filter_map(|(name, ())| {
-                let path = if dir == "/" { format!("/{name}") } else { format!("{dir}/{name}") };
-                let record = self.records.get(&path)?;
+                let record = self.records.get(&join(dir, name))?;
                 let kind = if record.is_dir() { libc::DT_DIR } else { libc::DT_REG };
                 Some(DirEntry { ino: record.attr.ino, kind, name: name.clone() })
             })

@@ -12,6 +12,8 @@ use std::num::NonZeroUsize;
 
 use lru::LruCache;
 
+use crate::path::{is_below, rebase};
+
 /// How many notes no writer holds a rank keeps (the most recent ones).
 const RECENT_NOTES: usize = 16384;
 
@@ -28,20 +30,19 @@ pub enum NoteUse {
 
 /// A note writers hold.
 struct Held {
-    to: String,
+    to: Vec<u8>,
     /// Writers yet to close through this note; it goes when the last one has.
     writers: u32,
 }
 
 pub struct Notes {
-    held: HashMap<(String, u64), Held>,
-    recent: LruCache<(String, u64), String>,
+    held: HashMap<(Vec<u8>, u64), Held>,
+    recent: LruCache<(Vec<u8>, u64), Vec<u8>>,
 }
 
 /// `path` with the tree `from` at its start replaced by `to`, if it lies in that tree.
-fn moved_into(path: &str, from: &str, to: &str) -> Option<String> {
-    let rest = path.strip_prefix(from)?;
-    (rest.is_empty() || rest.starts_with('/')).then(|| format!("{to}{rest}"))
+fn moved_into(path: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
+    (path == from || is_below(path, from)).then(|| rebase(path, from, to))
 }
 
 impl Notes {
@@ -51,28 +52,28 @@ impl Notes {
     }
 
     /// Remembers that the file `ino` at `from` now lives at `to`, held by its `writers`.
-    pub fn add(&mut self, from: &str, ino: u64, to: &str, writers: u32) {
-        let key = (from.to_owned(), ino);
+    pub fn add(&mut self, from: &[u8], ino: u64, to: &[u8], writers: u32) {
+        let key = (from.to_vec(), ino);
         if writers > 0 {
             self.recent.pop(&key);
-            self.held.insert(key, Held { to: to.to_owned(), writers });
+            self.held.insert(key, Held { to: to.to_vec(), writers });
         } else {
             self.held.remove(&key);
-            self.recent.put(key, to.to_owned());
+            self.recent.put(key, to.to_vec());
         }
     }
 
     /// The file `ino` came back to `path`: its note there is void. (Left, it would lead away
     /// from the file, and round in a circle if the file then went.)
-    pub fn remove(&mut self, path: &str, ino: u64) {
-        let key = (path.to_owned(), ino);
+    pub fn remove(&mut self, path: &[u8], ino: u64) {
+        let key = (path.to_vec(), ino);
         self.held.remove(&key);
         self.recent.pop(&key);
     }
 
     /// Where the file `ino`, known as `path`, lives now.
-    pub fn follow(&mut self, path: &str, ino: u64, how: NoteUse) -> Option<String> {
-        let key = (path.to_owned(), ino);
+    pub fn follow(&mut self, path: &[u8], ino: u64, how: NoteUse) -> Option<Vec<u8>> {
+        let key = (path.to_vec(), ino);
         if let Some(note) = self.held.get_mut(&key) {
             let to = note.to.clone();
             match how {
@@ -96,7 +97,7 @@ impl Notes {
     }
 
     /// A directory `from` moved to `to`: notes that lead into it lead to the new place.
-    pub fn retarget(&mut self, from: &str, to: &str) {
+    pub fn retarget(&mut self, from: &[u8], to: &[u8]) {
         for note in self.held.values_mut() {
             if let Some(new) = moved_into(&note.to, from, to) {
                 note.to = new;
@@ -129,21 +130,21 @@ mod tests {
     #[test]
     fn held_notes_last_as_long_as_their_writers() {
         let mut notes = Notes::new();
-        notes.add("/a", 1, "/b", 2);
-        notes.add("/c", 2, "/d", 0);
-        assert_eq!(notes.follow("/a", 1, NoteUse::Look).as_deref(), Some("/b"));
-        assert_eq!(notes.follow("/a", 9, NoteUse::Look), None, "each file its own way");
-        assert_eq!(notes.follow("/c", 2, NoteUse::Hold).as_deref(), Some("/d"), "a writer holds a recent note");
+        notes.add(b"/a", 1, b"/b", 2);
+        notes.add(b"/c", 2, b"/d", 0);
+        assert_eq!(notes.follow(b"/a", 1, NoteUse::Look).as_deref(), Some(&b"/b"[..]));
+        assert_eq!(notes.follow(b"/a", 9, NoteUse::Look), None, "each file its own way");
+        assert_eq!(notes.follow(b"/c", 2, NoteUse::Hold).as_deref(), Some(&b"/d"[..]), "a writer holds a recent note");
         assert_eq!(notes.held(), 2);
-        notes.follow("/c", 2, NoteUse::Release);
-        notes.follow("/a", 1, NoteUse::Release);
+        notes.follow(b"/c", 2, NoteUse::Release);
+        notes.follow(b"/a", 1, NoteUse::Release);
         assert_eq!(notes.held(), 1);
-        notes.follow("/a", 1, NoteUse::Release);
+        notes.follow(b"/a", 1, NoteUse::Release);
         assert_eq!((notes.held(), notes.len()), (0, 0));
-        notes.add("/a", 1, "/b", 1);
-        notes.add("/c", 1, "/d", 0);
-        notes.remove("/a", 1);
-        notes.remove("/c", 1);
+        notes.add(b"/a", 1, b"/b", 1);
+        notes.add(b"/c", 1, b"/d", 0);
+        notes.remove(b"/a", 1);
+        notes.remove(b"/c", 1);
         assert_eq!(notes.len(), 0, "a file back at its old name voids the note there");
     }
 
@@ -151,20 +152,20 @@ mod tests {
     fn recent_notes_are_bounded() {
         let mut notes = Notes::new();
         for i in 0..(RECENT_NOTES as u64 + 100) {
-            notes.add("/log", i, "/log.1", 0);
+            notes.add(b"/log", i, b"/log.1", 0);
         }
         assert_eq!(notes.len(), RECENT_NOTES);
-        assert_eq!(notes.follow("/log", 0, NoteUse::Look), None, "the oldest went");
-        assert!(notes.follow("/log", RECENT_NOTES as u64 + 99, NoteUse::Look).is_some());
+        assert_eq!(notes.follow(b"/log", 0, NoteUse::Look), None, "the oldest went");
+        assert!(notes.follow(b"/log", RECENT_NOTES as u64 + 99, NoteUse::Look).is_some());
     }
 
     #[test]
     fn notes_follow_a_moved_directory() {
         let mut notes = Notes::new();
-        notes.add("/x", 1, "/d/x", 1);
-        notes.add("/y", 2, "/dd/y", 0);
-        notes.retarget("/d", "/e/f");
-        assert_eq!(notes.follow("/x", 1, NoteUse::Look).as_deref(), Some("/e/f/x"));
-        assert_eq!(notes.follow("/y", 2, NoteUse::Look).as_deref(), Some("/dd/y"), "a sibling with the prefix stays");
+        notes.add(b"/x", 1, b"/d/x", 1);
+        notes.add(b"/y", 2, b"/dd/y", 0);
+        notes.retarget(b"/d", b"/e/f");
+        assert_eq!(notes.follow(b"/x", 1, NoteUse::Look).as_deref(), Some(&b"/e/f/x"[..]));
+        assert_eq!(notes.follow(b"/y", 2, NoteUse::Look).as_deref(), Some(&b"/dd/y"[..]), "a sibling with the prefix stays");
     }
 }

@@ -55,11 +55,11 @@ async fn wait_unlocked(node: &Node, owner: Rank, request: Request) -> Result<Rep
 
 /// Why `path` does not exist: `ENOTDIR` when one of its ancestors is a file, else `ENOENT`.
 /// Runs only on the failure path, one stat per ancestor up to the first that exists.
-async fn missing(node: &Node, path: &str) -> Error {
+async fn missing(node: &Node, path: &[u8]) -> Error {
     let mut current = path;
     while let Some((parent, _)) = crate::path::split_parent(current) {
         let owner = node.ring.meta_owner(parent);
-        match run_on(node, owner, Request::Stat { path: parent.to_owned() }).await {
+        match run_on(node, owner, Request::Stat { path: parent.to_vec() }).await {
             Ok(body) => match attr_of(body) {
                 Ok(attr) if attr.mode & libc::S_IFMT != libc::S_IFDIR => return Error::NotDirectory,
                 _ => return Error::NotFound,
@@ -72,8 +72,8 @@ async fn missing(node: &Node, path: &str) -> Error {
 }
 
 /// The attributes of `path`, from its metadata owner.
-pub async fn stat(node: &Node, path: &str) -> Result<Attr> {
-    attr_of(meta_call(node, Request::Stat { path: path.to_owned() }).await?)
+pub async fn stat(node: &Node, path: &[u8]) -> Result<Attr> {
+    attr_of(meta_call(node, Request::Stat { path: path.to_vec() }).await?)
 }
 
 /// The attributes out of a metadata reply.
@@ -119,7 +119,7 @@ pub async unsafe fn read_chunk(node: &Node, owner: Rank, ino: u64, offset: u64, 
 }
 
 /// Up to `max` of rank `rank`'s entries of directory `path`, in name order after `after`.
-pub async fn list_page(node: &Node, rank: Rank, path: String, after: String, max: u32) -> Result<Vec<DirEntry>> {
+pub async fn list_page(node: &Node, rank: Rank, path: Vec<u8>, after: Vec<u8>, max: u32) -> Result<Vec<DirEntry>> {
     if rank.0 >= node.nranks {
         return Err(Error::InvalidArgument("no such rank"));
     }

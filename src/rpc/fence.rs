@@ -22,6 +22,7 @@ use std::task::{Poll, Waker};
 
 use crate::error::{Error, Result};
 use crate::ids::Rank;
+use crate::path::is_below;
 
 /// Names one operation of this rank, and a directory rename across the job: ids from one rank
 /// grow with time (milliseconds in the high bits), and the low bits hold the rank.
@@ -32,7 +33,7 @@ const RANK_BITS: u32 = 22;
 
 /// An operation registered at this rank's gate.
 struct Op {
-    paths: Vec<String>,
+    paths: Vec<Vec<u8>>,
     /// A directory rename: it fences trees of its own.
     mover: bool,
 }
@@ -40,7 +41,7 @@ struct Op {
 /// The trees one directory rename has fenced at this rank.
 struct Fence {
     mover: MoverId,
-    trees: [String; 2],
+    trees: [Vec<u8>; 2],
 }
 
 #[derive(Default)]
@@ -62,20 +63,20 @@ pub struct Fences {
 }
 
 /// What [`Fences::on_moved`] calls, with the old and the new path of a moved directory.
-pub type MoveHook = Box<dyn Fn(&str, &str)>;
+pub type MoveHook = Box<dyn Fn(&[u8], &[u8])>;
 
 /// True if `path` is `tree` or lies below it.
-fn covers(tree: &str, path: &str) -> bool {
-    tree == "/" || path == tree || path.len() > tree.len() && path.starts_with(tree) && path.as_bytes()[tree.len()] == b'/'
+fn covers(tree: &[u8], path: &[u8]) -> bool {
+    path == tree || is_below(path, tree)
 }
 
-fn overlap(a: &str, b: &str) -> bool {
+fn overlap(a: &[u8], b: &[u8]) -> bool {
     covers(a, b) || covers(b, a)
 }
 
 /// True if the operation on `paths` must wait for a fence of `trees`: an operation inside a
 /// fenced tree waits, and so does a rename that would move a tree holding one or lying in one.
-fn meets(trees: &[String; 2], paths: &[String], mover: bool) -> bool {
+fn meets(trees: &[Vec<u8>; 2], paths: &[Vec<u8>], mover: bool) -> bool {
     trees.iter().any(|t| paths.iter().any(|p| if mover { overlap(t, p) } else { covers(t, p) }))
 }
 
@@ -114,7 +115,7 @@ impl Fences {
     /// Waits until no fence holds an operation on `paths` back, then registers it under `id`
     /// (from [`Fences::new_id`]) until the returned pass is dropped. `mover`: the operation is a
     /// directory rename, which fences trees itself.
-    pub async fn enter(&self, id: MoverId, paths: Vec<String>, mover: bool) -> Pass<'_> {
+    pub async fn enter(&self, id: MoverId, paths: Vec<Vec<u8>>, mover: bool) -> Pass<'_> {
         std::future::poll_fn(|cx| {
             if self.state.borrow().fences.iter().any(|f| meets(&f.trees, &paths, mover)) {
                 self.waiters.borrow_mut().push(cx.waker().clone());
@@ -130,8 +131,8 @@ impl Fences {
     /// Fences the trees `from` and `to` at this rank for the directory rename `mover`, and waits
     /// until no operation registered here is inside them. `Error::Locked` (the fence is gone
     /// again) when an older rename is in the way.
-    pub async fn begin(&self, mover: MoverId, from: &str, to: &str) -> Result<()> {
-        let trees = [from.to_owned(), to.to_owned()];
+    pub async fn begin(&self, mover: MoverId, from: &[u8], to: &[u8]) -> Result<()> {
+        let trees = [from.to_vec(), to.to_vec()];
         self.state.borrow_mut().fences.push(Fence { mover, trees: trees.clone() });
         let cleared = std::future::poll_fn(|cx| {
             let state = self.state.borrow();
@@ -166,7 +167,7 @@ impl Fences {
     /// Lifts the fences of the directory rename `mover` at this rank (none: nothing happens);
     /// `moved`: the tree did move, and the hook hears of it before any operation held back goes
     /// on. Returns the old and new path of the moved tree.
-    pub fn end(&self, mover: MoverId, moved: bool) -> Option<(String, String)> {
+    pub fn end(&self, mover: MoverId, moved: bool) -> Option<(Vec<u8>, Vec<u8>)> {
         let mut state = self.state.borrow_mut();
         let at = state.fences.iter().position(|f| f.mover == mover);
         let fence = at.map(|at| state.fences.swap_remove(at));
@@ -191,15 +192,15 @@ mod tests {
         futures_lite::future::block_on(futures_lite::future::poll_once(f)).map_or(Poll::Pending, Poll::Ready)
     }
 
-    fn paths(list: &[&str]) -> Vec<String> {
-        list.iter().map(|p| p.to_string()).collect()
+    fn paths(list: &[&str]) -> Vec<Vec<u8>> {
+        list.iter().map(|p| p.as_bytes().to_vec()).collect()
     }
 
     #[test]
     fn trees_cover_their_paths_only() {
-        assert!(covers("/a", "/a") && covers("/a", "/a/b") && covers("/", "/x"));
-        assert!(!covers("/a", "/ab") && !covers("/a/b", "/a"));
-        assert!(overlap("/a/b", "/a") && !overlap("/a/b", "/a/c"));
+        assert!(covers(b"/a", b"/a") && covers(b"/a", b"/a/b") && covers(b"/", b"/x"));
+        assert!(!covers(b"/a", b"/ab") && !covers(b"/a/b", b"/a"));
+        assert!(overlap(b"/a/b", b"/a") && !overlap(b"/a/b", b"/a/c"));
     }
 
     #[test]
@@ -208,7 +209,7 @@ mod tests {
         let inside = poll_once(std::pin::pin!(fences.enter(1, paths(&["/d/x"]), false)));
         let Poll::Ready(inside) = inside else { panic!("no fence yet") };
         let mover = fences.new_id();
-        let mut begin = std::pin::pin!(fences.begin(mover, "/d", "/e"));
+        let mut begin = std::pin::pin!(fences.begin(mover, b"/d", b"/e"));
         assert!(poll_once(begin.as_mut()).is_pending(), "an operation inside the tree is still running");
         let mut later = std::pin::pin!(fences.enter(2, paths(&["/e/y"]), false));
         assert!(poll_once(later.as_mut()).is_pending(), "the new tree is fenced too");
@@ -219,9 +220,9 @@ mod tests {
         assert!(poll_once(later.as_mut()).is_pending());
         let seen = std::rc::Rc::new(RefCell::new(Vec::new()));
         let log = seen.clone();
-        fences.on_moved(Box::new(move |from, to| log.borrow_mut().push(format!("{from} -> {to}"))));
-        assert_eq!(fences.end(mover, true), Some(("/d".to_string(), "/e".to_string())));
-        assert_eq!(*seen.borrow(), ["/d -> /e"], "told before the gate opens");
+        fences.on_moved(Box::new(move |from, to| log.borrow_mut().push([from, b" -> ", to].concat())));
+        assert_eq!(fences.end(mover, true), Some((b"/d".to_vec(), b"/e".to_vec())));
+        assert_eq!(*seen.borrow(), [b"/d -> /e".to_vec()], "told before the gate opens");
         assert!(poll_once(later.as_mut()).is_ready());
         assert_eq!(fences.end(mover, true), None, "a fence ends once");
     }
@@ -234,9 +235,9 @@ mod tests {
         let Poll::Ready(_young_pass) = poll_once(std::pin::pin!(fences.enter(young, paths(&["/d/a", "/x"]), true))) else {
             panic!("no fence yet")
         };
-        let mut older = std::pin::pin!(fences.begin(old, "/d", "/e"));
+        let mut older = std::pin::pin!(fences.begin(old, b"/d", b"/e"));
         assert!(poll_once(older.as_mut()).is_pending(), "the older waits for the younger to step aside");
-        let younger = poll_once(std::pin::pin!(fences.begin(young, "/d/a", "/x")));
+        let younger = poll_once(std::pin::pin!(fences.begin(young, b"/d/a", b"/x")));
         assert!(matches!(younger, Poll::Ready(Err(Error::Locked))), "the younger gives way");
         assert_eq!(fences.state.borrow().fences.len(), 1, "and its fence is gone");
     }

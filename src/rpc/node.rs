@@ -82,7 +82,7 @@ impl Node {
     }
 
     /// A metadata request must name a normalised path owned by this rank.
-    pub fn check_meta_path(&self, path: &str) -> Result<()> {
+    pub fn check_meta_path(&self, path: &[u8]) -> Result<()> {
         crate::path::check_normal(path)?;
         if self.ring.meta_owner(path) != self.rank {
             return Err(Error::InvalidArgument("path is not owned by this rank"));
@@ -115,7 +115,7 @@ impl Node {
             (Some(dir), IoBackend::Sync) => Some(ChunkStore::open_with_backend(dir, config.uring_depth, Backend::Sync)?),
         };
         let ring = Ring::new(nranks);
-        let owns_root = ring.meta_owner("/") == rank;
+        let owns_root = ring.meta_owner(b"/") == rank;
         Ok(Node {
             rank,
             nranks,

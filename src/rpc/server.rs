@@ -82,7 +82,7 @@ pub async fn broadcast(node: &Node, request: Request) -> Result<Vec<ReplyBody>> 
 pub const MAX_LIST_PAGE: u32 = 1024;
 
 /// A page of this rank's entries of directory `path`.
-pub fn list(node: &Node, path: &str, after: &str, max: u32) -> Result<Vec<wire::DirEntry>> {
+pub fn list(node: &Node, path: &[u8], after: &[u8], max: u32) -> Result<Vec<wire::DirEntry>> {
     crate::path::check_normal(path)?;
     if max == 0 || max > MAX_LIST_PAGE {
         return Err(Error::InvalidArgument("listing page size out of range"));
@@ -110,7 +110,7 @@ async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<Reply
 }
 
 /// Inserts records that a directory rename moved to this rank.
-fn install_records(node: &Node, records: Vec<(String, Attr, u64)>) {
+fn install_records(node: &Node, records: Vec<(Vec<u8>, Attr, u64)>) {
     let mut meta = node.meta.borrow_mut();
     for (path, attr, children) in records {
         meta.install_moved(&path, Record { attr, children: children as i64, locked: false });
@@ -119,11 +119,11 @@ fn install_records(node: &Node, records: Vec<(String, Attr, u64)>) {
 
 /// Moves this rank's records below `from` to the same place below `to`, sending each to its
 /// new owner.
-async fn move_tree(node: &Node, from: &str, to: &str) -> Result<ReplyBody> {
+async fn move_tree(node: &Node, from: &[u8], to: &[u8]) -> Result<ReplyBody> {
     for p in [from, to] {
         crate::path::check_normal(p)?;
     }
-    if from == "/" || to.starts_with(&format!("{from}/")) {
+    if from == b"/" || crate::path::is_below(to, from) {
         return Err(Error::InvalidArgument("cannot move a directory into itself"));
     }
     // The caller checked the lengths over all ranks; a create that raced with that check, or
@@ -133,11 +133,11 @@ async fn move_tree(node: &Node, from: &str, to: &str) -> Result<ReplyBody> {
     }
     let moved = node.meta.borrow_mut().take_subtree(from);
     let count = moved.len() as u64;
-    let mut by_owner: std::collections::BTreeMap<Rank, Vec<(String, Attr, u64)>> = Default::default();
+    let mut by_owner: std::collections::BTreeMap<Rank, Vec<(Vec<u8>, Attr, u64)>> = Default::default();
     for (path, record) in moved {
         // No forwarding notes: every descriptor below the tree follows it at the move's end
         // (`MoveEnd`), and none is used while the tree is fenced.
-        let new_path = format!("{to}{}", &path[from.len()..]);
+        let new_path = crate::path::rebase(&path, from, to);
         by_owner.entry(node.ring.meta_owner(&new_path)).or_default().push((new_path, record.attr, record.children as u64));
     }
     let sends = by_owner.into_iter().map(|(owner, records)| async move {
@@ -259,7 +259,7 @@ const PUBLISH_TRIES: usize = 4;
 /// A writer's size, published to the record at `path` (which must be owned here). A writer that
 /// missed a cut of the file may count bytes that were cut: then only what the chunk owners
 /// still hold, up to its size, is published, so a cut size never comes back.
-async fn publish(node: &Node, path: String, ino: u64, mut size: u64, mut cuts: u64, release: bool) -> Result<ReplyBody> {
+async fn publish(node: &Node, path: Vec<u8>, ino: u64, mut size: u64, mut cuts: u64, release: bool) -> Result<ReplyBody> {
     for _ in 0..PUBLISH_TRIES {
         // The table borrow ends with the statement: what follows may be served by this rank.
         let outcome = node.meta.borrow_mut().publish(&path, ino, size, cuts, release)?;
@@ -276,7 +276,7 @@ async fn publish(node: &Node, path: String, ino: u64, mut size: u64, mut cuts: u
             }
         }
     }
-    tracing::debug!(path, ino, "file cut again and again while its size was published; nothing published");
+    tracing::debug!(path = %crate::path::show(&path), ino, "file cut again and again while its size was published; nothing published");
     // Size 0 raises nothing; the writer still closes.
     match node.meta.borrow_mut().publish(&path, ino, 0, u64::MAX, release)? {
         Published::Done(attr) => Ok(ReplyBody::Attr(attr)),

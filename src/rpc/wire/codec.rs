@@ -50,13 +50,13 @@ impl Writer {
     pub(super) fn flag(&mut self, v: bool) {
         self.u8(u8::from(v));
     }
-    pub(super) fn path(&mut self, p: &str) {
+    pub(super) fn path(&mut self, p: &[u8]) {
         self.name(p);
     }
-    /// A `u16`-length-prefixed string that may be empty (a path never is).
-    pub(super) fn name(&mut self, p: &str) {
+    /// A `u16`-length-prefixed byte string that may be empty (a path never is).
+    pub(super) fn name(&mut self, p: &[u8]) {
         self.u16(p.len() as u16);
-        self.buf.extend_from_slice(p.as_bytes());
+        self.buf.extend_from_slice(p);
     }
     pub(super) fn attr(&mut self, a: &Attr) {
         self.u64(a.ino);
@@ -130,21 +130,21 @@ impl<'a> Reader<'a> {
         }
     }
     /// A non-empty `name`.
-    pub(super) fn path(&mut self) -> Result<String, WireError> {
+    pub(super) fn path(&mut self) -> Result<Vec<u8>, WireError> {
         let path = self.name()?;
         if path.is_empty() {
             return Err(WireError::BadLength);
         }
         Ok(path)
     }
-    /// A length-prefixed UTF-8 string of at most `MAX_PATH` bytes.
-    pub(super) fn name(&mut self) -> Result<String, WireError> {
+    /// A length-prefixed byte string of at most `MAX_PATH` bytes. Any byte may appear: a name
+    /// is bytes, as in POSIX; what makes a path valid is checked where it is used.
+    pub(super) fn name(&mut self) -> Result<Vec<u8>, WireError> {
         let len = self.u16()? as usize;
         if len > MAX_PATH {
             return Err(WireError::BadLength);
         }
-        let bytes = self.take(len)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| WireError::BadPath)
+        Ok(self.take(len)?.to_vec())
     }
     pub(super) fn attr(&mut self) -> Result<Attr, WireError> {
         Ok(Attr {

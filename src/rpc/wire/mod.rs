@@ -9,7 +9,7 @@
 //!  0 u32 magic | 4 u16 opcode | 6 u16 0 | 8 i32 errno (0 = ok) | 12 u32 0 | 16 u64 request id | 24 body
 //! ```
 //! Bulk data (chunk writes, read replies) travels as the message payload, never in the header.
-//! No text crosses the wire except paths; errors are errno values.
+//! No text crosses the wire; paths and names are bytes, errors are errno values.
 //!
 //! Each request's opcode, body layout and reply body are declared once, in the table of
 //! `requests.rs`; `codec.rs` reads and writes the individual fields.
@@ -207,7 +207,7 @@ pub fn decode_entries(buf: &[u8], count: u64) -> Result<Vec<DirEntry>, WireError
     for _ in 0..count {
         let (ino, kind) = (r.u64()?, r.u8()?);
         let name = r.name()?;
-        if name.is_empty() || name.len() > crate::path::MAX_NAME || name.contains('/') {
+        if name.is_empty() || name.len() > crate::path::MAX_NAME || name.contains(&b'/') || name.contains(&0) {
             return Err(WireError::BadPath);
         }
         entries.push(DirEntry { ino, kind, name });
@@ -217,7 +217,7 @@ pub fn decode_entries(buf: &[u8], count: u64) -> Result<Vec<DirEntry>, WireError
 }
 
 /// Encodes records moved by a directory rename as a payload.
-pub fn encode_records(records: &[(String, Attr, u64)]) -> Vec<u8> {
+pub fn encode_records(records: &[(Vec<u8>, Attr, u64)]) -> Vec<u8> {
     let mut w = Writer::with_capacity(records.len() * 96);
     for (path, attr, children) in records {
         w.attr(attr);
@@ -228,7 +228,7 @@ pub fn encode_records(records: &[(String, Attr, u64)]) -> Vec<u8> {
 }
 
 /// Decodes exactly `count` moved records from a payload.
-pub fn decode_records(buf: &[u8], count: u32) -> Result<Vec<(String, Attr, u64)>, WireError> {
+pub fn decode_records(buf: &[u8], count: u32) -> Result<Vec<(Vec<u8>, Attr, u64)>, WireError> {
     let mut r = Reader::new(buf);
     let mut records = Vec::with_capacity(count.min(1 << 16) as usize);
     for _ in 0..count {

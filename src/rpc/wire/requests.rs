@@ -12,9 +12,9 @@
 //!   parent's count), 21 (a tree's longest path, now the reply to `MoveBegin`).
 //! * The fields are listed in wire order, after the header. A request without fields omits the
 //!   braces and is a unit variant (`StatFs`). Each codec fixes the field's Rust type and bytes:
-//!   `u32`, `u64`, `i64` (little-endian), `flag` (`bool` as one byte, 0 or 1), `path` (`String`:
-//!   `u16` length then UTF-8, non-empty, at most `MAX_PATH` bytes), `name` (as `path`, but may be
-//!   empty) and `attr` (`Attr`, see `Writer::attr`).
+//!   `u32`, `u64`, `i64` (little-endian), `flag` (`bool` as one byte, 0 or 1), `path` (`Vec<u8>`:
+//!   `u16` length then the path's bytes, any bytes, non-empty, at most `MAX_PATH` of them), `name`
+//!   (as `path`, but may be empty) and `attr` (`Attr`, see `Writer::attr`).
 //! * `ReplyKind` names the `ReplyBody` a successful reply carries.
 //! * `routed by field` marks a metadata request: `field`, a `path`, names the record, whose owner
 //!   rank serves it. Requests without it are addressed otherwise (chunk requests to the ranks
@@ -44,10 +44,10 @@ macro_rules! field_type {
         bool
     };
     (path) => {
-        String
+        Vec<u8>
     };
     (name) => {
-        String
+        Vec<u8>
     };
     (attr) => {
         Attr
@@ -55,7 +55,7 @@ macro_rules! field_type {
 }
 
 /// Writes field `$v`, borrowed from its request, with codec `$codec`: numbers and flags are
-/// copied out, strings and attributes passed by reference.
+/// copied out, byte strings and attributes passed by reference.
 macro_rules! write_field {
     ($w:ident, path, $v:ident) => {
         $w.path($v)
@@ -124,9 +124,9 @@ macro_rules! requests {
 
             /// The path whose owner rank serves this request, for a metadata request; `None`
             /// for requests not addressed to one path's owner (see the table).
-            pub fn routing_path(&self) -> Option<&str> {
+            pub fn routing_path(&self) -> Option<&[u8]> {
                 match self {
-                    $($(Request::$name { $route, .. } => Some($route.as_str()),)?)*
+                    $($(Request::$name { $route, .. } => Some($route.as_slice()),)?)*
                     _ => None,
                 }
             }

@@ -7,7 +7,7 @@ fn all_requests() -> Vec<Request> {
         Request::Publish { path: "/x".into(), ino: 9, size: 1 << 40, cuts: 3, release: true },
         Request::Register { path: "/x".into(), ino: 10 },
         Request::Release { path: "/x".into(), ino: 11, to: "/y".into() },
-        Request::Release { path: "/x".into(), ino: 11, to: String::new() },
+        Request::Release { path: "/x".into(), ino: 11, to: Vec::new() },
         Request::Unlink { path: "/y".into() },
         Request::Write { ino: 3, offset: 12345, len: 4096 },
         Request::Read { ino: 3, offset: 0, len: 1 },
@@ -17,8 +17,10 @@ fn all_requests() -> Vec<Request> {
         Request::Rmdir { path: "/d".into() },
         Request::Link { path: "/d".into(), delta: -1, touch: true },
         Request::Truncate { path: "/f".into(), ino: 0, len: 77 },
-        Request::List { path: "/d".into(), after: String::new(), max: 100 },
+        Request::List { path: "/d".into(), after: Vec::new(), max: 100 },
         Request::List { path: "/d".into(), after: "name".into(), max: 1 },
+        Request::List { path: b"/d\xff".to_vec(), after: b"caf\xe9".to_vec(), max: 1 },
+        Request::Stat { path: b"/\xc3\x28/\xe6\x97\xa5".to_vec() },
         Request::Take { tree: false, path: "/a".into(), to: "/b".into() },
         Request::Take { tree: true, path: "/a".into(), to: "/b".into() },
         Request::Install { path: "/b".into(), attr: Attr { ino: 5, size: 6, ..Attr::default() }, children: 3 },
@@ -64,12 +66,29 @@ fn malformed_requests_are_rejected() {
     buf[4] = 99;
     assert_eq!(decode_request(&buf), Err(WireError::UnknownOpcode(99)));
     let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
-    buf[HEADER_LEN + 2] = 0xff; // invalid UTF-8 in the path
-    assert_eq!(decode_request(&buf), Err(WireError::BadPath));
-    let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
     buf[HEADER_LEN] = 0xff; // path length larger than the message
     buf[HEADER_LEN + 1] = 0x0f;
     assert!(decode_request(&buf).is_err());
+}
+
+#[test]
+fn paths_are_carried_as_raw_bytes() {
+    let odd: [&[u8]; 5] = [b"/a\xffb", b"/caf\xe9", b"/\xc3\x28", "/日本".as_bytes(), b"/\x01\x7f\x80\xfe"];
+    for path in odd {
+        let request = Request::Stat { path: path.to_vec() };
+        let buf = request.encode(0, 1);
+        assert_eq!(buf[HEADER_LEN..HEADER_LEN + 2], (path.len() as u16).to_le_bytes());
+        assert_eq!(&buf[HEADER_LEN + 2..], path);
+        assert_eq!(decode_request(&buf).map(|(_, r)| r), Ok(request));
+    }
+    // The length rules still hold: no empty path, none over MAX_PATH bytes.
+    let empty = Request::Stat { path: Vec::new() }.encode(0, 1);
+    assert_eq!(decode_request(&empty), Err(WireError::BadLength));
+    let mut long = vec![b'/'];
+    long.extend([0xff; crate::path::MAX_PATH]);
+    assert_eq!(decode_request(&Request::Stat { path: long.clone() }.encode(0, 1)), Err(WireError::BadLength));
+    long.pop();
+    assert!(decode_request(&Request::Stat { path: long }.encode(0, 1)).is_ok());
 }
 
 #[test]
@@ -83,12 +102,12 @@ fn field_rules_are_enforced() {
     buf.truncate(HEADER_LEN);
     buf.extend_from_slice(&0u16.to_le_bytes());
     assert_eq!(decode_request(&buf), Err(WireError::BadLength));
-    let list = Request::List { path: "/d".into(), after: String::new(), max: 1 };
+    let list = Request::List { path: "/d".into(), after: Vec::new(), max: 1 };
     assert_eq!(decode_request(&list.encode(0, 1)).map(|(_, r)| r), Ok(list));
     // Nor longer than MAX_PATH, even when the bytes are there.
-    let long = format!("/{}", "a".repeat(crate::path::MAX_PATH));
+    let long = format!("/{}", "a".repeat(crate::path::MAX_PATH)).into_bytes();
     assert_eq!(decode_request(&Request::Stat { path: long }.encode(0, 1)), Err(WireError::BadLength));
-    let longest = format!("/{}", "a".repeat(crate::path::MAX_PATH - 1));
+    let longest = format!("/{}", "a".repeat(crate::path::MAX_PATH - 1)).into_bytes();
     assert!(decode_request(&Request::Stat { path: longest }.encode(0, 1)).is_ok());
     // Open's reply: attr (68 bytes), old size, then the created flag.
     let reply = Reply {
@@ -117,7 +136,7 @@ fn metadata_requests_route_by_their_path() {
             | Request::Link { path, .. }
             | Request::Truncate { path, .. }
             | Request::Take { path, .. }
-            | Request::Install { path, .. } => Some(path.as_str()),
+            | Request::Install { path, .. } => Some(path.as_slice()),
             Request::Write { .. }
             | Request::Read { .. }
             | Request::TruncateChunks { .. }
@@ -143,9 +162,16 @@ fn payload_codecs_round_trip_and_reject_garbage() {
     assert_eq!(decode_entries(&buf, 2).unwrap(), entries);
     assert!(decode_entries(&buf, 3).is_err());
     assert!(decode_entries(&buf, 1).is_err());
-    let bad = encode_entries(&[DirEntry { ino: 1, kind: 0, name: "a/b".into() }]);
-    assert_eq!(decode_entries(&bad, 1), Err(WireError::BadPath));
-    let records = vec![("/x/y".to_string(), Attr::default(), 0u64), ("/x/z".to_string(), Attr { ino: 9, ..Attr::default() }, 2)];
+    for name in [&b"a/b"[..], b"a\0b", b""] {
+        let bad = encode_entries(&[DirEntry { ino: 1, kind: 0, name: name.to_vec() }]);
+        assert_eq!(decode_entries(&bad, 1), Err(WireError::BadPath), "{name:?}");
+    }
+    let odd = vec![
+        DirEntry { ino: 3, kind: libc::DT_REG, name: b"caf\xe9".to_vec() },
+        DirEntry { ino: 4, kind: libc::DT_DIR, name: vec![0xff; crate::path::MAX_NAME] },
+    ];
+    assert_eq!(decode_entries(&encode_entries(&odd), 2).unwrap(), odd);
+    let records = vec![(b"/x/y".to_vec(), Attr::default(), 0u64), (b"/x/\xff".to_vec(), Attr { ino: 9, ..Attr::default() }, 2)];
     let buf = encode_records(&records);
     assert_eq!(decode_records(&buf, 2).unwrap(), records);
     for cut in 0..buf.len() {
@@ -245,6 +271,7 @@ mod golden {
                 s("41020000a4010000e80300006400000004002f612f62"),
             ),
             (Request::Stat { path: "/st".into() }, 2, s("03002f7374")),
+            (Request::Stat { path: b"/\xff\xe9".to_vec() }, 2, s("03002fffe9")),
             (
                 Request::Publish { path: "/pub".into(), ino: 9, size: 1 << 40, cuts: 2, release: true },
                 3,
@@ -262,7 +289,7 @@ mod golden {
             (Request::Link { path: "/ln".into(), delta: -1, touch: true }, 11, s("ffffffffffffffff0103002f6c6e")),
             (Request::Link { path: "/ln".into(), delta: 2, touch: false }, 11, s("02000000000000000003002f6c6e")),
             (Request::Truncate { path: "/f".into(), ino: 0x0201, len: 77 }, 12, s("4d00000000000000010200000000000002002f66")),
-            (Request::List { path: "/ls".into(), after: String::new(), max: 100 }, 13, s("6400000003002f6c730000")),
+            (Request::List { path: "/ls".into(), after: Vec::new(), max: 100 }, 13, s("6400000003002f6c730000")),
             (Request::List { path: "/ls".into(), after: "name".into(), max: 1 }, 13, s("0100000003002f6c7304006e616d65")),
             (Request::Take { tree: true, path: "/from".into(), to: "/to".into() }, 14, s("0105002f66726f6d03002f746f")),
             (Request::Install { path: "/in".into(), attr: ATTR, children: 3 }, 15, format!("{ATTR_HEX}030000000000000003002f696e")),

@@ -170,7 +170,7 @@ impl Store for BenchFs {
         // The stream is closed when it is dropped, on every path out of this function.
         let dir = benchfs::opendir(path).map_err(bfs_err("opendir"))?;
         for entry in dir {
-            visit(entry.map_err(bfs_err("readdir"))?.name.as_bytes());
+            visit(&entry.map_err(bfs_err("readdir"))?.name);
         }
         Ok(())
     }

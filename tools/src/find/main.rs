@@ -15,6 +15,8 @@
 mod query;
 
 use std::collections::VecDeque;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,15 +32,27 @@ fn reference_mtime(path: &PathBuf) -> Result<i64, String> {
             use std::os::unix::fs::MetadataExt;
             Ok(meta.mtime() * 1_000_000_000 + meta.mtime_nsec())
         }
-        Err(local) => benchfs::stat(&benchfs_path(&path.to_string_lossy()))
+        Err(local) => benchfs::stat(benchfs_path(path.as_os_str().as_bytes()))
             .map(|st| st.mtime_ns)
             .map_err(|e| format!("-newer {}: not found locally ({local}) nor in BenchFS ({e})", path.display())),
     }
 }
 
+/// A path as text for messages (names are bytes; those that are not UTF-8 show as U+FFFD).
+fn shown(path: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(path)
+}
+
+/// Prints a matching path as its bytes, one per line, as find does.
+fn print_path(path: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(path)?;
+    out.write_all(b"\n")
+}
+
 /// A cheap, stable share of the files for each rank.
-fn owner_of(path: &str, size: u64) -> u64 {
-    path.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3)) % size
+fn owner_of(path: &[u8], size: u64) -> u64 {
+    path.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3)) % size
 }
 
 #[derive(Default)]
@@ -50,7 +64,7 @@ struct Counts {
 
 /// Whether the regular file `path`, named `name`, passes the query's tests. Only the -size and
 /// -newer tests need a stat; a file removed since it was listed no longer exists to match.
-fn matches(q: &Query, newer_than: Option<i64>, path: &str, name: &str, counts: &mut Counts) -> bool {
+fn matches(q: &Query, newer_than: Option<i64>, path: &[u8], name: &[u8], counts: &mut Counts) -> bool {
     if q.name.as_ref().is_some_and(|p| !glob_matches(p, name)) {
         return false;
     }
@@ -61,7 +75,7 @@ fn matches(q: &Query, newer_than: Option<i64>, path: &str, name: &str, counts: &
         Ok(st) => st,
         Err(e) if e.errno() == libc::ENOENT => return false,
         Err(e) => {
-            eprintln!("benchfs-find: {path}: {e}");
+            eprintln!("benchfs-find: {}: {e}", shown(path));
             counts.errors += 1;
             return false;
         }
@@ -79,7 +93,7 @@ fn walk(q: &Query, newer_than: Option<i64>, rank: u64, size: u64) -> Counts {
         let entries = match benchfs::opendir(&dir) {
             Ok(stream) => stream,
             Err(e) => {
-                eprintln!("benchfs-find: {dir}: {e}");
+                eprintln!("benchfs-find: {}: {e}", shown(&dir));
                 counts.errors += 1;
                 continue;
             }
@@ -88,15 +102,16 @@ fn walk(q: &Query, newer_than: Option<i64>, rank: u64, size: u64) -> Counts {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(e) => {
-                    eprintln!("benchfs-find: {dir}: {e}");
+                    eprintln!("benchfs-find: {}: {e}", shown(&dir));
                     counts.errors += 1;
                     break;
                 }
             };
-            if entry.name == "." || entry.name == ".." {
+            if entry.name == b"." || entry.name == b".." {
                 continue;
             }
-            let path = if dir == "/" { format!("/{}", entry.name) } else { format!("{dir}/{}", entry.name) };
+            let parent: &[u8] = if dir == b"/" { b"" } else { &dir };
+            let path = [parent, b"/", &entry.name].concat();
             if entry.kind == libc::DT_DIR {
                 dirs.push_back(path);
             } else if owner_of(&path, size) == rank {
@@ -104,7 +119,10 @@ fn walk(q: &Query, newer_than: Option<i64>, rank: u64, size: u64) -> Counts {
                 if matches(q, newer_than, &path, &entry.name, &mut counts) {
                     counts.matched += 1;
                     if q.print {
-                        println!("{path}");
+                        if let Err(e) = print_path(&path) {
+                            eprintln!("benchfs-find: cannot print {}: {e}", shown(&path));
+                            counts.errors += 1;
+                        }
                     }
                 }
             }

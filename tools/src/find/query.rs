@@ -57,7 +57,8 @@ pub fn size_matches(test: &SizeTest, unit: u64, size: u64) -> bool {
 
 #[derive(Debug)]
 pub struct Query {
-    pub root: String,
+    /// The path to search, as given: bytes, like any path.
+    pub root: Vec<u8>,
     pub name: Option<CString>,
     pub size: Option<(SizeTest, u64)>,
     pub newer: Option<PathBuf>,
@@ -98,7 +99,7 @@ fn add_test(q: &mut Query, word: &str, value: OsString) -> Result<(), lexopt::Er
 
 /// Parses the arguments after the program name.
 pub fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Parsed, lexopt::Error> {
-    let mut q = Query { root: String::new(), name: None, size: None, newer: None, print: false, contact: None };
+    let mut q = Query { root: Vec::new(), name: None, size: None, newer: None, print: false, contact: None };
     let mut parser = lexopt::Parser::from_args(args);
     loop {
         if let Some((word, value)) = take_test(&mut parser)? {
@@ -110,7 +111,7 @@ pub fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Long("contact") => q.contact = Some(PathBuf::from(parser.value()?)),
             Long("print") => q.print = true,
-            Value(path) if q.root.is_empty() => q.root = path.string()?,
+            Value(path) if q.root.is_empty() => q.root = path.into_vec(),
             _ => return Err(arg.unexpected()),
         }
     }
@@ -121,17 +122,20 @@ pub fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result
 }
 
 /// The BenchFS path for PATH: relative paths start at the BenchFS root.
-pub fn benchfs_path(path: &str) -> String {
-    let trimmed = path.trim_start_matches("./");
-    if trimmed.starts_with('/') {
-        trimmed.to_string()
+pub fn benchfs_path(path: &[u8]) -> Vec<u8> {
+    let mut trimmed = path;
+    while let Some(rest) = trimmed.strip_prefix(b"./") {
+        trimmed = rest;
+    }
+    if trimmed.starts_with(b"/") {
+        trimmed.to_vec()
     } else {
-        format!("/{trimmed}")
+        [b"/", trimmed].concat()
     }
 }
 
-/// Whether `name` matches the shell pattern, as `fnmatch(3)` decides.
-pub fn glob_matches(pattern: &CString, name: &str) -> bool {
+/// Whether `name` (any bytes, as names are) matches the shell pattern, as `fnmatch(3)` decides.
+pub fn glob_matches(pattern: &CString, name: &[u8]) -> bool {
     let Ok(name) = CString::new(name) else { return false };
     // SAFETY: both are valid NUL-terminated strings.
     unsafe { libc::fnmatch(pattern.as_ptr(), name.as_ptr(), 0) == 0 }
@@ -170,12 +174,23 @@ mod tests {
     #[test]
     fn arguments_as_io500_passes_them() {
         let q = query(&["./datafiles", "-newer", "/r/timestampfile", "-size", "3901c", "-name", "*01*"]).unwrap();
-        assert_eq!(benchfs_path(&q.root), "/datafiles");
-        assert!(glob_matches(q.name.as_ref().unwrap(), "file.mdtest.01.7"));
-        assert!(!glob_matches(q.name.as_ref().unwrap(), "file.mdtest.10.7"));
+        assert_eq!(benchfs_path(&q.root), b"/datafiles");
+        assert!(glob_matches(q.name.as_ref().unwrap(), b"file.mdtest.01.7"));
+        assert!(!glob_matches(q.name.as_ref().unwrap(), b"file.mdtest.10.7"));
         assert_eq!(q.size, Some((SizeTest::Exactly(3901), 1)));
         assert_eq!(q.newer, Some(PathBuf::from("/r/timestampfile")));
         assert!(!q.print && q.contact.is_none());
+    }
+
+    #[test]
+    fn paths_and_names_are_bytes() {
+        assert_eq!(benchfs_path(b"././d\xff"), b"/d\xff");
+        assert_eq!(benchfs_path(b"/caf\xe9"), b"/caf\xe9");
+        let star = CString::new("caf*").unwrap();
+        assert!(glob_matches(&star, b"caf\xe9"));
+        assert!(glob_matches(&star, "café".as_bytes()));
+        assert!(!glob_matches(&star, b"\xffcaf"));
+        assert!(!glob_matches(&star, b"caf\0e"), "a name with NUL matches nothing");
     }
 
     #[test]
@@ -183,7 +198,7 @@ mod tests {
         let q = query(&["--contact", "/tmp/c", "/tree", "--print", "-name", "f.r1.*"]).unwrap();
         assert_eq!(q.contact, Some(PathBuf::from("/tmp/c")));
         assert!(q.print);
-        assert_eq!(q.root, "/tree");
+        assert_eq!(q.root, b"/tree");
         let q = query(&["--contact=/tmp/d", "/"]).unwrap();
         assert_eq!(q.contact, Some(PathBuf::from("/tmp/d")));
         assert_eq!(query(&["--help"]).err().as_deref(), Some("help"));
