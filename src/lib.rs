@@ -76,8 +76,8 @@ mod ucx;
 pub use config::parse_size;
 pub use error::{BootstrapError, ConfigError, Error, Result, StorageError, UcxError, WireError};
 pub use fs::{
-    access, attach, attach_raw, close, finalize, fstat, fsync, ftruncate, init, init_raw, lseek, mkdir, open, opendir, pread, pwrite, read,
-    readdir, rename, rmdir, stat, statvfs, truncate, unlink, write, Dir, FileStat, FsStat, Whence,
+    access, attach, attach_raw, chunk_rank, close, finalize, fstat, fsync, ftruncate, init, init_raw, lseek, metadata_rank, mkdir, open,
+    opendir, pread, pwrite, read, readdir, rename, rmdir, stat, statvfs, truncate, unlink, write, Dir, FileStat, FsStat, Whence,
 };
 pub use ids::Rank;
 /// The MPI bindings BenchFS is built with: [`init`] and [`attach`] take their communicators.

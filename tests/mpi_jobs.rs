@@ -953,3 +953,29 @@ fn attached_client_outlives_its_server() {
     let _ = fs::remove_dir_all(&dir);
     check_job("example outlive on 1 rank", &client_job);
 }
+
+/// `benchfs-bench` runs every pattern (tiny sizes) and its latency mode, and verifies what it
+/// read back: the figures are not checked here (they are for people), the data and the exit
+/// status are.
+#[test]
+fn bench_tool_np2() {
+    let _guard = serial();
+    require_tool("mpirun").unwrap_or_else(|e| panic!("{e}"));
+    let bench = tool_binary("benchfs-bench");
+    let small = ["--transfer", "64k", "--block", "256k", "--files", "50", "--dirs", "50", "--readdir-files", "50", "--renames", "50"];
+    for args in [&["--mode", "all"][..], &["--mode", "latency", "--latency-ops", "50"][..]] {
+        let args: Vec<&str> = args.iter().chain(&small).copied().collect();
+        let job = run_job(&bench, &args, 2, SMALL_TRANSPORTED);
+        let mut problems = job_problems(&job, false);
+        if !job.stdout.contains("verification: passed") {
+            problems.push("did not print `verification: passed`".to_string());
+        }
+        let want = if args[1] == "latency" { "remote 4 KiB read" } else { "meta remove" };
+        if !job.stdout.contains(want) {
+            problems.push(format!("printed no `{want}` row"));
+        }
+        if !problems.is_empty() {
+            panic!("{}", job_report(&format!("benchfs-bench {args:?}"), &job, &problems));
+        }
+    }
+}

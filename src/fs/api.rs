@@ -12,6 +12,7 @@ use super::handle::handle;
 use super::namespace::{self, check_spelling, FileStat, FsStat};
 use super::{Client, Whence};
 use crate::error::{Error, Result};
+use crate::ids::Rank;
 use crate::path::{spell, Last};
 
 /// Runs `op` on the normal form of `path` on the progress thread, once what the path's spelling
@@ -151,4 +152,19 @@ pub fn access(path: impl AsRef<[u8]>, mode: i32) -> Result<()> {
 /// Like `statvfs(2)`: totals over all ranks.
 pub fn statvfs(path: impl AsRef<[u8]>) -> Result<FsStat> {
     on_path(path.as_ref(), namespace::statvfs)
+}
+
+/// The rank that holds the metadata record of `path` (where its `stat` is served). For tools
+/// and benchmarks that care where a request goes; any path has one, existing or not.
+pub fn metadata_rank(path: impl AsRef<[u8]>) -> Result<Rank> {
+    let path = crate::path::normalize(path.as_ref())?;
+    handle()?.call(move |client| async move { Ok(client.node.ring.meta_owner(&path)) })
+}
+
+/// The rank that holds the data of the open file `fd` at byte `offset`.
+pub fn chunk_rank(fd: i32, offset: u64) -> Result<Rank> {
+    handle()?.call(move |client| async move {
+        let ino = client.files.borrow().get(fd)?.attr.ino;
+        Ok(client.node.chunk_owner(ino, offset))
+    })
 }

@@ -18,7 +18,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 pub use api::{
-    access, close, fstat, fsync, ftruncate, lseek, mkdir, open, pread, pwrite, read, rename, rmdir, stat, statvfs, truncate, unlink, write,
+    access, chunk_rank, close, fstat, fsync, ftruncate, lseek, metadata_rank, mkdir, open, pread, pwrite, read, rename, rmdir, stat,
+    statvfs, truncate, unlink, write,
 };
 pub use dir::{opendir, readdir, Dir};
 pub use handle::{attach, attach_raw, finalize, init, init_raw};

@@ -11,11 +11,13 @@
 //! CPU while remote requests still wake it at once.
 //!
 //! Before blocking, the loop keeps polling for up to `spin`, yielding the CPU between polls, but
-//! only while its own application is busy calling (a job arrived within the last few spin
-//! windows): the next request or reply is then microseconds away and a wake-up from epoll costs
-//! more. When the application does something else, for instance waits in an MPI collective that
-//! busy-polls on the same core, yielding would hand that core to the poller for a whole time
-//! slice; blocking instead lets the kernel preempt it the moment work arrives.
+//! only while there is traffic: its own application is calling (a job arrived within the last
+//! few spin windows) or other ranks' requests or replies arrived just as recently. The next
+//! request or reply is then microseconds away and a wake-up from epoll costs more, also on a
+//! rank that serves others while its own application computes. When the rank has had neither,
+//! for instance while its application waits in an MPI collective that busy-polls on the same
+//! core, yielding would hand that core to the poller for a whole time slice; blocking instead
+//! lets the kernel preempt it the moment work arrives.
 
 mod mailbox;
 mod poller;
@@ -66,14 +68,15 @@ pub fn run_loop<J>(
         poller.add(fd)?;
     }
     let mut idle_since = Instant::now();
-    let mut last_job = Instant::now();
+    // The last job of this rank's application, or request or reply from the network.
+    let mut last_traffic = Instant::now();
     let active_window = spin * ACTIVE_WINDOWS;
     while !stop.get() {
         let mut busy = false;
         for job in mailbox.drain() {
             dispatch(job);
             busy = true;
-            last_job = Instant::now();
+            last_traffic = Instant::now();
         }
         for _ in 0..TASKS_PER_TURN {
             if !executor.try_tick() {
@@ -81,8 +84,13 @@ pub fn run_loop<J>(
             }
             busy = true;
         }
+        let mut traffic = false;
         for reactor in reactors {
-            busy |= reactor.turn();
+            traffic |= reactor.turn();
+        }
+        if traffic {
+            busy = true;
+            last_traffic = Instant::now();
         }
         // Tasks the reactors woke run now, and count as work.
         for _ in 0..TASKS_PER_TURN {
@@ -95,7 +103,7 @@ pub fn run_loop<J>(
             idle_since = Instant::now();
             continue;
         }
-        if idle_since.elapsed() < spin && last_job.elapsed() < active_window {
+        if idle_since.elapsed() < spin && last_traffic.elapsed() < active_window {
             std::thread::yield_now();
             continue;
         }

@@ -22,6 +22,9 @@
 //!     number of entries listed by all ranks over the slowest rank's time;
 //!   - `rename`: every rank creates `--renames` files (untimed) and renames each of them
 //!     (`/ren/r<rank>.<i>` to `/ren/r<rank>.<i>.moved`).
+//! * `latency` (not in `all`): rank 0 times single stats, creates and 4 KiB writes and reads that
+//!   rank 1 serves, while the other ranks idle, and prints min/p50/p99/max against
+//!   `ucx_perftest`'s active-message round trip (see [`latency`]).
 //!
 //! The read phases are shifted by one rank (like IOR's `-C`) so that a rank never reads what it
 //! has just written itself.
@@ -49,6 +52,7 @@
 
 mod ctx;
 mod data;
+mod latency;
 mod meta;
 mod options;
 mod pattern;
@@ -63,6 +67,7 @@ use mpi::traits::*;
 
 use ctx::Ctx;
 use data::{run_layout, Layout};
+use latency::run_latency;
 use meta::{run_dirs, run_files, PARENTS};
 use options::{parse_options, Options, Parsed, USAGE};
 use posix_dir::{choose_posix_dir, remove_posix_dir, setup_posix_dir, PosixSetup};
@@ -96,8 +101,11 @@ fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
             bad += run_dirs(ctx, &posix, setup, &mut table);
         }
     }
-    if ctx.rank == 0 {
+    if ctx.rank == 0 && (ctx.opts.fpp || ctx.opts.shared || ctx.opts.meta || ctx.opts.dirs) {
         table.print(ctx.opts.iterations);
+    }
+    if ctx.opts.latency {
+        bad += run_latency(ctx);
     }
     bad
 }

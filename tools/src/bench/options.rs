@@ -11,8 +11,10 @@ pub const USAGE: &str = "benchfs-bench: IOR/mdtest-like comparison of BenchFS wi
 
 usage: mpirun -np N benchfs-bench [options]
 
-  --mode fpp|shared|meta|dirs|all
-                              patterns to run (default all)
+  --mode fpp|shared|meta|dirs|all|latency
+                              patterns to run (default all: every one but latency,
+                              which times single remote operations while the other
+                              ranks idle; it needs 2 ranks or more)
   --transfer SIZE             size of one read or write (default 1M; a multiple of 8)
   --block SIZE                bytes per rank and segment (default 64M; a multiple of --transfer)
   --segments N                segments (default 1)
@@ -21,6 +23,7 @@ usage: mpirun -np N benchfs-bench [options]
   --readdir-files N           files per rank in the shared directory that readdir lists
                               (default 5000)
   --renames N                 files per rank that rename moves (default 2000)
+  --latency-ops N             timed operations of each kind in latency mode (default 2000)
   --posix-dir DIR             POSIX directory to compare with
                               (default /dev/shm/benchfs-bench-posix-<job id or pid of rank 0>)
   --iterations N              repeat every pattern N times and report the best (default 1)
@@ -39,6 +42,7 @@ pub struct Options {
     pub shared: bool,
     pub meta: bool,
     pub dirs: bool,
+    pub latency: bool,
     pub transfer: u64,
     pub block: u64,
     pub segments: u64,
@@ -46,6 +50,7 @@ pub struct Options {
     pub dir_count: u64,
     pub readdir_files: u64,
     pub renames: u64,
+    pub latency_ops: u64,
     pub posix_dir: Option<String>,
     pub iterations: u32,
     pub verify: bool,
@@ -59,6 +64,7 @@ impl Default for Options {
             shared: true,
             meta: true,
             dirs: true,
+            latency: false,
             transfer: 1 << 20,
             block: 64 << 20,
             segments: 1,
@@ -66,6 +72,7 @@ impl Default for Options {
             dir_count: 2000,
             readdir_files: 5000,
             renames: 2000,
+            latency_ops: 2000,
             posix_dir: None,
             iterations: 1,
             verify: true,
@@ -86,6 +93,9 @@ impl Options {
         if self.transfer > usize::MAX as u64 / 4 {
             return Err("--transfer is too large for this machine".into());
         }
+        if self.latency_ops == 0 {
+            return Err("--latency-ops must be at least 1".into());
+        }
         if self.segments == 0 || self.iterations == 0 {
             return Err("--segments and --iterations must be at least 1".into());
         }
@@ -99,15 +109,16 @@ pub enum Parsed {
     Help,
 }
 
-/// The patterns `--mode` selects, as (fpp, shared, meta, dirs).
-fn mode(text: &str) -> Result<(bool, bool, bool, bool), String> {
+/// The patterns `--mode` selects, as (fpp, shared, meta, dirs, latency).
+fn mode(text: &str) -> Result<(bool, bool, bool, bool, bool), String> {
     match text {
-        "fpp" => Ok((true, false, false, false)),
-        "shared" => Ok((false, true, false, false)),
-        "meta" => Ok((false, false, true, false)),
-        "dirs" => Ok((false, false, false, true)),
-        "all" => Ok((true, true, true, true)),
-        _ => Err("expected fpp, shared, meta, dirs or all".into()),
+        "fpp" => Ok((true, false, false, false, false)),
+        "shared" => Ok((false, true, false, false, false)),
+        "meta" => Ok((false, false, true, false, false)),
+        "dirs" => Ok((false, false, false, true, false)),
+        "all" => Ok((true, true, true, true, false)),
+        "latency" => Ok((false, false, false, false, true)),
+        _ => Err("expected fpp, shared, meta, dirs, all or latency".into()),
     }
 }
 
@@ -133,7 +144,7 @@ pub fn parse_options(args: impl IntoIterator<Item = impl Into<OsString>>) -> Res
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Long("no-verify") => o.verify = false,
             Long("fsync") => o.fsync = true,
-            Long("mode") => (o.fpp, o.shared, o.meta, o.dirs) = value(&mut parser, "--mode", mode)?,
+            Long("mode") => (o.fpp, o.shared, o.meta, o.dirs, o.latency) = value(&mut parser, "--mode", mode)?,
             Long("transfer") => o.transfer = value(&mut parser, "--transfer", size)?,
             Long("block") => o.block = value(&mut parser, "--block", size)?,
             Long("segments") => o.segments = value(&mut parser, "--segments", count)?,
@@ -141,6 +152,7 @@ pub fn parse_options(args: impl IntoIterator<Item = impl Into<OsString>>) -> Res
             Long("dirs") => o.dir_count = value(&mut parser, "--dirs", count)?,
             Long("readdir-files") => o.readdir_files = value(&mut parser, "--readdir-files", count)?,
             Long("renames") => o.renames = value(&mut parser, "--renames", count)?,
+            Long("latency-ops") => o.latency_ops = value(&mut parser, "--latency-ops", count)?,
             Long("posix-dir") => o.posix_dir = Some(parser.value()?.string()?),
             Long("iterations") => o.iterations = value(&mut parser, "--iterations", count)?,
             _ => return Err(arg.unexpected()),
@@ -207,12 +219,13 @@ mod tests {
     fn modes() {
         let modes = |m| {
             let o = parse(&["--mode", m]).unwrap();
-            (o.fpp, o.shared, o.meta, o.dirs)
+            (o.fpp, o.shared, o.meta, o.dirs, o.latency)
         };
-        assert_eq!(modes("fpp"), (true, false, false, false));
-        assert_eq!(modes("meta"), (false, false, true, false));
-        assert_eq!(modes("dirs"), (false, false, false, true));
-        assert_eq!(modes("all"), (true, true, true, true));
+        assert_eq!(modes("fpp"), (true, false, false, false, false));
+        assert_eq!(modes("meta"), (false, false, true, false, false));
+        assert_eq!(modes("dirs"), (false, false, false, true, false));
+        assert_eq!(modes("all"), (true, true, true, true, false));
+        assert_eq!(modes("latency"), (false, false, false, false, true));
         assert!(parse(&["--mode", "ior"]).unwrap_err().contains("--mode"));
     }
 

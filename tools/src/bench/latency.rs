@@ -1,0 +1,231 @@
+//! `--mode latency`: single operations, timed one at a time on rank 0, each served by rank 1 (the
+//! path's metadata record or the chunk lies there), while every other rank's application idles
+//! in a sleeping wait rather than a busy MPI call. Rank 1 therefore serves from a progress
+//! thread whose own application is not calling, the case where a wake-up costs the most.
+//!
+//! The reference, in the same job and on the same node, is `ucx_perftest`'s UCP active-message
+//! ping-pong (`-t ucp_am_lat`), when the program is installed (Debian: `ucx-utils`); its round
+//! trip is twice the one-way latency it reports.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mpi::traits::*;
+
+use crate::ctx::Ctx;
+
+const DIR: &str = "/latency";
+/// Untimed operations of each kind before the timed ones.
+const WARMUP: usize = 100;
+const IO_SIZE: usize = 4096;
+
+/// Times of one kind of operation.
+struct Samples {
+    name: &'static str,
+    times: Vec<Duration>,
+}
+
+impl Samples {
+    fn percentile(&self, p: usize) -> f64 {
+        let mut sorted = self.times.clone();
+        sorted.sort_unstable();
+        let at = (sorted.len() * p / 100).min(sorted.len().saturating_sub(1));
+        sorted.get(at).map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+    }
+}
+
+/// Times `op` on each of `items` after untimed calls on the first `WARMUP` (all of which must
+/// succeed); a failed call counts as bad and is not timed.
+fn time_each<T>(name: &'static str, items: &[T], warmup: &[T], mut op: impl FnMut(&T) -> bool, bad: &mut u64) -> Samples {
+    for item in warmup {
+        if !op(item) {
+            *bad += 1;
+        }
+    }
+    let mut times = Vec::with_capacity(items.len());
+    for item in items {
+        let start = Instant::now();
+        let ok = op(item);
+        let took = start.elapsed();
+        if ok {
+            times.push(took);
+        } else {
+            *bad += 1;
+        }
+    }
+    Samples { name, times }
+}
+
+/// `n` paths in `DIR` (named after `prefix`) whose metadata rank 1 holds.
+fn remote_names(prefix: &str, n: usize) -> Vec<String> {
+    (0..).map(|i| format!("{DIR}/{prefix}{i}")).filter(|p| benchfs::metadata_rank(p).is_ok_and(|r| r.0 == 1)).take(n).collect()
+}
+
+/// The stamp of the 4 KiB block at `offset`.
+fn block(offset: u64) -> Vec<u8> {
+    (0..IO_SIZE as u64).map(|i| ((offset + i) * 31 % 251) as u8).collect()
+}
+
+/// Rank 0's measurements; returns the samples and the count of failed or wrong operations.
+fn measure(n: usize) -> (Vec<Samples>, u64) {
+    let mut bad = 0u64;
+    if let Err(e) = benchfs::mkdir(DIR, 0o755) {
+        eprintln!("benchfs-bench: mkdir {DIR}: {e}");
+        return (Vec::new(), 1);
+    }
+    let stat_names = remote_names("s", n + WARMUP);
+    let create_names = remote_names("c", n + WARMUP);
+    for p in &stat_names {
+        match benchfs::open(p, libc::O_CREAT | libc::O_WRONLY, 0o644) {
+            Ok(fd) => bad += benchfs::close(fd).is_err() as u64,
+            Err(_) => bad += 1,
+        }
+    }
+    let (warm, timed) = stat_names.split_at(WARMUP);
+    let stat = time_each("remote stat", timed, warm, |p| benchfs::stat(p).is_ok(), &mut bad);
+    let (warm, timed) = create_names.split_at(WARMUP);
+    let create = time_each(
+        "remote create",
+        timed,
+        warm,
+        |p| benchfs::open(p, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o644).is_ok_and(|fd| benchfs::close(fd).is_ok()),
+        &mut bad,
+    );
+    let mut samples = vec![stat, create];
+    samples.extend(data_samples(n, &mut bad));
+    for p in stat_names.iter().chain(&create_names) {
+        bad += benchfs::unlink(p).is_err() as u64;
+    }
+    bad += benchfs::rmdir(DIR).is_err() as u64;
+    (samples, bad)
+}
+
+/// 4 KiB writes and then reads within one chunk of a file that rank 1 holds.
+fn data_samples(n: usize, bad: &mut u64) -> Vec<Samples> {
+    let path = format!("{DIR}/data");
+    let Ok(fd) = benchfs::open(&path, libc::O_CREAT | libc::O_RDWR, 0o644) else {
+        *bad += 1;
+        return Vec::new();
+    };
+    let chunk = benchfs::fstat(fd).map_or(0, |st| st.blksize);
+    let first = (0..64u64).map(|c| c * chunk).find(|&off| benchfs::chunk_rank(fd, off).is_ok_and(|r| r.0 == 1));
+    let Some(base) = first.filter(|_| chunk >= IO_SIZE as u64) else {
+        eprintln!("benchfs-bench: latency: no chunk of {path} on rank 1");
+        *bad += 1;
+        return Vec::new();
+    };
+    let slots = chunk / IO_SIZE as u64;
+    let offsets: Vec<u64> = (0..(n + WARMUP) as u64).map(|i| base + (i % slots) * IO_SIZE as u64).collect();
+    let (warm, timed) = offsets.split_at(WARMUP);
+    let write = time_each("remote 4 KiB write", timed, warm, |&off| benchfs::pwrite(fd, &block(off), off).is_ok_and(|w| w == IO_SIZE), bad);
+    let mut buf = vec![0u8; IO_SIZE];
+    let read = time_each(
+        "remote 4 KiB read",
+        timed,
+        warm,
+        |&off| benchfs::pread(fd, &mut buf, off).is_ok_and(|r| r == IO_SIZE) && buf == block(off),
+        bad,
+    );
+    *bad += benchfs::close(fd).is_err() as u64;
+    *bad += benchfs::unlink(&path).is_err() as u64;
+    vec![write, read]
+}
+
+/// `ucx_perftest`'s active-message one-way latency on this node, (median, average) in µs, or why
+/// there is none.
+fn ucx_reference() -> Result<(f64, f64), String> {
+    let port = (20000 + std::process::id() % 20000).to_string();
+    let args = ["-t", "ucp_am_lat", "-n", "20000", "-p", &port];
+    let mut server = unbound(Command::new("ucx_perftest"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("ucx_perftest not run ({e}); Debian has it in ucx-utils"))?;
+    std::thread::sleep(Duration::from_millis(500));
+    let client = unbound(Command::new("ucx_perftest")).arg("127.0.0.1").args(args).stdin(Stdio::null()).output();
+    // A server whose client never came would wait for ever.
+    let _ = server.kill();
+    let _ = server.wait();
+    let out = client.map_err(|e| format!("ucx_perftest client: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.trim_start().starts_with("Final:")).ok_or("ucx_perftest printed no result")?;
+    let fields: Vec<f64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    match fields.as_slice() {
+        [_, median, average, ..] => Ok((*median, *average)),
+        _ => Err(format!("unexpected ucx_perftest line: {line}")),
+    }
+}
+
+/// `command`, free to run on every CPU: this rank may be bound to one core, and two
+/// busy-polling ping-pong processes sharing it would measure the scheduler instead.
+fn unbound(mut command: Command) -> Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure only calls async-signal-safe sched_setaffinity
+    // on a set built on its own stack.
+    unsafe {
+        command.pre_exec(|| {
+            let mut all: libc::cpu_set_t = std::mem::zeroed();
+            for cpu in 0..libc::CPU_SETSIZE as usize {
+                libc::CPU_SET(cpu, &mut all);
+            }
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &all);
+            Ok(())
+        });
+    }
+    command
+}
+
+/// Waits for every rank without keeping a core busy (a blocking MPI barrier may spin).
+fn idle_until_all_arrive(ctx: &Ctx) {
+    let mut request = ctx.world.immediate_barrier();
+    loop {
+        match request.test() {
+            Ok(_) => return,
+            Err(pending) => request = pending,
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Runs the latency pattern; returns this rank's count of failed or wrong operations.
+pub fn run_latency(ctx: &Ctx) -> u64 {
+    if ctx.size < 2 {
+        if ctx.rank == 0 {
+            println!("\nlatency: needs 2 ranks or more; skipped");
+        }
+        return 0;
+    }
+    ctx.barrier();
+    let mut bad = 0;
+    if ctx.rank == 0 {
+        let reference = ucx_reference();
+        let (samples, failed) = measure(ctx.opts.latency_ops as usize);
+        bad = failed;
+        print_latency(&samples, &reference);
+    }
+    idle_until_all_arrive(ctx);
+    bad
+}
+
+fn print_latency(samples: &[Samples], reference: &Result<(f64, f64), String>) {
+    let node_local = std::env::var("BENCHFS_NODE_LOCAL").unwrap_or_else(|_| "1 (default)".into());
+    println!("\nlatency: rank 0 -> rank 1, one operation at a time, other ranks idle (microseconds)");
+    println!("  BENCHFS_NODE_LOCAL={node_local} (with 1, data of a same-node rank is read and written directly)");
+    println!("{:<22} {:>7} {:>9} {:>9} {:>9} {:>9}", "operation", "n", "min", "p50", "p99", "max");
+    for s in samples {
+        let min = s.times.iter().min().map_or(f64::NAN, |d| d.as_secs_f64() * 1e6);
+        let max = s.times.iter().max().map_or(f64::NAN, |d| d.as_secs_f64() * 1e6);
+        println!("{:<22} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2}", s.name, s.times.len(), min, s.percentile(50), s.percentile(99), max);
+    }
+    match reference {
+        Ok((median, average)) => {
+            let round_trip = 2.0 * average;
+            println!("reference: ucx_perftest ucp_am_lat on this node: one-way median {median:.3}, average {average:.3}; round trip {round_trip:.3}");
+            if let Some(stat) = samples.first() {
+                println!("remote stat p50 / AM round trip: {:.1}", stat.percentile(50) / round_trip);
+            }
+        }
+        Err(why) => println!("reference: {why}"),
+    }
+}
