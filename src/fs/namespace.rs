@@ -1,9 +1,9 @@
 //! The namespace: files and directories as records on the metadata owner of each path.
 //!
-//! The protocols take more than one step: a create is its parent's entry count, then the record;
-//! a remove the reverse; a rename locks the record at the old name's owner, installs it at the
-//! new name's and then removes the original. Each says below which step undoes which when a
-//! later one fails.
+//! A create or a remove is one request to the entry's owner (which enlists in the parent
+//! directory the first time it holds an entry there), with the parent's mtime stamped at the
+//! same time; a rename locks the record at the old name's owner, installs it at the new name's
+//! and then removes the original, undoing the lock if the install fails.
 
 use std::rc::Rc;
 
@@ -44,48 +44,36 @@ async fn remove_chunks(node: &Node, attr: &Attr, reach: u64) -> Result<()> {
     call_all(node, holders(node, attr, reach), Request::RemoveChunks { ino: attr.ino }).await.map(drop)
 }
 
-/// Adjusts the entry count (and with `touch` the mtime) of the directory holding `path`.
-async fn link_parent(node: &Node, path: &[u8], delta: i64, touch: bool) -> Result<()> {
-    let Some((parent, _)) = crate::path::split_parent(path) else { return Ok(()) };
-    meta_call(node, Request::Link { path: parent.to_owned(), delta, touch }).await.map(drop)
+/// Stamps the mtime of the directories holding `paths`, all at once. Only times are at stake:
+/// a failure (the directory just went) is logged, never returned.
+async fn touch_parents(node: &Node, paths: &[&[u8]]) {
+    let touches = paths.iter().filter_map(|p| crate::path::split_parent(p)).map(|(parent, _)| {
+        let parent = parent.to_vec();
+        async move {
+            if let Err(e) = meta_call(node, Request::Touch { path: parent.clone() }).await {
+                tracing::debug!(path = %show(&parent), error = %e, "directory times not stamped");
+            }
+        }
+    });
+    crate::join::join_all(touches.collect()).await;
 }
 
-/// Undoes a parent link after the operation it accompanied failed; a failure here leaves the
-/// count one off, which is logged.
-async fn unlink_parent_quietly(node: &Node, path: &[u8], delta: i64) {
-    if let Err(e) = link_parent(node, path, delta, false).await {
-        tracing::warn!(path = %show(path), error = %e, "could not undo a parent directory update");
-    }
-}
-
-/// Creates an entry (file or directory) under its parent. The parent's entry count goes up
-/// first, so the parent must exist and be a directory, and no rmdir can remove it while the
-/// entry is made; then the entry is made. If that fails, or finds the entry already there, the
-/// count is taken back.
+/// Creates an entry (file or directory) on its owner, which enlists in the parent directory
+/// first if it holds no entry there yet (the parent must exist and be a directory); the parent's
+/// mtime is stamped at the same time.
 ///
-/// Invariant: a record exists only below a directory that counts it. (Making both at once, with
-/// undo steps for either half, left records that no directory counted when a create raced an
-/// rmdir of its parent and someone opened the new entry in between.)
+/// Invariant: a record exists only below a directory that knows its rank as a holder, so an
+/// rmdir asks that rank before it may succeed (see `metadata::members`).
 async fn create_entry(node: &Node, path: &[u8], request: Request) -> Result<ReplyBody> {
-    link_parent(node, path, 1, true).await?;
-    let made = meta_call(node, request).await;
-    let created = matches!(&made, Ok(ReplyBody::Opened { created: true, .. } | ReplyBody::Attr(_)));
-    if !created {
-        unlink_parent_quietly(node, path, -1).await;
-    }
+    let (made, ()) = futures_lite::future::zip(meta_call(node, request), touch_parents(node, &[path])).await;
     made
 }
 
-/// Removes an entry, then takes it off its parent's count.
-///
-/// Invariant: a directory's count never falls below the entries it holds, so that `rmdir` never
-/// removes a directory that still holds one. (Taking the count off at the same time as the
-/// removal, with an undo when the removal failed, let a failed unlink make its directory look
-/// empty for a round trip, and an rmdir then removed it over a live file.)
+/// Removes an entry (an rmdir asks the directory's holders first); the parent's mtime is
+/// stamped at the same time.
 async fn remove_entry(node: &Node, path: &[u8], request: Request) -> Result<ReplyBody> {
-    let removed = meta_call(node, request).await?;
-    link_parent(node, path, -1, true).await?;
-    Ok(removed)
+    let (removed, ()) = futures_lite::future::zip(meta_call(node, request), touch_parents(node, &[path])).await;
+    removed
 }
 
 /// What `stat` reports about a file.
@@ -269,9 +257,9 @@ pub async fn ftruncate(client: Rc<Client>, fd: i32, len: u64) -> Result<()> {
 /// descendants move with it, each to the owner of its new path. File data never moves.
 ///
 /// Steps: lock the source (`Take`: it stays, answering reads, while every change to it waits);
-/// count the entry in the new parent; install a copy at the new name; remove the source
-/// (`Release`, leaving a note for its writers). Until the install, a failure unlocks the source
-/// and uncounts the entry, so a rename never loses a record. A directory's rename first fences
+/// install a copy at the new name (whose owner enlists in the new parent, and first removes an
+/// empty directory it replaces); remove the source (`Release`, leaving a note for its
+/// writers). Until the install, a failure unlocks the source, so a rename never loses a record. A directory's rename first fences
 /// both trees on every rank (see `rpc::fence`), so that no operation runs inside them while
 /// their records move.
 pub async fn rename(client: Rc<Client>, from: Vec<u8>, to: Vec<u8>) -> Result<()> {
@@ -294,10 +282,10 @@ pub async fn rename(client: Rc<Client>, from: Vec<u8>, to: Vec<u8>) -> Result<()
     }
     {
         let _pass = enter(node, vec![from.clone(), to.clone()]).await;
-        let (attr, children) = take(node, &from, &to, false).await?;
+        let attr = take(node, &from, &to, false).await?;
         // A directory comes back unlocked: it moves the tree's way.
         if !is_dir(&attr) {
-            return move_record(&client, &from, &to, attr, children, &std::cell::Cell::new(false)).await;
+            return move_record(&client, &from, &to, attr, &std::cell::Cell::new(false)).await;
         }
     }
     rename_tree(&client, &from, &to).await
@@ -322,7 +310,7 @@ async fn rename_tree(client: &Client, from: &[u8], to: &[u8]) -> Result<()> {
         let tree_moved = std::cell::Cell::new(false);
         let moved = match moved {
             Ok(()) => match take(node, from, to, true).await {
-                Ok((attr, children)) => move_record(client, from, to, attr, children, &tree_moved).await,
+                Ok(attr) => move_record(client, from, to, attr, &tree_moved).await,
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -368,36 +356,28 @@ pub async fn enter_descriptor(client: &Client, fd: i32) -> Result<(crate::rpc::f
 }
 
 /// The record at `from`, locked for its rename to `to` (a directory only with `tree`).
-async fn take(node: &Node, from: &[u8], to: &[u8], tree: bool) -> Result<(Attr, u64)> {
-    match meta_call(node, Request::Take { tree, path: from.to_vec(), to: to.to_vec() }).await? {
-        ReplyBody::Record { attr, children } => Ok((attr, children)),
-        _ => Err(Error::Internal("take reply without a record")),
-    }
+async fn take(node: &Node, from: &[u8], to: &[u8], tree: bool) -> Result<Attr> {
+    attr_of(meta_call(node, Request::Take { tree, path: from.to_vec(), to: to.to_vec() }).await?)
 }
 
-/// The rest of a rename once its source is locked: count, install, release, then the tree below
-/// a directory (`tree_moved` is set once it moved), the descriptors of this rank, and the old
-/// parent's count.
-async fn move_record(client: &Client, from: &[u8], to: &[u8], attr: Attr, children: u64, tree_moved: &std::cell::Cell<bool>) -> Result<()> {
+/// The rest of a rename once its source is locked: install, release (stamping both parents'
+/// times meanwhile), then the tree below a directory (`tree_moved` is set once it moved) and the
+/// descriptors of this rank.
+async fn move_record(client: &Client, from: &[u8], to: &[u8], attr: Attr, tree_moved: &std::cell::Cell<bool>) -> Result<()> {
     let node = &client.node;
-    // The new parent must exist; count the new entry now, undone below if it replaces one.
-    if let Err(e) = link_parent(node, to, 1, true).await {
-        untake(node, from, attr).await;
-        return Err(e);
-    }
-    let replaced = match meta_call(node, Request::Install { path: to.to_vec(), attr, children }).await {
+    let replaced = match meta_call(node, Request::Install { path: to.to_vec(), attr }).await {
         Ok(ReplyBody::Replaced(replaced)) => replaced,
         Ok(_) => return Err(Error::Internal("install reply without an outcome")),
         Err(e) => {
             untake(node, from, attr).await;
-            unlink_parent_quietly(node, to, -1).await;
             return Err(e);
         }
     };
     // Installed: the source goes (it was locked since the take, so it is what was installed).
-    meta_call(node, Request::Release { path: from.to_vec(), ino: attr.ino, to: to.to_vec() }).await?;
+    let release = meta_call(node, Request::Release { path: from.to_vec(), ino: attr.ino, to: to.to_vec() });
+    let (released, ()) = futures_lite::future::zip(release, touch_parents(node, &[from, to])).await;
+    released?;
     if let Some(old) = replaced {
-        unlink_parent_quietly(node, to, -1).await;
         if old.mode & libc::S_IFMT == libc::S_IFREG && old.ino != attr.ino {
             remove_chunks(node, &old, old.size).await?;
         }
@@ -410,7 +390,7 @@ async fn move_record(client: &Client, from: &[u8], to: &[u8], attr: Attr, childr
     for f in client.files.borrow_mut().of_inode(attr.ino) {
         f.path = to.to_vec();
     }
-    link_parent(node, from, -1, true).await
+    Ok(())
 }
 
 /// The undo of a rename's `Take`: the record at `from`, which stayed there, is unlocked.

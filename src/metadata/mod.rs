@@ -6,8 +6,9 @@
 //!
 //! A directory's entries are spread over the ranks by their own paths. Two structures make the
 //! namespace work without a central server:
-//! * every record of a directory counts its entries (`children`), kept up to date by the parent
-//!   link calls that accompany each create and remove, so `rmdir` can refuse a non-empty one;
+//! * a directory's owner knows which ranks hold entries of it ([`members`]): a rank enlists
+//!   once, before its first entry there, so creates and removes need no word with the owner,
+//!   and `rmdir` asks only the holders whether they still have entries;
 //! * every rank indexes the records it owns by parent, sorted by name, so a listing is the union
 //!   of one sorted stream per rank, read in pages.
 
@@ -17,7 +18,9 @@ use crate::error::{Error, Result};
 use crate::ids::Rank;
 use crate::path::{is_below, join, split_parent};
 
+mod members;
 mod notes;
+use members::Members;
 use notes::{NoteUse, Notes};
 
 /// A file's attributes as kept by its metadata owner.
@@ -56,15 +59,13 @@ pub struct DirEntry {
 /// Bits of the inode number below the creating rank's field.
 const INO_RANK_SHIFT: u32 = 40;
 
-/// One record: attributes, and for a directory the number of its entries.
+/// One record: attributes, and whether a rename or an rmdir holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
     pub attr: Attr,
-    /// Never below the entries that exist: a create counts itself before it is made, a remove
-    /// only after it is done. Signed, so that a count gone wrong shows as such.
-    pub children: i64,
-    /// Held by a rename between taking it and moving it: it still answers reads, and every
-    /// change waits (`Error::Locked`), so that what the rename installs elsewhere is what it took.
+    /// Held by a rename between taking it and moving it, or by an rmdir while it drains the
+    /// holders: it still answers reads, and every change waits (`Error::Locked`), so that what
+    /// the rename installs elsewhere is what it took, and no entry is made while rmdir asks.
     pub locked: bool,
 }
 
@@ -110,7 +111,10 @@ pub struct MetaTable {
     notes: Notes,
     /// Parent path -> names of the records here in that directory.
     index: HashMap<Vec<u8>, BTreeMap<Vec<u8>, ()>>,
+    /// Which ranks hold entries of the directories here, and which this rank holds entries of.
+    members: Members,
     rank: Rank,
+    nranks: u32,
     next_ino: u64,
 }
 
@@ -122,9 +126,17 @@ pub fn now_ns() -> i64 {
 pub const ROOT_INO: u64 = 1;
 
 impl MetaTable {
-    /// `owns_root`: this rank holds the record of "/".
-    pub fn new(rank: Rank, owns_root: bool) -> MetaTable {
-        let mut table = MetaTable { records: HashMap::new(), notes: Notes::new(), index: HashMap::new(), rank, next_ino: 1 };
+    /// The table of `rank` among `nranks`; `owns_root`: this rank holds the record of "/".
+    pub fn new(rank: Rank, nranks: u32, owns_root: bool) -> MetaTable {
+        let mut table = MetaTable {
+            records: HashMap::new(),
+            notes: Notes::new(),
+            index: HashMap::new(),
+            members: Members::default(),
+            rank,
+            nranks,
+            next_ino: 1,
+        };
         if owns_root {
             let now = now_ns();
             // SAFETY: getuid/getgid cannot fail.
@@ -142,7 +154,7 @@ impl MetaTable {
                 cuts: 0,
                 writers: 0,
             };
-            table.records.insert(b"/".to_vec(), Record { attr, children: 0, locked: false });
+            table.records.insert(b"/".to_vec(), Record { attr, locked: false });
         }
         table
     }
@@ -215,7 +227,7 @@ impl MetaTable {
             return Err(Error::InvalidArgument("O_CREAT with O_DIRECTORY"));
         }
         let attr = self.new_attr(libc::S_IFREG | (mode & 0o7777), uid, gid);
-        self.insert(path, Record { attr, children: 0, locked: false });
+        self.insert(path, Record { attr, locked: false });
         Ok(Opened { attr, old_size: 0, created: true })
     }
 
@@ -224,7 +236,7 @@ impl MetaTable {
             return Err(Error::Exists);
         }
         let attr = self.new_attr(libc::S_IFDIR | (mode & 0o7777), uid, gid);
-        self.insert(path, Record { attr, children: 0, locked: false });
+        self.insert(path, Record { attr, locked: false });
         Ok(attr)
     }
 
@@ -324,33 +336,77 @@ impl MetaTable {
         }
     }
 
-    pub fn rmdir(&mut self, path: &[u8]) -> Result<Attr> {
+    /// The first step of removing directory `path` (an rmdir, or a rename onto it): locks it and
+    /// returns its holders, which must all be drained before it may go.
+    pub fn lock_for_removal(&mut self, path: &[u8]) -> Result<Vec<u32>> {
         if path == b"/" {
             return Err(Error::Busy);
         }
-        match self.records.get(path) {
-            None => Err(Error::NotFound),
-            Some(r) if r.locked => Err(Error::Locked),
-            Some(r) if !r.is_dir() => Err(Error::NotDirectory),
-            Some(r) if r.children > 0 => Err(Error::NotEmpty),
-            Some(_) => Ok(self.remove(path).map(|r| r.attr).ok_or(Error::NotFound)?),
-        }
-    }
-
-    /// Adjusts a directory's entry count by `delta`, and with `touch` its mtime: the parent side
-    /// of every create, remove and rename.
-    pub fn link(&mut self, dir: &[u8], delta: i64, touch: bool) -> Result<()> {
-        let record = self.unlocked_mut(dir)?;
+        let record = self.unlocked_mut(path)?;
         if !record.is_dir() {
             return Err(Error::NotDirectory);
         }
-        record.children = record.children.wrapping_add(delta);
-        if touch {
-            let now = now_ns();
-            record.attr.mtime_ns = now;
-            record.attr.ctime_ns = now;
+        record.locked = true;
+        Ok(self.members.holders(path))
+    }
+
+    /// The last step of removing directory `path`: the holders in `drained` have no entries of
+    /// it left; with `all` (every holder drained) it goes and its attributes are returned,
+    /// otherwise it is unlocked and stays (`ENOTEMPTY`).
+    pub fn finish_removal(&mut self, path: &[u8], drained: &[u32], all: bool) -> Result<Attr> {
+        self.members.drained(path, drained);
+        let record = self.records.get_mut(path).filter(|r| r.locked).ok_or(Error::NotFound)?;
+        record.locked = false;
+        if !all {
+            return Err(Error::NotEmpty);
         }
+        self.members.forget_dir(path);
+        self.remove(path).map(|r| r.attr).ok_or(Error::NotFound)
+    }
+
+    /// Stamps directory `dir`'s mtime and ctime: an entry was made or removed in it. (A rename
+    /// or rmdir holding it does not stop this: they keep no copy of its times.)
+    pub fn touch(&mut self, dir: &[u8]) -> Result<()> {
+        let record = self.records.get_mut(dir).ok_or(Error::NotFound)?;
+        if !record.is_dir() {
+            return Err(Error::NotDirectory);
+        }
+        let now = now_ns();
+        record.attr.mtime_ns = now;
+        record.attr.ctime_ns = now;
         Ok(())
+    }
+
+    /// Counts `rank` among the holders of directory `dir` (owned here), before it makes its first
+    /// entry there; `Error::Locked` while an rmdir or a rename holds `dir`.
+    pub fn enlist(&mut self, dir: &[u8], rank: u32) -> Result<()> {
+        if !self.unlocked_mut(dir)?.is_dir() {
+            return Err(Error::NotDirectory);
+        }
+        self.members.add_holder(dir, rank);
+        Ok(())
+    }
+
+    /// True if this rank may make entries of `dir` without enlisting first.
+    pub fn is_enlisted(&self, dir: &[u8]) -> bool {
+        self.members.is_enlisted(dir)
+    }
+
+    /// A create on this rank waits for its enlistment in `dir`: drains of `dir` see it.
+    pub fn start_enlisting(&mut self, dir: &[u8]) {
+        self.members.start_enlisting(dir);
+    }
+
+    /// The enlistment in `dir` ended (`ok`: it succeeded); the create goes on at once.
+    pub fn end_enlisting(&mut self, dir: &[u8], ok: bool) {
+        self.members.end_enlisting(dir, ok);
+    }
+
+    /// This rank's side of an rmdir of `dir`: `ENOTEMPTY` while it holds or is making an entry
+    /// of it; otherwise it stops being a holder.
+    pub fn drain(&mut self, dir: &[u8]) -> Result<()> {
+        let has_entries = self.index.contains_key(dir);
+        self.members.drain(dir, has_entries)
     }
 
     /// Locks a record for a rename and returns it (the first step of a rename). A directory is
@@ -372,7 +428,9 @@ impl MetaTable {
         record.locked = false;
         let Some(to) = to else { return Ok(()) };
         let record = self.remove(path).ok_or(Error::NotFound)?;
-        if !record.is_dir() {
+        if record.is_dir() {
+            self.members.forget_dir(path);
+        } else {
             self.note_moved(path, ino, to, record.attr.writers);
         }
         Ok(())
@@ -388,7 +446,9 @@ impl MetaTable {
     }
 
     /// Puts a record at `path` (the second half of a rename), replacing what is there by POSIX
-    /// rules; returns the replaced record.
+    /// rules; returns the replaced record. A directory there must have been removed first
+    /// (`lock_for_removal`); a directory installed counts every rank as a holder, since its
+    /// entries move to the owners of their new paths.
     pub fn install(&mut self, path: &[u8], record: Record) -> Result<Option<Record>> {
         if let Some(existing) = self.records.get(path) {
             // Its own rename holds it: waiting could deadlock two renames onto each other.
@@ -398,7 +458,7 @@ impl MetaTable {
             match (record.is_dir(), existing.is_dir()) {
                 (false, true) => return Err(Error::IsDirectory),
                 (true, false) => return Err(Error::NotDirectory),
-                (true, true) if existing.children > 0 => return Err(Error::NotEmpty),
+                (true, true) => return Err(Error::NotEmpty),
                 _ => {}
             }
         }
@@ -406,6 +466,9 @@ impl MetaTable {
         record.attr.ctime_ns = now_ns();
         record.locked = false;
         self.notes.remove(path, record.attr.ino);
+        if record.is_dir() {
+            self.members.all_hold(path, self.nranks);
+        }
         Ok(self.insert(path, record))
     }
 
@@ -414,15 +477,31 @@ impl MetaTable {
         self.records.keys().filter(|p| is_below(p, dir)).map(|p| p.len() - dir.len()).max().unwrap_or(0)
     }
 
-    /// Removes every record strictly below directory `dir` and returns them.
+    /// Removes every record strictly below directory `dir` and returns them; this rank's
+    /// enlistments in `dir` and below go too (the tree moves on every rank at once).
     pub fn take_subtree(&mut self, dir: &[u8]) -> Vec<(Vec<u8>, Record)> {
+        self.members.forget_tree(|d| d == dir || is_below(d, dir));
         let paths: Vec<Vec<u8>> = self.records.keys().filter(|p| is_below(p, dir)).cloned().collect();
-        paths.into_iter().filter_map(|p| self.remove(&p).map(|r| (p, r))).collect()
+        let moved: Vec<_> = paths.into_iter().filter_map(|p| self.remove(&p).map(|r| (p, r))).collect();
+        for (path, record) in &moved {
+            if record.is_dir() {
+                self.members.forget_dir(path);
+            }
+        }
+        moved
     }
 
     /// Inserts records moved here from another place (a directory rename); nothing is replaced.
+    /// This rank holds an entry of the record's directory now; a moved directory counts every
+    /// rank as a holder.
     pub fn install_moved(&mut self, path: &[u8], record: Record) {
         self.notes.remove(path, record.attr.ino);
+        if let Some((parent, _)) = split_parent(path) {
+            self.members.end_enlisting(parent, true);
+        }
+        if record.is_dir() {
+            self.members.all_hold(path, self.nranks);
+        }
         self.insert(path, record);
     }
 

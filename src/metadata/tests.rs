@@ -6,7 +6,7 @@ const CREATE: i32 = libc::O_CREAT | libc::O_WRONLY;
 
 #[test]
 fn create_open_exclusive_and_missing() {
-    let mut t = MetaTable::new(Rank(2), false);
+    let mut t = MetaTable::new(Rank(2), 4, false);
     let a = t.open(b"/f", CREATE, 0o644, 1, 1).unwrap();
     assert!(a.created);
     assert_eq!(a.attr.mode, libc::S_IFREG | 0o644);
@@ -21,7 +21,7 @@ fn create_open_exclusive_and_missing() {
 
 #[test]
 fn publish_grows_and_truncate_resets() {
-    let mut t = MetaTable::new(Rank(0), false);
+    let mut t = MetaTable::new(Rank(0), 4, false);
     let a = t.open(b"/f", CREATE, 0o644, 1, 1).unwrap().attr;
     let size = |p: Result<Published>| match p {
         Ok(Published::Done(attr)) => attr.size,
@@ -55,31 +55,51 @@ fn publish_grows_and_truncate_resets() {
 
 #[test]
 fn directories() {
-    let mut t = MetaTable::new(Rank(0), true);
+    let mut t = MetaTable::new(Rank(0), 4, true);
     assert!(t.stat(b"/").unwrap().is_dir());
-    t.mkdir(b"/d", 0o755, 1, 1).unwrap();
+    let d = t.mkdir(b"/d", 0o755, 1, 1).unwrap();
     assert!(matches!(t.mkdir(b"/d", 0o755, 1, 1), Err(Error::Exists)));
     assert!(matches!(t.open(b"/d", libc::O_WRONLY, 0, 1, 1), Err(Error::IsDirectory)));
     assert!(t.open(b"/d", libc::O_RDONLY | libc::O_DIRECTORY, 0, 1, 1).is_ok());
     assert!(matches!(t.unlink(b"/d"), Err(Error::IsDirectory)));
-    t.link(b"/d", 1, true).unwrap();
-    assert!(matches!(t.rmdir(b"/d"), Err(Error::NotEmpty)));
-    t.link(b"/d", -1, true).unwrap();
-    // Counts add up exactly, in whatever order the updates come.
-    t.link(b"/d", -1, true).unwrap();
-    t.link(b"/d", 1, false).unwrap();
-    assert_eq!(t.stat(b"/d").unwrap().children, 0);
     t.open(b"/f", CREATE, 0o644, 1, 1).unwrap();
-    assert!(matches!(t.rmdir(b"/f"), Err(Error::NotDirectory)));
-    assert!(matches!(t.link(b"/f", 1, false), Err(Error::NotDirectory)));
+    assert!(matches!(t.lock_for_removal(b"/f"), Err(Error::NotDirectory)));
+    assert!(matches!(t.enlist(b"/f", 1), Err(Error::NotDirectory)));
+    assert!(matches!(t.touch(b"/f"), Err(Error::NotDirectory)));
     assert!(matches!(t.open(b"/f", libc::O_RDONLY | libc::O_DIRECTORY, 0, 1, 1), Err(Error::NotDirectory)));
-    assert!(t.rmdir(b"/d").is_ok());
-    assert!(matches!(t.rmdir(b"/"), Err(Error::Busy)));
+    assert!(matches!(t.lock_for_removal(b"/"), Err(Error::Busy)));
+    // Ranks 1 and 2 hold entries of /d; an rmdir must drain both.
+    t.enlist(b"/d", 1).unwrap();
+    t.enlist(b"/d", 2).unwrap();
+    assert_eq!(t.lock_for_removal(b"/d").unwrap(), [1, 2]);
+    assert!(matches!(t.enlist(b"/d", 3), Err(Error::Locked)), "no rank enlists while rmdir asks");
+    assert!(t.touch(b"/d").is_ok(), "times are no change that a removal must wait for");
+    assert!(matches!(t.finish_removal(b"/d", &[1], false), Err(Error::NotEmpty)), "rank 2 still held one");
+    assert!(t.stat(b"/d").is_ok() && !t.stat(b"/d").unwrap().locked);
+    assert_eq!(t.lock_for_removal(b"/d").unwrap(), [2], "a drained holder is no holder any more");
+    assert_eq!(t.finish_removal(b"/d", &[2], true).unwrap().ino, d.ino);
+    assert!(matches!(t.stat(b"/d"), Err(Error::NotFound)));
+}
+
+#[test]
+fn a_holder_drains_only_without_entries_or_creates() {
+    let mut t = MetaTable::new(Rank(1), 4, false);
+    assert!(t.drain(b"/d").is_ok(), "a rank that never held an entry drains at once");
+    t.start_enlisting(b"/d");
+    assert!(matches!(t.drain(b"/d"), Err(Error::NotEmpty)), "a create waits for its enlistment");
+    t.end_enlisting(b"/d", true);
+    assert!(t.is_enlisted(b"/d"));
+    t.open(b"/d/x", CREATE, 0o644, 1, 1).unwrap();
+    assert!(matches!(t.drain(b"/d"), Err(Error::NotEmpty)), "an entry is here");
+    t.unlink(b"/d/x").unwrap();
+    assert!(t.is_enlisted(b"/d"), "the last entry's removal keeps the enlistment");
+    assert!(t.drain(b"/d").is_ok());
+    assert!(!t.is_enlisted(b"/d"), "a drained rank enlists again before its next entry");
 }
 
 #[test]
 fn writers_are_counted_and_notes_last_as_long_as_they_do() {
-    let mut t = MetaTable::new(Rank(0), false);
+    let mut t = MetaTable::new(Rank(0), 4, false);
     let a = t.open(b"/f", CREATE, 0o644, 1, 1).unwrap().attr;
     assert!(matches!(t.register(b"/f", a.ino), Ok(Published::Done(attr)) if attr.writers == 1));
     assert!(matches!(t.register(b"/f", a.ino), Ok(Published::Done(attr)) if attr.writers == 2));
@@ -105,7 +125,7 @@ fn writers_are_counted_and_notes_last_as_long_as_they_do() {
 
 #[test]
 fn listing_pages_in_name_order() {
-    let mut t = MetaTable::new(Rank(0), true);
+    let mut t = MetaTable::new(Rank(0), 4, true);
     t.mkdir(b"/d", 0o755, 1, 1).unwrap();
     for i in 0..10 {
         t.open(format!("/d/f{i}").as_bytes(), CREATE, 0o644, 1, 1).unwrap();
@@ -125,7 +145,7 @@ fn listing_pages_in_name_order() {
 
 #[test]
 fn rename_primitives() {
-    let mut t = MetaTable::new(Rank(0), true);
+    let mut t = MetaTable::new(Rank(0), 4, true);
     let f = t.open(b"/a", CREATE, 0o644, 1, 1).unwrap().attr;
     let g = t.open(b"/b", CREATE, 0o644, 1, 1).unwrap().attr;
     let rec = t.take(b"/a", true).unwrap();
@@ -161,7 +181,7 @@ fn rename_primitives() {
 
 #[test]
 fn names_are_bytes() {
-    let mut t = MetaTable::new(Rank(0), true);
+    let mut t = MetaTable::new(Rank(0), 4, true);
     let dir = b"/d\xff";
     t.mkdir(dir, 0o755, 1, 1).unwrap();
     t.mkdir(b"/d\xff\xfe", 0o755, 1, 1).unwrap();

@@ -1,8 +1,7 @@
 //! Client stubs: a typed call for each request the file-system layer makes, sent to the rank
 //! that must serve it (run in place when that is this rank).
 
-use std::time::{Duration, Instant};
-
+use super::entries::run_unlocked;
 use super::node::Node;
 pub use super::server::{broadcast, call_all};
 use super::server::{list, run_on};
@@ -23,33 +22,14 @@ pub async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
             | Request::Stat { .. }
             | Request::Unlink { .. }
             | Request::Rmdir { .. }
+            | Request::Mkdir { .. }
             | Request::Truncate { .. }
             | Request::Take { .. }
     )
     .then(|| path.to_owned());
-    match (wait_unlocked(node, owner, request).await, refine_path) {
+    match (run_unlocked(node, owner, request).await, refine_path) {
         (Err(e), Some(path)) if e.errno() == libc::ENOENT => Err(missing(node, &path).await),
         (other, _) => other,
-    }
-}
-
-/// How long a request keeps trying while a rename holds the record it changes.
-const LOCK_WAIT: Duration = Duration::from_secs(5);
-
-/// Runs `request` on `owner`, again while the record it changes is locked by a rename (which
-/// takes a few round trips); `EBUSY` if it stays locked for `LOCK_WAIT`.
-async fn wait_unlocked(node: &Node, owner: Rank, request: Request) -> Result<ReplyBody> {
-    let started = Instant::now();
-    loop {
-        match run_on(node, owner, request.clone()).await {
-            Err(e) if e.errno() == libc::EAGAIN => {
-                if started.elapsed() > LOCK_WAIT {
-                    return Err(Error::Busy);
-                }
-                futures_lite::future::yield_now().await;
-            }
-            other => return other,
-        }
     }
 }
 

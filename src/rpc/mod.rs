@@ -4,10 +4,12 @@
 //! * [`transport`]: request/reply over UCX active messages, matched by request id.
 //! * [`node`]: the state one rank serves from (transport, metadata records, chunk store).
 //! * [`fence`]: the gate path operations pass, which directory renames close over their trees.
-//! * [`server`]: the handlers that serve requests, from other ranks or from this one.
+//! * [`server`]: the handlers that serve requests, from other ranks or from this one;
+//!   [`entries`] those that make and remove directory entries.
 //! * [`client`]: typed stubs that send each request to the rank that must serve it.
 
 pub mod client;
+mod entries;
 pub mod fence;
 mod node;
 mod server;

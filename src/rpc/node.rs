@@ -122,7 +122,7 @@ impl Node {
             ring,
             data_dir: dir.map(Path::to_path_buf).unwrap_or_default(),
             transport,
-            meta: RefCell::new(MetaTable::new(rank, owns_root)),
+            meta: RefCell::new(MetaTable::new(rank, nranks, owns_root)),
             store,
             peers: PeerFiles::new(local_dirs),
             fences: Fences::new(rank),

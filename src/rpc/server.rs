@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use async_executor::LocalExecutor;
 
+use super::entries;
 use super::node::Node;
 use super::transport::{Incoming, Payload};
 use super::wire::{self, Attr, FsUsage, Reply, ReplyBody, Request};
@@ -102,7 +103,7 @@ async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<Reply
         Payload::None => Vec::new(),
     };
     let records = wire::decode_records(&bytes, count)?;
-    for (path, _, _) in &records {
+    for (path, _) in &records {
         node.check_meta_path(path)?;
     }
     install_records(node, records);
@@ -110,10 +111,10 @@ async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<Reply
 }
 
 /// Inserts records that a directory rename moved to this rank.
-fn install_records(node: &Node, records: Vec<(Vec<u8>, Attr, u64)>) {
+fn install_records(node: &Node, records: Vec<(Vec<u8>, Attr)>) {
     let mut meta = node.meta.borrow_mut();
-    for (path, attr, children) in records {
-        meta.install_moved(&path, Record { attr, children: children as i64, locked: false });
+    for (path, attr) in records {
+        meta.install_moved(&path, Record { attr, locked: false });
     }
 }
 
@@ -133,12 +134,12 @@ async fn move_tree(node: &Node, from: &[u8], to: &[u8]) -> Result<ReplyBody> {
     }
     let moved = node.meta.borrow_mut().take_subtree(from);
     let count = moved.len() as u64;
-    let mut by_owner: std::collections::BTreeMap<Rank, Vec<(Vec<u8>, Attr, u64)>> = Default::default();
+    let mut by_owner: std::collections::BTreeMap<Rank, Vec<(Vec<u8>, Attr)>> = Default::default();
     for (path, record) in moved {
         // No forwarding notes: every descriptor below the tree follows it at the move's end
         // (`MoveEnd`), and none is used while the tree is fenced.
         let new_path = crate::path::rebase(&path, from, to);
-        by_owner.entry(node.ring.meta_owner(&new_path)).or_default().push((new_path, record.attr, record.children as u64));
+        by_owner.entry(node.ring.meta_owner(&new_path)).or_default().push((new_path, record.attr));
     }
     let sends = by_owner.into_iter().map(|(owner, records)| async move {
         if owner == node.rank {
@@ -212,6 +213,23 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
                     Box::pin(run_on(node, owner, Request::Truncate { path: to, ino, len })).await
                 }
             }
+        }
+        Request::Open { path, flags, mode, uid, gid } => {
+            if flags as i32 & libc::O_CREAT != 0 && node.meta.borrow().stat(&path).is_err() {
+                entries::enlisted(node, &path).await?;
+            }
+            let o = node.meta.borrow_mut().open(&path, flags as i32, mode, uid, gid)?;
+            Ok(ReplyBody::Opened { attr: o.attr, old_size: o.old_size, created: o.created })
+        }
+        Request::Mkdir { path, mode, uid, gid } => {
+            entries::enlisted(node, &path).await?;
+            Ok(ReplyBody::Attr(node.meta.borrow_mut().mkdir(&path, mode, uid, gid)?))
+        }
+        Request::Rmdir { path } => Ok(ReplyBody::Attr(entries::remove_dir(node, &path).await?)),
+        Request::Install { path, attr } => Ok(ReplyBody::Replaced(entries::install(node, &path, attr).await?)),
+        Request::Drain { path } => {
+            crate::path::check_normal(&path)?;
+            node.meta.borrow_mut().drain(&path).map(|()| ReplyBody::Empty)
         }
         Request::ChunkExtent { ino } => Ok(ReplyBody::Count(node.store()?.extent(InodeId(ino))?)),
         Request::MoveTree { from, to } => move_tree(node, &from, &to).await,
@@ -297,19 +315,13 @@ async fn chunk_extent(node: &Node, ino: u64) -> Result<u64> {
 fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
     let mut meta = node.meta.borrow_mut();
     match request {
-        Request::Open { path, flags, mode, uid, gid } => {
-            let o = meta.open(&path, flags as i32, mode, uid, gid)?;
-            Ok(ReplyBody::Opened { attr: o.attr, old_size: o.old_size, created: o.created })
-        }
         Request::Stat { path } => Ok(ReplyBody::Attr(meta.stat(&path)?.attr)),
-        Request::Mkdir { path, mode, uid, gid } => Ok(ReplyBody::Attr(meta.mkdir(&path, mode, uid, gid)?)),
-        Request::Rmdir { path } => Ok(ReplyBody::Attr(meta.rmdir(&path)?)),
         Request::Unlink { path } => Ok(ReplyBody::Attr(meta.unlink(&path)?)),
-        Request::Link { path, delta, touch } => meta.link(&path, delta, touch).map(|()| ReplyBody::Empty),
+        Request::Touch { path } => meta.touch(&path).map(|()| ReplyBody::Empty),
+        Request::Enlist { rank, path } => meta.enlist(&path, rank).map(|()| ReplyBody::Empty),
         Request::Take { tree, path, to } => {
             crate::path::check_normal(&to)?;
-            let record = meta.take(&path, tree)?;
-            Ok(ReplyBody::Record { attr: record.attr, children: record.children as u64 })
+            Ok(ReplyBody::Attr(meta.take(&path, tree)?.attr))
         }
         Request::Release { path, ino, to } => {
             let to = (!to.is_empty()).then_some(to);
@@ -317,10 +329,6 @@ fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
                 crate::path::check_normal(to)?;
             }
             meta.release(&path, ino, to.as_deref()).map(|()| ReplyBody::Empty)
-        }
-        Request::Install { path, attr, children } => {
-            let replaced = meta.install(&path, Record { attr, children: children as i64, locked: false })?;
-            Ok(ReplyBody::Replaced(replaced.map(|r| r.attr)))
         }
         _ => Err(Error::Internal("not a record request")),
     }

@@ -81,11 +81,6 @@ pub enum ReplyBody {
         attr: Attr,
         old_size: u64,
     },
-    /// Take: a whole record.
-    Record {
-        attr: Attr,
-        children: u64,
-    },
     /// Install: the record replaced, if any.
     Replaced(Option<Attr>),
     /// Write: bytes written; Read: bytes that follow as payload; List: entries in the payload.
@@ -100,7 +95,6 @@ enum ReplyKind {
     Attr,
     Opened,
     Sized,
-    Record,
     Replaced,
     Count,
     FsUsage,
@@ -119,10 +113,6 @@ impl ReplyBody {
             ReplyBody::Sized { attr, old_size } => {
                 w.attr(&attr);
                 w.u64(old_size);
-            }
-            ReplyBody::Record { attr, children } => {
-                w.attr(&attr);
-                w.u64(children);
             }
             ReplyBody::Replaced(attr) => {
                 w.flag(attr.is_some());
@@ -145,7 +135,6 @@ impl ReplyBody {
             ReplyKind::Attr => ReplyBody::Attr(r.attr()?),
             ReplyKind::Opened => ReplyBody::Opened { attr: r.attr()?, old_size: r.u64()?, created: r.flag()? },
             ReplyKind::Sized => ReplyBody::Sized { attr: r.attr()?, old_size: r.u64()? },
-            ReplyKind::Record => ReplyBody::Record { attr: r.attr()?, children: r.u64()? },
             ReplyKind::Replaced => ReplyBody::Replaced(if r.flag()? { Some(r.attr()?) } else { None }),
             ReplyKind::Count => ReplyBody::Count(r.u64()?),
             ReplyKind::FsUsage => ReplyBody::FsUsage(FsUsage {
@@ -217,23 +206,22 @@ pub fn decode_entries(buf: &[u8], count: u64) -> Result<Vec<DirEntry>, WireError
 }
 
 /// Encodes records moved by a directory rename as a payload.
-pub fn encode_records(records: &[(Vec<u8>, Attr, u64)]) -> Vec<u8> {
+pub fn encode_records(records: &[(Vec<u8>, Attr)]) -> Vec<u8> {
     let mut w = Writer::with_capacity(records.len() * 96);
-    for (path, attr, children) in records {
+    for (path, attr) in records {
         w.attr(attr);
-        w.u64(*children);
         w.path(path);
     }
     w.into_bytes()
 }
 
 /// Decodes exactly `count` moved records from a payload.
-pub fn decode_records(buf: &[u8], count: u32) -> Result<Vec<(Vec<u8>, Attr, u64)>, WireError> {
+pub fn decode_records(buf: &[u8], count: u32) -> Result<Vec<(Vec<u8>, Attr)>, WireError> {
     let mut r = Reader::new(buf);
     let mut records = Vec::with_capacity(count.min(1 << 16) as usize);
     for _ in 0..count {
-        let (attr, children) = (r.attr()?, r.u64()?);
-        records.push((r.path()?, attr, children));
+        let attr = r.attr()?;
+        records.push((r.path()?, attr));
     }
     r.finish()?;
     Ok(records)

@@ -8,8 +8,9 @@
 //! Name = opcode { field: codec, ... } -> ReplyKind, routed by field;
 //! ```
 //! * `opcode` is the `u16` in the header. It is part of the wire format: never reuse or renumber
-//!   one. A duplicate does not compile. Retired: 19 (the undo of a create made at once with its
-//!   parent's count), 21 (a tree's longest path, now the reply to `MoveBegin`).
+//!   one. A duplicate does not compile. Retired: 11 (a directory's entry count, now
+//!   `Enlist`, `Drain` and `Touch`), 19 (the undo of a create made at once with its parent's
+//!   count), 21 (a tree's longest path, now the reply to `MoveBegin`).
 //! * The fields are listed in wire order, after the header. A request without fields omits the
 //!   braces and is a unit variant (`StatFs`). Each codec fixes the field's Rust type and bytes:
 //!   `u32`, `u64`, `i64` (little-endian), `flag` (`bool` as one byte, 0 or 1), `path` (`Vec<u8>`:
@@ -18,7 +19,8 @@
 //! * `ReplyKind` names the `ReplyBody` a successful reply carries.
 //! * `routed by field` marks a metadata request: `field`, a `path`, names the record, whose owner
 //!   rank serves it. Requests without it are addressed otherwise (chunk requests to the ranks
-//!   holding the file's chunks; `List`, `MoveTree`, `MoveBegin`, `MoveEnd` and `StatFs` to every rank; `InstallMany`,
+//!   holding the file's chunks; `List`, `MoveTree`, `MoveBegin`, `MoveEnd` and `StatFs` to every rank; `Drain` to a
+//!   directory's holders; `InstallMany`,
 //!   with records for many paths in its payload, to their new owner), and `routing_path`
 //!   returns `None` for them.
 //!
@@ -183,20 +185,18 @@ requests! {
     Mkdir = 9 { mode: u32, uid: u32, gid: u32, path: path } -> Attr, routed by path;
     /// Removes the empty directory `path`; replies its last attributes.
     Rmdir = 10 { path: path } -> Attr, routed by path;
-    /// Adjusts directory `path`'s entry count by `delta`; `touch` also stamps its mtime.
-    Link = 11 { delta: i64, touch: flag, path: path } -> Empty, routed by path;
     /// Sets a file's size; replies `Sized` with the size before. With `ino` other than 0 the cut
     /// is of that file (a descriptor's), followed like `Publish` if it was renamed, and never of
     /// another file at `path`.
     Truncate = 12 { len: u64, ino: u64, path: path } -> Sized, routed by path;
     /// Up to `max` entries of directory `path` held by this rank, in name order after `after`.
     List = 13 { max: u32, path: path, after: name } -> Count;
-    /// Locks a record for a rename to `to` and replies it (`Record`): the first step of a rename.
-    /// A directory is locked only with `tree` (its rename fenced the trees first); without, it
-    /// is replied unlocked, so that the rename goes the directory's way.
-    Take = 14 { tree: flag, path: path, to: path } -> Record, routed by path;
+    /// Locks a record for a rename to `to` and replies its attributes: the first step of a
+    /// rename. A directory is locked only with `tree` (its rename fenced the trees first);
+    /// without, it is replied unlocked, so that the rename goes the directory's way.
+    Take = 14 { tree: flag, path: path, to: path } -> Attr, routed by path;
     /// Puts a record at `path`: the second step of a rename. Replies `Replaced`.
-    Install = 15 { attr: attr, children: u64, path: path } -> Replaced, routed by path;
+    Install = 15 { attr: attr, path: path } -> Replaced, routed by path;
     /// Moves every record below directory `from` to the same place below `to`.
     MoveTree = 16 { from: path, to: path } -> Count;
     /// Records moved here by a `MoveTree`, as `count` entries in the payload.
@@ -221,4 +221,12 @@ requests! {
     /// Lifts the fences of the directory rename `mover` at this rank; `moved`: the tree did
     /// move, and this rank's descriptors and forwarding notes below it follow it.
     MoveEnd = 26 { mover: u64, moved: flag } -> Empty;
+    /// Stamps the mtime and ctime of directory `path`: an entry was made or removed in it.
+    Touch = 27 { path: path } -> Empty, routed by path;
+    /// Counts `rank` among the holders of directory `path` before it makes its first entry
+    /// there (see `metadata::members`); EAGAIN while an rmdir or a rename holds `path`.
+    Enlist = 28 { rank: u32, path: path } -> Empty, routed by path;
+    /// Asks a holder of directory `path` whether it still holds an entry of it (ENOTEMPTY);
+    /// if not, it stops being a holder: a step of an rmdir.
+    Drain = 29 { path: path } -> Empty;
 }

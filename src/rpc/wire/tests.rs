@@ -15,7 +15,9 @@ fn all_requests() -> Vec<Request> {
         Request::Fsync { ino: 5 },
         Request::Mkdir { path: "/d".into(), mode: 0o755, uid: 1, gid: 2 },
         Request::Rmdir { path: "/d".into() },
-        Request::Link { path: "/d".into(), delta: -1, touch: true },
+        Request::Touch { path: "/d".into() },
+        Request::Enlist { rank: 3, path: "/d".into() },
+        Request::Drain { path: "/d".into() },
         Request::Truncate { path: "/f".into(), ino: 0, len: 77 },
         Request::List { path: "/d".into(), after: Vec::new(), max: 100 },
         Request::List { path: "/d".into(), after: "name".into(), max: 1 },
@@ -23,7 +25,7 @@ fn all_requests() -> Vec<Request> {
         Request::Stat { path: b"/\xc3\x28/\xe6\x97\xa5".to_vec() },
         Request::Take { tree: false, path: "/a".into(), to: "/b".into() },
         Request::Take { tree: true, path: "/a".into(), to: "/b".into() },
-        Request::Install { path: "/b".into(), attr: Attr { ino: 5, size: 6, ..Attr::default() }, children: 3 },
+        Request::Install { path: "/b".into(), attr: Attr { ino: 5, size: 6, ..Attr::default() } },
         Request::MoveTree { from: "/a".into(), to: "/b/c".into() },
         Request::InstallMany { count: 12 },
         Request::StatFs,
@@ -93,9 +95,9 @@ fn paths_are_carried_as_raw_bytes() {
 
 #[test]
 fn field_rules_are_enforced() {
-    // Link: delta (8 bytes), then the touch flag, then the path.
-    let mut buf = Request::Link { path: "/d".into(), delta: 1, touch: true }.encode(0, 1);
-    buf[HEADER_LEN + 8] = 2;
+    // Take: the tree flag, then the paths; a flag is 0 or 1.
+    let mut buf = Request::Take { tree: true, path: "/d".into(), to: "/e".into() }.encode(0, 1);
+    buf[HEADER_LEN] = 2;
     assert_eq!(decode_request(&buf), Err(WireError::BadLength));
     // A path may not be empty; a name (List's `after`) may.
     let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
@@ -133,7 +135,8 @@ fn metadata_requests_route_by_their_path() {
             | Request::Unlink { path }
             | Request::Mkdir { path, .. }
             | Request::Rmdir { path }
-            | Request::Link { path, .. }
+            | Request::Touch { path }
+            | Request::Enlist { path, .. }
             | Request::Truncate { path, .. }
             | Request::Take { path, .. }
             | Request::Install { path, .. } => Some(path.as_slice()),
@@ -148,6 +151,7 @@ fn metadata_requests_route_by_their_path() {
             | Request::MoveEnd { .. }
             | Request::ChunkExtent { .. }
             | Request::InstallMany { .. }
+            | Request::Drain { .. }
             | Request::StatFs => None,
         };
         assert_eq!(req.routing_path(), expected, "{req:?}");
@@ -171,7 +175,7 @@ fn payload_codecs_round_trip_and_reject_garbage() {
         DirEntry { ino: 4, kind: libc::DT_DIR, name: vec![0xff; crate::path::MAX_NAME] },
     ];
     assert_eq!(decode_entries(&encode_entries(&odd), 2).unwrap(), odd);
-    let records = vec![(b"/x/y".to_vec(), Attr::default(), 0u64), (b"/x/\xff".to_vec(), Attr { ino: 9, ..Attr::default() }, 2)];
+    let records = vec![(b"/x/y".to_vec(), Attr::default()), (b"/x/\xff".to_vec(), Attr { ino: 9, ..Attr::default() })];
     let buf = encode_records(&records);
     assert_eq!(decode_records(&buf, 2).unwrap(), records);
     for cut in 0..buf.len() {
@@ -186,7 +190,7 @@ fn replies_round_trip() {
     let cases = [
         (Opcode::Open, ReplyBody::Opened { attr, old_size: 99, created: true }),
         (Opcode::Truncate, ReplyBody::Sized { attr, old_size: 3 }),
-        (Opcode::Take, ReplyBody::Record { attr, children: 4 }),
+        (Opcode::Take, ReplyBody::Attr(attr)),
         (Opcode::Install, ReplyBody::Replaced(Some(attr))),
         (Opcode::Install, ReplyBody::Replaced(None)),
         (
@@ -286,13 +290,11 @@ mod golden {
             (Request::Fsync { ino: 7 }, 8, s("0700000000000000")),
             (Request::Mkdir { path: "/d".into(), mode: 0o755, uid: 1, gid: 2 }, 9, s("ed010000010000000200000002002f64")),
             (Request::Rmdir { path: "/rd".into() }, 10, s("03002f7264")),
-            (Request::Link { path: "/ln".into(), delta: -1, touch: true }, 11, s("ffffffffffffffff0103002f6c6e")),
-            (Request::Link { path: "/ln".into(), delta: 2, touch: false }, 11, s("02000000000000000003002f6c6e")),
             (Request::Truncate { path: "/f".into(), ino: 0x0201, len: 77 }, 12, s("4d00000000000000010200000000000002002f66")),
             (Request::List { path: "/ls".into(), after: Vec::new(), max: 100 }, 13, s("6400000003002f6c730000")),
             (Request::List { path: "/ls".into(), after: "name".into(), max: 1 }, 13, s("0100000003002f6c7304006e616d65")),
             (Request::Take { tree: true, path: "/from".into(), to: "/to".into() }, 14, s("0105002f66726f6d03002f746f")),
-            (Request::Install { path: "/in".into(), attr: ATTR, children: 3 }, 15, format!("{ATTR_HEX}030000000000000003002f696e")),
+            (Request::Install { path: "/in".into(), attr: ATTR }, 15, format!("{ATTR_HEX}03002f696e")),
             (Request::MoveTree { from: "/a".into(), to: "/b/c".into() }, 16, s("02002f6104002f622f63")),
             (Request::InstallMany { count: 12 }, 17, s("0c000000")),
             (Request::StatFs, 18, s("")),
@@ -300,6 +302,9 @@ mod golden {
             (Request::ChunkExtent { ino: 81 }, 22, s("5100000000000000")),
             (Request::MoveBegin { mover: 0x0102, from: "/a".into(), to: "/b".into() }, 25, s("020100000000000002002f6102002f62")),
             (Request::MoveEnd { mover: 3, moved: true }, 26, s("030000000000000001")),
+            (Request::Touch { path: "/t".into() }, 27, s("02002f74")),
+            (Request::Enlist { rank: 0x0102, path: "/e".into() }, 28, s("0201000002002f65")),
+            (Request::Drain { path: "/d".into() }, 29, s("02002f64")),
         ]
     }
 
@@ -313,10 +318,12 @@ mod golden {
             assert_eq!(decode_request(&buf).map(|(_, r)| r), Ok(request));
             seen.insert(opcode);
         }
-        // Retired: 19, the undo of a create made at once with its parent's count; 21, a tree's
-        // longest path, now the reply to a move's fence.
-        assert_eq!(seen, (1..=26).filter(|&op| op != 19 && op != 21).collect(), "every opcode is pinned");
-        for unknown in [0u16, 19, 21, 27, u16::MAX] {
+        // Retired: 11, a directory's entry count (now holders: Enlist, Drain, Touch); 19, the
+        // undo of a create made at once with its parent's count; 21, a tree's longest path, now
+        // the reply to a move's fence.
+        let retired = [11, 19, 21];
+        assert_eq!(seen, (1..=29).filter(|op| !retired.contains(op)).collect(), "every opcode is pinned");
+        for unknown in [0u16, 11, 19, 21, 30, u16::MAX] {
             let mut buf = Request::StatFs.encode(7, ID);
             buf[4..6].copy_from_slice(&unknown.to_le_bytes());
             assert_eq!(decode_request(&buf), Err(WireError::UnknownOpcode(unknown)));
@@ -332,7 +339,7 @@ mod golden {
             (Opcode::Open, 0, ReplyBody::Opened { attr: ATTR, old_size: 99, created: true }, format!("{ATTR_HEX}630000000000000001")),
             (Opcode::Open, 0, ReplyBody::Opened { attr: ATTR, old_size: 98, created: false }, format!("{ATTR_HEX}620000000000000000")),
             (Opcode::Truncate, 0, ReplyBody::Sized { attr: ATTR, old_size: 3 }, format!("{ATTR_HEX}0300000000000000")),
-            (Opcode::Take, 0, ReplyBody::Record { attr: ATTR, children: 4 }, format!("{ATTR_HEX}0400000000000000")),
+            (Opcode::Take, 0, ReplyBody::Attr(ATTR), ATTR_HEX.to_string()),
             (Opcode::Install, 0, ReplyBody::Replaced(None), "00".to_string()),
             (Opcode::Install, 0, ReplyBody::Replaced(Some(ATTR)), format!("01{ATTR_HEX}")),
             (Opcode::Read, 0, ReplyBody::Count(0x1234), "3412000000000000".to_string()),
@@ -378,10 +385,9 @@ mod golden {
             (Opcode::Fsync, 8, ReplyBody::Empty),
             (Opcode::Mkdir, 9, ReplyBody::Attr(ATTR)),
             (Opcode::Rmdir, 10, ReplyBody::Attr(ATTR)),
-            (Opcode::Link, 11, ReplyBody::Empty),
             (Opcode::Truncate, 12, ReplyBody::Sized { attr: ATTR, old_size: 1 }),
             (Opcode::List, 13, count),
-            (Opcode::Take, 14, ReplyBody::Record { attr: ATTR, children: 1 }),
+            (Opcode::Take, 14, ReplyBody::Attr(ATTR)),
             (Opcode::Install, 15, ReplyBody::Replaced(None)),
             (Opcode::MoveTree, 16, count),
             (Opcode::InstallMany, 17, count),
@@ -392,6 +398,9 @@ mod golden {
             (Opcode::Release, 24, ReplyBody::Empty),
             (Opcode::MoveBegin, 25, count),
             (Opcode::MoveEnd, 26, ReplyBody::Empty),
+            (Opcode::Touch, 27, ReplyBody::Empty),
+            (Opcode::Enlist, 28, ReplyBody::Empty),
+            (Opcode::Drain, 29, ReplyBody::Empty),
         ];
         for (opcode, number, body) in cases {
             assert_eq!(opcode as u16, number);
