@@ -8,13 +8,20 @@
 //!  +------------------------------------+        +----------------------------+
 //!  | application thread(s)              |        |  ...                       |
 //!  |   open / pwrite / stat (blocking)  |        |                            |
-//!  |        |  mailbox          ^ reply |        |                            |
-//!  |        v                   |       |  UCX   |                            |
-//!  | progress thread: executor --+------+<------>+ progress thread            |
+//!  |        | lock free: turn it here   |        |                            |
+//!  |        | (else: mailbox, reply)    |  UCX   |                            |
+//!  | engine: executor, node -----------+<------>+ engine, progress thread    |
 //!  |   UCX worker (active messages)     |  AM /  |   metadata records         |
 //!  |   io_uring chunk store             |  RNDV  |   chunk store              |
+//!  | progress thread: turns it between  |        |                            |
+//!  |   calls, serves others, sleeps     |        |                            |
 //!  +------------------------------------+        +----------------------------+
 //! ```
+//!
+//! A rank's loop state (the engine) sits behind one lock: a calling application thread that
+//! finds it free runs its operation and turns the loop itself until its reply is there, with no
+//! hand-off between threads; the progress thread turns it the rest of the time, serving other
+//! ranks, and blocks in epoll when there is nothing to do.
 //!
 //! The modules are layers; each uses only the ones below it:
 //!
@@ -32,8 +39,8 @@
 //!
 //! ```text
 //!  benchfs_pwrite(fd, buf, n, off)            ffi: pointer checks, panic boundary, errno
-//!   └ fs::pwrite -> handle.call(job)          fs/api: job into the mailbox, thread waits
-//!      └ fs::data::pwrite (progress thread)   split at chunk boundaries, one piece per owner
+//!   └ fs::pwrite -> handle.call(job)          fs/api: job run under the engine's lock
+//!      └ fs::data::pwrite (engine)            split at chunk boundaries, one piece per owner
 //!         ├ owner is this rank   -> storage::ChunkStore::write (io_uring or pwrite)
 //!         ├ owner on this node   -> storage::PeerFiles::direct (its chunk file, one copy)
 //!         └ owner elsewhere      -> rpc::client::write_chunk -> rpc transport (UCX AM)

@@ -55,6 +55,11 @@ impl JobComm {
         self.comm.size() as u32
     }
 
+    /// Collective: how many ranks of the job share this rank's node (its shared memory).
+    pub fn ranks_on_node(&self) -> u32 {
+        self.comm.split_shared(0).size() as u32
+    }
+
     pub fn barrier(&self) {
         self.comm.barrier();
     }

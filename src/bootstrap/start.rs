@@ -43,7 +43,8 @@ pub fn start<S: RankState>(comm: JobComm) -> Result<Running<S>> {
         }
         _ => Ok(()),
     };
-    let (progress, ready) = starting.connect(Peers { addresses, local_dirs });
+    let ranks_on_node = comm.ranks_on_node();
+    let (progress, ready) = starting.connect(Peers { addresses, local_dirs, ranks_on_node });
     let contact_file = if rank == 0 { contact_file } else { None };
     let running = Running { progress, comm, contact_file };
     agreed(&running.comm, ready.and(published))?;
@@ -61,7 +62,8 @@ pub fn attach<S: RankState>(comm: JobComm, contact_file: &Path) -> Result<Runnin
     let (starting, address) = Starting::spawn(config, Rank(EXTERNAL_SOURCE), None)?;
     agreed(&comm, address)?;
     let local_dirs = vec![None; contact.addresses.len()];
-    let (progress, ready) = starting.connect(Peers { addresses: contact.addresses, local_dirs });
+    let ranks_on_node = comm.ranks_on_node();
+    let (progress, ready) = starting.connect(Peers { addresses: contact.addresses, local_dirs, ranks_on_node });
     let running = Running { progress, comm, contact_file: None };
     agreed(&running.comm, ready)?;
     Ok(running)

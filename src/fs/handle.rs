@@ -11,16 +11,17 @@ use std::time::Duration;
 use super::Client;
 use crate::bootstrap::{self, JobComm, Running};
 use crate::error::{Error, Result};
-use crate::runtime::{reply_pair, Job, Mailbox};
+use crate::runtime::{reply_pair, Driver, Job};
 
-/// What application threads hold: a way to reach the progress thread.
+/// What application threads hold: a way to reach the rank's loop.
 pub struct Handle {
-    mailbox: Arc<Mailbox<Job<Client>>>,
+    driver: Arc<Driver<Client>>,
     spin: Duration,
 }
 
 impl Handle {
-    /// Runs `op` on the progress thread and blocks until it finishes.
+    /// Runs `op` on the rank's loop (on this thread when the loop is free, else on the progress
+    /// thread) and blocks until it finishes.
     pub fn call<T, F, Fut>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
@@ -32,7 +33,7 @@ impl Handle {
             let fut = op(client.clone());
             executor.spawn(async move { tx.send(fut.await) }).detach();
         });
-        self.mailbox.send(job).map_err(|_| Error::ProgressStopped)?;
+        self.driver.run(job, || rx.is_ready()).map_err(|_| Error::ProgressStopped)?;
         rx.wait().unwrap_or(Err(Error::ProgressStopped))
     }
 }
@@ -107,7 +108,7 @@ fn enter(comm: mpi::ffi::MPI_Comm, start: impl FnOnce(JobComm) -> Result<Running
     }
     let running = start(JobComm::duplicate(comm)?)?;
     let progress = running.progress();
-    g.handle = Some(Arc::new(Handle { mailbox: progress.mailbox().clone(), spin: progress.spin() }));
+    g.handle = Some(Arc::new(Handle { driver: progress.driver().clone(), spin: progress.spin() }));
     g.running = Some(running);
     g.depth = 1;
     SESSION.store(NEXT_SESSION.fetch_add(1, Ordering::Relaxed), Ordering::Release);

@@ -39,10 +39,15 @@ impl<J> Mailbox<J> {
             }
             queue.push_back(job);
         }
+        self.wake_if_sleeping();
+        Ok(())
+    }
+
+    /// Wakes the consumer if it may be blocked.
+    pub fn wake_if_sleeping(&self) {
         if self.sleeping.swap(false, Ordering::SeqCst) {
             self.wake();
         }
-        Ok(())
     }
 
     /// Refuses all further jobs; returns those still queued.

@@ -1,9 +1,10 @@
 //! The progress thread: a single-threaded executor plus the reactors it drives.
 //!
 //! [`progress`] starts and stops a rank's thread and carries application threads' jobs to it;
-//! [`reactors`] are the UCX worker and the io_uring ring it drives; [`Mailbox`] and
-//! [`reply_pair`] are the two directions of the hand-off between application and progress
-//! threads; [`run_loop`] below is the loop itself.
+//! [`reactors`] are the UCX worker and the io_uring ring it drives; [`engine`] holds all of it
+//! behind the lock that also lets an application thread turn the loop itself ([`Driver`]);
+//! [`Mailbox`] and [`reply_pair`] are the two directions of the hand-off between application
+//! and progress threads when the lock is taken; [`run_loop`] below is the progress thread's loop.
 //!
 //! One loop turn drains the mailbox (jobs from application threads), runs ready tasks, and lets
 //! every reactor (UCX worker, io_uring ring) make progress. When a turn finds nothing to do it
@@ -11,30 +12,31 @@
 //! CPU while remote requests still wake it at once.
 //!
 //! Before blocking, the loop keeps polling for up to `spin`, yielding the CPU between polls, but
-//! only while there is traffic: its own application is calling (a job arrived within the last
-//! few spin windows) or other ranks' requests or replies arrived just as recently. The next
+//! only while there is traffic: its own application is calling (a job arrived, or an
+//! application thread held the loop, within the last few spin windows) or other ranks' requests
+//! or replies arrived just as recently. The next
 //! request or reply is then microseconds away and a wake-up from epoll costs more, also on a
 //! rank that serves others while its own application computes. When the rank has had neither,
 //! for instance while its application waits in an MPI collective that busy-polls on the same
 //! core, yielding would hand that core to the poller for a whole time slice; blocking instead
 //! lets the kernel preempt it the moment work arrives.
 
+mod engine;
 mod mailbox;
 mod poller;
 mod progress;
 mod reactors;
 mod reply;
 
+pub use engine::Driver;
+use engine::Engine;
 pub use mailbox::Mailbox;
 use poller::Poller;
 pub use progress::{Job, Peers, ProgressThread, RankState, Starting};
 pub use reply::reply_pair;
 
-use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
-
-use async_executor::LocalExecutor;
 
 /// Something the loop drives besides the executor.
 pub trait Reactor {
@@ -48,76 +50,60 @@ pub trait Reactor {
     fn after_wake(&self) {}
 }
 
-/// Tasks run per turn before the reactors get a turn again.
-const TASKS_PER_TURN: usize = 64;
 /// The application counts as busy calling for this many spin windows after its last job.
 const ACTIVE_WINDOWS: u32 = 10;
 
-/// Runs until `stop` is set, then returns (tasks still pending stay in the executor).
-pub fn run_loop<J>(
-    executor: &LocalExecutor<'_>,
-    mailbox: &Mailbox<J>,
-    dispatch: impl Fn(J),
-    reactors: &[&dyn Reactor],
-    stop: &Cell<bool>,
-    spin: Duration,
-) -> std::io::Result<()> {
+/// The progress thread's loop: turns the engine under the driver's lock, one turn at a time,
+/// until the node is told to stop; blocks in epoll (without the lock) when there is nothing to
+/// do. Returns with the engine still in the driver.
+pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Result<()> {
     let poller = Poller::new()?;
-    poller.add(mailbox.event_fd())?;
-    for fd in reactors.iter().filter_map(|r| r.event_fd()) {
+    poller.add(driver.mailbox().event_fd())?;
+    let fds = driver.hold().engine().map(Engine::event_fds).unwrap_or_default();
+    for fd in fds {
         poller.add(fd)?;
     }
+    let mailbox = driver.mailbox();
     let mut idle_since = Instant::now();
     // The last job of this rank's application, or request or reply from the network.
     let mut last_traffic = Instant::now();
     let active_window = spin * ACTIVE_WINDOWS;
-    while !stop.get() {
-        let mut busy = false;
-        for job in mailbox.drain() {
-            dispatch(job);
-            busy = true;
+    loop {
+        let Some(held) = driver.try_hold() else {
+            // An application thread turns the loop for its call: that is traffic. This thread
+            // stays out of its way (no futex hand-over at each of its unlocks) but awake, with
+            // the worker unarmed, so that replies to that call need no wake-up signal.
+            last_traffic = Instant::now();
+            idle_since = Instant::now();
+            std::thread::yield_now();
+            continue;
+        };
+        let Some(engine) = held.engine().filter(|e| !e.stopping()) else { return Ok(()) };
+        let turn = engine.turn(mailbox);
+        if turn.traffic {
             last_traffic = Instant::now();
         }
-        for _ in 0..TASKS_PER_TURN {
-            if !executor.try_tick() {
-                break;
-            }
-            busy = true;
-        }
-        let mut traffic = false;
-        for reactor in reactors {
-            traffic |= reactor.turn();
-        }
-        if traffic {
-            busy = true;
-            last_traffic = Instant::now();
-        }
-        // Tasks the reactors woke run now, and count as work.
-        for _ in 0..TASKS_PER_TURN {
-            if !executor.try_tick() {
-                break;
-            }
-            busy = true;
-        }
-        if busy {
+        if turn.busy {
             idle_since = Instant::now();
             continue;
         }
         if idle_since.elapsed() < spin && last_traffic.elapsed() < active_window {
+            drop(held);
             std::thread::yield_now();
             continue;
         }
         if !mailbox.prepare_sleep() {
             continue;
         }
-        if reactors.iter().all(|r| r.arm()) {
+        let can_sleep = engine.arm();
+        drop(held);
+        if can_sleep {
             poller.wait(None)?;
         }
         mailbox.finish_sleep();
-        for reactor in reactors {
-            reactor.after_wake();
+        if let Some(engine) = driver.hold().engine() {
+            engine.after_wake();
         }
         idle_since = Instant::now();
     }
-    Ok(())
 }

@@ -1,9 +1,10 @@
 //! The progress thread of a rank: its start in two steps (worker address first, peers after),
 //! the jobs application threads send it, and its orderly stop.
 //!
-//! The thread owns everything that is not `Send`: the UCX worker, the [`Node`] built on it, the
-//! executor, and the state `S` that the file-system layer keeps beside the node (its descriptor
-//! table). Application threads reach them only through [`Job`]s in the mailbox.
+//! The thread builds and drops everything that is not `Send`: the UCX worker, the [`Node`] built
+//! on it, the executor, and the state `S` that the file-system layer keeps beside the node (its
+//! descriptor table), all in one engine behind the [`Driver`]'s lock. Application threads reach
+//! them only through [`Job`]s: run under the lock on their own thread, or sent to the mailbox.
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -13,8 +14,8 @@ use std::time::Duration;
 
 use async_executor::LocalExecutor;
 
-use super::reactors::{StoreReactor, UcxReactor};
-use super::{reply_pair, run_loop, Mailbox, Reactor};
+use super::engine::{Driver, Engine};
+use super::{reply_pair, run_loop, Mailbox};
 use crate::config::Config;
 use crate::error::{BootstrapError, Error, Result};
 use crate::ids::Rank;
@@ -37,6 +38,8 @@ pub struct Peers {
     pub addresses: Vec<Vec<u8>>,
     /// Store directories of the ranks on this node whose chunk files this rank may use directly.
     pub local_dirs: Vec<Option<PathBuf>>,
+    /// Ranks of this job (the serving one, or the attaching one) on this node.
+    pub ranks_on_node: u32,
 }
 
 /// Messages from a starting progress thread to the thread that starts it.
@@ -47,7 +50,7 @@ enum Boot {
 
 /// A rank's running progress thread, stopped (and joined) when dropped.
 pub struct ProgressThread<S: RankState> {
-    mailbox: Arc<Mailbox<Job<S>>>,
+    driver: Arc<Driver<S>>,
     spin: Duration,
     thread: Option<JoinHandle<()>>,
 }
@@ -67,12 +70,13 @@ impl<S: RankState> Starting<S> {
         let (boot_tx, boot_rx) = mpsc::channel::<Boot>();
         let (peers_tx, peers_rx) = mpsc::channel::<Peers>();
         let spin = Duration::from_micros(config.spin_us);
-        let thread_mailbox = mailbox.clone();
+        let driver = Arc::new(Driver::new(mailbox, spin));
+        let thread_driver = driver.clone();
         let thread = std::thread::Builder::new()
             .name(format!("benchfs-progress-{}", rank.0))
-            .spawn(move || progress_main::<S>(config, rank, dir, thread_mailbox, boot_tx, peers_rx))
+            .spawn(move || progress_main::<S>(config, rank, dir, thread_driver, boot_tx, peers_rx))
             .map_err(BootstrapError::Thread)?;
-        let progress = ProgressThread { mailbox, spin, thread: Some(thread) };
+        let progress = ProgressThread { driver, spin, thread: Some(thread) };
         let address = match boot_rx.recv() {
             Ok(Boot::Address(a)) => a,
             _ => Err(Error::ProgressStopped),
@@ -92,9 +96,9 @@ impl<S: RankState> Starting<S> {
 }
 
 impl<S: RankState> ProgressThread<S> {
-    /// Where application threads send their jobs.
-    pub fn mailbox(&self) -> &Arc<Mailbox<Job<S>>> {
-        &self.mailbox
+    /// Where application threads run their jobs.
+    pub fn driver(&self) -> &Arc<Driver<S>> {
+        &self.driver
     }
 
     /// How long a thread waiting for a reply checks before it blocks.
@@ -105,7 +109,7 @@ impl<S: RankState> ProgressThread<S> {
     /// Runs `job` on the progress thread and waits until the future it returns has finished.
     fn run(&self, job: impl FnOnce(&Rc<S>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send + 'static) {
         let (tx, rx) = reply_pair::<()>(self.spin);
-        let sent = self.mailbox.send(Box::new(move |state, executor| {
+        let sent = self.driver.mailbox().send(Box::new(move |state, executor| {
             let fut = job(state);
             executor
                 .spawn(async move {
@@ -164,16 +168,24 @@ fn boot_worker(boot: &mpsc::Sender<Boot>) -> Option<Worker> {
     }
 }
 
+/// CPUs online on this node.
+fn online_cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).unwrap_or(1).max(1)
+}
+
 fn progress_main<S: RankState>(
     config: Config,
     rank: Rank,
     dir: Option<PathBuf>,
-    mailbox: Arc<Mailbox<Job<S>>>,
+    driver: Arc<Driver<S>>,
     boot: mpsc::Sender<Boot>,
     peers: mpsc::Receiver<Peers>,
 ) {
     let Some(worker) = boot_worker(&boot) else { return };
     let Ok(peers) = peers.recv() else { return };
+    driver.set_hot_spin(peers.ranks_on_node as usize <= online_cpus());
     let node = match Node::build(config, rank, dir.as_deref(), worker, peers.addresses, peers.local_dirs) {
         Ok(node) => Rc::new(node),
         Err(e) => {
@@ -181,23 +193,17 @@ fn progress_main<S: RankState>(
             return;
         }
     };
-    let _ = boot.send(Boot::Ready(Ok(())));
     let state = Rc::new(S::new(node.clone()));
-    let executor = LocalExecutor::new();
     let spin = Duration::from_micros(node.config.spin_us);
-    let ucx = UcxReactor { node: &node, executor: &executor };
-    let store = node.chunk_store().map(|store| StoreReactor { store });
-    let mut reactors: Vec<&dyn Reactor> = vec![&ucx];
-    if let Some(store) = &store {
-        reactors.push(store);
-    }
-    if let Err(e) = run_loop(&executor, &mailbox, |job: Job<S>| job(&state, &executor), &reactors, &node.stop, spin) {
+    driver.set(Some(Engine { node: node.clone(), state, executor: LocalExecutor::new() }));
+    let _ = boot.send(Boot::Ready(Ok(())));
+    if let Err(e) = run_loop(&driver, spin) {
         tracing::error!(error = %e, "progress loop failed");
     }
     // Queued jobs are dropped unanswered: their callers see ENOTCONN instead of waiting.
-    drop(mailbox.close());
-    drop(executor);
-    drop(state);
+    drop(driver.mailbox().close());
+    // Taken out under the lock, dropped here: no application thread can reach it any more.
+    drop(driver.set(None));
     match Rc::try_unwrap(node) {
         Ok(node) => node.teardown(),
         Err(_) => tracing::error!("node still referenced at shutdown; chunk files left in place"),

@@ -53,6 +53,11 @@ impl<T> Drop for ReplySender<T> {
 }
 
 impl<T> ReplyWaiter<T> {
+    /// True once the reply (or the sender's drop) has arrived: `wait` returns at once.
+    pub fn is_ready(&self) -> bool {
+        self.slot.ready.load(Ordering::Acquire)
+    }
+
     /// Blocks until the reply arrives; `None` if the sender was dropped without one.
     pub fn wait(self) -> Option<T> {
         let start = Instant::now();

@@ -1,7 +1,8 @@
 //! A thin safe layer over UCP: context, worker, endpoints and active messages.
 //!
-//! This is the only module that touches the UCX FFI. Everything here lives on the progress
-//! thread: the worker is created in `UCS_THREAD_MODE_SINGLE` and none of these types is `Send`.
+//! This is the only module that touches the UCX FFI. None of these types is `Send`: they live in
+//! the rank's engine (`runtime::engine`), used by one thread at a time under its lock, so the
+//! worker is created in `UCS_THREAD_MODE_SERIALIZED`.
 //!
 //! Ownership rule for in-flight operations: a send or receive keeps its header and buffers in an
 //! `Rc<OpCell>` shared with the UCX completion callback. Dropping the future that awaits the
@@ -341,7 +342,7 @@ unsafe extern "C" fn am_trampoline(
     }
 }
 
-/// A UCP worker in single-thread mode with an event fd for blocking.
+/// A UCP worker in serialized mode (one thread at a time) with an event fd for blocking.
 pub struct Worker {
     raw: sys::ucp_worker_h,
     efd: RawFd,
@@ -355,7 +356,7 @@ impl Worker {
     pub fn new(context: Rc<Context>) -> Result<Worker, UcxError> {
         let params = sys::ucp_worker_params_t {
             field_mask: sys::UCP_WORKER_PARAM_FIELD_THREAD_MODE as u64,
-            thread_mode: sys::UCS_THREAD_MODE_SINGLE,
+            thread_mode: sys::UCS_THREAD_MODE_SERIALIZED,
             ..Default::default()
         };
         let mut raw: sys::ucp_worker_h = ptr::null_mut();

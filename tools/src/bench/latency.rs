@@ -1,5 +1,6 @@
 //! `--mode latency`: single operations, timed one at a time on rank 0, each served by rank 1 (the
-//! path's metadata record or the chunk lies there), while every other rank's application idles
+//! path's metadata record or the chunk lies there; a local stat, served by rank 0 itself, shows
+//! what is not the network), while every other rank's application idles
 //! in a sleeping wait rather than a busy MPI call. Rank 1 therefore serves from a progress
 //! thread whose own application is not calling, the case where a wake-up costs the most.
 //!
@@ -56,9 +57,9 @@ fn time_each<T>(name: &'static str, items: &[T], warmup: &[T], mut op: impl FnMu
     Samples { name, times }
 }
 
-/// `n` paths in `DIR` (named after `prefix`) whose metadata rank 1 holds.
-fn remote_names(prefix: &str, n: usize) -> Vec<String> {
-    (0..).map(|i| format!("{DIR}/{prefix}{i}")).filter(|p| benchfs::metadata_rank(p).is_ok_and(|r| r.0 == 1)).take(n).collect()
+/// `n` paths in `DIR` (named after `prefix`) whose metadata rank `rank` holds.
+fn names_on(rank: u32, prefix: &str, n: usize) -> Vec<String> {
+    (0..).map(|i| format!("{DIR}/{prefix}{i}")).filter(|p| benchfs::metadata_rank(p).is_ok_and(|r| r.0 == rank)).take(n).collect()
 }
 
 /// The stamp of the 4 KiB block at `offset`.
@@ -73,9 +74,10 @@ fn measure(n: usize) -> (Vec<Samples>, u64) {
         eprintln!("benchfs-bench: mkdir {DIR}: {e}");
         return (Vec::new(), 1);
     }
-    let stat_names = remote_names("s", n + WARMUP);
-    let create_names = remote_names("c", n + WARMUP);
-    for p in &stat_names {
+    let local_names = names_on(0, "l", n + WARMUP);
+    let stat_names = names_on(1, "s", n + WARMUP);
+    let create_names = names_on(1, "c", n + WARMUP);
+    for p in local_names.iter().chain(&stat_names) {
         match benchfs::open(p, libc::O_CREAT | libc::O_WRONLY, 0o644) {
             Ok(fd) => bad += benchfs::close(fd).is_err() as u64,
             Err(_) => bad += 1,
@@ -83,6 +85,8 @@ fn measure(n: usize) -> (Vec<Samples>, u64) {
     }
     let (warm, timed) = stat_names.split_at(WARMUP);
     let stat = time_each("remote stat", timed, warm, |p| benchfs::stat(p).is_ok(), &mut bad);
+    let (warm, timed) = local_names.split_at(WARMUP);
+    let local = time_each("local stat", timed, warm, |p| benchfs::stat(p).is_ok(), &mut bad);
     let (warm, timed) = create_names.split_at(WARMUP);
     let create = time_each(
         "remote create",
@@ -91,9 +95,9 @@ fn measure(n: usize) -> (Vec<Samples>, u64) {
         |p| benchfs::open(p, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o644).is_ok_and(|fd| benchfs::close(fd).is_ok()),
         &mut bad,
     );
-    let mut samples = vec![stat, create];
+    let mut samples = vec![stat, create, local];
     samples.extend(data_samples(n, &mut bad));
-    for p in stat_names.iter().chain(&create_names) {
+    for p in stat_names.iter().chain(&create_names).chain(&local_names) {
         bad += benchfs::unlink(p).is_err() as u64;
     }
     bad += benchfs::rmdir(DIR).is_err() as u64;

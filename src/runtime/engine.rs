@@ -1,0 +1,210 @@
+//! The rank's loop state, and the lock that lets an application thread turn the loop itself.
+//!
+//! Everything the loop drives (executor, node, UCX worker, chunk store) lives in one [`Engine`]
+//! that is not `Send`. It sits in a [`Driver`] behind a mutex: whichever thread holds the lock
+//! may turn the loop, and nobody touches the engine without it. The progress thread holds it
+//! for one turn at a time and never while it blocks. An application thread that calls finds the
+//! lock free most of the time, runs its job and turns the loop itself until its reply is ready,
+//! so a call costs no hand-off between threads (two context switches when both share a core);
+//! only when the lock is taken (the progress thread mid-turn, or another application thread
+//! driving) does the job go through the mailbox as before.
+
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
+
+use async_executor::LocalExecutor;
+
+use super::reactors::{StoreReactor, UcxReactor};
+use super::{Job, Mailbox, RankState, Reactor};
+use crate::rpc::Node;
+
+/// Tasks run per turn before the reactors get a turn again.
+const TASKS_PER_TURN: usize = 64;
+/// How long an application thread turning the loop for its reply polls without giving up its
+/// core: a round trip to a peer rank on this node takes a few microseconds.
+const HOT_SPIN: Duration = Duration::from_micros(4);
+/// Turns an application thread runs after its reply, for the loop to come to rest before it
+/// leaves; still busy after that, it wakes the progress thread.
+const SETTLE_TURNS: usize = 8;
+
+/// What one turn of the loop did.
+pub struct Turn {
+    /// Anything at all: a job, a task, a reactor event.
+    pub busy: bool,
+    /// A job from the application, or a request or reply from the network.
+    pub traffic: bool,
+}
+
+/// The rank's loop state: built and dropped on the progress thread, used under the driver's lock.
+pub struct Engine<S: RankState> {
+    pub node: Rc<Node>,
+    pub state: Rc<S>,
+    pub executor: LocalExecutor<'static>,
+}
+
+impl<S: RankState> Engine<S> {
+    /// One turn: the mailbox's jobs, ready tasks, every reactor, then the tasks they woke.
+    pub fn turn(&self, mailbox: &Mailbox<Job<S>>) -> Turn {
+        let mut traffic = false;
+        for job in mailbox.drain() {
+            job(&self.state, &self.executor);
+            traffic = true;
+        }
+        let mut busy = self.tick();
+        for reactor in self.reactors().iter() {
+            traffic |= reactor.turn();
+        }
+        busy |= self.tick();
+        Turn { busy: busy || traffic, traffic }
+    }
+
+    fn tick(&self) -> bool {
+        let mut ran = false;
+        for _ in 0..TASKS_PER_TURN {
+            if !self.executor.try_tick() {
+                break;
+            }
+            ran = true;
+        }
+        ran
+    }
+
+    /// The reactors: the UCX worker, and the chunk store's ring if this rank has one.
+    fn reactors(&self) -> Reactors<'_> {
+        Reactors {
+            ucx: UcxReactor { node: &self.node, executor: &self.executor },
+            store: self.node.chunk_store().map(|store| StoreReactor { store }),
+        }
+    }
+
+    /// Prepares every reactor to block; false if there is already work.
+    pub fn arm(&self) -> bool {
+        self.reactors().iter().all(|r| r.arm())
+    }
+
+    pub fn after_wake(&self) {
+        for reactor in self.reactors().iter() {
+            reactor.after_wake();
+        }
+    }
+
+    /// The fds that become readable when a reactor has work.
+    pub fn event_fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.reactors().iter().filter_map(|r| r.event_fd()).collect()
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.node.stop.get()
+    }
+}
+
+struct Reactors<'a> {
+    ucx: UcxReactor<'a>,
+    store: Option<StoreReactor<'a>>,
+}
+
+impl Reactors<'_> {
+    fn iter(&self) -> impl Iterator<Item = &dyn Reactor> {
+        std::iter::once(&self.ucx as &dyn Reactor).chain(self.store.as_ref().map(|s| s as &dyn Reactor))
+    }
+}
+
+/// The engine behind its lock.
+struct Locked<S: RankState>(Option<Engine<S>>);
+
+// SAFETY: an `Engine` (with its `Rc`s, the UCX worker in serialized mode and every task's
+// future) is only ever touched by the thread that holds the driver's mutex, so no two threads
+// use it at once, and the mutex orders each holder's accesses after the previous holder's. It is
+// created and dropped on the progress thread. Task wakers, the only things that leave it, are
+// `Send + Sync` themselves.
+unsafe impl<S: RankState> Send for Locked<S> {}
+
+/// The lock around a rank's engine, shared by its progress thread and its application threads.
+pub struct Driver<S: RankState> {
+    engine: Mutex<Locked<S>>,
+    mailbox: Arc<Mailbox<Job<S>>>,
+    spin: Duration,
+    /// Poll without yielding for `HOT_SPIN` first: set when the node has a CPU for each of the
+    /// job's ranks there. With more ranks than CPUs, a poll that keeps its core starves the
+    /// peers that must answer it.
+    hot_spin: AtomicBool,
+}
+
+/// The engine, held; `None` before the progress thread built it and after it stopped.
+pub struct Held<'a, S: RankState>(MutexGuard<'a, Locked<S>>);
+
+impl<S: RankState> Held<'_, S> {
+    pub fn engine(&self) -> Option<&Engine<S>> {
+        self.0 .0.as_ref()
+    }
+}
+
+impl<S: RankState> Driver<S> {
+    pub fn new(mailbox: Arc<Mailbox<Job<S>>>, spin: Duration) -> Driver<S> {
+        Driver { engine: Mutex::new(Locked(None)), mailbox, spin, hot_spin: AtomicBool::new(false) }
+    }
+
+    pub fn set_hot_spin(&self, on: bool) {
+        self.hot_spin.store(on, Ordering::Relaxed);
+    }
+
+    pub fn mailbox(&self) -> &Arc<Mailbox<Job<S>>> {
+        &self.mailbox
+    }
+
+    /// Waits for the lock.
+    pub fn hold(&self) -> Held<'_, S> {
+        Held(self.engine.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The lock if it is free; `None` while another thread turns the loop.
+    pub fn try_hold(&self) -> Option<Held<'_, S>> {
+        match self.engine.try_lock() {
+            Ok(guard) => Some(Held(guard)),
+            Err(TryLockError::Poisoned(p)) => Some(Held(p.into_inner())),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Puts the engine in (`Some`, once the progress thread built it) or takes it out.
+    pub fn set(&self, engine: Option<Engine<S>>) -> Option<Engine<S>> {
+        std::mem::replace(&mut self.hold().0 .0, engine)
+    }
+
+    /// Runs `job` on the rank's loop, on this thread if the loop is free: then it turns the loop
+    /// here until `done` or until nothing happens for the spin time (a reply from a slow peer),
+    /// and leaves the rest to the progress thread. Otherwise the job goes through the mailbox.
+    /// `Err` gives the job back when the loop has stopped.
+    pub fn run(&self, job: Job<S>, done: impl Fn() -> bool) -> Result<(), Job<S>> {
+        let Some(guard) = self.try_hold() else {
+            // Taken (the progress thread mid-turn, or another caller driving): the holder, or the
+            // progress thread after it, runs the job from the mailbox.
+            return self.mailbox.send(job);
+        };
+        let Some(engine) = guard.engine().filter(|e| !e.stopping()) else { return Err(job) };
+        job(&engine.state, &engine.executor);
+        let hot = if self.hot_spin.load(Ordering::Relaxed) { HOT_SPIN } else { Duration::ZERO };
+        let mut quiet_since = Instant::now();
+        while !done() && !engine.stopping() {
+            if engine.turn(&self.mailbox).busy {
+                quiet_since = Instant::now();
+            } else if quiet_since.elapsed() >= self.spin {
+                break;
+            } else if quiet_since.elapsed() >= hot {
+                // What the reply waits for may need this core: a peer rank's progress thread
+                // (when ranks outnumber cores), a kernel worker finishing an io_uring operation.
+                std::thread::yield_now();
+            }
+        }
+        // Work this thread started or woke must not wait for an event that already came: it
+        // leaves the loop with nothing ready, or wakes the progress thread to carry on.
+        let settled = done() && (0..SETTLE_TURNS).any(|_| !engine.turn(&self.mailbox).busy);
+        drop(guard);
+        if !settled {
+            self.mailbox.wake_if_sleeping();
+        }
+        Ok(())
+    }
+}
