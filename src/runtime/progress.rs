@@ -183,6 +183,7 @@ fn progress_main<S: RankState>(
     boot: mpsc::Sender<Boot>,
     peers: mpsc::Receiver<Peers>,
 ) {
+    crate::storage::own_rings_here();
     let Some(worker) = boot_worker(&boot) else { return };
     let Ok(peers) = peers.recv() else { return };
     driver.set_hot_spin(peers.ranks_on_node as usize <= online_cpus());

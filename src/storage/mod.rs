@@ -36,7 +36,7 @@ pub use peer::{node_token_matches, write_node_token, PeerFiles};
 #[cfg(test)]
 mod tests;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::fs::{self, File};
 use std::io;
@@ -171,7 +171,28 @@ pub struct ChunkStore {
     pins: Rc<RefCell<mapped::Pins>>,
 }
 
+thread_local! {
+    /// Set on the thread that submits the stores' io_uring operations (the progress thread).
+    static RING_OWNER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes the calling thread the one that submits io_uring operations. The kernel ties an
+/// operation to the thread that submitted it and cancels it when that thread exits, so only a
+/// thread that lives as long as the store may submit: another thread that turns the rank's loop
+/// (an application thread making a call) does its chunk I/O with plain system calls instead.
+pub fn own_rings_here() {
+    RING_OWNER.with(|owner| owner.set(true));
+}
+
 impl ChunkStore {
+    /// The ring, if this store has one and this thread may submit to it.
+    fn ring_here(&self) -> Option<&uring::Ring> {
+        match &self.engine {
+            Engine::Uring(ring) if RING_OWNER.with(Cell::get) => Some(ring),
+            _ => None,
+        }
+    }
+
     /// Opens the store in `dir` (created with mode 0700 if needed), choosing the backend: plain
     /// system calls on tmpfs, where io_uring hands every operation to a kernel worker thread
     /// and is measurably slower than `pread`/`pwrite`; elsewhere io_uring with a ring of
@@ -224,9 +245,9 @@ impl ChunkStore {
         }
         check_span(offset, buf.len())?;
         let file = self.file_for_write(ino)?;
-        match &self.engine {
-            Engine::Sync => Ok(posix::write_all_at(&file, buf.as_slice(), offset)?),
-            Engine::Uring(ring) => ring.write_all_at(file, buf, offset).await,
+        match self.ring_here() {
+            None => Ok(posix::write_all_at(&file, buf.as_slice(), offset)?),
+            Some(ring) => ring.write_all_at(file, buf, offset).await,
         }
     }
 
@@ -241,12 +262,12 @@ impl ChunkStore {
         let Some(file) = self.existing_file(ino)? else {
             return Ok((0, buf));
         };
-        match &self.engine {
-            Engine::Sync => {
+        match self.ring_here() {
+            None => {
                 let n = posix::read_full_at(&file, buf.as_mut_slice(), offset)?;
                 Ok((n, buf))
             }
-            Engine::Uring(ring) => {
+            Some(ring) => {
                 let (res, buf) = ring.read_at(file, buf, offset).await;
                 Ok((res?, buf))
             }
@@ -259,9 +280,9 @@ impl ChunkStore {
         let Some(file) = self.existing_file(ino)? else {
             return Ok(());
         };
-        match &self.engine {
-            Engine::Sync => Ok(file.sync_data()?),
-            Engine::Uring(ring) => ring.fsync(file).await,
+        match self.ring_here() {
+            None => Ok(file.sync_data()?),
+            Some(ring) => ring.fsync(file).await,
         }
     }
 
@@ -306,12 +327,10 @@ impl ChunkStore {
     }
 
     /// Hands the operations queued since the last call to the kernel in one system call;
-    /// returns how many. Makes no system call when nothing is queued.
+    /// returns how many. Makes no system call when nothing is queued, or on a thread that may not
+    /// submit (see [`own_rings_here`]), where nothing is ever queued.
     pub fn submit(&self) -> usize {
-        match &self.engine {
-            Engine::Uring(ring) => ring.submit(),
-            Engine::Sync => 0,
-        }
+        self.ring_here().map_or(0, uring::Ring::submit)
     }
 
     /// The eventfd that becomes readable when completions arrive (`None` for `Backend::Sync`,

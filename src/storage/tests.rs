@@ -41,6 +41,8 @@ const ALLOW_SKIP: &str = "BENCHFS_TEST_ALLOW_SKIP";
 /// `BENCHFS_TEST_ALLOW_SKIP=io_uring` allows a skip: then it says so on the terminal (not in
 /// the captured output) and returns `None`.
 fn open(dir: &TempDir, backend: Backend, queue_depth: u32) -> Option<ChunkStore> {
+    // The test thread submits, as the progress thread does in a running rank.
+    super::own_rings_here();
     match ChunkStore::open_with_backend(&dir.store_dir(), queue_depth, backend) {
         Ok(store) => Some(store),
         Err(e) if backend == Backend::Uring && std::env::var(ALLOW_SKIP).is_ok_and(|v| v == "io_uring") => {
@@ -524,4 +526,33 @@ fn node_tokens_prove_the_directory_and_go_with_the_store() {
     let store = ChunkStore::open_with_backend(&store_dir, 8, Backend::Sync).unwrap();
     store.shutdown(false).unwrap();
     assert!(!store_dir.exists(), "shutdown removes the token with the directory");
+}
+
+/// A thread that does not own the rings (an application thread turning the loop) does its
+/// chunk I/O with plain system calls: nothing is queued on the ring for it, so nothing it
+/// leaves behind can be cancelled when it exits.
+#[test]
+fn other_threads_bypass_the_ring() {
+    let dir = TempDir::new("bypass");
+    let store_dir = dir.store_dir();
+    std::thread::spawn(move || {
+        let store = match ChunkStore::open_with_backend(&store_dir, 8, Backend::Uring) {
+            Ok(store) => store,
+            Err(e) if std::env::var(ALLOW_SKIP).is_ok_and(|v| v == "io_uring") => {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "SKIP (allowed by {ALLOW_SKIP}=io_uring): io_uring unavailable: {e}");
+                return;
+            }
+            Err(e) => panic!("cannot open an io_uring store: {e}"),
+        };
+        let data = vec![7u8; 4096];
+        let written = future::block_on(store.write(InodeId(5), 100, IoBuf::Owned(data.clone()))).unwrap();
+        assert_eq!(written, 4096);
+        assert_eq!(store.inflight(), 0, "nothing was queued on the ring");
+        assert_eq!(store.submit(), 0);
+        let (n, buf) = future::block_on(store.read(InodeId(5), 100, IoBuf::Owned(vec![0; 4096]))).unwrap();
+        assert_eq!((n, buf.as_slice()), (4096, &data[..]));
+    })
+    .join()
+    .unwrap();
 }
