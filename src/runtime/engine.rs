@@ -33,7 +33,9 @@ const SETTLE_TURNS: usize = 8;
 pub struct Turn {
     /// Anything at all: a job, a task, a reactor event.
     pub busy: bool,
-    /// A job from the application, or a request or reply from the network.
+    /// A job from this rank's application came through the mailbox.
+    pub jobs: bool,
+    /// A request or reply came from the network (or an I/O completion).
     pub traffic: bool,
 }
 
@@ -47,17 +49,18 @@ pub struct Engine<S: RankState> {
 impl<S: RankState> Engine<S> {
     /// One turn: the mailbox's jobs, ready tasks, every reactor, then the tasks they woke.
     pub fn turn(&self, mailbox: &Mailbox<Job<S>>) -> Turn {
-        let mut traffic = false;
+        let mut jobs = false;
         for job in mailbox.drain() {
             job(&self.state, &self.executor);
-            traffic = true;
+            jobs = true;
         }
         let mut busy = self.tick();
+        let mut traffic = false;
         for reactor in self.reactors().iter() {
             traffic |= reactor.turn();
         }
         busy |= self.tick();
-        Turn { busy: busy || traffic, traffic }
+        Turn { busy: busy || jobs || traffic, jobs, traffic }
     }
 
     fn tick(&self) -> bool {

@@ -13,13 +13,14 @@
 //!
 //! Before blocking, the loop keeps polling for up to `spin`, yielding the CPU between polls, but
 //! only while there is traffic: its own application is calling (a job arrived, or an
-//! application thread held the loop, within the last few spin windows) or other ranks' requests
-//! or replies arrived just as recently. The next
-//! request or reply is then microseconds away and a wake-up from epoll costs more, also on a
-//! rank that serves others while its own application computes. When the rank has had neither,
-//! for instance while its application waits in an MPI collective that busy-polls on the same
-//! core, yielding would hand that core to the poller for a whole time slice; blocking instead
-//! lets the kernel preempt it the moment work arrives.
+//! application thread held the loop, within the last few spin windows), and, when this thread
+//! may run on a core of its own, other ranks' requests or replies arrived as recently. The next
+//! request or reply is then microseconds away and a wake-up from epoll costs more. A rank bound
+//! to one core (its application thread and this thread share it) never polls for other ranks'
+//! traffic: while its application does something else, for instance waits in an MPI collective
+//! that busy-polls, a yielding poller gets the core only at the scheduler's next tick (4 ms per
+//! request, measured), whereas a thread blocked in epoll preempts the busy one the moment work
+//! arrives.
 
 mod engine;
 mod mailbox;
@@ -57,6 +58,9 @@ const ACTIVE_WINDOWS: u32 = 10;
 /// until the node is told to stop; blocks in epoll (without the lock) when there is nothing to
 /// do. Returns with the engine still in the driver.
 pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Result<()> {
+    // Polling for other ranks' traffic needs a core this thread does not share with its
+    // application thread (see above).
+    let poll_for_peers = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     let poller = Poller::new()?;
     poller.add(driver.mailbox().event_fd())?;
     let fds = driver.hold().engine().map(Engine::event_fds).unwrap_or_default();
@@ -65,29 +69,30 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
     }
     let mailbox = driver.mailbox();
     let mut idle_since = Instant::now();
-    // The last job of this rank's application, or request or reply from the network.
-    let mut last_traffic = Instant::now();
+    // The last call of this rank's application (a job in the mailbox, or the loop held by it),
+    // or, with `poll_for_peers`, the last request or reply from another rank.
+    let mut last_call = Instant::now();
     let active_window = spin * ACTIVE_WINDOWS;
     loop {
         let Some(held) = driver.try_hold() else {
-            // An application thread turns the loop for its call: that is traffic. This thread
+            // An application thread turns the loop for its call. This thread
             // stays out of its way (no futex hand-over at each of its unlocks) but awake, with
             // the worker unarmed, so that replies to that call need no wake-up signal.
-            last_traffic = Instant::now();
+            last_call = Instant::now();
             idle_since = Instant::now();
             std::thread::yield_now();
             continue;
         };
         let Some(engine) = held.engine().filter(|e| !e.stopping()) else { return Ok(()) };
         let turn = engine.turn(mailbox);
-        if turn.traffic {
-            last_traffic = Instant::now();
+        if turn.jobs || (turn.traffic && poll_for_peers) {
+            last_call = Instant::now();
         }
         if turn.busy {
             idle_since = Instant::now();
             continue;
         }
-        if idle_since.elapsed() < spin && last_traffic.elapsed() < active_window {
+        if idle_since.elapsed() < spin && last_call.elapsed() < active_window {
             drop(held);
             std::thread::yield_now();
             continue;
