@@ -12,6 +12,7 @@
 //! | `BENCHFS_URING_DEPTH` | io_uring queue depth | `256` |
 //! | `BENCHFS_SPIN_US` | microseconds a waiting thread keeps checking (yielding the CPU between checks) before it blocks | `20` |
 //! | `BENCHFS_CONTACT_FILE` | where `benchfs_init` publishes the job's contact information for `benchfs_attach` | unset |
+//! | `BENCHFS_STATS` | `1`: every rank counts each call and each request it serves (count, bytes, latency histogram); at `benchfs_finalize` rank 0 prints the sums over all ranks on standard error | `0` |
 //! | `BENCHFS_LOG` | log filter (`tracing` env-filter syntax), logs go to stderr | `warn` |
 
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ pub struct Config {
     pub spin_us: u64,
     pub log_filter: String,
     pub contact_file: Option<PathBuf>,
+    /// Operation statistics (see `stats`).
+    pub stats: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +62,7 @@ impl Config {
         let keep_data = bool_var(&get, "BENCHFS_KEEP_DATA", false)?;
         let node_local = bool_var(&get, "BENCHFS_NODE_LOCAL", true)?;
         let detect_peer_failure = bool_var(&get, "BENCHFS_DETECT_PEER_FAILURE", false)?;
+        let stats = bool_var(&get, "BENCHFS_STATS", false)?;
         let io_backend = match get("BENCHFS_IO_BACKEND").as_deref() {
             None | Some("auto") => IoBackend::Auto,
             Some("uring") => IoBackend::Uring,
@@ -88,6 +92,7 @@ impl Config {
             spin_us,
             log_filter,
             contact_file,
+            stats,
         })
     }
 }

@@ -77,6 +77,7 @@ mod path;
 mod placement;
 mod rpc;
 mod runtime;
+mod stats;
 mod storage;
 mod ucx;
 

@@ -979,3 +979,37 @@ fn bench_tool_np2() {
         }
     }
 }
+
+/// With `BENCHFS_STATS=1`, rank 0 prints at finalize the operation statistics summed over the
+/// ranks: rows for the calls the job made and for the requests its ranks served, with counts
+/// that add up (every rank creates, so there are at least as many creates as ranks).
+#[test]
+fn stats_summary_np2() {
+    let _guard = serial();
+    require_tool("mpirun").unwrap_or_else(|e| panic!("{e}"));
+    let exe = example_binary("namespace");
+    let job = spawn_job(&exe, &["200"], 2, SMALL_TRANSPORTED, &[("BENCHFS_STATS", Path::new("1"))]).wait(JOB_TIMEOUT);
+    let mut problems = job_problems(&job, true);
+    let count_of = |side: &str, op: &str| -> Option<u64> {
+        let line = job.stderr.lines().find(|l| {
+            let mut words = l.split_whitespace();
+            words.next() == Some(side) && words.next() == Some(op)
+        })?;
+        line.split_whitespace().nth(2)?.parse().ok()
+    };
+    if !job.stderr.contains("benchfs stats over 2 ranks") {
+        problems.push("printed no statistics header for 2 ranks".to_string());
+    }
+    for (side, op) in [("client", "open"), ("client", "mkdir"), ("client", "stat"), ("server", "Open"), ("server", "Stat")] {
+        match count_of(side, op) {
+            Some(n) if n >= 2 => {}
+            other => problems.push(format!("{side} {op}: count {other:?}, want at least 2")),
+        }
+    }
+    if job.stderr.matches("benchfs stats over").count() != 1 {
+        problems.push("the summary must be printed once, by rank 0".to_string());
+    }
+    if !problems.is_empty() {
+        panic!("{}", job_report("namespace with BENCHFS_STATS=1", &job, &problems));
+    }
+}

@@ -86,6 +86,13 @@ impl JobComm {
         (0..n).map(|r| all[displs[r] as usize..(displs[r] + lengths[r]) as usize].to_vec()).collect()
     }
 
+    /// Collective: the element-wise sums of every rank's `mine` (all of one length).
+    pub fn sum_u64s(&self, mine: &[u64]) -> Vec<u64> {
+        let mut sums = vec![0u64; mine.len()];
+        self.comm.all_reduce_into(mine, &mut sums[..], SystemOperation::sum());
+        sums
+    }
+
     /// True on every rank if `ok` is true on every rank: collective error agreement, so that a
     /// failure on one rank makes all of them fail instead of hanging in the next collective.
     pub fn all_ok(&self, ok: bool) -> bool {

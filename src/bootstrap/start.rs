@@ -26,6 +26,7 @@ pub struct Running<S: RankState> {
 /// Collective: starts this rank's progress thread and returns once every rank serves.
 pub fn start<S: RankState>(comm: JobComm) -> Result<Running<S>> {
     let config = agreed_config(&comm)?;
+    crate::stats::enable(config.stats);
     let rank = comm.rank();
     let tag = comm.broadcast_u64(job_tag());
     // SAFETY: getuid cannot fail.
@@ -55,6 +56,7 @@ pub fn start<S: RankState>(comm: JobComm) -> Result<Running<S>> {
 /// `contact_file` as a pure client, serving nothing.
 pub fn attach<S: RankState>(comm: JobComm, contact_file: &Path) -> Result<Running<S>> {
     let mut config = agreed_config(&comm)?;
+    crate::stats::enable(config.stats);
     let text = if comm.rank() == 0 { std::fs::read(contact_file).map_err(|e| Error::Storage(e.into())) } else { Ok(Vec::new()) };
     let text = comm.broadcast_bytes(&agreed(&comm, text)?);
     let contact = agreed(&comm, Contact::parse(&text))?;
@@ -82,10 +84,26 @@ impl<S: RankState> Running<S> {
             }
         }
         self.comm.barrier();
+        print_stats(&self.comm);
         self.progress.close_transport();
         self.comm.barrier();
         self.progress.stop();
         Ok(())
+    }
+}
+
+/// Collective, with `BENCHFS_STATS=1` (the same on every rank, as the configuration is): rank 0
+/// prints the operation statistics summed over the ranks on standard error.
+fn print_stats(comm: &JobComm) {
+    if !crate::stats::enabled() {
+        return;
+    }
+    let sums = comm.sum_u64s(&crate::stats::snapshot());
+    if comm.rank() == 0 {
+        use std::io::Write;
+        let text = crate::stats::summary(&sums, comm.size(), crate::rpc::wire::Opcode::name_of);
+        // Asked for by the user (BENCHFS_STATS=1): written whole, and never an error.
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 }
 

@@ -14,6 +14,15 @@ use super::{Client, Whence};
 use crate::error::{Error, Result};
 use crate::ids::Rank;
 use crate::path::{spell, Last};
+use crate::stats::{self, Call};
+
+/// Runs `f`, counted as `call` in the statistics with the bytes `moved` says it moved.
+pub(super) fn timed<T>(call: Call, f: impl FnOnce() -> Result<T>, moved: impl FnOnce(&T) -> u64) -> Result<T> {
+    let started = stats::start();
+    let result = f();
+    stats::call(call, started, result.as_ref().map_or(0, moved));
+    result
+}
 
 /// Runs `op` on the normal form of `path` on the progress thread, once what the path's spelling
 /// demands (`/file/.` must be a directory, say) holds; it runs past this rank's gate (no
@@ -34,124 +43,166 @@ where
 
 /// Like `open(2)`; returns a BenchFS descriptor.
 pub fn open(path: impl AsRef<[u8]>, flags: i32, mode: u32) -> Result<i32> {
-    if flags & libc::O_ACCMODE == libc::O_ACCMODE {
-        return Err(Error::InvalidArgument("O_RDONLY, O_WRONLY and O_RDWR are exclusive"));
-    }
-    let spelled = spell(path.as_ref())?;
-    handle()?.call(move |client| async move {
-        let node = client.node.clone();
-        let _pass = namespace::enter(&node, vec![spelled.path.clone()]).await;
-        check_spelling(&node, &spelled).await?;
-        // A name spelled as a directory cannot be created as a file (and a directory cannot be
-        // opened for creation).
-        if spelled.dir_only && flags & libc::O_CREAT != 0 {
-            return Err(Error::IsDirectory);
-        }
-        namespace::open(client, spelled.path, flags, mode).await
-    })
+    timed(
+        Call::Open,
+        || {
+            if flags & libc::O_ACCMODE == libc::O_ACCMODE {
+                return Err(Error::InvalidArgument("O_RDONLY, O_WRONLY and O_RDWR are exclusive"));
+            }
+            let spelled = spell(path.as_ref())?;
+            handle()?.call(move |client| async move {
+                let node = client.node.clone();
+                let _pass = namespace::enter(&node, vec![spelled.path.clone()]).await;
+                check_spelling(&node, &spelled).await?;
+                // A name spelled as a directory cannot be created as a file (and a directory cannot be
+                // opened for creation).
+                if spelled.dir_only && flags & libc::O_CREAT != 0 {
+                    return Err(Error::IsDirectory);
+                }
+                namespace::open(client, spelled.path, flags, mode).await
+            })
+        },
+        |_| 0,
+    )
 }
 
 /// Like `close(2)`.
 pub fn close(fd: i32) -> Result<()> {
-    handle()?.call(move |client| data::close(client, fd))
+    timed(Call::Close, || handle()?.call(move |client| data::close(client, fd)), |_| 0)
 }
 
 /// Like `pwrite(2)`.
 pub fn pwrite(fd: i32, buf: &[u8], offset: u64) -> Result<usize> {
-    let user = UserBuf::from_ref(buf);
-    handle()?.call(move |client| data::pwrite(client, fd, user, offset))
+    timed(
+        Call::Write,
+        || {
+            let user = UserBuf::from_ref(buf);
+            handle()?.call(move |client| data::pwrite(client, fd, user, offset))
+        },
+        |&n| n as u64,
+    )
 }
 
 /// Like `pread(2)`.
 pub fn pread(fd: i32, buf: &mut [u8], offset: u64) -> Result<usize> {
-    let user = UserBuf::from_mut(buf);
-    handle()?.call(move |client| data::pread(client, fd, user, offset))
+    timed(
+        Call::Read,
+        || {
+            let user = UserBuf::from_mut(buf);
+            handle()?.call(move |client| data::pread(client, fd, user, offset))
+        },
+        |&n| n as u64,
+    )
 }
 
 /// Like `write(2)`.
 pub fn write(fd: i32, buf: &[u8]) -> Result<usize> {
-    let user = UserBuf::from_ref(buf);
-    handle()?.call(move |client| data::sequential(client, fd, user, true))
+    timed(
+        Call::Write,
+        || {
+            let user = UserBuf::from_ref(buf);
+            handle()?.call(move |client| data::sequential(client, fd, user, true))
+        },
+        |&n| n as u64,
+    )
 }
 
 /// Like `read(2)`.
 pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize> {
-    let user = UserBuf::from_mut(buf);
-    handle()?.call(move |client| data::sequential(client, fd, user, false))
+    timed(
+        Call::Read,
+        || {
+            let user = UserBuf::from_mut(buf);
+            handle()?.call(move |client| data::sequential(client, fd, user, false))
+        },
+        |&n| n as u64,
+    )
 }
 
 /// Like `lseek(2)`.
 pub fn lseek(fd: i32, offset: i64, whence: Whence) -> Result<u64> {
-    handle()?.call(move |client| data::lseek(client, fd, offset, whence))
+    timed(Call::Lseek, || handle()?.call(move |client| data::lseek(client, fd, offset, whence)), |_| 0)
 }
 
 /// Like `fsync(2)`.
 pub fn fsync(fd: i32) -> Result<()> {
-    handle()?.call(move |client| data::fsync(client, fd))
+    timed(Call::Fsync, || handle()?.call(move |client| data::fsync(client, fd)), |_| 0)
 }
 
 /// Like `stat(2)`.
 pub fn stat(path: impl AsRef<[u8]>) -> Result<FileStat> {
-    on_path(path.as_ref(), namespace::stat)
+    timed(Call::Stat, || on_path(path.as_ref(), namespace::stat), |_| 0)
 }
 
 /// Like `fstat(2)`.
 pub fn fstat(fd: i32) -> Result<FileStat> {
-    handle()?.call(move |client| namespace::fstat(client, fd))
+    timed(Call::Fstat, || handle()?.call(move |client| namespace::fstat(client, fd)), |_| 0)
 }
 
 /// Like `unlink(2)`.
 pub fn unlink(path: impl AsRef<[u8]>) -> Result<()> {
-    on_path(path.as_ref(), namespace::unlink)
+    timed(Call::Unlink, || on_path(path.as_ref(), namespace::unlink), |_| 0)
 }
 
 /// Like `mkdir(2)`.
 pub fn mkdir(path: impl AsRef<[u8]>, mode: u32) -> Result<()> {
-    on_path(path.as_ref(), move |client, path| namespace::mkdir(client, path, mode))
+    timed(Call::Mkdir, || on_path(path.as_ref(), move |client, path| namespace::mkdir(client, path, mode)), |_| 0)
 }
 
 /// Like `rmdir(2)`.
 pub fn rmdir(path: impl AsRef<[u8]>) -> Result<()> {
-    let path = path.as_ref();
-    match spell(path)?.last {
-        Last::Dot => Err(Error::InvalidArgument("rmdir of a path ending in .")),
-        Last::DotDot => Err(Error::NotEmpty),
-        Last::Name => on_path(path, namespace::rmdir),
-    }
+    timed(
+        Call::Rmdir,
+        || {
+            let path = path.as_ref();
+            match spell(path)?.last {
+                Last::Dot => Err(Error::InvalidArgument("rmdir of a path ending in .")),
+                Last::DotDot => Err(Error::NotEmpty),
+                Last::Name => on_path(path, namespace::rmdir),
+            }
+        },
+        |_| 0,
+    )
 }
 
 /// Like `rename(2)`, for files and directory trees.
 pub fn rename(from: impl AsRef<[u8]>, to: impl AsRef<[u8]>) -> Result<()> {
-    let (from, to) = (spell(from.as_ref())?, spell(to.as_ref())?);
-    handle()?.call(move |client| async move {
-        check_spelling(&client.node, &from).await?;
-        check_spelling(&client.node, &to).await?;
-        // A target spelled as a directory takes only a directory.
-        if to.dir_only && !namespace::is_dir(&crate::rpc::client::stat(&client.node, &from.path).await?) {
-            return Err(Error::NotDirectory);
-        }
-        namespace::rename(client, from.path, to.path).await
-    })
+    timed(
+        Call::Rename,
+        || {
+            let (from, to) = (spell(from.as_ref())?, spell(to.as_ref())?);
+            handle()?.call(move |client| async move {
+                check_spelling(&client.node, &from).await?;
+                check_spelling(&client.node, &to).await?;
+                // A target spelled as a directory takes only a directory.
+                if to.dir_only && !namespace::is_dir(&crate::rpc::client::stat(&client.node, &from.path).await?) {
+                    return Err(Error::NotDirectory);
+                }
+                namespace::rename(client, from.path, to.path).await
+            })
+        },
+        |_| 0,
+    )
 }
 
 /// Like `truncate(2)`.
 pub fn truncate(path: impl AsRef<[u8]>, len: u64) -> Result<()> {
-    on_path(path.as_ref(), move |client, path| namespace::truncate(client, path, len))
+    timed(Call::Truncate, || on_path(path.as_ref(), move |client, path| namespace::truncate(client, path, len)), |_| 0)
 }
 
 /// Like `ftruncate(2)`.
 pub fn ftruncate(fd: i32, len: u64) -> Result<()> {
-    handle()?.call(move |client| namespace::ftruncate(client, fd, len))
+    timed(Call::Truncate, || handle()?.call(move |client| namespace::ftruncate(client, fd, len)), |_| 0)
 }
 
 /// Like `access(2)`.
 pub fn access(path: impl AsRef<[u8]>, mode: i32) -> Result<()> {
-    on_path(path.as_ref(), move |client, path| namespace::access(client, path, mode))
+    timed(Call::Access, || on_path(path.as_ref(), move |client, path| namespace::access(client, path, mode)), |_| 0)
 }
 
 /// Like `statvfs(2)`: totals over all ranks.
 pub fn statvfs(path: impl AsRef<[u8]>) -> Result<FsStat> {
-    on_path(path.as_ref(), namespace::statvfs)
+    timed(Call::Statvfs, || on_path(path.as_ref(), namespace::statvfs), |_| 0)
 }
 
 /// The rank that holds the metadata record of `path` (where its `stat` is served). For tools

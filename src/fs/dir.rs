@@ -40,18 +40,24 @@ pub struct Dir {
 
 /// Like `opendir(3)`.
 pub fn opendir(path: impl AsRef<[u8]>) -> Result<Dir> {
-    let (path, ino, parent_ino, nranks) = on_path(path.as_ref(), |client, path| async move {
-        let node = &client.node;
-        let attr = stub::stat(node, &path).await?;
-        if attr.mode & libc::S_IFMT != libc::S_IFDIR {
-            return Err(Error::NotDirectory);
-        }
-        let parent_ino = match crate::path::split_parent(&path) {
-            Some((parent, _)) => stub::stat(node, parent).await.map_or(attr.ino, |a| a.ino),
-            None => attr.ino,
-        };
-        Ok((path, attr.ino, parent_ino, node.nranks))
-    })?;
+    let (path, ino, parent_ino, nranks) = super::api::timed(
+        crate::stats::Call::Opendir,
+        || {
+            on_path(path.as_ref(), |client, path| async move {
+                let node = &client.node;
+                let attr = stub::stat(node, &path).await?;
+                if attr.mode & libc::S_IFMT != libc::S_IFDIR {
+                    return Err(Error::NotDirectory);
+                }
+                let parent_ino = match crate::path::split_parent(&path) {
+                    Some((parent, _)) => stub::stat(node, parent).await.map_or(attr.ino, |a| a.ino),
+                    None => attr.ino,
+                };
+                Ok((path, attr.ino, parent_ino, node.nranks))
+            })
+        },
+        |_| 0,
+    )?;
     Ok(Dir { path, ino, parent_ino, nranks, session: session()?, stage: DirStage::Dot, page: Default::default() })
 }
 
@@ -78,11 +84,17 @@ impl Dir {
                 DirStage::Done => return Ok(None),
                 DirStage::Ranks { rank, after } => {
                     let (r, path, cursor) = (*rank, self.path.clone(), after.clone());
-                    let page = handle()?.call(move |client| async move {
-                        let node = &client.node;
-                        let _pass = super::namespace::enter(node, vec![path.clone()]).await;
-                        stub::list_page(node, Rank(r), path, cursor, LIST_PAGE).await
-                    })?;
+                    let page = super::api::timed(
+                        crate::stats::Call::Readdir,
+                        || {
+                            handle()?.call(move |client| async move {
+                                let node = &client.node;
+                                let _pass = super::namespace::enter(node, vec![path.clone()]).await;
+                                stub::list_page(node, Rank(r), path, cursor, LIST_PAGE).await
+                            })
+                        },
+                        |_| 0,
+                    )?;
                     match page.last() {
                         Some(last) if page.len() as u32 == LIST_PAGE => *after = last.name.clone(),
                         _ if r + 1 < self.nranks => self.stage = DirStage::Ranks { rank: r + 1, after: Vec::new() },

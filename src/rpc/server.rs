@@ -24,6 +24,7 @@ pub fn spawn_serve(node: &Rc<Node>, executor: &LocalExecutor<'static>, incoming:
 }
 
 async fn serve(node: Rc<Node>, incoming: Incoming) {
+    let started = crate::stats::start();
     let envelope = incoming.envelope;
     let source = incoming.reply_to;
     let (result, data) = match incoming.request {
@@ -37,7 +38,13 @@ async fn serve(node: Rc<Node>, incoming: Incoming) {
             Reply { request_id: envelope.request_id, opcode: envelope.opcode, errno: e.errno(), body: ReplyBody::Empty }
         }
     };
+    // Data moved: what a write brought, or a read sends back.
+    let moved = match (envelope.opcode == wire::Opcode::Write as u16 || envelope.opcode == wire::Opcode::Read as u16, &reply.body) {
+        (true, ReplyBody::Count(n)) => *n,
+        _ => 0,
+    };
     node.transport.reply(source, &reply, data);
+    crate::stats::served(envelope.opcode, started, moved);
 }
 
 async fn execute(node: &Node, request: Request, payload: Payload) -> (Result<ReplyBody>, SendBuf) {

@@ -98,6 +98,13 @@ macro_rules! requests {
                 }
             }
 
+            /// The name of the request with opcode `v`, if there is one.
+            pub fn name_of(v: u16) -> Option<&'static str> {
+                Self::from_u16(v).ok().map(|op| match op {
+                    $(Opcode::$name => stringify!($name),)*
+                })
+            }
+
             /// The body of a successful reply to this request.
             pub(super) fn reply_kind(self) -> ReplyKind {
                 match self {

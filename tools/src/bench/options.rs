@@ -34,7 +34,8 @@ usage: mpirun -np N benchfs-bench [options]
   --help                      this text
 
 SIZE accepts a suffix k, m or g (powers of 1024).
-Environment: BENCHFS_CHUNK_SIZE and the other BENCHFS_* variables configure BenchFS itself.";
+Environment: BENCHFS_CHUNK_SIZE and the other BENCHFS_* variables configure BenchFS itself;
+BENCHFS_STATS=1 ends the run with BenchFS's per-operation statistics.";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {

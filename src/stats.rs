@@ -1,0 +1,180 @@
+//! Operation statistics (`BENCHFS_STATS=1`): per-operation counts, bytes and latency histograms,
+//! on the client side (each call of the API, as its caller waits for it) and on the server side
+//! (each request served, from its arrival to its reply), summed over the job's ranks at finalize
+//! and printed by rank 0 on standard error.
+//!
+//! Recording is a few relaxed atomic additions per operation, and nothing at all when disabled.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// The calls timed on the client side, in the order the summary lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    Open,
+    Close,
+    Read,
+    Write,
+    Stat,
+    Fstat,
+    Unlink,
+    Mkdir,
+    Rmdir,
+    Rename,
+    Truncate,
+    Fsync,
+    Lseek,
+    Access,
+    Statvfs,
+    Opendir,
+    Readdir,
+}
+
+const CALLS: [&str; 17] = [
+    "open",
+    "close",
+    "read",
+    "write",
+    "stat",
+    "fstat",
+    "unlink",
+    "mkdir",
+    "rmdir",
+    "rename",
+    "truncate",
+    "fsync",
+    "lseek",
+    "access",
+    "statvfs",
+    "opendir",
+    "readdir page",
+];
+/// Server-side slots: one per request opcode below this.
+const OPCODES: usize = 32;
+const SLOTS: usize = CALLS.len() + OPCODES;
+/// Histogram buckets: bucket `b` counts latencies below 2^b microseconds (bucket 0: below
+/// 1 µs); the last one everything longer.
+const BUCKETS: usize = 20;
+/// Per slot: count, nanoseconds, bytes, then the buckets.
+const WIDTH: usize = 3 + BUCKETS;
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+#[allow(clippy::declare_interior_mutable_const)] // only the array's initial value
+const ZERO: AtomicU64 = AtomicU64::new(0);
+static TABLE: [AtomicU64; SLOTS * WIDTH] = [ZERO; SLOTS * WIDTH];
+
+/// Turns recording on or off (at init, from the configuration); clears what was recorded.
+pub fn enable(on: bool) {
+    for cell in &TABLE {
+        cell.store(0, Ordering::Relaxed);
+    }
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// The start of a timed operation, if recording is on.
+pub fn start() -> Option<Instant> {
+    enabled().then(Instant::now)
+}
+
+fn record(slot: usize, started: Option<Instant>, bytes: u64) {
+    let Some(started) = started else { return };
+    let nanos = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+    let micros = nanos / 1000;
+    let bucket = ((u64::BITS - micros.leading_zeros()) as usize).min(BUCKETS - 1);
+    let base = slot * WIDTH;
+    TABLE[base].fetch_add(1, Ordering::Relaxed);
+    TABLE[base + 1].fetch_add(nanos, Ordering::Relaxed);
+    TABLE[base + 2].fetch_add(bytes, Ordering::Relaxed);
+    TABLE[base + 3 + bucket].fetch_add(1, Ordering::Relaxed);
+}
+
+/// Records a client call that started at `started` (from [`start`]) and moved `bytes`.
+pub fn call(call: Call, started: Option<Instant>, bytes: u64) {
+    record(call as usize, started, bytes);
+}
+
+/// Records a request with `opcode` served here, received at `started`, that moved `bytes` of
+/// data.
+pub fn served(opcode: u16, started: Option<Instant>, bytes: u64) {
+    if (opcode as usize) < OPCODES {
+        record(CALLS.len() + opcode as usize, started, bytes);
+    }
+}
+
+/// This rank's table, to be summed over the ranks.
+pub fn snapshot() -> Vec<u64> {
+    TABLE.iter().map(|c| c.load(Ordering::Relaxed)).collect()
+}
+
+/// The upper bound, in microseconds, of the bucket where the `q`-quantile of `buckets` lies.
+fn quantile(buckets: &[u64], count: u64, q: f64) -> String {
+    let want = ((count as f64) * q).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (b, n) in buckets.iter().enumerate() {
+        seen += n;
+        if seen >= want {
+            return if b + 1 == BUCKETS { format!(">{}", 1u64 << (b - 1)) } else { format!("<{}", 1u64 << b) };
+        }
+    }
+    "-".into()
+}
+
+/// The summary of a table summed over `ranks` ranks, `names(opcode)` naming server requests.
+pub fn summary(table: &[u64], ranks: u32, names: impl Fn(u16) -> Option<&'static str>) -> String {
+    let mut out = format!("benchfs stats over {ranks} ranks (latency in microseconds; p50/p99 are histogram bucket bounds)\n");
+    let _ = writeln!(out, "{:<8} {:<14} {:>12} {:>10} {:>7} {:>7} {:>14}", "side", "operation", "count", "mean", "p50", "p99", "bytes");
+    for slot in 0..SLOTS {
+        let row = &table[slot * WIDTH..(slot + 1) * WIDTH];
+        let (count, nanos, bytes) = (row[0], row[1], row[2]);
+        if count == 0 {
+            continue;
+        }
+        let (side, name) = match slot.checked_sub(CALLS.len()) {
+            None => ("client", CALLS[slot]),
+            Some(opcode) => ("server", names(opcode as u16).unwrap_or("?")),
+        };
+        let buckets = &row[3..];
+        let mean = nanos as f64 / count as f64 / 1000.0;
+        let (p50, p99) = (quantile(buckets, count, 0.5), quantile(buckets, count, 0.99));
+        let _ = writeln!(out, "{side:<8} {name:<14} {count:>12} {mean:>10.2} {p50:>7} {p99:>7} {bytes:>14}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_come_from_the_buckets() {
+        let mut buckets = [0u64; BUCKETS];
+        buckets[2] = 98; // below 4 us
+        buckets[6] = 2; // below 64 us
+        assert_eq!(quantile(&buckets, 100, 0.5), "<4");
+        assert_eq!(quantile(&buckets, 100, 0.99), "<64");
+        buckets[BUCKETS - 1] = 100;
+        assert_eq!(quantile(&buckets, 200, 0.99), format!(">{}", 1u64 << (BUCKETS - 2)));
+    }
+
+    #[test]
+    fn the_summary_lists_what_was_recorded() {
+        let mut table = vec![0u64; SLOTS * WIDTH];
+        let stat = Call::Stat as usize * WIDTH;
+        table[stat..stat + 3].copy_from_slice(&[4, 8_000, 0]);
+        table[stat + 3 + 2] = 4;
+        let served = (CALLS.len() + 2) * WIDTH;
+        table[served..served + 3].copy_from_slice(&[4, 4_000, 0]);
+        table[served + 3 + 1] = 4;
+        let text = summary(&table, 2, |op| (op == 2).then_some("Stat"));
+        assert!(text.contains("over 2 ranks"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "a header, the column names and two rows: {text}");
+        assert!(lines[2].starts_with("client") && lines[2].contains("stat") && lines[2].contains("2.00") && lines[2].contains("<4"));
+        assert!(lines[3].starts_with("server") && lines[3].contains("Stat") && lines[3].contains("1.00"));
+    }
+}
