@@ -32,7 +32,7 @@
 //!  runtime      the progress thread: its loop, mailbox, reply slots, UCX and io_uring reactors
 //!  rpc          the request path: client stubs, transport, server handlers, wire format
 //!  metadata     the records a rank owns        storage    chunk files: io_uring, pread, peers
-//!  ucx  placement  path  config  error  ids  join        leaves
+//!  ucx  placement  path  config  stats  error  ids  join leaves
 //! ```
 //!
 //! One `pwrite` going down the layers:

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["runtime"],
     &["rpc"],
     &["metadata", "storage"],
-    &["ucx", "placement", "path", "config"],
+    &["ucx", "placement", "path", "config", "stats"],
     &["error", "join"],
     &["ids"],
 ];

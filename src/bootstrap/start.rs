@@ -92,10 +92,11 @@ impl<S: RankState> Running<S> {
     }
 }
 
-/// Collective, with `BENCHFS_STATS=1` (the same on every rank, as the configuration is): rank 0
-/// prints the operation statistics summed over the ranks on standard error.
+/// Collective: with `BENCHFS_STATS=1` on every rank, rank 0 prints the operation statistics
+/// summed over the ranks on standard error. (Every rank takes part in deciding, so that ranks
+/// started with different environments cannot leave some of them waiting in the sum.)
 fn print_stats(comm: &JobComm) {
-    if !crate::stats::enabled() {
+    if !comm.all_ok(crate::stats::enabled()) {
         return;
     }
     let sums = comm.sum_u64s(&crate::stats::snapshot());
