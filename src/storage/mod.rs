@@ -29,6 +29,7 @@
 mod mapped;
 mod peer;
 mod posix;
+mod removals;
 mod uring;
 
 pub use peer::{node_token_matches, write_node_token, PeerFiles};
@@ -169,6 +170,8 @@ pub struct ChunkStore {
     dir: PathBuf,
     /// Inodes with live read mappings.
     pins: Rc<RefCell<mapped::Pins>>,
+    /// How many chunk files this store removed, for same-node peers' cached descriptors.
+    removals: Option<removals::Removals>,
 }
 
 thread_local! {
@@ -224,8 +227,16 @@ impl ChunkStore {
     }
 
     fn with_engine(dir: &Path, engine: Engine) -> ChunkStore {
-        let store =
-            ChunkStore { engine, files: RefCell::new(LruCache::new(fd_cache_capacity())), dir: dir.to_path_buf(), pins: Rc::default() };
+        let removals = removals::Removals::create(dir)
+            .map_err(|e| tracing::warn!(dir = %dir.display(), error = %e, "no removal count: same-node peers check every access"))
+            .ok();
+        let store = ChunkStore {
+            engine,
+            files: RefCell::new(LruCache::new(fd_cache_capacity())),
+            dir: dir.to_path_buf(),
+            pins: Rc::default(),
+            removals,
+        };
         tracing::debug!(dir = %store.dir.display(), backend = ?store.backend(), "chunk store open");
         store
     }
@@ -308,13 +319,18 @@ impl ChunkStore {
         })
     }
 
-    /// Removes the local file of `ino` (the file was unlinked). A missing file is fine.
+    /// Removes the local file of `ino` (the file was unlinked). A missing file is fine. The
+    /// removal count moves on before this returns, so that peers check their cached descriptors.
     pub fn remove(&self, ino: InodeId) -> Result<(), StorageError> {
         self.files.borrow_mut().pop(&ino);
-        match fs::remove_file(self.path_of(ino)) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => Ok(other?),
+        let removed = match fs::remove_file(self.path_of(ino)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            other => other,
+        };
+        if let Some(count) = &self.removals {
+            count.bump();
         }
+        Ok(removed?)
     }
 
     /// Reaps completions and wakes the futures whose operations completed; returns how many
@@ -373,9 +389,12 @@ impl ChunkStore {
     /// files and the directory. A directory that holds files the store did not create is left
     /// in place.
     pub fn shutdown(self, keep: bool) -> Result<(), StorageError> {
-        let ChunkStore { engine, files, dir, pins: _ } = self;
+        let ChunkStore { engine, files, dir, pins: _, removals: count } = self;
         drop(engine);
         drop(files);
+        drop(count);
+        // The count is no data: it goes even with the data kept.
+        removals::remove(&dir)?;
         if keep {
             return Ok(());
         }

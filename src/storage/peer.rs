@@ -19,6 +19,7 @@ use lru::LruCache;
 use crate::error::StorageError;
 use crate::ids::{InodeId, Rank};
 
+use super::removals::Removals;
 use super::{chunk_file_name, posix};
 
 /// Descriptors of same-node peers' chunk files, least recently used first out.
@@ -26,9 +27,14 @@ pub struct PeerFiles {
     /// Store directory of each rank on this node (`None`: another node, this rank, or a rank
     /// whose files could not be reached).
     dirs: RefCell<Vec<Option<PathBuf>>>,
-    files: RefCell<LruCache<(Rank, InodeId), Rc<File>>>,
+    files: RefCell<LruCache<(Rank, InodeId), Cached>>,
+    /// The removal count of each peer (`None`: it cannot be mapped; every access checks).
+    removals: RefCell<std::collections::HashMap<Rank, Option<Removals>>>,
     opened: std::cell::Cell<u64>,
 }
+
+/// A peer's chunk file, with its owner's removal count when it was last known to be linked.
+type Cached = (Rc<File>, Option<u64>);
 
 const CACHED_PEER_FILES: usize = 256;
 /// Every this many opens, descriptors of files their owners removed are closed, so that a
@@ -38,7 +44,12 @@ const SWEEP_EVERY: u64 = 64;
 impl PeerFiles {
     pub fn new(dirs: Vec<Option<PathBuf>>) -> PeerFiles {
         let capacity = NonZeroUsize::new(CACHED_PEER_FILES).expect("nonzero constant");
-        PeerFiles { dirs: RefCell::new(dirs), files: RefCell::new(LruCache::new(capacity)), opened: std::cell::Cell::new(0) }
+        PeerFiles {
+            dirs: RefCell::new(dirs),
+            files: RefCell::new(LruCache::new(capacity)),
+            removals: RefCell::default(),
+            opened: std::cell::Cell::new(0),
+        }
     }
 
     /// True if `rank`'s chunk files can be reached directly.
@@ -66,13 +77,30 @@ impl PeerFiles {
         }
     }
 
+    /// `rank`'s removal count now, if it can be read.
+    fn removal_count(&self, rank: Rank) -> Option<u64> {
+        let mut counts = self.removals.borrow_mut();
+        let count = counts.entry(rank).or_insert_with(|| {
+            let dir = self.dirs.borrow().get(rank.0 as usize).cloned().flatten()?;
+            Removals::open(&dir).ok()
+        });
+        count.as_ref().map(Removals::get)
+    }
+
     fn file(&self, rank: Rank, ino: InodeId, create: bool) -> io::Result<Option<Rc<File>>> {
+        // Read before any check below: a removal after it moves the count on.
+        let count = self.removal_count(rank);
         let cached = self.files.borrow_mut().get(&(rank, ino)).cloned();
-        if let Some(file) = cached {
+        if let Some((file, checked_at)) = cached {
             // A descriptor of a file its owner has removed (unlinked) would still reach the old
-            // data: every access checks, so that every chunk of a removed file reads alike.
+            // data, so every chunk of a removed file reads alike only if each access checks:
+            // the link count, unless the owner has removed nothing since the last check.
+            if count.is_some() && checked_at == count {
+                return Ok(Some(file));
+            }
             use std::os::unix::fs::MetadataExt;
             if file.metadata()?.nlink() > 0 {
+                self.files.borrow_mut().put((rank, ino), (file.clone(), count));
                 return Ok(Some(file));
             }
             self.files.borrow_mut().pop(&(rank, ino));
@@ -85,7 +113,7 @@ impl PeerFiles {
             Ok(file) => {
                 self.sweep();
                 let file = Rc::new(file);
-                self.files.borrow_mut().put((rank, ino), file.clone());
+                self.files.borrow_mut().put((rank, ino), (file.clone(), count));
                 Ok(Some(file))
             }
             Err(e) if !create && e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -119,7 +147,7 @@ impl PeerFiles {
         let mut files = self.files.borrow_mut();
         let removed: Vec<(Rank, InodeId)> = files
             .iter()
-            .filter(|(_, file)| {
+            .filter(|(_, (file, _))| {
                 use std::os::unix::fs::MetadataExt;
                 file.metadata().map_or(true, |m| m.nlink() == 0)
             })
