@@ -53,6 +53,8 @@ pub trait Reactor {
 
 /// The application counts as busy calling for this many spin windows after its last job.
 const ACTIVE_WINDOWS: u32 = 10;
+/// How long the loop keeps polling, without yielding, after it had work.
+const PEER_HOT_POLL: Duration = Duration::from_micros(3);
 
 /// The progress thread's loop: turns the engine under the driver's lock, one turn at a time,
 /// until the node is told to stop; blocks in epoll (without the lock) when there is nothing to
@@ -95,6 +97,13 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
         if idle_since.elapsed() < spin && last_call.elapsed() < active_window {
             drop(held);
             std::thread::yield_now();
+            continue;
+        }
+        if idle_since.elapsed() < PEER_HOT_POLL {
+            // Just served: the core is this thread's anyway (a wake-up gave it), and requests
+            // often come in pairs (a create and its directory's stamp). Polling without
+            // yielding, for a moment, catches the next one without another wake-up, and never
+            // hands the core to a busy application thread.
             continue;
         }
         if !mailbox.prepare_sleep() {
