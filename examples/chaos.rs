@@ -18,8 +18,8 @@
 //!   parent (no orphan record, no phantom entry);
 //! * every byte of every file below its size is zero or part of a word that some operation
 //!   wrote at exactly that offset (no stale or misplaced byte);
-//! * the whole tree can then be removed, every rmdir succeeding once its listing is empty (entry
-//!   counts agree with the listings).
+//! * the whole tree can then be removed, every rmdir succeeding once its listing is empty (no
+//!   rank holds an entry that the listings miss).
 //!
 //! The last line on rank 0 is `chaos: N passed, M failed`. Longer runs (more operations,
 //! threads and seeds) make a soak test.

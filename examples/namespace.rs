@@ -607,7 +607,7 @@ fn rename_tree(c: &mut Checker, job: &Job) {
     check_listing(c, &holder, &names(&[("moved", libc::DT_DIR)]));
     job.barrier();
 
-    // The moved directories keep working: their entry counts must let them be emptied and removed.
+    // The moved directories keep working: their holders must let them be emptied and removed.
     for (k, d) in dirs.iter().enumerate() {
         for (name, _) in tree_files(job, job.rank, k) {
             let path = format!("{new}{d}/{name}");
