@@ -259,9 +259,9 @@ pub async fn ftruncate(client: Rc<Client>, fd: i32, len: u64) -> Result<()> {
 /// Steps: lock the source (`Take`: it stays, answering reads, while every change to it waits);
 /// install a copy at the new name (whose owner enlists in the new parent, and first removes an
 /// empty directory it replaces); remove the source (`Release`, leaving a note for its
-/// writers). Until the install, a failure unlocks the source, so a rename never loses a record. A directory's rename first fences
-/// both trees on every rank (see `rpc::fence`), so that no operation runs inside them while
-/// their records move.
+/// writers). Until the install, a failure unlocks the source, so a rename never loses a record.
+/// A directory's rename first fences both trees on every rank (see `rpc::fence`), so that no
+/// operation runs inside them while their records move.
 pub async fn rename(client: Rc<Client>, from: Vec<u8>, to: Vec<u8>) -> Result<()> {
     let node = &client.node;
     if from == b"/" || to == b"/" {
@@ -303,12 +303,8 @@ async fn rename_tree(client: &Client, from: &[u8], to: &[u8]) -> Result<()> {
     loop {
         let _pass = node.fences.enter(mover, vec![from.to_vec(), to.to_vec()], true).await;
         let fenced = broadcast(node, Request::MoveBegin { mover, from: from.to_vec(), to: to.to_vec() }).await;
-        let moved = match fenced {
-            Ok(spans) => fits_below(to, &spans),
-            Err(e) => Err(e),
-        };
         let tree_moved = std::cell::Cell::new(false);
-        let moved = match moved {
+        let moved = match fenced.and_then(|spans| fits_below(to, &spans)) {
             Ok(()) => match take(node, from, to, true).await {
                 Ok(attr) => move_record(client, from, to, attr, &tree_moved).await,
                 Err(e) => Err(e),

@@ -56,12 +56,16 @@ pub async fn remove_dir(node: &Node, path: &[u8]) -> Result<Attr> {
     let asks = holders.iter().map(|&rank| Box::pin(run_on(node, Rank(rank), Request::Drain { path: path.to_vec() })));
     let answers = crate::join::join_all(asks.collect()).await;
     let mut drained = Vec::new();
-    let mut refused = None;
+    let mut refused: Option<Error> = None;
     for (rank, answer) in holders.into_iter().zip(answers) {
         match answer {
             Ok(_) => drained.push(rank),
-            // A holder that cannot answer might hold entries: the directory stays.
-            Err(e) => refused = Some(refused.filter(|r: &Error| r.errno() != libc::ENOTEMPTY).unwrap_or(e)),
+            // A holder that cannot answer might hold entries: the directory stays, and its
+            // failure says more than another holder's ENOTEMPTY.
+            Err(e) => match &refused {
+                Some(first) if first.errno() != libc::ENOTEMPTY => {}
+                _ => refused = Some(e),
+            },
         }
     }
     let removed = node.meta.borrow_mut().finish_removal(path, &drained, refused.is_none());
