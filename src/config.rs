@@ -5,7 +5,8 @@
 //! | `BENCHFS_DATA_DIR` | base directory of the node-local chunk store | `$TMPDIR` or `/tmp` |
 //! | `BENCHFS_CHUNK_SIZE` | bytes per chunk (suffix K, M, G allowed) | `1M` |
 //! | `BENCHFS_RNDV_THRESHOLD` | payloads above this many bytes travel by rendezvous | `16K` |
-//! | `BENCHFS_NODE_LOCAL` | `1`: ranks on one node read and write each other's chunk files directly; `0`: all chunk data moves through UCX | `1` |
+//! | `BENCHFS_NODE_LOCAL` | `1`: ranks on one node read and write each other's chunk files directly, and read each other's shared record tables; `0`: all chunk data and every metadata request move through UCX | `1` |
+//! | `BENCHFS_SHARED_RECORDS` | slots in each rank's table of its metadata records that same-node ranks read directly (with `BENCHFS_NODE_LOCAL=1`), so a `stat` or an `open` that creates nothing needs no request; rounded up to a power of two, 256 bytes each (memory of the data directory's file system, used only as slots fill), `0` turns it off | `65536` |
 //! | `BENCHFS_DETECT_PEER_FAILURE` | `1`: calls to a rank whose process died fail with EIO instead of waiting (UCX then uses only failure-detecting transports, which costs speed); attached clients always detect | `0` |
 //! | `BENCHFS_KEEP_DATA` | `1` keeps the chunk files at finalize | `0` |
 //! | `BENCHFS_IO_BACKEND` | `uring`, `sync` (plain pread/pwrite), or `auto` (io_uring, falling back to `sync` where the kernel refuses it) | `auto` |
@@ -27,6 +28,8 @@ pub struct Config {
     pub keep_data: bool,
     pub node_local: bool,
     pub detect_peer_failure: bool,
+    /// Slots of the shared record table (a power of two), 0: none.
+    pub shared_records: usize,
     pub io_backend: IoBackend,
     pub uring_depth: u32,
     pub spin_us: u64,
@@ -62,6 +65,10 @@ impl Config {
         let keep_data = bool_var(&get, "BENCHFS_KEEP_DATA", false)?;
         let node_local = bool_var(&get, "BENCHFS_NODE_LOCAL", true)?;
         let detect_peer_failure = bool_var(&get, "BENCHFS_DETECT_PEER_FAILURE", false)?;
+        let shared_records = match size_var(&get, "BENCHFS_SHARED_RECORDS", 65536, 0, 1 << 26)? as usize {
+            0 => 0,
+            slots => slots.max(2).next_power_of_two(),
+        };
         let stats = bool_var(&get, "BENCHFS_STATS", false)?;
         let io_backend = match get("BENCHFS_IO_BACKEND").as_deref() {
             None | Some("auto") => IoBackend::Auto,
@@ -87,6 +94,7 @@ impl Config {
             keep_data,
             node_local,
             detect_peer_failure,
+            shared_records,
             io_backend,
             uring_depth,
             spin_us,

@@ -149,7 +149,9 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
     let node = &client.node;
     let (uid, gid) = ids();
     let request = Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid };
-    let reply = if flags & libc::O_CREAT != 0 && path != b"/" {
+    let reply = if let Some(found) = stub::open_shared(node, &path, flags) {
+        found?
+    } else if flags & libc::O_CREAT != 0 && path != b"/" {
         create_entry(node, &path, request).await?
     } else {
         meta_call(node, request).await?

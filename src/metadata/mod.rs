@@ -19,8 +19,10 @@ use crate::ids::Rank;
 use crate::path::{is_below, join, split_parent};
 
 mod members;
+pub mod mirror;
 mod notes;
 use members::Members;
+use mirror::Mirror;
 use notes::{NoteUse, Notes};
 
 /// A file's attributes as kept by its metadata owner.
@@ -113,9 +115,24 @@ pub struct MetaTable {
     index: HashMap<Vec<u8>, BTreeMap<Vec<u8>, ()>>,
     /// Which ranks hold entries of the directories here, and which this rank holds entries of.
     members: Members,
+    /// The copy that same-node ranks read, if it could be made.
+    mirror: Option<Mirror>,
     rank: Rank,
     nranks: u32,
     next_ino: u64,
+}
+
+/// What `open` with `flags` demands of an existing file or directory with attributes `attr`.
+pub fn check_open(attr: &Attr, flags: i32) -> Result<()> {
+    let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
+    let is_dir = attr.mode & libc::S_IFMT == libc::S_IFDIR;
+    if is_dir && (writable || flags & libc::O_TRUNC != 0) {
+        return Err(Error::IsDirectory);
+    }
+    if !is_dir && flags & libc::O_DIRECTORY != 0 {
+        return Err(Error::NotDirectory);
+    }
+    Ok(())
 }
 
 pub fn now_ns() -> i64 {
@@ -133,6 +150,7 @@ impl MetaTable {
             notes: Notes::new(),
             index: HashMap::new(),
             members: Members::default(),
+            mirror: None,
             rank,
             nranks,
             next_ino: 1,
@@ -165,15 +183,37 @@ impl MetaTable {
         ino
     }
 
+    /// Keeps a copy of every record in `mirror` from now on, for same-node ranks to read.
+    pub fn share(&mut self, mut mirror: Mirror) {
+        for (path, record) in &self.records {
+            mirror.put(path, &record.attr);
+        }
+        self.mirror = Some(mirror);
+    }
+
+    /// Copies the attributes of `path` into the mirror: every change of a record's attributes
+    /// ends with this, before the change is answered.
+    fn mirrored(&mut self, path: &[u8]) {
+        if let (Some(mirror), Some(record)) = (&mut self.mirror, self.records.get(path)) {
+            mirror.put(path, &record.attr);
+        }
+    }
+
     fn insert(&mut self, path: &[u8], record: Record) -> Option<Record> {
         if let Some((parent, name)) = split_parent(path) {
             self.index.entry(parent.to_vec()).or_default().insert(name.to_vec(), ());
+        }
+        if let Some(mirror) = &mut self.mirror {
+            mirror.put(path, &record.attr);
         }
         self.records.insert(path.to_owned(), record)
     }
 
     fn remove(&mut self, path: &[u8]) -> Option<Record> {
         let record = self.records.remove(path)?;
+        if let Some(mirror) = &mut self.mirror {
+            mirror.remove(path);
+        }
         if let Some((parent, name)) = split_parent(path) {
             if let Some(names) = self.index.get_mut(parent) {
                 names.remove(name);
@@ -198,13 +238,7 @@ impl MetaTable {
             if flags & libc::O_CREAT != 0 && flags & libc::O_EXCL != 0 {
                 return Err(Error::Exists);
             }
-            let is_dir = record.is_dir();
-            if is_dir && (writable || flags & libc::O_TRUNC != 0) {
-                return Err(Error::IsDirectory);
-            }
-            if !is_dir && flags & libc::O_DIRECTORY != 0 {
-                return Err(Error::NotDirectory);
-            }
+            check_open(&record.attr, flags)?;
             if record.locked && flags & libc::O_TRUNC != 0 && writable {
                 return Err(Error::Locked);
             }
@@ -218,7 +252,9 @@ impl MetaTable {
                 attr.mtime_ns = now;
                 attr.ctime_ns = now;
             }
-            return Ok(Opened { attr: *attr, old_size, created: false });
+            let attr = *attr;
+            self.mirrored(path);
+            return Ok(Opened { attr, old_size, created: false });
         }
         if flags & libc::O_CREAT == 0 {
             return Err(Error::NotFound);
@@ -263,7 +299,9 @@ impl MetaTable {
         let now = now_ns();
         attr.mtime_ns = now;
         attr.ctime_ns = now;
-        Ok(Published::Done(*attr))
+        let attr = *attr;
+        self.mirrored(path);
+        Ok(Published::Done(attr))
     }
 
     /// Counts a descriptor that is about to write to the file `ino` at `path`: until it closes,
@@ -274,7 +312,9 @@ impl MetaTable {
             Err(to) => return Ok(Published::Moved(to)),
         };
         attr.writers += 1;
-        Ok(Published::Done(*attr))
+        let attr = *attr;
+        self.mirrored(path);
+        Ok(Published::Done(attr))
     }
 
     /// The attributes of the file `ino` at `path`, for a descriptor of it to change; or the path
@@ -324,7 +364,9 @@ impl MetaTable {
         attr.cuts += 1;
         attr.mtime_ns = now;
         attr.ctime_ns = now;
-        Ok(Truncated::Done { attr: *attr, old_size })
+        let attr = *attr;
+        self.mirrored(path);
+        Ok(Truncated::Done { attr, old_size })
     }
 
     pub fn unlink(&mut self, path: &[u8]) -> Result<Attr> {
@@ -374,6 +416,7 @@ impl MetaTable {
         let now = now_ns();
         record.attr.mtime_ns = now;
         record.attr.ctime_ns = now;
+        self.mirrored(dir);
         Ok(())
     }
 

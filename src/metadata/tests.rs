@@ -197,3 +197,61 @@ fn names_are_bytes() {
     assert_eq!(t.take_subtree(dir).len(), 4, "a sibling sharing the prefix is not below");
     assert!(t.stat(b"/d\xff\xfe/sibling").is_ok());
 }
+
+/// Every record's attributes read the same through the mirror as from the table, after every
+/// operation of a random sequence that covers each way a record changes; removed paths miss.
+#[test]
+fn the_mirror_follows_every_change() {
+    let dir = std::env::temp_dir().join(format!("benchfs-meta-mirror-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut t = MetaTable::new(Rank(0), 4, true);
+    t.share(mirror::Mirror::create(&dir, 1 << 10).unwrap());
+    let view = mirror::MirrorView::open(&dir).unwrap();
+    let names: Vec<Vec<u8>> = (0..12).map(|i| format!("/d{}/f{}", i % 3, i).into_bytes()).collect();
+    let mut state = 12345u64;
+    let mut next = move |n: usize| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as usize % n
+    };
+    for step in 0..5000 {
+        let path = &names[next(names.len())];
+        let other = &names[next(names.len())];
+        let ino = t.stat(path).map_or(0, |r| r.attr.ino);
+        let _ = match next(11) {
+            0 => t.open(path, CREATE, 0o644, 1, 1).map(drop),
+            1 => t.open(path, libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).map(drop),
+            2 => t.publish(path, ino, next(1000) as u64, 0, next(2) == 0).map(drop),
+            3 => t.register(path, ino).map(drop),
+            4 => t.truncate(path, 0, next(100) as u64).map(drop),
+            5 => t.unlink(path).map(drop),
+            6 => t.mkdir(&path[..3], 0o755, 1, 1).map(drop),
+            7 => t.touch(&path[..3]),
+            8 => t.take(path, true).and_then(|rec| match t.install(other, rec) {
+                Ok(_) => t.release(path, rec.attr.ino, Some(other)),
+                Err(_) => t.release(path, rec.attr.ino, None),
+            }),
+            9 => {
+                let moved = t.take_subtree(&path[..3]);
+                let to = format!("/e{}", next(3)).into_bytes();
+                moved.into_iter().for_each(|(p, rec)| {
+                    let new = [to.as_slice(), &p[3..]].concat();
+                    if t.stat(&new).is_err() {
+                        t.install_moved(&new, rec);
+                    }
+                });
+                Ok(())
+            }
+            _ => t.lock_for_removal(&path[..3]).and_then(|_| t.finish_removal(&path[..3], &[], next(2) == 0).map(drop)),
+        };
+        for (path, record) in &t.records {
+            assert_eq!(view.get(path), Some(record.attr), "step {step}: {} differs", String::from_utf8_lossy(path));
+        }
+        let everything = names.iter().chain([b"/d0".to_vec(), b"/d1".to_vec(), b"/d2".to_vec()].iter()).cloned().collect::<Vec<_>>();
+        for path in everything.iter().filter(|p| !t.records.contains_key(*p)) {
+            assert_eq!(view.get(path), None, "step {step}: {} is gone", String::from_utf8_lossy(path));
+        }
+    }
+    drop((t, view));
+    mirror::remove(&dir).unwrap();
+    std::fs::remove_dir(&dir).unwrap();
+}

@@ -53,7 +53,21 @@ async fn missing(node: &Node, path: &[u8]) -> Error {
 
 /// The attributes of `path`, from its metadata owner.
 pub async fn stat(node: &Node, path: &[u8]) -> Result<Attr> {
+    if let Some(attr) = node.peer_record(path) {
+        return Ok(attr);
+    }
     attr_of(meta_call(node, Request::Stat { path: path.to_vec() }).await?)
+}
+
+/// `open` of `path` with `flags` that make and cut nothing (no `O_TRUNC`, and `O_CREAT` only
+/// without `O_EXCL`, of a file that exists), answered from a same-node owner's shared table:
+/// such an open changes nothing at the owner, so the table's copy says all it would.
+pub fn open_shared(node: &Node, path: &[u8], flags: i32) -> Option<Result<ReplyBody>> {
+    if flags & (libc::O_TRUNC | libc::O_EXCL) != 0 {
+        return None;
+    }
+    let attr = node.peer_record(path)?;
+    Some(crate::metadata::check_open(&attr, flags).map(|()| ReplyBody::Opened { attr, old_size: attr.size, created: false }))
 }
 
 /// The attributes out of a metadata reply.

@@ -2,6 +2,7 @@
 //! metadata records and chunks it serves, and its same-node peers' chunk files.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::fence::Fences;
@@ -10,7 +11,8 @@ use super::wire::EXTERNAL_SOURCE;
 use crate::config::{Config, IoBackend};
 use crate::error::{Error, Result};
 use crate::ids::{ChunkIndex, InodeId, Rank};
-use crate::metadata::MetaTable;
+use crate::metadata::mirror::{self, Mirror, MirrorView};
+use crate::metadata::{Attr, MetaTable};
 use crate::placement::Ring;
 use crate::storage::{Backend, ChunkStore, PeerFiles};
 use crate::ucx::Worker;
@@ -29,6 +31,8 @@ pub struct Node {
     store: Option<ChunkStore>,
     /// Chunk files of same-node ranks, reached directly.
     pub peers: PeerFiles,
+    /// The record tables of same-node ranks, mapped on first use (`None`: not readable).
+    peer_records: RefCell<HashMap<Rank, Option<MirrorView>>>,
     /// This rank's gate for path operations, and the directory renames fencing it.
     pub fences: Fences,
     /// Set by a job to end the progress loop.
@@ -36,6 +40,21 @@ pub struct Node {
 }
 
 impl Node {
+    /// The attributes of `path` read straight from its owner's shared table, when the owner is
+    /// another rank of this node and its table holds the path (see `metadata::mirror`).
+    pub fn peer_record(&self, path: &[u8]) -> Option<Attr> {
+        let owner = self.ring.meta_owner(path);
+        if owner == self.rank {
+            return None;
+        }
+        let mut tables = self.peer_records.borrow_mut();
+        let table = tables.entry(owner).or_insert_with(|| {
+            let dir = self.peers.dir_of(owner)?;
+            MirrorView::open(&dir).map_err(|e| tracing::debug!(%owner, error = %e, "shared record table not readable")).ok()
+        });
+        table.as_ref()?.get(path)
+    }
+
     pub fn store(&self) -> Result<&ChunkStore> {
         self.store.as_ref().ok_or(Error::Internal("an attached client stores no chunks"))
     }
@@ -116,15 +135,23 @@ impl Node {
         };
         let ring = Ring::new(nranks);
         let owns_root = ring.meta_owner(b"/") == rank;
+        let mut meta = MetaTable::new(rank, nranks, owns_root);
+        if let (Some(dir), true) = (dir, config.shared_records > 0 && store.is_some()) {
+            match Mirror::create(dir, config.shared_records) {
+                Ok(table) => meta.share(table),
+                Err(e) => tracing::warn!(error = %e, "no shared copy of the records; same-node ranks ask for each"),
+            }
+        }
         Ok(Node {
             rank,
             nranks,
             ring,
             data_dir: dir.map(Path::to_path_buf).unwrap_or_default(),
             transport,
-            meta: RefCell::new(MetaTable::new(rank, nranks, owns_root)),
+            meta: RefCell::new(meta),
             store,
             peers: PeerFiles::new(local_dirs),
+            peer_records: RefCell::default(),
             fences: Fences::new(rank),
             stop: Cell::new(false),
             config,
@@ -135,6 +162,11 @@ impl Node {
     pub fn teardown(self) {
         let keep = self.config.keep_data;
         let dir = self.data_dir.clone();
+        if self.store.is_some() {
+            if let Err(e) = mirror::remove(&dir) {
+                tracing::warn!(error = %e, "shared record table not removed");
+            }
+        }
         if let Some(Err(e)) = self.store.map(|store| store.shutdown(keep)) {
             tracing::warn!(error = %e, "chunk store cleanup failed");
         }

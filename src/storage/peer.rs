@@ -52,6 +52,11 @@ impl PeerFiles {
         }
     }
 
+    /// The store directory of `rank`, if it is a same-node rank whose files can be reached.
+    pub fn dir_of(&self, rank: Rank) -> Option<PathBuf> {
+        self.dirs.borrow().get(rank.0 as usize).cloned().flatten()
+    }
+
     /// True if `rank`'s chunk files can be reached directly.
     fn reaches(&self, rank: Rank) -> bool {
         self.dirs.borrow().get(rank.0 as usize).is_some_and(Option::is_some)

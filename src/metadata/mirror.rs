@@ -1,0 +1,441 @@
+//! A copy of a rank's records in a mapped file of its store, which same-node ranks read.
+//!
+//! Ranks on one node share memory, so a `stat` (or an `open` that makes nothing) of a path that a
+//! same-node rank owns can read that rank's copy instead of asking it: no message, no wake-up of
+//! the owner, no context switch. The owner stays the only writer. It changes the copy in the same
+//! step as its table, before it answers the request that made the change, so a read that starts
+//! after a change has returned sees it.
+//!
+//! The copy is an open-addressing hash table of fixed-size slots with linear probing; a removal
+//! shifts the slots after it back (no tombstones). Each slot is guarded by a sequence number,
+//! odd while the owner writes it: a reader copies a slot and keeps the copy only if the number
+//! was even and unchanged across the copy.
+//!
+//! **Invariant:** between two changes of the owner's table, every slot that holds a path holds
+//! that path's current attributes. So a hit is an answer the owner could have given at the
+//! moment of the read. A miss proves nothing (the path may be too long for a slot, the table
+//! full, or its slot moving during the read): the reader then asks the owner.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+use super::Attr;
+
+const FILE: &str = "records";
+const MAGIC: u64 = u64::from_le_bytes(*b"BFSREC01");
+const HEADER_WORDS: usize = 8;
+const SLOT_WORDS: usize = 32;
+/// Slot words: the sequence number, the key hash (0: empty), the path length, the attributes,
+/// then the path.
+const SEQ: usize = 0;
+const HASH: usize = 1;
+const LEN: usize = 2;
+const ATTR: usize = 3;
+const ATTR_WORDS: usize = 10;
+const PATH: usize = ATTR + ATTR_WORDS;
+/// The longest path a slot holds; longer ones are never copied.
+pub const MAX_PATH: usize = (SLOT_WORDS - PATH) * 8;
+/// A table holds at most this share of its slots (in 1/16), so probes stay short.
+const FILL_SIXTEENTHS: usize = 12;
+/// Copies of one slot a reader tries while the owner keeps changing it.
+const READ_TRIES: usize = 64;
+const HASH_SEED: u64 = 0x6d69_7272_6f72;
+
+fn key(path: &[u8]) -> u64 {
+    xxhash_rust::xxh64::xxh64(path, HASH_SEED) | 1
+}
+
+fn encode(attr: &Attr) -> [u64; ATTR_WORDS] {
+    [
+        attr.ino,
+        attr.size,
+        attr.mode as u64 | (attr.uid as u64) << 32,
+        attr.gid as u64 | (attr.nlink as u64) << 32,
+        attr.atime_ns as u64,
+        attr.mtime_ns as u64,
+        attr.ctime_ns as u64,
+        attr.cuts,
+        attr.writers as u64,
+        0,
+    ]
+}
+
+fn decode(words: &[u64]) -> Attr {
+    Attr {
+        ino: words[0],
+        size: words[1],
+        mode: words[2] as u32,
+        uid: (words[2] >> 32) as u32,
+        gid: words[3] as u32,
+        nlink: (words[3] >> 32) as u32,
+        atime_ns: words[4] as i64,
+        mtime_ns: words[5] as i64,
+        ctime_ns: words[6] as i64,
+        cuts: words[7],
+        writers: words[8] as u32,
+    }
+}
+
+/// Packs `path` into whole words, zero-padded.
+fn path_words(path: &[u8]) -> [u64; SLOT_WORDS - PATH] {
+    let mut words = [0u64; SLOT_WORDS - PATH];
+    for (word, bytes) in words.iter_mut().zip(path.chunks(8)) {
+        let mut padded = [0u8; 8];
+        padded[..bytes.len()].copy_from_slice(bytes);
+        *word = u64::from_le_bytes(padded);
+    }
+    words
+}
+
+/// A shared mapping of a table file.
+struct Mapping {
+    base: *mut AtomicU64,
+    words: usize,
+    mask: usize,
+}
+
+impl Mapping {
+    fn map(file: &File, words: usize, prot: i32) -> io::Result<Mapping> {
+        let len = words * 8;
+        // SAFETY: a fresh shared mapping of `len` bytes of the file, which the caller checked or
+        // made that long; the kernel picks the (page-aligned) address.
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, file.as_raw_fd(), 0) };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let slots = (words - HEADER_WORDS) / SLOT_WORDS;
+        Ok(Mapping { base: ptr as *mut AtomicU64, words, mask: slots.saturating_sub(1) })
+    }
+
+    fn word(&self, at: usize) -> &AtomicU64 {
+        assert!(at < self.words, "word {at} outside the table");
+        // SAFETY: `at` is inside the mapping (checked above), which lives as long as self and is
+        // page-aligned, so every word is an aligned u64; other processes change it only through
+        // atomic operations.
+        unsafe { &*self.base.add(at) }
+    }
+
+    fn slot(&self, slot: usize, word: usize) -> &AtomicU64 {
+        self.word(HEADER_WORDS + slot * SLOT_WORDS + word)
+    }
+
+    fn home(&self, hash: u64) -> usize {
+        hash as usize & self.mask
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly what `map` mapped; nothing uses it after this.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.words * 8) };
+    }
+}
+
+/// The owner's side: its copy, which only it writes.
+pub struct Mirror {
+    map: Mapping,
+    live: usize,
+    limit: usize,
+}
+
+impl Mirror {
+    /// Creates an empty table of `slots` slots (a power of two, at least 2) in this rank's store
+    /// `dir`. The file is sparse: memory is used only where slots are written.
+    pub fn create(dir: &Path, slots: usize) -> io::Result<Mirror> {
+        if slots < 2 || !slots.is_power_of_two() {
+            return Err(io::ErrorKind::InvalidInput.into());
+        }
+        let words = HEADER_WORDS + slots * SLOT_WORDS;
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(dir.join(FILE))?;
+        file.set_len(words as u64 * 8)?;
+        let map = Mapping::map(&file, words, libc::PROT_READ | libc::PROT_WRITE)?;
+        map.word(1).store(slots as u64, Ordering::Relaxed);
+        map.word(0).store(MAGIC, Ordering::Release);
+        Ok(Mirror { map, live: 0, limit: slots * FILL_SIXTEENTHS / 16 })
+    }
+
+    /// Where `path` is in the table, if it is.
+    fn find(&self, path: &[u8], hash: u64) -> Option<usize> {
+        let mut at = self.map.home(hash);
+        loop {
+            match self.map.slot(at, HASH).load(Ordering::Relaxed) {
+                0 => return None,
+                h if h == hash && self.holds(at, path) => return Some(at),
+                _ => at = (at + 1) & self.map.mask,
+            }
+        }
+    }
+
+    fn holds(&self, at: usize, path: &[u8]) -> bool {
+        let len = self.map.slot(at, LEN).load(Ordering::Relaxed) as usize;
+        len == path.len() && path_words(path).iter().enumerate().all(|(i, w)| self.map.slot(at, PATH + i).load(Ordering::Relaxed) == *w)
+    }
+
+    /// Writes `words` (a whole slot but its sequence number) into slot `at`, as one change that
+    /// readers see whole or not at all.
+    fn write(&self, at: usize, words: &[u64; SLOT_WORDS]) {
+        let seq = self.map.slot(at, SEQ);
+        let start = seq.load(Ordering::Relaxed);
+        seq.store(start + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (i, word) in words.iter().enumerate().skip(1) {
+            self.map.slot(at, i).store(*word, Ordering::Relaxed);
+        }
+        seq.store(start + 2, Ordering::Release);
+    }
+
+    fn read_own(&self, at: usize) -> [u64; SLOT_WORDS] {
+        std::array::from_fn(|i| self.map.slot(at, i).load(Ordering::Relaxed))
+    }
+
+    /// Sets the attributes of `path`. A path too long for a slot, or new while the table is
+    /// full, is left out.
+    pub fn put(&mut self, path: &[u8], attr: &Attr) {
+        if path.len() > MAX_PATH {
+            return;
+        }
+        let hash = key(path);
+        let at = match self.find(path, hash) {
+            Some(at) => at,
+            None if self.live >= self.limit => return,
+            None => {
+                let mut at = self.map.home(hash);
+                while self.map.slot(at, HASH).load(Ordering::Relaxed) != 0 {
+                    at = (at + 1) & self.map.mask;
+                }
+                self.live += 1;
+                at
+            }
+        };
+        let mut words = [0u64; SLOT_WORDS];
+        words[HASH] = hash;
+        words[LEN] = path.len() as u64;
+        words[ATTR..PATH].copy_from_slice(&encode(attr));
+        words[PATH..].copy_from_slice(&path_words(path));
+        self.write(at, &words);
+    }
+
+    /// Takes `path` out of the table. The slots after it that belong before the gap move back
+    /// into it, so that no probe stops short of them.
+    pub fn remove(&mut self, path: &[u8]) {
+        if path.len() > MAX_PATH {
+            return;
+        }
+        let Some(mut gap) = self.find(path, key(path)) else { return };
+        let mask = self.map.mask;
+        let mut next = gap;
+        loop {
+            next = (next + 1) & mask;
+            let hash = self.map.slot(next, HASH).load(Ordering::Relaxed);
+            if hash == 0 {
+                break;
+            }
+            // The entry at `next` may fill the gap unless its home lies after the gap (within
+            // the probe run up to `next`).
+            let from_home = next.wrapping_sub(self.map.home(hash)) & mask;
+            let from_gap = next.wrapping_sub(gap) & mask;
+            if from_home >= from_gap {
+                self.write(gap, &self.read_own(next));
+                gap = next;
+            }
+        }
+        self.write(gap, &[0; SLOT_WORDS]);
+        self.live -= 1;
+    }
+}
+
+/// A same-node rank's view of an owner's table, read-only.
+pub struct MirrorView {
+    map: Mapping,
+}
+
+impl MirrorView {
+    /// Maps the table in the store `dir` of a same-node rank.
+    pub fn open(dir: &Path) -> io::Result<MirrorView> {
+        let file = OpenOptions::new().read(true).open(dir.join(FILE))?;
+        let len = file.metadata()?.len();
+        let header = Mapping::map(&file, HEADER_WORDS, libc::PROT_READ)?;
+        let (magic, slots) = (header.word(0).load(Ordering::Acquire), header.word(1).load(Ordering::Relaxed));
+        let words = (slots as usize).checked_mul(SLOT_WORDS).and_then(|w| w.checked_add(HEADER_WORDS));
+        match words {
+            Some(words) if magic == MAGIC && slots >= 2 && slots.is_power_of_two() && words as u64 * 8 <= len => {
+                Ok(MirrorView { map: Mapping::map(&file, words, libc::PROT_READ)? })
+            }
+            _ => Err(io::ErrorKind::InvalidData.into()),
+        }
+    }
+
+    /// A whole copy of slot `at`, unchanged while it was taken; `None` if the owner kept
+    /// changing it.
+    fn copy(&self, at: usize) -> Option<[u64; SLOT_WORDS]> {
+        let seq = self.map.slot(at, SEQ);
+        for _ in 0..READ_TRIES {
+            let start = seq.load(Ordering::Acquire);
+            if start % 2 == 0 {
+                let words: [u64; SLOT_WORDS] = std::array::from_fn(|i| self.map.slot(at, i).load(Ordering::Relaxed));
+                fence(Ordering::Acquire);
+                if seq.load(Ordering::Relaxed) == start {
+                    return Some(words);
+                }
+            }
+            std::hint::spin_loop();
+        }
+        None
+    }
+
+    /// The attributes of `path` as its owner holds them now, if the table has them.
+    pub fn get(&self, path: &[u8]) -> Option<Attr> {
+        if path.len() > MAX_PATH {
+            return None;
+        }
+        let hash = key(path);
+        let wanted = path_words(path);
+        let mut at = self.map.home(hash);
+        // Bounded even if the owner never leaves an empty slot (a table it has not finished).
+        for _ in 0..=self.map.mask {
+            let seen = self.map.slot(at, HASH).load(Ordering::Relaxed);
+            if seen == 0 {
+                return None;
+            }
+            if seen == hash {
+                let words = self.copy(at)?;
+                if words[HASH] == hash && words[LEN] == path.len() as u64 && words[PATH..] == wanted {
+                    return Some(decode(&words[ATTR..PATH]));
+                }
+            }
+            at = (at + 1) & self.map.mask;
+        }
+        None
+    }
+}
+
+/// Removes the table from `dir`; a missing one is fine.
+pub fn remove(dir: &Path) -> io::Result<()> {
+    match std::fs::remove_file(dir.join(FILE)) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("benchfs-mirror-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn attr(ino: u64) -> Attr {
+        Attr { ino, size: ino * 3, mode: 0o100644, uid: 7, gid: 8, nlink: 1, mtime_ns: -5, cuts: 2, writers: 1, ..Attr::default() }
+    }
+
+    #[test]
+    fn a_peer_reads_what_the_owner_puts_and_misses_what_it_removes() {
+        let dir = scratch("basic");
+        let mut owner = Mirror::create(&dir, 64).unwrap();
+        let peer = MirrorView::open(&dir).unwrap();
+        owner.put(b"/a", &attr(1));
+        owner.put(b"/a/b", &attr(2));
+        assert_eq!(peer.get(b"/a"), Some(attr(1)));
+        assert_eq!(peer.get(b"/a/b"), Some(attr(2)));
+        assert_eq!(peer.get(b"/a/c"), None);
+        owner.put(b"/a", &attr(9));
+        assert_eq!(peer.get(b"/a"), Some(attr(9)), "changed in place");
+        owner.remove(b"/a");
+        assert_eq!((peer.get(b"/a"), peer.get(b"/a/b")), (None, Some(attr(2))));
+        drop((owner, peer));
+        remove(&dir).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    /// Many paths in a small table collide; removals in any order must leave every remaining
+    /// path reachable (the backward shift), and a full table leaves new paths out.
+    #[test]
+    fn colliding_paths_stay_reachable_through_removals() {
+        let dir = scratch("collide");
+        let mut owner = Mirror::create(&dir, 32).unwrap();
+        let peer = MirrorView::open(&dir).unwrap();
+        let paths: Vec<Vec<u8>> = (0..40u64).map(|i| format!("/d/f{i}").into_bytes()).collect();
+        for (i, p) in paths.iter().enumerate() {
+            owner.put(p, &attr(i as u64 + 1));
+        }
+        let kept = paths.iter().filter(|p| peer.get(p).is_some()).count();
+        assert_eq!(kept, 24, "12/16 of 32 slots are filled, the rest left out");
+        let mut present: Vec<usize> = (0..40).filter(|&i| peer.get(&paths[i]).is_some()).collect();
+        let mut turn = 7usize;
+        while !present.is_empty() {
+            turn = (turn * 31 + 3) % present.len();
+            let gone = present.swap_remove(turn);
+            owner.remove(&paths[gone]);
+            assert_eq!(peer.get(&paths[gone]), None);
+            for &i in &present {
+                assert_eq!(peer.get(&paths[i]), Some(attr(i as u64 + 1)), "path {i} lost after removing {gone}");
+            }
+        }
+        owner.put(&paths[39], &attr(40));
+        assert_eq!(peer.get(&paths[39]), Some(attr(40)), "room again");
+        drop((owner, peer));
+        remove(&dir).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn long_paths_and_bad_files_are_left_out() {
+        let dir = scratch("long");
+        let mut owner = Mirror::create(&dir, 8).unwrap();
+        let peer = MirrorView::open(&dir).unwrap();
+        let long = vec![b'x'; MAX_PATH + 1];
+        owner.put(&long, &attr(1));
+        assert_eq!(peer.get(&long), None);
+        let fits = vec![b'y'; MAX_PATH];
+        owner.put(&fits, &attr(2));
+        assert_eq!(peer.get(&fits), Some(attr(2)));
+        drop((owner, peer));
+        std::fs::write(dir.join(FILE), [0u8; 100]).unwrap();
+        assert!(MirrorView::open(&dir).is_err(), "no magic");
+        remove(&dir).unwrap();
+        assert!(MirrorView::open(&dir).is_err(), "gone");
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    /// A reader racing the owner sees only whole slots: every attribute it reads is one the
+    /// owner wrote for that path.
+    #[test]
+    fn a_racing_reader_never_sees_a_torn_slot() {
+        let dir = scratch("race");
+        let mut owner = Mirror::create(&dir, 16).unwrap();
+        let peer_dir = dir.clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = stop.clone();
+        owner.put(b"/p", &attr(1));
+        let reader = std::thread::spawn(move || {
+            let peer = MirrorView::open(&peer_dir).unwrap();
+            let mut seen = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                if let Some(a) = peer.get(b"/p") {
+                    assert_eq!(a, attr(a.ino), "a torn slot");
+                    seen += 1;
+                }
+            }
+            seen
+        });
+        for i in 0..200_000u64 {
+            owner.put(b"/p", &attr(i % 1000 + 1));
+            owner.put(format!("/q{}", i % 5).as_bytes(), &attr(i + 1));
+            if i % 3 == 0 {
+                owner.remove(format!("/q{}", i % 5).as_bytes());
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+        drop(owner);
+        remove(&dir).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+    }
+}
