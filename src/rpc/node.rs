@@ -136,7 +136,9 @@ impl Node {
         let ring = Ring::new(nranks);
         let owns_root = ring.meta_owner(b"/") == rank;
         let mut meta = MetaTable::new(rank, nranks, owns_root);
-        if let (Some(dir), true) = (dir, config.shared_records > 0 && store.is_some()) {
+        // Kept only where a same-node rank may read it.
+        let read_here = local_dirs.iter().any(Option::is_some);
+        if let (Some(dir), true) = (dir, config.shared_records > 0 && store.is_some() && read_here) {
             match Mirror::create(dir, config.shared_records) {
                 Ok(table) => meta.share(table),
                 Err(e) => tracing::warn!(error = %e, "no shared copy of the records; same-node ranks ask for each"),
