@@ -28,6 +28,9 @@ impl Handle {
         F: FnOnce(Rc<Client>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T>> + 'static,
     {
+        if let Some(held) = self.driver.try_hold() {
+            return self.driver.call_held(held, |client| op(client.clone()), self.spin).unwrap_or(Err(Error::ProgressStopped));
+        }
         let (tx, rx) = reply_pair(self.spin);
         let job: Job<Client> = Box::new(move |client, executor| {
             let fut = op(client.clone());

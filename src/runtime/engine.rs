@@ -9,9 +9,11 @@
 //! only when the lock is taken (the progress thread mid-turn, or another application thread
 //! driving) does the job go through the mailbox as before.
 
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use async_executor::LocalExecutor;
@@ -28,6 +30,17 @@ const HOT_SPIN: Duration = Duration::from_micros(4);
 /// Turns an application thread runs after its reply, for the loop to come to rest before it
 /// leaves; still busy after that, it wakes the progress thread.
 const SETTLE_TURNS: usize = 8;
+
+/// A waker that does nothing, for the first poll of a call on the thread that makes it.
+struct Noop;
+
+impl Wake for Noop {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
+thread_local! {
+    static NOOP_WAKER: Waker = Waker::from(Arc::new(Noop));
+}
 
 /// What one turn of the loop did.
 pub struct Turn {
@@ -188,6 +201,43 @@ impl<S: RankState> Driver<S> {
         };
         let Some(engine) = guard.engine().filter(|e| !e.stopping()) else { return Err(job) };
         job(&engine.state, &engine.executor);
+        let settled = self.drive(engine, done);
+        self.leave(guard, settled);
+        Ok(())
+    }
+
+    /// Runs a call on the loop this thread holds (`guard`, from [`Driver::try_hold`]): the
+    /// future `start` makes is polled here at once, and most calls that need no other rank end
+    /// in that first poll, with no task, no reply slot and no turn of the loop before their
+    /// result. A call that must wait becomes a task, and this thread turns the loop for it as
+    /// [`Driver::run`] does. `None` if the loop has stopped.
+    pub fn call_held<T, Fut>(&self, guard: Held<'_, S>, start: impl FnOnce(&Rc<S>) -> Fut, spin: Duration) -> Option<T>
+    where
+        T: 'static,
+        Fut: Future<Output = T> + 'static,
+    {
+        let engine = guard.engine().filter(|e| !e.stopping())?;
+        let mut call = Box::pin(start(&engine.state));
+        // A future that is pending after this poll is polled again as a task, which gives its
+        // wakers the task's own: this one only has to exist.
+        let waker = NOOP_WAKER.with(Waker::clone);
+        if let Poll::Ready(value) = call.as_mut().poll(&mut Context::from_waker(&waker)) {
+            // The call may have woken tasks (a fence it left) or started sends: the loop still
+            // settles before this thread leaves it.
+            let settled = self.drive(engine, || true);
+            self.leave(guard, settled);
+            return Some(value);
+        }
+        let (tx, rx) = super::reply_pair(spin);
+        engine.executor.spawn(async move { tx.send(call.await) }).detach();
+        let settled = self.drive(engine, || rx.is_ready());
+        self.leave(guard, settled);
+        rx.wait()
+    }
+
+    /// Turns the loop on this thread until `done` or until nothing happens for the spin time;
+    /// true if it came to rest after `done`.
+    fn drive(&self, engine: &Engine<S>, done: impl Fn() -> bool) -> bool {
         let hot = if self.hot_spin.load(Ordering::Relaxed) { HOT_SPIN } else { Duration::ZERO };
         let mut quiet_since = Instant::now();
         while !done() && !engine.stopping() {
@@ -203,11 +253,14 @@ impl<S: RankState> Driver<S> {
         }
         // Work this thread started or woke must not wait for an event that already came: it
         // leaves the loop with nothing ready, or wakes the progress thread to carry on.
-        let settled = done() && (0..SETTLE_TURNS).any(|_| !engine.turn(&self.mailbox).busy);
+        done() && (0..SETTLE_TURNS).any(|_| !engine.turn(&self.mailbox).busy)
+    }
+
+    /// Gives the loop back; the progress thread carries on with what did not come to rest.
+    fn leave(&self, guard: Held<'_, S>, settled: bool) {
         drop(guard);
         if !settled {
             self.mailbox.wake_if_sleeping();
         }
-        Ok(())
     }
 }
