@@ -36,19 +36,28 @@ impl Samples {
 }
 
 /// Times `op` on each of `items` after untimed calls on the first `WARMUP` (all of which must
-/// succeed); a failed call counts as bad and is not timed.
-fn time_each<T>(name: &'static str, items: &[T], warmup: &[T], mut op: impl FnMut(&T) -> bool, bad: &mut u64) -> Samples {
+/// succeed); a failed call counts as bad and is not timed. Only the call is timed: `check` then
+/// judges its result, untimed.
+fn time_each<T, R>(
+    name: &'static str,
+    items: &[T],
+    warmup: &[T],
+    mut op: impl FnMut(&T) -> R,
+    mut check: impl FnMut(&T, R) -> bool,
+    bad: &mut u64,
+) -> Samples {
     for item in warmup {
-        if !op(item) {
+        let result = op(item);
+        if !check(item, result) {
             *bad += 1;
         }
     }
     let mut times = Vec::with_capacity(items.len());
     for item in items {
         let start = Instant::now();
-        let ok = op(item);
+        let result = op(item);
         let took = start.elapsed();
-        if ok {
+        if check(item, result) {
             times.push(took);
         } else {
             *bad += 1;
@@ -84,15 +93,16 @@ fn measure(n: usize) -> (Vec<Samples>, u64) {
         }
     }
     let (warm, timed) = stat_names.split_at(WARMUP);
-    let stat = time_each("remote stat", timed, warm, |p| benchfs::stat(p).is_ok(), &mut bad);
+    let stat = time_each("remote stat", timed, warm, |p| benchfs::stat(p), |_, r| r.is_ok(), &mut bad);
     let (warm, timed) = local_names.split_at(WARMUP);
-    let local = time_each("local stat", timed, warm, |p| benchfs::stat(p).is_ok(), &mut bad);
+    let local = time_each("local stat", timed, warm, |p| benchfs::stat(p), |_, r| r.is_ok(), &mut bad);
     let (warm, timed) = create_names.split_at(WARMUP);
     let create = time_each(
         "remote create",
         timed,
         warm,
         |p| benchfs::open(p, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o644).is_ok_and(|fd| benchfs::close(fd).is_ok()),
+        |_, made| made,
         &mut bad,
     );
     let mut samples = vec![stat, create, local];
@@ -119,15 +129,25 @@ fn data_samples(n: usize, bad: &mut u64) -> Vec<Samples> {
         return Vec::new();
     };
     let slots = chunk / IO_SIZE as u64;
-    let offsets: Vec<u64> = (0..(n + WARMUP) as u64).map(|i| base + (i % slots) * IO_SIZE as u64).collect();
-    let (warm, timed) = offsets.split_at(WARMUP);
-    let write = time_each("remote 4 KiB write", timed, warm, |&off| benchfs::pwrite(fd, &block(off), off).is_ok_and(|w| w == IO_SIZE), bad);
-    let mut buf = vec![0u8; IO_SIZE];
+    // Each block's stamp is made before the timing starts.
+    let blocks: Vec<(u64, Vec<u8>)> =
+        (0..(n + WARMUP) as u64).map(|i| base + (i % slots) * IO_SIZE as u64).map(|off| (off, block(off))).collect();
+    let (warm, timed) = blocks.split_at(WARMUP);
+    let write = time_each(
+        "remote 4 KiB write",
+        timed,
+        warm,
+        |(off, data)| benchfs::pwrite(fd, data, *off),
+        |_, wrote| wrote.is_ok_and(|w| w == IO_SIZE),
+        bad,
+    );
+    let buf = std::cell::RefCell::new(vec![0u8; IO_SIZE]);
     let read = time_each(
         "remote 4 KiB read",
         timed,
         warm,
-        |&off| benchfs::pread(fd, &mut buf, off).is_ok_and(|r| r == IO_SIZE) && buf == block(off),
+        |(off, _)| benchfs::pread(fd, &mut buf.borrow_mut(), *off),
+        |(_, want), got| got.is_ok_and(|r| r == IO_SIZE) && *buf.borrow() == *want,
         bad,
     );
     *bad += benchfs::close(fd).is_err() as u64;
@@ -215,7 +235,10 @@ pub fn run_latency(ctx: &Ctx) -> u64 {
 fn print_latency(samples: &[Samples], reference: &Result<(f64, f64), String>) {
     let node_local = std::env::var("BENCHFS_NODE_LOCAL").unwrap_or_else(|_| "1 (default)".into());
     println!("\nlatency: rank 0 -> rank 1, one operation at a time, other ranks idle (microseconds)");
+    let shared = std::env::var("BENCHFS_SHARED_RECORDS").unwrap_or_else(|_| "65536 (default)".into());
     println!("  BENCHFS_NODE_LOCAL={node_local} (with 1, data of a same-node rank is read and written directly)");
+    println!("  BENCHFS_SHARED_RECORDS={shared} (with slots, and node-local, a same-node rank's stat is read from its");
+    println!("    shared table without a request; 0 times the request)");
     println!("{:<22} {:>7} {:>9} {:>9} {:>9} {:>9}", "operation", "n", "min", "p50", "p99", "max");
     for s in samples {
         let min = s.times.iter().min().map_or(f64::NAN, |d| d.as_secs_f64() * 1e6);
