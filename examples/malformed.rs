@@ -46,6 +46,43 @@ fn header(opcode: u16, source: u32) -> Vec<u8> {
     h
 }
 
+/// Peak resident memory of this process, in bytes.
+fn peak_rss() -> u64 {
+    // SAFETY: rusage is plain old data, filled by the call.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: usage is valid for writes.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss as u64 * 1024
+}
+
+/// A payload far larger than its request admits (a write of 10 bytes, one moved record) must be
+/// refused before its receiver allocates or receives it: the receiving rank's peak memory does
+/// not grow by the payload's size.
+fn oversized_payloads(c: &mut Checker, world: &mpi::topology::SimpleCommunicator, ring: &Ring, chunk: u64) {
+    const BIG: usize = 256 << 20;
+    let (me, n) = (world.rank() as u32, world.size() as u32);
+    let victim = n - 1;
+    let before = peak_rss();
+    world.barrier();
+    if me == 0 && victim != 0 {
+        let payload = vec![0x5au8; BIG];
+        let ino = 0x7778_0000u64;
+        if let Some(k) = (0..10_000u64).find(|&k| ring.chunk_owner(InodeId(ino), ChunkIndex(k)).0 == victim) {
+            let w = Request::Write { ino, offset: k * chunk, len: 10 }.encode(me, 0);
+            answered(c, "write payload far longer than len", victim, w, payload.clone(), libc::EINVAL);
+        }
+        let install = Request::InstallMany { count: 1 }.encode(me, 0);
+        let got = benchfs::testing::send_raw_request(victim, install, payload, true);
+        c.expect("one moved record with a huge payload refused", matches!(got, Ok(Some(e)) if e != 0), got.map_err(|e| e.errno()));
+    }
+    world.barrier();
+    if me == victim && victim != 0 {
+        let grown = peak_rss().saturating_sub(before);
+        c.expect("oversized payloads not allocated by their receiver", grown < BIG as u64 / 4, grown);
+    }
+    world.barrier();
+}
+
 fn main() {
     let universe = mpi::initialize().expect("MPI initializes");
     let world = universe.world();
@@ -128,6 +165,7 @@ fn main() {
         c.expect("random requests all answered", unanswered == 0, unanswered);
     }
     world.barrier();
+    oversized_payloads(&mut c, &world, &ring, chunk);
 
     // Every server still serves: each rank writes a multi-chunk file and all verify it.
     let pattern = |owner: u32, i: usize| (owner as usize * 131 + i * 7 + i / 251) as u8;

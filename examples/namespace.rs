@@ -371,6 +371,26 @@ fn big_directory(c: &mut Checker, job: &Job) {
     c.errno(benchfs::rmdir(&dir), libc::ENOTEMPTY, "rmdir of the full shared directory");
     job.barrier();
 
+    // A rename moves every record of the tree to its new owner (more than one message's worth
+    // per owner here), and back.
+    let moved = format!("{TOP}/big-moved");
+    if job.rank == 0 {
+        c.ok(benchfs::rename(&dir, &moved), || format!("rename {dir} -> {moved}"));
+    }
+    job.barrier();
+    let count = benchfs::readdir(&moved).map(|entries| entries.len() as u64);
+    c.check(count.as_ref().ok() == Some(&(total + 2)), || format!("readdir {moved} after the rename: {count:?}, expected {}", total + 2));
+    for i in [0, n / 2, n - 1] {
+        let (name, kind) = big_entry(job.rank, i);
+        let st = benchfs::stat(join(&moved, &name));
+        c.check(st.as_ref().is_ok_and(|st| is_dir(st) == (kind == libc::DT_DIR)), || format!("{moved}/{name} after the rename: {st:?}"));
+    }
+    job.barrier();
+    if job.rank == 0 {
+        c.ok(benchfs::rename(&moved, &dir), || format!("rename {moved} -> {dir}"));
+    }
+    job.barrier();
+
     for i in 0..n {
         let (name, kind) = big_entry(job.rank, i);
         let path = join(&dir, &name);

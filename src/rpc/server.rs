@@ -99,8 +99,16 @@ pub fn list(node: &Node, path: &[u8], after: &[u8], max: u32) -> Result<Vec<wire
 }
 
 async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<ReplyBody> {
+    if count > wire::MAX_MOVED_RECORDS {
+        return Err(Error::InvalidArgument("more moved records than one message may carry"));
+    }
     let bytes = match payload {
         Payload::Bytes(bytes) => bytes,
+        // Refused before anything is allocated: the sender's length is not trusted. (Dropping
+        // the payload releases it unreceived.)
+        Payload::Rndv(rndv) if rndv.len() > count as usize * wire::MAX_RECORD_LEN => {
+            return Err(Error::InvalidArgument("moved records longer than their count allows"));
+        }
         Payload::Rndv(rndv) => {
             let mut buf = vec![0u8; rndv.len()];
             // SAFETY: buf lives until the receive completes (awaited here).
@@ -153,10 +161,14 @@ async fn move_tree(node: &Node, from: &[u8], to: &[u8]) -> Result<ReplyBody> {
             install_records(node, records);
             return Ok(());
         }
-        let request = Request::InstallMany { count: records.len() as u32 };
-        let payload = SendBuf::Owned(wire::encode_records(&records));
-        // SAFETY: the payload is owned by the send; no reply payload is accepted.
-        unsafe { node.transport.call(owner, &request, payload, None) }.await.map(|_| ())
+        // Each owner gets its records in messages of a bounded size, one after another.
+        for batch in records.chunks(wire::MAX_MOVED_RECORDS as usize) {
+            let request = Request::InstallMany { count: batch.len() as u32 };
+            let payload = SendBuf::Owned(wire::encode_records(batch));
+            // SAFETY: the payload is owned by the send; no reply payload is accepted.
+            unsafe { node.transport.call(owner, &request, payload, None) }.await?;
+        }
+        Ok(())
     });
     let results = crate::join::join_all(sends.collect()).await;
     results.into_iter().collect::<Result<()>>()?;
@@ -345,6 +357,8 @@ async fn write_from_remote(node: &Node, ino: u64, offset: u64, len: u64, payload
     node.check_chunk_range(ino, offset, len)?;
     let data = match payload {
         Payload::Bytes(bytes) => bytes,
+        // Refused before anything is allocated: the sender's length is not trusted.
+        Payload::Rndv(rndv) if rndv.len() as u64 != len => return Err(Error::InvalidArgument("payload length differs from the request")),
         Payload::Rndv(rndv) => {
             let n = rndv.len();
             let mut buf = Vec::with_capacity(n);

@@ -205,7 +205,16 @@ pub fn decode_entries(buf: &[u8], count: u64) -> Result<Vec<DirEntry>, WireError
     Ok(entries)
 }
 
-/// Encodes records moved by a directory rename as a payload.
+/// Most records one `InstallMany` carries.
+pub const MAX_MOVED_RECORDS: u32 = 1024;
+
+/// Bytes of a record's attributes on the wire (see `codec`).
+const ATTR_LEN: usize = 8 + 8 + 4 * 4 + 8 * 3 + 8 + 4;
+
+/// The longest a record can be on the wire: its attributes, a path length and the longest path.
+pub const MAX_RECORD_LEN: usize = ATTR_LEN + 2 + crate::path::MAX_PATH;
+
+/// Encodes records moved by a directory rename as a payload (attributes, then path, each).
 pub fn encode_records(records: &[(Vec<u8>, Attr)]) -> Vec<u8> {
     let mut w = Writer::with_capacity(records.len() * 96);
     for (path, attr) in records {

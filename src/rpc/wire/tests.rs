@@ -409,3 +409,10 @@ mod golden {
         }
     }
 }
+
+#[test]
+fn the_longest_record_fits_its_bound() {
+    let path = [b"/".as_slice(), &vec![b'x'; crate::path::MAX_PATH - 1]].concat();
+    let bytes = encode_records(&[(path, Attr::default())]);
+    assert_eq!(bytes.len(), MAX_RECORD_LEN);
+}
