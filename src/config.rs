@@ -48,6 +48,10 @@ pub enum IoBackend {
 
 const KIB: u64 = 1024;
 
+/// The smallest and the largest chunk size a job may use.
+pub const MIN_CHUNK_SIZE: u64 = 4 * KIB;
+pub const MAX_CHUNK_SIZE: u64 = 1024 * 1024 * KIB;
+
 impl Config {
     /// Reads and validates every variable; the first bad one is reported by name and value.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -60,7 +64,7 @@ impl Config {
             Some(dir) => PathBuf::from(dir),
             None => PathBuf::from(get("TMPDIR").filter(|t| !t.is_empty()).unwrap_or_else(|| "/tmp".into())),
         };
-        let chunk_size = size_var(&get, "BENCHFS_CHUNK_SIZE", 1024 * KIB, 4 * KIB, 1024 * 1024 * KIB)?;
+        let chunk_size = size_var(&get, "BENCHFS_CHUNK_SIZE", 1024 * KIB, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE)?;
         let rndv_threshold = size_var(&get, "BENCHFS_RNDV_THRESHOLD", 16 * KIB, 0, 1024 * 1024 * KIB)? as usize;
         let keep_data = bool_var(&get, "BENCHFS_KEEP_DATA", false)?;
         let node_local = bool_var(&get, "BENCHFS_NODE_LOCAL", true)?;

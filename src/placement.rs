@@ -55,6 +55,10 @@ use crate::ids::{ChunkIndex, InodeId, Rank};
 /// Virtual nodes per rank used by [`Ring::new`].
 pub const DEFAULT_VNODES_PER_RANK: u32 = 256;
 
+/// The most ranks a job may have (a serving job at init, or the job a contact file names): the
+/// ring's table then holds 2^28 partitions (1 GiB), and no job comes near it.
+pub const MAX_RANKS: u32 = 1 << 20;
+
 /// Seeds of the three hash functions. Every rank of a job must use the same values: changing one
 /// relocates every chunk or every metadata record.
 const CHUNK_SEED: u64 = 0x243f_6a88_85a3_08d3;

@@ -15,11 +15,11 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use crate::config::{MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 use crate::error::{Error, Result};
+use crate::placement::MAX_RANKS;
 
 const MAGIC: &str = "benchfs-contact 1";
-/// More ranks than any job has: a bound on what a damaged file can make us allocate.
-const MAX_RANKS: usize = 1 << 24;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Contact {
@@ -47,11 +47,13 @@ impl Contact {
             return Err(bad);
         }
         let field = |line: Option<&str>, name: &str| -> Option<u64> { line?.strip_prefix(name)?.strip_prefix(' ')?.parse().ok() };
-        let chunk_size =
-            field(lines.next(), "chunk_size").filter(|&c| c > 0).ok_or(Error::InvalidArgument("contact file: bad chunk_size"))?;
+        let chunk_size = field(lines.next(), "chunk_size")
+            .filter(|c| (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(c))
+            .ok_or(Error::InvalidArgument("contact file: bad chunk_size"))?;
+        // Bounded before anything is read or allocated for the ranks.
         let ranks = field(lines.next(), "ranks")
+            .filter(|&r| r > 0 && r <= u64::from(MAX_RANKS))
             .map(|r| r as usize)
-            .filter(|&r| r > 0 && r <= MAX_RANKS)
             .ok_or(Error::InvalidArgument("contact file: bad ranks"))?;
         let addresses: Vec<Vec<u8>> =
             lines.take(ranks).map(decode_hex).collect::<Option<_>>().ok_or(Error::InvalidArgument("contact file: bad address"))?;
@@ -97,6 +99,9 @@ mod tests {
             good.replace("chunk_size 4096", "chunk_size 0"),
             good.replace("ranks 1", "ranks 2"),
             good.replace("ranks 1", "ranks 99999999999"),
+            good.replace("ranks 1", &format!("ranks {}", MAX_RANKS + 1)),
+            good.replace("chunk_size 4096", "chunk_size 1"),
+            good.replace("chunk_size 4096", &format!("chunk_size {}", MAX_CHUNK_SIZE * 2)),
             good.replace("0102", "01g2"),
             good.replace("0102", "010"),
         ] {

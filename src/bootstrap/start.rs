@@ -110,7 +110,14 @@ fn print_stats(comm: &JobComm) {
 
 /// Reads the configuration on every rank and agrees that all of them could.
 fn agreed_config(comm: &JobComm) -> Result<Config> {
-    let config = Config::from_env().map_err(Error::from);
+    let too_many = comm.size() > crate::placement::MAX_RANKS;
+    let config = Config::from_env().map_err(Error::from).and_then(|c| {
+        if too_many {
+            Err(Error::InvalidArgument("more ranks than a job may have"))
+        } else {
+            Ok(c)
+        }
+    });
     if let Ok(config) = &config {
         init_logging(&config.log_filter);
     }

@@ -31,8 +31,38 @@ static void check_bad_contact_files(const char *scratch)
         fclose(f);
     }
     CHECK_ERR(benchfs_attach(MPI_COMM_WORLD, path), EINVAL, "attach with a damaged contact file");
-    CHECK_ERR(benchfs_stat("/tree", &(struct stat){0}), ENOTCONN, "stat after failed attaches");
     remove(path);
+
+    /* Well-formed files that name more ranks than a job may have, or a chunk size that no job
+     * may use: refused at once, never passed on to placement. */
+    static const struct {
+        unsigned long ranks;
+        unsigned long chunk;
+        const char *what;
+    } forged[] = {
+        {1ul << 24, 65536, "attach to 2^24 ranks"},
+        {2, 1, "attach with a 1-byte chunk size"},
+        {2, 1ul << 40, "attach with a 1 TiB chunk size"},
+    };
+    snprintf(path, sizeof path, "%s/forged-contact", scratch);
+    for (unsigned k = 0; k < sizeof forged / sizeof forged[0]; k++) {
+        if (g_rank == 0) {
+            f = fopen(path, "w");
+            CHECK(f != NULL, "cannot create %s", path);
+            if (f) {
+                fprintf(f, "benchfs-contact 1\nchunk_size %lu\nranks %lu\n", forged[k].chunk, forged[k].ranks);
+                for (unsigned long r = 0; r < forged[k].ranks; r++)
+                    fputs("00\n", f);
+                fclose(f);
+            }
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        CHECK_ERR(benchfs_attach(MPI_COMM_WORLD, path), EINVAL, forged[k].what);
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+    if (g_rank == 0)
+        remove(path);
+    CHECK_ERR(benchfs_stat("/tree", &(struct stat){0}), ENOTCONN, "stat after failed attaches");
 }
 
 static void check_tree(unsigned server_ranks, unsigned files)
