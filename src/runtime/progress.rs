@@ -153,6 +153,17 @@ impl<S: RankState> Drop for ProgressThread<S> {
     }
 }
 
+/// Closes the mailbox when the progress thread ends, on every path: the jobs still queued are
+/// dropped, which releases their callers (they see the loop stopped), and later sends fail at
+/// once instead of queueing for a thread that is gone.
+struct Closing<'a, J>(&'a Mailbox<J>);
+
+impl<J> Drop for Closing<'_, J> {
+    fn drop(&mut self) {
+        drop(self.0.close());
+    }
+}
+
 /// The worker and its address, reported to the starting thread either way.
 fn boot_worker(boot: &mpsc::Sender<Boot>) -> Option<Worker> {
     let worker = Context::new().map(Rc::new).and_then(Worker::new).map_err(Error::from);
@@ -184,6 +195,8 @@ fn progress_main<S: RankState>(
     peers: mpsc::Receiver<Peers>,
 ) {
     crate::storage::own_rings_here();
+    // However this thread ends, nothing is left waiting on its mailbox.
+    let _closing = Closing(driver.mailbox());
     let Some(worker) = boot_worker(&boot) else { return };
     let Ok(peers) = peers.recv() else { return };
     driver.set_hot_spin(peers.ranks_on_node as usize <= online_cpus());

@@ -341,10 +341,39 @@ static void nested_init(void)
     check_not_connected("after the outer finalize");
 }
 
+/* An init that cannot make its data directory fails on every rank with the same errno, at
+ * once, and leaves BenchFS down (a later init works). */
+static void init_failures(void)
+{
+    char file[] = "/tmp/benchfs-regular-XXXXXX";
+    char dir[sizeof file + 16];
+    const char *saved = getenv("BENCHFS_DATA_DIR");
+    char *keep = saved ? strdup(saved) : NULL;
+    int fd = mkstemp(file);
+
+    CHECK(fd >= 0, "mkstemp failed (errno %d)", errno);
+    if (fd < 0)
+        return;
+    close(fd);
+    snprintf(dir, sizeof dir, "%s/data", file);
+    setenv("BENCHFS_DATA_DIR", dir, 1);
+    CHECK_ERR(benchfs_init(MPI_COMM_WORLD), ENOTDIR, "init with the data directory under a regular file");
+    check_not_connected("after a failed init");
+    if (keep) {
+        setenv("BENCHFS_DATA_DIR", keep, 1);
+        free(keep);
+    } else {
+        unsetenv("BENCHFS_DATA_DIR");
+    }
+    unlink(file);
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
 int main(int argc, char **argv)
 {
     harness_init(&argc, &argv, "bad_input");
     check_not_connected("before init");
+    init_failures();
     harness_benchfs_init();
 
     null_pointers();
