@@ -16,7 +16,8 @@
  *   - Names are bytes: any byte but NUL and '/' may appear in one, whether or
  *     not it is UTF-8 (no encoding is assumed), and readdir returns it unchanged.
  *   - Any call made before benchfs_init() or after the last benchfs_finalize()
- *     fails with ENOTCONN.
+ *     fails with ENOTCONN, and so does every call (benchfs_init included) in a
+ *     child made by fork() once BenchFS was started in the process.
  *   - Every function is thread-safe: several application threads may call at
  *     once.
  *

@@ -77,6 +77,10 @@ pub enum Error {
     /// A call before init or after the last finalize (`ENOTCONN`).
     #[error("BenchFS is not initialized (call benchfs_init first)")]
     NotInitialized,
+    /// A call in a child made by `fork()` of a process that had initialised BenchFS: the child
+    /// has no progress thread, and the parent's state is not its own (`ENOTCONN`).
+    #[error("BenchFS is not available in a child made by fork()")]
+    ForkedChild,
     /// A `BENCHFS_*` variable failed validation (`EINVAL`).
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
@@ -166,7 +170,7 @@ impl Error {
     /// The `errno` value this error is reported as, in the C API and on the wire.
     pub fn errno(&self) -> i32 {
         match self {
-            Error::NotInitialized | Error::ProgressStopped => libc::ENOTCONN,
+            Error::NotInitialized | Error::ForkedChild | Error::ProgressStopped => libc::ENOTCONN,
             Error::Config(_) => libc::EINVAL,
             Error::Bootstrap(BootstrapError::MpiNotInitialized) => libc::EINVAL,
             Error::Bootstrap(BootstrapError::BadCommunicator) => libc::EINVAL,

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -62,12 +62,43 @@ pub fn session() -> Result<u64> {
     }
 }
 
+/// Set in a child made by `fork()` once BenchFS has been started in this process (or its
+/// parent): every call there fails at once. Checked before the global lock, which the fork may
+/// have copied locked.
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn mark_forked_child() {
+    FORKED.store(true, Ordering::Relaxed);
+}
+
+/// `Err` in a forked child.
+fn not_forked() -> Result<()> {
+    if FORKED.load(Ordering::Relaxed) {
+        return Err(Error::ForkedChild);
+    }
+    Ok(())
+}
+
+/// Registers the fork handler, once per process.
+fn watch_forks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe and valid
+        // in the child of a multithreaded process.
+        let rc = unsafe { libc::pthread_atfork(None, None, Some(mark_forked_child)) };
+        if rc != 0 {
+            tracing::warn!(rc, "cannot watch for fork(); a forked child's calls are undefined");
+        }
+    });
+}
+
 fn global() -> MutexGuard<'static, Global> {
     GLOBAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The handle, or `ENOTCONN` before init and after the last finalize.
 pub fn handle() -> Result<Arc<Handle>> {
+    not_forked()?;
     global().handle.clone().ok_or(Error::NotInitialized)
 }
 
@@ -104,6 +135,8 @@ pub fn attach_raw(comm: mpi::ffi::MPI_Comm, contact_file: &Path) -> Result<()> {
 
 /// The outermost init or attach starts a progress thread; nested ones only count.
 fn enter(comm: mpi::ffi::MPI_Comm, start: impl FnOnce(JobComm) -> Result<Running<Client>>) -> Result<()> {
+    not_forked()?;
+    watch_forks();
     let mut g = global();
     if g.depth > 0 {
         g.depth += 1;
@@ -120,6 +153,7 @@ fn enter(comm: mpi::ffi::MPI_Comm, start: impl FnOnce(JobComm) -> Result<Running
 
 /// Collective: like `benchfs_finalize`. Only the outermost call tears down.
 pub fn finalize() -> Result<()> {
+    not_forked()?;
     let mut g = global();
     match g.depth {
         0 => return Err(Error::NotInitialized),

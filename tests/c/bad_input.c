@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Every entry point, with arguments that would be valid once initialised. */
@@ -369,6 +370,41 @@ static void init_failures(void)
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
+/* A child made by fork() shares no progress thread with BenchFS: each call fails at once
+ * with ENOTCONN (an alarm ends a child that hangs), and the parent is unaffected. */
+static void forked_child(void)
+{
+    char path[64];
+    int status = 0;
+
+    snprintf(path, sizeof path, "/fork-probe.%d", g_rank);
+    int fd = benchfs_open(path, O_CREAT | O_WRONLY, 0644);
+    CHECK(fd >= 0, "create %s (errno %d)", path, errno);
+    pid_t child = fork();
+    CHECK(child >= 0, "fork failed (errno %d)", errno);
+    if (child == 0) {
+        struct stat st;
+        int bad = 0;
+        alarm(10);
+        bad |= !(benchfs_stat(path, &st) == -1 && errno == ENOTCONN) << 0;
+        bad |= !(benchfs_open(path, O_RDONLY, 0) == -1 && errno == ENOTCONN) << 1;
+        bad |= !(benchfs_pwrite(fd, "x", 1, 0) == -1 && errno == ENOTCONN) << 2;
+        bad |= !(benchfs_close(fd) == -1 && errno == ENOTCONN) << 3;
+        bad |= !(benchfs_finalize() == -1 && errno == ENOTCONN) << 4;
+        bad |= !(benchfs_init(MPI_COMM_WORLD) == -1 && errno == ENOTCONN) << 5;
+        _exit(bad);
+    }
+    if (child > 0) {
+        CHECK(waitpid(child, &status, 0) == child, "waitpid failed (errno %d)", errno);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "forked child: %s %d (exit bits: stat, open, pwrite, close, finalize, init)",
+              WIFSIGNALED(status) ? "killed by signal" : "failed checks", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    }
+    CHECK_RET(benchfs_pwrite(fd, "y", 1, 0), 1, "parent write after the fork");
+    CHECK_RET(benchfs_close(fd), 0, "parent close after the fork");
+    CHECK_RET(benchfs_unlink(path), 0, "parent unlink after the fork");
+}
+
 int main(int argc, char **argv)
 {
     harness_init(&argc, &argv, "bad_input");
@@ -381,6 +417,7 @@ int main(int argc, char **argv)
     bad_descriptors();
     bad_offsets_and_modes();
     normalisation();
+    forked_child();
     MPI_Barrier(MPI_COMM_WORLD);
     nested_init();
     return harness_finish(0);
