@@ -3,7 +3,7 @@
 //! | variable | meaning | default |
 //! |---|---|---|
 //! | `BENCHFS_DATA_DIR` | base directory of the node-local chunk store | `$TMPDIR` or `/tmp` |
-//! | `BENCHFS_CHUNK_SIZE` | bytes per chunk (suffix K, M, G allowed) | `1M` |
+//! | `BENCHFS_CHUNK_SIZE` | bytes per chunk (suffix K, M, G allowed); the same on every rank, or init fails on every rank | `1M` |
 //! | `BENCHFS_RNDV_THRESHOLD` | payloads above this many bytes travel by rendezvous | `16K` |
 //! | `BENCHFS_NODE_LOCAL` | `1`: ranks on one node read and write each other's chunk files directly, and read each other's shared record tables; `0`: all chunk data and every metadata request move through UCX | `1` |
 //! | `BENCHFS_SHARED_RECORDS` | slots in each rank's table of its metadata records that same-node ranks read directly (with `BENCHFS_NODE_LOCAL=1`), so a `stat` or an `open` that creates nothing needs no request; rounded up to a power of two, 256 bytes each (memory of the data directory's file system, used only as slots fill), `0` turns it off | `65536` |

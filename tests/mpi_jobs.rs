@@ -669,6 +669,22 @@ mpi_test!(bad_input_np1, run_c("bad_input", 1, DEFAULT, &[]));
 mpi_test!(bad_input_np2, run_c("bad_input", 2, SMALL, &[]));
 mpi_test!(bad_input_np4, run_c("bad_input", 4, DEFAULT, &[]));
 
+/// An MPMD launch whose two ranks have different `BENCHFS_CHUNK_SIZE`s: `settings` checks that
+/// init fails on both with EINVAL, and works once they agree; the log names the variable and
+/// both values.
+#[test]
+fn settings_that_differ_between_ranks() {
+    let _guard = serial();
+    let installed = installed();
+    let exe = installed.bin_dir.join("settings");
+    let exe = exe.to_str().expect("UTF-8 scratch path");
+    let args = ["BENCHFS_CHUNK_SIZE=1M", exe, ":", "-np", "1", "env", "BENCHFS_CHUNK_SIZE=256K", exe];
+    let job = run_job(Path::new("env"), &args, 1, DEFAULT);
+    check_job("settings (MPMD, chunk sizes 1M and 256K)", &job);
+    let named = job.stderr.lines().any(|l| l.contains("BENCHFS_CHUNK_SIZE") && l.contains("262144") && l.contains("1048576"));
+    assert!(named, "no log line names BENCHFS_CHUNK_SIZE with both values:\n{}", tail(&job.stderr, 4000));
+}
+
 mpi_test!(errno_rules_np2, run_c("errno_rules", 2, DEFAULT, &[]));
 mpi_test!(errno_rules_np4_transported, run_c("errno_rules", 4, TRANSPORTED, &[]));
 

@@ -26,6 +26,7 @@ pub struct Running<S: RankState> {
 /// Collective: starts this rank's progress thread and returns once every rank serves.
 pub fn start<S: RankState>(comm: JobComm) -> Result<Running<S>> {
     let config = agreed_config(&comm)?;
+    let config = agreed(&comm, same_as_rank0(&comm, config))?;
     crate::stats::enable(config.stats);
     let rank = comm.rank();
     let tag = comm.broadcast_u64(job_tag());
@@ -122,6 +123,19 @@ fn agreed_config(comm: &JobComm) -> Result<Config> {
         init_logging(&config.log_filter);
     }
     agreed(comm, config)
+}
+
+/// The settings that decide where data lives must be rank 0's on every rank: a rank with
+/// another chunk size would place and look for chunks elsewhere. A rank that differs logs the
+/// variable with both values and fails (and so, through the agreement, does every rank).
+fn same_as_rank0(comm: &JobComm, config: Config) -> Result<Config> {
+    let theirs = comm.broadcast_u64(config.chunk_size);
+    if theirs == config.chunk_size {
+        return Ok(config);
+    }
+    let value = format!("{} here, {theirs} on rank 0", config.chunk_size);
+    tracing::error!("BENCHFS_CHUNK_SIZE differs between ranks: {value}");
+    Err(crate::error::ConfigError { var: "BENCHFS_CHUNK_SIZE", value, reason: "must be the same on every rank" }.into())
 }
 
 /// `Ok(value)` on every rank, or an error on every rank if any rank failed: a rank that failed
