@@ -41,16 +41,21 @@ struct Settings {
     /// namespace of its own) under the one host name: cloned machines or containers that share
     /// a host name but not a file system.
     split_storage: bool,
+    /// The whole job shares one small tmpfs of this many MiB over `BENCHFS_DATA_DIR` (in a
+    /// mount namespace of the job's own), so that storage runs full.
+    small_store_mib: Option<u32>,
 }
 
-const DEFAULT: Settings = Settings { chunk: None, node_local: true, split_storage: false };
+const DEFAULT: Settings = Settings { chunk: None, node_local: true, split_storage: false, small_store_mib: None };
 /// Many chunks with small files.
-const SMALL: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: false };
+const SMALL: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: false, small_store_mib: None };
 /// All chunk data through the transport.
-const TRANSPORTED: Settings = Settings { chunk: None, node_local: false, split_storage: false };
-const SMALL_TRANSPORTED: Settings = Settings { chunk: Some(65536), node_local: false, split_storage: false };
+const TRANSPORTED: Settings = Settings { chunk: None, node_local: false, split_storage: false, small_store_mib: None };
+const SMALL_TRANSPORTED: Settings = Settings { chunk: Some(65536), node_local: false, split_storage: false, small_store_mib: None };
 /// Small chunks, each rank on storage of its own under one host name.
-const SMALL_SPLIT: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: true };
+const SMALL_SPLIT: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: true, small_store_mib: None };
+/// Small chunks on one 24 MiB store that the whole job shares.
+const SMALL_FULL: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: false, small_store_mib: Some(24) };
 /// Environment variables of the library that a job must not inherit from
 /// the caller, so that each run sees exactly the configuration it sets.
 const LIBRARY_ENV: &[&str] = &["BENCHFS_DATA_DIR", "BENCHFS_CHUNK_SIZE", "BENCHFS_KEEP_DATA", "BENCHFS_CONTACT_FILE", "BENCHFS_NODE_LOCAL"];
@@ -417,7 +422,17 @@ fn spawn_job(exe: &Path, args: &[&str], np: u32, settings: Settings, extra_env: 
     let out_path = root.join(format!("job{n}.stdout"));
     let err_path = root.join(format!("job{n}.stderr"));
 
-    let mut cmd = Command::new("mpirun");
+    let mut cmd = match settings.small_store_mib {
+        Some(mib) => {
+            // Needs root (CI runs as root), as the namespace test setups do.
+            let mut cmd = Command::new("unshare");
+            cmd.args(["--mount", "--propagation", "private", "sh", "-c"]);
+            cmd.arg(format!("mount -t tmpfs -o size={mib}m benchfs-small \"$BENCHFS_DATA_DIR\" && exec \"$0\" \"$@\""));
+            cmd.arg("mpirun");
+            cmd
+        }
+        None => Command::new("mpirun"),
+    };
     cmd.args(["--oversubscribe", "-np", &np.to_string()]);
     for var in LIBRARY_ENV {
         cmd.env_remove(var);
@@ -668,6 +683,25 @@ mpi_test!(shared_file_np4, run_c("shared_file", 4, DEFAULT, &[]));
 mpi_test!(bad_input_np1, run_c("bad_input", 1, DEFAULT, &[]));
 mpi_test!(bad_input_np2, run_c("bad_input", 2, SMALL, &[]));
 mpi_test!(bad_input_np4, run_c("bad_input", 4, DEFAULT, &[]));
+
+/// Ranks fill the store they share (`full_store`): ENOSPC, space back after unlink; and every
+/// write still went to same-node chunk files directly (the statistics show no write served
+/// through the transport), so a full store did not switch ranks onto the slow path.
+fn full_store(np: u32) {
+    let _guard = serial();
+    let installed = installed();
+    let exe = installed.bin_dir.join("full_store");
+    let job = spawn_job(&exe, &[], np, SMALL_FULL, &[("BENCHFS_STATS", Path::new("1"))]).wait(JOB_TIMEOUT);
+    check_job(&format!("full_store on {np} ranks"), &job);
+    let served_writes: Vec<&str> =
+        job.stderr.lines().filter(|l| l.starts_with("server") && l.split_whitespace().nth(1) == Some("Write")).collect();
+    let summary = job.stderr.lines().any(|l| l.starts_with("side") && l.contains("operation"));
+    assert!(summary, "no statistics summary on stderr:\n{}", tail(&job.stderr, 4000));
+    assert!(served_writes.is_empty(), "writes went through the transport after the store ran full: {served_writes:?}");
+}
+
+mpi_test!(full_store_np2, full_store(2));
+mpi_test!(full_store_np4, full_store(4));
 
 /// An MPMD launch whose two ranks have different `BENCHFS_CHUNK_SIZE`s: `settings` checks that
 /// init fails on both with EINVAL, and works once they agree; the log names the variable and

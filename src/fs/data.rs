@@ -75,7 +75,7 @@ async fn write_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resu
         let data = unsafe { std::slice::from_raw_parts(ptr, piece.len) };
         peers.write(piece.owner, InodeId(ino), piece.offset, data)
     }) {
-        written
+        written?
     } else {
         // SAFETY: the caller's buffer outlives this awaited call (see UserBuf).
         unsafe { stub::write_chunk(node, piece.owner, ino, piece.offset, ptr, piece.len) }.await?
@@ -98,7 +98,7 @@ async fn read_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resul
         let data = unsafe { std::slice::from_raw_parts_mut(ptr, piece.len) };
         peers.read(piece.owner, InodeId(ino), piece.offset, data)
     }) {
-        got
+        got?
     } else {
         // SAFETY: the caller's buffer outlives this awaited call (see UserBuf).
         unsafe { stub::read_chunk(node, piece.owner, ino, piece.offset, ptr, piece.len) }.await?

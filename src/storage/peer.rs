@@ -22,6 +22,18 @@ use crate::ids::{InodeId, Rank};
 use super::removals::Removals;
 use super::{chunk_file_name, posix};
 
+/// True for the errors that say a peer's directory cannot be used from here at all (it is gone,
+/// or not ours to open), as opposed to the failure of one operation in it.
+fn unreachable(e: &StorageError) -> bool {
+    match e {
+        StorageError::Io(e) => matches!(
+            e.raw_os_error(),
+            Some(libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::EPERM | libc::EXDEV | libc::ESTALE | libc::ELOOP | libc::ENAMETOOLONG)
+        ),
+        _ => false,
+    }
+}
+
 /// Descriptors of same-node peers' chunk files, least recently used first out.
 pub struct PeerFiles {
     /// Store directory of each rank on this node (`None`: another node, this rank, or a rank
@@ -65,20 +77,27 @@ impl PeerFiles {
     /// Runs `io` on `owner`'s chunk files directly, if that owner is reachable. `None` tells
     /// the caller to ask the owner through the transport instead: always when `io` finds no file
     /// to read (only the owner can say whether that is a hole), and from then on when `io`
-    /// fails (its directory cannot be opened, say).
-    pub fn direct(&self, owner: Rank, io: impl FnOnce(&PeerFiles) -> Result<Option<usize>, StorageError>) -> Option<usize> {
+    /// finds the owner's directory out of reach (see [`unreachable`]). Any other error (a full
+    /// store, too many open files) is this call's own: it is returned, and the next call tries
+    /// directly again.
+    pub fn direct(
+        &self,
+        owner: Rank,
+        io: impl FnOnce(&PeerFiles) -> Result<Option<usize>, StorageError>,
+    ) -> Option<Result<usize, StorageError>> {
         if !self.reaches(owner) {
             return None;
         }
         match io(self) {
-            Ok(done) => done,
-            Err(e) => {
+            Ok(done) => done.map(Ok),
+            Err(e) if unreachable(&e) => {
                 tracing::warn!(%owner, error = %e, "cannot use a same-node rank's chunk files directly; using the transport");
                 if let Some(dir) = self.dirs.borrow_mut().get_mut(owner.0 as usize) {
                     *dir = None;
                 }
                 None
             }
+            Err(e) => Some(Err(e)),
         }
     }
 
