@@ -700,6 +700,7 @@ fn full_store(np: u32) {
     assert!(served_writes.is_empty(), "writes went through the transport after the store ran full: {served_writes:?}");
 }
 
+mpi_test!(fd_budget_np4, run_c("fd_budget", 4, SMALL, &[]));
 mpi_test!(full_store_np2, full_store(2));
 mpi_test!(full_store_np4, full_store(4));
 

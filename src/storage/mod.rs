@@ -51,9 +51,10 @@ use lru::LruCache;
 use crate::error::StorageError;
 use crate::ids::InodeId;
 
-/// Most chunk files kept open at once; the real bound also depends on `RLIMIT_NOFILE`.
+/// Most chunk files a rank keeps open at once (its own and same-node ranks' together); the
+/// real bound also depends on `RLIMIT_NOFILE`.
 const FD_CACHE_MAX: u64 = 1024;
-/// Fewest chunk files kept open at once, whatever `RLIMIT_NOFILE` says.
+/// Fewest chunk files a rank keeps open at once, whatever `RLIMIT_NOFILE` says.
 const FD_CACHE_MIN: u64 = 16;
 
 /// A buffer handed to the kernel.
@@ -232,7 +233,7 @@ impl ChunkStore {
             .ok();
         let store = ChunkStore {
             engine,
-            files: RefCell::new(LruCache::new(fd_cache_capacity())),
+            files: RefCell::new(LruCache::new(fd_budget_half())),
             dir: dir.to_path_buf(),
             pins: Rc::default(),
             removals,
@@ -468,7 +469,7 @@ fn check_span(offset: u64, len: usize) -> io::Result<()> {
     }
 }
 
-fn is_fd_exhaustion(e: &io::Error) -> bool {
+pub(crate) fn is_fd_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
@@ -478,12 +479,14 @@ fn is_chunk_file_name(name: &std::ffi::OsStr) -> bool {
     bytes.len() == 16 && bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// A quarter of the soft descriptor limit, within `FD_CACHE_MIN..=FD_CACHE_MAX`: the rest is
-/// left to MPI, UCX and the application.
-fn fd_cache_capacity() -> NonZeroUsize {
+/// Half of the descriptors a rank may keep open for chunk files: its own store's cache and its
+/// cache of same-node ranks' files get one half each. The whole is a quarter of the soft
+/// descriptor limit at init, within `FD_CACHE_MIN..=FD_CACHE_MAX`: the rest is left to MPI, UCX
+/// and the application (under a limit of 256, BenchFS keeps at most 64 chunk files open).
+pub fn fd_budget_half() -> NonZeroUsize {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit only writes the struct it is given.
     let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { FD_CACHE_MAX };
-    let capacity = (soft / 4).clamp(FD_CACHE_MIN, FD_CACHE_MAX);
-    NonZeroUsize::new(capacity as usize).unwrap_or(NonZeroUsize::MIN)
+    let budget = (soft / 4).clamp(FD_CACHE_MIN, FD_CACHE_MAX);
+    NonZeroUsize::new(budget as usize / 2).unwrap_or(NonZeroUsize::MIN)
 }

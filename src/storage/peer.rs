@@ -9,7 +9,6 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Write};
-use std::num::NonZeroUsize;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -48,17 +47,15 @@ pub struct PeerFiles {
 /// A peer's chunk file, with its owner's removal count when it was last known to be linked.
 type Cached = (Rc<File>, Option<u64>);
 
-const CACHED_PEER_FILES: usize = 256;
 /// Every this many opens, descriptors of files their owners removed are closed, so that a
 /// removed file's space (on tmpfs, its memory) is not held by a cached descriptor.
 const SWEEP_EVERY: u64 = 64;
 
 impl PeerFiles {
     pub fn new(dirs: Vec<Option<PathBuf>>) -> PeerFiles {
-        let capacity = NonZeroUsize::new(CACHED_PEER_FILES).expect("nonzero constant");
         PeerFiles {
             dirs: RefCell::new(dirs),
-            files: RefCell::new(LruCache::new(capacity)),
+            files: RefCell::new(LruCache::new(super::fd_budget_half())),
             removals: RefCell::default(),
             opened: std::cell::Cell::new(0),
         }
@@ -132,7 +129,14 @@ impl PeerFiles {
         let Some(Some(dir)) = self.dirs.borrow().get(rank.0 as usize).cloned() else {
             return Err(io::Error::from_raw_os_error(libc::EXDEV));
         };
-        let opened = std::fs::OpenOptions::new().read(true).write(true).create(create).mode(0o600).open(dir.join(chunk_file_name(ino)));
+        let path = dir.join(chunk_file_name(ino));
+        let opened = loop {
+            match std::fs::OpenOptions::new().read(true).write(true).create(create).mode(0o600).open(&path) {
+                // Out of descriptors: close the least recently used peer file and try again.
+                Err(e) if super::is_fd_exhaustion(&e) && self.files.borrow_mut().pop_lru().is_some() => {}
+                other => break other,
+            }
+        };
         match opened {
             Ok(file) => {
                 self.sweep();
