@@ -34,6 +34,8 @@ pub fn start<S: RankState>(comm: JobComm) -> Result<Running<S>> {
     let uid = unsafe { libc::getuid() };
     let dir = config.data_dir.join(format!("benchfs-{uid}-{tag:016x}")).join(format!("rank{rank}"));
     let (chunk_size, contact_file) = (config.chunk_size, config.contact_file.clone());
+    let made = crate::storage::make_store_dir(&config.data_dir, &dir).map_err(|e| Error::Storage(e.into()));
+    agreed(&comm, made)?;
     let local_dirs = same_node_dirs(&comm, &dir, config.node_local);
     let (starting, address) = Starting::spawn(config, Rank(rank), Some(dir))?;
     let address = agreed(&comm, address)?;

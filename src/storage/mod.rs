@@ -29,10 +29,12 @@
 mod mapped;
 mod peer;
 mod posix;
+mod private;
 mod removals;
 mod uring;
 
 pub use peer::{node_token_matches, write_node_token, PeerFiles};
+pub use private::make_store_dir;
 
 #[cfg(test)]
 mod tests;

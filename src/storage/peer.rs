@@ -131,7 +131,7 @@ impl PeerFiles {
         };
         let path = dir.join(chunk_file_name(ino));
         let opened = loop {
-            match std::fs::OpenOptions::new().read(true).write(true).create(create).mode(0o600).open(&path) {
+            match std::fs::OpenOptions::new().read(true).write(true).create(create).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(&path) {
                 // Out of descriptors: close the least recently used peer file and try again.
                 Err(e) if super::is_fd_exhaustion(&e) && self.files.borrow_mut().pop_lru().is_some() => {}
                 other => break other,

@@ -14,7 +14,8 @@ pub(super) fn create_dir(dir: &Path) -> io::Result<()> {
 /// Opens a chunk file for reading and writing; `create` makes a missing one with mode 0600.
 /// The descriptor is close-on-exec.
 pub(super) fn open(path: &Path, create: bool) -> io::Result<File> {
-    OpenOptions::new().read(true).write(true).create(create).mode(0o600).open(path)
+    // Never through a link: the store directory is private (see `private`), and stays so.
+    OpenOptions::new().read(true).write(true).create(create).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path)
 }
 
 /// Reads until `buf` is full or the file ends; returns the bytes read.

@@ -360,13 +360,28 @@ static void init_failures(void)
     setenv("BENCHFS_DATA_DIR", dir, 1);
     CHECK_ERR(benchfs_init(MPI_COMM_WORLD), ENOTDIR, "init with the data directory under a regular file");
     check_not_connected("after a failed init");
+    unlink(file);
+
+    /* A shared base that another user owns and everyone may write to, without the sticky bit:
+     * that user could plant or swap the job's directories, so init refuses it. */
+    if (getuid() == 0) {
+        char base[] = "/tmp/benchfs-foreign-XXXXXX";
+        CHECK(mkdtemp(base) != NULL, "mkdtemp failed (errno %d)", errno);
+        CHECK(chmod(base, 0777) == 0 && chown(base, 65534, 65534) == 0, "cannot hand %s to another user (errno %d)", base, errno);
+        setenv("BENCHFS_DATA_DIR", base, 1);
+        CHECK_ERR(benchfs_init(MPI_COMM_WORLD), EACCES, "init on another user's world-writable data directory");
+        check_not_connected("after a refused init");
+        MPI_Barrier(MPI_COMM_WORLD);
+        rmdir(base);
+    } else {
+        note("init on another user's data directory: not checked (needs root to make one)");
+    }
     if (keep) {
         setenv("BENCHFS_DATA_DIR", keep, 1);
         free(keep);
     } else {
         unsetenv("BENCHFS_DATA_DIR");
     }
-    unlink(file);
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
