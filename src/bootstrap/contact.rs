@@ -63,14 +63,35 @@ impl Contact {
         Ok(Contact { chunk_size, addresses })
     }
 
-    /// Writes the file atomically (a temporary file renamed into place), readable by its owner only.
+    /// Writes the file atomically (a temporary file renamed into place), readable by its owner
+    /// only. The temporary file has an unpredictable name and is made new (`O_EXCL`, never
+    /// through a link), so nothing another user planted beside the contact file is written to
+    /// or used; the rename then replaces whatever is at `path` (a link itself, not its target).
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        file.write_all(self.encode().as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        let (tmp, mut file) = create_temporary(path)?;
+        let written = file.write_all(self.encode().as_bytes()).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&tmp, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
+}
+
+/// A new file beside `path` with a random name, mode 0600.
+fn create_temporary(path: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new();
+    let mut last = std::io::Error::from_raw_os_error(libc::EEXIST);
+    for attempt in 0..16u32 {
+        let tmp = path.with_extension(format!("tmp.{:016x}", random.hash_one((std::process::id(), attempt))));
+        let opened = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(&tmp);
+        match opened {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
 }
 
 fn decode_hex(line: &str) -> Option<Vec<u8>> {
@@ -108,6 +129,34 @@ mod tests {
             assert!(Contact::parse(bad.as_bytes()).is_err(), "{bad:?}");
         }
         assert!(Contact::parse(&[0xff, 0xfe]).is_err());
+    }
+
+    /// What another user could plant at the name the temporary file once had (the contact
+    /// path with `.tmp.<pid>`): a link to a file of the victim's, and a file of their own that
+    /// everyone may read. Neither is written through or used.
+    #[test]
+    fn planted_temporary_files_are_never_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("benchfs-contact-plant-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("contact");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let guessed = path.with_extension(format!("tmp.{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &guessed).unwrap();
+        let c = Contact { chunk_size: 4096, addresses: vec![vec![7; 9]] };
+        c.write(&path).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "written through a planted link");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::remove_file(&guessed).unwrap();
+        std::fs::write(&guessed, b"").unwrap();
+        std::fs::set_permissions(&guessed, std::fs::Permissions::from_mode(0o666)).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        c.write(&path).unwrap();
+        assert_eq!(std::fs::read(&guessed).unwrap(), b"", "a planted file was used");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(Contact::parse(&std::fs::read(&path).unwrap()).unwrap(), c);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
