@@ -152,6 +152,10 @@ pub enum Error {
     /// The progress thread has stopped (`ENOTCONN`).
     #[error("the progress thread has stopped")]
     ProgressStopped,
+    /// This rank's progress thread failed (a panic or a fatal error): nothing is served any
+    /// more, and every call fails (`EIO`).
+    #[error("the progress thread failed; BenchFS cannot serve on this rank any more")]
+    ProgressFailed,
     /// The rank a call needs has died (`EIO`).
     #[error("{0} is unreachable (its process is gone)")]
     PeerLost(Rank),
@@ -171,6 +175,7 @@ impl Error {
     pub fn errno(&self) -> i32 {
         match self {
             Error::NotInitialized | Error::ForkedChild | Error::ProgressStopped => libc::ENOTCONN,
+            Error::ProgressFailed => libc::EIO,
             Error::Config(_) => libc::EINVAL,
             Error::Bootstrap(BootstrapError::MpiNotInitialized) => libc::EINVAL,
             Error::Bootstrap(BootstrapError::BadCommunicator) => libc::EINVAL,

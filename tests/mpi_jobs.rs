@@ -793,6 +793,8 @@ mpi_test!(example_chaos_np4_small_transported, run_example("chaos", 4, SMALL_TRA
 mpi_test!(example_chaos_np4_directory_renames, run_example("chaos", 4, SMALL, &["4", "1000", "4", "all"]));
 mpi_test!(example_chaos_np4_no_renames, run_example("chaos", 4, SMALL, &["3", "500", "3", "none"]));
 
+mpi_test!(example_progress_panic_np1, run_example("progress_panic", 1, DEFAULT, &[]));
+mpi_test!(example_progress_panic_np4, run_example("progress_panic", 4, DEFAULT, &[]));
 mpi_test!(example_malformed_np2, run_example("malformed", 2, DEFAULT, &[]));
 mpi_test!(example_malformed_np4, run_example("malformed", 4, SMALL, &[]));
 mpi_test!(example_forged_replies_np3_transported, run_example("forged_replies", 3, TRANSPORTED, &[]));

@@ -28,16 +28,34 @@ impl Handle {
         F: FnOnce(Rc<Client>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T>> + 'static,
     {
+        if self.driver.failed() {
+            return Err(Error::ProgressFailed);
+        }
         if let Some(held) = self.driver.try_hold() {
-            return self.driver.call_held(held, |client| op(client.clone()), self.spin).unwrap_or(Err(Error::ProgressStopped));
+            return self.driver.call_held(held, |client| op(client.clone()), self.spin).unwrap_or_else(|| Err(self.gone()));
         }
         let (tx, rx) = reply_pair(self.spin);
         let job: Job<Client> = Box::new(move |client, executor| {
             let fut = op(client.clone());
             executor.spawn(async move { tx.send(fut.await) }).detach();
         });
-        self.driver.run(job, || rx.is_ready()).map_err(|_| Error::ProgressStopped)?;
-        rx.wait().unwrap_or(Err(Error::ProgressStopped))
+        self.driver.run(job, || rx.is_ready()).map_err(|_| self.gone())?;
+        rx.wait().unwrap_or_else(|| Err(self.gone()))
+    }
+
+    /// Wakes the progress thread if it sleeps.
+    #[cfg(feature = "testing")]
+    pub fn wake_progress(&self) {
+        self.driver.mailbox().wake();
+    }
+
+    /// Why a call found no loop to run on: it failed, or it stopped.
+    fn gone(&self) -> Error {
+        if self.driver.failed() {
+            Error::ProgressFailed
+        } else {
+            Error::ProgressStopped
+        }
     }
 }
 

@@ -38,3 +38,11 @@ pub fn send_raw_request(to: u32, header: Vec<u8>, payload: Vec<u8>, expect_reply
         node.transport.call_raw(Rank(to), header, payload, expect_reply).await
     })
 }
+
+/// Makes this rank's progress thread panic at its next turn (it is woken for it), for testing
+/// that every later call fails with EIO instead of waiting.
+pub fn panic_progress_thread() -> Result<()> {
+    crate::runtime::INJECTED_PANIC.store(true, std::sync::atomic::Ordering::Release);
+    handle()?.wake_progress();
+    Ok(())
+}

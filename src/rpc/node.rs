@@ -161,7 +161,18 @@ impl Node {
     }
 
     /// Removes the chunk files (unless the configuration keeps them) and closes the transport.
+    /// After the loop failed: removes what the store holds, like [`Node::teardown`], but keeps
+    /// the transport alive and unprogressed for the rest of the process (destroying a worker
+    /// whose endpoints are still open is not allowed, and closing them needs a working loop).
+    pub fn abandon(self) {
+        self.release(true);
+    }
+
     pub fn teardown(self) {
+        self.release(false);
+    }
+
+    fn release(self, failed: bool) {
         let keep = self.config.keep_data;
         let dir = self.data_dir.clone();
         if self.store.is_some() {
@@ -178,6 +189,10 @@ impl Node {
                 let _ = std::fs::remove_dir(job_dir);
             }
         }
-        drop(self.transport);
+        if failed {
+            std::mem::forget(self.transport);
+        } else {
+            drop(self.transport);
+        }
     }
 }

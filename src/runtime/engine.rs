@@ -114,7 +114,19 @@ impl<S: RankState> Engine<S> {
     pub fn stopping(&self) -> bool {
         self.node.stop.get()
     }
+
+    /// After the loop failed: waits (for a few seconds at most) until the kernel holds no
+    /// buffer of a pending operation; true if none is left. UCX is not progressed again, so no
+    /// transport moves data into a caller's buffer after this (on shared memory and TCP, data
+    /// moves only while the worker is progressed).
+    pub fn quiesce(&self) -> bool {
+        let deadline = Instant::now() + QUIESCE_TIME;
+        self.node.chunk_store().map_or(true, |store| store.drain_kernel(deadline))
+    }
 }
+
+/// How long a failed loop waits for the kernel to finish the operations it holds.
+const QUIESCE_TIME: Duration = Duration::from_secs(5);
 
 struct Reactors<'a> {
     ucx: UcxReactor<'a>,
@@ -146,6 +158,8 @@ pub struct Driver<S: RankState> {
     /// job's ranks there. With more ranks than CPUs, a poll that keeps its core starves the
     /// peers that must answer it.
     hot_spin: AtomicBool,
+    /// The loop failed: calls fail with EIO instead of finding it stopped.
+    failed: AtomicBool,
 }
 
 /// The engine, held; `None` before the progress thread built it and after it stopped.
@@ -159,11 +173,21 @@ impl<S: RankState> Held<'_, S> {
 
 impl<S: RankState> Driver<S> {
     pub fn new(mailbox: Arc<Mailbox<Job<S>>>, spin: Duration) -> Driver<S> {
-        Driver { engine: Mutex::new(Locked(None)), mailbox, spin, hot_spin: AtomicBool::new(false) }
+        Driver { engine: Mutex::new(Locked(None)), mailbox, spin, hot_spin: AtomicBool::new(false), failed: AtomicBool::new(false) }
     }
 
     pub fn set_hot_spin(&self, on: bool) {
         self.hot_spin.store(on, Ordering::Relaxed);
+    }
+
+    /// Marks the loop as failed (see [`Driver::failed`]).
+    pub fn fail(&self) {
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// True once the loop has failed: no call can be served any more.
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
     }
 
     pub fn mailbox(&self) -> &Arc<Mailbox<Job<S>>> {

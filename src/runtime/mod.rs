@@ -59,6 +59,10 @@ const PEER_HOT_POLL: Duration = Duration::from_micros(3);
 /// The progress thread's loop: turns the engine under the driver's lock, one turn at a time,
 /// until the node is told to stop; blocks in epoll (without the lock) when there is nothing to
 /// do. Returns with the engine still in the driver.
+/// Set by a test (cargo feature `testing`) to make the progress thread panic at its next turn.
+#[cfg(feature = "testing")]
+pub static INJECTED_PANIC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Result<()> {
     // Polling for other ranks' traffic needs a core this thread does not share with its
     // application thread (see above).
@@ -76,6 +80,10 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
     let mut last_call = Instant::now();
     let active_window = spin * ACTIVE_WINDOWS;
     loop {
+        #[cfg(feature = "testing")]
+        if INJECTED_PANIC.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            panic!("progress-thread panic injected for a test");
+        }
         let Some(held) = driver.try_hold() else {
             // An application thread turns the loop for its call. This thread
             // stays out of its way (no futex hand-over at each of its unlocks) but awake, with

@@ -211,15 +211,54 @@ fn progress_main<S: RankState>(
     let spin = Duration::from_micros(node.config.spin_us);
     driver.set(Some(Engine { node: node.clone(), state, executor: LocalExecutor::new() }));
     let _ = boot.send(Boot::Ready(Ok(())));
-    if let Err(e) = run_loop(&driver, spin) {
-        tracing::error!(error = %e, "progress loop failed");
+    let failed = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_loop(&driver, spin))) {
+        Ok(Ok(())) => false,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "progress loop failed; every call on this rank fails from now on");
+            true
+        }
+        Err(_) => {
+            tracing::error!("progress thread panicked; every call on this rank fails from now on");
+            true
+        }
+    };
+    if failed {
+        // Before anything is released: later calls fail at once, and so do the calls whose
+        // jobs are dropped below.
+        driver.fail();
     }
-    // Queued jobs are dropped unanswered: their callers see ENOTCONN instead of waiting.
+    // Queued jobs are dropped unanswered: their callers see the loop stopped (or failed)
+    // instead of waiting.
     drop(driver.mailbox().close());
-    // Taken out under the lock, dropped here: no application thread can reach it any more.
-    drop(driver.set(None));
+    // Taken out under the lock: no application thread can reach it any more.
+    let engine = driver.set(None);
+    if failed {
+        abandon(engine, node);
+        return;
+    }
+    drop(engine);
     match Rc::try_unwrap(node) {
         Ok(node) => node.teardown(),
         Err(_) => tracing::error!("node still referenced at shutdown; chunk files left in place"),
+    }
+}
+
+/// Tears a failed loop down in an order that frees no buffer something may still write into:
+/// first the kernel's operations complete (or the engine is leaked whole), then the tasks go,
+/// which releases the callers waiting on them; UCX is never progressed again.
+fn abandon<S: RankState>(engine: Option<Engine<S>>, node: Rc<Node>) {
+    if let Some(engine) = engine {
+        if engine.quiesce() {
+            drop(engine);
+        } else {
+            tracing::error!("the kernel still holds I/O of the failed loop; its memory is kept");
+            std::mem::forget(engine);
+            std::mem::forget(node);
+            return;
+        }
+    }
+    match Rc::try_unwrap(node) {
+        Ok(node) => node.abandon(),
+        Err(node) => std::mem::forget(node),
     }
 }

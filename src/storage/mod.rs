@@ -369,6 +369,20 @@ impl ChunkStore {
         }
     }
 
+    /// Reaps completions until the kernel holds no operation of this store (true), or until
+    /// `deadline` (false). Nothing new is submitted: queued operations never reach the kernel.
+    pub fn drain_kernel(&self, deadline: std::time::Instant) -> bool {
+        let Engine::Uring(ring) = &self.engine else { return true };
+        while ring.in_kernel() > 0 {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            ring.poll_completions();
+            std::thread::yield_now();
+        }
+        true
+    }
+
     /// Operations queued or submitted whose completion has not been reaped yet.
     #[cfg(test)]
     pub fn inflight(&self) -> usize {

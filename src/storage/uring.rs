@@ -85,6 +85,12 @@ impl Ring {
         self.awaiting.get()
     }
 
+    /// Operations handed to the kernel whose completion has not been reaped yet: the kernel may
+    /// still read or write their buffers.
+    pub(super) fn in_kernel(&self) -> usize {
+        self.awaiting.get().saturating_sub(self.queued.get())
+    }
+
     /// Hands queued SQEs to the kernel; returns how many it took.
     pub(super) fn submit(&self) -> usize {
         if self.queued.get() == 0 {
