@@ -4,7 +4,7 @@
 
 mod common;
 
-use benchfs::testing::{ChunkIndex, InodeId, Request, Ring, HEADER_LEN, MAGIC};
+use benchfs::testing::{ChunkIndex, InodeId, Request, Ring, CREDENTIAL_LEN, EXTERNAL_SOURCE, HEADER_LEN, MAGIC, REQUEST_HEADER_LEN};
 use mpi::traits::*;
 
 use common::Checker;
@@ -43,7 +43,38 @@ fn header(opcode: u16, source: u32) -> Vec<u8> {
     h.extend_from_slice(&source.to_le_bytes());
     h.extend_from_slice(&0u32.to_le_bytes());
     h.extend_from_slice(&0u64.to_le_bytes());
+    // A zero credential: the sending transport puts its own in.
+    h.extend_from_slice(&[0u8; CREDENTIAL_LEN]);
     h
+}
+
+/// A request without the job's credential, or claiming to come from elsewhere, is dropped
+/// unserved: an unlink sent with a forged credential leaves the file in place.
+fn forged_credentials(c: &mut Checker, me: u32, to: u32, ring: &Ring) {
+    let Some(path) = (0..1000).map(|i| format!("/cred.{me}.{to}.{i}")).find(|p| ring.meta_owner(p.as_bytes()).0 == to) else { return };
+    let created = benchfs::open(&path, libc::O_CREAT | libc::O_WRONLY, 0o644).and_then(benchfs::close);
+    c.expect("create a file to forge an unlink of", created.is_ok(), &path);
+    for (what, credential) in
+        [("a forged credential", [0x5au8; CREDENTIAL_LEN]), ("the rank key with its last bit flipped", [0; CREDENTIAL_LEN])]
+    {
+        let mut unlink = Request::Unlink { path: path.clone().into_bytes() }.encode(me, 0);
+        unlink[HEADER_LEN..REQUEST_HEADER_LEN].copy_from_slice(&credential);
+        if credential == [0; CREDENTIAL_LEN] {
+            // All zero would be filled in: flip one bit of the real key instead.
+            let real = benchfs::testing::credential().expect("this rank's credential");
+            unlink[HEADER_LEN..REQUEST_HEADER_LEN].copy_from_slice(&real);
+            unlink[REQUEST_HEADER_LEN - 1] ^= 1;
+        }
+        let sent = benchfs::testing::send_raw_request(to, unlink, Vec::new(), false);
+        c.expect(&format!("unlink with {what} sent"), sent.is_ok(), sent.map_err(|e| e.errno()));
+        // Served in order after it, on the same endpoint: the file must still be there.
+        c.expect(&format!("unlink with {what} not served"), benchfs::stat(&path).is_ok(), &path);
+    }
+    let claimed = Request::Unlink { path: path.clone().into_bytes() }.encode(EXTERNAL_SOURCE, 0);
+    let sent = benchfs::testing::send_raw_request(to, claimed, Vec::new(), false);
+    c.expect("unlink claiming to be an attached client sent", sent.is_ok(), sent.map_err(|e| e.errno()));
+    c.expect("a rank passing for an attached client not served", benchfs::stat(&path).is_ok(), &path);
+    c.expect("clean up", benchfs::unlink(&path).is_ok(), &path);
 }
 
 /// Peak resident memory of this process, in bytes.
@@ -102,12 +133,13 @@ fn main() {
         dropped(&mut c, "truncated envelope", to, header(2, me)[..10].to_vec());
         dropped(&mut c, "empty header", to, Vec::new());
         dropped(&mut c, "sender outside the job", to, header(2, n + 7));
+        forged_credentials(&mut c, me, to, &ring);
 
         // Answerable but malformed.
         answered(&mut c, "unknown opcode", to, header(999, me), Vec::new(), eproto);
         let mut stat = Request::Stat { path: "/x".into() }.encode(me, 0);
-        stat[HEADER_LEN] = 0xff;
-        stat[HEADER_LEN + 1] = 0x7f;
+        stat[REQUEST_HEADER_LEN] = 0xff;
+        stat[REQUEST_HEADER_LEN + 1] = 0x7f;
         answered(&mut c, "path length beyond the message", to, stat, Vec::new(), eproto);
         let mut trailing = Request::Fsync { ino: 1 }.encode(me, 0);
         trailing.extend_from_slice(&[1, 2, 3]);

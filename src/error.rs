@@ -152,6 +152,9 @@ pub enum Error {
     /// The progress thread has stopped (`ENOTCONN`).
     #[error("the progress thread has stopped")]
     ProgressStopped,
+    /// A request its sender may not send (`EPERM`).
+    #[error("not permitted: {0}")]
+    NotPermitted(&'static str),
     /// This rank's progress thread failed (a panic or a fatal error): nothing is served any
     /// more, and every call fails (`EIO`).
     #[error("the progress thread failed; BenchFS cannot serve on this rank any more")]
@@ -176,6 +179,7 @@ impl Error {
         match self {
             Error::NotInitialized | Error::ForkedChild | Error::ProgressStopped => libc::ENOTCONN,
             Error::ProgressFailed => libc::EIO,
+            Error::NotPermitted(_) => libc::EPERM,
             Error::Config(_) => libc::EINVAL,
             Error::Bootstrap(BootstrapError::MpiNotInitialized) => libc::EINVAL,
             Error::Bootstrap(BootstrapError::BadCommunicator) => libc::EINVAL,

@@ -837,6 +837,9 @@ fn attach_and_find_np2() {
         let args = ["--contact", &contact_s, "/tree", "-name", "f.r1.*"];
         let job = run_job(&find, &args, 2, DEFAULT);
         clients.push(("benchfs-find", job, false, Some(want)));
+        let hostile = example_binary("hostile_client");
+        let job = run_job(&hostile, &[&contact_s, "/tree/a/f.r1.00"], 1, DEFAULT);
+        clients.push(("hostile_client", job, true, None));
     }
     fs::write(&done, b"done\n").expect("write the done marker");
     let server_job = server.wait(JOB_TIMEOUT);

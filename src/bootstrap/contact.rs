@@ -4,8 +4,9 @@
 //! system) and removed when it finalizes. Text, one field per line:
 //!
 //! ```text
-//! benchfs-contact 1
+//! benchfs-contact 2
 //! chunk_size 1048576
+//! client_key <32 hex digits: the key attached clients' requests carry (see `rpc::keys`)>
 //! ranks 4
 //! <hex UCX worker address of rank 0>
 //! ...
@@ -18,22 +19,23 @@ use std::path::Path;
 use crate::config::{MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 use crate::error::{Error, Result};
 use crate::placement::MAX_RANKS;
+use crate::rpc::wire::Credential;
 
-const MAGIC: &str = "benchfs-contact 1";
+const MAGIC: &str = "benchfs-contact 2";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Contact {
     pub chunk_size: u64,
+    pub client_key: Credential,
     pub addresses: Vec<Vec<u8>>,
 }
 
 impl Contact {
     pub fn encode(&self) -> String {
-        let mut text = format!("{MAGIC}\nchunk_size {}\nranks {}\n", self.chunk_size, self.addresses.len());
+        let mut text =
+            format!("{MAGIC}\nchunk_size {}\nclient_key {}\nranks {}\n", self.chunk_size, hex(&self.client_key), self.addresses.len());
         for address in &self.addresses {
-            for byte in address {
-                text.push_str(&format!("{byte:02x}"));
-            }
+            text.push_str(&hex(address));
             text.push('\n');
         }
         text
@@ -50,6 +52,12 @@ impl Contact {
         let chunk_size = field(lines.next(), "chunk_size")
             .filter(|c| (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(c))
             .ok_or(Error::InvalidArgument("contact file: bad chunk_size"))?;
+        let client_key = lines
+            .next()
+            .and_then(|line| line.strip_prefix("client_key "))
+            .and_then(decode_hex)
+            .and_then(|key| Credential::try_from(key.as_slice()).ok())
+            .ok_or(Error::InvalidArgument("contact file: bad client_key"))?;
         // Bounded before anything is read or allocated for the ranks.
         let ranks = field(lines.next(), "ranks")
             .filter(|&r| r > 0 && r <= u64::from(MAX_RANKS))
@@ -60,7 +68,7 @@ impl Contact {
         if addresses.len() != ranks {
             return Err(Error::InvalidArgument("contact file: fewer addresses than ranks"));
         }
-        Ok(Contact { chunk_size, addresses })
+        Ok(Contact { chunk_size, client_key, addresses })
     }
 
     /// Writes the file atomically (a temporary file renamed into place), readable by its owner
@@ -94,6 +102,10 @@ fn create_temporary(path: &Path) -> std::io::Result<(std::path::PathBuf, std::fs
     Err(last)
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn decode_hex(line: &str) -> Option<Vec<u8>> {
     if line.is_empty() || line.len() % 2 != 0 {
         return None;
@@ -107,16 +119,18 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let c = Contact { chunk_size: 65536, addresses: vec![vec![0, 1, 0xab], vec![0xff; 40]] };
+        let c = Contact { chunk_size: 65536, client_key: [0xa5; 16], addresses: vec![vec![0, 1, 0xab], vec![0xff; 40]] };
         assert_eq!(Contact::parse(c.encode().as_bytes()).unwrap(), c);
     }
 
     #[test]
     fn damaged_files_are_refused() {
-        let good = Contact { chunk_size: 4096, addresses: vec![vec![1, 2]] }.encode();
+        let good = Contact { chunk_size: 4096, client_key: [3; 16], addresses: vec![vec![1, 2]] }.encode();
         for bad in [
             String::new(),
-            good.replace("benchfs-contact 1", "benchfs-contact 2"),
+            good.replace("benchfs-contact 2", "benchfs-contact 1"),
+            good.replace(&"03".repeat(16), &"03".repeat(15)),
+            good.replace("client_key", "client-key"),
             good.replace("chunk_size 4096", "chunk_size 0"),
             good.replace("ranks 1", "ranks 2"),
             good.replace("ranks 1", "ranks 99999999999"),
@@ -144,7 +158,7 @@ mod tests {
         std::fs::write(&victim, b"precious").unwrap();
         let guessed = path.with_extension(format!("tmp.{}", std::process::id()));
         std::os::unix::fs::symlink(&victim, &guessed).unwrap();
-        let c = Contact { chunk_size: 4096, addresses: vec![vec![7; 9]] };
+        let c = Contact { chunk_size: 4096, client_key: [3; 16], addresses: vec![vec![7; 9]] };
         c.write(&path).unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "written through a planted link");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
@@ -165,7 +179,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("benchfs-contact-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("contact");
-        let c = Contact { chunk_size: 4096, addresses: vec![vec![7; 9]] };
+        let c = Contact { chunk_size: 4096, client_key: [3; 16], addresses: vec![vec![7; 9]] };
         c.write(&path).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(Contact::parse(&std::fs::read(&path).unwrap()).unwrap(), c);

@@ -12,6 +12,7 @@ use super::same_node::same_node_dirs;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::Rank;
+use crate::rpc::keys::{Access, Keys};
 use crate::rpc::EXTERNAL_SOURCE;
 use crate::runtime::{Peers, ProgressThread, RankState, Starting};
 
@@ -37,18 +38,19 @@ pub fn start<S: RankState>(comm: JobComm) -> Result<Running<S>> {
     let made = crate::storage::make_store_dir(&config.data_dir, &dir).map_err(|e| Error::Storage(e.into()));
     agreed(&comm, made)?;
     let local_dirs = same_node_dirs(&comm, &dir, config.node_local);
+    let keys = agreed(&comm, job_keys(&comm))?;
     let (starting, address) = Starting::spawn(config, Rank(rank), Some(dir))?;
     let address = agreed(&comm, address)?;
     let addresses = comm.allgather_bytes(&address);
     let published = match (&contact_file, rank) {
         (Some(path), 0) => {
-            let contact = Contact { chunk_size, addresses: addresses.clone() };
+            let contact = Contact { chunk_size, client_key: keys.client, addresses: addresses.clone() };
             contact.write(path).map_err(|e| Error::Storage(e.into()))
         }
         _ => Ok(()),
     };
     let ranks_on_node = comm.ranks_on_node();
-    let (progress, ready) = starting.connect(Peers { addresses, local_dirs, ranks_on_node });
+    let (progress, ready) = starting.connect(Peers { addresses, local_dirs, ranks_on_node, access: Access::Rank(keys) });
     let contact_file = if rank == 0 { contact_file } else { None };
     let running = Running { progress, comm, contact_file };
     agreed(&running.comm, ready.and(published))?;
@@ -68,7 +70,8 @@ pub fn attach<S: RankState>(comm: JobComm, contact_file: &Path) -> Result<Runnin
     agreed(&comm, address)?;
     let local_dirs = vec![None; contact.addresses.len()];
     let ranks_on_node = comm.ranks_on_node();
-    let (progress, ready) = starting.connect(Peers { addresses: contact.addresses, local_dirs, ranks_on_node });
+    let access = Access::Client(contact.client_key);
+    let (progress, ready) = starting.connect(Peers { addresses: contact.addresses, local_dirs, ranks_on_node, access });
     let running = Running { progress, comm, contact_file: None };
     agreed(&running.comm, ready)?;
     Ok(running)
@@ -150,6 +153,15 @@ fn agreed<T>(comm: &JobComm, local: Result<T>) -> Result<T> {
     let errnos = comm.allgather_bytes(&mine.to_le_bytes());
     let first = errnos.iter().filter_map(|b| b.as_slice().try_into().ok().map(i32::from_le_bytes)).find(|&e| e != 0).unwrap_or(libc::EIO);
     Err(local.err().unwrap_or(Error::PeerInitFailed { errno: first }))
+}
+
+/// The job's keys (see `rpc::keys`): drawn by rank 0, shared with every rank over MPI.
+fn job_keys(comm: &JobComm) -> Result<Keys> {
+    let mine =
+        if comm.rank() == 0 { Keys::generate().map_err(|e| Error::Storage(e.into())) } else { Ok(Keys { rank: [0; 16], client: [0; 16] }) };
+    let mine = agreed(comm, mine)?;
+    let shared = comm.broadcast_bytes(&mine.to_bytes());
+    Keys::from_bytes(&shared).ok_or(Error::Internal("the job's keys did not arrive whole"))
 }
 
 /// A tag shared by the job's ranks (rank 0's), naming this job's data directory.

@@ -46,3 +46,8 @@ pub fn panic_progress_thread() -> Result<()> {
     handle()?.wake_progress();
     Ok(())
 }
+
+/// The credential this rank's requests carry (see `rpc::keys`): for forging requests without it.
+pub fn credential() -> Result<crate::rpc::wire::Credential> {
+    handle()?.call(move |client| async move { Ok(client.node.transport.credential()) })
+}

@@ -11,6 +11,7 @@
 pub mod client;
 mod entries;
 pub mod fence;
+pub mod keys;
 mod node;
 mod server;
 mod transport;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::fence::Fences;
+use super::keys::Access;
 use super::transport::Transport;
 use super::wire::EXTERNAL_SOURCE;
 use crate::config::{Config, IoBackend};
@@ -121,12 +122,14 @@ impl Node {
         worker: Worker,
         addresses: Vec<Vec<u8>>,
         local_dirs: Vec<Option<PathBuf>>,
+        access: Access,
     ) -> Result<Node> {
         let nranks = addresses.len() as u32;
         // A client attached from another job cannot rely on that job's mpirun to end it when the
         // serving job dies: it always watches its peers.
         let detect_failures = config.detect_peer_failure || rank.0 == EXTERNAL_SOURCE;
-        let transport = Transport::new(worker, rank, addresses, config.rndv_threshold, detect_failures)?;
+        let transport =
+            Transport::new(worker, rank, addresses, config.rndv_threshold, detect_failures, access.credential(), access.keys())?;
         let store = match (dir, config.io_backend) {
             (None, _) => None,
             (Some(dir), IoBackend::Auto) => Some(ChunkStore::open(dir, config.uring_depth)?),

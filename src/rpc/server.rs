@@ -29,7 +29,7 @@ async fn serve(node: Rc<Node>, incoming: Incoming) {
     let source = incoming.reply_to;
     let (result, data) = match incoming.request {
         Ok(request) => execute(&node, request, incoming.payload).await,
-        Err(e) => (Err(Error::Wire(e)), SendBuf::None),
+        Err(e) => (Err(e), SendBuf::None),
     };
     let reply = match result {
         Ok(body) => Reply { request_id: envelope.request_id, opcode: envelope.opcode, errno: 0, body },

@@ -13,7 +13,8 @@ use std::hash::BuildHasher;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use super::wire::{self, Envelope, Reply, Request, AM_REPLY, AM_REQUEST};
+use super::keys::{self, Keys};
+use super::wire::{self, Credential, Envelope, Reply, Request, AM_REPLY, AM_REQUEST};
 use crate::error::{Error, Result, WireError};
 use crate::ids::Rank;
 use crate::ucx::{AmData, AmMessage, Endpoint, EpRef, Protocol, RndvData, SendBuf, Worker};
@@ -37,7 +38,9 @@ pub enum ReplyTo {
 pub struct Incoming {
     pub envelope: Envelope,
     pub reply_to: ReplyTo,
-    pub request: std::result::Result<Request, WireError>,
+    /// The request, or why it is answered with an error (it does not decode, or its sender may
+    /// not send it).
+    pub request: Result<Request>,
     pub payload: Payload,
 }
 
@@ -77,6 +80,8 @@ pub struct Transport {
     addresses: Vec<Vec<u8>>,
     endpoints: RefCell<Vec<Option<Rc<Endpoint>>>>,
     rndv_threshold: usize,
+    /// What this rank's requests carry (see `keys`).
+    credential: Credential,
     /// An attached client: it serves nothing, so servers reply through UCX reply endpoints.
     attached: bool,
     /// Endpoints watch their peers, failing calls to a vanished rank with EIO.
@@ -94,12 +99,23 @@ impl Transport {
     /// Registers the request and reply handlers on `worker`. `addresses` are the serving ranks'
     /// worker addresses; `rank` is this rank among them, or `wire::EXTERNAL_SOURCE` for an
     /// attached client.
-    pub fn new(worker: Worker, rank: Rank, addresses: Vec<Vec<u8>>, rndv_threshold: usize, detect_failures: bool) -> Result<Transport> {
+    ///
+    /// `credential` is what this rank's requests carry; `keys`, the job's keys that requests to
+    /// it must carry (`None` on an attached client, which serves nothing).
+    pub fn new(
+        worker: Worker,
+        rank: Rank,
+        addresses: Vec<Vec<u8>>,
+        rndv_threshold: usize,
+        detect_failures: bool,
+        credential: Credential,
+        keys: Option<Keys>,
+    ) -> Result<Transport> {
         let pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>> = Rc::default();
         let incoming: Rc<RefCell<VecDeque<Incoming>>> = Rc::default();
         let nranks = addresses.len() as u32;
         let queue = incoming.clone();
-        worker.set_am_handler(AM_REQUEST, Box::new(move |msg| on_request(msg, nranks, &queue)))?;
+        worker.set_am_handler(AM_REQUEST, Box::new(move |msg| on_request(msg, nranks, keys.as_ref(), &queue)))?;
         let calls = pending.clone();
         worker.set_am_handler(AM_REPLY, Box::new(move |msg| on_reply(msg, &calls)))?;
         let endpoints = RefCell::new((0..addresses.len()).map(|_| None).collect());
@@ -109,6 +125,7 @@ impl Transport {
             addresses,
             endpoints,
             rndv_threshold,
+            credential,
             attached: rank.0 == wire::EXTERNAL_SOURCE,
             detect_failures,
             calls: Cell::new(0),
@@ -116,6 +133,12 @@ impl Transport {
             pending,
             incoming,
         })
+    }
+
+    /// What this rank's requests carry.
+    #[cfg(feature = "testing")]
+    pub fn credential(&self) -> Credential {
+        self.credential
     }
 
     pub fn worker(&self) -> &Worker {
@@ -163,7 +186,8 @@ impl Transport {
     /// the caller must drive it to completion.
     pub async unsafe fn call(&self, to: Rank, request: &Request, data: SendBuf, dest: Option<ReplyDest>) -> Result<(Reply, usize)> {
         let id = self.next_request_id();
-        let header = request.encode(self.rank.0, id);
+        let mut header = request.encode(self.rank.0, id);
+        wire::set_credential(&mut header, &self.credential);
         // SAFETY: forwarded caller contract.
         let (reply, received) = unsafe { self.exchange(to, id, header, data, dest) }.await?;
         if reply.errno != 0 {
@@ -176,7 +200,11 @@ impl Transport {
     /// reply is expected, bytes 16..24 are overwritten with a fresh request id; the reply's errno
     /// is returned.
     #[cfg(feature = "testing")]
+    /// A header whose credential is all zero gets this rank's; any other is sent as it is.
     pub async fn call_raw(&self, to: Rank, mut header: Vec<u8>, payload: Vec<u8>, expect_reply: bool) -> Result<Option<i32>> {
+        if header.get(wire::HEADER_LEN..wire::REQUEST_HEADER_LEN).is_some_and(|c| c.iter().all(|&b| b == 0)) {
+            wire::set_credential(&mut header, &self.credential);
+        }
         if !expect_reply || header.len() < wire::HEADER_LEN {
             let ep = self.endpoint(to)?;
             let protocol = self.protocol(payload.len());
@@ -303,22 +331,37 @@ fn fail_calls_to(pending: &RefCell<HashMap<u64, Rc<PendingCall>>>, rank: Rank) {
 }
 
 /// Called from inside the worker's progress: queue the request for a serving task.
-fn on_request(msg: &AmMessage<'_>, nranks: u32, queue: &RefCell<VecDeque<Incoming>>) {
-    let (envelope, reply_to) = match wire::decode_envelope(msg.header) {
-        Ok(env) if env.source < nranks => (env, ReplyTo::Rank(Rank(env.source))),
+fn on_request(msg: &AmMessage<'_>, nranks: u32, keys: Option<&Keys>, queue: &RefCell<VecDeque<Incoming>>) {
+    let Some(keys) = keys else {
+        tracing::debug!("request to an attached client dropped");
+        return;
+    };
+    let (envelope, reply_to, allowed) = match wire::decode_envelope(msg.header) {
+        Ok(env) if env.source < nranks && keys::same(&env.credential, &keys.rank) => (env, ReplyTo::Rank(Rank(env.source)), true),
+        // A client with the wrong key (a stale contact file, say) learns so at once (EACCES)
+        // instead of waiting: it is answered through its own endpoint, never served.
         Ok(env) if env.source == wire::EXTERNAL_SOURCE && msg.reply_ep.is_some() => {
-            (env, ReplyTo::Client(msg.reply_ep.expect("checked by the guard")))
+            let allowed = keys::same(&env.credential, &keys.client);
+            (env, ReplyTo::Client(msg.reply_ep.expect("checked by the guard")), allowed)
         }
         Ok(env) => {
-            tracing::warn!(source = env.source, "request from a rank outside the job dropped");
+            // Debug only: a stranger must not be able to fill the log either.
+            tracing::debug!(source = env.source, "request without a valid credential for its claimed source dropped");
             return;
         }
         Err(e) => {
-            tracing::warn!(error = %e, "unanswerable malformed request dropped");
+            tracing::debug!(error = %e, "unanswerable malformed request dropped");
             return;
         }
     };
-    let request = wire::decode_request(msg.header).map(|(_, r)| r);
+    let request = match wire::decode_request(msg.header) {
+        _ if !allowed => Err(Error::Access),
+        Ok(_) if envelope.source == wire::EXTERNAL_SOURCE && wire::Opcode::is_internal(envelope.opcode) => {
+            Err(Error::NotPermitted("only the job's ranks send this request"))
+        }
+        Ok((_, request)) => Ok(request),
+        Err(e) => Err(e.into()),
+    };
     let payload = match msg.data {
         AmData::None => Payload::None,
         AmData::Eager(bytes) => Payload::Bytes(bytes.to_vec()),

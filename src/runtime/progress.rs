@@ -40,6 +40,8 @@ pub struct Peers {
     pub local_dirs: Vec<Option<PathBuf>>,
     /// Ranks of this job (the serving one, or the attaching one) on this node.
     pub ranks_on_node: u32,
+    /// The keys this rank sends and serves with.
+    pub access: crate::rpc::keys::Access,
 }
 
 /// Messages from a starting progress thread to the thread that starts it.
@@ -200,7 +202,7 @@ fn progress_main<S: RankState>(
     let Some(worker) = boot_worker(&boot) else { return };
     let Ok(peers) = peers.recv() else { return };
     driver.set_hot_spin(peers.ranks_on_node as usize <= online_cpus());
-    let node = match Node::build(config, rank, dir.as_deref(), worker, peers.addresses, peers.local_dirs) {
+    let node = match Node::build(config, rank, dir.as_deref(), worker, peers.addresses, peers.local_dirs, peers.access) {
         Ok(node) => Rc::new(node),
         Err(e) => {
             let _ = boot.send(Boot::Ready(Err(e)));

@@ -50,7 +50,8 @@ static void check_bad_contact_files(const char *scratch)
             f = fopen(path, "w");
             CHECK(f != NULL, "cannot create %s", path);
             if (f) {
-                fprintf(f, "benchfs-contact 1\nchunk_size %lu\nranks %lu\n", forged[k].chunk, forged[k].ranks);
+                fprintf(f, "benchfs-contact 2\nchunk_size %lu\nclient_key %032d\nranks %lu\n", forged[k].chunk, 0,
+                        forged[k].ranks);
                 for (unsigned long r = 0; r < forged[k].ranks; r++)
                     fputs("00\n", f);
                 fclose(f);

@@ -26,6 +26,11 @@ impl Writer {
         w
     }
 
+    /// `n` zero bytes (a request's credential, filled in by its sender).
+    pub(super) fn zeros(&mut self, n: usize) {
+        self.buf.resize(self.buf.len() + n, 0);
+    }
+
     pub(super) fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
@@ -92,6 +97,13 @@ impl<'a> Reader<'a> {
         let word = self.u32()?;
         self.u32()?;
         Ok((opcode, word, self.u64()?))
+    }
+
+    /// A request's credential.
+    pub(super) fn credential(&mut self) -> Result<super::Credential, WireError> {
+        let mut credential = [0u8; super::CREDENTIAL_LEN];
+        credential.copy_from_slice(self.take(super::CREDENTIAL_LEN)?);
+        Ok(credential)
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {

@@ -2,7 +2,8 @@
 //!
 //! Request (active message `AM_REQUEST`, header part):
 //! ```text
-//!  0 u32 magic | 4 u16 opcode | 6 u16 0 | 8 u32 source rank | 12 u32 0 | 16 u64 request id | 24 body
+//!  0 u32 magic | 4 u16 opcode | 6 u16 0 | 8 u32 source rank | 12 u32 0 | 16 u64 request id
+//! 24 [u8; 16] credential | 40 body
 //! ```
 //! Reply (active message `AM_REPLY`, header part):
 //! ```text
@@ -26,8 +27,16 @@ pub use requests::{decode_request, Opcode, Request};
 
 /// The first word of every message: "BFS1".
 pub const MAGIC: u32 = 0x3153_4642;
-/// Bytes of the common header that precedes every request and reply body.
+/// Bytes of the common header that begins every request and reply.
 pub const HEADER_LEN: usize = 24;
+/// Bytes of the credential that follows the common header of a request.
+pub const CREDENTIAL_LEN: usize = 16;
+/// Bytes before a request's body: the common header and the sender's credential.
+pub const REQUEST_HEADER_LEN: usize = HEADER_LEN + CREDENTIAL_LEN;
+
+/// What a request carries to prove its sender may send it: the job's rank key for its ranks,
+/// the client key for attached clients (see `rpc::keys`).
+pub type Credential = [u8; CREDENTIAL_LEN];
 
 /// The source rank of requests from an attached client, which serves nothing and is answered
 /// through the endpoint UCX passes with its request.
@@ -57,12 +66,22 @@ pub struct Envelope {
     pub opcode: u16,
     pub source: u32,
     pub request_id: u64,
+    pub credential: Credential,
 }
 
-/// Decodes the common header; `Err` means the sender cannot even be answered.
+/// Decodes a request's header; `Err` means the sender cannot even be answered.
 pub fn decode_envelope(buf: &[u8]) -> Result<Envelope, WireError> {
-    let (opcode, source, request_id) = Reader::new(buf).header()?;
-    Ok(Envelope { opcode, source, request_id })
+    let mut r = Reader::new(buf);
+    let (opcode, source, request_id) = r.header()?;
+    let credential = r.credential()?;
+    Ok(Envelope { opcode, source, request_id, credential })
+}
+
+/// Writes `credential` into an encoded request.
+pub fn set_credential(request: &mut [u8], credential: &Credential) {
+    if let Some(field) = request.get_mut(HEADER_LEN..REQUEST_HEADER_LEN) {
+        field.copy_from_slice(credential);
+    }
 }
 
 /// The body of a successful reply.

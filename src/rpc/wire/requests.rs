@@ -28,7 +28,7 @@
 //! `rpc::server`, and pin its bytes in the golden tests.
 
 use super::codec::{Reader, Writer};
-use super::{decode_envelope, Attr, Envelope, ReplyKind, HEADER_LEN};
+use super::{decode_envelope, Attr, Envelope, ReplyKind, REQUEST_HEADER_LEN};
 use crate::error::WireError;
 
 /// The Rust type of a field with the given codec.
@@ -140,9 +140,11 @@ macro_rules! requests {
                 }
             }
 
-            /// The header bytes of this request from rank `source` (or `EXTERNAL_SOURCE`).
+            /// The header bytes of this request from rank `source` (or `EXTERNAL_SOURCE`), with
+            /// a zero credential that the sender fills in (`set_credential`).
             pub fn encode(&self, source: u32, request_id: u64) -> Vec<u8> {
                 let mut w = Writer::with_header(self.opcode() as u16, source, request_id);
+                w.zeros(super::CREDENTIAL_LEN);
                 match self {
                     $(Request::$name { $($($field),*)? } => { $($(write_field!(w, $codec, $field);)*)? })*
                 }
@@ -153,7 +155,7 @@ macro_rules! requests {
         /// Decodes a whole request: envelope, then a body that must be exactly consumed.
         pub fn decode_request(buf: &[u8]) -> Result<(Envelope, Request), WireError> {
             let envelope = decode_envelope(buf)?;
-            let mut r = Reader::new(&buf[HEADER_LEN..]);
+            let mut r = Reader::new(&buf[REQUEST_HEADER_LEN..]);
             let request = match Opcode::from_u16(envelope.opcode)? {
                 $(Opcode::$name => {
                     $($(let $field = r.$codec()?;)*)?
@@ -236,4 +238,12 @@ requests! {
     /// Asks a holder of directory `path` whether it still holds an entry of it (ENOTEMPTY);
     /// if not, it stops being a holder: a step of an rmdir.
     Drain = 29 { path: path } -> Empty;
+}
+
+impl Opcode {
+    /// True for the requests only ranks send each other, from their handlers (never a client's
+    /// own step): an attached client may not send them.
+    pub fn is_internal(code: u16) -> bool {
+        [Opcode::InstallMany, Opcode::ChunkExtent, Opcode::Enlist, Opcode::Drain].iter().any(|op| *op as u16 == code)
+    }
 }

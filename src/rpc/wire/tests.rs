@@ -42,7 +42,7 @@ fn requests_round_trip() {
         let buf = req.encode(7, 42);
         let (env, back) = decode_request(&buf).unwrap();
         assert_eq!(back, req);
-        assert_eq!(env, Envelope { opcode: req.opcode() as u16, source: 7, request_id: 42 });
+        assert_eq!(env, Envelope { opcode: req.opcode() as u16, source: 7, request_id: 42, credential: [0; CREDENTIAL_LEN] });
     }
 }
 
@@ -68,8 +68,8 @@ fn malformed_requests_are_rejected() {
     buf[4] = 99;
     assert_eq!(decode_request(&buf), Err(WireError::UnknownOpcode(99)));
     let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
-    buf[HEADER_LEN] = 0xff; // path length larger than the message
-    buf[HEADER_LEN + 1] = 0x0f;
+    buf[REQUEST_HEADER_LEN] = 0xff; // path length larger than the message
+    buf[REQUEST_HEADER_LEN + 1] = 0x0f;
     assert!(decode_request(&buf).is_err());
 }
 
@@ -79,8 +79,8 @@ fn paths_are_carried_as_raw_bytes() {
     for path in odd {
         let request = Request::Stat { path: path.to_vec() };
         let buf = request.encode(0, 1);
-        assert_eq!(buf[HEADER_LEN..HEADER_LEN + 2], (path.len() as u16).to_le_bytes());
-        assert_eq!(&buf[HEADER_LEN + 2..], path);
+        assert_eq!(buf[REQUEST_HEADER_LEN..REQUEST_HEADER_LEN + 2], (path.len() as u16).to_le_bytes());
+        assert_eq!(&buf[REQUEST_HEADER_LEN + 2..], path);
         assert_eq!(decode_request(&buf).map(|(_, r)| r), Ok(request));
     }
     // The length rules still hold: no empty path, none over MAX_PATH bytes.
@@ -97,11 +97,11 @@ fn paths_are_carried_as_raw_bytes() {
 fn field_rules_are_enforced() {
     // Take: the tree flag, then the paths; a flag is 0 or 1.
     let mut buf = Request::Take { tree: true, path: "/d".into(), to: "/e".into() }.encode(0, 1);
-    buf[HEADER_LEN] = 2;
+    buf[REQUEST_HEADER_LEN] = 2;
     assert_eq!(decode_request(&buf), Err(WireError::BadLength));
     // A path may not be empty; a name (List's `after`) may.
     let mut buf = Request::Stat { path: "/x".into() }.encode(0, 1);
-    buf.truncate(HEADER_LEN);
+    buf.truncate(REQUEST_HEADER_LEN);
     buf.extend_from_slice(&0u16.to_le_bytes());
     assert_eq!(decode_request(&buf), Err(WireError::BadLength));
     let list = Request::List { path: "/d".into(), after: Vec::new(), max: 1 };
@@ -314,7 +314,8 @@ mod golden {
         for (request, opcode, body) in requests() {
             let buf = request.encode(7, ID);
             assert_eq!(hex(&buf[..HEADER_LEN]), header_hex(opcode, 7), "{request:?}");
-            assert_eq!(hex(&buf[HEADER_LEN..]), body, "{request:?}");
+            assert_eq!(buf[HEADER_LEN..REQUEST_HEADER_LEN], [0; CREDENTIAL_LEN], "{request:?}: the sender fills the credential in");
+            assert_eq!(hex(&buf[REQUEST_HEADER_LEN..]), body, "{request:?}");
             assert_eq!(decode_request(&buf).map(|(_, r)| r), Ok(request));
             seen.insert(opcode);
         }
