@@ -7,6 +7,7 @@
 //! | `BENCHFS_RNDV_THRESHOLD` | payloads above this many bytes travel by rendezvous | `16K` |
 //! | `BENCHFS_NODE_LOCAL` | `1`: ranks on one node read and write each other's chunk files directly, and read each other's shared record tables; `0`: all chunk data and every metadata request move through UCX | `1` |
 //! | `BENCHFS_SHARED_RECORDS` | slots in each rank's table of its metadata records that same-node ranks read directly (with `BENCHFS_NODE_LOCAL=1`), so a `stat` or an `open` that creates nothing needs no request; rounded up to a power of two, 256 bytes each (memory of the data directory's file system, used only as slots fill), `0` turns it off | `65536` |
+//! | `BENCHFS_INCOMING_BYTES` | bytes of other ranks' writes a rank holds at once (payloads being received and written); a write beyond it waits at its sender | `256M` |
 //! | `BENCHFS_DETECT_PEER_FAILURE` | `1`: calls to a rank whose process died fail with EIO instead of waiting (UCX then uses only failure-detecting transports, which costs speed); attached clients always detect | `0` |
 //! | `BENCHFS_KEEP_DATA` | `1` keeps the chunk files at finalize | `0` |
 //! | `BENCHFS_IO_BACKEND` | `uring`, `sync` (plain pread/pwrite), or `auto` (io_uring, falling back to `sync` where the kernel refuses it) | `auto` |
@@ -28,6 +29,8 @@ pub struct Config {
     pub keep_data: bool,
     pub node_local: bool,
     pub detect_peer_failure: bool,
+    /// Bytes of other ranks' writes a rank holds at once.
+    pub incoming_bytes: u64,
     /// Slots of the shared record table (a power of two), 0: none.
     pub shared_records: usize,
     pub io_backend: IoBackend,
@@ -69,6 +72,7 @@ impl Config {
         let keep_data = bool_var(&get, "BENCHFS_KEEP_DATA", false)?;
         let node_local = bool_var(&get, "BENCHFS_NODE_LOCAL", true)?;
         let detect_peer_failure = bool_var(&get, "BENCHFS_DETECT_PEER_FAILURE", false)?;
+        let incoming_bytes = size_var(&get, "BENCHFS_INCOMING_BYTES", 256 * KIB * KIB, 64 * KIB, 64 * KIB * KIB * KIB)?;
         let shared_records = match size_var(&get, "BENCHFS_SHARED_RECORDS", 65536, 0, 1 << 26)? as usize {
             0 => 0,
             slots => slots.max(2).next_power_of_two(),
@@ -98,6 +102,7 @@ impl Config {
             keep_data,
             node_local,
             detect_peer_failure,
+            incoming_bytes,
             shared_records,
             io_backend,
             uring_depth,

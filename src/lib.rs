@@ -96,7 +96,7 @@ pub use rpc::DirEntry;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing {
-    pub use crate::fs::testing::{credential, panic_progress_thread, read_reply_header, send_raw_replies, send_raw_request};
+    pub use crate::fs::testing::{credential, incoming_peak, panic_progress_thread, read_reply_header, send_raw_replies, send_raw_request};
     pub use crate::ids::{ChunkIndex, InodeId, Rank};
     pub use crate::placement::Ring;
     pub use crate::rpc::wire::{Request, CREDENTIAL_LEN, EXTERNAL_SOURCE, HEADER_LEN, MAGIC, REQUEST_HEADER_LEN};

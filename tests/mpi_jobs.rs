@@ -54,6 +54,8 @@ const TRANSPORTED: Settings = Settings { chunk: None, node_local: false, split_s
 const SMALL_TRANSPORTED: Settings = Settings { chunk: Some(65536), node_local: false, split_storage: false, small_store_mib: None };
 /// Small chunks, each rank on storage of its own under one host name.
 const SMALL_SPLIT: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: true, small_store_mib: None };
+/// Large chunks, all through the transport: for incast.
+const BIG_TRANSPORTED: Settings = Settings { chunk: Some(8 << 20), node_local: false, split_storage: false, small_store_mib: None };
 /// Small chunks on one 24 MiB store that the whole job shares.
 const SMALL_FULL: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: false, small_store_mib: Some(24) };
 /// Environment variables of the library that a job must not inherit from
@@ -701,6 +703,15 @@ fn full_store(np: u32) {
 }
 
 mpi_test!(fd_budget_np4, run_c("fd_budget", 4, SMALL, &[]));
+
+/// Three ranks write 8 MiB chunks of one rank from four threads each; it may hold one at a time.
+#[test]
+fn incast_np4() {
+    let _guard = serial();
+    let exe = example_binary("incast");
+    let job = spawn_job(&exe, &["4", "6"], 4, BIG_TRANSPORTED, &[("BENCHFS_INCOMING_BYTES", Path::new("8M"))]).wait(JOB_TIMEOUT);
+    check_job("incast on 4 ranks", &job);
+}
 mpi_test!(full_store_np2, full_store(2));
 mpi_test!(full_store_np4, full_store(4));
 

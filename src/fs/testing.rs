@@ -51,3 +51,8 @@ pub fn panic_progress_thread() -> Result<()> {
 pub fn credential() -> Result<crate::rpc::wire::Credential> {
     handle()?.call(move |client| async move { Ok(client.node.transport.credential()) })
 }
+
+/// The most bytes of other ranks' writes this rank has held at once (see `rpc::credit`).
+pub fn incoming_peak() -> Result<u64> {
+    handle()?.call(move |client| async move { Ok(client.node.incoming.peak()) })
+}

@@ -9,6 +9,7 @@
 //! * [`client`]: typed stubs that send each request to the rank that must serve it.
 
 pub mod client;
+mod credit;
 mod entries;
 pub mod fence;
 pub mod keys;

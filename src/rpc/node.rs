@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::credit::Credit;
 use super::fence::Fences;
 use super::keys::Access;
 use super::transport::Transport;
@@ -38,6 +39,8 @@ pub struct Node {
     pub fences: Fences,
     /// Set by a job to end the progress loop.
     pub stop: Cell<bool>,
+    /// Bytes of other ranks' writes this rank may hold at once.
+    pub incoming: Credit,
 }
 
 impl Node {
@@ -159,6 +162,7 @@ impl Node {
             peer_records: RefCell::default(),
             fences: Fences::new(rank),
             stop: Cell::new(false),
+            incoming: Credit::new(config.incoming_bytes),
             config,
         })
     }

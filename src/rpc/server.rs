@@ -355,6 +355,8 @@ fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
 
 async fn write_from_remote(node: &Node, ino: u64, offset: u64, len: u64, payload: Payload) -> Result<ReplyBody> {
     node.check_chunk_range(ino, offset, len)?;
+    // Held until the data is in the chunk file (see `credit`).
+    let _credit = node.incoming.take(len).await;
     let data = match payload {
         Payload::Bytes(bytes) => bytes,
         // Refused before anything is allocated: the sender's length is not trusted.
