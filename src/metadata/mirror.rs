@@ -315,10 +315,7 @@ impl MirrorView {
 
 /// Removes the table from `dir`; a missing one is fine.
 pub fn remove(dir: &Path) -> io::Result<()> {
-    match std::fs::remove_file(dir.join(FILE)) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
+    crate::storage::remove_if_present(&dir.join(FILE))
 }
 
 #[cfg(test)]
@@ -329,6 +326,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("benchfs-mirror-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    fn clean_up(dir: &Path) {
+        remove(dir).unwrap();
+        std::fs::remove_dir(dir).unwrap();
     }
 
     fn attr(ino: u64) -> Attr {
@@ -350,8 +352,7 @@ mod tests {
         owner.remove(b"/a");
         assert_eq!((peer.get(b"/a"), peer.get(b"/a/b")), (None, Some(attr(2))));
         drop((owner, peer));
-        remove(&dir).unwrap();
-        std::fs::remove_dir(&dir).unwrap();
+        clean_up(&dir);
     }
 
     /// Many paths in a small table collide; removals in any order must leave every remaining
@@ -381,8 +382,7 @@ mod tests {
         owner.put(&paths[39], &attr(40));
         assert_eq!(peer.get(&paths[39]), Some(attr(40)), "room again");
         drop((owner, peer));
-        remove(&dir).unwrap();
-        std::fs::remove_dir(&dir).unwrap();
+        clean_up(&dir);
     }
 
     #[test]
@@ -435,7 +435,6 @@ mod tests {
         stop.store(true, Ordering::Relaxed);
         assert!(reader.join().unwrap() > 0);
         drop(owner);
-        remove(&dir).unwrap();
-        std::fs::remove_dir(&dir).unwrap();
+        clean_up(&dir);
     }
 }

@@ -34,6 +34,7 @@ mod removals;
 mod uring;
 
 pub use peer::{node_token_matches, write_node_token, PeerFiles};
+pub use posix::remove_if_present;
 pub use private::make_store_dir;
 
 #[cfg(test)]

@@ -217,8 +217,5 @@ pub fn node_token_matches(dir: &Path, token: &[u8]) -> bool {
 
 /// Removes the token from `dir`; a missing one is fine.
 pub fn remove_node_token(dir: &Path) -> io::Result<()> {
-    match std::fs::remove_file(dir.join(NODE_TOKEN)) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
+    posix::remove_if_present(&dir.join(NODE_TOKEN))
 }

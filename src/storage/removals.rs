@@ -71,10 +71,7 @@ impl Drop for Removals {
 
 /// Removes the count from `dir`; a missing one is fine.
 pub fn remove(dir: &Path) -> io::Result<()> {
-    match std::fs::remove_file(dir.join(FILE)) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
+    crate::storage::remove_if_present(&dir.join(FILE))
 }
 
 #[cfg(test)]
