@@ -8,6 +8,7 @@
 //! | `BENCHFS_NODE_LOCAL` | `1`: ranks on one node read and write each other's chunk files directly, and read each other's shared record tables; `0`: all chunk data and every metadata request move through UCX | `1` |
 //! | `BENCHFS_SHARED_RECORDS` | slots in each rank's table of its metadata records that same-node ranks read directly (with `BENCHFS_NODE_LOCAL=1`), so a `stat` or an `open` that creates nothing needs no request; rounded up to a power of two, 256 bytes each (memory of the data directory's file system, used only as slots fill), `0` turns it off | `65536` |
 //! | `BENCHFS_INCOMING_BYTES` | bytes of other ranks' writes a rank holds at once (payloads being received and written); a write beyond it waits at its sender | `256M` |
+//! | `BENCHFS_PEER_TIMEOUT` | seconds a rank that calls are waiting for may stay silent (not even answering a ping) before it counts as dead and those calls, and every later call to it, fail with EIO; `0`: wait forever | `30` |
 //! | `BENCHFS_DETECT_PEER_FAILURE` | `1`: calls to a rank whose process died fail with EIO instead of waiting (UCX then uses only failure-detecting transports, which costs speed); attached clients always detect | `0` |
 //! | `BENCHFS_KEEP_DATA` | `1` keeps the chunk files at finalize | `0` |
 //! | `BENCHFS_IO_BACKEND` | `uring`, `sync` (plain pread/pwrite), or `auto` (io_uring, falling back to `sync` where the kernel refuses it) | `auto` |
@@ -31,6 +32,8 @@ pub struct Config {
     pub detect_peer_failure: bool,
     /// Bytes of other ranks' writes a rank holds at once.
     pub incoming_bytes: u64,
+    /// Silence after which a rank that calls wait for counts as dead (`None`: never).
+    pub peer_timeout: Option<std::time::Duration>,
     /// Slots of the shared record table (a power of two), 0: none.
     pub shared_records: usize,
     pub io_backend: IoBackend,
@@ -73,6 +76,10 @@ impl Config {
         let node_local = bool_var(&get, "BENCHFS_NODE_LOCAL", true)?;
         let detect_peer_failure = bool_var(&get, "BENCHFS_DETECT_PEER_FAILURE", false)?;
         let incoming_bytes = size_var(&get, "BENCHFS_INCOMING_BYTES", 256 * KIB * KIB, 64 * KIB, 64 * KIB * KIB * KIB)?;
+        let peer_timeout = match size_var(&get, "BENCHFS_PEER_TIMEOUT", 30, 0, 86_400)? {
+            0 => None,
+            seconds => Some(std::time::Duration::from_secs(seconds)),
+        };
         let shared_records = match size_var(&get, "BENCHFS_SHARED_RECORDS", 65536, 0, 1 << 26)? as usize {
             0 => 0,
             slots => slots.max(2).next_power_of_two(),
@@ -103,6 +110,7 @@ impl Config {
             node_local,
             detect_peer_failure,
             incoming_bytes,
+            peer_timeout,
             shared_records,
             io_backend,
             uring_depth,

@@ -25,7 +25,8 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use super::Attr;
 
-const FILE: &str = "records";
+/// The table's file in its rank's store directory.
+pub const FILE: &str = "records";
 const MAGIC: u64 = u64::from_le_bytes(*b"BFSREC01");
 const HEADER_WORDS: usize = 8;
 const SLOT_WORDS: usize = 32;
@@ -313,11 +314,6 @@ impl MirrorView {
     }
 }
 
-/// Removes the table from `dir`; a missing one is fine.
-pub fn remove(dir: &Path) -> io::Result<()> {
-    crate::storage::remove_if_present(&dir.join(FILE))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,7 +325,7 @@ mod tests {
     }
 
     fn clean_up(dir: &Path) {
-        remove(dir).unwrap();
+        std::fs::remove_file(dir.join(FILE)).unwrap();
         std::fs::remove_dir(dir).unwrap();
     }
 
@@ -399,7 +395,7 @@ mod tests {
         drop((owner, peer));
         std::fs::write(dir.join(FILE), [0u8; 100]).unwrap();
         assert!(MirrorView::open(&dir).is_err(), "no magic");
-        remove(&dir).unwrap();
+        std::fs::remove_file(dir.join(FILE)).unwrap();
         assert!(MirrorView::open(&dir).is_err(), "gone");
         std::fs::remove_dir(&dir).unwrap();
     }

@@ -252,6 +252,6 @@ fn the_mirror_follows_every_change() {
         }
     }
     drop((t, view));
-    mirror::remove(&dir).unwrap();
+    std::fs::remove_file(dir.join(mirror::FILE)).unwrap();
     std::fs::remove_dir(&dir).unwrap();
 }

@@ -48,6 +48,7 @@ impl Credit {
     }
 
     /// The most bytes held at once so far.
+    #[cfg(any(test, feature = "testing"))]
     pub fn peak(&self) -> u64 {
         self.peak.get()
     }

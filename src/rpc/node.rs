@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::credit::Credit;
 use super::fence::Fences;
 use super::keys::Access;
-use super::transport::Transport;
+use super::transport::{Transport, TransportSettings};
 use super::wire::EXTERNAL_SOURCE;
 use crate::config::{Config, IoBackend};
 use crate::error::{Error, Result};
@@ -48,7 +48,8 @@ impl Node {
     /// another rank of this node and its table holds the path (see `metadata::mirror`).
     pub fn peer_record(&self, path: &[u8]) -> Option<Attr> {
         let owner = self.ring.meta_owner(path);
-        if owner == self.rank {
+        // A dead rank's table says what it held when it died: its calls fail instead.
+        if owner == self.rank || self.transport.is_dead(owner) {
             return None;
         }
         let mut tables = self.peer_records.borrow_mut();
@@ -131,8 +132,9 @@ impl Node {
         // A client attached from another job cannot rely on that job's mpirun to end it when the
         // serving job dies: it always watches its peers.
         let detect_failures = config.detect_peer_failure || rank.0 == EXTERNAL_SOURCE;
-        let transport =
-            Transport::new(worker, rank, addresses, config.rndv_threshold, detect_failures, access.credential(), access.keys())?;
+        let settings =
+            TransportSettings { rndv_threshold: config.rndv_threshold, detect_failures, access, peer_timeout: config.peer_timeout };
+        let transport = Transport::new(worker, rank, addresses, settings)?;
         let store = match (dir, config.io_backend) {
             (None, _) => None,
             (Some(dir), IoBackend::Auto) => Some(ChunkStore::open(dir, config.uring_depth)?),
@@ -183,7 +185,7 @@ impl Node {
         let keep = self.config.keep_data;
         let dir = self.data_dir.clone();
         if self.store.is_some() {
-            if let Err(e) = mirror::remove(&dir) {
+            if let Err(e) = crate::storage::remove_if_present(&dir.join(mirror::FILE)) {
                 tracing::warn!(error = %e, "shared record table not removed");
             }
         }

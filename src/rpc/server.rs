@@ -266,6 +266,7 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             Ok(ReplyBody::Empty)
         }
         Request::StatFs => Ok(ReplyBody::FsUsage(fs_usage(node)?)),
+        Request::Ping => Ok(ReplyBody::Empty),
         Request::TruncateChunks { ino, len } => {
             let store = node.store()?;
             store.unpinned(InodeId(ino)).await;

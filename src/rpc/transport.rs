@@ -12,8 +12,9 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
-use super::keys::{self, Keys};
+use super::keys::{self, Access, Keys};
 use super::wire::{self, Credential, Envelope, Reply, Request, AM_REPLY, AM_REQUEST};
 use crate::error::{Error, Result, WireError};
 use crate::ids::Rank;
@@ -69,6 +70,8 @@ struct Arrived {
 
 struct PendingCall {
     to: Rank,
+    /// When it was sent: silence is counted from here or from the last word of its rank.
+    since: Instant,
     dest: Option<ReplyDest>,
     arrived: RefCell<Option<Arrived>>,
     waker: Cell<Option<Waker>>,
@@ -93,31 +96,63 @@ pub struct Transport {
     id_key: RandomState,
     pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>>,
     incoming: Rc<RefCell<VecDeque<Incoming>>>,
+    liveness: Rc<Liveness>,
+    /// Silence after which a rank with calls pending counts as dead (`None`: never).
+    peer_timeout: Option<Duration>,
+    next_watch: Cell<Instant>,
+}
+
+/// How a transport sends and whom it serves.
+pub struct TransportSettings {
+    /// Payloads above this many bytes travel by rendezvous.
+    pub rndv_threshold: usize,
+    /// UCX reports dead peers (its failure-detecting transports only).
+    pub detect_failures: bool,
+    /// The keys it sends with, and checks what it serves against (see `keys`).
+    pub access: Access,
+    /// Silence after which a rank with calls pending counts as dead (`None`: never).
+    pub peer_timeout: Option<Duration>,
+}
+
+/// What this rank has heard from each serving rank (see [`Transport::watch`]).
+struct Liveness {
+    heard: Vec<Cell<Instant>>,
+    dead: Vec<Cell<bool>>,
+    pinging: Vec<Cell<bool>>,
+}
+
+impl Liveness {
+    fn new(nranks: usize) -> Liveness {
+        let now = Instant::now();
+        Liveness {
+            heard: (0..nranks).map(|_| Cell::new(now)).collect(),
+            dead: (0..nranks).map(|_| Cell::new(false)).collect(),
+            pinging: (0..nranks).map(|_| Cell::new(false)).collect(),
+        }
+    }
+
+    fn heard_from(&self, rank: u32) {
+        if let Some(heard) = self.heard.get(rank as usize) {
+            heard.set(Instant::now());
+        }
+    }
 }
 
 impl Transport {
     /// Registers the request and reply handlers on `worker`. `addresses` are the serving ranks'
     /// worker addresses; `rank` is this rank among them, or `wire::EXTERNAL_SOURCE` for an
     /// attached client.
-    ///
-    /// `credential` is what this rank's requests carry; `keys`, the job's keys that requests to
-    /// it must carry (`None` on an attached client, which serves nothing).
-    pub fn new(
-        worker: Worker,
-        rank: Rank,
-        addresses: Vec<Vec<u8>>,
-        rndv_threshold: usize,
-        detect_failures: bool,
-        credential: Credential,
-        keys: Option<Keys>,
-    ) -> Result<Transport> {
+    pub fn new(worker: Worker, rank: Rank, addresses: Vec<Vec<u8>>, settings: TransportSettings) -> Result<Transport> {
+        let TransportSettings { rndv_threshold, detect_failures, access, peer_timeout } = settings;
+        let (credential, keys) = (access.credential(), access.keys());
         let pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>> = Rc::default();
         let incoming: Rc<RefCell<VecDeque<Incoming>>> = Rc::default();
         let nranks = addresses.len() as u32;
-        let queue = incoming.clone();
-        worker.set_am_handler(AM_REQUEST, Box::new(move |msg| on_request(msg, nranks, keys.as_ref(), &queue)))?;
-        let calls = pending.clone();
-        worker.set_am_handler(AM_REPLY, Box::new(move |msg| on_reply(msg, &calls)))?;
+        let liveness = Rc::new(Liveness::new(addresses.len()));
+        let (queue, heard) = (incoming.clone(), liveness.clone());
+        worker.set_am_handler(AM_REQUEST, Box::new(move |msg| on_request(msg, nranks, keys.as_ref(), &heard, &queue)))?;
+        let (calls, heard) = (pending.clone(), liveness.clone());
+        worker.set_am_handler(AM_REPLY, Box::new(move |msg| on_reply(msg, &calls, &heard)))?;
         let endpoints = RefCell::new((0..addresses.len()).map(|_| None).collect());
         Ok(Transport {
             worker,
@@ -132,7 +167,67 @@ impl Transport {
             id_key: RandomState::new(),
             pending,
             incoming,
+            liveness,
+            peer_timeout,
+            next_watch: Cell::new(Instant::now()),
         })
+    }
+
+    /// True once `rank` has been found dead (see [`Transport::watch`]).
+    pub fn is_dead(&self, rank: Rank) -> bool {
+        self.liveness.dead.get(rank.0 as usize).is_some_and(Cell::get)
+    }
+
+    /// How often [`Transport::watch`] must run while calls are pending; `None` when there are
+    /// none (or no timeout), so that an idle rank sleeps without a timer.
+    pub fn watch_interval(&self) -> Option<Duration> {
+        let timeout = self.peer_timeout?;
+        (!self.pending.borrow().is_empty()).then(|| probe_interval(timeout))
+    }
+
+    /// Checks the ranks this rank waits for. A rank that has sent nothing since a call to it
+    /// went out, for a probe interval, is asked whether it is there (the ranks returned, to be
+    /// pinged); one silent for the whole timeout is dead: its pending calls fail with
+    /// `PeerLost` (EIO) and so does every later call to it. A live rank answers pings however
+    /// long its calls take, so only silence counts. Runs at most once per probe interval.
+    pub fn watch(&self) -> Vec<Rank> {
+        let Some(timeout) = self.peer_timeout else { return Vec::new() };
+        let now = Instant::now();
+        if now < self.next_watch.get() {
+            return Vec::new();
+        }
+        let probe = probe_interval(timeout);
+        self.next_watch.set(now + probe);
+        let mut waited: HashMap<u32, Instant> = HashMap::new();
+        for call in self.pending.borrow().values() {
+            let since = waited.entry(call.to.0).or_insert(call.since);
+            *since = (*since).min(call.since);
+        }
+        let mut ping = Vec::new();
+        for (rank, since) in waited {
+            let Some(heard) = self.liveness.heard.get(rank as usize) else { continue };
+            let silent = now.saturating_duration_since(heard.get().max(since));
+            if silent >= timeout {
+                tracing::warn!(rank, ?silent, "a rank stopped answering; calls to it fail with EIO from now on");
+                self.liveness.dead[rank as usize].set(true);
+                fail_calls_to(&self.pending, Rank(rank));
+            } else if silent >= probe && !self.liveness.pinging[rank as usize].get() {
+                ping.push(Rank(rank));
+            }
+        }
+        ping
+    }
+
+    /// Asks `rank` whether it is there (see [`Transport::watch`]).
+    pub async fn ping(&self, rank: Rank) {
+        let Some(pinging) = self.liveness.pinging.get(rank.0 as usize) else { return };
+        pinging.set(true);
+        // SAFETY: no raw memory is involved; the call is awaited here.
+        let answered = unsafe { self.call(rank, &Request::Ping, SendBuf::None, None) }.await;
+        pinging.set(false);
+        if let Err(e) = answered {
+            tracing::debug!(%rank, error = %e, "ping unanswered");
+        }
     }
 
     /// What this rank's requests carry.
@@ -153,6 +248,9 @@ impl Transport {
     fn endpoint(&self, to: Rank) -> Result<Rc<Endpoint>> {
         let mut endpoints = self.endpoints.borrow_mut();
         let slot = endpoints.get_mut(to.0 as usize).ok_or(Error::Internal("rank out of range"))?;
+        if self.is_dead(to) {
+            return Err(Error::PeerLost(to));
+        }
         if let Some(ep) = slot {
             return if ep.failed() { Err(Error::PeerLost(to)) } else { Ok(ep.clone()) };
         }
@@ -246,7 +344,7 @@ impl Transport {
     /// As for [`Transport::call`].
     async unsafe fn exchange(&self, to: Rank, id: u64, header: Vec<u8>, data: SendBuf, dest: Option<ReplyDest>) -> Result<(Reply, usize)> {
         let ep = self.endpoint(to)?;
-        let call = Rc::new(PendingCall { to, dest, arrived: RefCell::new(None), waker: Cell::new(None) });
+        let call = Rc::new(PendingCall { to, since: Instant::now(), dest, arrived: RefCell::new(None), waker: Cell::new(None) });
         self.pending.borrow_mut().insert(id, call.clone());
         let protocol = self.protocol(data.len());
         if let Err(e) = self.worker.am_send(ep.handle(), AM_REQUEST, header, data, protocol, self.attached).await {
@@ -331,13 +429,16 @@ fn fail_calls_to(pending: &RefCell<HashMap<u64, Rc<PendingCall>>>, rank: Rank) {
 }
 
 /// Called from inside the worker's progress: queue the request for a serving task.
-fn on_request(msg: &AmMessage<'_>, nranks: u32, keys: Option<&Keys>, queue: &RefCell<VecDeque<Incoming>>) {
+fn on_request(msg: &AmMessage<'_>, nranks: u32, keys: Option<&Keys>, liveness: &Liveness, queue: &RefCell<VecDeque<Incoming>>) {
     let Some(keys) = keys else {
         tracing::debug!("request to an attached client dropped");
         return;
     };
     let (envelope, reply_to, allowed) = match wire::decode_envelope(msg.header) {
-        Ok(env) if env.source < nranks && keys::same(&env.credential, &keys.rank) => (env, ReplyTo::Rank(Rank(env.source)), true),
+        Ok(env) if env.source < nranks && keys::same(&env.credential, &keys.rank) => {
+            liveness.heard_from(env.source);
+            (env, ReplyTo::Rank(Rank(env.source)), true)
+        }
         // A client with the wrong key (a stale contact file, say) learns so at once (EACCES)
         // instead of waiting: it is answered through its own endpoint, never served.
         Ok(env) if env.source == wire::EXTERNAL_SOURCE && msg.reply_ep.is_some() => {
@@ -371,7 +472,7 @@ fn on_request(msg: &AmMessage<'_>, nranks: u32, keys: Option<&Keys>, queue: &Ref
 }
 
 /// Called from inside the worker's progress: hand the reply to its waiting call.
-fn on_reply(msg: &AmMessage<'_>, pending: &RefCell<HashMap<u64, Rc<PendingCall>>>) {
+fn on_reply(msg: &AmMessage<'_>, pending: &RefCell<HashMap<u64, Rc<PendingCall>>>, liveness: &Liveness) {
     let Some(id) = wire::reply_request_id(msg.header) else {
         tracing::warn!("reply without a request id dropped");
         return;
@@ -380,6 +481,7 @@ fn on_reply(msg: &AmMessage<'_>, pending: &RefCell<HashMap<u64, Rc<PendingCall>>
         tracing::debug!(id, "reply to no pending request dropped");
         return;
     };
+    liveness.heard_from(call.to.0);
     let data = match (msg.data, call.dest) {
         (AmData::None, _) => ReplyData::None,
         (AmData::Eager(bytes), Some(dest)) if bytes.len() <= dest.len => {
@@ -395,4 +497,9 @@ fn on_reply(msg: &AmMessage<'_>, pending: &RefCell<HashMap<u64, Rc<PendingCall>>
     if let Some(waker) = call.waker.take() {
         waker.wake();
     }
+}
+
+/// How often a rank with calls pending is checked: a quarter of the timeout, at most a second.
+fn probe_interval(timeout: Duration) -> Duration {
+    (timeout / 4).min(Duration::from_secs(1))
 }

@@ -95,6 +95,20 @@ impl<S: RankState> Engine<S> {
         }
     }
 
+    /// Checks the ranks this rank's calls wait for, and pings the silent ones (see
+    /// `Transport::watch`); cheap when it is not yet time.
+    pub fn watch(&self) {
+        for rank in self.node.transport.watch() {
+            let node = self.node.clone();
+            self.executor.spawn(async move { node.transport.ping(rank).await }).detach();
+        }
+    }
+
+    /// How long the loop may sleep before it must watch again; `None`: as long as it likes.
+    pub fn sleep_limit(&self) -> Option<Duration> {
+        self.node.transport.watch_interval()
+    }
+
     /// Prepares every reactor to block; false if there is already work.
     pub fn arm(&self) -> bool {
         self.reactors().iter().all(|r| r.arm())

@@ -94,6 +94,7 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
             continue;
         };
         let Some(engine) = held.engine().filter(|e| !e.stopping()) else { return Ok(()) };
+        engine.watch();
         let turn = engine.turn(mailbox);
         if turn.jobs || (turn.traffic && poll_for_peers) {
             last_call = Instant::now();
@@ -118,9 +119,11 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
             continue;
         }
         let can_sleep = engine.arm();
+        // With calls pending, the loop wakes to check that their ranks still answer.
+        let limit = engine.sleep_limit();
         drop(held);
         if can_sleep {
-            poller.wait(None)?;
+            poller.wait(limit)?;
         }
         mailbox.finish_sleep();
         if let Some(engine) = driver.hold().engine() {

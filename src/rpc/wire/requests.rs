@@ -238,6 +238,9 @@ requests! {
     /// Asks a holder of directory `path` whether it still holds an entry of it (ENOTEMPTY);
     /// if not, it stops being a holder: a step of an rmdir.
     Drain = 29 { path: path } -> Empty;
+    /// Answered at once: the sender has heard nothing from this rank for a while and asks
+    /// whether it is still there (see `transport::Transport::watch`).
+    Ping = 30 -> Empty;
 }
 
 impl Opcode {

@@ -29,6 +29,7 @@ fn all_requests() -> Vec<Request> {
         Request::MoveTree { from: "/a".into(), to: "/b/c".into() },
         Request::InstallMany { count: 12 },
         Request::StatFs,
+        Request::Ping,
         Request::RemoveChunks { ino: 78 },
         Request::ChunkExtent { ino: 80 },
         Request::MoveBegin { mover: 1 << 40, from: "/a".into(), to: "/b".into() },
@@ -152,7 +153,8 @@ fn metadata_requests_route_by_their_path() {
             | Request::ChunkExtent { .. }
             | Request::InstallMany { .. }
             | Request::Drain { .. }
-            | Request::StatFs => None,
+            | Request::StatFs
+            | Request::Ping => None,
         };
         assert_eq!(req.routing_path(), expected, "{req:?}");
     }
@@ -298,6 +300,7 @@ mod golden {
             (Request::MoveTree { from: "/a".into(), to: "/b/c".into() }, 16, s("02002f6104002f622f63")),
             (Request::InstallMany { count: 12 }, 17, s("0c000000")),
             (Request::StatFs, 18, s("")),
+            (Request::Ping, 30, s("")),
             (Request::RemoveChunks { ino: 79 }, 20, s("4f00000000000000")),
             (Request::ChunkExtent { ino: 81 }, 22, s("5100000000000000")),
             (Request::MoveBegin { mover: 0x0102, from: "/a".into(), to: "/b".into() }, 25, s("020100000000000002002f6102002f62")),
@@ -323,8 +326,8 @@ mod golden {
         // undo of a create made at once with its parent's count; 21, a tree's longest path, now
         // the reply to a move's fence.
         let retired = [11, 19, 21];
-        assert_eq!(seen, (1..=29).filter(|op| !retired.contains(op)).collect(), "every opcode is pinned");
-        for unknown in [0u16, 11, 19, 21, 30, u16::MAX] {
+        assert_eq!(seen, (1..=30).filter(|op| !retired.contains(op)).collect(), "every opcode is pinned");
+        for unknown in [0u16, 11, 19, 21, 31, u16::MAX] {
             let mut buf = Request::StatFs.encode(7, ID);
             buf[4..6].copy_from_slice(&unknown.to_le_bytes());
             assert_eq!(decode_request(&buf), Err(WireError::UnknownOpcode(unknown)));
