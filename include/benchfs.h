@@ -89,7 +89,9 @@ int benchfs_attach(MPI_Comm comm, const char *contact_file);
  * Collective over the communicator given to `benchfs_init`; the counterpart of `umount(2)`. Only
  * the outermost call tears down: it waits until every rank has stopped issuing requests, stops
  * the progress thread, closes UCX and removes this rank's chunk files (unless
- * `BENCHFS_KEEP_DATA=1`). Returns 0, or -1 with errno.
+ * `BENCHFS_KEEP_DATA=1`). Returns 0, or -1 with errno. If a rank of the job is found dead
+ * while it waits (see `BENCHFS_PEER_TIMEOUT`), it tears down without it and fails with `EIO`.
+ * `MPI_Finalize` calls it first if the application did not.
  *
  * # Safety
  * Call from the thread that uses MPI, before `MPI_Finalize`.

@@ -704,27 +704,31 @@ fn full_store(np: u32) {
 
 mpi_test!(fd_budget_np4, run_c("fd_budget", 4, SMALL, &[]));
 
-/// A rank is killed while the launcher keeps the job: the survivors' calls that need it fail
-/// with EIO within `BENCHFS_PEER_TIMEOUT` (3 s here) and a little more, their own files stay
-/// usable (`dead_peer` checks the times; each survivor reports on its own, since no MPI
-/// collective can span the dead rank).
-#[test]
-fn dead_peer_np3() {
+/// A rank leaves the job in the middle (`dead_peer`, see the example): killed while the launcher
+/// keeps the job (`kill`; calls that need it fail with EIO within `BENCHFS_PEER_TIMEOUT`, 3 s
+/// here, and every survivor's finalize returns EIO, including one that never called it), or
+/// through `MPI_Finalize` without `benchfs_finalize` (`mpi-finalize`; the others finalize as
+/// usual). Each survivor reports on its own (no MPI collective can span a dead rank).
+fn dead_peer(mode: &str, np: u32) {
     let _guard = serial();
     let exe = example_binary("dead_peer");
     let env = [("BENCHFS_PEER_TIMEOUT", Path::new("3")), ("OMPI_MCA_orte_enable_recovery", Path::new("1"))];
-    let job = spawn_job(&exe, &[], 3, TRANSPORTED, &env).wait(JOB_TIMEOUT);
+    let job = spawn_job(&exe, &[mode], np, TRANSPORTED, &env).wait(JOB_TIMEOUT);
     let reports: Vec<(u64, u64)> =
         job.stdout.lines().filter(|l| l.starts_with("dead_peer: rank")).filter_map(|l| parse_summary(l.rsplit_once(": ")?.1)).collect();
     let mut problems = Vec::new();
     if job.timed_out {
         problems.push(format!("did not finish within {} s and was killed", JOB_TIMEOUT.as_secs()));
     }
-    if reports.len() != 2 || reports.iter().any(|&(passed, failed)| failed > 0 || passed == 0) {
-        problems.push(format!("want two survivors' reports without failures, got {reports:?}"));
+    let survivors = np as usize - 1;
+    if reports.len() != survivors || reports.iter().any(|&(passed, failed)| failed > 0 || passed == 0) {
+        problems.push(format!("want {survivors} survivors' reports without failures, got {reports:?}"));
     }
-    assert!(problems.is_empty(), "{}", job_report("dead_peer on 3 ranks, one killed", &job, &problems));
+    assert!(problems.is_empty(), "{}", job_report(&format!("dead_peer {mode} on {np} ranks"), &job, &problems));
 }
+
+mpi_test!(dead_peer_killed_np4, dead_peer("kill", 4));
+mpi_test!(dead_peer_mpi_finalize_np3, dead_peer("mpi-finalize", 3));
 
 /// Three ranks write 8 MiB chunks of one rank from four threads each; it may hold one at a time.
 #[test]

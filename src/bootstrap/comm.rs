@@ -7,6 +7,7 @@ use mpi::ffi;
 use mpi::raw::FromRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
+use std::time::{Duration, Instant};
 
 use crate::error::{BootstrapError, Result};
 
@@ -64,6 +65,28 @@ impl JobComm {
         self.comm.barrier();
     }
 
+    /// Collective: like [`JobComm::barrier`], but it stops waiting (false) once `give_up`, asked
+    /// with the time waited so far, says so; the barrier is then left unfinished, and this
+    /// communicator must not be used again.
+    pub fn barrier_unless(&self, mut give_up: impl FnMut(Duration) -> bool) -> bool {
+        let started = Instant::now();
+        let mut request = self.comm.immediate_barrier();
+        let mut pause = Duration::from_micros(50);
+        loop {
+            match request.test() {
+                Ok(_) => return true,
+                Err(pending) => request = pending,
+            }
+            if give_up(started.elapsed()) {
+                // MPI still owns the request; dropping it unfinished is an error in rsmpi.
+                std::mem::forget(request);
+                return false;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+
     /// Every rank's bytes, indexed by rank (allgather of lengths, then allgatherv).
     pub fn allgather_bytes(&self, mine: &[u8]) -> Vec<Vec<u8>> {
         let n = self.size() as usize;
@@ -117,5 +140,60 @@ impl JobComm {
         let mut v = value;
         self.comm.process_at_rank(0).broadcast_into(&mut v);
         v
+    }
+}
+
+/// What `MPI_Finalize` runs first (see [`on_mpi_finalize`]).
+static FINALIZE_HOOK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+unsafe extern "C" fn run_finalize_hook(
+    _comm: ffi::MPI_Comm,
+    _keyval: i32,
+    _value: *mut std::ffi::c_void,
+    _extra: *mut std::ffi::c_void,
+) -> i32 {
+    if let Some(hook) = FINALIZE_HOOK.get() {
+        // No unwinding into MPI.
+        if std::panic::catch_unwind(hook).is_err() {
+            tracing::error!("the MPI_Finalize hook panicked");
+        }
+    }
+    0
+}
+
+/// The attribute is never copied to a duplicate of `MPI_COMM_SELF`.
+unsafe extern "C" fn no_copy(
+    _comm: ffi::MPI_Comm,
+    _keyval: i32,
+    _extra: *mut std::ffi::c_void,
+    _value_in: *mut std::ffi::c_void,
+    _value_out: *mut std::ffi::c_void,
+    flag: *mut i32,
+) -> i32 {
+    // SAFETY: MPI passes a valid flag to write.
+    unsafe { *flag = 0 };
+    0
+}
+
+/// Makes `MPI_Finalize` call `hook` first, while MPI still works: MPI deletes the attributes of
+/// `MPI_COMM_SELF` at the very start of `MPI_Finalize`, and the one set here runs `hook` as it
+/// goes. Once per process; later calls do nothing.
+pub fn on_mpi_finalize(hook: fn()) {
+    if FINALIZE_HOOK.set(hook).is_err() {
+        return;
+    }
+    let mut keyval = 0;
+    // SAFETY: plain MPI calls with valid pointers; the callback matches MPI's delete function
+    // type and ignores its arguments; the attribute's value is never read.
+    let rc = unsafe {
+        let rc = ffi::MPI_Comm_create_keyval(Some(no_copy), Some(run_finalize_hook), &mut keyval, std::ptr::null_mut());
+        if rc == 0 {
+            ffi::MPI_Comm_set_attr(ffi::RSMPI_COMM_SELF, keyval, std::ptr::null_mut())
+        } else {
+            rc
+        }
+    };
+    if rc != 0 {
+        tracing::warn!(rc, "cannot hook MPI_Finalize; a rank that ends MPI without benchfs_finalize may leave the others waiting");
     }
 }

@@ -12,5 +12,5 @@ mod contact;
 mod same_node;
 mod start;
 
-pub use comm::JobComm;
+pub use comm::{on_mpi_finalize, JobComm};
 pub use start::{attach, start, Running};

@@ -5,6 +5,9 @@
 //! makes every rank return an error rather than wait forever in the next collective.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::comm::JobComm;
 use super::contact::Contact;
@@ -13,7 +16,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::Rank;
 use crate::rpc::keys::{Access, Keys};
-use crate::rpc::EXTERNAL_SOURCE;
+use crate::rpc::{Team, EXTERNAL_SOURCE};
 use crate::runtime::{Peers, ProgressThread, RankState, Starting};
 
 /// A rank whose progress thread is serving (or, attached, is connected).
@@ -22,6 +25,9 @@ pub struct Running<S: RankState> {
     comm: JobComm,
     /// The contact file this rank published, removed when the job stops serving.
     contact_file: Option<PathBuf>,
+    /// For a serving rank: a dead rank's number plus one once one is found (0: none), and how
+    /// long its stop may wait for the others before it asks whether they are still there.
+    lost: Option<(Arc<AtomicU32>, Option<Duration>)>,
 }
 
 /// Collective: starts this rank's progress thread and returns once every rank serves.
@@ -35,6 +41,7 @@ pub fn start<S: RankState>(comm: JobComm) -> Result<Running<S>> {
     let uid = unsafe { libc::getuid() };
     let dir = config.data_dir.join(format!("benchfs-{uid}-{tag:016x}")).join(format!("rank{rank}"));
     let (chunk_size, contact_file) = (config.chunk_size, config.contact_file.clone());
+    let probe = config.peer_timeout.map(|t| (t / 4).min(Duration::from_secs(1)));
     let made = crate::storage::make_store_dir(&config.data_dir, &dir).map_err(|e| Error::Storage(e.into()));
     agreed(&comm, made)?;
     let local_dirs = same_node_dirs(&comm, &dir, config.node_local);
@@ -50,9 +57,12 @@ pub fn start<S: RankState>(comm: JobComm) -> Result<Running<S>> {
         _ => Ok(()),
     };
     let ranks_on_node = comm.ranks_on_node();
-    let (progress, ready) = starting.connect(Peers { addresses, local_dirs, ranks_on_node, access: Access::Rank(keys) });
+    let lost = Arc::new(AtomicU32::new(0));
+    let team = Team { addresses, local_dirs, access: Access::Rank(keys), lost: lost.clone() };
+    let peers = Peers { team, ranks_on_node };
+    let (progress, ready) = starting.connect(peers);
     let contact_file = if rank == 0 { contact_file } else { None };
-    let running = Running { progress, comm, contact_file };
+    let running = Running { progress, comm, contact_file, lost: Some((lost, probe)) };
     agreed(&running.comm, ready.and(published))?;
     Ok(running)
 }
@@ -71,8 +81,10 @@ pub fn attach<S: RankState>(comm: JobComm, contact_file: &Path) -> Result<Runnin
     let local_dirs = vec![None; contact.addresses.len()];
     let ranks_on_node = comm.ranks_on_node();
     let access = Access::Client(contact.client_key);
-    let (progress, ready) = starting.connect(Peers { addresses: contact.addresses, local_dirs, ranks_on_node, access });
-    let running = Running { progress, comm, contact_file: None };
+    let lost = Arc::new(AtomicU32::new(0));
+    let team = Team { addresses: contact.addresses, local_dirs, access, lost };
+    let (progress, ready) = starting.connect(Peers { team, ranks_on_node });
+    let running = Running { progress, comm, contact_file: None, lost: None };
     agreed(&running.comm, ready)?;
     Ok(running)
 }
@@ -89,12 +101,45 @@ impl<S: RankState> Running<S> {
                 tracing::warn!(path = %path.display(), error = %e, "could not remove the contact file");
             }
         }
-        self.comm.barrier();
+        if let Some((lost, probe)) = self.lost.clone() {
+            if let Some(rank) = self.wait_for_all(&lost, probe) {
+                return self.stop_without(rank);
+            }
+        } else {
+            self.comm.barrier();
+        }
         print_stats(&self.comm);
         self.progress.close_transport();
         self.comm.barrier();
         self.progress.stop();
         Ok(())
+    }
+
+    /// The first barrier of a serving rank's stop, which a dead rank would never join: while it
+    /// waits longer than a probe interval, it asks every rank whether it is still there, and it
+    /// gives up once one is found dead (returned). A slow rank that answers is waited for.
+    fn wait_for_all(&self, lost: &AtomicU32, probe: Option<Duration>) -> Option<Rank> {
+        let mut asked = false;
+        let complete = self.comm.barrier_unless(|waited| {
+            if !asked && probe.is_some_and(|p| waited >= p) {
+                self.progress.ping_all();
+                asked = true;
+            }
+            lost.load(Ordering::Acquire) != 0
+        });
+        (!complete).then(|| Rank(lost.load(Ordering::Acquire).saturating_sub(1)))
+    }
+
+    /// The end of a rank whose job lost `dead`: no statistics, no more MPI (its barriers would
+    /// wait for the dead rank), every endpoint closed at once; the store is removed as usual.
+    fn stop_without(self, dead: Rank) -> Result<()> {
+        tracing::error!(%dead, "a rank of the job is gone: this rank stops without it (its data and records are lost)");
+        let Running { mut progress, comm, .. } = self;
+        progress.close_transport_now();
+        progress.stop();
+        // Its barrier never completes: MPI is not asked to free it.
+        std::mem::forget(comm);
+        Err(Error::PeerLost(dead))
     }
 }
 

@@ -161,12 +161,27 @@ fn enter(comm: mpi::ffi::MPI_Comm, start: impl FnOnce(JobComm) -> Result<Running
         return Ok(());
     }
     let running = start(JobComm::duplicate(comm)?)?;
+    bootstrap::on_mpi_finalize(finalize_left_open);
     let progress = running.progress();
     g.handle = Some(Arc::new(Handle { driver: progress.driver().clone(), spin: progress.spin() }));
     g.running = Some(running);
     g.depth = 1;
     SESSION.store(NEXT_SESSION.fetch_add(1, Ordering::Relaxed), Ordering::Release);
     Ok(())
+}
+
+/// What `MPI_Finalize` runs first: the finalize an application left out, so that its rank still
+/// takes part in the others' `benchfs_finalize` (which would otherwise wait for it).
+fn finalize_left_open() {
+    let open = global().depth;
+    if open > 0 {
+        tracing::warn!("MPI_Finalize without benchfs_finalize: finalizing BenchFS first");
+    }
+    for _ in 0..open {
+        if let Err(e) = finalize() {
+            tracing::warn!(error = %e, "finalize at MPI_Finalize failed");
+        }
+    }
 }
 
 /// Collective: like `benchfs_finalize`. Only the outermost call tears down.

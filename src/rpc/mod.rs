@@ -18,6 +18,6 @@ mod server;
 mod transport;
 pub mod wire;
 
-pub use node::Node;
+pub use node::{Node, Team};
 pub use server::spawn_serve;
 pub use wire::{Attr, DirEntry, EXTERNAL_SOURCE};

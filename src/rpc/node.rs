@@ -4,6 +4,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
 
 use super::credit::Credit;
 use super::fence::Fences;
@@ -115,25 +117,29 @@ impl Node {
     }
 }
 
+/// What a rank knows of the job it serves in (or attaches to) when its node is built.
+pub struct Team {
+    /// UCX worker addresses of the serving ranks, by rank.
+    pub addresses: Vec<Vec<u8>>,
+    /// Store directories of the same-node ranks whose chunk files this rank may use directly.
+    pub local_dirs: Vec<Option<PathBuf>>,
+    /// The keys this rank sends and serves with.
+    pub access: Access,
+    /// Set to a dead rank's number plus one once one is found.
+    pub lost: Arc<AtomicU32>,
+}
+
 impl Node {
-    /// Builds the node of `rank` among `addresses.len()` serving ranks. `dir` is the chunk-store
-    /// directory of a serving rank; an attached client (`EXTERNAL_SOURCE`) has none.
-    /// `local_dirs` are the store directories of the same-node ranks this rank may use directly.
-    pub fn build(
-        config: Config,
-        rank: Rank,
-        dir: Option<&Path>,
-        worker: Worker,
-        addresses: Vec<Vec<u8>>,
-        local_dirs: Vec<Option<PathBuf>>,
-        access: Access,
-    ) -> Result<Node> {
+    /// Builds the node of `rank` among `team.addresses.len()` serving ranks. `dir` is the
+    /// chunk-store directory of a serving rank; an attached client (`EXTERNAL_SOURCE`) has none.
+    pub fn build(config: Config, rank: Rank, dir: Option<&Path>, worker: Worker, team: Team) -> Result<Node> {
+        let Team { addresses, local_dirs, access, lost } = team;
         let nranks = addresses.len() as u32;
         // A client attached from another job cannot rely on that job's mpirun to end it when the
         // serving job dies: it always watches its peers.
         let detect_failures = config.detect_peer_failure || rank.0 == EXTERNAL_SOURCE;
         let settings =
-            TransportSettings { rndv_threshold: config.rndv_threshold, detect_failures, access, peer_timeout: config.peer_timeout };
+            TransportSettings { rndv_threshold: config.rndv_threshold, detect_failures, access, peer_timeout: config.peer_timeout, lost };
         let transport = Transport::new(worker, rank, addresses, settings)?;
         let store = match (dir, config.io_backend) {
             (None, _) => None,

@@ -11,6 +11,8 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -100,6 +102,7 @@ pub struct Transport {
     /// Silence after which a rank with calls pending counts as dead (`None`: never).
     peer_timeout: Option<Duration>,
     next_watch: Cell<Instant>,
+    lost: Arc<AtomicU32>,
 }
 
 /// How a transport sends and whom it serves.
@@ -112,6 +115,8 @@ pub struct TransportSettings {
     pub access: Access,
     /// Silence after which a rank with calls pending counts as dead (`None`: never).
     pub peer_timeout: Option<Duration>,
+    /// Set to a dead rank's number plus one when one is found (read by `benchfs_finalize`).
+    pub lost: Arc<AtomicU32>,
 }
 
 /// What this rank has heard from each serving rank (see [`Transport::watch`]).
@@ -143,7 +148,7 @@ impl Transport {
     /// worker addresses; `rank` is this rank among them, or `wire::EXTERNAL_SOURCE` for an
     /// attached client.
     pub fn new(worker: Worker, rank: Rank, addresses: Vec<Vec<u8>>, settings: TransportSettings) -> Result<Transport> {
-        let TransportSettings { rndv_threshold, detect_failures, access, peer_timeout } = settings;
+        let TransportSettings { rndv_threshold, detect_failures, access, peer_timeout, lost } = settings;
         let (credential, keys) = (access.credential(), access.keys());
         let pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>> = Rc::default();
         let incoming: Rc<RefCell<VecDeque<Incoming>>> = Rc::default();
@@ -170,6 +175,7 @@ impl Transport {
             liveness,
             peer_timeout,
             next_watch: Cell::new(Instant::now()),
+            lost,
         })
     }
 
@@ -209,13 +215,19 @@ impl Transport {
             let silent = now.saturating_duration_since(heard.get().max(since));
             if silent >= timeout {
                 tracing::warn!(rank, ?silent, "a rank stopped answering; calls to it fail with EIO from now on");
-                self.liveness.dead[rank as usize].set(true);
-                fail_calls_to(&self.pending, Rank(rank));
+                self.declare_dead(Rank(rank));
             } else if silent >= probe && !self.liveness.pinging[rank as usize].get() {
                 ping.push(Rank(rank));
             }
         }
         ping
+    }
+
+    /// Asks every other rank whether it is there, and returns when each has answered or is found
+    /// dead: what `benchfs_finalize` does when its barrier is slow to complete.
+    pub async fn ping_all(&self) {
+        let others = (0..self.addresses.len() as u32).map(Rank).filter(|&r| r != self.rank);
+        crate::join::join_all(others.map(|r| self.ping(r)).collect()).await;
     }
 
     /// Asks `rank` whether it is there (see [`Transport::watch`]).
@@ -225,8 +237,23 @@ impl Transport {
         // SAFETY: no raw memory is involved; the call is awaited here.
         let answered = unsafe { self.call(rank, &Request::Ping, SendBuf::None, None) }.await;
         pinging.set(false);
-        if let Err(e) = answered {
-            tracing::debug!(%rank, error = %e, "ping unanswered");
+        match answered {
+            Ok(_) | Err(Error::Remote { .. }) => {}
+            // Not even sent (no endpoint can be made to it, say): it is out of reach.
+            Err(e) => {
+                tracing::warn!(%rank, error = %e, "a rank cannot be reached; calls to it fail with EIO from now on");
+                self.declare_dead(rank);
+            }
+        }
+    }
+
+    /// From now on `rank` counts as dead: its pending calls fail with `PeerLost`, and so does
+    /// every later call to it.
+    fn declare_dead(&self, rank: Rank) {
+        if let Some(dead) = self.liveness.dead.get(rank.0 as usize) {
+            dead.set(true);
+            self.lost.store(rank.0 + 1, Ordering::Release);
+            fail_calls_to(&self.pending, rank);
         }
     }
 
@@ -397,6 +424,19 @@ impl Transport {
     }
 
     /// Completes all sends, then closes every endpoint.
+    /// Closes every endpoint at once, without flushing or a word with the peers (some are gone):
+    /// the end of a job that lost a rank.
+    pub async fn shutdown_now(&self) {
+        let endpoints: Vec<Rc<Endpoint>> = self.endpoints.borrow_mut().iter_mut().filter_map(Option::take).collect();
+        for ep in endpoints {
+            if let Ok(ep) = Rc::try_unwrap(ep) {
+                if let Err(e) = self.worker.close_now(ep).await {
+                    tracing::debug!(error = %e, "endpoint close");
+                }
+            }
+        }
+    }
+
     pub async fn shutdown(&self) {
         if let Err(e) = self.worker.flush().await {
             tracing::warn!(error = %e, "worker flush failed at shutdown");

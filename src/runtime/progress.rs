@@ -19,7 +19,7 @@ use super::{reply_pair, run_loop, Mailbox};
 use crate::config::Config;
 use crate::error::{BootstrapError, Error, Result};
 use crate::ids::Rank;
-use crate::rpc::Node;
+use crate::rpc::{Node, Team};
 use crate::ucx::{Context, Worker};
 
 /// Work for the progress thread, sent by an application thread: it runs there with the rank's
@@ -34,14 +34,10 @@ pub trait RankState: 'static {
 
 /// What a starting progress thread learns about the other ranks.
 pub struct Peers {
-    /// UCX worker addresses of the serving ranks, by rank.
-    pub addresses: Vec<Vec<u8>>,
-    /// Store directories of the ranks on this node whose chunk files this rank may use directly.
-    pub local_dirs: Vec<Option<PathBuf>>,
+    /// The job as the node needs it.
+    pub team: Team,
     /// Ranks of this job (the serving one, or the attaching one) on this node.
     pub ranks_on_node: u32,
-    /// The keys this rank sends and serves with.
-    pub access: crate::rpc::keys::Access,
 }
 
 /// Messages from a starting progress thread to the thread that starts it.
@@ -133,6 +129,23 @@ impl<S: RankState> ProgressThread<S> {
         });
     }
 
+    /// Asks every other rank whether it is still there, without waiting for the answers (see
+    /// `Transport::ping_all`): a rank that is gone is then found within the peer timeout.
+    pub fn ping_all(&self) {
+        drop(self.driver.mailbox().send(Box::new(|state: &Rc<S>, executor: &LocalExecutor<'static>| {
+            let node = state.node().clone();
+            executor.spawn(async move { node.transport.ping_all().await }).detach();
+        })));
+    }
+
+    /// Closes every endpoint at once, without a word with the peers; the thread keeps running.
+    pub fn close_transport_now(&self) {
+        self.run(|state| {
+            let node = state.node().clone();
+            Box::pin(async move { node.transport.shutdown_now().await })
+        });
+    }
+
     /// Stops the loop and joins the thread (which then tears the node down).
     pub fn stop(&mut self) {
         self.run(|state| {
@@ -202,7 +215,7 @@ fn progress_main<S: RankState>(
     let Some(worker) = boot_worker(&boot) else { return };
     let Ok(peers) = peers.recv() else { return };
     driver.set_hot_spin(peers.ranks_on_node as usize <= online_cpus());
-    let node = match Node::build(config, rank, dir.as_deref(), worker, peers.addresses, peers.local_dirs, peers.access) {
+    let node = match Node::build(config, rank, dir.as_deref(), worker, peers.team) {
         Ok(node) => Rc::new(node),
         Err(e) => {
             let _ = boot.send(Boot::Ready(Err(e)));

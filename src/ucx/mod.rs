@@ -503,8 +503,19 @@ impl Worker {
     /// Starts closing an endpoint, flushing what it has in flight (a failed one is closed at
     /// once). The endpoint's failure slot stays alive until the close completes.
     pub fn close(&self, ep: Endpoint) -> Op {
+        let force = ep.failure.failed.get();
+        self.close_with(ep, force)
+    }
+
+    /// Closes an endpoint without flushing or any word with its peer (which may be gone): what
+    /// it has in flight is cancelled.
+    pub fn close_now(&self, ep: Endpoint) -> Op {
+        self.close_with(ep, true)
+    }
+
+    fn close_with(&self, ep: Endpoint, force: bool) -> Op {
         let raw = ep.raw.replace(ptr::null_mut());
-        let flags = if ep.failure.failed.get() { sys::UCP_EP_CLOSE_FLAG_FORCE } else { 0 };
+        let flags = if force { sys::UCP_EP_CLOSE_FLAG_FORCE } else { 0 };
         start_op("ucp_ep_close_nbx", Some(Box::new(ep.failure)), 0, |user_data| {
             let param = sys::ucp_request_param_t {
                 op_attr_mask: sys::UCP_OP_ATTR_FIELD_CALLBACK | sys::UCP_OP_ATTR_FIELD_USER_DATA | sys::UCP_OP_ATTR_FIELD_FLAGS,
