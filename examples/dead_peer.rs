@@ -5,6 +5,8 @@
 //!   files stay usable, and `benchfs_finalize` returns (EIO) on every survivor, including one
 //!   that never called the dead rank. MPI collectives cannot span a dead rank, so each survivor
 //!   prints its own `dead_peer: rank R: N passed, M failed` line and leaves without `MPI_Finalize`.
+//! * `stop`: the same, but the last rank is only stopped (SIGSTOP), as a rank behind a link that
+//!   went down would be: alive, silent. Rank 0 kills it at the end.
 //! * `mpi-finalize`: the last rank calls `MPI_Finalize` without `benchfs_finalize`; the others'
 //!   `benchfs_finalize` still completes (BenchFS finalizes that rank as its `MPI_Finalize` starts).
 
@@ -84,10 +86,16 @@ fn main() {
         benchfs::close(benchfs::open(&theirs, libc::O_CREAT | libc::O_WRONLY, 0o644).expect("create on the victim")).expect("close");
         prepared = Some((mine, theirs, fd, offset, own));
     }
+    let mut victim_pid = 0i32;
+    if me == victim {
+        victim_pid = std::process::id() as i32;
+    }
+    world.process_at_rank(victim as i32).broadcast_into(&mut victim_pid);
     world.barrier();
     if me == victim {
-        // SAFETY: raise has no preconditions; this process ends here.
-        unsafe { libc::raise(libc::SIGKILL) };
+        let signal = if mode == "stop" { libc::SIGSTOP } else { libc::SIGKILL };
+        // SAFETY: raise has no preconditions; this process ends (or halts) here.
+        unsafe { libc::raise(signal) };
     }
     std::thread::sleep(Duration::from_millis(500));
     if let Some((mine, theirs, fd, offset, own)) = prepared {
@@ -115,6 +123,10 @@ fn main() {
     // return, with EIO.
     timed(&mut results, bound + Duration::from_secs(2), "finalize with a dead rank", &mut benchfs::finalize, Some(libc::EIO));
     let ok = report(me, &results);
+    if me == 0 && mode == "stop" {
+        // SAFETY: kill has no memory preconditions; the pid is the halted rank's.
+        unsafe { libc::kill(victim_pid, libc::SIGKILL) };
+    }
     // No MPI_Finalize: it would wait for the dead rank.
     std::process::exit(if ok { 0 } else { 1 });
 }

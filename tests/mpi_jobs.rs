@@ -705,7 +705,7 @@ fn full_store(np: u32) {
 mpi_test!(fd_budget_np4, run_c("fd_budget", 4, SMALL, &[]));
 
 /// A rank leaves the job in the middle (`dead_peer`, see the example): killed while the launcher
-/// keeps the job (`kill`; calls that need it fail with EIO within `BENCHFS_PEER_TIMEOUT`, 3 s
+/// keeps the job (`kill`), or halted like a rank behind a dead link (`stop`; calls that need it fail with EIO within `BENCHFS_PEER_TIMEOUT`, 3 s
 /// here, and every survivor's finalize returns EIO, including one that never called it), or
 /// through `MPI_Finalize` without `benchfs_finalize` (`mpi-finalize`; the others finalize as
 /// usual). Each survivor reports on its own (no MPI collective can span a dead rank).
@@ -728,6 +728,7 @@ fn dead_peer(mode: &str, np: u32) {
 }
 
 mpi_test!(dead_peer_killed_np4, dead_peer("kill", 4));
+mpi_test!(dead_peer_halted_np4, dead_peer("stop", 4));
 mpi_test!(dead_peer_mpi_finalize_np3, dead_peer("mpi-finalize", 3));
 
 /// Three ranks write 8 MiB chunks of one rank from four threads each; it may hold one at a time.
