@@ -705,10 +705,11 @@ fn full_store(np: u32) {
 mpi_test!(fd_budget_np4, run_c("fd_budget", 4, SMALL, &[]));
 
 /// A rank leaves the job in the middle (`dead_peer`, see the example): killed while the launcher
-/// keeps the job (`kill`), or halted like a rank behind a dead link (`stop`; calls that need it fail with EIO within `BENCHFS_PEER_TIMEOUT`, 3 s
-/// here, and every survivor's finalize returns EIO, including one that never called it), or
-/// through `MPI_Finalize` without `benchfs_finalize` (`mpi-finalize`; the others finalize as
-/// usual). Each survivor reports on its own (no MPI collective can span a dead rank).
+/// keeps the job (`kill`) or halted like a rank behind a dead link (`stop`), so that calls that
+/// need it fail with EIO within `BENCHFS_PEER_TIMEOUT` (3 s here) and every survivor's finalize
+/// returns EIO, including one that never called it; or gone through `MPI_Finalize` without
+/// `benchfs_finalize` (`mpi-finalize`; the others finalize as usual). Each survivor reports on
+/// its own (no MPI collective can span a dead rank).
 fn dead_peer(mode: &str, np: u32) {
     let _guard = serial();
     let exe = example_binary("dead_peer");
