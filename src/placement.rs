@@ -1,43 +1,26 @@
 //! Placement: which rank stores a chunk, and which rank holds the metadata of a path.
 //!
-//! Every rank builds the same [`Ring`] from the job size alone, so placement needs no
-//! communication: two ranks that agree on `nranks` agree on every owner.
+//! Every rank computes the same owners from the job size alone, so placement needs no
+//! communication and no table: two ranks that agree on `nranks` agree on every owner.
 //!
-//! # Design: equal partitions, assigned by replaying the job's growth
+//! # Design: jump consistent hashing
 //!
-//! The 64-bit hash space is cut into `Q` equal partitions, the virtual nodes, and a table maps
-//! each partition to its rank. With `V` virtual nodes per rank (rounded up to a power of two) and
-//! `N` ranks, `Q = V * N.next_power_of_two()`, so `Q` is a power of two and a key's partition is
-//! the top `log2(Q)` bits of its hash. A lookup is one xxh64 and one array read.
-//!
-//! The table for `N` ranks is the result of growing a job one rank at a time from a single rank
-//! that owns all `V` partitions. Adding rank `n` (going from `n` to `n + 1` ranks) is two steps:
-//!
-//! 1. If `n` is a power of two, every partition is split into its two halves, both kept by the
-//!    same rank. No key changes owner. At that moment every rank holds exactly `V * n / n = V`
-//!    partitions, so after the split they still hold equal numbers (this is why `V` is rounded
-//!    up to a power of two).
-//! 2. The new rank takes `floor(Q / (n + 1))` partitions, one at a time, each from a rank that
-//!    currently holds the most: the existing ranks give in a fixed round-robin order that is
-//!    carried over from one step to the next and puts ranks holding an extra partition first.
-//!    Which of its partitions a donor gives up is picked by a fixed hash, so each rank's
-//!    partitions end up scattered over the hash space.
+//! A key is hashed with xxh64, and the hash is mapped to a rank with the jump consistent hash of
+//! Lamping and Veach ("A Fast, Minimal Memory, Consistent Hash Algorithm", 2014): a short loop
+//! that follows the key's path as the job grows one rank at a time, jumping ahead by a random
+//! (key-seeded) stride each step, and stops at the last rank it lands on below `nranks`.
 //!
 //! Consequences:
 //!
-//! * Balance: every rank owns `floor(Q / N)` or `ceil(Q / N)` partitions, i.e. the same share of
-//!   the hash space to within `1 / V` (0.4 % with the default `V = 256`). What remains is the
-//!   sampling noise of the keys themselves, which no hash-based placement can remove.
-//! * Consistency: the table for `N + 1` ranks differs from the one for `N` only in the partitions
-//!   taken by rank `N`, so exactly a fraction `floor(Q / (N + 1)) / Q ~ 1 / (N + 1)` of all keys
-//!   moves, and every one of them moves to the new rank.
-//! * Cost: building takes `O(Q)` steps (milliseconds at 1024 ranks) and the table takes
-//!   `4 * Q` bytes, between 4 and 8 bytes per rank per virtual node (1 MiB at 1024 ranks).
-//!
-//! Random virtual-node points on a ring would be simpler to build but each rank's share of the
-//! hash space would then vary by about `1 / sqrt(V)`; at 1024 ranks, where the sampling noise of
-//! a million chunks is already 2.5 %, keeping every rank within 10 % of the mean would need
-//! thousands of points per rank.
+//! * Balance: every rank receives a key with probability exactly `1 / nranks`; what remains is
+//!   the sampling noise of the keys themselves, which no hash-based placement can remove.
+//! * Consistency: going from `N` to `N + 1` ranks moves a fraction `1 / (N + 1)` of the keys,
+//!   every one of them to the new rank.
+//! * Cost: no state at all (placement for 10,000 ranks takes no memory; the table of equal
+//!   partitions this replaced needed 1 KiB per rank per rank, 16 MiB each at 10,000 ranks), and
+//!   `O(log N)` steps per lookup: about 2 at 4 ranks, 10 at 10,000 (tens of nanoseconds).
+//! * Determinism: the loop uses 64-bit integer arithmetic and IEEE double division, which
+//!   give the same results on every platform Rust supports (no fused operations are formed).
 //!
 //! # Keys
 //!
@@ -45,56 +28,35 @@
 //! its path, so a rename moves no data. Metadata is placed by xxh64 of the normalised path. The
 //! two use different seeds so that a file's metadata rank and its chunk ranks are unrelated.
 
-use std::collections::VecDeque;
 use std::fmt;
 
 use xxhash_rust::xxh64::xxh64;
 
 use crate::ids::{ChunkIndex, InodeId, Rank};
 
-/// Virtual nodes per rank used by [`Ring::new`].
-pub const DEFAULT_VNODES_PER_RANK: u32 = 256;
-
-/// The most ranks a job may have (a serving job at init, or the job a contact file names): the
-/// ring's table then holds 2^28 partitions (1 GiB), and no job comes near it.
+/// The most ranks a job may have (a serving job at init, or the job a contact file names): a
+/// bound on what a damaged contact file can make a client set up; no job comes near it.
 pub const MAX_RANKS: u32 = 1 << 20;
 
-/// Seeds of the three hash functions. Every rank of a job must use the same values: changing one
+/// Seeds of the two hash functions. Every rank of a job must use the same values: changing one
 /// relocates every chunk or every metadata record.
 const CHUNK_SEED: u64 = 0x243f_6a88_85a3_08d3;
 const PATH_SEED: u64 = 0x1319_8a2e_0370_7344;
-const DONOR_SEED: u64 = 0xa409_3822_299f_31d0;
 
-/// Maps chunks and paths to ranks. Immutable once built, so it can be shared between threads.
-#[derive(Clone)]
+/// Maps chunks and paths to ranks. Holds only the job size; `Copy`, and shared freely.
+#[derive(Clone, Copy)]
 pub struct Ring {
     nranks: u32,
-    /// `owner[p]` is the rank owning partition `p`. The length is a power of two.
-    owner: Box<[u32]>,
 }
 
 impl Ring {
-    /// A ring over `nranks` ranks with [`DEFAULT_VNODES_PER_RANK`] virtual nodes per rank.
+    /// The placement over `nranks` ranks.
     ///
     /// # Panics
     /// If `nranks` is 0.
     pub fn new(nranks: u32) -> Ring {
-        Ring::with_vnodes(nranks, DEFAULT_VNODES_PER_RANK)
-    }
-
-    /// A ring over `nranks` ranks with at least `vnodes_per_rank` virtual nodes per rank. The
-    /// count is rounded up to a power of two; each rank then owns between that many and twice
-    /// that many partitions.
-    ///
-    /// # Panics
-    /// If `nranks` or `vnodes_per_rank` is 0, or if the table would need 2^32 partitions or more.
-    pub fn with_vnodes(nranks: u32, vnodes_per_rank: u32) -> Ring {
         assert!(nranks >= 1, "a ring needs at least one rank");
-        assert!(vnodes_per_rank >= 1, "a rank needs at least one virtual node");
-        let vnodes = u64::from(vnodes_per_rank).next_power_of_two();
-        let partitions = vnodes * u64::from(nranks).next_power_of_two();
-        assert!(partitions <= u64::from(u32::MAX), "{nranks} ranks with {vnodes} virtual nodes each need too many partitions");
-        Ring { nranks, owner: assign(nranks, vnodes as u32) }
+        Ring { nranks }
     }
 
     /// The number of ranks the ring places data on.
@@ -119,86 +81,28 @@ impl Ring {
     }
 
     fn owner_of(&self, hash: u64) -> Rank {
-        Rank(self.owner[scale(hash, self.owner.len())])
+        Rank(jump(hash, self.nranks))
     }
 }
 
 impl fmt::Debug for Ring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ring").field("nranks", &self.nranks).field("partitions", &self.owner.len()).finish()
+        f.debug_struct("Ring").field("nranks", &self.nranks).finish()
     }
 }
 
-/// Maps a uniform 64-bit hash to `0..n` as `floor(hash * n / 2^64)`. For `n` a power of two
-/// this is the top `log2(n)` bits, so partition `p` of a table of size `n` is exactly the union
-/// of partitions `2p` and `2p + 1` of a table of size `2n`.
-fn scale(hash: u64, n: usize) -> usize {
-    ((u128::from(hash) * n as u128) >> 64) as usize
-}
-
-/// Builds the partition -> rank table for `nranks` ranks by adding ranks one at a time, as the
-/// module documentation describes. `vnodes` is a power of two.
-fn assign(nranks: u32, vnodes: u32) -> Box<[u32]> {
-    let mut held: Vec<Vec<u32>> = Vec::with_capacity(nranks as usize);
-    held.push((0..vnodes).collect());
-    // The order in which ranks give partitions away. Invariant: every rank holds `c` or `c + 1`
-    // partitions for some `c`, and those holding `c + 1` come first. Taking from the front and
-    // requeueing at the back therefore always takes from a rank that holds the most, and keeps
-    // the invariant.
-    let mut donors: VecDeque<u32> = VecDeque::with_capacity(nranks as usize);
-    donors.push_back(0);
-    let mut partitions = vnodes as usize;
-    for new in 1..nranks {
-        if new.is_power_of_two() {
-            // Every rank holds exactly `partitions / new`, so after doubling all still hold the
-            // same number and the donor order stays valid.
-            split_all(&mut held);
-            partitions *= 2;
-        }
-        let share = partitions / (new as usize + 1);
-        let mut taken = Vec::with_capacity(share);
-        for draw in 0..share {
-            let donor = donors.pop_front().expect("a ring has at least one rank");
-            let parts = &mut held[donor as usize];
-            // Donors keep at least `share >= vnodes >= 1` partitions, so `parts` is not empty.
-            let pick = scale(donor_hash(new, draw as u32), parts.len());
-            taken.push(parts.swap_remove(pick));
-            donors.push_back(donor);
-        }
-        // All ranks now hold `share` or `share + 1` partitions; the new one holds `share`, so it
-        // belongs at the back.
-        held.push(taken);
-        donors.push_back(new);
+/// The jump consistent hash of `key` over `buckets` buckets (see the module documentation):
+/// the last bucket below `buckets` that the key's path of jumps lands on.
+fn jump(mut key: u64, buckets: u32) -> u32 {
+    let (mut landed, mut next) = (0u64, 0u64);
+    while next < u64::from(buckets) {
+        landed = next;
+        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+        // The next bucket this key would move to as the job grows: `(landed + 1) / r` for a
+        // uniform `r` in (0, 1], drawn from the top 31 bits of the key.
+        next = ((landed + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as u64;
     }
-    let mut owner = vec![0u32; partitions];
-    for (rank, parts) in held.iter().enumerate() {
-        for &p in parts {
-            owner[p as usize] = rank as u32;
-        }
-    }
-    owner.into_boxed_slice()
-}
-
-/// Doubles the number of partitions: partition `p` becomes `2p` and `2p + 1`, both kept by the
-/// rank that owned `p`, so every hash keeps its owner.
-fn split_all(held: &mut [Vec<u32>]) {
-    for parts in held {
-        let before = parts.len();
-        parts.reserve(before);
-        for i in 0..before {
-            let p = parts[i];
-            parts[i] = 2 * p;
-            parts.push(2 * p + 1);
-        }
-    }
-}
-
-/// The hash that chooses which partition a donor gives up on the `draw`-th move to `new_rank`.
-fn donor_hash(new_rank: u32, draw: u32) -> u64 {
-    let mut key = [0u8; 8];
-    key[..4].copy_from_slice(&new_rank.to_le_bytes());
-    key[4..].copy_from_slice(&draw.to_le_bytes());
-    xxh64(&key, DONOR_SEED)
+    landed as u32
 }
 
 #[cfg(test)]
@@ -229,40 +133,43 @@ mod tests {
     }
 
     /// The allowed deviation for `items` keys on `nranks` ranks: 10 %, unless sampling noise
-    /// alone makes that unattainable. Even with exactly equal shares of the hash space, a rank's
-    /// count deviates from the mean by binomial noise; the largest of `nranks` such deviations is
-    /// typically 3 to 3.5 sigma and exceeds 4 sigma with probability below `nranks * 6.4e-5`.
-    /// So the bound is the larger of 10 % and 4 sigma. For 1.6 M chunks that is 10 % up to 256
-    /// ranks and 10.1 % at 1024 (sigma 2.53 %); for 100 k paths, sigma is 5 % at 256 ranks and
-    /// 10 % at 1024, so no placement can keep every rank within 10 % there.
+    /// alone makes that unattainable. Even with exactly equal shares, a rank's count deviates
+    /// from the mean by binomial noise; the largest of `nranks` such deviations exceeds 5 sigma
+    /// with probability below `nranks * 5.8e-7` (0.6 % at 10,000 ranks). So the bound is the
+    /// larger of 10 % and 5 sigma: for 1.6 M chunks that is 10 % up to 256 ranks and 39.5 % at
+    /// 10,000 (mean 160 per rank); the tests keep at least 200 keys per rank on average.
     fn allowed_deviation(items: u64, nranks: u32) -> f64 {
-        f64::max(0.10, 4.0 * sampling_sigma(items, nranks))
+        f64::max(0.10, 5.0 * sampling_sigma(items, nranks))
     }
 
-    fn partitions_per_rank(ring: &Ring) -> Vec<u64> {
-        let mut held = vec![0u64; ring.nranks() as usize];
-        for &r in ring.owner.iter() {
-            held[r as usize] += 1;
-        }
-        held
+    /// `n` well-spread 64-bit keys (splitmix64 of a counter), as xxh64 hashes would be.
+    fn keys(n: u64) -> impl Iterator<Item = u64> {
+        (0..n).map(|i| {
+            let mut z = i.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        })
     }
 
     #[test]
-    fn every_rank_owns_an_equal_share_of_the_hash_space() {
-        let sizes = (1..=70).chain([100, 255, 256, 257, 1000, 1023, 1024, 1025]);
+    fn every_rank_gets_an_equal_share_of_the_keys() {
+        let sizes = (1..=70).chain([100, 255, 256, 257, 1000, 1023, 1024, 1025, 10_000]);
         for nranks in sizes {
-            let ring = Ring::new(nranks);
-            let held = partitions_per_rank(&ring);
-            let min = *held.iter().min().unwrap();
-            let max = *held.iter().max().unwrap();
-            assert!(max - min <= 1, "{nranks} ranks: {min}..={max} partitions per rank");
-            assert!(min >= u64::from(DEFAULT_VNODES_PER_RANK), "{nranks} ranks: {min}");
+            let samples = 2_000 * u64::from(nranks).min(500);
+            let mut counts = vec![0u64; nranks as usize];
+            for key in keys(samples) {
+                counts[jump(key, nranks) as usize] += 1;
+            }
+            let deviation = max_deviation(&counts);
+            let allowed = f64::max(0.05, 4.5 * sampling_sigma(samples, nranks));
+            assert!(deviation <= allowed, "{nranks} ranks: a rank deviates {:.1}% (allowed {:.1}%)", deviation * 100.0, allowed * 100.0);
         }
     }
 
     #[test]
     fn chunks_are_balanced_overall_and_per_chunk_index() {
-        for nranks in [4, 16, 64, 256, 1024] {
+        for nranks in [3, 4, 5, 16, 64, 256, 1024, 10_000] {
             let ring = Ring::new(nranks);
             let mut per_rank = vec![0u64; nranks as usize];
             let mut per_index = vec![vec![0u64; nranks as usize]; CHUNKS_PER_FILE as usize];
@@ -291,15 +198,15 @@ mod tests {
 
     #[test]
     fn metadata_is_balanced() {
-        let paths: Vec<String> = (0..PATHS).map(|i| format!("/dir{}/file{}", i % 100, i)).collect();
-        for nranks in [4, 16, 64, 256, 1024] {
+        for nranks in [3, 4, 5, 16, 64, 256, 1024, 10_000] {
+            let count = PATHS.max(200 * u64::from(nranks));
             let ring = Ring::new(nranks);
             let mut per_rank = vec![0u64; nranks as usize];
-            for path in &paths {
-                per_rank[ring.meta_owner(path.as_bytes()).0 as usize] += 1;
+            for i in 0..count {
+                per_rank[ring.meta_owner(format!("/dir{}/file{}", i % 100, i).as_bytes()).0 as usize] += 1;
             }
             let deviation = max_deviation(&per_rank);
-            let allowed = allowed_deviation(PATHS, nranks);
+            let allowed = allowed_deviation(count, nranks);
             assert!(
                 deviation <= allowed,
                 "{nranks} ranks: a rank deviates {:.1}% from the mean path count (allowed {:.1}%)",
@@ -310,22 +217,25 @@ mod tests {
     }
 
     #[test]
-    fn adding_a_rank_moves_exactly_its_share_and_only_to_it() {
-        let sizes = (1..=80).chain([255, 256, 1023, 1024]);
+    fn adding_a_rank_moves_its_share_and_only_to_it() {
+        let sizes = (1..=80).chain([255, 256, 1023, 1024, 9_999]);
+        let samples = 200_000u64;
         for n in sizes {
-            let before = Ring::new(n);
-            let after = Ring::new(n + 1);
-            let (small, large) = (before.owner.len(), after.owner.len());
-            let mut moved = 0;
-            for (p, &owner) in after.owner.iter().enumerate() {
-                // Partition p of the larger table lies inside partition p * small / large of the
-                // smaller one (see `scale`).
-                if owner != before.owner[p * small / large] {
-                    assert_eq!(owner, n, "{n} -> {} ranks: partition {p} moved", n + 1);
+            let mut moved = 0u64;
+            for key in keys(samples) {
+                let (before, after) = (jump(key, n), jump(key, n + 1));
+                if before != after {
+                    assert_eq!(after, n, "{n} -> {} ranks: a key moved to an old rank", n + 1);
                     moved += 1;
                 }
             }
-            assert_eq!(moved, large / (n as usize + 1), "{n} -> {} ranks", n + 1);
+            let expected = samples as f64 / f64::from(n + 1);
+            let sigma = (expected * (1.0 - 1.0 / f64::from(n + 1))).sqrt();
+            assert!(
+                (moved as f64 - expected).abs() <= 5.0 * sigma + 1.0,
+                "{n} -> {} ranks: {moved} keys moved, about {expected:.0} expected",
+                n + 1
+            );
         }
     }
 
@@ -353,7 +263,6 @@ mod tests {
     fn independently_built_rings_agree() {
         for nranks in [3, 64, 1000] {
             let (a, b) = (Ring::new(nranks), Ring::new(nranks));
-            assert_eq!(a.owner, b.owner);
             for i in 0..10_000u64 {
                 let (ino, k) = (InodeId(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)), ChunkIndex(i % 7));
                 assert_eq!(a.chunk_owner(ino, k), b.chunk_owner(ino, k));
@@ -365,7 +274,7 @@ mod tests {
 
     /// Every rank of a job computes owners independently, possibly from different builds of the
     /// same source on different architectures; these values pin the hash, the seeds, the key
-    /// encoding and the assignment.
+    /// encoding and the jump.
     #[test]
     fn placement_is_pinned() {
         let ring = Ring::new(16);
@@ -374,8 +283,8 @@ mod tests {
         assert_eq!(chunks, PINNED_CHUNKS);
         assert_eq!(metas, PINNED_METAS);
     }
-    const PINNED_CHUNKS: [u32; 8] = [10, 8, 8, 8, 12, 4, 6, 8];
-    const PINNED_METAS: [u32; 4] = [12, 10, 13, 14];
+    const PINNED_CHUNKS: [u32; 8] = [6, 11, 1, 15, 12, 14, 0, 11];
+    const PINNED_METAS: [u32; 4] = [0, 15, 6, 10];
 
     #[test]
     fn one_rank_owns_everything() {
@@ -402,17 +311,6 @@ mod tests {
             }
             assert!(seen.iter().all(|&s| s), "{nranks} ranks: some rank got no chunk");
         }
-    }
-
-    #[test]
-    fn vnodes_are_rounded_up_to_a_power_of_two() {
-        let ring = Ring::with_vnodes(3, 100);
-        assert_eq!(ring.owner.len(), 128 * 4);
-        let ring = Ring::with_vnodes(1, 1);
-        assert_eq!(ring.owner.len(), 1);
-        assert_eq!(ring.chunk_owner(InodeId(u64::MAX), ChunkIndex(u64::MAX)), Rank(0));
-        let ring = Ring::with_vnodes(5, 1);
-        assert_eq!(partitions_per_rank(&ring), vec![1, 2, 2, 2, 1]);
     }
 
     #[test]
