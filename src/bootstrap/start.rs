@@ -18,6 +18,7 @@ use crate::ids::Rank;
 use crate::rpc::keys::{Access, Keys};
 use crate::rpc::{Team, EXTERNAL_SOURCE};
 use crate::runtime::{Peers, ProgressThread, RankState, Starting};
+use crate::ucx::Scale;
 
 /// A rank whose progress thread is serving (or, attached, is connected).
 pub struct Running<S: RankState> {
@@ -46,7 +47,9 @@ pub fn start<S: RankState>(comm: JobComm) -> Result<Running<S>> {
     agreed(&comm, made)?;
     let local_dirs = same_node_dirs(&comm, &dir, config.node_local);
     let keys = agreed(&comm, job_keys(&comm))?;
-    let (starting, address) = Starting::spawn(config, Rank(rank), Some(dir))?;
+    let ranks_on_node = comm.ranks_on_node();
+    let scale = Scale { endpoints: comm.size() as usize, per_node: ranks_on_node as usize };
+    let (starting, address) = Starting::spawn(config, Rank(rank), Some(dir), scale)?;
     let address = agreed(&comm, address)?;
     let addresses = comm.allgather_bytes(&address);
     let published = match (&contact_file, rank) {
@@ -56,7 +59,6 @@ pub fn start<S: RankState>(comm: JobComm) -> Result<Running<S>> {
         }
         _ => Ok(()),
     };
-    let ranks_on_node = comm.ranks_on_node();
     let lost = Arc::new(AtomicU32::new(0));
     let team = Team { addresses, local_dirs, access: Access::Rank(keys), lost: lost.clone() };
     let peers = Peers { team, ranks_on_node };
@@ -76,10 +78,11 @@ pub fn attach<S: RankState>(comm: JobComm, contact_file: &Path) -> Result<Runnin
     let text = comm.broadcast_bytes(&agreed(&comm, text)?);
     let contact = agreed(&comm, Contact::parse(&text))?;
     config.chunk_size = contact.chunk_size;
-    let (starting, address) = Starting::spawn(config, Rank(EXTERNAL_SOURCE), None)?;
+    let ranks_on_node = comm.ranks_on_node();
+    let scale = Scale { endpoints: contact.addresses.len(), per_node: ranks_on_node as usize };
+    let (starting, address) = Starting::spawn(config, Rank(EXTERNAL_SOURCE), None, scale)?;
     agreed(&comm, address)?;
     let local_dirs = vec![None; contact.addresses.len()];
-    let ranks_on_node = comm.ranks_on_node();
     let access = Access::Client(contact.client_key);
     let lost = Arc::new(AtomicU32::new(0));
     let team = Team { addresses: contact.addresses, local_dirs, access, lost };

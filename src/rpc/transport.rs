@@ -427,26 +427,30 @@ impl Transport {
     /// Closes every endpoint at once, without flushing or a word with the peers (some are gone):
     /// the end of a job that lost a rank.
     pub async fn shutdown_now(&self) {
-        let endpoints: Vec<Rc<Endpoint>> = self.endpoints.borrow_mut().iter_mut().filter_map(Option::take).collect();
-        for ep in endpoints {
-            if let Ok(ep) = Rc::try_unwrap(ep) {
-                if let Err(e) = self.worker.close_now(ep).await {
-                    tracing::debug!(error = %e, "endpoint close");
-                }
-            }
-        }
+        self.close_all(true).await;
     }
 
+    /// Completes every send, then closes every endpoint.
     pub async fn shutdown(&self) {
         if let Err(e) = self.worker.flush().await {
             tracing::warn!(error = %e, "worker flush failed at shutdown");
         }
+        self.close_all(false).await;
+    }
+
+    /// Closes every endpoint, all at once (with `now`, without a word with the peers).
+    async fn close_all(&self, now: bool) {
         let endpoints: Vec<Rc<Endpoint>> = self.endpoints.borrow_mut().iter_mut().filter_map(Option::take).collect();
-        for ep in endpoints {
-            if let Ok(ep) = Rc::try_unwrap(ep) {
-                if let Err(e) = self.worker.close(ep).await {
-                    tracing::debug!(error = %e, "endpoint close");
-                }
+        let closing = endpoints.into_iter().filter_map(|ep| Rc::try_unwrap(ep).ok()).map(|ep| {
+            if now {
+                self.worker.close_now(ep)
+            } else {
+                self.worker.close(ep)
+            }
+        });
+        for closed in crate::join::join_all(closing.collect()).await {
+            if let Err(e) = closed {
+                tracing::debug!(error = %e, "endpoint close");
             }
         }
     }

@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::error::{BootstrapError, Error, Result};
 use crate::ids::Rank;
 use crate::rpc::{Node, Team};
-use crate::ucx::{Context, Worker};
+use crate::ucx::{Context, Scale, Worker};
 
 /// Work for the progress thread, sent by an application thread: it runs there with the rank's
 /// state and may spawn tasks on the executor.
@@ -63,7 +63,7 @@ pub struct Starting<S: RankState> {
 impl<S: RankState> Starting<S> {
     /// Spawns the thread of `rank` (`EXTERNAL_SOURCE` for an attached client, which has no
     /// chunk-store directory); returns it with its worker address, or the reason it has none.
-    pub fn spawn(config: Config, rank: Rank, dir: Option<PathBuf>) -> Result<(Starting<S>, Result<Vec<u8>>)> {
+    pub fn spawn(config: Config, rank: Rank, dir: Option<PathBuf>, scale: Scale) -> Result<(Starting<S>, Result<Vec<u8>>)> {
         let mailbox = Arc::new(Mailbox::new().map_err(BootstrapError::Thread)?);
         let (boot_tx, boot_rx) = mpsc::channel::<Boot>();
         let (peers_tx, peers_rx) = mpsc::channel::<Peers>();
@@ -72,7 +72,7 @@ impl<S: RankState> Starting<S> {
         let thread_driver = driver.clone();
         let thread = std::thread::Builder::new()
             .name(format!("benchfs-progress-{}", rank.0))
-            .spawn(move || progress_main::<S>(config, rank, dir, thread_driver, boot_tx, peers_rx))
+            .spawn(move || progress_main::<S>(config, rank, dir, scale, thread_driver, boot_tx, peers_rx))
             .map_err(BootstrapError::Thread)?;
         let progress = ProgressThread { driver, spin, thread: Some(thread) };
         let address = match boot_rx.recv() {
@@ -180,8 +180,8 @@ impl<J> Drop for Closing<'_, J> {
 }
 
 /// The worker and its address, reported to the starting thread either way.
-fn boot_worker(boot: &mpsc::Sender<Boot>) -> Option<Worker> {
-    let worker = Context::new().map(Rc::new).and_then(Worker::new).map_err(Error::from);
+fn boot_worker(boot: &mpsc::Sender<Boot>, scale: Scale) -> Option<Worker> {
+    let worker = Context::new(scale).map(Rc::new).and_then(Worker::new).map_err(Error::from);
     match worker.and_then(|w| w.address().map(|a| (w, a)).map_err(Error::from)) {
         Ok((worker, address)) => {
             let _ = boot.send(Boot::Address(Ok(address)));
@@ -205,6 +205,7 @@ fn progress_main<S: RankState>(
     config: Config,
     rank: Rank,
     dir: Option<PathBuf>,
+    scale: Scale,
     driver: Arc<Driver<S>>,
     boot: mpsc::Sender<Boot>,
     peers: mpsc::Receiver<Peers>,
@@ -212,7 +213,7 @@ fn progress_main<S: RankState>(
     crate::storage::own_rings_here();
     // However this thread ends, nothing is left waiting on its mailbox.
     let _closing = Closing(driver.mailbox());
-    let Some(worker) = boot_worker(&boot) else { return };
+    let Some(worker) = boot_worker(&boot, scale) else { return };
     let Ok(peers) = peers.recv() else { return };
     driver.set_hot_spin(peers.ranks_on_node as usize <= online_cpus());
     let node = match Node::build(config, rank, dir.as_deref(), worker, peers.team) {

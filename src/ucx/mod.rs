@@ -61,15 +61,31 @@ pub struct Context {
     raw: sys::ucp_context_h,
 }
 
+/// What UCX is told of the job at start, to size its resources (endpoint tables, shared-memory
+/// and network queues) for it rather than for its defaults.
+#[derive(Clone, Copy, Debug)]
+pub struct Scale {
+    /// Endpoints a worker may open: one per serving rank.
+    pub endpoints: usize,
+    /// Processes of the job on this node.
+    pub per_node: usize,
+}
+
 impl Context {
-    pub fn new() -> Result<Context, UcxError> {
+    pub fn new(scale: Scale) -> Result<Context, UcxError> {
         let mut config: *mut sys::ucp_config_t = ptr::null_mut();
         // SAFETY: NULL env prefix and file name select the defaults; `config` receives a handle.
         check("ucp_config_read", unsafe { sys::ucp_config_read(ptr::null(), ptr::null(), &mut config) })?;
+        let fields = sys::UCP_PARAM_FIELD_FEATURES
+            | sys::UCP_PARAM_FIELD_NAME
+            | sys::UCP_PARAM_FIELD_ESTIMATED_NUM_EPS
+            | sys::UCP_PARAM_FIELD_ESTIMATED_NUM_PPN;
         let params = sys::ucp_params_t {
-            field_mask: (sys::UCP_PARAM_FIELD_FEATURES | sys::UCP_PARAM_FIELD_NAME) as u64,
+            field_mask: fields as u64,
             features: (sys::UCP_FEATURE_AM | sys::UCP_FEATURE_WAKEUP) as u64,
             name: c"benchfs".as_ptr(),
+            estimated_num_eps: scale.endpoints.max(1),
+            estimated_num_ppn: scale.per_node.max(1),
             ..Default::default()
         };
         let mut raw: sys::ucp_context_h = ptr::null_mut();
