@@ -798,6 +798,12 @@ mpi_test!(create_race_np4, run_c("create_race", 4, DEFAULT, &["200"]));
 mpi_test!(namespace_np1, run_c("namespace", 1, DEFAULT, &[]));
 mpi_test!(namespace_np2_small_chunks, run_c("namespace", 2, SMALL, &[]));
 mpi_test!(namespace_np4, run_c("namespace", 4, DEFAULT, &[]));
+// Rank counts that are not powers of two, and a larger (oversubscribed) job.
+mpi_test!(namespace_np3, run_c("namespace", 3, DEFAULT, &[]));
+mpi_test!(namespace_np16_transported, run_c("namespace", 16, TRANSPORTED, &[]));
+mpi_test!(cross_rank_np5_transported, run_c("cross_rank", 5, TRANSPORTED, &[]));
+mpi_test!(cross_rank_np16_transported, run_c("cross_rank", 16, TRANSPORTED, &[]));
+mpi_test!(shared_file_np5_small_chunks, run_c("shared_file", 5, SMALL, &[]));
 
 // Names that are not UTF-8 (and UTF-8 that is not ASCII) in every call, read back byte for byte.
 mpi_test!(odd_names_np1, run_c("odd_names", 1, DEFAULT, &[]));
