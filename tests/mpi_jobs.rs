@@ -704,6 +704,28 @@ fn full_store(np: u32) {
 
 mpi_test!(fd_budget_np4, run_c("fd_budget", 4, SMALL, &[]));
 
+/// 16 ranks: listing an empty directory asks no rank for entries, only its owner for its
+/// holders (in the statistics, the List requests are those of the filled directory alone).
+#[test]
+fn empty_dirs_np16() {
+    let _guard = serial();
+    let exe = installed().bin_dir.join("empty_dirs");
+    let job = spawn_job(&exe, &[], 16, TRANSPORTED, &[("BENCHFS_STATS", Path::new("1"))]).wait(JOB_TIMEOUT);
+    check_job("empty_dirs on 16 ranks", &job);
+    let served = |op: &str| {
+        job.stderr
+            .lines()
+            .filter(|l| l.starts_with("server") && l.split_whitespace().nth(1) == Some(op))
+            .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    let (lists, holders) = (served("List"), served("Holders"));
+    assert!(holders > 0, "no Holders request in the statistics:\n{}", tail(&job.stderr, 4000));
+    // Only the filled directory's 17 listings ask for entries: its records' owners (its holders)
+    // are most ranks, so at most the 15 others each. The 100 empty listings would add 1500.
+    assert!(lists <= 17 * 15, "{lists} List requests served; the empty directory's listings must cost none");
+}
+
 /// A rank leaves the job in the middle (`dead_peer`, see the example): killed while the launcher
 /// keeps the job (`kill`) or halted like a rank behind a dead link (`stop`), so that calls that
 /// need it fail with EIO within `BENCHFS_PEER_TIMEOUT` (3 s here) and every survivor's finalize

@@ -1,5 +1,7 @@
-//! Directory streams: `.` and `..`, then every rank's entries of the directory, fetched a page
-//! at a time from one rank after another.
+//! Directory streams: `.` and `..`, then the entries of the directory, fetched a page at a time
+//! from one holder after another: only the ranks its owner knows to hold entries of it are asked
+//! (see `metadata::members`), so an empty directory costs no listing at all, whatever the job's
+//! size.
 
 use std::collections::VecDeque;
 
@@ -17,21 +19,22 @@ const LIST_PAGE: u32 = 256;
 enum DirStage {
     Dot,
     DotDot,
-    /// Reading rank `rank`'s entries after the name `after`.
+    /// Reading the entries of the `at`-th holder after the name `after`.
     Ranks {
-        rank: u32,
+        at: usize,
         after: Vec<u8>,
     },
     Done,
 }
 
-/// An open directory stream: `.` and `..`, then every rank's entries of the directory, fetched a
-/// page at a time from one rank after another.
+/// An open directory stream: `.` and `..`, then its holders' entries of the directory, fetched a
+/// page at a time from one holder after another.
 pub struct Dir {
     path: Vec<u8>,
     ino: u64,
     parent_ino: u64,
-    nranks: u32,
+    /// The ranks that hold entries of it, when it was opened.
+    holders: Vec<Rank>,
     /// The session it was opened in.
     session: u64,
     stage: DirStage,
@@ -40,7 +43,7 @@ pub struct Dir {
 
 /// Like `opendir(3)`.
 pub fn opendir(path: impl AsRef<[u8]>) -> Result<Dir> {
-    let (path, ino, parent_ino, nranks) = super::api::timed(
+    let (path, ino, parent_ino, holders) = super::api::timed(
         crate::stats::Call::Opendir,
         || {
             on_path(path.as_ref(), |client, path| async move {
@@ -53,12 +56,13 @@ pub fn opendir(path: impl AsRef<[u8]>) -> Result<Dir> {
                     Some((parent, _)) => stub::stat(node, parent).await.map_or(attr.ino, |a| a.ino),
                     None => attr.ino,
                 };
-                Ok((path, attr.ino, parent_ino, node.nranks))
+                let holders = stub::holders(node, &path).await?;
+                Ok((path, attr.ino, parent_ino, holders))
             })
         },
         |_| 0,
     )?;
-    Ok(Dir { path, ino, parent_ino, nranks, session: session()?, stage: DirStage::Dot, page: Default::default() })
+    Ok(Dir { path, ino, parent_ino, holders, session: session()?, stage: DirStage::Dot, page: Default::default() })
 }
 
 impl Dir {
@@ -78,26 +82,27 @@ impl Dir {
                     return Ok(Some(DirEntry { ino: self.ino, kind: libc::DT_DIR, name: b".".to_vec() }));
                 }
                 DirStage::DotDot => {
-                    self.stage = DirStage::Ranks { rank: 0, after: Vec::new() };
+                    self.stage = if self.holders.is_empty() { DirStage::Done } else { DirStage::Ranks { at: 0, after: Vec::new() } };
                     return Ok(Some(DirEntry { ino: self.parent_ino, kind: libc::DT_DIR, name: b"..".to_vec() }));
                 }
                 DirStage::Done => return Ok(None),
-                DirStage::Ranks { rank, after } => {
-                    let (r, path, cursor) = (*rank, self.path.clone(), after.clone());
+                DirStage::Ranks { at, after } => {
+                    let (at, path, cursor) = (*at, self.path.clone(), after.clone());
+                    let r = self.holders[at];
                     let page = super::api::timed(
                         crate::stats::Call::Readdir,
                         || {
                             handle()?.call(move |client| async move {
                                 let node = &client.node;
                                 let _pass = super::namespace::enter(node, vec![path.clone()]).await;
-                                stub::list_page(node, Rank(r), path, cursor, LIST_PAGE).await
+                                stub::list_page(node, r, path, cursor, LIST_PAGE).await
                             })
                         },
                         |_| 0,
                     )?;
                     match page.last() {
                         Some(last) if page.len() as u32 == LIST_PAGE => *after = last.name.clone(),
-                        _ if r + 1 < self.nranks => self.stage = DirStage::Ranks { rank: r + 1, after: Vec::new() },
+                        _ if at + 1 < self.holders.len() => self.stage = DirStage::Ranks { at: at + 1, after: Vec::new() },
                         _ => self.stage = DirStage::Done,
                     }
                     self.page.extend(page);

@@ -430,6 +430,20 @@ impl MetaTable {
         Ok(())
     }
 
+    /// The ranks that hold entries of directory `dir` (a superset: a holder may have none left),
+    /// in rank order: the ranks a listing of it must ask.
+    pub fn holders_of(&self, dir: &[u8]) -> Result<Vec<u32>> {
+        match self.records.get(dir) {
+            None => Err(Error::NotFound),
+            Some(r) if !r.is_dir() => Err(Error::NotDirectory),
+            Some(_) => {
+                let mut ranks = self.members.holders(dir);
+                ranks.sort_unstable();
+                Ok(ranks)
+            }
+        }
+    }
+
     /// True if this rank may make entries of `dir` without enlisting first.
     pub fn is_enlisted(&self, dir: &[u8]) -> bool {
         self.members.is_enlisted(dir)

@@ -113,6 +113,26 @@ pub async unsafe fn read_chunk(node: &Node, owner: Rank, ino: u64, offset: u64, 
 }
 
 /// Up to `max` of rank `rank`'s entries of directory `path`, in name order after `after`.
+/// The ranks that hold entries of directory `path`, from its owner.
+pub async fn holders(node: &Node, path: &[u8]) -> Result<Vec<Rank>> {
+    let owner = node.ring.meta_owner(path);
+    let ranks = if owner == node.rank {
+        super::server::holders(node, path)?
+    } else {
+        let mut buf = vec![0u8; node.nranks as usize * 4];
+        let dest = ReplyDest { ptr: buf.as_mut_ptr(), len: buf.len() };
+        let request = Request::Holders { path: path.to_vec() };
+        // SAFETY: buf outlives this awaited call.
+        let (reply, received) = unsafe { node.transport.call(owner, &request, SendBuf::None, Some(dest)) }.await?;
+        let ReplyBody::Count(count) = reply.body else { return Err(Error::Internal("holders reply without a count")) };
+        if count as usize * 4 != received {
+            return Err(Error::Wire(crate::error::WireError::BadLength));
+        }
+        buf[..received].chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    };
+    ranks.into_iter().map(|r| if r < node.nranks { Ok(Rank(r)) } else { Err(Error::Wire(crate::error::WireError::BadLength)) }).collect()
+}
+
 pub async fn list_page(node: &Node, rank: Rank, path: Vec<u8>, after: Vec<u8>, max: u32) -> Result<Vec<DirEntry>> {
     if rank.0 >= node.nranks {
         return Err(Error::InvalidArgument("no such rank"));

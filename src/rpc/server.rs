@@ -59,6 +59,10 @@ async fn execute(node: &Node, request: Request, payload: Payload) -> (Result<Rep
             Err(e) => (Err(e), SendBuf::None),
         },
         Request::InstallMany { count } => (install_many(node, count, payload).await, SendBuf::None),
+        Request::Holders { path } => match holders(node, &path) {
+            Ok(ranks) => (Ok(ReplyBody::Count(ranks.len() as u64)), SendBuf::Owned(ranks.iter().flat_map(|r| r.to_le_bytes()).collect())),
+            Err(e) => (Err(e), SendBuf::None),
+        },
         other => (execute_local(node, other).await, SendBuf::None),
     }
 }
@@ -88,6 +92,12 @@ pub async fn broadcast(node: &Node, request: Request) -> Result<Vec<ReplyBody>> 
 
 /// Most entries one listing page may carry.
 pub const MAX_LIST_PAGE: u32 = 1024;
+
+/// The ranks that hold entries of directory `path`, which this rank owns.
+pub fn holders(node: &Node, path: &[u8]) -> Result<Vec<u32>> {
+    node.check_meta_path(path)?;
+    node.meta.borrow().holders_of(path)
+}
 
 /// A page of this rank's entries of directory `path`.
 pub fn list(node: &Node, path: &[u8], after: &[u8], max: u32) -> Result<Vec<wire::DirEntry>> {
@@ -284,7 +294,7 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             node.store()?.fsync(InodeId(ino)).await?;
             Ok(ReplyBody::Empty)
         }
-        Request::Read { .. } | Request::Write { .. } | Request::List { .. } | Request::InstallMany { .. } => {
+        Request::Read { .. } | Request::Write { .. } | Request::List { .. } | Request::InstallMany { .. } | Request::Holders { .. } => {
             Err(Error::Internal("request needs a payload path"))
         }
         record => serve_record(node, record),
