@@ -111,8 +111,9 @@ pub struct MetaTable {
     records: HashMap<Vec<u8>, Record>,
     /// Files renamed away from a path here, for the descriptors that still know the old name.
     notes: Notes,
-    /// Parent path -> names of the records here in that directory.
-    index: HashMap<Vec<u8>, BTreeMap<Vec<u8>, ()>>,
+    /// Parent path -> names of the records here in that directory. Ordered by parent, so that
+    /// the directories at and below a path are one range (see `below`).
+    index: BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, ()>>,
     /// Which ranks hold entries of the directories here, and which this rank holds entries of.
     members: Members,
     /// The copy that same-node ranks read, if it could be made.
@@ -148,7 +149,7 @@ impl MetaTable {
         let mut table = MetaTable {
             records: HashMap::new(),
             notes: Notes::new(),
-            index: HashMap::new(),
+            index: BTreeMap::new(),
             members: Members::default(),
             mirror: None,
             rank,
@@ -529,16 +530,30 @@ impl MetaTable {
         Ok(self.insert(path, record))
     }
 
+    /// The paths of the records here strictly below directory `dir`, found through the index
+    /// of their parents: the parents at and below `dir` are one range of it, so this costs the
+    /// size of the subtree, never a scan of every record.
+    fn below(&self, dir: &[u8]) -> Vec<Vec<u8>> {
+        let with_slash = if dir == b"/" { b"/".to_vec() } else { [dir, b"/"].concat() };
+        // "/" is its own range: every parent starts with "/".
+        let at = self.index.get_key_value(dir).filter(|_| dir != b"/").into_iter();
+        let under = self
+            .index
+            .range::<[u8], _>((std::ops::Bound::Included(with_slash.as_slice()), std::ops::Bound::Unbounded))
+            .take_while(|(parent, _)| parent.starts_with(&with_slash));
+        at.chain(under).flat_map(|(parent, names)| names.keys().map(move |name| join(parent, name))).collect()
+    }
+
     /// How many bytes the longest path below `dir` held here adds to `dir` (0 if none).
     pub fn span_below(&self, dir: &[u8]) -> usize {
-        self.records.keys().filter(|p| is_below(p, dir)).map(|p| p.len() - dir.len()).max().unwrap_or(0)
+        self.below(dir).iter().map(|p| p.len() - dir.len()).max().unwrap_or(0)
     }
 
     /// Removes every record strictly below directory `dir` and returns them; this rank's
     /// enlistments in `dir` and below go too (the tree moves on every rank at once).
     pub fn take_subtree(&mut self, dir: &[u8]) -> Vec<(Vec<u8>, Record)> {
         self.members.forget_tree(|d| d == dir || is_below(d, dir));
-        let paths: Vec<Vec<u8>> = self.records.keys().filter(|p| is_below(p, dir)).cloned().collect();
+        let paths = self.below(dir);
         let moved: Vec<_> = paths.into_iter().filter_map(|p| self.remove(&p).map(|r| (p, r))).collect();
         for (path, record) in &moved {
             if record.is_dir() {

@@ -255,3 +255,27 @@ fn the_mirror_follows_every_change() {
     std::fs::remove_file(dir.join(mirror::FILE)).unwrap();
     std::fs::remove_dir(&dir).unwrap();
 }
+
+/// A tree's records are found through the index of their parents, and only they: not a sibling
+/// whose name extends the tree's (`/ab` beside `/a`), nor anything above.
+#[test]
+fn a_subtree_is_exactly_the_records_below_it() {
+    let mut t = MetaTable::new(Rank(0), 1, true);
+    for d in ["/a", "/a/b", "/ab", "/a/b/c", "/z"] {
+        t.mkdir(d.as_bytes(), 0o755, 1, 1).unwrap();
+    }
+    for f in ["/a/f", "/a/b/g", "/a/b/c/h", "/ab/x", "/z/y", "/top"] {
+        t.open(f.as_bytes(), CREATE, 0o644, 1, 1).unwrap();
+    }
+    assert_eq!(t.span_below(b"/a"), "/b/c/h".len());
+    assert_eq!(t.span_below(b"/"), "/a/b/c/h".len() - 1);
+    let mut moved: Vec<String> = t.take_subtree(b"/a").into_iter().map(|(p, _)| String::from_utf8(p).unwrap()).collect();
+    moved.sort();
+    assert_eq!(moved, ["/a/b", "/a/b/c", "/a/b/c/h", "/a/b/g", "/a/f"]);
+    for kept in ["/a", "/ab", "/ab/x", "/z", "/z/y", "/top", "/"] {
+        assert!(t.stat(kept.as_bytes()).is_ok(), "{kept} stays");
+    }
+    let mut everything: Vec<Vec<u8>> = t.below(b"/");
+    everything.sort();
+    assert_eq!(everything, [b"/a".to_vec(), b"/ab".to_vec(), b"/ab/x".to_vec(), b"/top".to_vec(), b"/z".to_vec(), b"/z/y".to_vec()]);
+}
