@@ -79,10 +79,14 @@ pub async fn run_on(node: &Node, rank: Rank, request: Request) -> Result<ReplyBo
     Ok(reply.body)
 }
 
-/// The same request to each of `ranks`, all at once; the replies in order.
+/// Most calls of one [`call_all`] in flight at once: a rank that asks every other (statvfs, a
+/// tree rename's fences) keeps a bounded number of requests out, whatever the job's size.
+const FAN_OUT: usize = 64;
+
+/// The same request to each of `ranks`, [`FAN_OUT`] at a time; the replies in order.
 pub async fn call_all(node: &Node, ranks: impl IntoIterator<Item = Rank>, request: Request) -> Result<Vec<ReplyBody>> {
     let calls = ranks.into_iter().map(|rank| run_on(node, rank, request.clone()));
-    crate::join::join_all(calls.collect()).await.into_iter().collect()
+    crate::join::join_window(calls.collect(), FAN_OUT).await.into_iter().collect()
 }
 
 /// The same request to every rank, all at once.
