@@ -2,7 +2,7 @@
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `BENCHFS_DATA_DIR` | base directory of the node-local chunk store | `$TMPDIR` or `/tmp` |
+//! | `BENCHFS_DATA_DIR` | base directory of the node-local chunk store; it must belong to the user or to root, and be sticky if others may write to it | `$TMPDIR` or `/tmp` |
 //! | `BENCHFS_CHUNK_SIZE` | bytes per chunk (suffix K, M, G allowed); the same on every rank, or init fails on every rank | `1M` |
 //! | `BENCHFS_RNDV_THRESHOLD` | payloads above this many bytes travel by rendezvous | `16K` |
 //! | `BENCHFS_NODE_LOCAL` | `1`: ranks on one node read and write each other's chunk files directly, and read each other's shared record tables; `0`: all chunk data and every metadata request move through UCX | `1` |
