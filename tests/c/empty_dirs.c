@@ -12,18 +12,6 @@
 #define LISTINGS 100
 #define PER_RANK 20
 
-static int count_entries(const char *path)
-{
-    benchfs_dir_t *d = benchfs_opendir(path);
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    while (benchfs_readdir(d) != NULL)
-        n++;
-    benchfs_closedir(d);
-    return n;
-}
-
 int main(int argc, char **argv)
 {
     char path[64];

@@ -274,6 +274,19 @@ static inline void harness_benchfs_init(void)
     }
 }
 
+/* Entries of directory `dir` (with . and ..), or -1 if it cannot be opened. */
+static inline int count_entries(const char *dir)
+{
+    benchfs_dir_t *d = benchfs_opendir(dir);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    while (benchfs_readdir(d) != NULL)
+        n++;
+    benchfs_closedir(d);
+    return n;
+}
+
 /*
  * Sums the counts over all ranks, prints the summary on rank 0, calls
  * benchfs_finalize if call_finalize, then MPI_Finalize. Returns the process

@@ -77,18 +77,6 @@ static void verify(const char *root, const char *when)
     }
 }
 
-static int count_entries(const char *dir)
-{
-    benchfs_dir_t *d = benchfs_opendir(dir);
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    while (benchfs_readdir(d) != NULL)
-        n++;
-    benchfs_closedir(d);
-    return n;
-}
-
 int main(int argc, char **argv)
 {
     harness_init(&argc, &argv, "rename_limits");
