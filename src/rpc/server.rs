@@ -81,7 +81,7 @@ pub async fn run_on(node: &Node, rank: Rank, request: Request) -> Result<ReplyBo
 
 /// Most calls of one [`call_all`] in flight at once: a rank that asks every other (statvfs, a
 /// tree rename's fences) keeps a bounded number of requests out, whatever the job's size.
-const FAN_OUT: usize = 64;
+pub(super) const FAN_OUT: usize = 64;
 
 /// The same request to each of `ranks`, [`FAN_OUT`] at a time; the replies in order.
 pub async fn call_all(node: &Node, ranks: impl IntoIterator<Item = Rank>, request: Request) -> Result<Vec<ReplyBody>> {

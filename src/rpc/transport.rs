@@ -227,7 +227,7 @@ impl Transport {
     /// dead: what `benchfs_finalize` does when its barrier is slow to complete.
     pub async fn ping_all(&self) {
         let others = (0..self.addresses.len() as u32).map(Rank).filter(|&r| r != self.rank);
-        crate::join::join_all(others.map(|r| self.ping(r)).collect()).await;
+        crate::join::join_window(others.map(|r| self.ping(r)).collect(), super::server::FAN_OUT).await;
     }
 
     /// Asks `rank` whether it is there (see [`Transport::watch`]).
@@ -238,7 +238,8 @@ impl Transport {
         let answered = unsafe { self.call(rank, &Request::Ping, SendBuf::None, None) }.await;
         pinging.set(false);
         match answered {
-            Ok(_) | Err(Error::Remote { .. }) => {}
+            // Answered (even with an error), or already found dead.
+            Ok(_) | Err(Error::Remote { .. } | Error::PeerLost(_)) => {}
             // Not even sent (no endpoint can be made to it, say): it is out of reach.
             Err(e) => {
                 tracing::warn!(%rank, error = %e, "a rank cannot be reached; calls to it fail with EIO from now on");
