@@ -10,15 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use mpi::traits::*;
 
-use common::Checker;
-
-fn peak_rss() -> u64 {
-    // SAFETY: rusage is plain old data, filled by the call.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: usage is valid for writes.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss as u64 * 1024
-}
+use common::{peak_rss, Checker};
 
 fn byte(file: u64, offset: u64) -> u8 {
     (file.wrapping_mul(131).wrapping_add(offset / 4093).wrapping_add(offset * 7) % 251) as u8

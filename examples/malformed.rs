@@ -7,7 +7,7 @@ mod common;
 use benchfs::testing::{ChunkIndex, InodeId, Request, Ring, CREDENTIAL_LEN, EXTERNAL_SOURCE, HEADER_LEN, MAGIC, REQUEST_HEADER_LEN};
 use mpi::traits::*;
 
-use common::Checker;
+use common::{peak_rss, Checker};
 
 /// Every failure is printed: there are a few dozen checks per server, so the output stays short.
 const MAX_PRINTED: u64 = u64::MAX;
@@ -75,15 +75,6 @@ fn forged_credentials(c: &mut Checker, me: u32, to: u32, ring: &Ring) {
     c.expect("unlink claiming to be an attached client sent", sent.is_ok(), sent.map_err(|e| e.errno()));
     c.expect("a rank passing for an attached client not served", benchfs::stat(&path).is_ok(), &path);
     c.expect("clean up", benchfs::unlink(&path).is_ok(), &path);
-}
-
-/// Peak resident memory of this process, in bytes.
-fn peak_rss() -> u64 {
-    // SAFETY: rusage is plain old data, filled by the call.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: usage is valid for writes.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss as u64 * 1024
 }
 
 /// A payload far larger than its request admits (a write of 10 bytes, one moved record) must be

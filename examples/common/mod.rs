@@ -222,3 +222,16 @@ pub fn read_at(fd: i32, offset: u64, len: u64) -> benchfs::Result<Vec<u8>> {
     buf.truncate(done);
     Ok(buf)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Process
+// ---------------------------------------------------------------------------------------------
+
+/// Peak resident memory of this process, in bytes.
+pub fn peak_rss() -> u64 {
+    // SAFETY: rusage is plain old data, filled by the call.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: usage is valid for writes.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss as u64 * 1024
+}
