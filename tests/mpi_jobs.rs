@@ -686,6 +686,12 @@ mpi_test!(bad_input_np1, run_c("bad_input", 1, DEFAULT, &[]));
 mpi_test!(bad_input_np2, run_c("bad_input", 2, SMALL, &[]));
 mpi_test!(bad_input_np4, run_c("bad_input", 4, DEFAULT, &[]));
 
+/// The rows of a `BENCHFS_STATS=1` summary (in a job's stderr) for requests of opcode `op`
+/// served: `server <op> <count> ...`.
+fn served_rows<'a>(stderr: &'a str, op: &'a str) -> impl Iterator<Item = &'a str> {
+    stderr.lines().filter(move |l| l.starts_with("server") && l.split_whitespace().nth(1) == Some(op))
+}
+
 /// Ranks fill the store they share (`full_store`): ENOSPC, space back after unlink; and every
 /// write still went to same-node chunk files directly (the statistics show no write served
 /// through the transport), so a full store did not switch ranks onto the slow path.
@@ -695,8 +701,7 @@ fn full_store(np: u32) {
     let exe = installed.bin_dir.join("full_store");
     let job = spawn_job(&exe, &[], np, SMALL_FULL, &[("BENCHFS_STATS", Path::new("1"))]).wait(JOB_TIMEOUT);
     check_job(&format!("full_store on {np} ranks"), &job);
-    let served_writes: Vec<&str> =
-        job.stderr.lines().filter(|l| l.starts_with("server") && l.split_whitespace().nth(1) == Some("Write")).collect();
+    let served_writes: Vec<&str> = served_rows(&job.stderr, "Write").collect();
     let summary = job.stderr.lines().any(|l| l.starts_with("side") && l.contains("operation"));
     assert!(summary, "no statistics summary on stderr:\n{}", tail(&job.stderr, 4000));
     assert!(served_writes.is_empty(), "writes went through the transport after the store ran full: {served_writes:?}");
@@ -712,13 +717,7 @@ fn empty_dirs_np16() {
     let exe = installed().bin_dir.join("empty_dirs");
     let job = spawn_job(&exe, &[], 16, TRANSPORTED, &[("BENCHFS_STATS", Path::new("1"))]).wait(JOB_TIMEOUT);
     check_job("empty_dirs on 16 ranks", &job);
-    let served = |op: &str| {
-        job.stderr
-            .lines()
-            .filter(|l| l.starts_with("server") && l.split_whitespace().nth(1) == Some(op))
-            .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok())
-            .sum::<u64>()
-    };
+    let served = |op: &str| served_rows(&job.stderr, op).filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()).sum::<u64>();
     let (lists, holders) = (served("List"), served("Holders"));
     assert!(holders > 0, "no Holders request in the statistics:\n{}", tail(&job.stderr, 4000));
     // Only the filled directory's 17 listings ask for entries: its records' owners (its holders)
