@@ -198,6 +198,11 @@ impl Transport {
     /// long its calls take, so only silence counts. Runs at most once per probe interval.
     pub fn watch(&self) -> Vec<Rank> {
         let Some(timeout) = self.peer_timeout else { return Vec::new() };
+        // Called at every turn of the progress loop: with nothing pending there is nothing to
+        // check, and no clock to read.
+        if self.pending.borrow().is_empty() {
+            return Vec::new();
+        }
         let now = Instant::now();
         if now < self.next_watch.get() {
             return Vec::new();
