@@ -1,4 +1,5 @@
-//! End-to-end tests: real MPI jobs at 1, 2 and 4 ranks.
+//! End-to-end tests: real MPI jobs of 1 to 16 ranks on this machine, and of 8 ranks across the
+//! 4 hosts of a simulated cluster (`tests/cluster.sh`; see [`Cluster`]).
 //!
 //! The C programs in `tests/c/` are built the way a user builds against an
 //! installed BenchFS (`make install-only`, then `mpicc` with the flags of
@@ -404,11 +405,71 @@ fn library_path_without_target_dir() -> std::ffi::OsString {
     std::env::join_paths(kept).unwrap_or_default()
 }
 
+/// Where a job's chunk store is, and how to find what it left there.
+enum Store {
+    /// A fresh directory of this test's, removed after the job.
+    Here(PathBuf),
+    /// A fresh directory in the private store of each host of a simulated cluster, removed
+    /// after the job.
+    Hosts { state: PathBuf, hosts: u32, dir: PathBuf },
+}
+
+impl Store {
+    fn base(&self) -> PathBuf {
+        match self {
+            Store::Here(dir) => dir.clone(),
+            Store::Hosts { dir, .. } => dir.clone(),
+        }
+    }
+
+    /// Runs `cmd args` on every host of a cluster; returns what each printed, by host name.
+    fn on_each_host(state: &Path, hosts: u32, cmd: &[&OsStr]) -> Vec<(String, Result<String, String>)> {
+        (0..hosts)
+            .map(|host| {
+                let name = format!("h{host}");
+                let out = run_checked(Command::new(cluster_script()).arg("exec").arg(state).arg(&name).args(cmd));
+                (name, out)
+            })
+            .collect()
+    }
+
+    /// The regular files in the store, after a job; the local one is removed.
+    fn take_leftovers(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        match self {
+            Store::Here(dir) => {
+                regular_files_under(dir, &mut found);
+                let _ = fs::remove_dir_all(dir);
+            }
+            Store::Hosts { state, hosts, dir } => {
+                let find = [OsStr::new("find"), dir.as_os_str(), OsStr::new("-type"), OsStr::new("f")];
+                for (host, out) in Store::on_each_host(state, *hosts, &find) {
+                    match out {
+                        Ok(out) => found.extend(out.lines().map(|l| PathBuf::from(format!("{host}:{l}")))),
+                        Err(e) => found.push(PathBuf::from(format!("{host}: cannot list the store: {e}"))),
+                    }
+                }
+                let _ = Store::on_each_host(state, *hosts, &[OsStr::new("rm"), OsStr::new("-rf"), dir.as_os_str()]);
+            }
+        }
+        found
+    }
+}
+
+/// Where a job runs.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    /// On this machine, as one host.
+    Here,
+    /// Across the hosts of a simulated cluster, ranks dealt out to them in turn.
+    Hosts(&'a Cluster),
+}
+
 /// A job that has been started and not yet waited for.
 struct RunningJob {
     child: Child,
     command: String,
-    data_dir: PathBuf,
+    store: Store,
     out_path: PathBuf,
     err_path: PathBuf,
 }
@@ -416,31 +477,64 @@ struct RunningJob {
 /// Starts `exe args` on `np` ranks with a fresh data directory, the given
 /// settings and the extra environment.
 fn spawn_job(exe: &Path, args: &[&str], np: u32, settings: Settings, extra_env: &[(&str, &Path)]) -> RunningJob {
+    spawn_job_at(Place::Here, exe, args, np, settings, extra_env)
+}
+
+/// The command that starts `mpirun` at `place`, with the store the job is to use.
+fn launcher(place: Place, settings: Settings, n: usize) -> (Command, Store) {
+    match place {
+        Place::Hosts(cluster) => {
+            assert!(!settings.split_storage && settings.small_store_mib.is_none(), "every simulated host has a store of its own");
+            let mut cmd = Command::new(cluster_script());
+            cmd.arg("mpirun").arg(&cluster.state).args(["--map-by", "node"]);
+            match cluster.transports {
+                Transports::Tcp => {
+                    cmd.env("UCX_TLS", "tcp,self").args(["-x", "UCX_TLS"]);
+                }
+                Transports::Default => {
+                    cmd.env_remove("UCX_TLS");
+                }
+            }
+            let dir = Cluster::store_of(&cluster.state).join(format!("job{n}"));
+            for (host, out) in Store::on_each_host(&cluster.state, cluster.hosts, &[OsStr::new("mkdir"), dir.as_os_str()]) {
+                out.unwrap_or_else(|e| panic!("cannot make the job's store on {host}: {e}"));
+            }
+            (cmd, Store::Hosts { state: cluster.state.clone(), hosts: cluster.hosts, dir })
+        }
+        Place::Here => {
+            let data_dir = scratch_root().join(format!("job{n}-data"));
+            let _ = fs::remove_dir_all(&data_dir);
+            fs::create_dir_all(&data_dir).expect("create job data directory");
+            let cmd = match settings.small_store_mib {
+                Some(mib) => {
+                    // Needs root (CI runs as root), as the namespace test setups do.
+                    let mut cmd = Command::new("unshare");
+                    cmd.args(["--mount", "--propagation", "private", "sh", "-c"]);
+                    cmd.arg(format!("mount -t tmpfs -o size={mib}m benchfs-small \"$BENCHFS_DATA_DIR\" && exec \"$0\" \"$@\""));
+                    cmd.arg("mpirun");
+                    cmd
+                }
+                None => Command::new("mpirun"),
+            };
+            (cmd, Store::Here(data_dir))
+        }
+    }
+}
+
+/// Starts `exe args` on `np` ranks at `place`.
+fn spawn_job_at(place: Place, exe: &Path, args: &[&str], np: u32, settings: Settings, extra_env: &[(&str, &Path)]) -> RunningJob {
     let n = JOB_COUNTER.fetch_add(1, Ordering::Relaxed);
     let root = scratch_root();
-    let data_dir = root.join(format!("job{n}-data"));
-    let _ = fs::remove_dir_all(&data_dir);
-    fs::create_dir_all(&data_dir).expect("create job data directory");
     let out_path = root.join(format!("job{n}.stdout"));
     let err_path = root.join(format!("job{n}.stderr"));
 
-    let mut cmd = match settings.small_store_mib {
-        Some(mib) => {
-            // Needs root (CI runs as root), as the namespace test setups do.
-            let mut cmd = Command::new("unshare");
-            cmd.args(["--mount", "--propagation", "private", "sh", "-c"]);
-            cmd.arg(format!("mount -t tmpfs -o size={mib}m benchfs-small \"$BENCHFS_DATA_DIR\" && exec \"$0\" \"$@\""));
-            cmd.arg("mpirun");
-            cmd
-        }
-        None => Command::new("mpirun"),
-    };
+    let (mut cmd, store) = launcher(place, settings, n);
     cmd.args(["--oversubscribe", "-np", &np.to_string()]);
     for var in LIBRARY_ENV {
         cmd.env_remove(var);
     }
     cmd.env("LD_LIBRARY_PATH", library_path_without_target_dir());
-    cmd.env("BENCHFS_DATA_DIR", &data_dir);
+    cmd.env("BENCHFS_DATA_DIR", store.base());
     let mut forwarded = vec!["BENCHFS_DATA_DIR"];
     if let Some(chunk) = settings.chunk {
         cmd.env("BENCHFS_CHUNK_SIZE", chunk.to_string());
@@ -478,7 +572,7 @@ fn spawn_job(exe: &Path, args: &[&str], np: u32, settings: Settings, extra_env: 
         Ok(child) => child,
         Err(e) => panic!("cannot start {command}: {e}"),
     };
-    RunningJob { child, command, data_dir, out_path, err_path }
+    RunningJob { child, command, store, out_path, err_path }
 }
 
 impl RunningJob {
@@ -504,17 +598,14 @@ impl RunningJob {
             }
         };
 
-        let mut leftover_files = Vec::new();
-        regular_files_under(&self.data_dir, &mut leftover_files);
         let job = Job {
             command: self.command,
             status,
             timed_out,
             stdout: read_lossy(&self.out_path),
             stderr: read_lossy(&self.err_path),
-            leftover_files,
+            leftover_files: self.store.take_leftovers(),
         };
-        let _ = fs::remove_dir_all(&self.data_dir);
         let _ = fs::remove_file(&self.out_path);
         let _ = fs::remove_file(&self.err_path);
         job
@@ -866,16 +957,13 @@ mpi_test!(example_malformed_np4, run_example("malformed", 4, SMALL, &[]));
 mpi_test!(example_forged_replies_np3_transported, run_example("forged_replies", 3, TRANSPORTED, &[]));
 
 /// A second MPI job attaches to a running one through its contact file:
-/// `examples/serve_tree` serves a known tree on 2 ranks while the C program
+/// `examples/serve_tree` serves a known tree on `server_ranks` ranks while the C program
 /// `attach` (2 ranks) reads it all back and `benchfs-find` (2 ranks)
 /// counts its files; then the server is told to stop and must finish
-/// cleanly.
-#[test]
-fn attach_and_find_np2() {
-    const SERVER_RANKS: u32 = 2;
+/// cleanly. All of them run at `place`.
+fn attach_and_find(place: Place, server_ranks: u32) {
     const FILES_PER_DIR: u32 = 5;
     const TREE_DIRS: u32 = 3;
-    let _guard = serial();
     let installed = installed();
     let serve_tree = example_binary("serve_tree");
     let find = tool_binary("benchfs-find");
@@ -885,9 +973,16 @@ fn attach_and_find_np2() {
     let text = |p: &Path| p.to_str().expect("scratch paths are UTF-8").to_string();
     let (contact_s, dir_s) = (text(&contact), text(&dir));
     let files = FILES_PER_DIR.to_string();
+    let run = |exe: &Path, args: &[&str], np: u32| spawn_job_at(place, exe, args, np, DEFAULT, &[]).wait(JOB_TIMEOUT);
 
-    let mut server =
-        spawn_job(&serve_tree, &[&text(&ready), &text(&done), &files], SERVER_RANKS, SMALL, &[("BENCHFS_CONTACT_FILE", &contact)]);
+    let mut server = spawn_job_at(
+        place,
+        &serve_tree,
+        &[&text(&ready), &text(&done), &files],
+        server_ranks,
+        SMALL,
+        &[("BENCHFS_CONTACT_FILE", &contact)],
+    );
     let ready_by = Instant::now() + JOB_TIMEOUT;
     while !ready.exists() && !server.has_exited() && Instant::now() < ready_by {
         thread::sleep(Duration::from_millis(50));
@@ -895,16 +990,16 @@ fn attach_and_find_np2() {
     let mut clients = Vec::new();
     if ready.exists() {
         let attach = installed.bin_dir.join("attach");
-        let ranks = SERVER_RANKS.to_string();
-        let job = run_job(&attach, &[&contact_s, &ranks, &files, &dir_s], 2, DEFAULT);
+        let ranks = server_ranks.to_string();
+        let job = run(&attach, &[&contact_s, &ranks, &files, &dir_s], 2);
         clients.push(("attach", job, true, None));
         // Files of rank 1 among all files of the tree.
-        let want = format!("MATCHED {}/{}", TREE_DIRS * FILES_PER_DIR, TREE_DIRS * FILES_PER_DIR * SERVER_RANKS);
+        let want = format!("MATCHED {}/{}", TREE_DIRS * FILES_PER_DIR, TREE_DIRS * FILES_PER_DIR * server_ranks);
         let args = ["--contact", &contact_s, "/tree", "-name", "f.r1.*"];
-        let job = run_job(&find, &args, 2, DEFAULT);
+        let job = run(&find, &args, 2);
         clients.push(("benchfs-find", job, false, Some(want)));
         let hostile = example_binary("hostile_client");
-        let job = run_job(&hostile, &[&contact_s, "/tree/a/f.r1.00"], 1, DEFAULT);
+        let job = run(&hostile, &[&contact_s, "/tree/a/f.r1.00"], 1);
         clients.push(("hostile_client", job, true, None));
     }
     fs::write(&done, b"done\n").expect("write the done marker");
@@ -931,6 +1026,12 @@ fn attach_and_find_np2() {
         }
     }
     assert!(reports.is_empty(), "{}", reports.join("\n\n"));
+}
+
+#[test]
+fn attach_and_find_np2() {
+    let _guard = serial();
+    attach_and_find(Place::Here, 2);
 }
 
 /// A program linked against `libbenchfs.a` with only the flags of
@@ -1135,3 +1236,120 @@ fn stats_summary_np2() {
         panic!("{}", job_report("namespace with BENCHFS_STATS=1", &job, &problems));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Simulated hosts
+// ---------------------------------------------------------------------------
+
+/// UCX transports of the jobs on a simulated cluster.
+#[derive(Clone, Copy, Debug)]
+enum Transports {
+    /// `UCX_TLS=tcp,self`: TCP between all ranks, on one host or not.
+    Tcp,
+    /// UCX's own choice: shared memory on a host, TCP between hosts.
+    Default,
+}
+
+/// Hosts of the simulated cluster the cross-host tests run on, with two ranks each.
+const HOSTS: u32 = 4;
+
+fn cluster_script() -> PathBuf {
+    manifest_dir().join("tests/cluster.sh")
+}
+
+/// A simulated cluster of `tests/cluster.sh`: hosts with a network, host name, IPC and mount
+/// namespace and node-local store each. Dropping it (also when a test fails) kills everything
+/// that ran on it and removes it; hosts left by a test process that was killed are removed by
+/// the next one.
+struct Cluster {
+    state: PathBuf,
+    hosts: u32,
+    transports: Transports,
+}
+
+impl Cluster {
+    /// Builds one, or says why it cannot and returns `None` where the tests may skip: only
+    /// without root. As root (as in CI) a cluster that cannot be built fails the test.
+    fn up(hosts: u32, transports: Transports) -> Option<Cluster> {
+        let script = cluster_script();
+        if let Err(why) = run_checked(Command::new(&script).arg("check")) {
+            // SAFETY: geteuid cannot fail.
+            if unsafe { libc::geteuid() } != 0 {
+                eprintln!("SKIP: the tests across simulated hosts need root and namespaces: {why}");
+                return None;
+            }
+            panic!("cannot build a simulated cluster as root: {why}");
+        }
+        let state = scratch_root().join(format!("cluster{}", JOB_COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let cluster = Cluster { state, hosts, transports };
+        run_checked(Command::new(&script).arg("up").arg(&cluster.state).arg(hosts.to_string()))
+            .unwrap_or_else(|e| panic!("cannot build a simulated cluster: {e}"));
+        Some(cluster)
+    }
+
+    /// The directory each host has its own tmpfs at.
+    fn store_of(state: &Path) -> PathBuf {
+        state.join("store")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let down = Command::new(cluster_script()).arg("down").arg(&self.state).status();
+        if !matches!(down, Ok(s) if s.success()) {
+            eprintln!("cannot remove the simulated cluster in {}: {down:?}", self.state.display());
+        }
+    }
+}
+
+/// A C program on [`HOSTS`] simulated hosts, two ranks each, ranks dealt out to the hosts in
+/// turn (ranks 0 and 4 share a host).
+fn on_hosts(transports: Transports, program: &str, settings: Settings) {
+    let _guard = serial();
+    let exe = installed().bin_dir.join(program);
+    let Some(cluster) = Cluster::up(HOSTS, transports) else { return };
+    let job = spawn_job_at(Place::Hosts(&cluster), &exe, &[], 2 * HOSTS, settings, &[]).wait(JOB_TIMEOUT);
+    check_job(&format!("{program} on {HOSTS} hosts of 2 ranks, {transports:?} transports"), &job);
+}
+
+/// The simulated hosts are what the tests across them assume: each rank's host name is its
+/// host's, and no host sees another's store or shared memory.
+#[test]
+fn hosts_are_separate() {
+    let _guard = serial();
+    let Some(cluster) = Cluster::up(HOSTS, Transports::Tcp) else { return };
+    let probe = r#"hostname; touch "/dev/shm/probe.$OMPI_COMM_WORLD_RANK" "$BENCHFS_DATA_DIR/probe.$OMPI_COMM_WORLD_RANK""#;
+    let job = spawn_job_at(Place::Hosts(&cluster), Path::new("sh"), &["-c", probe], 2 * HOSTS, DEFAULT, &[]).wait(JOB_TIMEOUT);
+    let problems = job_problems(&job, false);
+    let mut names: Vec<&str> = job.stdout.lines().collect();
+    names.sort();
+    let want: Vec<String> = (0..2 * HOSTS).map(|r| format!("h{}", r / 2)).collect();
+    assert_eq!(names, want, "host names of the ranks\n{}", job_report("probe", &job, &problems));
+    // Each rank left a file in its host's store and shared memory: each host sees its two.
+    let per_host =
+        |files: Vec<String>| (0..HOSTS).map(|h| files.iter().filter(|f| f.starts_with(&format!("h{h}:"))).count()).collect::<Vec<_>>();
+    let stored = job.leftover_files.iter().map(|p| p.display().to_string()).collect();
+    assert_eq!(per_host(stored), vec![2; HOSTS as usize], "store files after the probe: {:?}", job.leftover_files);
+    let list = [OsStr::new("sh"), OsStr::new("-c"), OsStr::new("ls /dev/shm | grep '^probe\\.'")];
+    let shm: Vec<String> = Store::on_each_host(&cluster.state, HOSTS, &list)
+        .into_iter()
+        .flat_map(|(host, out)| out.unwrap_or_default().lines().map(|l| format!("{host}:{l}")).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(per_host(shm.clone()), vec![2; HOSTS as usize], "probe files in /dev/shm: {shm:?}");
+}
+
+mpi_test!(hosts_tcp_cross_rank, on_hosts(Transports::Tcp, "cross_rank", DEFAULT));
+mpi_test!(hosts_tcp_shared_file, on_hosts(Transports::Tcp, "shared_file", SMALL));
+mpi_test!(hosts_tcp_namespace, on_hosts(Transports::Tcp, "namespace", DEFAULT));
+mpi_test!(hosts_cross_rank, on_hosts(Transports::Default, "cross_rank", DEFAULT));
+mpi_test!(hosts_shared_file, on_hosts(Transports::Default, "shared_file", SMALL));
+mpi_test!(hosts_namespace, on_hosts(Transports::Default, "namespace", DEFAULT));
+
+fn attach_and_find_on_hosts(transports: Transports) {
+    let _guard = serial();
+    let Some(cluster) = Cluster::up(HOSTS, transports) else { return };
+    attach_and_find(Place::Hosts(&cluster), 2 * HOSTS);
+}
+
+mpi_test!(hosts_tcp_attach_and_find, attach_and_find_on_hosts(Transports::Tcp));
+mpi_test!(hosts_attach_and_find, attach_and_find_on_hosts(Transports::Default));
