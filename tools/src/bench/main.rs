@@ -25,6 +25,8 @@
 //! * `latency` (not in `all`): rank 0 times single stats, creates and 4 KiB writes and reads that
 //!   rank 1 serves, while the other ranks idle, and prints min/p50/p99/max against
 //!   `ucx_perftest`'s active-message round trip (see [`latency`]).
+//! * `scaling` (not in `all`): init and finalize times, memory per rank, and single operations
+//!   of every kind timed on rank 0, for fitting against the number of ranks (see [`scaling`]).
 //!
 //! The read phases are shifted by one rank (like IOR's `-C`) so that a rank never reads what it
 //! has just written itself.
@@ -58,9 +60,11 @@ mod options;
 mod pattern;
 mod posix_dir;
 mod report;
+mod scaling;
 mod store;
 
 use std::process::ExitCode;
+use std::time::Instant;
 
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
@@ -72,11 +76,12 @@ use meta::{run_dirs, run_files, PARENTS};
 use options::{parse_options, Options, Parsed, USAGE};
 use posix_dir::{choose_posix_dir, remove_posix_dir, setup_posix_dir, PosixSetup};
 use report::{print_config, Table};
+use scaling::{rss_kib, run_scaling, Startup};
 use store::{BenchFs, Posix};
 
 /// Runs every selected pattern against both stores and prints the results table; returns this
 /// rank's count of wrong results.
-fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
+fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup, startup: &Startup) -> u64 {
     let posix = Posix { root: posix_root.to_string() };
     let mut table = Table::default();
     let mut bad = 0u64;
@@ -107,6 +112,9 @@ fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) -> u64 {
     if ctx.opts.latency {
         bad += run_latency(ctx);
     }
+    if ctx.opts.scaling {
+        bad += run_scaling(ctx, startup);
+    }
     bad
 }
 
@@ -130,12 +138,16 @@ fn options_or_exit(rank: usize) -> Result<Options, ExitCode> {
 }
 
 /// Starts BenchFS on every rank and creates the directories the patterns work in, once, before
-/// any rank uses them. A failure stops the job.
-fn start_benchfs(world: &SimpleCommunicator, rank: usize) {
+/// any rank uses them. A failure stops the job. Returns what init cost this rank.
+fn start_benchfs(world: &SimpleCommunicator, rank: usize) -> Startup {
+    world.barrier();
+    let rss_before_kib = rss_kib();
+    let start = Instant::now();
     if let Err(e) = benchfs::init(world) {
         eprintln!("benchfs-bench: rank {rank}: benchfs::init failed: {e} (errno {})", e.errno());
         world.abort(2);
     }
+    let startup = Startup { init: start.elapsed(), rss_before_kib, rss_after_kib: rss_kib() };
     if rank == 0 {
         for dir in PARENTS {
             if let Err(e) = benchfs::mkdir(dir, 0o755) {
@@ -145,6 +157,7 @@ fn start_benchfs(world: &SimpleCommunicator, rank: usize) {
         }
     }
     world.barrier();
+    startup
 }
 
 fn main() -> ExitCode {
@@ -158,7 +171,7 @@ fn main() -> ExitCode {
         Ok(opts) => opts,
         Err(code) => return code,
     };
-    start_benchfs(&world, rank);
+    let startup = start_benchfs(&world, rank);
     let ctx = Ctx { world, rank, size, opts };
 
     let posix_root = choose_posix_dir(&ctx);
@@ -166,7 +179,7 @@ fn main() -> ExitCode {
     if rank == 0 {
         print_config(&ctx, &posix_root, &setup);
     }
-    let bad = ctx.sum_u64(run(&ctx, &posix_root, &setup));
+    let bad = ctx.sum_u64(run(&ctx, &posix_root, &setup, &startup));
     remove_posix_dir(&ctx, &posix_root, &setup);
     if rank == 0 && ctx.opts.verify {
         println!();
@@ -176,9 +189,14 @@ fn main() -> ExitCode {
         }
     }
 
+    let start = Instant::now();
     if let Err(e) = benchfs::finalize() {
         eprintln!("benchfs-bench: rank {rank}: benchfs::finalize failed: {e}");
         return ExitCode::FAILURE;
+    }
+    let finalize_ms = ctx.max_f64(start.elapsed().as_secs_f64() * 1e3);
+    if rank == 0 && ctx.opts.scaling {
+        println!("scaling finalize_ms {finalize_ms:.2}");
     }
     drop(ctx);
     drop(universe);

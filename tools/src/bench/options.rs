@@ -11,10 +11,13 @@ pub const USAGE: &str = "benchfs-bench: IOR/mdtest-like comparison of BenchFS wi
 
 usage: mpirun -np N benchfs-bench [options]
 
-  --mode fpp|shared|meta|dirs|all|latency
+  --mode fpp|shared|meta|dirs|all|latency|scaling
                               patterns to run (default all: every one but latency,
                               which times single remote operations while the other
-                              ranks idle; it needs 2 ranks or more)
+                              ranks idle, it needs 2 ranks or more; and scaling,
+                              which reports init and finalize times, memory per rank
+                              and single operations of every kind, for fitting
+                              against the number of ranks)
   --transfer SIZE             size of one read or write (default 1M; a multiple of 8)
   --block SIZE                bytes per rank and segment (default 64M; a multiple of --transfer)
   --segments N                segments (default 1)
@@ -23,7 +26,9 @@ usage: mpirun -np N benchfs-bench [options]
   --readdir-files N           files per rank in the shared directory that readdir lists
                               (default 5000)
   --renames N                 files per rank that rename moves (default 2000)
-  --latency-ops N             timed operations of each kind in latency mode (default 2000)
+  --latency-ops N             timed operations of each kind in latency and scaling modes
+                              (default 2000)
+  --scaling-entries N         entries of the directory that scaling mode lists (default 10000)
   --posix-dir DIR             POSIX directory to compare with
                               (default /dev/shm/benchfs-bench-posix-<job id or pid of rank 0>)
   --iterations N              repeat every pattern N times and report the best (default 1)
@@ -44,6 +49,7 @@ pub struct Options {
     pub meta: bool,
     pub dirs: bool,
     pub latency: bool,
+    pub scaling: bool,
     pub transfer: u64,
     pub block: u64,
     pub segments: u64,
@@ -52,6 +58,7 @@ pub struct Options {
     pub readdir_files: u64,
     pub renames: u64,
     pub latency_ops: u64,
+    pub scaling_entries: u64,
     pub posix_dir: Option<String>,
     pub iterations: u32,
     pub verify: bool,
@@ -66,6 +73,7 @@ impl Default for Options {
             meta: true,
             dirs: true,
             latency: false,
+            scaling: false,
             transfer: 1 << 20,
             block: 64 << 20,
             segments: 1,
@@ -74,6 +82,7 @@ impl Default for Options {
             readdir_files: 5000,
             renames: 2000,
             latency_ops: 2000,
+            scaling_entries: 10000,
             posix_dir: None,
             iterations: 1,
             verify: true,
@@ -110,16 +119,17 @@ pub enum Parsed {
     Help,
 }
 
-/// The patterns `--mode` selects, as (fpp, shared, meta, dirs, latency).
-fn mode(text: &str) -> Result<(bool, bool, bool, bool, bool), String> {
+/// The patterns `--mode` selects, as (fpp, shared, meta, dirs, latency, scaling).
+fn mode(text: &str) -> Result<(bool, bool, bool, bool, bool, bool), String> {
     match text {
-        "fpp" => Ok((true, false, false, false, false)),
-        "shared" => Ok((false, true, false, false, false)),
-        "meta" => Ok((false, false, true, false, false)),
-        "dirs" => Ok((false, false, false, true, false)),
-        "all" => Ok((true, true, true, true, false)),
-        "latency" => Ok((false, false, false, false, true)),
-        _ => Err("expected fpp, shared, meta, dirs, all or latency".into()),
+        "fpp" => Ok((true, false, false, false, false, false)),
+        "shared" => Ok((false, true, false, false, false, false)),
+        "meta" => Ok((false, false, true, false, false, false)),
+        "dirs" => Ok((false, false, false, true, false, false)),
+        "all" => Ok((true, true, true, true, false, false)),
+        "latency" => Ok((false, false, false, false, true, false)),
+        "scaling" => Ok((false, false, false, false, false, true)),
+        _ => Err("expected fpp, shared, meta, dirs, all, latency or scaling".into()),
     }
 }
 
@@ -145,7 +155,7 @@ pub fn parse_options(args: impl IntoIterator<Item = impl Into<OsString>>) -> Res
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Long("no-verify") => o.verify = false,
             Long("fsync") => o.fsync = true,
-            Long("mode") => (o.fpp, o.shared, o.meta, o.dirs, o.latency) = value(&mut parser, "--mode", mode)?,
+            Long("mode") => (o.fpp, o.shared, o.meta, o.dirs, o.latency, o.scaling) = value(&mut parser, "--mode", mode)?,
             Long("transfer") => o.transfer = value(&mut parser, "--transfer", size)?,
             Long("block") => o.block = value(&mut parser, "--block", size)?,
             Long("segments") => o.segments = value(&mut parser, "--segments", count)?,
@@ -154,6 +164,7 @@ pub fn parse_options(args: impl IntoIterator<Item = impl Into<OsString>>) -> Res
             Long("readdir-files") => o.readdir_files = value(&mut parser, "--readdir-files", count)?,
             Long("renames") => o.renames = value(&mut parser, "--renames", count)?,
             Long("latency-ops") => o.latency_ops = value(&mut parser, "--latency-ops", count)?,
+            Long("scaling-entries") => o.scaling_entries = value(&mut parser, "--scaling-entries", count)?,
             Long("posix-dir") => o.posix_dir = Some(parser.value()?.string()?),
             Long("iterations") => o.iterations = value(&mut parser, "--iterations", count)?,
             _ => return Err(arg.unexpected()),
@@ -220,13 +231,15 @@ mod tests {
     fn modes() {
         let modes = |m| {
             let o = parse(&["--mode", m]).unwrap();
-            (o.fpp, o.shared, o.meta, o.dirs, o.latency)
+            (o.fpp, o.shared, o.meta, o.dirs, o.latency, o.scaling)
         };
-        assert_eq!(modes("fpp"), (true, false, false, false, false));
-        assert_eq!(modes("meta"), (false, false, true, false, false));
-        assert_eq!(modes("dirs"), (false, false, false, true, false));
-        assert_eq!(modes("all"), (true, true, true, true, false));
-        assert_eq!(modes("latency"), (false, false, false, false, true));
+        assert_eq!(modes("fpp"), (true, false, false, false, false, false));
+        assert_eq!(modes("meta"), (false, false, true, false, false, false));
+        assert_eq!(modes("dirs"), (false, false, false, true, false, false));
+        assert_eq!(modes("all"), (true, true, true, true, false, false));
+        assert_eq!(modes("latency"), (false, false, false, false, true, false));
+        assert_eq!(modes("scaling"), (false, false, false, false, false, true));
+        assert_eq!(parse(&["--scaling-entries", "7"]).unwrap().scaling_entries, 7);
         assert!(parse(&["--mode", "ior"]).unwrap_err().contains("--mode"));
     }
 

@@ -102,10 +102,11 @@ fn chunk_size_description() -> String {
 /// Prints what the run is configured to do (rank 0 only).
 pub fn print_config(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) {
     let o = &ctx.opts;
-    let modes: Vec<&str> = [(o.fpp, "fpp"), (o.shared, "shared"), (o.meta, "meta"), (o.dirs, "dirs"), (o.latency, "latency")]
-        .iter()
-        .filter_map(|&(on, name)| on.then_some(name))
-        .collect();
+    let modes: Vec<&str> =
+        [(o.fpp, "fpp"), (o.shared, "shared"), (o.meta, "meta"), (o.dirs, "dirs"), (o.latency, "latency"), (o.scaling, "scaling")]
+            .iter()
+            .filter_map(|&(on, name)| on.then_some(name))
+            .collect();
     let bandwidth = o.fpp || o.shared;
     let chunk = chunk_size_description();
     let per_rank = bytes_per_rank(ctx);
