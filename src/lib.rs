@@ -92,6 +92,14 @@ pub use ids::Rank;
 pub use mpi;
 pub use rpc::DirEntry;
 
+/// How many requests of other ranks (and of this rank's own calls that needed a request) this
+/// rank has served since [`init`], while `BENCHFS_STATS=1` has BenchFS record statistics; 0
+/// otherwise. Summed over a job's ranks around an operation, it is what that operation cost the
+/// job in requests (`benchfs-bench --mode scaling` reports it per operation).
+pub fn requests_served() -> u64 {
+    stats::served_total()
+}
+
 /// Hooks for BenchFS's own test programs (cargo feature `testing`); not part of the API.
 #[cfg(feature = "testing")]
 #[doc(hidden)]

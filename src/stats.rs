@@ -106,6 +106,11 @@ pub fn served(opcode: u16, started: Option<Instant>, bytes: u64) {
     }
 }
 
+/// Requests this rank has served since init, while recording is on.
+pub fn served_total() -> u64 {
+    (0..OPCODES).map(|op| TABLE[(CALLS.len() + op) * WIDTH].load(Ordering::Relaxed)).sum()
+}
+
 /// This rank's table, to be summed over the ranks.
 pub fn snapshot() -> Vec<u64> {
     TABLE.iter().map(|c| c.load(Ordering::Relaxed)).collect()
@@ -159,6 +164,16 @@ mod tests {
         assert_eq!(quantile(&buckets, 100, 0.99), "<64");
         buckets[BUCKETS - 1] = 100;
         assert_eq!(quantile(&buckets, 200, 0.99), format!(">{}", 1u64 << (BUCKETS - 2)));
+    }
+
+    #[test]
+    fn served_total_counts_served_requests_only() {
+        let before = served_total();
+        served(2, Some(Instant::now()), 0);
+        served(OPCODES as u16, Some(Instant::now()), 0);
+        call(Call::Stat, Some(Instant::now()), 0);
+        served(3, None, 0);
+        assert_eq!(served_total() - before, 1);
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //!   in a sleeping wait: the paths are spread over all ranks by placement, so each figure is the
 //!   average over where a record may lie (rank 0 itself included, one time in N). Directory
 //!   listings cover an empty directory and one of `--scaling-entries` entries that all ranks
-//!   made beforehand, untimed; a directory rename moves a directory holding a few files;
+//!   made beforehand, untimed; a directory rename moves a directory holding a few files. With
+//!   `BENCHFS_STATS=1`, each kind also reports the requests the whole job served per operation
+//!   (summed over the ranks after each kind's phase): how the protocol's fan-out grows with N,
+//!   whatever the machine's speed;
 //! * the slowest rank's `benchfs_finalize`, printed by the caller after it (see `main`).
 //!
 //! Every result is checked: a listing must hold exactly the names made, a renamed file must be
@@ -45,35 +48,29 @@ pub fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Times of one kind of operation on rank 0.
+/// One kind of operation, timed on rank 0: the time of each call, and the requests the whole
+/// job served while they ran.
 struct Samples {
     name: &'static str,
     times: Vec<Duration>,
+    requests: u64,
 }
 
 impl Samples {
-    fn new(name: &'static str) -> Samples {
-        Samples { name, times: Vec::new() }
-    }
-
-    /// Times `op`; a failure (or a result `op` judges wrong) counts as bad and is not kept.
-    fn time(&mut self, bad: &mut u64, op: impl FnOnce() -> bool) {
-        let start = Instant::now();
-        let ok = op();
-        let took = start.elapsed();
-        if ok {
-            self.times.push(took);
-        } else {
-            *bad += 1;
-        }
-    }
-
     fn micros(&self) -> (f64, f64) {
         let mut sorted = self.times.clone();
         sorted.sort_unstable();
         let p50 = sorted.get(sorted.len() / 2).map_or(f64::NAN, |d| d.as_secs_f64() * 1e6);
         let total: Duration = sorted.iter().sum();
         (p50, total.as_secs_f64() * 1e6 / sorted.len().max(1) as f64)
+    }
+
+    /// Requests per operation; NaN where they were not counted (`counted`: statistics on).
+    fn requests_per_op(&self, counted: bool) -> f64 {
+        if !counted || self.times.is_empty() {
+            return f64::NAN;
+        }
+        self.requests as f64 / self.times.len() as f64
     }
 }
 
@@ -103,41 +100,76 @@ fn fill(ctx: &Ctx, entries: u64) -> u64 {
     bad
 }
 
+/// Runs the phases on rank 0, one kind of operation at a time, while the other ranks idle;
+/// after each phase every rank adds up the requests it served.
+struct Phases<'a> {
+    ctx: &'a Ctx,
+    served: u64,
+    bad: u64,
+    samples: Vec<Samples>,
+}
+
+impl Phases<'_> {
+    fn job_served(ctx: &Ctx) -> u64 {
+        ctx.sum_u64(benchfs::requests_served())
+    }
+
+    /// Rank 0 runs `op(i)` for `i` in `0..count`, timing each call if `name` is given; a call
+    /// that fails (returns false) counts as bad and is not timed.
+    fn run(&mut self, name: Option<&'static str>, count: usize, mut op: impl FnMut(usize) -> bool) {
+        let mut times = Vec::new();
+        if self.ctx.rank == 0 {
+            for i in 0..count {
+                let start = Instant::now();
+                let ok = op(i);
+                let took = start.elapsed();
+                if ok {
+                    times.push(took);
+                } else {
+                    self.bad += 1;
+                }
+            }
+        }
+        idle_until_all_arrive(self.ctx);
+        let served = Phases::job_served(self.ctx);
+        if let Some(name) = name {
+            self.samples.push(Samples { name, times, requests: served - self.served });
+        }
+        self.served = served;
+    }
+}
+
 /// Rank 0's timed operations: `n` of each kind (a tenth as many listings of the full directory
-/// and directory renames); returns the samples and the count of failed or wrong results.
-fn measure(n: usize, entries: u64) -> (Vec<Samples>, u64) {
-    let mut bad = 0u64;
-    let [mut creates, mut stats, mut renames, mut unlinks] = ["create", "stat", "rename-file", "unlink"].map(Samples::new);
-    let [mut mkdirs, mut empty_lists, mut rmdirs, mut statvfs] = ["mkdir", "readdir-empty", "rmdir", "statvfs"].map(Samples::new);
-    let [mut full_lists, mut dir_renames] = ["readdir-full", "rename-dir"].map(Samples::new);
-    for i in 0..n {
-        let (path, moved, dir) = (format!("{DIR}/f{i}"), format!("{DIR}/m{i}"), format!("{DIR}/d{i}"));
-        creates.time(&mut bad, || create(&path));
-        stats.time(&mut bad, || benchfs::stat(&path).is_ok_and(|st| st.size == 0));
-        renames.time(&mut bad, || benchfs::rename(&path, &moved).is_ok());
-        bad += u64::from(benchfs::stat(&path).is_ok() || benchfs::stat(&moved).is_err());
-        unlinks.time(&mut bad, || benchfs::unlink(&moved).is_ok());
-        mkdirs.time(&mut bad, || benchfs::mkdir(&dir, 0o755).is_ok());
-        empty_lists.time(&mut bad, || list(&dir).is_some_and(|names| names.is_empty()));
-        rmdirs.time(&mut bad, || benchfs::rmdir(&dir).is_ok());
-        statvfs.time(&mut bad, || benchfs::statvfs(DIR).is_ok_and(|st| st.blocks > 0));
-    }
-    for i in 0..n.div_ceil(10) {
-        full_lists.time(&mut bad, || list(&format!("{DIR}/full")).is_some_and(|names| names.len() as u64 == entries));
-        let (from, to) = (format!("{DIR}/t{i}"), format!("{DIR}/u{i}"));
-        bad += u64::from(benchfs::mkdir(&from, 0o755).is_err());
-        for f in 0..FILES_PER_MOVED_DIR {
-            bad += u64::from(!create(&format!("{from}/g{f}")));
-        }
-        dir_renames.time(&mut bad, || benchfs::rename(&from, &to).is_ok());
-        for f in 0..FILES_PER_MOVED_DIR {
-            let (old, new) = (format!("{from}/g{f}"), format!("{to}/g{f}"));
-            bad += u64::from(benchfs::stat(&old).is_ok() || benchfs::unlink(&new).is_err());
-        }
-        bad += u64::from(benchfs::rmdir(&to).is_err());
-    }
-    let samples = vec![creates, stats, renames, unlinks, mkdirs, empty_lists, rmdirs, statvfs, full_lists, dir_renames];
-    (samples, bad)
+/// and directory renames). Returns the samples (on rank 0) and this rank's count of failed or
+/// wrong results.
+fn measure(ctx: &Ctx, n: usize, entries: u64) -> (Vec<Samples>, bool, u64) {
+    let mut p = Phases { ctx, served: Phases::job_served(ctx), bad: 0, samples: Vec::new() };
+    let file = |i: usize| format!("{DIR}/f{i}");
+    let moved = |i: usize| format!("{DIR}/m{i}");
+    let dir = |i: usize| format!("{DIR}/d{i}");
+    p.run(Some("create"), n, |i| create(&file(i)));
+    p.run(Some("stat"), n, |i| benchfs::stat(file(i)).is_ok_and(|st| st.size == 0));
+    p.run(Some("rename-file"), n, |i| benchfs::rename(file(i), moved(i)).is_ok());
+    p.run(None, n, |i| benchfs::stat(file(i)).is_err() && benchfs::stat(moved(i)).is_ok());
+    p.run(Some("unlink"), n, |i| benchfs::unlink(moved(i)).is_ok());
+    p.run(Some("mkdir"), n, |i| benchfs::mkdir(dir(i), 0o755).is_ok());
+    p.run(Some("readdir-empty"), n, |i| list(&dir(i)).is_some_and(|names| names.is_empty()));
+    p.run(Some("rmdir"), n, |i| benchfs::rmdir(dir(i)).is_ok());
+    p.run(Some("statvfs"), n, |_| benchfs::statvfs(DIR).is_ok_and(|st| st.blocks > 0));
+    let few = n.div_ceil(10);
+    let full = format!("{DIR}/full");
+    p.run(Some("readdir-full"), few, |_| list(&full).is_some_and(|names| names.len() as u64 == entries));
+    let (from, to) = (|i: usize| format!("{DIR}/t{i}"), |i: usize| format!("{DIR}/u{i}"));
+    p.run(None, few, |i| benchfs::mkdir(from(i), 0o755).is_ok() && (0..FILES_PER_MOVED_DIR).all(|f| create(&format!("{}/g{f}", from(i)))));
+    p.run(Some("rename-dir"), few, |i| benchfs::rename(from(i), to(i)).is_ok());
+    p.run(None, few, |i| {
+        let moved_ok = (0..FILES_PER_MOVED_DIR)
+            .all(|f| benchfs::stat(format!("{}/g{f}", from(i))).is_err() && benchfs::unlink(format!("{}/g{f}", to(i))).is_ok());
+        moved_ok && benchfs::rmdir(to(i)).is_ok()
+    });
+    // Every phase served requests (at least the setup's creates) unless nothing counted them.
+    let counted = p.served > 0;
+    (p.samples, counted, p.bad)
 }
 
 /// Waits for every rank without keeping a core busy (a blocking MPI barrier may spin).
@@ -180,17 +212,17 @@ pub fn run_scaling(ctx: &Ctx, startup: &Startup) -> u64 {
     ctx.barrier();
     bad += fill(ctx, entries);
     ctx.barrier();
+    let (samples, counted, failed) = measure(ctx, ctx.opts.latency_ops as usize, entries);
+    bad += failed;
     if ctx.rank == 0 {
-        let (samples, failed) = measure(ctx.opts.latency_ops as usize, entries);
-        bad += failed;
-        println!("{:<8} {:<14} {:>7} {:>10} {:>10}", "", "operation", "n", "p50 µs", "mean µs");
+        println!("{:<8} {:<14} {:>7} {:>10} {:>10} {:>10}", "", "operation", "n", "p50 µs", "mean µs", "requests");
         for s in &samples {
             let (p50, mean) = s.micros();
-            println!("scaling {:<14} {:>7} {:>10.2} {:>10.2}", s.name, s.times.len(), p50, mean);
+            println!("scaling {:<14} {:>7} {:>10.2} {:>10.2} {:>10.2}", s.name, s.times.len(), p50, mean, s.requests_per_op(counted));
         }
-        println!("(readdir-full lists {entries} entries; rename-dir moves a directory of {FILES_PER_MOVED_DIR} files)");
+        println!("(readdir-full lists {entries} entries; rename-dir moves a directory of {FILES_PER_MOVED_DIR} files;");
+        println!(" requests: served by all ranks per operation, with BENCHFS_STATS=1, else NaN)");
     }
-    idle_until_all_arrive(ctx);
     for i in (ctx.rank as u64..entries).step_by(ctx.size) {
         bad += u64::from(benchfs::unlink(format!("{DIR}/full/e{i}")).is_err());
     }
