@@ -119,11 +119,11 @@ make_host() {
                         mount -t tmpfs -o mode=0755 "$1-store" "$2/store" &&
                         mount --bind "$2/hosts" /etc/hosts &&
                         touch "$2/$1.ready" &&
-                        exec sleep infinity' sh "$host" "$state" </dev/null >/dev/null 2>&1 &
+                        exec sleep infinity' sh "$host" "$state" </dev/null >/dev/null 2>"$state/$host.log" &
         local holder=$!
         local tries=0
         until [ -e "$state/$host.ready" ]; do
-                kill -0 "$holder" 2>/dev/null || die "host $host did not start"
+                kill -0 "$holder" 2>/dev/null || die "host $host did not start: $(cat "$state/$host.log")"
                 tries=$((tries + 1))
                 [ $tries -lt 500 ] || die "host $host did not start within 10 s"
                 sleep 0.02
@@ -153,6 +153,9 @@ up() {
         why=$(can_build) || die "$why"
         [ ! -e "$state/name" ] || die "$state already holds a cluster"
         reap
+        case $(realpath -m "$state")/ in
+        /dev/shm/*) die "STATE must not lie under /dev/shm: each host has a /dev/shm of its own" ;;
+        esac
         mkdir -p "$state/store"
         state=$(realpath "$state")
         local n=0

@@ -35,7 +35,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLUSTER = os.path.join(ROOT, "tests", "cluster.sh")
 EXTRAPOLATE = (1000, 10000)
 # What the scaling lines hold, in the order of the tables.
-STARTUP = [("init_ms", "init, slowest rank (ms)"), ("finalize_ms", "finalize, slowest rank (ms)"),
+STARTUP = [("init_ms", "init, slowest rank (ms)"), ("init_cpu_ms", "init, CPU time per rank (ms)"),
+           ("finalize_ms", "finalize, slowest rank (ms)"), ("finalize_cpu_ms", "finalize, CPU time per rank (ms)"),
            ("rss_max_kib", "RSS after init, max (KiB)"), ("rss_mean_kib", "RSS after init, mean (KiB)"),
            ("rss_before_kib", "RSS before init (MPI alone), max (KiB)")]
 
@@ -57,7 +58,7 @@ def parse(output):
         name, values = fields[1], fields[2:]
         if name == "ranks":
             figures["ranks"], figures["per_node"] = int(values[0]), int(values[1])
-        elif name in ("init_ms", "finalize_ms"):
+        elif name in ("init_ms", "finalize_ms", "init_cpu_ms", "finalize_cpu_ms"):
             figures[name] = float(values[0])
         elif name == "rss_kib":
             figures["rss_max_kib"], figures["rss_mean_kib"] = float(values[0]), float(values[1])
@@ -81,7 +82,8 @@ def run_once(bench, ranks, args, scratch):
     job = [bench, "--mode", "scaling", "--latency-ops", str(args.ops), "--scaling-entries", str(args.entries)]
     state = None
     if args.per_host:
-        state = tempfile.mkdtemp(prefix="cluster-", dir=scratch)
+        # Not under /dev/shm, which each simulated host has a private one of.
+        state = tempfile.mkdtemp(prefix="benchfs-scaling-cluster-")
         os.rmdir(state)
         subprocess.run([CLUSTER, "up", state, str(ranks // args.per_host), str(args.per_host)], check=True)
         env["BENCHFS_DATA_DIR"] = os.path.join(state, "store")

@@ -52,6 +52,8 @@ pub fn start<S: RankState>(comm: JobComm) -> Result<Running<S>> {
     let (starting, address) = Starting::spawn(config, Rank(rank), Some(dir), scale)?;
     let address = agreed(&comm, address)?;
     let addresses = comm.allgather_bytes(&address);
+    let table: usize = addresses.iter().map(Vec::len).sum();
+    tracing::info!(address = address.len(), table, "worker addresses exchanged (bytes)");
     let published = match (&contact_file, rank) {
         (Some(path), 0) => {
             let contact = Contact { chunk_size, client_key: keys.client, addresses: addresses.clone() };

@@ -40,6 +40,13 @@ impl Ctx {
     }
 
     /// The sum of the ranks' `local` values.
+    pub fn sum_f64(&self, local: f64) -> f64 {
+        let mut global = 0.0f64;
+        self.world.all_reduce_into(&local, &mut global, SystemOperation::sum());
+        global
+    }
+
+    /// The sum of the ranks' `local` values.
     pub fn sum_u64(&self, local: u64) -> u64 {
         let mut global = 0u64;
         self.world.all_reduce_into(&local, &mut global, SystemOperation::sum());

@@ -76,7 +76,7 @@ use meta::{run_dirs, run_files, PARENTS};
 use options::{parse_options, Options, Parsed, USAGE};
 use posix_dir::{choose_posix_dir, remove_posix_dir, setup_posix_dir, PosixSetup};
 use report::{print_config, Table};
-use scaling::{rss_kib, run_scaling, Startup};
+use scaling::{process_cpu, rss_kib, run_scaling, Startup};
 use store::{BenchFs, Posix};
 
 /// Runs every selected pattern against both stores and prints the results table; returns this
@@ -142,12 +142,12 @@ fn options_or_exit(rank: usize) -> Result<Options, ExitCode> {
 fn start_benchfs(world: &SimpleCommunicator, rank: usize) -> Startup {
     world.barrier();
     let rss_before_kib = rss_kib();
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), process_cpu());
     if let Err(e) = benchfs::init(world) {
         eprintln!("benchfs-bench: rank {rank}: benchfs::init failed: {e} (errno {})", e.errno());
         world.abort(2);
     }
-    let startup = Startup { init: start.elapsed(), rss_before_kib, rss_after_kib: rss_kib() };
+    let startup = Startup { init: start.elapsed(), init_cpu: process_cpu() - cpu, rss_before_kib, rss_after_kib: rss_kib() };
     if rank == 0 {
         for dir in PARENTS {
             if let Err(e) = benchfs::mkdir(dir, 0o755) {
@@ -189,14 +189,16 @@ fn main() -> ExitCode {
         }
     }
 
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), process_cpu());
     if let Err(e) = benchfs::finalize() {
         eprintln!("benchfs-bench: rank {rank}: benchfs::finalize failed: {e}");
         return ExitCode::FAILURE;
     }
     let finalize_ms = ctx.max_f64(start.elapsed().as_secs_f64() * 1e3);
+    let finalize_cpu_ms = ctx.sum_f64((process_cpu() - cpu).as_secs_f64() * 1e3) / size as f64;
     if rank == 0 && ctx.opts.scaling {
         println!("scaling finalize_ms {finalize_ms:.2}");
+        println!("scaling finalize_cpu_ms {finalize_cpu_ms:.2} (CPU time of a rank's process in finalize, mean)");
     }
     drop(ctx);
     drop(universe);

@@ -1,8 +1,9 @@
 //! `--mode scaling`: what one job of N ranks costs, for fitting against N (`tools/scaling.py`
 //! runs it from 2 to 64 ranks and writes the tables of `docs/scaling.md`).
 //!
-//! * start-up: the slowest rank's `benchfs_init` and each rank's resident memory before and
-//!   after it (the job's maximum and mean);
+//! * start-up: the slowest rank's `benchfs_init`, the CPU time a rank's process spent in it
+//!   (mean; on a machine with fewer cores than ranks this, not the wall time, is what one rank
+//!   costs), and each rank's resident memory before and after it (the job's maximum and mean);
 //! * single operations, timed one at a time on rank 0 while every other rank's application idles
 //!   in a sleeping wait: the paths are spread over all ranks by placement, so each figure is the
 //!   average over where a record may lie (rank 0 itself included, one time in N). Directory
@@ -11,7 +12,8 @@
 //!   `BENCHFS_STATS=1`, each kind also reports the requests the whole job served per operation
 //!   (summed over the ranks after each kind's phase): how the protocol's fan-out grows with N,
 //!   whatever the machine's speed;
-//! * the slowest rank's `benchfs_finalize`, printed by the caller after it (see `main`).
+//! * the slowest rank's `benchfs_finalize` and the mean CPU time of it, printed by the caller
+//!   after it (see `main`).
 //!
 //! Every result is checked: a listing must hold exactly the names made, a renamed file must be
 //! found under its new name only, statvfs must report a store.
@@ -33,8 +35,20 @@ const FILES_PER_MOVED_DIR: usize = 4;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Startup {
     pub init: Duration,
+    /// CPU time the whole process (all its threads) spent in init.
+    pub init_cpu: Duration,
     pub rss_before_kib: u64,
     pub rss_after_kib: u64,
+}
+
+/// CPU time this process (all its threads) has used so far.
+pub fn process_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// This process's resident memory in KiB (`VmRSS`), or 0 where /proc does not say.
@@ -194,6 +208,7 @@ fn ranks_per_node(ctx: &Ctx) -> u64 {
 /// Runs the scaling pattern; returns this rank's count of failed or wrong results.
 pub fn run_scaling(ctx: &Ctx, startup: &Startup) -> u64 {
     let init_ms = ctx.max_f64(startup.init.as_secs_f64() * 1e3);
+    let init_cpu_ms = ctx.sum_f64(startup.init_cpu.as_secs_f64() * 1e3) / ctx.size as f64;
     let rss_max = ctx.max_f64(startup.rss_after_kib as f64);
     let rss_mean = ctx.sum_u64(startup.rss_after_kib) as f64 / ctx.size as f64;
     let before_max = ctx.max_f64(startup.rss_before_kib as f64);
@@ -203,6 +218,7 @@ pub fn run_scaling(ctx: &Ctx, startup: &Startup) -> u64 {
         println!("\nscaling: {} ranks, {per_node} on rank 0's node; operations timed one at a time on rank 0", ctx.size);
         println!("scaling ranks {} {per_node}", ctx.size);
         println!("scaling init_ms {init_ms:.2}");
+        println!("scaling init_cpu_ms {init_cpu_ms:.2} (CPU time of a rank's process in init, mean)");
         println!("scaling rss_kib {rss_max:.0} {rss_mean:.0} (after init: max, mean; before init max {before_max:.0})");
     }
     let mut bad = 0;
