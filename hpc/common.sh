@@ -181,6 +181,21 @@ benchfs_remove_data_dir() {
 
 # ------------------------------------------------------------------- setup --
 
+# benchfs_check_scale: warns of what a job of NRANKS ranks needs from UCX and
+# the system (see docs/scaling.md).
+benchfs_check_scale() {
+        local tls=",${UCX_TLS:-},"
+        if [[ $NRANKS -gt 256 && "$tls" == *,rc* && "$tls" != *,dc* ]]; then
+                hpc_note "UCX_TLS=$UCX_TLS with $NRANKS ranks: RC needs a queue pair (16 KiB of send queue and more) per peer a rank talks to; with dc in UCX_TLS (or UCX_TLS unset, so that UCX picks DC above 256 endpoints) that memory stays constant"
+        fi
+        local files
+        files=$(ulimit -n)
+        # The store keeps its descriptors within a quarter of the limit; sockets need the rest.
+        if [[ "$files" != unlimited && "$files" -lt $((2 * NRANKS)) ]]; then
+                hpc_note "ulimit -n is $files: over TCP every peer a rank talks to is a socket; with $NRANKS ranks raise it to at least $((2 * NRANKS))"
+        fi
+}
+
 # benchfs_job_setup BENCHMARK: everything a run needs, checked up front.
 benchfs_job_setup() {
         local bench=$1
@@ -188,6 +203,7 @@ benchfs_job_setup() {
         benchfs_job_geometry
         benchfs_check_prefix
         benchfs_check_launcher
+        benchfs_check_scale
         case "$bench" in
         ior)    benchfs_check_binary IOR_BIN "$IOR_BIN" ;;
         mdtest) benchfs_check_binary MDTEST_BIN "$MDTEST_BIN" ;;

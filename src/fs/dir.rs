@@ -48,16 +48,17 @@ pub fn opendir(path: impl AsRef<[u8]>) -> Result<Dir> {
         || {
             on_path(path.as_ref(), |client, path| async move {
                 let node = &client.node;
-                let attr = stub::stat(node, &path).await?;
-                if attr.mode & libc::S_IFMT != libc::S_IFDIR {
-                    return Err(Error::NotDirectory);
-                }
-                let parent_ino = match crate::path::split_parent(&path) {
-                    Some((parent, _)) => stub::stat(node, parent).await.map_or(attr.ino, |a| a.ino),
-                    None => attr.ino,
+                // The directory and its holders come from its owner, the parent's inode number
+                // (for `..`) from the parent's, both at once: one round trip.
+                let parent = async {
+                    match crate::path::split_parent(&path) {
+                        Some((parent, _)) => stub::stat(node, parent).await.ok().map(|a| a.ino),
+                        None => None,
+                    }
                 };
-                let holders = stub::holders(node, &path).await?;
-                Ok((path, attr.ino, parent_ino, holders))
+                let (listed, parent_ino) = futures_lite::future::zip(stub::holders(node, &path), parent).await;
+                let (attr, holders) = listed?;
+                Ok((path, attr.ino, parent_ino.unwrap_or(attr.ino), holders))
             })
         },
         |_| 0,

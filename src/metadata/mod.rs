@@ -433,14 +433,14 @@ impl MetaTable {
 
     /// The ranks that hold entries of directory `dir` (a superset: a holder may have none left),
     /// in rank order: the ranks a listing of it must ask.
-    pub fn holders_of(&self, dir: &[u8]) -> Result<Vec<u32>> {
+    pub fn holders_of(&self, dir: &[u8]) -> Result<(Attr, Vec<u32>)> {
         match self.records.get(dir) {
             None => Err(Error::NotFound),
             Some(r) if !r.is_dir() => Err(Error::NotDirectory),
-            Some(_) => {
+            Some(r) => {
                 let mut ranks = self.members.holders(dir);
                 ranks.sort_unstable();
-                Ok(ranks)
+                Ok((r.attr, ranks))
             }
         }
     }

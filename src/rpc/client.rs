@@ -112,11 +112,18 @@ pub async unsafe fn read_chunk(node: &Node, owner: Rank, ino: u64, offset: u64, 
     }
 }
 
-/// Up to `max` of rank `rank`'s entries of directory `path`, in name order after `after`.
-/// The ranks that hold entries of directory `path`, from its owner.
-pub async fn holders(node: &Node, path: &[u8]) -> Result<Vec<Rank>> {
+/// Directory `path`'s attributes and the ranks that hold entries of it, from its owner in one
+/// round trip.
+pub async fn holders(node: &Node, path: &[u8]) -> Result<(Attr, Vec<Rank>)> {
+    match holders_from_owner(node, path).await {
+        Err(e) if e.errno() == libc::ENOENT => Err(missing(node, path).await),
+        other => other,
+    }
+}
+
+async fn holders_from_owner(node: &Node, path: &[u8]) -> Result<(Attr, Vec<Rank>)> {
     let owner = node.ring.meta_owner(path);
-    let ranks = if owner == node.rank {
+    let (attr, ranks) = if owner == node.rank {
         super::server::holders(node, path)?
     } else {
         let mut buf = vec![0u8; node.nranks as usize * 4];
@@ -124,15 +131,17 @@ pub async fn holders(node: &Node, path: &[u8]) -> Result<Vec<Rank>> {
         let request = Request::Holders { path: path.to_vec() };
         // SAFETY: buf outlives this awaited call.
         let (reply, received) = unsafe { node.transport.call(owner, &request, SendBuf::None, Some(dest)) }.await?;
-        let ReplyBody::Count(count) = reply.body else { return Err(Error::Internal("holders reply without a count")) };
-        if count as usize * 4 != received {
+        let ReplyBody::Attr(attr) = reply.body else { return Err(Error::Internal("holders reply without attributes")) };
+        if received % 4 != 0 {
             return Err(Error::Wire(crate::error::WireError::BadLength));
         }
-        buf[..received].chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        (attr, buf[..received].chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
     };
-    ranks.into_iter().map(|r| if r < node.nranks { Ok(Rank(r)) } else { Err(Error::Wire(crate::error::WireError::BadLength)) }).collect()
+    let ranks = ranks.into_iter().map(|r| if r < node.nranks { Ok(Rank(r)) } else { Err(Error::Wire(crate::error::WireError::BadLength)) });
+    Ok((attr, ranks.collect::<Result<_>>()?))
 }
 
+/// Up to `max` of rank `rank`'s entries of directory `path`, in name order after `after`.
 pub async fn list_page(node: &Node, rank: Rank, path: Vec<u8>, after: Vec<u8>, max: u32) -> Result<Vec<DirEntry>> {
     if rank.0 >= node.nranks {
         return Err(Error::InvalidArgument("no such rank"));

@@ -60,7 +60,7 @@ async fn execute(node: &Node, request: Request, payload: Payload) -> (Result<Rep
         },
         Request::InstallMany { count } => (install_many(node, count, payload).await, SendBuf::None),
         Request::Holders { path } => match holders(node, &path) {
-            Ok(ranks) => (Ok(ReplyBody::Count(ranks.len() as u64)), SendBuf::Owned(ranks.iter().flat_map(|r| r.to_le_bytes()).collect())),
+            Ok((attr, ranks)) => (Ok(ReplyBody::Attr(attr)), SendBuf::Owned(ranks.iter().flat_map(|r| r.to_le_bytes()).collect())),
             Err(e) => (Err(e), SendBuf::None),
         },
         other => (execute_local(node, other).await, SendBuf::None),
@@ -98,7 +98,7 @@ pub async fn broadcast(node: &Node, request: Request) -> Result<Vec<ReplyBody>> 
 pub const MAX_LIST_PAGE: u32 = 1024;
 
 /// The ranks that hold entries of directory `path`, which this rank owns.
-pub fn holders(node: &Node, path: &[u8]) -> Result<Vec<u32>> {
+pub fn holders(node: &Node, path: &[u8]) -> Result<(Attr, Vec<u32>)> {
     node.check_meta_path(path)?;
     node.meta.borrow().holders_of(path)
 }

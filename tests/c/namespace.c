@@ -217,6 +217,10 @@ static void bad_streams(const char *dir)
     CHECK(benchfs_readdir(NULL) == NULL && errno != 0, "readdir(NULL): want NULL with errno set");
     errno = 0;
     CHECK(benchfs_opendir(file) == NULL && errno == ENOTDIR, "opendir of a file: errno %d", errno);
+    char below_file[160];
+    snprintf(below_file, sizeof below_file, "%s/x", file);
+    errno = 0;
+    CHECK(benchfs_opendir(below_file) == NULL && errno == ENOTDIR, "opendir below a file: errno %d", errno);
     errno = 0;
     CHECK(benchfs_opendir("/nsc/missing") == NULL && errno == ENOENT,
           "opendir of a missing directory: errno %d", errno);

@@ -241,9 +241,9 @@ requests! {
     /// Answered at once: the sender has heard nothing from this rank for a while and asks
     /// whether it is still there (see `transport::Transport::watch`).
     Ping = 30 -> Empty;
-    /// The ranks that hold entries of directory `path` (see `metadata::members`), as `count`
-    /// little-endian `u32`s in the payload: the ranks a listing must ask.
-    Holders = 31 { path: path } -> Count, routed by path;
+    /// Directory `path`'s attributes, and the ranks that hold entries of it (see
+    /// `metadata::members`) as little-endian `u32`s in the payload: what a listing starts from.
+    Holders = 31 { path: path } -> Attr, routed by path;
 }
 
 impl Opcode {
