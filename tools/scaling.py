@@ -36,9 +36,11 @@ CLUSTER = os.path.join(ROOT, "tests", "cluster.sh")
 EXTRAPOLATE = (1000, 10000)
 # What the scaling lines hold, in the order of the tables.
 STARTUP = [("init_ms", "init, slowest rank (ms)"), ("init_cpu_ms", "init, CPU time per rank (ms)"),
+           ("init_mpi_ms", "init, time in MPI calls per rank (ms)"),
            ("finalize_ms", "finalize, slowest rank (ms)"), ("finalize_cpu_ms", "finalize, CPU time per rank (ms)"),
            ("rss_max_kib", "RSS after init, max (KiB)"), ("rss_mean_kib", "RSS after init, mean (KiB)"),
-           ("rss_before_kib", "RSS before init (MPI alone), max (KiB)")]
+           ("rss_before_kib", "RSS before init (MPI alone), max (KiB)"),
+           ("address_bytes", "worker address (bytes)"), ("table_kib", "address table per rank (KiB)")]
 
 
 def build():
@@ -67,6 +69,14 @@ def parse(output):
                 figures["rss_before_kib"] = float(before.group(1))
         elif len(values) == 4 and re.fullmatch(r"[a-z-]+", name):
             ops[name] = (float(values[1]), float(values[2]), float(values[3]))
+    # The library's own log lines (BENCHFS_LOG=info), one per rank.
+    mpi = [float(m) for m in re.findall(r"this rank serves init_ms=[\d.]+ mpi_ms=([\d.]+)", output)]
+    if mpi:
+        figures["init_mpi_ms"] = statistics.mean(mpi)
+    addresses = re.search(r"worker addresses exchanged \(bytes\) address=(\d+) table=(\d+)", output)
+    if addresses:
+        figures["address_bytes"] = float(addresses.group(1))
+        figures["table_kib"] = float(addresses.group(2)) / 1024
     figures["ops"] = ops
     return figures
 
@@ -76,7 +86,7 @@ def forwarded_env():
 
 
 def run_once(bench, ranks, args, scratch):
-    env = dict(os.environ, BENCHFS_STATS="1", OMPI_MCA_rmaps_base_oversubscribe="1")
+    env = dict(os.environ, BENCHFS_STATS="1", BENCHFS_LOG="info", OMPI_MCA_rmaps_base_oversubscribe="1")
     if os.geteuid() == 0:
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     job = [bench, "--mode", "scaling", "--latency-ops", str(args.ops), "--scaling-entries", str(args.entries)]
@@ -92,7 +102,7 @@ def run_once(bench, ranks, args, scratch):
         env["BENCHFS_DATA_DIR"] = scratch
         launch = ["mpirun"]
     forward = []
-    for var in sorted(set(forwarded_env() + ["BENCHFS_STATS", "BENCHFS_DATA_DIR"])):
+    for var in sorted(set(forwarded_env() + ["BENCHFS_STATS", "BENCHFS_LOG", "BENCHFS_DATA_DIR"])):
         forward += ["-x", var]
     cmd = launch + ["--oversubscribe", "-np", str(ranks)] + forward + job
     try:
@@ -163,7 +173,7 @@ def tables(results, args):
     ranks = sorted(results)
     cores = os.cpu_count()
     lines = []
-    settings = " ".join(f"{k}={os.environ[k]}" for k in forwarded_env() if k != "BENCHFS_DATA_DIR") or "none (defaults)"
+    settings = " ".join(f"{k}={os.environ[k]}" for k in forwarded_env() if k not in ("BENCHFS_DATA_DIR", "BENCHFS_LOG")) or "none (defaults)"
     where = (f"{args.per_host} ranks on each of N/{args.per_host} simulated hosts" if args.per_host
              else "all ranks on one host")
     lines.append(f"Measured {datetime.date.today().isoformat()} on {cores} cores, {where}, "

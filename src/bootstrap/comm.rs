@@ -7,6 +7,7 @@ use mpi::ffi;
 use mpi::raw::FromRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use crate::error::{BootstrapError, Result};
@@ -14,6 +15,10 @@ use crate::error::{BootstrapError, Result};
 /// BenchFS's own duplicate of the application's communicator, freed on drop.
 pub struct JobComm {
     comm: SimpleCommunicator,
+    /// When it was made, and the time spent in MPI calls on it since (the duplication
+    /// included): how much of a rank's start-up MPI took.
+    made: Instant,
+    in_mpi: Cell<Duration>,
 }
 
 // SAFETY: an MPI communicator handle is not tied to the thread that created it; BenchFS uses it
@@ -36,6 +41,7 @@ impl JobComm {
         if raw == unsafe { ffi::RSMPI_COMM_NULL } {
             return Err(BootstrapError::BadCommunicator.into());
         }
+        let made = Instant::now();
         // SAFETY: reading a predefined handle.
         let mut dup = unsafe { ffi::RSMPI_COMM_NULL };
         // SAFETY: raw is a communicator handle from the caller; dup receives a new one.
@@ -45,7 +51,21 @@ impl JobComm {
             return Err(BootstrapError::BadCommunicator.into());
         }
         // SAFETY: dup is a live intra-communicator that only this JobComm uses and frees.
-        Ok(JobComm { comm: unsafe { SimpleCommunicator::from_raw(dup) } })
+        let comm = unsafe { SimpleCommunicator::from_raw(dup) };
+        Ok(JobComm { comm, made, in_mpi: Cell::new(made.elapsed()) })
+    }
+
+    /// Runs the MPI call `f`, adding its time to [`JobComm::in_mpi`].
+    fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let result = f();
+        self.in_mpi.set(self.in_mpi.get() + start.elapsed());
+        result
+    }
+
+    /// Time since the communicator was made, and the part of it spent in MPI calls on it.
+    pub fn time_in_mpi(&self) -> (Duration, Duration) {
+        (self.made.elapsed(), self.in_mpi.get())
     }
 
     pub fn rank(&self) -> u32 {
@@ -58,11 +78,11 @@ impl JobComm {
 
     /// Collective: how many ranks of the job share this rank's node (its shared memory).
     pub fn ranks_on_node(&self) -> u32 {
-        self.comm.split_shared(0).size() as u32
+        self.timed(|| self.comm.split_shared(0).size() as u32)
     }
 
     pub fn barrier(&self) {
-        self.comm.barrier();
+        self.timed(|| self.comm.barrier());
     }
 
     /// Collective: like [`JobComm::barrier`], but it stops waiting (false) once `give_up`, asked
@@ -91,7 +111,7 @@ impl JobComm {
     pub fn allgather_bytes(&self, mine: &[u8]) -> Vec<Vec<u8>> {
         let n = self.size() as usize;
         let mut lengths = vec![0i32; n];
-        self.comm.all_gather_into(&(mine.len() as i32), &mut lengths[..]);
+        self.timed(|| self.comm.all_gather_into(&(mine.len() as i32), &mut lengths[..]));
         let displs: Vec<i32> = lengths
             .iter()
             .scan(0, |acc, &l| {
@@ -104,7 +124,7 @@ impl JobComm {
         let mut all = vec![0u8; total];
         {
             let mut partition = PartitionMut::new(&mut all[..], &lengths[..], &displs[..]);
-            self.comm.all_gather_varcount_into(mine, &mut partition);
+            self.timed(|| self.comm.all_gather_varcount_into(mine, &mut partition));
         }
         (0..n).map(|r| all[displs[r] as usize..(displs[r] + lengths[r]) as usize].to_vec()).collect()
     }
@@ -112,7 +132,7 @@ impl JobComm {
     /// Collective: the element-wise sums of every rank's `mine` (all of one length).
     pub fn sum_u64s(&self, mine: &[u64]) -> Vec<u64> {
         let mut sums = vec![0u64; mine.len()];
-        self.comm.all_reduce_into(mine, &mut sums[..], SystemOperation::sum());
+        self.timed(|| self.comm.all_reduce_into(mine, &mut sums[..], SystemOperation::sum()));
         sums
     }
 
@@ -121,7 +141,7 @@ impl JobComm {
     pub fn all_ok(&self, ok: bool) -> bool {
         let mine = u32::from(!ok);
         let mut any_failed = 0u32;
-        self.comm.all_reduce_into(&mine, &mut any_failed, SystemOperation::max());
+        self.timed(|| self.comm.all_reduce_into(&mine, &mut any_failed, SystemOperation::max()));
         any_failed == 0
     }
 
@@ -129,16 +149,16 @@ impl JobComm {
     pub fn broadcast_bytes(&self, mine: &[u8]) -> Vec<u8> {
         let root = self.comm.process_at_rank(0);
         let mut len = mine.len() as u64;
-        root.broadcast_into(&mut len);
+        self.timed(|| root.broadcast_into(&mut len));
         let mut bytes = if self.rank() == 0 { mine.to_vec() } else { vec![0u8; len as usize] };
-        root.broadcast_into(&mut bytes[..]);
+        self.timed(|| root.broadcast_into(&mut bytes[..]));
         bytes
     }
 
     /// Rank 0's value of `value`, on every rank.
     pub fn broadcast_u64(&self, value: u64) -> u64 {
         let mut v = value;
-        self.comm.process_at_rank(0).broadcast_into(&mut v);
+        self.timed(|| self.comm.process_at_rank(0).broadcast_into(&mut v));
         v
     }
 }

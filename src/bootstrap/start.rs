@@ -68,6 +68,9 @@ pub fn start<S: RankState>(comm: JobComm) -> Result<Running<S>> {
     let contact_file = if rank == 0 { contact_file } else { None };
     let running = Running { progress, comm, contact_file, lost: Some((lost, probe)) };
     agreed(&running.comm, ready.and(published))?;
+    let (took, in_mpi) = running.comm.time_in_mpi();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    tracing::info!(init_ms = ms(took), mpi_ms = ms(in_mpi), "this rank serves");
     Ok(running)
 }
 
