@@ -17,6 +17,9 @@
 #   $(PREFIX)/bin/benchfs-bench, $(PREFIX)/bin/benchfs-find
 #                                (from tools/; install-only copies each one
 #                                only when it has been built)
+#   $(PREFIX)/lib/libbenchfs-preload.so
+#                                (from preload/: LD_PRELOAD for unmodified
+#                                programs; copied when it has been built)
 #
 # The .pc file adds no rpath: a program linked against a non-system PREFIX
 # passes -Wl,-rpath,$(PREFIX)/lib itself or sets LD_LIBRARY_PATH.
@@ -86,6 +89,10 @@ install-only:
 	$(INSTALL) -m 0644 include/benchfs.h '$(INCLUDEDIR)/benchfs.h'
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' benchfs.pc.in > '$(PCDIR)/benchfs.pc.tmp'
 	mv '$(PCDIR)/benchfs.pc.tmp' '$(PCDIR)/benchfs.pc'
+	@if [ -f '$(TARGET_DIR)/$(PROFILE)/libbenchfs_preload.so' ]; then \
+		echo "$(INSTALL) -m 0755 $(TARGET_DIR)/$(PROFILE)/libbenchfs_preload.so $(LIBDIR)/libbenchfs-preload.so"; \
+		$(INSTALL) -m 0755 '$(TARGET_DIR)/$(PROFILE)/libbenchfs_preload.so' '$(LIBDIR)/libbenchfs-preload.so' || exit 1; \
+	fi
 	@for tool in $(TOOLS); do \
 		if [ -f '$(TARGET_DIR)/$(PROFILE)'/$$tool ]; then \
 			echo "$(INSTALL) -m 0755 $(TARGET_DIR)/$(PROFILE)/$$tool $(BINDIR)/$$tool"; \
@@ -95,7 +102,7 @@ install-only:
 	done
 
 uninstall:
-	rm -f '$(LIBDIR)/libbenchfs.so' '$(LIBDIR)/libbenchfs.a' \
+	rm -f '$(LIBDIR)/libbenchfs.so' '$(LIBDIR)/libbenchfs.a' '$(LIBDIR)/libbenchfs-preload.so' \
 		'$(INCLUDEDIR)/benchfs.h' '$(PCDIR)/benchfs.pc'
 	for tool in $(TOOLS); do rm -f '$(BINDIR)'/$$tool; done
 

@@ -1,0 +1,348 @@
+//! Attributes: the `stat` family (with glibc's older `__xstat` entry points, which programs built
+//! against glibc before 2.33 call), `statx`, and the file-system totals of `statfs` and
+//! `statvfs`.
+
+use std::ffi::{c_char, c_int};
+
+use benchfs::{FileStat, FsStat};
+
+use crate::path::Target;
+use crate::posix::{kernel_path, target, target_at};
+use crate::real::real;
+use crate::table;
+use crate::{code, guard};
+
+type Path = *const c_char;
+
+/// The device number BenchFS files report.
+const DEVICE: u64 = 0xbf5;
+/// `f_type` of `statfs`: no kernel file system's magic number (so that, for one, MPI-IO does
+/// not take BenchFS for NFS and lock around every write).
+const MAGIC: i64 = 0x4246_5346;
+
+macro_rules! fill_stat {
+    ($out:expr, $st:expr) => {{
+        let (out, st) = ($out, $st);
+        out.st_dev = DEVICE as _;
+        out.st_ino = st.ino as _;
+        out.st_mode = st.mode as _;
+        out.st_nlink = st.nlink as _;
+        out.st_uid = st.uid;
+        out.st_gid = st.gid;
+        out.st_rdev = 0;
+        out.st_size = st.size as _;
+        out.st_blksize = st.blksize as _;
+        out.st_blocks = st.size.div_ceil(512) as _;
+        out.st_atime = st.atime_ns.div_euclid(1_000_000_000) as _;
+        out.st_atime_nsec = st.atime_ns.rem_euclid(1_000_000_000) as _;
+        out.st_mtime = st.mtime_ns.div_euclid(1_000_000_000) as _;
+        out.st_mtime_nsec = st.mtime_ns.rem_euclid(1_000_000_000) as _;
+        out.st_ctime = st.ctime_ns.div_euclid(1_000_000_000) as _;
+        out.st_ctime_nsec = st.ctime_ns.rem_euclid(1_000_000_000) as _;
+    }};
+}
+
+/// Writes `st` into the caller's `struct stat` (`EFAULT` for a null one).
+fn write_stat(out: *mut libc::stat, st: &FileStat) -> Result<c_int, c_int> {
+    // SAFETY: the caller's struct, checked for null; all-zero is a valid `stat`.
+    let out = unsafe { out.as_mut() }.ok_or(libc::EFAULT)?;
+    // SAFETY: as above.
+    *out = unsafe { std::mem::zeroed() };
+    fill_stat!(&mut *out, st);
+    Ok(0)
+}
+
+fn write_stat64(out: *mut libc::stat64, st: &FileStat) -> Result<c_int, c_int> {
+    // SAFETY: the caller's struct, checked for null; all-zero is a valid `stat64`.
+    let out = unsafe { out.as_mut() }.ok_or(libc::EFAULT)?;
+    // SAFETY: as above.
+    *out = unsafe { std::mem::zeroed() };
+    fill_stat!(&mut *out, st);
+    Ok(0)
+}
+
+fn stat_path(inside: Vec<u8>) -> Result<FileStat, c_int> {
+    benchfs::stat(inside).map_err(code)
+}
+
+fn stat_fd(bfd: i32) -> Result<FileStat, c_int> {
+    benchfs::fstat(bfd).map_err(code)
+}
+
+macro_rules! stat_by_path {
+    ($name:ident, $real:literal, $ty:ty, $write:ident) => {
+        #[doc = concat!("Like `", stringify!($name), "(2)`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(path: Path, out: *mut $ty) -> c_int {
+            let real = real!($real as unsafe extern "C" fn(Path, *mut $ty) -> c_int);
+            // SAFETY: the caller's path.
+            match unsafe { target(path) } {
+                Some(Target::Ours(inside)) => guard(-1, || $write(out, &stat_path(inside)?)),
+                // SAFETY: the caller's arguments, passed on.
+                Some(Target::Kernel(absolute)) => unsafe { real(kernel_path(path, &absolute), out) },
+                // SAFETY: as above.
+                None => unsafe { real(path, out) },
+            }
+        }
+    };
+}
+
+stat_by_path!(stat, "stat", libc::stat, write_stat);
+stat_by_path!(lstat, "lstat", libc::stat, write_stat);
+stat_by_path!(stat64, "stat64", libc::stat64, write_stat64);
+stat_by_path!(lstat64, "lstat64", libc::stat64, write_stat64);
+
+macro_rules! stat_by_fd {
+    ($name:ident, $real:literal, $ty:ty, $write:ident) => {
+        #[doc = concat!("Like `", stringify!($name), "(2)`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(fd: c_int, out: *mut $ty) -> c_int {
+            match table::ours(fd) {
+                Some(bfd) => guard(-1, || $write(out, &stat_fd(bfd)?)),
+                // SAFETY: the caller's arguments, passed on.
+                None => unsafe { real!($real as unsafe extern "C" fn(c_int, *mut $ty) -> c_int)(fd, out) },
+            }
+        }
+    };
+}
+
+stat_by_fd!(fstat, "fstat", libc::stat, write_stat);
+stat_by_fd!(fstat64, "fstat64", libc::stat64, write_stat64);
+
+/// `fstatat`'s BenchFS side, or None: the C library's.
+unsafe fn fstatat_ours(dirfd: c_int, path: Path, flags: c_int) -> Option<Result<FileStat, c_int>> {
+    // SAFETY: the caller's path, checked for null.
+    let empty = !path.is_null() && unsafe { *path } == 0;
+    if empty && flags & libc::AT_EMPTY_PATH != 0 {
+        return table::ours(dirfd).map(stat_fd);
+    }
+    // SAFETY: as above.
+    match unsafe { target_at(dirfd, path) } {
+        Some(Target::Ours(inside)) => Some(stat_path(inside)),
+        _ => None,
+    }
+}
+
+macro_rules! stat_at {
+    ($name:ident, $real:literal, $ty:ty, $write:ident) => {
+        #[doc = concat!("Like `", stringify!($name), "(2)`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(dirfd: c_int, path: Path, out: *mut $ty, flags: c_int) -> c_int {
+            let real = real!($real as unsafe extern "C" fn(c_int, Path, *mut $ty, c_int) -> c_int);
+            // SAFETY: the caller's arguments.
+            match unsafe { fstatat_ours(dirfd, path, flags) } {
+                Some(st) => guard(-1, || $write(out, &st?)),
+                // SAFETY: the caller's arguments, passed on (a relative path leading out of a
+                // BenchFS directory is resolved by `target_at` into an absolute one).
+                None => unsafe {
+                    match target_at(dirfd, path) {
+                        Some(Target::Kernel(absolute)) => real(dirfd, kernel_path(path, &absolute), out, flags),
+                        _ => real(dirfd, path, out, flags),
+                    }
+                },
+            }
+        }
+    };
+}
+
+stat_at!(fstatat, "fstatat", libc::stat, write_stat);
+stat_at!(fstatat64, "fstatat64", libc::stat64, write_stat64);
+
+// glibc before 2.33 had programs call these, with a version number first.
+
+macro_rules! xstat_by_path {
+    ($name:ident, $real:literal, $ty:ty, $write:ident) => {
+        #[doc = concat!("glibc's `", stringify!($name), "`, which older programs call for `stat`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(version: c_int, path: Path, out: *mut $ty) -> c_int {
+            let real = real!($real as unsafe extern "C" fn(c_int, Path, *mut $ty) -> c_int);
+            // SAFETY: the caller's path.
+            match unsafe { target(path) } {
+                Some(Target::Ours(inside)) => guard(-1, || $write(out, &stat_path(inside)?)),
+                // SAFETY: the caller's arguments, passed on.
+                Some(Target::Kernel(absolute)) => unsafe { real(version, kernel_path(path, &absolute), out) },
+                // SAFETY: as above.
+                None => unsafe { real(version, path, out) },
+            }
+        }
+    };
+}
+
+xstat_by_path!(__xstat, "__xstat", libc::stat, write_stat);
+xstat_by_path!(__lxstat, "__lxstat", libc::stat, write_stat);
+xstat_by_path!(__xstat64, "__xstat64", libc::stat64, write_stat64);
+xstat_by_path!(__lxstat64, "__lxstat64", libc::stat64, write_stat64);
+
+macro_rules! xstat_by_fd {
+    ($name:ident, $real:literal, $ty:ty, $write:ident) => {
+        #[doc = concat!("glibc's `", stringify!($name), "`, which older programs call for `fstat`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(version: c_int, fd: c_int, out: *mut $ty) -> c_int {
+            match table::ours(fd) {
+                Some(bfd) => guard(-1, || $write(out, &stat_fd(bfd)?)),
+                // SAFETY: the caller's arguments, passed on.
+                None => unsafe { real!($real as unsafe extern "C" fn(c_int, c_int, *mut $ty) -> c_int)(version, fd, out) },
+            }
+        }
+    };
+}
+
+xstat_by_fd!(__fxstat, "__fxstat", libc::stat, write_stat);
+xstat_by_fd!(__fxstat64, "__fxstat64", libc::stat64, write_stat64);
+
+macro_rules! xstat_at {
+    ($name:ident, $real:literal, $ty:ty, $write:ident) => {
+        #[doc = concat!("glibc's `", stringify!($name), "`, which older programs call for `fstatat`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(version: c_int, dirfd: c_int, path: Path, out: *mut $ty, flags: c_int) -> c_int {
+            let real = real!($real as unsafe extern "C" fn(c_int, c_int, Path, *mut $ty, c_int) -> c_int);
+            // SAFETY: the caller's arguments.
+            match unsafe { fstatat_ours(dirfd, path, flags) } {
+                Some(st) => guard(-1, || $write(out, &st?)),
+                // SAFETY: the caller's arguments, passed on.
+                None => unsafe {
+                    match target_at(dirfd, path) {
+                        Some(Target::Kernel(absolute)) => real(version, dirfd, kernel_path(path, &absolute), out, flags),
+                        _ => real(version, dirfd, path, out, flags),
+                    }
+                },
+            }
+        }
+    };
+}
+
+xstat_at!(__fxstatat, "__fxstatat", libc::stat, write_stat);
+xstat_at!(__fxstatat64, "__fxstatat64", libc::stat64, write_stat64);
+
+fn write_statx(out: *mut libc::statx, st: &FileStat) -> Result<c_int, c_int> {
+    // SAFETY: the caller's struct, checked for null; all-zero is a valid `statx`.
+    let out = unsafe { out.as_mut() }.ok_or(libc::EFAULT)?;
+    // SAFETY: as above.
+    *out = unsafe { std::mem::zeroed() };
+    let time = |ns: i64| {
+        // SAFETY: all-zero is a valid timestamp.
+        let mut t: libc::statx_timestamp = unsafe { std::mem::zeroed() };
+        t.tv_sec = ns.div_euclid(1_000_000_000);
+        t.tv_nsec = ns.rem_euclid(1_000_000_000) as u32;
+        t
+    };
+    out.stx_mask = libc::STATX_BASIC_STATS;
+    out.stx_blksize = st.blksize as u32;
+    out.stx_nlink = st.nlink;
+    out.stx_uid = st.uid;
+    out.stx_gid = st.gid;
+    out.stx_mode = st.mode as u16;
+    out.stx_ino = st.ino;
+    out.stx_size = st.size;
+    out.stx_blocks = st.size.div_ceil(512);
+    out.stx_atime = time(st.atime_ns);
+    out.stx_mtime = time(st.mtime_ns);
+    out.stx_ctime = time(st.ctime_ns);
+    out.stx_dev_major = 0;
+    out.stx_dev_minor = DEVICE as u32;
+    Ok(0)
+}
+
+/// Like `statx(2)`: the basic attributes (no birth time).
+#[no_mangle]
+pub unsafe extern "C" fn statx(dirfd: c_int, path: Path, flags: c_int, mask: libc::c_uint, out: *mut libc::statx) -> c_int {
+    let real = real!("statx" as unsafe extern "C" fn(c_int, Path, c_int, libc::c_uint, *mut libc::statx) -> c_int);
+    // SAFETY: the caller's arguments.
+    match unsafe { fstatat_ours(dirfd, path, flags) } {
+        Some(st) => guard(-1, || write_statx(out, &st?)),
+        // SAFETY: the caller's arguments, passed on.
+        None => unsafe {
+            match target_at(dirfd, path) {
+                Some(Target::Kernel(absolute)) => real(dirfd, kernel_path(path, &absolute), flags, mask, out),
+                _ => real(dirfd, path, flags, mask, out),
+            }
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------
+// file-system totals
+// ---------------------------------------------------------------------------
+
+macro_rules! fill_statfs {
+    ($out:expr, $fs:expr) => {{
+        let (out, fs) = ($out, $fs);
+        out.f_type = MAGIC as _;
+        out.f_bsize = fs.bsize as _;
+        out.f_frsize = fs.bsize as _;
+        out.f_blocks = fs.blocks as _;
+        out.f_bfree = fs.bfree as _;
+        out.f_bavail = fs.bavail as _;
+        out.f_files = fs.files as _;
+        out.f_ffree = fs.ffree as _;
+        out.f_namelen = fs.namemax as _;
+    }};
+}
+
+macro_rules! fill_statvfs {
+    ($out:expr, $fs:expr) => {{
+        let (out, fs) = ($out, $fs);
+        out.f_bsize = fs.bsize as _;
+        out.f_frsize = fs.bsize as _;
+        out.f_blocks = fs.blocks as _;
+        out.f_bfree = fs.bfree as _;
+        out.f_bavail = fs.bavail as _;
+        out.f_files = fs.files as _;
+        out.f_ffree = fs.ffree as _;
+        out.f_favail = fs.ffree as _;
+        out.f_fsid = MAGIC as _;
+        out.f_namemax = fs.namemax as _;
+    }};
+}
+
+macro_rules! totals {
+    ($by_path:ident, $path_name:literal, $by_fd:ident, $fd_name:literal, $ty:ty, $fill:ident) => {
+        #[doc = concat!("Like `", stringify!($by_path), "(2)`: BenchFS's totals over all ranks.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $by_path(path: Path, out: *mut $ty) -> c_int {
+            let real = real!($path_name as unsafe extern "C" fn(Path, *mut $ty) -> c_int);
+            // SAFETY: the caller's path.
+            match unsafe { target(path) } {
+                Some(Target::Ours(inside)) => guard(-1, || write_totals(out, &benchfs::statvfs(inside).map_err(code)?)),
+                // SAFETY: the caller's arguments, passed on.
+                Some(Target::Kernel(absolute)) => unsafe { real(kernel_path(path, &absolute), out) },
+                // SAFETY: as above.
+                None => unsafe { real(path, out) },
+            }
+        }
+
+        #[doc = concat!("Like `", stringify!($by_fd), "(2)`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $by_fd(fd: c_int, out: *mut $ty) -> c_int {
+            if table::ours(fd).is_some() {
+                return guard(-1, || write_totals(out, &benchfs::statvfs("/").map_err(code)?));
+            }
+            // SAFETY: the caller's arguments, passed on.
+            unsafe { real!($fd_name as unsafe extern "C" fn(c_int, *mut $ty) -> c_int)(fd, out) }
+        }
+
+        impl Totals for $ty {
+            fn fill(&mut self, fs: &FsStat) {
+                $fill!(self, fs);
+            }
+        }
+    };
+}
+
+trait Totals {
+    fn fill(&mut self, fs: &FsStat);
+}
+
+fn write_totals<T: Totals>(out: *mut T, fs: &FsStat) -> Result<c_int, c_int> {
+    // SAFETY: the caller's struct, checked for null; all-zero is valid for these C structs.
+    let out = unsafe { out.as_mut() }.ok_or(libc::EFAULT)?;
+    // SAFETY: as above.
+    *out = unsafe { std::mem::zeroed() };
+    out.fill(fs);
+    Ok(0)
+}
+
+totals!(statfs, "statfs", fstatfs, "fstatfs", libc::statfs, fill_statfs);
+totals!(statfs64, "statfs64", fstatfs64, "fstatfs64", libc::statfs64, fill_statfs);
+totals!(statvfs, "statvfs", fstatvfs, "fstatvfs", libc::statvfs, fill_statvfs);
+totals!(statvfs64, "statvfs64", fstatvfs64, "fstatvfs64", libc::statvfs64, fill_statvfs);
