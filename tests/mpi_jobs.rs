@@ -45,23 +45,41 @@ struct Settings {
     /// The whole job shares one small tmpfs of this many MiB over `BENCHFS_DATA_DIR` (in a
     /// mount namespace of the job's own), so that storage runs full.
     small_store_mib: Option<u32>,
+    /// The ranks run with the installed `libbenchfs-preload.so` in `LD_PRELOAD` (mpirun itself
+    /// without it).
+    preload: bool,
 }
 
-const DEFAULT: Settings = Settings { chunk: None, node_local: true, split_storage: false, small_store_mib: None };
+const DEFAULT: Settings = Settings { chunk: None, node_local: true, split_storage: false, small_store_mib: None, preload: false };
 /// Many chunks with small files.
-const SMALL: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: false, small_store_mib: None };
+const SMALL: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: false, small_store_mib: None, preload: false };
 /// All chunk data through the transport.
-const TRANSPORTED: Settings = Settings { chunk: None, node_local: false, split_storage: false, small_store_mib: None };
-const SMALL_TRANSPORTED: Settings = Settings { chunk: Some(65536), node_local: false, split_storage: false, small_store_mib: None };
+const TRANSPORTED: Settings = Settings { chunk: None, node_local: false, split_storage: false, small_store_mib: None, preload: false };
+const SMALL_TRANSPORTED: Settings =
+    Settings { chunk: Some(65536), node_local: false, split_storage: false, small_store_mib: None, preload: false };
 /// Small chunks, each rank on storage of its own under one host name.
-const SMALL_SPLIT: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: true, small_store_mib: None };
+const SMALL_SPLIT: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: true, small_store_mib: None, preload: false };
 /// Large chunks, all through the transport: for incast.
-const BIG_TRANSPORTED: Settings = Settings { chunk: Some(8 << 20), node_local: false, split_storage: false, small_store_mib: None };
+const BIG_TRANSPORTED: Settings =
+    Settings { chunk: Some(8 << 20), node_local: false, split_storage: false, small_store_mib: None, preload: false };
 /// Small chunks on one 24 MiB store that the whole job shares.
-const SMALL_FULL: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: false, small_store_mib: Some(24) };
+const SMALL_FULL: Settings =
+    Settings { chunk: Some(65536), node_local: true, split_storage: false, small_store_mib: Some(24), preload: false };
+/// Unmodified programs with the preload library.
+const PRELOADED: Settings = Settings { preload: true, ..DEFAULT };
+/// The same, with all chunk data through the transport.
+const PRELOADED_TRANSPORTED: Settings = Settings { preload: true, ..TRANSPORTED };
 /// Environment variables of the library that a job must not inherit from
 /// the caller, so that each run sees exactly the configuration it sets.
-const LIBRARY_ENV: &[&str] = &["BENCHFS_DATA_DIR", "BENCHFS_CHUNK_SIZE", "BENCHFS_KEEP_DATA", "BENCHFS_CONTACT_FILE", "BENCHFS_NODE_LOCAL"];
+const LIBRARY_ENV: &[&str] = &[
+    "BENCHFS_DATA_DIR",
+    "BENCHFS_CHUNK_SIZE",
+    "BENCHFS_KEEP_DATA",
+    "BENCHFS_CONTACT_FILE",
+    "BENCHFS_NODE_LOCAL",
+    "BENCHFS_MOUNT",
+    "LD_PRELOAD",
+];
 
 static JOB_LOCK: Mutex<()> = Mutex::new(());
 
@@ -215,6 +233,7 @@ fn pkg_config(prefix: &Path, args: &[&str]) -> Result<Vec<String>, String> {
 fn install(prefix: &Path) -> Result<(), String> {
     require_tool("make")?;
     require_tool("pkg-config")?;
+    build_package_target("benchfs-preload", &["--lib"])?;
     let dirs = build_dirs();
     let artifacts = artifact_dir()?;
     run_checked(
@@ -227,7 +246,7 @@ fn install(prefix: &Path) -> Result<(), String> {
             .arg(format!("ARTIFACT_DIR={}", artifacts.display()))
             .env("CARGO_TARGET_DIR", &dirs.target_dir),
     )?;
-    for file in ["lib/libbenchfs.so", "lib/libbenchfs.a", "include/benchfs.h", "lib/pkgconfig/benchfs.pc"] {
+    for file in ["lib/libbenchfs.so", "lib/libbenchfs.a", "lib/libbenchfs-preload.so", "include/benchfs.h", "lib/pkgconfig/benchfs.pc"] {
         if !prefix.join(file).is_file() {
             return Err(format!("make install-only did not install {file} into {}", prefix.display()));
         }
@@ -263,9 +282,23 @@ fn compile_c(installed: &Installed, program: &str, suffix: &str, flags: Option<V
     Ok(exe)
 }
 
+/// Compiles `tests/unmodified/<program>.c` the way any MPI program is built: plain `mpicc`,
+/// without BenchFS's header or library.
+fn compile_unmodified(installed: &Installed, program: &str) -> Result<PathBuf, String> {
+    let source = manifest_dir().join("tests/unmodified").join(format!("{program}.c"));
+    let exe = installed.bin_dir.join(program);
+    run_checked(Command::new("mpicc").args(["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-o"]).arg(&exe).arg(&source))?;
+    Ok(exe)
+}
+
 /// Names of the `tests/c/*.c` programs, sorted.
 fn c_programs() -> Result<Vec<String>, String> {
-    let dir = manifest_dir().join("tests/c");
+    c_sources("tests/c")
+}
+
+/// Names of the C programs in `dir` (relative to the repository), sorted.
+fn c_sources(dir: &str) -> Result<Vec<String>, String> {
+    let dir = manifest_dir().join(dir);
     let entries = fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     let mut names: Vec<String> = entries
         .flatten()
@@ -289,6 +322,9 @@ fn setup() -> Result<Installed, String> {
     // compiles against the header fails even if no test runs it yet.
     for program in c_programs()? {
         compile_c(&installed, &program, "", None)?;
+    }
+    for program in c_sources("tests/unmodified")? {
+        compile_unmodified(&installed, &program)?;
     }
     Ok(installed)
 }
@@ -553,6 +589,10 @@ fn spawn_job_at(place: Place, exe: &Path, args: &[&str], np: u32, settings: Sett
     for var in forwarded {
         cmd.args(["-x", var]);
     }
+    if settings.preload {
+        // The ranks only: mpirun and its daemons run without it.
+        cmd.arg("-x").arg(format!("LD_PRELOAD={}", installed().prefix.join("lib/libbenchfs-preload.so").display()));
+    }
     if settings.split_storage {
         // Needs root (CI runs as root), as the namespace test setups do.
         cmd.args(["unshare", "--mount", "--propagation", "private", "sh", "-c"]);
@@ -719,27 +759,34 @@ fn example_binary(example: &str) -> PathBuf {
 /// up to date this costs one cargo invocation that compiles nothing.
 fn tool_binary(bin: &str) -> PathBuf {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let dirs = build_dirs();
-    let exe = dirs.profile_dir.join(bin);
+    let exe = build_dirs().profile_dir.join(bin);
     let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if built.iter().any(|b| b == bin) {
         return exe;
     }
+    build_package_target("benchfs-tools", &["--bin", bin]).unwrap_or_else(|e| panic!("cannot build {bin} from tools/: {e}"));
+    if !exe.is_file() {
+        panic!("cargo built {bin} but {} does not exist", exe.display());
+    }
+    built.push(bin.to_string());
+    exe
+}
+
+/// Builds `target` (`--bin NAME`, `--lib`) of workspace package `package` for this test's
+/// profile into this test's target directory.
+fn build_package_target(package: &str, target: &[&str]) -> Result<String, String> {
+    let dirs = build_dirs();
     // The profile directory of the built-in "dev" profile is called "debug".
     let profile = if dirs.profile == "debug" { "dev" } else { dirs.profile.as_str() };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     run_checked(
         Command::new(cargo)
             .current_dir(manifest_dir())
-            .args(["build", "--quiet", "--package", "benchfs-tools", "--bin", bin, "--profile", profile])
+            .args(["build", "--quiet", "--package", package])
+            .args(target)
+            .args(["--profile", profile])
             .env("CARGO_TARGET_DIR", &dirs.target_dir),
     )
-    .unwrap_or_else(|e| panic!("cannot build {bin} from tools/: {e}"));
-    if !exe.is_file() {
-        panic!("cargo built {bin} but {} does not exist", exe.display());
-    }
-    built.push(bin.to_string());
-    exe
 }
 
 fn run_example(example: &str, np: u32, settings: Settings, args: &[&str]) {
@@ -1353,3 +1400,44 @@ fn attach_and_find_on_hosts(transports: Transports) {
 
 mpi_test!(hosts_tcp_attach_and_find, attach_and_find_on_hosts(Transports::Tcp));
 mpi_test!(hosts_attach_and_find, attach_and_find_on_hosts(Transports::Default));
+
+// ---------------------------------------------------------------------------
+// Unmodified programs
+// ---------------------------------------------------------------------------
+
+/// An unmodified MPI program (`tests/unmodified/<program>.c`, built without BenchFS) run with
+/// the preload library at `place`, given a directory under the mount and a local one: it checks
+/// every byte it reads; afterwards the mount path must not exist on the local file system (its
+/// files went to BenchFS, not to the kernel) and the local directory must be empty again.
+fn run_unmodified_at(place: Place, program: &str, np: u32, settings: Settings) {
+    let exe = installed().bin_dir.join(program);
+    let n = JOB_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let (mount, local) = (scratch_root().join(format!("mnt{n}")), scratch_root().join(format!("local{n}")));
+    fs::create_dir_all(&local).expect("create the local directory");
+    let text = |p: &Path| p.to_str().expect("scratch paths are UTF-8").to_string();
+    let args = [text(&mount.join("work")), text(&local)];
+    let job = spawn_job_at(place, &exe, &[&args[0], &args[1]], np, settings, &[("BENCHFS_MOUNT", &mount)]).wait(JOB_TIMEOUT);
+    check_job(&format!("unmodified {program} on {np} ranks"), &job);
+    assert!(!mount.exists(), "{} exists on the local file system: the program's files reached the kernel", mount.display());
+    let left: Vec<_> = fs::read_dir(&local).expect("list the local directory").flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "the program's local files were not removed: {left:?}");
+    let _ = fs::remove_dir(&local);
+}
+
+fn run_unmodified(program: &str, np: u32, settings: Settings) {
+    let _guard = serial();
+    run_unmodified_at(Place::Here, program, np, settings);
+}
+
+mpi_test!(unmodified_posix_stdio_np1, run_unmodified("posix_stdio", 1, PRELOADED));
+mpi_test!(unmodified_posix_stdio_np4, run_unmodified("posix_stdio", 4, PRELOADED));
+mpi_test!(unmodified_posix_stdio_np3_transported, run_unmodified("posix_stdio", 3, PRELOADED_TRANSPORTED));
+
+/// The same across simulated hosts, over TCP: the mount and the program's current directory
+/// are each rank's own.
+#[test]
+fn hosts_tcp_unmodified_posix_stdio() {
+    let _guard = serial();
+    let Some(cluster) = Cluster::up(HOSTS, Transports::Tcp) else { return };
+    run_unmodified_at(Place::Hosts(&cluster), "posix_stdio", 2 * HOSTS, PRELOADED);
+}

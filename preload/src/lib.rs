@@ -67,11 +67,16 @@ pub(crate) fn warn(message: &[u8]) {
     unsafe { write(2, line.as_ptr().cast(), line.len()) };
 }
 
-/// Runs BenchFS's side of a call: `Ok(v)` returns `v`, `Err(e)` sets errno `e` and returns
-/// `failed`; a panic is `EIO`.
+/// Runs BenchFS's side of a call: `Ok(v)` returns `v` with errno as it was (BenchFS's own
+/// system calls may leave theirs, and a program may look at errno after a call that succeeded,
+/// as after the last `readdir`), `Err(e)` sets errno `e` and returns `failed`; a panic is `EIO`.
 pub(crate) fn guard<T: Copy>(failed: T, f: impl FnOnce() -> Result<T, c_int>) -> T {
+    let saved = errno();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => v,
+        Ok(Ok(v)) => {
+            set_errno(saved);
+            v
+        }
         Ok(Err(e)) => {
             set_errno(e);
             failed
