@@ -1405,33 +1405,77 @@ mpi_test!(hosts_attach_and_find, attach_and_find_on_hosts(Transports::Default));
 // Unmodified programs
 // ---------------------------------------------------------------------------
 
-/// An unmodified MPI program (`tests/unmodified/<program>.c`, built without BenchFS) run with
-/// the preload library at `place`, given a directory under the mount and a local one: it checks
-/// every byte it reads; afterwards the mount path must not exist on the local file system (its
-/// files went to BenchFS, not to the kernel) and the local directory must be empty again.
-fn run_unmodified_at(place: Place, program: &str, np: u32, settings: Settings) {
-    let exe = installed().bin_dir.join(program);
+/// An unmodified MPI program: `exe` with `leading` arguments, run with the preload library at
+/// `place` and given a directory under the mount and a local one. It checks every byte it reads
+/// and prints a `P passed, F failed` line; afterwards the mount path must not exist on the local
+/// file system (its files went to BenchFS, not to the kernel) and the local directory must be
+/// empty again.
+fn run_unmodified_at(place: Place, name: &str, exe: &Path, leading: &[&str], np: u32, settings: Settings, env: &[(&str, &Path)]) {
     let n = JOB_COUNTER.fetch_add(1, Ordering::Relaxed);
     let (mount, local) = (scratch_root().join(format!("mnt{n}")), scratch_root().join(format!("local{n}")));
     fs::create_dir_all(&local).expect("create the local directory");
     let text = |p: &Path| p.to_str().expect("scratch paths are UTF-8").to_string();
-    let args = [text(&mount.join("work")), text(&local)];
-    let job = spawn_job_at(place, &exe, &[&args[0], &args[1]], np, settings, &[("BENCHFS_MOUNT", &mount)]).wait(JOB_TIMEOUT);
-    check_job(&format!("unmodified {program} on {np} ranks"), &job);
+    let (dir, local_s) = (text(&mount.join("work")), text(&local));
+    let args: Vec<&str> = leading.iter().copied().chain([dir.as_str(), local_s.as_str()]).collect();
+    let mut env = env.to_vec();
+    env.push(("BENCHFS_MOUNT", &mount));
+    let job = spawn_job_at(place, exe, &args, np, settings, &env).wait(JOB_TIMEOUT);
+    check_job(&format!("unmodified {name} on {np} ranks"), &job);
     assert!(!mount.exists(), "{} exists on the local file system: the program's files reached the kernel", mount.display());
     let left: Vec<_> = fs::read_dir(&local).expect("list the local directory").flatten().map(|e| e.path()).collect();
     assert!(left.is_empty(), "the program's local files were not removed: {left:?}");
     let _ = fs::remove_dir(&local);
 }
 
-fn run_unmodified(program: &str, np: u32, settings: Settings) {
+/// `tests/unmodified/<program>.c`, built with plain `mpicc`.
+fn run_unmodified(program: &str, np: u32, settings: Settings, env: &[(&str, &Path)]) {
     let _guard = serial();
-    run_unmodified_at(Place::Here, program, np, settings);
+    let exe = installed().bin_dir.join(program);
+    run_unmodified_at(Place::Here, program, &exe, &[], np, settings, env);
 }
 
-mpi_test!(unmodified_posix_stdio_np1, run_unmodified("posix_stdio", 1, PRELOADED));
-mpi_test!(unmodified_posix_stdio_np4, run_unmodified("posix_stdio", 4, PRELOADED));
-mpi_test!(unmodified_posix_stdio_np3_transported, run_unmodified("posix_stdio", 3, PRELOADED_TRANSPORTED));
+// Programs written against BenchFS's own API run as well with the preload library loaded (their
+// benchfs_init nests inside the one of MPI_Init).
+mpi_test!(preloaded_cross_rank_np4, run_c("cross_rank", 4, PRELOADED, &[]));
+mpi_test!(preloaded_namespace_np3, run_c("namespace", 3, PRELOADED, &[]));
+
+/// `tests/unmodified/hdf5/collective.c`, built with the flags of `pkg-config hdf5-openmpi` (Debian:
+/// libhdf5-openmpi-dev, which CI installs): HDF5 through its MPI-IO driver.
+#[test]
+fn unmodified_hdf5_collective_np4() {
+    let _guard = serial();
+    let installed = installed();
+    let flags = run_checked(Command::new("pkg-config").args(["--cflags", "--libs", "hdf5-openmpi"]))
+        .unwrap_or_else(|e| panic!("parallel HDF5 is needed (Debian: apt-get install libhdf5-openmpi-dev; .ci/run does this): {e}"));
+    let source = manifest_dir().join("tests/unmodified/hdf5/collective.c");
+    let exe = installed.bin_dir.join("hdf5_collective");
+    run_checked(
+        Command::new("mpicc").args(["-std=gnu11", "-O2", "-Wall", "-Wextra", "-o"]).arg(&exe).arg(&source).args(flags.split_whitespace()),
+    )
+    .unwrap_or_else(|e| panic!("cannot build the HDF5 program: {e}"));
+    run_unmodified_at(Place::Here, "hdf5_collective", &exe, &[], 4, PRELOADED, &[]);
+}
+
+/// `tests/unmodified/python/files.py` under the system's Python with mpi4py (Debian:
+/// python3-mpi4py, which CI installs).
+#[test]
+fn unmodified_python_np4() {
+    let _guard = serial();
+    let python = Path::new("/usr/bin/python3");
+    let probe = run_checked(Command::new(python).args(["-c", "import mpi4py"]));
+    probe.unwrap_or_else(|e| panic!("mpi4py is needed (Debian: apt-get install python3-mpi4py; .ci/run does this): {e}"));
+    let script = manifest_dir().join("tests/unmodified/python/files.py");
+    let script = script.to_str().expect("the repository path is UTF-8");
+    run_unmodified_at(Place::Here, "python files.py", python, &[script], 4, PRELOADED, &[]);
+}
+
+mpi_test!(unmodified_posix_stdio_np1, run_unmodified("posix_stdio", 1, PRELOADED, &[]));
+mpi_test!(unmodified_posix_stdio_np4, run_unmodified("posix_stdio", 4, PRELOADED, &[]));
+mpi_test!(unmodified_posix_stdio_np3_transported, run_unmodified("posix_stdio", 3, PRELOADED_TRANSPORTED, &[]));
+// MPI-IO through Open MPI's own implementation (OMPIO, the default) and through ROMIO.
+mpi_test!(unmodified_mpiio_np4, run_unmodified("mpiio", 4, PRELOADED, &[]));
+mpi_test!(unmodified_mpiio_np3_transported, run_unmodified("mpiio", 3, PRELOADED_TRANSPORTED, &[]));
+mpi_test!(unmodified_mpiio_romio_np4, run_unmodified("mpiio", 4, PRELOADED, &[("OMPI_MCA_io", Path::new("romio321"))]));
 
 /// The same across simulated hosts, over TCP: the mount and the program's current directory
 /// are each rank's own.
@@ -1439,5 +1483,6 @@ mpi_test!(unmodified_posix_stdio_np3_transported, run_unmodified("posix_stdio", 
 fn hosts_tcp_unmodified_posix_stdio() {
     let _guard = serial();
     let Some(cluster) = Cluster::up(HOSTS, Transports::Tcp) else { return };
-    run_unmodified_at(Place::Hosts(&cluster), "posix_stdio", 2 * HOSTS, PRELOADED);
+    let exe = installed().bin_dir.join("posix_stdio");
+    run_unmodified_at(Place::Hosts(&cluster), "posix_stdio", &exe, &[], 2 * HOSTS, PRELOADED, &[]);
 }
