@@ -206,6 +206,10 @@ benchfs_job_setup() {
         benchfs_check_scale
         case "$bench" in
         ior)    benchfs_check_binary IOR_BIN "$IOR_BIN" ;;
+        app)
+                [[ -f "$BENCHFS_PREFIX/lib/libbenchfs-preload.so" ]] ||
+                        hpc_fail "$BENCHFS_PREFIX/lib/libbenchfs-preload.so not found; reinstall BenchFS with 'make install PREFIX=$BENCHFS_PREFIX'"
+                ;;
         mdtest) benchfs_check_binary MDTEST_BIN "$MDTEST_BIN" ;;
         io500)
                 benchfs_check_binary IO500_BIN "$IO500_BIN"
@@ -249,6 +253,19 @@ benchfs_run_logged() {
                 return 1
         fi
         hpc_note "result: $file"
+}
+
+# ---------------------------------------------------------- unmodified app --
+
+# benchfs_run_app CMD...: runs an unmodified MPI program on every rank with
+# libbenchfs-preload.so loaded: its files under BENCHFS_MOUNT (/benchfs unless
+# set) live on BenchFS for the job's lifetime. Only the ranks get LD_PRELOAD.
+benchfs_run_app() {
+        [[ $# -gt 0 ]] || hpc_fail "no program given: sbatch|qsub ... -- PROGRAM ARGS..."
+        export BENCHFS_MOUNT="${BENCHFS_MOUNT:-/benchfs}"
+        hpc_note "files under $BENCHFS_MOUNT are on BenchFS until the program calls MPI_Finalize"
+        benchfs_run_logged "$RESULT_DIR/app-$JOB_ID.txt" \
+                env LD_PRELOAD="$BENCHFS_PREFIX/lib/libbenchfs-preload.so" "$@"
 }
 
 # -------------------------------------------------------------------- IOR --

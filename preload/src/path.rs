@@ -70,11 +70,27 @@ pub enum Target {
     Ours(Vec<u8>),
 }
 
+/// True if `path` has a component that [`normalize`] would change (`.`, `..`, or an empty one
+/// other than after a trailing slash).
+fn needs_normalizing(path: &[u8]) -> bool {
+    let body = path.strip_suffix(b"/").unwrap_or(path);
+    body.split(|&b| b == b'/').skip(1).any(|part| matches!(part, b"" | b"." | b".."))
+}
+
 /// The BenchFS path of absolute `path` if it is under the mount; a trailing slash (the name must
 /// be a directory) is kept.
 fn under_mount(path: &[u8]) -> Option<Vec<u8>> {
-    let normal = normalize(path);
     let mount = mount();
+    // Most paths are already plain: decided without building a normalized copy.
+    if !needs_normalizing(path) {
+        let rest = path.strip_prefix(mount)?;
+        return match rest {
+            b"" | b"/" => Some(b"/".to_vec()),
+            _ if rest.starts_with(b"/") => Some(rest.to_vec()),
+            _ => None,
+        };
+    }
+    let normal = normalize(path);
     let rest = normal.strip_prefix(mount)?;
     if !(rest.is_empty() || rest.starts_with(b"/")) {
         return None;
@@ -144,6 +160,15 @@ mod tests {
     }
 
     #[test]
+    fn plain_paths_need_no_normalizing() {
+        assert!(!needs_normalizing(b"/benchfs/a/b"));
+        assert!(!needs_normalizing(b"/benchfs/a/b/"));
+        assert!(needs_normalizing(b"/benchfs//a"));
+        assert!(needs_normalizing(b"/benchfs/./a"));
+        assert!(needs_normalizing(b"/benchfs/a/.."));
+    }
+
+    #[test]
     fn paths_under_the_mount_are_ours() {
         // The tests run without BENCHFS_MOUNT: the mount is /benchfs.
         assert_eq!(mount(), b"/benchfs");
@@ -151,6 +176,8 @@ mod tests {
         assert_eq!(at(c"/benchfs"), Some(b"/".to_vec()));
         assert_eq!(at(c"/benchfs/a//b/../c"), Some(b"/a/c".to_vec()));
         assert_eq!(at(c"/benchfs/d/"), Some(b"/d/".to_vec()));
+        assert_eq!(at(c"/benchfs/"), Some(b"/".to_vec()));
+        assert_eq!(at(c"/benchfs/a/b"), Some(b"/a/b".to_vec()));
         assert_eq!(at(c"/benchfsx/a"), None);
         assert_eq!(at(c"/benchfs/../etc/passwd"), None);
         assert_eq!(at(c"relative"), None);

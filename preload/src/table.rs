@@ -8,6 +8,12 @@
 //!
 //! Descriptors duplicated with `dup`, `dup2`, `dup3` or `fcntl(F_DUPFD)` share one BenchFS
 //! descriptor (and so its offset and flags), which is closed with the last of them.
+//!
+//! Opening `/dev/null` and closing it again would cost two system calls per file (a third of a
+//! create on BenchFS); closed placeholders are kept instead, up to [`SPARES`] of each
+//! close-on-exec setting, and handed out again after one `fstat` shows that the number still
+//! holds `/dev/null` (the program may have closed it or `dup2`ed onto it meanwhile, as a
+//! program that closes every descriptor it did not open does; such a number is let go).
 
 use std::collections::HashMap;
 use std::ffi::c_int;
@@ -57,14 +63,46 @@ pub fn open_of(bfd: i32) -> Option<Open> {
     with_open(|open| open.get(&bfd).cloned())
 }
 
-/// A placeholder: a kernel descriptor on `/dev/null` (close-on-exec if `cloexec`).
+/// Closed placeholders kept for reuse, by close-on-exec setting (index 1: set).
+const SPARES: usize = 64;
+static SPARE: Mutex<[Vec<c_int>; 2]> = Mutex::new([Vec::new(), Vec::new()]);
+
+fn spares() -> std::sync::MutexGuard<'static, [Vec<c_int>; 2]> {
+    SPARE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The device and inode of `/dev/null`, as a placeholder's `fstat` shows them.
+static NULL_FILE: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+
+/// The (device, inode) that kernel descriptor `fd` refers to.
+fn identity(fd: c_int) -> Option<(u64, u64)> {
+    let fstat = real!("fstat" as unsafe extern "C" fn(c_int, *mut libc::stat) -> c_int);
+    // SAFETY: all-zero is a valid stat buffer, filled by the call.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    (unsafe { fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+}
+
+/// A placeholder: a kernel descriptor on `/dev/null` (close-on-exec if `cloexec`), kept or new.
 fn placeholder(cloexec: bool) -> Result<c_int, c_int> {
+    loop {
+        let Some(fd) = spares()[usize::from(cloexec)].pop() else { break };
+        let id = identity(fd);
+        if id.is_some() && id == NULL_FILE.get().copied() {
+            return Ok(fd);
+        }
+    }
     let open = real!("open" as unsafe extern "C" fn(*const libc::c_char, c_int, ...) -> c_int);
     let flags = libc::O_RDWR | if cloexec { libc::O_CLOEXEC } else { 0 };
     // SAFETY: a NUL-terminated path and plain flags.
     let fd = unsafe { open(c"/dev/null".as_ptr(), flags) };
     if fd < 0 {
         return Err(crate::errno());
+    }
+    if NULL_FILE.get().is_none() {
+        if let Some(id) = identity(fd) {
+            let _ = NULL_FILE.set(id);
+        }
     }
     Ok(fd)
 }
@@ -73,6 +111,24 @@ fn release_kernel(fd: c_int) {
     let close = real!("close" as unsafe extern "C" fn(c_int) -> c_int);
     // SAFETY: closing a descriptor this library opened.
     unsafe { close(fd) };
+}
+
+/// A placeholder the program closed: kept for the next open if there is room. It is known to
+/// be one of this library's (it stood for a BenchFS file), on `/dev/null`, with the
+/// close-on-exec flag that decides its pool.
+fn retire(fd: c_int) {
+    let fcntl = real!("fcntl" as unsafe extern "C" fn(c_int, c_int, ...) -> c_int);
+    // SAFETY: reading the descriptor flags of a descriptor this library opened.
+    let flags = unsafe { fcntl(fd, libc::F_GETFD) };
+    if flags >= 0 {
+        let mut pools = spares();
+        let pool = &mut pools[usize::from(flags & libc::FD_CLOEXEC != 0)];
+        if pool.len() < SPARES {
+            pool.push(fd);
+            return;
+        }
+    }
+    release_kernel(fd);
 }
 
 /// Makes a kernel descriptor stand for the newly opened BenchFS descriptor `bfd`; on failure
@@ -123,7 +179,7 @@ fn unclaim(fd: c_int) -> Result<(), c_int> {
 /// `close(fd)` of a descriptor that stands for a BenchFS file.
 pub fn close(fd: c_int) -> Result<(), c_int> {
     let closed = unclaim(fd);
-    release_kernel(fd);
+    retire(fd);
     closed
 }
 
