@@ -1456,6 +1456,20 @@ fn unmodified_hdf5_collective_np4() {
     run_unmodified_at(Place::Here, "hdf5_collective", &exe, &[], 4, PRELOADED, &[]);
 }
 
+/// `tests/unmodified/fortran/files.f90`, built with `mpifort` (Debian: gfortran, which CI
+/// installs): Fortran I/O, and `mpi_init`/`mpi_finalize` from Fortran.
+#[test]
+fn unmodified_fortran_np3() {
+    let _guard = serial();
+    let installed = installed();
+    require_tool("mpifort").unwrap_or_else(|e| panic!("{e}"));
+    let source = manifest_dir().join("tests/unmodified/fortran/files.f90");
+    let exe = installed.bin_dir.join("fortran_files");
+    run_checked(Command::new("mpifort").args(["-O2", "-o"]).arg(&exe).arg(&source))
+        .unwrap_or_else(|e| panic!("cannot build the Fortran program (Debian: apt-get install gfortran): {e}"));
+    run_unmodified_at(Place::Here, "fortran files", &exe, &[], 3, PRELOADED, &[]);
+}
+
 /// `tests/unmodified/python/files.py` under the system's Python with mpi4py (Debian:
 /// python3-mpi4py, which CI installs).
 #[test]

@@ -591,6 +591,19 @@ pub unsafe extern "C" fn unlink(path: Path) -> c_int {
     unsafe { on_path(path, |p| benchfs::unlink(p).map(|()| 0).map_err(code), |p| real(p)) }
 }
 
+/// Like `remove(3)`: a file is unlinked, a directory removed. (glibc's own `remove` would call
+/// the system directly.)
+#[no_mangle]
+pub unsafe extern "C" fn remove(path: Path) -> c_int {
+    let real = real!("remove" as unsafe extern "C" fn(Path) -> c_int);
+    let ours = |p: Vec<u8>| match benchfs::stat(&p).map_err(code)? {
+        st if st.mode & libc::S_IFMT == libc::S_IFDIR => benchfs::rmdir(p).map(|()| 0).map_err(code),
+        _ => benchfs::unlink(p).map(|()| 0).map_err(code),
+    };
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { on_path(path, ours, |p| real(p)) }
+}
+
 /// Like `unlinkat(2)`, `AT_REMOVEDIR` included.
 #[no_mangle]
 pub unsafe extern "C" fn unlinkat(dirfd: c_int, path: Path, flags: c_int) -> c_int {

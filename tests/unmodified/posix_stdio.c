@@ -247,7 +247,7 @@ static void names(const char *dir)
     CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode), "stat of a directory");
     errno = 0;
     CHECK(mkdir(sub, 0755) == -1 && errno == EEXIST, "mkdir again: want EEXIST");
-    CHECK(rmdir(sub) == 0, "rmdir");
+    CHECK(remove(sub) == 0, "remove of a directory");
     errno = 0;
     CHECK(open(path_of(dir, "missing", g_rank), O_RDONLY) == -1 && errno == ENOENT, "open of a missing file: want ENOENT");
     errno = 0;
@@ -298,7 +298,7 @@ int main(int argc, char **argv)
     descriptors(dir);
     names(dir);
     MPI_Barrier(MPI_COMM_WORLD);
-    CHECK(unlink(path_of(dir, "posix", g_rank)) == 0 && unlink(path_of(dir, "stdio", g_rank)) == 0, "unlink");
+    CHECK(unlink(path_of(dir, "posix", g_rank)) == 0 && remove(path_of(dir, "stdio", g_rank)) == 0, "unlink and remove");
     MPI_Barrier(MPI_COMM_WORLD);
     if (g_rank == 0)
         CHECK(rmdir(dir) == 0, "rmdir of the emptied directory");
