@@ -760,6 +760,50 @@ pub unsafe extern "C" fn chmod(path: Path, mode: mode_t) -> c_int {
     unsafe { on_path(path, |p| benchfs::stat(p).map_err(code).and(Err(libc::EPERM)), |p| real(p, mode)) }
 }
 
+/// `realpath` of BenchFS path `inside` (no links, so its lexical form) into `resolved`, or a
+/// new buffer the caller frees.
+fn realpath_ours(inside: &[u8], resolved: *mut c_char) -> Result<*mut c_char, c_int> {
+    benchfs::stat(inside).map_err(code)?;
+    let mut full = path::outside(&path::normalize(inside));
+    if full.len() >= libc::PATH_MAX as usize {
+        return Err(libc::ENAMETOOLONG);
+    }
+    full.push(0);
+    let out = if resolved.is_null() {
+        // SAFETY: plain allocation; the caller frees it, as with glibc's realpath.
+        unsafe { libc::malloc(libc::PATH_MAX as usize) }.cast::<c_char>()
+    } else {
+        resolved
+    };
+    if out.is_null() {
+        return Err(libc::ENOMEM);
+    }
+    // SAFETY: `out` has PATH_MAX bytes (the caller's, as realpath requires, or ours).
+    unsafe { std::ptr::copy_nonoverlapping(full.as_ptr().cast(), out, full.len()) };
+    Ok(out)
+}
+
+/// Like `realpath(3)` (glibc's resolves names with its own internal calls).
+#[no_mangle]
+pub unsafe extern "C" fn realpath(path: Path, resolved: *mut c_char) -> *mut c_char {
+    let real = real!("realpath" as unsafe extern "C" fn(Path, *mut c_char) -> *mut c_char);
+    // SAFETY: the caller's path.
+    match unsafe { target(path) } {
+        Some(Target::Ours(inside)) => guard(std::ptr::null_mut(), || realpath_ours(&inside, resolved)),
+        // SAFETY: the caller's arguments, passed on.
+        Some(Target::Kernel(absolute)) => unsafe { real(kernel_path(path, &absolute), resolved) },
+        // SAFETY: as above.
+        None => unsafe { real(path, resolved) },
+    }
+}
+
+/// Like `canonicalize_file_name(3)`.
+#[no_mangle]
+pub unsafe extern "C" fn canonicalize_file_name(path: Path) -> *mut c_char {
+    // SAFETY: the caller's path; a null buffer makes realpath allocate.
+    unsafe { realpath(path, std::ptr::null_mut()) }
+}
+
 // ---------------------------------------------------------------------------
 // descriptors
 // ---------------------------------------------------------------------------

@@ -252,6 +252,11 @@ static void names(const char *dir)
     CHECK(open(path_of(dir, "missing", g_rank), O_RDONLY) == -1 && errno == ENOENT, "open of a missing file: want ENOENT");
     errno = 0;
     CHECK(rename(path_of(dir, "posix", g_rank), "/tmp/benchfs-cross") == -1 && errno == EXDEV, "rename out of the mount: want EXDEV");
+    char spelled[600], *resolved;
+    snprintf(spelled, sizeof spelled, "%s/./sub/../posix.%d", dir, g_rank);
+    resolved = realpath(spelled, NULL);
+    CHECK(resolved && strcmp(resolved, path_of(dir, "posix", g_rank)) == 0, "realpath: %s", resolved ? resolved : "NULL");
+    free(resolved);
     struct statvfs vfs;
     CHECK(statvfs(dir, &vfs) == 0 && vfs.f_blocks > 0, "statvfs");
 }
