@@ -32,6 +32,19 @@ impl Ctx {
         self.world.barrier();
     }
 
+    /// Waits for every rank without keeping a core busy (a blocking MPI barrier may spin), so
+    /// that ranks waiting for one rank's timed work do not take the cores it needs.
+    pub fn idle_until_all_arrive(&self) {
+        let mut request = self.world.immediate_barrier();
+        loop {
+            match request.test() {
+                Ok(_) => return,
+                Err(pending) => request = pending,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// The largest of the ranks' `local` values.
     pub fn max_f64(&self, local: f64) -> f64 {
         let mut global = 0.0f64;

@@ -11,7 +11,6 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mpi::traits::*;
 
 use crate::ctx::Ctx;
 
@@ -200,18 +199,6 @@ fn unbound(mut command: Command) -> Command {
     command
 }
 
-/// Waits for every rank without keeping a core busy (a blocking MPI barrier may spin).
-fn idle_until_all_arrive(ctx: &Ctx) {
-    let mut request = ctx.world.immediate_barrier();
-    loop {
-        match request.test() {
-            Ok(_) => return,
-            Err(pending) => request = pending,
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// Runs the latency pattern; returns this rank's count of failed or wrong operations.
 pub fn run_latency(ctx: &Ctx) -> u64 {
     if ctx.size < 2 {
@@ -228,7 +215,7 @@ pub fn run_latency(ctx: &Ctx) -> u64 {
         bad = failed;
         print_latency(&samples, &reference);
     }
-    idle_until_all_arrive(ctx);
+    ctx.idle_until_all_arrive();
     bad
 }
 

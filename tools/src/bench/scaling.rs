@@ -144,7 +144,7 @@ impl Phases<'_> {
                 }
             }
         }
-        idle_until_all_arrive(self.ctx);
+        self.ctx.idle_until_all_arrive();
         let served = Phases::job_served(self.ctx);
         if let Some(name) = name {
             self.samples.push(Samples { name, times, requests: served - self.served });
@@ -184,18 +184,6 @@ fn measure(ctx: &Ctx, n: usize, entries: u64) -> (Vec<Samples>, bool, u64) {
     // Every phase served requests (at least the setup's creates) unless nothing counted them.
     let counted = p.served > 0;
     (p.samples, counted, p.bad)
-}
-
-/// Waits for every rank without keeping a core busy (a blocking MPI barrier may spin).
-fn idle_until_all_arrive(ctx: &Ctx) {
-    let mut request = ctx.world.immediate_barrier();
-    loop {
-        match request.test() {
-            Ok(_) => return,
-            Err(pending) => request = pending,
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 /// Ranks that share rank 0's node.
