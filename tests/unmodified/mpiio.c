@@ -7,27 +7,13 @@
  *
  * Ends with "mpiio: P passed, F failed" from rank 0.
  */
+#include "check.h"
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int g_rank, g_size;
-static long g_passed, g_failed;
-
-#define CHECK(cond, ...)                                                        \
-    do {                                                                        \
-        if (cond) {                                                             \
-            g_passed++;                                                         \
-        } else {                                                                \
-            g_failed++;                                                         \
-            fprintf(stderr, "[mpiio rank %d] FAIL line %d: ", g_rank, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                                       \
-            fprintf(stderr, "\n");                                              \
-        }                                                                       \
-    } while (0)
 
 enum { BLOCK = 65536 + 123, BLOCKS = 6 };
 
@@ -53,8 +39,7 @@ static int matches(const unsigned char *buf, long len, int writer, int part, lon
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    check_start("mpiio");
     if (argc < 2)
         MPI_Abort(MPI_COMM_WORLD, 2);
     char path[600], dir[512];
@@ -126,10 +111,7 @@ int main(int argc, char **argv)
     }
     MPI_Barrier(MPI_COMM_WORLD);
 
-    long counts[2] = {g_passed, g_failed}, total[2];
-    MPI_Reduce(counts, total, 2, MPI_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
-    if (g_rank == 0)
-        printf("mpiio: %ld passed, %ld failed\n", total[0], total[1]);
+    check_report();
     free(buf);
     free(back);
     MPI_Finalize();

@@ -12,6 +12,7 @@
  * the kernel untouched. Ends with "posix_stdio: P passed, F failed" from rank 0.
  */
 #define _GNU_SOURCE
+#include "check.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,21 +26,6 @@
 #include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-static int g_rank, g_size;
-static long g_passed, g_failed;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (cond) {                                                        \
-            g_passed++;                                                    \
-        } else {                                                           \
-            g_failed++;                                                    \
-            fprintf(stderr, "[posix_stdio rank %d] FAIL line %d: ", g_rank, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno));   \
-        }                                                                  \
-    } while (0)
 
 enum { BLOCK = 300000, LINES = 50 };
 
@@ -279,8 +265,7 @@ static void local_files(const char *local)
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    check_start("posix_stdio");
     if (argc != 3) {
         if (g_rank == 0)
             fprintf(stderr, "usage: %s DIR LOCAL_DIR\n", argv[0]);
@@ -307,10 +292,7 @@ int main(int argc, char **argv)
     MPI_Barrier(MPI_COMM_WORLD);
     if (g_rank == 0)
         CHECK(rmdir(dir) == 0, "rmdir of the emptied directory");
-    long counts[2] = {g_passed, g_failed}, total[2];
-    MPI_Reduce(counts, total, 2, MPI_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
-    if (g_rank == 0)
-        printf("posix_stdio: %ld passed, %ld failed\n", total[0], total[1]);
+    check_report();
     MPI_Finalize();
     return 0;
 }

@@ -7,27 +7,13 @@
  *
  * Ends with "hdf5_collective: P passed, F failed" from rank 0.
  */
+#include "../check.h"
 #include <hdf5.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int g_rank, g_size;
-static long g_passed, g_failed;
-
-#define CHECK(cond, ...)                                                                  \
-    do {                                                                                  \
-        if (cond) {                                                                       \
-            g_passed++;                                                                   \
-        } else {                                                                          \
-            g_failed++;                                                                   \
-            fprintf(stderr, "[hdf5_collective rank %d] FAIL line %d: ", g_rank, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                                                 \
-            fprintf(stderr, "\n");                                                        \
-        }                                                                                 \
-    } while (0)
 
 enum { ROWS = 64, COLS = 1000 };
 
@@ -47,8 +33,7 @@ static hid_t rows_of(hid_t space, int rank)
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    check_start("hdf5_collective");
     if (argc < 2)
         MPI_Abort(MPI_COMM_WORLD, 2);
     char path[600];
@@ -121,10 +106,7 @@ int main(int argc, char **argv)
     }
     free(rows);
 
-    long counts[2] = {g_passed, g_failed}, total[2];
-    MPI_Reduce(counts, total, 2, MPI_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
-    if (g_rank == 0)
-        printf("hdf5_collective: %ld passed, %ld failed\n", total[0], total[1]);
+    check_report();
     MPI_Finalize();
     return 0;
 }
