@@ -523,7 +523,7 @@ pub unsafe extern "C" fn ftruncate64(fd: c_int, len: off_t) -> c_int {
 
 /// A path call: BenchFS's `ours` for a path under the mount, the C library's `kernel` (given
 /// the path to use) otherwise.
-unsafe fn on_path(path: Path, ours: impl FnOnce(Vec<u8>) -> Result<c_int, c_int>, kernel: impl FnOnce(Path) -> c_int) -> c_int {
+pub(crate) unsafe fn on_path(path: Path, ours: impl FnOnce(Vec<u8>) -> Result<c_int, c_int>, kernel: impl FnOnce(Path) -> c_int) -> c_int {
     // SAFETY: the caller's path.
     match unsafe { target(path) } {
         Some(Target::Ours(inside)) => guard(-1, || ours(inside)),

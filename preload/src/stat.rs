@@ -7,7 +7,7 @@ use std::ffi::{c_char, c_int};
 use benchfs::{FileStat, FsStat};
 
 use crate::path::Target;
-use crate::posix::{kernel_path, target, target_at};
+use crate::posix::{kernel_path, on_path, target, target_at};
 use crate::real::real;
 use crate::table;
 use crate::{code, guard};
@@ -69,20 +69,45 @@ fn stat_fd(bfd: i32) -> Result<FileStat, c_int> {
     benchfs::fstat(bfd).map_err(code)
 }
 
+type Write<T> = fn(*mut T, &FileStat) -> Result<c_int, c_int>;
+
+/// A stat of `path` into `out`: BenchFS's, written by `write`, or `kernel`'s given the path to
+/// use.
+unsafe fn by_path<T>(path: Path, out: *mut T, write: Write<T>, kernel: impl FnOnce(Path) -> c_int) -> c_int {
+    // SAFETY: the caller's path.
+    unsafe { on_path(path, |inside| write(out, &stat_path(inside)?), kernel) }
+}
+
+/// A stat of descriptor `fd` into `out`: BenchFS's, or the C library's (`kernel`).
+fn by_fd<T>(fd: c_int, out: *mut T, write: Write<T>, kernel: impl FnOnce() -> c_int) -> c_int {
+    match table::ours(fd) {
+        Some(bfd) => guard(-1, || write(out, &stat_fd(bfd)?)),
+        None => kernel(),
+    }
+}
+
+/// A stat of `path` relative to `dirfd` (`fstatat`, `statx`): BenchFS's, or `kernel`'s given
+/// the path to use (a relative path leading out of a BenchFS directory becomes absolute).
+unsafe fn by_path_at<T>(dirfd: c_int, path: Path, flags: c_int, out: *mut T, write: Write<T>, kernel: impl FnOnce(Path) -> c_int) -> c_int {
+    // SAFETY: the caller's arguments.
+    match unsafe { fstatat_ours(dirfd, path, flags) } {
+        Some(st) => guard(-1, || write(out, &st?)),
+        // SAFETY: as above.
+        None => match unsafe { target_at(dirfd, path) } {
+            Some(Target::Kernel(absolute)) => kernel(kernel_path(path, &absolute)),
+            _ => kernel(path),
+        },
+    }
+}
+
 macro_rules! stat_by_path {
     ($name:ident, $real:literal, $ty:ty, $write:ident) => {
         #[doc = concat!("Like `", stringify!($name), "(2)`.")]
         #[no_mangle]
         pub unsafe extern "C" fn $name(path: Path, out: *mut $ty) -> c_int {
             let real = real!($real as unsafe extern "C" fn(Path, *mut $ty) -> c_int);
-            // SAFETY: the caller's path.
-            match unsafe { target(path) } {
-                Some(Target::Ours(inside)) => guard(-1, || $write(out, &stat_path(inside)?)),
-                // SAFETY: the caller's arguments, passed on.
-                Some(Target::Kernel(absolute)) => unsafe { real(kernel_path(path, &absolute), out) },
-                // SAFETY: as above.
-                None => unsafe { real(path, out) },
-            }
+            // SAFETY: the caller's arguments, passed on.
+            unsafe { by_path(path, out, $write, |p| real(p, out)) }
         }
     };
 }
@@ -97,11 +122,9 @@ macro_rules! stat_by_fd {
         #[doc = concat!("Like `", stringify!($name), "(2)`.")]
         #[no_mangle]
         pub unsafe extern "C" fn $name(fd: c_int, out: *mut $ty) -> c_int {
-            match table::ours(fd) {
-                Some(bfd) => guard(-1, || $write(out, &stat_fd(bfd)?)),
-                // SAFETY: the caller's arguments, passed on.
-                None => unsafe { real!($real as unsafe extern "C" fn(c_int, *mut $ty) -> c_int)(fd, out) },
-            }
+            let real = real!($real as unsafe extern "C" fn(c_int, *mut $ty) -> c_int);
+            // SAFETY: the caller's arguments, passed on.
+            by_fd(fd, out, $write, || unsafe { real(fd, out) })
         }
     };
 }
@@ -129,18 +152,8 @@ macro_rules! stat_at {
         #[no_mangle]
         pub unsafe extern "C" fn $name(dirfd: c_int, path: Path, out: *mut $ty, flags: c_int) -> c_int {
             let real = real!($real as unsafe extern "C" fn(c_int, Path, *mut $ty, c_int) -> c_int);
-            // SAFETY: the caller's arguments.
-            match unsafe { fstatat_ours(dirfd, path, flags) } {
-                Some(st) => guard(-1, || $write(out, &st?)),
-                // SAFETY: the caller's arguments, passed on (a relative path leading out of a
-                // BenchFS directory is resolved by `target_at` into an absolute one).
-                None => unsafe {
-                    match target_at(dirfd, path) {
-                        Some(Target::Kernel(absolute)) => real(dirfd, kernel_path(path, &absolute), out, flags),
-                        _ => real(dirfd, path, out, flags),
-                    }
-                },
-            }
+            // SAFETY: the caller's arguments, passed on.
+            unsafe { by_path_at(dirfd, path, flags, out, $write, |p| real(dirfd, p, out, flags)) }
         }
     };
 }
@@ -156,14 +169,8 @@ macro_rules! xstat_by_path {
         #[no_mangle]
         pub unsafe extern "C" fn $name(version: c_int, path: Path, out: *mut $ty) -> c_int {
             let real = real!($real as unsafe extern "C" fn(c_int, Path, *mut $ty) -> c_int);
-            // SAFETY: the caller's path.
-            match unsafe { target(path) } {
-                Some(Target::Ours(inside)) => guard(-1, || $write(out, &stat_path(inside)?)),
-                // SAFETY: the caller's arguments, passed on.
-                Some(Target::Kernel(absolute)) => unsafe { real(version, kernel_path(path, &absolute), out) },
-                // SAFETY: as above.
-                None => unsafe { real(version, path, out) },
-            }
+            // SAFETY: the caller's arguments, passed on.
+            unsafe { by_path(path, out, $write, |p| real(version, p, out)) }
         }
     };
 }
@@ -178,11 +185,9 @@ macro_rules! xstat_by_fd {
         #[doc = concat!("glibc's `", stringify!($name), "`, which older programs call for `fstat`.")]
         #[no_mangle]
         pub unsafe extern "C" fn $name(version: c_int, fd: c_int, out: *mut $ty) -> c_int {
-            match table::ours(fd) {
-                Some(bfd) => guard(-1, || $write(out, &stat_fd(bfd)?)),
-                // SAFETY: the caller's arguments, passed on.
-                None => unsafe { real!($real as unsafe extern "C" fn(c_int, c_int, *mut $ty) -> c_int)(version, fd, out) },
-            }
+            let real = real!($real as unsafe extern "C" fn(c_int, c_int, *mut $ty) -> c_int);
+            // SAFETY: the caller's arguments, passed on.
+            by_fd(fd, out, $write, || unsafe { real(version, fd, out) })
         }
     };
 }
@@ -196,17 +201,8 @@ macro_rules! xstat_at {
         #[no_mangle]
         pub unsafe extern "C" fn $name(version: c_int, dirfd: c_int, path: Path, out: *mut $ty, flags: c_int) -> c_int {
             let real = real!($real as unsafe extern "C" fn(c_int, c_int, Path, *mut $ty, c_int) -> c_int);
-            // SAFETY: the caller's arguments.
-            match unsafe { fstatat_ours(dirfd, path, flags) } {
-                Some(st) => guard(-1, || $write(out, &st?)),
-                // SAFETY: the caller's arguments, passed on.
-                None => unsafe {
-                    match target_at(dirfd, path) {
-                        Some(Target::Kernel(absolute)) => real(version, dirfd, kernel_path(path, &absolute), out, flags),
-                        _ => real(version, dirfd, path, out, flags),
-                    }
-                },
-            }
+            // SAFETY: the caller's arguments, passed on.
+            unsafe { by_path_at(dirfd, path, flags, out, $write, |p| real(version, dirfd, p, out, flags)) }
         }
     };
 }
@@ -247,17 +243,8 @@ fn write_statx(out: *mut libc::statx, st: &FileStat) -> Result<c_int, c_int> {
 #[no_mangle]
 pub unsafe extern "C" fn statx(dirfd: c_int, path: Path, flags: c_int, mask: libc::c_uint, out: *mut libc::statx) -> c_int {
     let real = real!("statx" as unsafe extern "C" fn(c_int, Path, c_int, libc::c_uint, *mut libc::statx) -> c_int);
-    // SAFETY: the caller's arguments.
-    match unsafe { fstatat_ours(dirfd, path, flags) } {
-        Some(st) => guard(-1, || write_statx(out, &st?)),
-        // SAFETY: the caller's arguments, passed on.
-        None => unsafe {
-            match target_at(dirfd, path) {
-                Some(Target::Kernel(absolute)) => real(dirfd, kernel_path(path, &absolute), flags, mask, out),
-                _ => real(dirfd, path, flags, mask, out),
-            }
-        },
-    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { by_path_at(dirfd, path, flags, out, write_statx, |p| real(dirfd, p, flags, mask, out)) }
 }
 
 // ---------------------------------------------------------------------------

@@ -100,6 +100,12 @@ static void read_posix(const char *dir, int owner)
     CHECK(fd >= 0, "open for reading");
     struct stat st;
     CHECK(fstat(fd, &st) == 0 && st.st_size == 3 * BLOCK && S_ISREG(st.st_mode), "fstat: size %lld", (long long)st.st_size);
+    struct stat at;
+    CHECK(fstatat(fd, "", &at, AT_EMPTY_PATH) == 0 && at.st_ino == st.st_ino, "fstatat with AT_EMPTY_PATH");
+    struct statx stx;
+    CHECK(statx(AT_FDCWD, path_of(dir, "posix", owner), 0, STATX_BASIC_STATS, &stx) == 0 && stx.stx_size == 3 * BLOCK &&
+              stx.stx_ino == st.st_ino,
+          "statx");
     memset(buf, 0, 3 * BLOCK);
     CHECK(read(fd, buf, BLOCK) == BLOCK && matches(buf, BLOCK, owner, 1, 0), "read");
     CHECK(pread(fd, buf, BLOCK, 2 * BLOCK) == BLOCK && matches(buf, BLOCK, owner, 1, 2 * BLOCK), "pread");

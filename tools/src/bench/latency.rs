@@ -11,7 +11,6 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-
 use crate::ctx::Ctx;
 
 const DIR: &str = "/latency";
