@@ -1486,6 +1486,8 @@ fn unmodified_python_np4() {
 mpi_test!(unmodified_posix_stdio_np1, run_unmodified("posix_stdio", 1, PRELOADED, &[]));
 mpi_test!(unmodified_posix_stdio_np4, run_unmodified("posix_stdio", 4, PRELOADED, &[]));
 mpi_test!(unmodified_posix_stdio_np3_transported, run_unmodified("posix_stdio", 3, PRELOADED_TRANSPORTED, &[]));
+// Before MPI_Init, in a forked child and after MPI_Finalize the mount answers ENOTCONN.
+mpi_test!(unmodified_lifecycle_np2, run_unmodified("lifecycle", 2, PRELOADED, &[]));
 // MPI-IO through Open MPI's own implementation (OMPIO, the default) and through ROMIO.
 mpi_test!(unmodified_mpiio_np4, run_unmodified("mpiio", 4, PRELOADED, &[]));
 mpi_test!(unmodified_mpiio_np3_transported, run_unmodified("mpiio", 3, PRELOADED_TRANSPORTED, &[]));
