@@ -109,24 +109,22 @@ impl JobComm {
 
     /// Every rank's bytes, indexed by rank (allgather of lengths, then allgatherv).
     pub fn allgather_bytes(&self, mine: &[u8]) -> Vec<Vec<u8>> {
-        let n = self.size() as usize;
-        let mut lengths = vec![0i32; n];
-        self.timed(|| self.comm.all_gather_into(&(mine.len() as i32), &mut lengths[..]));
-        let displs: Vec<i32> = lengths
-            .iter()
-            .scan(0, |acc, &l| {
-                let d = *acc;
-                *acc += l;
-                Some(d)
+        self.timed(|| gather_bytes(&self.comm, mine))
+    }
+
+    /// Collective: the bytes of every rank that shares this rank's node (its shared memory),
+    /// each with its rank in this communicator. The exchange stays within the node, so it
+    /// costs the same whatever the size of the job.
+    pub fn allgather_on_node(&self, mine: &[u8]) -> Vec<(u32, Vec<u8>)> {
+        let mut tagged = self.rank().to_le_bytes().to_vec();
+        tagged.extend_from_slice(mine);
+        let all = self.timed(|| gather_bytes(&self.comm.split_shared(0), &tagged));
+        all.into_iter()
+            .filter_map(|entry| {
+                let rank = u32::from_le_bytes(entry.get(..4)?.try_into().ok()?);
+                Some((rank, entry[4..].to_vec()))
             })
-            .collect();
-        let total: usize = lengths.iter().map(|&l| l as usize).sum();
-        let mut all = vec![0u8; total];
-        {
-            let mut partition = PartitionMut::new(&mut all[..], &lengths[..], &displs[..]);
-            self.timed(|| self.comm.all_gather_varcount_into(mine, &mut partition));
-        }
-        (0..n).map(|r| all[displs[r] as usize..(displs[r] + lengths[r]) as usize].to_vec()).collect()
+            .collect()
     }
 
     /// Collective: the element-wise sums of every rank's `mine` (all of one length).
@@ -161,6 +159,29 @@ impl JobComm {
         self.timed(|| self.comm.process_at_rank(0).broadcast_into(&mut v));
         v
     }
+}
+
+/// Collective over `comm`: every rank's bytes, indexed by rank (allgather of lengths, then
+/// allgatherv).
+fn gather_bytes(comm: &impl CommunicatorCollectives, mine: &[u8]) -> Vec<Vec<u8>> {
+    let n = comm.size() as usize;
+    let mut lengths = vec![0i32; n];
+    comm.all_gather_into(&(mine.len() as i32), &mut lengths[..]);
+    let displs: Vec<i32> = lengths
+        .iter()
+        .scan(0, |acc, &l| {
+            let d = *acc;
+            *acc += l;
+            Some(d)
+        })
+        .collect();
+    let total: usize = lengths.iter().map(|&l| l as usize).sum();
+    let mut all = vec![0u8; total];
+    {
+        let mut partition = PartitionMut::new(&mut all[..], &lengths[..], &displs[..]);
+        comm.all_gather_varcount_into(mine, &mut partition);
+    }
+    (0..n).map(|r| all[displs[r] as usize..(displs[r] + lengths[r]) as usize].to_vec()).collect()
 }
 
 /// What `MPI_Finalize` runs first (see [`on_mpi_finalize`]).

@@ -11,6 +11,7 @@ const TOKEN_LEN: usize = 16;
 
 /// The store directories of the other ranks whose storage this rank shares, when same-node ranks
 /// use each other's chunk files directly; `None` for this rank and for every other rank.
+/// Collective; the exchange is among the ranks that share this node's memory.
 ///
 /// A rank counts as same-node only if it has the same host name (a cheap first test) and its
 /// store directory, read through the path it sent, holds the random token it wrote there: one
@@ -31,9 +32,16 @@ pub fn same_node_dirs(comm: &JobComm, my_dir: &Path, enabled: bool) -> Vec<Optio
     mine.extend_from_slice(&host);
     mine.push(0);
     mine.extend_from_slice(my_dir.as_os_str().as_encoded_bytes());
-    let all = comm.allgather_bytes(&mine);
-    let me = comm.rank() as usize;
-    all.iter().enumerate().map(|(r, entry)| (written && r != me).then(|| peer_dir(entry, &host)).flatten()).collect()
+    // Only ranks that share this node's memory can share its storage: the exchange stays
+    // within the node.
+    let entries = comm.allgather_on_node(&mine);
+    let mut dirs = vec![None; comm.size() as usize];
+    for (rank, entry) in entries.into_iter().filter(|&(rank, _)| written && rank != comm.rank()) {
+        if let Some(slot) = dirs.get_mut(rank as usize) {
+            *slot = peer_dir(&entry, &host);
+        }
+    }
+    dirs
 }
 
 /// The store directory in a peer's entry (token, host, NUL, directory) if it is reachable here.
