@@ -287,7 +287,7 @@ fn compile_c(installed: &Installed, program: &str, suffix: &str, flags: Option<V
 fn compile_unmodified(installed: &Installed, program: &str) -> Result<PathBuf, String> {
     let source = manifest_dir().join("tests/unmodified").join(format!("{program}.c"));
     let exe = installed.bin_dir.join(program);
-    run_checked(Command::new("mpicc").args(["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-o"]).arg(&exe).arg(&source))?;
+    run_checked(Command::new("mpicc").args(["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-pthread", "-o"]).arg(&exe).arg(&source))?;
     Ok(exe)
 }
 
@@ -1486,6 +1486,9 @@ fn unmodified_python_np4() {
 mpi_test!(unmodified_posix_stdio_np1, run_unmodified("posix_stdio", 1, PRELOADED, &[]));
 mpi_test!(unmodified_posix_stdio_np4, run_unmodified("posix_stdio", 4, PRELOADED, &[]));
 mpi_test!(unmodified_posix_stdio_np3_transported, run_unmodified("posix_stdio", 3, PRELOADED_TRANSPORTED, &[]));
+// Threads of every rank open, write, duplicate, read and close at once, BenchFS and kernel files.
+mpi_test!(unmodified_threads_np3, run_unmodified("threads", 3, PRELOADED, &[]));
+mpi_test!(unmodified_threads_np2_transported, run_unmodified("threads", 2, PRELOADED_TRANSPORTED, &[]));
 // Before MPI_Init, in a forked child and after MPI_Finalize the mount answers ENOTCONN.
 mpi_test!(unmodified_lifecycle_np2, run_unmodified("lifecycle", 2, PRELOADED, &[]));
 // MPI-IO through Open MPI's own implementation (OMPIO, the default) and through ROMIO.
