@@ -320,10 +320,14 @@ fn setup() -> Result<Installed, String> {
     fs::create_dir_all(&installed.bin_dir).map_err(|e| e.to_string())?;
     // Every program in tests/c/ is built, so that one that no longer
     // compiles against the header fails even if no test runs it yet.
-    for program in c_programs()? {
-        compile_c(&installed, &program, "", None)?;
+    let c = c_programs()?;
+    for program in &c {
+        compile_c(&installed, program, "", None)?;
     }
     for program in c_sources("tests/unmodified")? {
+        if c.contains(&program) {
+            return Err(format!("tests/unmodified/{program}.c and tests/c/{program}.c would build the same binary; rename one"));
+        }
         compile_unmodified(&installed, &program)?;
     }
     Ok(installed)
@@ -1487,8 +1491,8 @@ mpi_test!(unmodified_posix_stdio_np1, run_unmodified("posix_stdio", 1, PRELOADED
 mpi_test!(unmodified_posix_stdio_np4, run_unmodified("posix_stdio", 4, PRELOADED, &[]));
 mpi_test!(unmodified_posix_stdio_np3_transported, run_unmodified("posix_stdio", 3, PRELOADED_TRANSPORTED, &[]));
 // Threads of every rank open, write, duplicate, read and close at once, BenchFS and kernel files.
-mpi_test!(unmodified_threads_np3, run_unmodified("threads", 3, PRELOADED, &[]));
-mpi_test!(unmodified_threads_np2_transported, run_unmodified("threads", 2, PRELOADED_TRANSPORTED, &[]));
+mpi_test!(unmodified_posix_threads_np3, run_unmodified("posix_threads", 3, PRELOADED, &[]));
+mpi_test!(unmodified_posix_threads_np2_transported, run_unmodified("posix_threads", 2, PRELOADED_TRANSPORTED, &[]));
 // Before MPI_Init, in a forked child and after MPI_Finalize the mount answers ENOTCONN.
 mpi_test!(unmodified_lifecycle_np2, run_unmodified("lifecycle", 2, PRELOADED, &[]));
 // MPI-IO through Open MPI's own implementation (OMPIO, the default) and through ROMIO.

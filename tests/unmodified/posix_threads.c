@@ -5,9 +5,9 @@
  * kernel descriptors come and go concurrently. Every byte read is checked, and no descriptor
  * number may ever stand for two open files at once.
  *
- *   threads DIR [LOCAL_DIR]
+ *   posix_threads DIR [LOCAL_DIR]
  *
- * Ends with "threads: P passed, F failed" from rank 0.
+ * Ends with "posix_threads: P passed, F failed" from rank 0.
  */
 #include "check.h"
 #include <dirent.h>
@@ -33,7 +33,7 @@ static void tally(struct result *r, int ok, const char *what, int thread, int ro
         r->passed++;
     } else {
         r->failed++;
-        fprintf(stderr, "[threads rank %d thread %d round %d] FAIL: %s (errno %d %s)\n", g_rank, thread, round, what, errno, strerror(errno));
+        fprintf(stderr, "[posix_threads rank %d thread %d round %d] FAIL: %s (errno %d %s)\n", g_rank, thread, round, what, errno, strerror(errno));
     }
 }
 
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 {
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
-    check_start("threads");
+    check_start("posix_threads");
     if (argc < 3)
         MPI_Abort(MPI_COMM_WORLD, 2);
     g_dir = argv[1];
