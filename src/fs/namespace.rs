@@ -1,8 +1,8 @@
 //! The namespace: files and directories as records on the metadata owner of each path.
 //!
 //! A create or a remove is one request to the entry's owner (which enlists in the parent
-//! directory the first time it holds an entry there), with the parent's mtime stamped at the
-//! same time; a rename locks the record at the old name's owner, installs it at the new name's
+//! directory the first time it holds an entry there, and stamps the parent's times after the
+//! change); a rename locks the record at the old name's owner, installs it at the new name's
 //! and then removes the original, undoing the lock if the install fails.
 
 use std::rc::Rc;
@@ -44,36 +44,20 @@ async fn remove_chunks(node: &Node, attr: &Attr, reach: u64) -> Result<()> {
     call_all(node, holders(node, attr, reach), Request::RemoveChunks { ino: attr.ino }).await.map(drop)
 }
 
-/// Stamps the mtime of the directories holding `paths`, all at once. Only times are at stake:
-/// a failure (the directory just went) is logged, never returned.
-async fn touch_parents(node: &Node, paths: &[&[u8]]) {
-    let touches = paths.iter().filter_map(|p| crate::path::split_parent(p)).map(|(parent, _)| {
-        let parent = parent.to_vec();
-        async move {
-            if let Err(e) = meta_call(node, Request::Touch { path: parent.clone() }).await {
-                tracing::debug!(path = %show(&parent), error = %e, "directory times not stamped");
-            }
-        }
-    });
-    crate::join::join_all(touches.collect()).await;
-}
-
 /// Creates an entry (file or directory) on its owner, which enlists in the parent directory
-/// first if it holds no entry there yet (the parent must exist and be a directory); the parent's
-/// mtime is stamped at the same time.
+/// first if it holds no entry there yet (the parent must exist and be a directory), and stamps
+/// the parent's times afterwards (see `rpc::stamps`).
 ///
 /// Invariant: a record exists only below a directory that knows its rank as a holder, so an
 /// rmdir asks that rank before it may succeed (see `metadata::members`).
-async fn create_entry(node: &Node, path: &[u8], request: Request) -> Result<ReplyBody> {
-    let (made, ()) = futures_lite::future::zip(meta_call(node, request), touch_parents(node, &[path])).await;
-    made
+async fn create_entry(node: &Node, request: Request) -> Result<ReplyBody> {
+    meta_call(node, request).await
 }
 
-/// Removes an entry (an rmdir asks the directory's holders first); the parent's mtime is
-/// stamped at the same time.
-async fn remove_entry(node: &Node, path: &[u8], request: Request) -> Result<ReplyBody> {
-    let (removed, ()) = futures_lite::future::zip(meta_call(node, request), touch_parents(node, &[path])).await;
-    removed
+/// Removes an entry (an rmdir asks the directory's holders first) on its owner, which stamps
+/// the parent's times afterwards.
+async fn remove_entry(node: &Node, request: Request) -> Result<ReplyBody> {
+    meta_call(node, request).await
 }
 
 /// What `stat` reports about a file.
@@ -152,7 +136,7 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
     let reply = if let Some(found) = stub::open_shared(node, &path, flags) {
         found?
     } else if flags & libc::O_CREAT != 0 && path != b"/" {
-        create_entry(node, &path, request).await?
+        create_entry(node, request).await?
     } else {
         meta_call(node, request).await?
     };
@@ -195,7 +179,7 @@ pub async fn fstat(client: Rc<Client>, fd: i32) -> Result<FileStat> {
 
 pub async fn unlink(client: Rc<Client>, path: Vec<u8>) -> Result<()> {
     let node = &client.node;
-    let attr = attr_of(remove_entry(node, &path, Request::Unlink { path: path.clone() }).await?)?;
+    let attr = attr_of(remove_entry(node, Request::Unlink { path: path.clone() }).await?)?;
     let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
     remove_chunks(node, &attr, size).await
 }
@@ -206,7 +190,7 @@ pub async fn mkdir(client: Rc<Client>, path: Vec<u8>, mode: u32) -> Result<()> {
         return Err(Error::Exists);
     }
     let (uid, gid) = ids();
-    create_entry(node, &path, Request::Mkdir { path: path.clone(), mode, uid, gid }).await.map(drop)
+    create_entry(node, Request::Mkdir { path: path.clone(), mode, uid, gid }).await.map(drop)
 }
 
 pub async fn rmdir(client: Rc<Client>, path: Vec<u8>) -> Result<()> {
@@ -214,7 +198,7 @@ pub async fn rmdir(client: Rc<Client>, path: Vec<u8>) -> Result<()> {
     if path == b"/" {
         return Err(Error::Busy);
     }
-    remove_entry(node, &path, Request::Rmdir { path: path.clone() }).await.map(drop)
+    remove_entry(node, Request::Rmdir { path: path.clone() }).await.map(drop)
 }
 
 /// Cuts or extends the file at `path` (with `ino` other than 0, that file, which a descriptor
@@ -358,8 +342,8 @@ async fn take(node: &Node, from: &[u8], to: &[u8], tree: bool) -> Result<Attr> {
     attr_of(meta_call(node, Request::Take { tree, path: from.to_vec(), to: to.to_vec() }).await?)
 }
 
-/// The rest of a rename once its source is locked: install, release (stamping both parents'
-/// times meanwhile), then the tree below a directory (`tree_moved` is set once it moved) and the
+/// The rest of a rename once its source is locked: install, release (their owners stamp both
+/// parents' times), then the tree below a directory (`tree_moved` is set once it moved) and the
 /// descriptors of this rank.
 async fn move_record(client: &Client, from: &[u8], to: &[u8], attr: Attr, tree_moved: &std::cell::Cell<bool>) -> Result<()> {
     let node = &client.node;
@@ -372,9 +356,7 @@ async fn move_record(client: &Client, from: &[u8], to: &[u8], attr: Attr, tree_m
         }
     };
     // Installed: the source goes (it was locked since the take, so it is what was installed).
-    let release = meta_call(node, Request::Release { path: from.to_vec(), ino: attr.ino, to: to.to_vec() });
-    let (released, ()) = futures_lite::future::zip(release, touch_parents(node, &[from, to])).await;
-    released?;
+    meta_call(node, Request::Release { path: from.to_vec(), ino: attr.ino, to: to.to_vec() }).await?;
     if let Some(old) = replaced {
         if old.mode & libc::S_IFMT == libc::S_IFREG && old.ino != attr.ino {
             remove_chunks(node, &old, old.size).await?;

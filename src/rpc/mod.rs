@@ -5,7 +5,8 @@
 //! * [`node`]: the state one rank serves from (transport, metadata records, chunk store).
 //! * [`fence`]: the gate path operations pass, which directory renames close over their trees.
 //! * [`server`]: the handlers that serve requests, from other ranks or from this one;
-//!   [`entries`] those that make and remove directory entries.
+//!   [`entries`] those that make and remove directory entries, [`stamps`] the directory times
+//!   those changes stamp afterwards.
 //! * [`client`]: typed stubs that send each request to the rank that must serve it.
 
 pub mod client;
@@ -15,9 +16,11 @@ pub mod fence;
 pub mod keys;
 mod node;
 mod server;
+mod stamps;
 mod transport;
 pub mod wire;
 
 pub use node::{Node, Team};
 pub use server::spawn_serve;
+pub use stamps::spawn_sender as spawn_stamps;
 pub use wire::{Attr, DirEntry, EXTERNAL_SOURCE};

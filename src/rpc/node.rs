@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::credit::Credit;
 use super::fence::Fences;
 use super::keys::Access;
+use super::stamps::Stamps;
 use super::transport::{Transport, TransportSettings};
 use super::wire::EXTERNAL_SOURCE;
 use crate::config::{Config, IoBackend};
@@ -43,6 +44,8 @@ pub struct Node {
     pub stop: Cell<bool>,
     /// Bytes of other ranks' writes this rank may hold at once.
     pub incoming: Credit,
+    /// Directories whose times this rank has yet to stamp at their owners.
+    pub stamps: Stamps,
 }
 
 impl Node {
@@ -171,6 +174,7 @@ impl Node {
             fences: Fences::new(rank),
             stop: Cell::new(false),
             incoming: Credit::new(config.incoming_bytes),
+            stamps: Stamps::default(),
             config,
         })
     }

@@ -104,9 +104,14 @@ impl<S: RankState> Engine<S> {
         }
     }
 
-    /// How long the loop may sleep before it must watch again; `None`: as long as it likes.
+    /// How long the loop may sleep before it must watch again or send directory stamps;
+    /// `None`: as long as it likes.
     pub fn sleep_limit(&self) -> Option<Duration> {
-        self.node.transport.watch_interval()
+        let stamps = self.node.stamps.until_due();
+        match (self.node.transport.watch_interval(), stamps) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Prepares every reactor to block; false if there is already work.

@@ -119,7 +119,8 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
             continue;
         }
         let can_sleep = engine.arm();
-        // With calls pending, the loop wakes to check that their ranks still answer.
+        // With calls pending, the loop wakes to check that their ranks still answer; with
+        // directory stamps pending, to send them when they are due.
         let limit = engine.sleep_limit();
         drop(held);
         if can_sleep {

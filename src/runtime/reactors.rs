@@ -6,10 +6,11 @@ use std::rc::Rc;
 use async_executor::LocalExecutor;
 
 use super::Reactor;
-use crate::rpc::{spawn_serve, Node};
+use crate::rpc::{spawn_serve, spawn_stamps, Node};
 use crate::storage::ChunkStore;
 
-/// The UCX worker: progresses it and spawns a serving task for every request that arrived.
+/// The UCX worker: progresses it and spawns a serving task for every request that arrived, and
+/// the task that stamps the directory times changed since.
 pub struct UcxReactor<'a> {
     pub node: &'a Rc<Node>,
     pub executor: &'a LocalExecutor<'static>,
@@ -25,6 +26,8 @@ impl Reactor for UcxReactor<'_> {
             spawn_serve(self.node, self.executor, incoming);
             busy = true;
         }
+        // The directory times that the requests served so far changed.
+        busy |= spawn_stamps(self.node, self.executor);
         busy
     }
     fn arm(&self) -> bool {

@@ -2,7 +2,8 @@
  * The namespace calls of the C API: mkdir, rmdir, rename, truncate,
  * ftruncate, access, statvfs, the directory streams (opendir, readdir,
  * closedir), O_APPEND and SEEK_END, with the errno values the header
- * documents.
+ * documents, and the directory times that creates, removals and renames
+ * stamp.
  *
  * Every rank works in its own directory below /nsc, then every rank lists
  * and reads what the others made: a directory's entries live on the ranks
@@ -11,6 +12,8 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/statvfs.h>
 
 static uint64_t g_chunk;
@@ -264,6 +267,72 @@ static void renames(const char *dir)
     CHECK_RET(benchfs_rmdir(sub), 0, "rmdir ren_dir");
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t mtime_ns(const char *path)
+{
+    struct stat st = {0};
+    CHECK(benchfs_stat(path, &st) == 0, "stat %s (errno %d)", path, errno);
+    return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+/* Waits (5 s at most) until directory `dir`'s mtime is `since` or later. */
+static void stamped_since(const char *dir, int64_t since, const char *change)
+{
+    int64_t m = mtime_ns(dir);
+    for (int i = 0; i < 5000 && m < since; i++) {
+        usleep(1000);
+        m = mtime_ns(dir);
+    }
+    CHECK(m >= since, "%s: mtime of %s still %lld, before the change at %lld", change, dir,
+          (long long)m, (long long)since);
+}
+
+/*
+ * A directory's times follow each create, removal and rename in it shortly
+ * after (docs/semantics.md). Each directory here sees one change at a time,
+ * so the stamp a check waits for can only come from that change.
+ */
+static void directory_times(const char *dir)
+{
+    char t1[128], t2[128], x1[160], x2[160];
+    snprintf(t1, sizeof t1, "%s/times1", dir);
+    snprintf(t2, sizeof t2, "%s/times2", dir);
+    snprintf(x1, sizeof x1, "%s/x", t1);
+    snprintf(x2, sizeof x2, "%s/x", t2);
+    CHECK(benchfs_mkdir(t1, 0755) == 0, "mkdir %s (errno %d)", t1, errno);
+    CHECK(benchfs_mkdir(t2, 0755) == 0, "mkdir %s (errno %d)", t2, errno);
+
+    int64_t before = now_ns();
+    create_file(x1, 9000 + (uint64_t)g_rank, 10);
+    stamped_since(t1, before, "create");
+    before = now_ns();
+    CHECK(benchfs_rename(x1, x2) == 0, "rename %s to %s (errno %d)", x1, x2, errno);
+    stamped_since(t1, before, "rename out");
+    stamped_since(t2, before, "rename in");
+
+    /* Opening an existing file with O_CREAT changes nothing, so it stamps
+     * nothing; the rename's stamp of t2 has landed above. */
+    int64_t settled = mtime_ns(t2);
+    int fd = benchfs_open(x2, O_CREAT | O_WRONLY, 0644);
+    CHECK(fd >= 0, "open O_CREAT of the existing %s (errno %d)", x2, errno);
+    if (fd >= 0)
+        CHECK(benchfs_close(fd) == 0, "close %s (errno %d)", x2, errno);
+    usleep(50000);
+    CHECK(mtime_ns(t2) == settled, "open O_CREAT of an existing file changed the mtime of %s", t2);
+
+    before = now_ns();
+    CHECK(benchfs_unlink(x2) == 0, "unlink %s (errno %d)", x2, errno);
+    stamped_since(t2, before, "unlink");
+    CHECK(benchfs_rmdir(t1) == 0, "rmdir %s (errno %d)", t1, errno);
+    CHECK(benchfs_rmdir(t2) == 0, "rmdir %s (errno %d)", t2, errno);
+}
+
 /* truncate and ftruncate: shrink, then grow; the cut part reads as zeros. */
 static void truncation(const char *dir)
 {
@@ -389,6 +458,7 @@ int main(int argc, char **argv)
     errno_cases(dir);
     bad_streams(dir);
     renames(dir);
+    directory_times(dir);
     truncation(dir);
     append_and_seek_end(dir);
     access_and_statvfs(dir);
