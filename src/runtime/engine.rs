@@ -11,7 +11,7 @@
 
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -30,6 +30,11 @@ const HOT_SPIN: Duration = Duration::from_micros(4);
 /// Turns an application thread runs after its reply, for the loop to come to rest before it
 /// leaves; still busy after that, it wakes the progress thread.
 const SETTLE_TURNS: usize = 8;
+/// How long an application thread turns the loop for its reply before it leaves the rest to the
+/// progress thread (which also watches that peers still answer).
+const DRIVE_LIMIT: Duration = Duration::from_millis(1);
+/// The longest single block of an application thread turning the loop.
+const BLOCK_SLICE: Duration = Duration::from_micros(200);
 
 /// A waker that does nothing, for the first poll of a call on the thread that makes it.
 struct Noop;
@@ -114,6 +119,25 @@ impl<S: RankState> Engine<S> {
         }
     }
 
+    /// Blocks the thread that holds the loop until a reactor or the mailbox has work, for `time`
+    /// at most. A thread that waits for a reply this way is woken by the reply, or by a request
+    /// it then serves, and is off the run queue meanwhile: with more runnable threads than
+    /// cores, polling by yielding made every waiting thread take turns that did nothing, in
+    /// place of the threads that had requests to serve.
+    pub fn block(&self, mailbox: &Mailbox<Job<S>>, time: Duration) {
+        // Jobs already queued run first, at the next turn.
+        if !mailbox.prepare_sleep() {
+            return;
+        }
+        if self.arm() {
+            let mut fds = self.event_fds();
+            fds.push(mailbox.event_fd());
+            super::poll_fds(&fds, time);
+            self.after_wake();
+        }
+        mailbox.finish_sleep();
+    }
+
     /// Prepares every reactor to block; false if there is already work.
     pub fn arm(&self) -> bool {
         self.reactors().iter().all(|r| r.arm())
@@ -179,6 +203,9 @@ pub struct Driver<S: RankState> {
     hot_spin: AtomicBool,
     /// The loop failed: calls fail with EIO instead of finding it stopped.
     failed: AtomicBool,
+    /// When an application thread last left the loop, in nanoseconds after `epoch`.
+    left_at: AtomicU64,
+    epoch: Instant,
 }
 
 /// The engine, held; `None` before the progress thread built it and after it stopped.
@@ -192,7 +219,15 @@ impl<S: RankState> Held<'_, S> {
 
 impl<S: RankState> Driver<S> {
     pub fn new(mailbox: Arc<Mailbox<Job<S>>>, spin: Duration) -> Driver<S> {
-        Driver { engine: Mutex::new(Locked(None)), mailbox, spin, hot_spin: AtomicBool::new(false), failed: AtomicBool::new(false) }
+        Driver {
+            engine: Mutex::new(Locked(None)),
+            mailbox,
+            spin,
+            hot_spin: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            left_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
     }
 
     pub fn set_hot_spin(&self, on: bool) {
@@ -278,17 +313,26 @@ impl<S: RankState> Driver<S> {
         rx.wait()
     }
 
-    /// Turns the loop on this thread until `done` or until nothing happens for the spin time;
-    /// true if it came to rest after `done`.
+    /// Turns the loop on this thread until `done`: polling first, then, once nothing has
+    /// happened for the spin time, blocked until a reactor or the mailbox has work (see
+    /// [`Engine::block`]); after `DRIVE_LIMIT` it leaves the rest to the progress thread. True if
+    /// it came to rest after `done`.
     fn drive(&self, engine: &Engine<S>, done: impl Fn() -> bool) -> bool {
         let hot = if self.hot_spin.load(Ordering::Relaxed) { HOT_SPIN } else { Duration::ZERO };
-        let mut quiet_since = Instant::now();
+        let started = Instant::now();
+        let mut quiet_since = started;
         while !done() && !engine.stopping() {
             if engine.turn(&self.mailbox).busy {
                 quiet_since = Instant::now();
-            } else if quiet_since.elapsed() >= self.spin {
-                break;
-            } else if quiet_since.elapsed() >= hot {
+                continue;
+            }
+            let quiet = quiet_since.elapsed();
+            if quiet >= self.spin {
+                if started.elapsed() >= DRIVE_LIMIT {
+                    break;
+                }
+                engine.block(&self.mailbox, BLOCK_SLICE);
+            } else if quiet >= hot {
                 // What the reply waits for may need this core: a peer rank's progress thread
                 // (when ranks outnumber cores), a kernel worker finishing an io_uring operation.
                 std::thread::yield_now();
@@ -299,11 +343,20 @@ impl<S: RankState> Driver<S> {
         done() && (0..SETTLE_TURNS).any(|_| !engine.turn(&self.mailbox).busy)
     }
 
+    /// How long ago an application thread last left the loop.
+    pub fn away(&self) -> Duration {
+        let left_at = Duration::from_nanos(self.left_at.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(left_at)
+    }
+
     /// Gives the loop back; the progress thread carries on with what did not come to rest.
     fn leave(&self, guard: Held<'_, S>, settled: bool) {
+        self.left_at.store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
         drop(guard);
         if !settled {
-            self.mailbox.wake_if_sleeping();
+            // Always signalled: the progress thread may nap or sleep without having said so
+            // (a thread blocked in `Engine::block` clears the mailbox's flag as it wakes).
+            self.mailbox.wake();
         }
     }
 }

@@ -12,15 +12,16 @@
 //! CPU while remote requests still wake it at once.
 //!
 //! Before blocking, the loop keeps polling for up to `spin`, yielding the CPU between polls, but
-//! only while there is traffic: its own application is calling (a job arrived, or an
-//! application thread held the loop, within the last few spin windows), and, when this thread
+//! only while there is traffic: its own application is calling (a job arrived within the last
+//! few spin windows), and, when this thread
 //! may run on a core of its own, other ranks' requests or replies arrived as recently. The next
 //! request or reply is then microseconds away and a wake-up from epoll costs more. A rank bound
 //! to one core (its application thread and this thread share it) never polls for other ranks'
 //! traffic: while its application does something else, for instance waits in an MPI collective
 //! that busy-polls, a yielding poller gets the core only at the scheduler's next tick (4 ms per
 //! request, measured), whereas a thread blocked in epoll preempts the busy one the moment work
-//! arrives.
+//! arrives. While an application thread holds the loop, this thread naps off the run queue
+//! (see `Nap`).
 
 mod engine;
 mod mailbox;
@@ -32,7 +33,7 @@ mod reply;
 pub use engine::Driver;
 use engine::Engine;
 pub use mailbox::Mailbox;
-use poller::Poller;
+use poller::{nap as poll_fds, Poller};
 pub use progress::{Job, Peers, ProgressThread, RankState, Starting};
 pub use reply::reply_pair;
 
@@ -56,13 +57,53 @@ const ACTIVE_WINDOWS: u32 = 10;
 /// How long the loop keeps polling, without yielding, after it had work.
 const PEER_HOT_POLL: Duration = Duration::from_micros(3);
 
-/// The progress thread's loop: turns the engine under the driver's lock, one turn at a time,
-/// until the node is told to stop; blocks in epoll (without the lock) when there is nothing to
-/// do. Returns with the engine still in the driver.
+/// How long the application must have been away from the loop before the progress thread
+/// takes it back (see `Nap`).
+const NAP: Duration = Duration::from_micros(1000);
+
+/// How the progress thread waits while this rank's application calls. It cannot arm the worker
+/// while an application thread holds the loop (only the holder turns it), so it naps: blocked on
+/// the mailbox's eventfd (which a job, or an application thread that leaves work unfinished,
+/// signals). It takes the loop back when signalled, or once the application has been away from
+/// the loop for `NAP`: between two calls of a busy application the loop is free for moments
+/// only, and a thread that took it then would send the next call through the mailbox, the slow
+/// way. A thread that waited by yielding instead stayed on the run queue: with more runnable
+/// threads than cores each of its turns was a context switch taken from the threads that serve
+/// and wait for replies, and the scheduler favoured it over them for the little CPU it used.
+/// The price is bounded: a request that comes after the application's last call waits `NAP` at
+/// most (then this thread serves it, and sleeps in epoll with the worker armed); while the
+/// application calls, its own thread serves other ranks as it waits.
+struct Nap {
+    /// The last nap ended by its time, not by a signal: the application was calling.
+    napping: bool,
+}
+
+impl Nap {
+    fn take<J>(&mut self, mailbox: &Mailbox<J>, time: Duration) {
+        if !mailbox.prepare_sleep() {
+            // Jobs are queued: whoever holds the loop runs them at its next turn.
+            self.napping = false;
+            std::thread::yield_now();
+            return;
+        }
+        self.napping = !poller::nap(&[mailbox.event_fd()], time);
+        mailbox.finish_sleep();
+    }
+
+    /// How much longer to nap before taking a free loop back: the application, calling until
+    /// now, left it `away` ago and may be back at once.
+    fn rest(&self, away: Duration) -> Option<Duration> {
+        (self.napping && away < NAP).then(|| NAP - away)
+    }
+}
+
 /// Set by a test (cargo feature `testing`) to make the progress thread panic at its next turn.
 #[cfg(feature = "testing")]
 pub static INJECTED_PANIC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// The progress thread's loop: turns the engine under the driver's lock, one turn at a time,
+/// until the node is told to stop; blocks in epoll (without the lock) when there is nothing to
+/// do. Returns with the engine still in the driver.
 pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Result<()> {
     // Polling for other ranks' traffic needs a core this thread does not share with its
     // application thread (see above).
@@ -75,24 +116,28 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
     }
     let mailbox = driver.mailbox();
     let mut idle_since = Instant::now();
-    // The last call of this rank's application (a job in the mailbox, or the loop held by it),
-    // or, with `poll_for_peers`, the last request or reply from another rank.
+    // The last call of this rank's application (a job in the mailbox), or, with `poll_for_peers`, the last request or reply from another rank.
     let mut last_call = Instant::now();
     let active_window = spin * ACTIVE_WINDOWS;
+    let mut nap = Nap { napping: false };
     loop {
         #[cfg(feature = "testing")]
         if INJECTED_PANIC.swap(false, std::sync::atomic::Ordering::AcqRel) {
             panic!("progress-thread panic injected for a test");
         }
+        // While this rank's application calls, its thread turns the loop for each call and
+        // serves other ranks as it waits; this thread keeps out of its way, off the run queue
+        // (see `Nap`).
+        if let Some(rest) = nap.rest(driver.away()) {
+            nap.take(mailbox, rest);
+            continue;
+        }
         let Some(held) = driver.try_hold() else {
-            // An application thread turns the loop for its call. This thread
-            // stays out of its way (no futex hand-over at each of its unlocks) but awake, with
-            // the worker unarmed, so that replies to that call need no wake-up signal.
-            last_call = Instant::now();
             idle_since = Instant::now();
-            std::thread::yield_now();
+            nap.take(mailbox, NAP);
             continue;
         };
+        nap.napping = false;
         let Some(engine) = held.engine().filter(|e| !e.stopping()) else { return Ok(()) };
         engine.watch();
         let turn = engine.turn(mailbox);

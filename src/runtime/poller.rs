@@ -44,3 +44,13 @@ impl Poller {
         Ok(())
     }
 }
+
+/// Blocks until one of `fds` is readable or `time` has passed (finer than epoll's
+/// milliseconds); true if one is readable.
+pub fn nap(fds: &[RawFd], time: Duration) -> bool {
+    let mut pollfds: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    let timeout = libc::timespec { tv_sec: time.as_secs() as libc::time_t, tv_nsec: time.subsec_nanos() as libc::c_long };
+    // SAFETY: valid pollfds of the length passed and a valid timespec; no signal mask is
+    // changed. An error (EINTR) counts as a nap that ended early without an event.
+    unsafe { libc::ppoll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, &timeout, std::ptr::null()) > 0 }
+}
