@@ -49,7 +49,7 @@ type Cached = (Rc<File>, Option<u64>);
 
 /// Every this many opens, descriptors of files their owners removed are closed, so that a
 /// removed file's space (on tmpfs, its memory) is not held by a cached descriptor.
-const SWEEP_EVERY: u64 = 64;
+pub(super) const SWEEP_EVERY: u64 = 64;
 
 impl PeerFiles {
     pub fn new(dirs: Vec<Option<PathBuf>>) -> PeerFiles {
@@ -172,18 +172,30 @@ impl PeerFiles {
         if opened % SWEEP_EVERY != 0 {
             return;
         }
+        use std::os::unix::fs::MetadataExt;
         let mut files = self.files.borrow_mut();
-        let removed: Vec<(Rank, InodeId)> = files
-            .iter()
-            .filter(|(_, (file, _))| {
-                use std::os::unix::fs::MetadataExt;
-                file.metadata().map_or(true, |m| m.nlink() == 0)
-            })
-            .map(|(key, _)| *key)
-            .collect();
+        let mut removed = Vec::new();
+        for (key, (file, checked_at)) in files.iter_mut() {
+            // Only files whose owner has removed something since their last check can be gone:
+            // without removals a sweep costs no system call, however many files are cached.
+            let count = self.removal_count(key.0);
+            if count.is_some() && *checked_at == count {
+                continue;
+            }
+            match file.metadata() {
+                Ok(meta) if meta.nlink() > 0 => *checked_at = count,
+                _ => removed.push(*key),
+            }
+        }
         for key in removed {
             files.pop(&key);
         }
+    }
+
+    /// True while a descriptor of `rank`'s chunk file of `ino` is cached.
+    #[cfg(test)]
+    pub(super) fn caches(&self, rank: Rank, ino: InodeId) -> bool {
+        self.files.borrow().contains(&(rank, ino))
     }
 
     /// Closes this rank's descriptors of `ino`'s chunk files on every peer (the file was

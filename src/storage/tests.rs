@@ -556,3 +556,27 @@ fn other_threads_bypass_the_ring() {
     .join()
     .unwrap();
 }
+
+/// A peer's periodic sweep closes the cached descriptors of files their owner removed, and keeps
+/// the others (checked with a system call only when the owner removed something since).
+#[test]
+fn peer_sweeps_close_removed_files_only() {
+    use super::peer::{PeerFiles, SWEEP_EVERY};
+    use crate::ids::Rank;
+    let dir = TempDir::new("sweep");
+    let store_dir = dir.store_dir();
+    let owner = ChunkStore::open_with_backend(&store_dir, 8, Backend::Sync).unwrap();
+    let peers = PeerFiles::new(vec![Some(store_dir.clone())]);
+    let write = |ino: u64| peers.write(Rank(0), InodeId(ino), 0, b"data").unwrap();
+    for ino in 0..SWEEP_EVERY {
+        assert_eq!(write(ino), Some(4));
+    }
+    owner.remove(InodeId(3)).unwrap();
+    assert!(peers.caches(Rank(0), InodeId(3)), "no sweep yet");
+    for ino in SWEEP_EVERY..2 * SWEEP_EVERY {
+        assert_eq!(write(ino), Some(4));
+    }
+    assert!(!peers.caches(Rank(0), InodeId(3)), "the sweep closes the removed file");
+    assert!(peers.caches(Rank(0), InodeId(4)), "and keeps the linked ones");
+    owner.shutdown(false).unwrap();
+}
