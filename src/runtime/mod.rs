@@ -120,6 +120,8 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
     let mut last_call = Instant::now();
     let active_window = spin * ACTIVE_WINDOWS;
     let mut nap = Nap { napping: false };
+    // Woken from epoll, and the reactors not yet told (see `Reactor::after_wake`).
+    let mut woken = false;
     loop {
         #[cfg(feature = "testing")]
         if INJECTED_PANIC.swap(false, std::sync::atomic::Ordering::AcqRel) {
@@ -139,6 +141,9 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
         };
         nap.napping = false;
         let Some(engine) = held.engine().filter(|e| !e.stopping()) else { return Ok(()) };
+        if std::mem::take(&mut woken) {
+            engine.after_wake();
+        }
         engine.watch();
         let turn = engine.turn(mailbox);
         if turn.jobs || (turn.traffic && poll_for_peers) {
@@ -172,9 +177,12 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
             poller.wait(limit)?;
         }
         mailbox.finish_sleep();
-        if let Some(engine) = driver.hold().engine() {
-            engine.after_wake();
-        }
+        // The reactors are told of the wake-up under the loop, when this thread next holds it.
+        // Woken while this rank's application holds it (the application calls, and the same
+        // events wake it), this thread naps instead of queueing for the lock: queued, it took
+        // the loop between two of the application's calls, which sent the next call the slow
+        // way, and on a core it shares with the application it preempted it twice.
+        woken = true;
         idle_since = Instant::now();
     }
 }
