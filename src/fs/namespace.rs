@@ -1,8 +1,8 @@
 //! The namespace: files and directories as records on the metadata owner of each path.
 //!
 //! A create or a remove is one request to the entry's owner (which enlists in the parent
-//! directory the first time it holds an entry there, and stamps the parent's times after the
-//! change); a rename locks the record at the old name's owner, installs it at the new name's
+//! directory the first time it holds an entry there); the parent's times are stamped after the
+//! change, several changes at once (`rpc::stamps`); a rename locks the record at the old name's owner, installs it at the new name's
 //! and then removes the original, undoing the lock if the install fails.
 
 use std::rc::Rc;
@@ -15,7 +15,7 @@ use crate::ids::Rank;
 use crate::path::{is_below, show, Spelled, MAX_PATH};
 use crate::rpc::client::{self as stub, attr_of, broadcast, call_all, meta_call};
 use crate::rpc::wire::{ReplyBody, Request};
-use crate::rpc::{Attr, Node};
+use crate::rpc::{entry_changed, Attr, Node};
 
 /// The ranks that may hold data of the file `attr` (as its owner replied to a cut or removal)
 /// within its first `reach` bytes, or beyond: every rank while writers that have not closed yet
@@ -45,19 +45,25 @@ async fn remove_chunks(node: &Node, attr: &Attr, reach: u64) -> Result<()> {
 }
 
 /// Creates an entry (file or directory) on its owner, which enlists in the parent directory
-/// first if it holds no entry there yet (the parent must exist and be a directory), and stamps
-/// the parent's times afterwards (see `rpc::stamps`).
+/// first if it holds no entry there yet (the parent must exist and be a directory); the
+/// parent's times are stamped afterwards if the entry is new (see `rpc::stamps`).
 ///
 /// Invariant: a record exists only below a directory that knows its rank as a holder, so an
 /// rmdir asks that rank before it may succeed (see `metadata::members`).
-async fn create_entry(node: &Node, request: Request) -> Result<ReplyBody> {
-    meta_call(node, request).await
+async fn create_entry(node: &Node, path: &[u8], request: Request) -> Result<ReplyBody> {
+    let made = meta_call(node, request).await?;
+    if !matches!(made, ReplyBody::Opened { created: false, .. }) {
+        entry_changed(node, path);
+    }
+    Ok(made)
 }
 
-/// Removes an entry (an rmdir asks the directory's holders first) on its owner, which stamps
-/// the parent's times afterwards.
-async fn remove_entry(node: &Node, request: Request) -> Result<ReplyBody> {
-    meta_call(node, request).await
+/// Removes an entry (an rmdir asks the directory's holders first) on its owner; the parent's
+/// times are stamped afterwards.
+async fn remove_entry(node: &Node, path: &[u8], request: Request) -> Result<ReplyBody> {
+    let removed = meta_call(node, request).await?;
+    entry_changed(node, path);
+    Ok(removed)
 }
 
 /// What `stat` reports about a file.
@@ -136,7 +142,7 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
     let reply = if let Some(found) = stub::open_shared(node, &path, flags) {
         found?
     } else if flags & libc::O_CREAT != 0 && path != b"/" {
-        create_entry(node, request).await?
+        create_entry(node, &path, request).await?
     } else {
         meta_call(node, request).await?
     };
@@ -179,7 +185,7 @@ pub async fn fstat(client: Rc<Client>, fd: i32) -> Result<FileStat> {
 
 pub async fn unlink(client: Rc<Client>, path: Vec<u8>) -> Result<()> {
     let node = &client.node;
-    let attr = attr_of(remove_entry(node, Request::Unlink { path: path.clone() }).await?)?;
+    let attr = attr_of(remove_entry(node, &path, Request::Unlink { path: path.clone() }).await?)?;
     let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
     remove_chunks(node, &attr, size).await
 }
@@ -190,7 +196,7 @@ pub async fn mkdir(client: Rc<Client>, path: Vec<u8>, mode: u32) -> Result<()> {
         return Err(Error::Exists);
     }
     let (uid, gid) = ids();
-    create_entry(node, Request::Mkdir { path: path.clone(), mode, uid, gid }).await.map(drop)
+    create_entry(node, &path, Request::Mkdir { path: path.clone(), mode, uid, gid }).await.map(drop)
 }
 
 pub async fn rmdir(client: Rc<Client>, path: Vec<u8>) -> Result<()> {
@@ -198,7 +204,7 @@ pub async fn rmdir(client: Rc<Client>, path: Vec<u8>) -> Result<()> {
     if path == b"/" {
         return Err(Error::Busy);
     }
-    remove_entry(node, Request::Rmdir { path: path.clone() }).await.map(drop)
+    remove_entry(node, &path, Request::Rmdir { path: path.clone() }).await.map(drop)
 }
 
 /// Cuts or extends the file at `path` (with `ino` other than 0, that file, which a descriptor
@@ -342,8 +348,8 @@ async fn take(node: &Node, from: &[u8], to: &[u8], tree: bool) -> Result<Attr> {
     attr_of(meta_call(node, Request::Take { tree, path: from.to_vec(), to: to.to_vec() }).await?)
 }
 
-/// The rest of a rename once its source is locked: install, release (their owners stamp both
-/// parents' times), then the tree below a directory (`tree_moved` is set once it moved) and the
+/// The rest of a rename once its source is locked: install, release (then both parents' times
+/// are stamped), then the tree below a directory (`tree_moved` is set once it moved) and the
 /// descriptors of this rank.
 async fn move_record(client: &Client, from: &[u8], to: &[u8], attr: Attr, tree_moved: &std::cell::Cell<bool>) -> Result<()> {
     let node = &client.node;
@@ -357,6 +363,8 @@ async fn move_record(client: &Client, from: &[u8], to: &[u8], attr: Attr, tree_m
     };
     // Installed: the source goes (it was locked since the take, so it is what was installed).
     meta_call(node, Request::Release { path: from.to_vec(), ino: attr.ino, to: to.to_vec() }).await?;
+    entry_changed(node, from);
+    entry_changed(node, to);
     if let Some(old) = replaced {
         if old.mode & libc::S_IFMT == libc::S_IFREG && old.ino != attr.ino {
             remove_chunks(node, &old, old.size).await?;

@@ -5,8 +5,9 @@
 //! * [`node`]: the state one rank serves from (transport, metadata records, chunk store).
 //! * [`fence`]: the gate path operations pass, which directory renames close over their trees.
 //! * [`server`]: the handlers that serve requests, from other ranks or from this one;
-//!   [`entries`] those that make and remove directory entries, [`stamps`] the directory times
-//!   those changes stamp afterwards.
+//!   [`entries`] those that make and remove directory entries.
+//! * [`stamps`]: the directory times that this rank's creates, removes and renames stamp
+//!   afterwards.
 //! * [`client`]: typed stubs that send each request to the rank that must serve it.
 
 pub mod client;
@@ -22,5 +23,5 @@ pub mod wire;
 
 pub use node::{Node, Team};
 pub use server::spawn_serve;
-pub use stamps::spawn_sender as spawn_stamps;
+pub use stamps::{entry_changed, spawn_sender as spawn_stamps};
 pub use wire::{Attr, DirEntry, EXTERNAL_SOURCE};

@@ -10,7 +10,6 @@ use async_executor::LocalExecutor;
 
 use super::entries;
 use super::node::Node;
-use super::stamps;
 use super::transport::{Incoming, Payload};
 use super::wire::{self, Attr, FsUsage, Reply, ReplyBody, Request};
 use crate::error::{Error, Result};
@@ -253,44 +252,14 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
                 entries::enlisted(node, &path).await?;
             }
             let o = node.meta.borrow_mut().open(&path, flags as i32, mode, uid, gid)?;
-            if o.created {
-                stamps::entry_changed(node, &path);
-            }
             Ok(ReplyBody::Opened { attr: o.attr, old_size: o.old_size, created: o.created })
         }
         Request::Mkdir { path, mode, uid, gid } => {
             entries::enlisted(node, &path).await?;
-            let attr = node.meta.borrow_mut().mkdir(&path, mode, uid, gid)?;
-            stamps::entry_changed(node, &path);
-            Ok(ReplyBody::Attr(attr))
+            Ok(ReplyBody::Attr(node.meta.borrow_mut().mkdir(&path, mode, uid, gid)?))
         }
-        Request::Rmdir { path } => {
-            let attr = entries::remove_dir(node, &path).await?;
-            stamps::entry_changed(node, &path);
-            Ok(ReplyBody::Attr(attr))
-        }
-        Request::Unlink { path } => {
-            let attr = node.meta.borrow_mut().unlink(&path)?;
-            stamps::entry_changed(node, &path);
-            Ok(ReplyBody::Attr(attr))
-        }
-        Request::Install { path, attr } => {
-            let replaced = entries::install(node, &path, attr).await?;
-            stamps::entry_changed(node, &path);
-            Ok(ReplyBody::Replaced(replaced))
-        }
-        Request::Release { path, ino, to } => {
-            let to = (!to.is_empty()).then_some(to);
-            if let Some(to) = &to {
-                crate::path::check_normal(to)?;
-            }
-            node.meta.borrow_mut().release(&path, ino, to.as_deref())?;
-            // Released after a rename: the entry left its directory.
-            if to.is_some() {
-                stamps::entry_changed(node, &path);
-            }
-            Ok(ReplyBody::Empty)
-        }
+        Request::Rmdir { path } => Ok(ReplyBody::Attr(entries::remove_dir(node, &path).await?)),
+        Request::Install { path, attr } => Ok(ReplyBody::Replaced(entries::install(node, &path, attr).await?)),
         Request::Drain { path } => {
             crate::path::check_normal(&path)?;
             node.meta.borrow_mut().drain(&path).map(|()| ReplyBody::Empty)
@@ -381,11 +350,19 @@ fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
     let mut meta = node.meta.borrow_mut();
     match request {
         Request::Stat { path } => Ok(ReplyBody::Attr(meta.stat(&path)?.attr)),
+        Request::Unlink { path } => Ok(ReplyBody::Attr(meta.unlink(&path)?)),
         Request::Touch { path } => meta.touch(&path).map(|()| ReplyBody::Empty),
         Request::Enlist { rank, path } => meta.enlist(&path, rank).map(|()| ReplyBody::Empty),
         Request::Take { tree, path, to } => {
             crate::path::check_normal(&to)?;
             Ok(ReplyBody::Attr(meta.take(&path, tree)?.attr))
+        }
+        Request::Release { path, ino, to } => {
+            let to = (!to.is_empty()).then_some(to);
+            if let Some(to) = &to {
+                crate::path::check_normal(to)?;
+            }
+            meta.release(&path, ino, to.as_deref()).map(|()| ReplyBody::Empty)
         }
         _ => Err(Error::Internal("not a record request")),
     }

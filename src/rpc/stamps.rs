@@ -1,13 +1,14 @@
 //! Directory times, stamped by the rank that changed an entry.
 //!
 //! A create or a removal (and each side of a rename) changes its parent directory's mtime and
-//! ctime. The entry's owner, which made the change, stamps the directory: at once when it owns
-//! the directory too, otherwise it notes the directory here, and `STAMP_DELAY` after the first
-//! note a task of its own sends one `Touch` per noted directory to that directory's owner. A
-//! burst of changes in one directory so costs its owner one request per delay, not one per
-//! change, and the caller of a change waits for none of it: a create or a removal is one
-//! request. The price: a directory's times may lag its last change by the delay and a round
-//! trip (see `docs/semantics.md`).
+//! ctime. The rank whose call made the change stamps the directory once the change is done: at
+//! once when it owns the directory, otherwise it notes the directory here, and `STAMP_DELAY`
+//! after the first note a task of its own sends one `Touch` per noted directory to that
+//! directory's owner. A burst of changes in one directory so costs its owner one request per
+//! delay and changing rank, not one per change (a rank that fills a directory of its own, one
+//! per delay, however many ranks own the entries), and the caller of a change waits for none
+//! of it: a create or a removal is one request. The price: a directory's times may lag its last
+//! change by the delay and a round trip (see `docs/semantics.md`).
 //!
 //! Only times are at stake: a stamp that finds its directory gone is dropped (logged at debug
 //! level), and the stamps still pending when the job stops are dropped with it.
@@ -65,8 +66,8 @@ impl Stamps {
     }
 }
 
-/// Notes that an entry at `path`, owned here, was made or removed: its directory's times are
-/// stamped now if this rank owns the directory, else soon by [`spawn_sender`]'s task.
+/// Notes that a call of this rank made or removed the entry at `path`: its directory's times
+/// are stamped now if this rank owns the directory, else soon by [`spawn_sender`]'s task.
 pub fn entry_changed(node: &Node, path: &[u8]) {
     let Some((dir, _)) = split_parent(path) else { return };
     if node.ring.meta_owner(dir) != node.rank {
