@@ -2,8 +2,9 @@
 //!
 //! A create or a remove is one request to the entry's owner (which enlists in the parent
 //! directory the first time it holds an entry there); the parent's times are stamped after the
-//! change, several changes at once (`rpc::stamps`); a rename locks the record at the old name's owner, installs it at the new name's
-//! and then removes the original, undoing the lock if the install fails.
+//! change, several changes at once (`rpc::stamps`). A rename locks the record at the old name's
+//! owner, installs it at the new name's and then removes the original, undoing the lock if the
+//! install fails.
 
 use std::rc::Rc;
 

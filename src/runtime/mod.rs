@@ -13,15 +13,14 @@
 //!
 //! Before blocking, the loop keeps polling for up to `spin`, yielding the CPU between polls, but
 //! only while there is traffic: its own application is calling (a job arrived within the last
-//! few spin windows), and, when this thread
-//! may run on a core of its own, other ranks' requests or replies arrived as recently. The next
-//! request or reply is then microseconds away and a wake-up from epoll costs more. A rank bound
-//! to one core (its application thread and this thread share it) never polls for other ranks'
-//! traffic: while its application does something else, for instance waits in an MPI collective
-//! that busy-polls, a yielding poller gets the core only at the scheduler's next tick (4 ms per
-//! request, measured), whereas a thread blocked in epoll preempts the busy one the moment work
-//! arrives. While an application thread holds the loop, this thread naps off the run queue
-//! (see `Nap`).
+//! few spin windows), and, when this thread may run on a core of its own, other ranks' requests
+//! or replies arrived as recently. The next request or reply is then microseconds away and a
+//! wake-up from epoll costs more. A rank bound to one core (its application thread and this
+//! thread share it) never polls for other ranks' traffic: while its application does something
+//! else, for instance waits in an MPI collective that busy-polls, a yielding poller gets the
+//! core only at the scheduler's next tick (4 ms per request, measured), whereas a thread
+//! blocked in epoll preempts the busy one the moment work arrives. While an application thread
+//! holds the loop, this thread naps off the run queue (see `Nap`).
 
 mod engine;
 mod mailbox;
@@ -116,7 +115,8 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
     }
     let mailbox = driver.mailbox();
     let mut idle_since = Instant::now();
-    // The last call of this rank's application (a job in the mailbox), or, with `poll_for_peers`, the last request or reply from another rank.
+    // The last call of this rank's application through the mailbox, or, with `poll_for_peers`,
+    // the last request or reply from another rank.
     let mut last_call = Instant::now();
     let active_window = spin * ACTIVE_WINDOWS;
     let mut nap = Nap { napping: false };

@@ -10,7 +10,7 @@ use crate::rpc::{spawn_serve, spawn_stamps, Node};
 use crate::storage::ChunkStore;
 
 /// The UCX worker: progresses it and spawns a serving task for every request that arrived, and
-/// the task that stamps the directory times changed since.
+/// the task that sends the directory stamps that are due.
 pub struct UcxReactor<'a> {
     pub node: &'a Rc<Node>,
     pub executor: &'a LocalExecutor<'static>,
@@ -26,7 +26,7 @@ impl Reactor for UcxReactor<'_> {
             spawn_serve(self.node, self.executor, incoming);
             busy = true;
         }
-        // The directory times that the requests served so far changed.
+        // The directory times this rank's calls changed, once they are due.
         busy |= spawn_stamps(self.node, self.executor);
         busy
     }

@@ -173,12 +173,14 @@ impl PeerFiles {
             return;
         }
         use std::os::unix::fs::MetadataExt;
+        // Each peer's removal count, read once per sweep (`None` inside: it cannot be read).
+        let mut counts: std::collections::HashMap<Rank, Option<u64>> = std::collections::HashMap::new();
         let mut files = self.files.borrow_mut();
         let mut removed = Vec::new();
         for (key, (file, checked_at)) in files.iter_mut() {
             // Only files whose owner has removed something since their last check can be gone:
             // without removals a sweep costs no system call, however many files are cached.
-            let count = self.removal_count(key.0);
+            let count = *counts.entry(key.0).or_insert_with(|| self.removal_count(key.0));
             if count.is_some() && *checked_at == count {
                 continue;
             }
