@@ -77,8 +77,8 @@ pub fn entry_changed(node: &Node, path: &[u8]) {
     }
 }
 
-/// Starts a task that sends the stamps that are due, if any are and no round is under way;
-/// true if it started one.
+/// Starts a task that sends the stamps that are due (as many at once as any fan-out), if any
+/// are and no round is under way; true if it started one.
 pub fn spawn_sender(node: &Rc<Node>, executor: &LocalExecutor<'static>) -> bool {
     let Some(round) = node.stamps.take_due() else { return false };
     let node = node.clone();
@@ -93,7 +93,7 @@ async fn send(node: &Node, round: Vec<Vec<u8>>) {
             tracing::debug!(path = %show(&dir), error = %e, "directory times not stamped");
         }
     });
-    crate::join::join_all(touches.collect()).await;
+    crate::join::join_window(touches.collect(), super::server::FAN_OUT).await;
     node.stamps.sending.set(false);
 }
 
