@@ -266,76 +266,46 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
 
 type PreadFn = unsafe extern "C" fn(c_int, *mut c_void, size_t, off_t) -> ssize_t;
 type PwriteFn = unsafe extern "C" fn(c_int, *const c_void, size_t, off_t) -> ssize_t;
-
-/// Like `pread(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, count: size_t, off: off_t) -> ssize_t {
-    match table::ours(fd) {
-        // SAFETY: the caller's buffer.
-        Some(bfd) => unsafe { read_ours(bfd, buf, count, Some(off)) },
-        // SAFETY: the caller's arguments, passed on.
-        None => unsafe { real!("pread" as PreadFn)(fd, buf, count, off) },
-    }
-}
-
-/// Like `pread64(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, count: size_t, off: off_t) -> ssize_t {
-    match table::ours(fd) {
-        // SAFETY: the caller's buffer.
-        Some(bfd) => unsafe { read_ours(bfd, buf, count, Some(off)) },
-        // SAFETY: the caller's arguments, passed on.
-        None => unsafe { real!("pread64" as PreadFn)(fd, buf, count, off) },
-    }
-}
-
 type PreadChkFn = unsafe extern "C" fn(c_int, *mut c_void, size_t, off_t, size_t) -> ssize_t;
 
-/// The `pread` that `_FORTIFY_SOURCE` calls when it knows the buffer's size.
-#[no_mangle]
-pub unsafe extern "C" fn __pread_chk(fd: c_int, buf: *mut c_void, count: size_t, off: off_t, buflen: size_t) -> ssize_t {
-    match table::ours(fd) {
-        Some(_) if count > buflen => guard(-1, || Err(libc::EFAULT)),
-        // SAFETY: the caller's buffer.
-        Some(bfd) => unsafe { read_ours(bfd, buf, count, Some(off)) },
-        // SAFETY: the caller's arguments, passed on.
-        None => unsafe { real!("__pread_chk" as PreadChkFn)(fd, buf, count, off, buflen) },
-    }
+macro_rules! positioned {
+    ($name:ident, $real:literal, $buf:ty, $ours:ident, $fn:ty) => {
+        #[doc = concat!("Like `", stringify!($name), "(2)`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(fd: c_int, buf: $buf, count: size_t, off: off_t) -> ssize_t {
+            match table::ours(fd) {
+                // SAFETY: the caller's buffer.
+                Some(bfd) => unsafe { $ours(bfd, buf, count, Some(off)) },
+                // SAFETY: the caller's arguments, passed on.
+                None => unsafe { real!($real as $fn)(fd, buf, count, off) },
+            }
+        }
+    };
 }
 
-/// The `pread64` that `_FORTIFY_SOURCE` calls when it knows the buffer's size.
-#[no_mangle]
-pub unsafe extern "C" fn __pread64_chk(fd: c_int, buf: *mut c_void, count: size_t, off: off_t, buflen: size_t) -> ssize_t {
-    match table::ours(fd) {
-        Some(_) if count > buflen => guard(-1, || Err(libc::EFAULT)),
-        // SAFETY: the caller's buffer.
-        Some(bfd) => unsafe { read_ours(bfd, buf, count, Some(off)) },
-        // SAFETY: the caller's arguments, passed on.
-        None => unsafe { real!("__pread64_chk" as PreadChkFn)(fd, buf, count, off, buflen) },
-    }
+positioned!(pread, "pread", *mut c_void, read_ours, PreadFn);
+positioned!(pread64, "pread64", *mut c_void, read_ours, PreadFn);
+positioned!(pwrite, "pwrite", *const c_void, write_ours, PwriteFn);
+positioned!(pwrite64, "pwrite64", *const c_void, write_ours, PwriteFn);
+
+macro_rules! positioned_read_chk {
+    ($name:ident, $real:literal, $plain:literal) => {
+        #[doc = concat!("The `", $plain, "` that `_FORTIFY_SOURCE` calls when it knows the buffer's size.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(fd: c_int, buf: *mut c_void, count: size_t, off: off_t, buflen: size_t) -> ssize_t {
+            match table::ours(fd) {
+                Some(_) if count > buflen => guard(-1, || Err(libc::EFAULT)),
+                // SAFETY: the caller's buffer.
+                Some(bfd) => unsafe { read_ours(bfd, buf, count, Some(off)) },
+                // SAFETY: the caller's arguments, passed on.
+                None => unsafe { real!($real as PreadChkFn)(fd, buf, count, off, buflen) },
+            }
+        }
+    };
 }
 
-/// Like `pwrite(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, count: size_t, off: off_t) -> ssize_t {
-    match table::ours(fd) {
-        // SAFETY: the caller's buffer.
-        Some(bfd) => unsafe { write_ours(bfd, buf, count, Some(off)) },
-        // SAFETY: the caller's arguments, passed on.
-        None => unsafe { real!("pwrite" as PwriteFn)(fd, buf, count, off) },
-    }
-}
-
-/// Like `pwrite64(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, count: size_t, off: off_t) -> ssize_t {
-    match table::ours(fd) {
-        // SAFETY: the caller's buffer.
-        Some(bfd) => unsafe { write_ours(bfd, buf, count, Some(off)) },
-        // SAFETY: the caller's arguments, passed on.
-        None => unsafe { real!("pwrite64" as PwriteFn)(fd, buf, count, off) },
-    }
-}
+positioned_read_chk!(__pread_chk, "__pread_chk", "pread");
+positioned_read_chk!(__pread64_chk, "__pread64_chk", "pread64");
 
 /// The caller's `iovcnt` buffers.
 unsafe fn iovecs<'a>(iov: *const iovec, iovcnt: c_int) -> Result<&'a [iovec], c_int> {

@@ -132,31 +132,25 @@ fn fopen_ours(inside: Vec<u8>, mode: *const c_char) -> Result<*mut FILE, c_int> 
 
 type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut FILE;
 
-/// Like `fopen(3)`.
-#[no_mangle]
-pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut FILE {
-    // SAFETY: the caller's path.
-    match unsafe { target(path) } {
-        Some(Target::Ours(inside)) => guard(std::ptr::null_mut(), || fopen_ours(inside, mode)),
-        // SAFETY: the caller's arguments, passed on.
-        Some(Target::Kernel(absolute)) => unsafe { real!("fopen" as FopenFn)(kernel_path(path, &absolute), mode) },
-        // SAFETY: as above.
-        None => unsafe { real!("fopen" as FopenFn)(path, mode) },
-    }
+macro_rules! fopen_fn {
+    ($name:ident, $real:literal) => {
+        #[doc = concat!("Like `", stringify!($name), "(3)`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(path: *const c_char, mode: *const c_char) -> *mut FILE {
+            // SAFETY: the caller's path.
+            match unsafe { target(path) } {
+                Some(Target::Ours(inside)) => guard(std::ptr::null_mut(), || fopen_ours(inside, mode)),
+                // SAFETY: the caller's arguments, passed on.
+                Some(Target::Kernel(absolute)) => unsafe { real!($real as FopenFn)(kernel_path(path, &absolute), mode) },
+                // SAFETY: as above.
+                None => unsafe { real!($real as FopenFn)(path, mode) },
+            }
+        }
+    };
 }
 
-/// Like `fopen64(3)`.
-#[no_mangle]
-pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *mut FILE {
-    // SAFETY: the caller's path.
-    match unsafe { target(path) } {
-        Some(Target::Ours(inside)) => guard(std::ptr::null_mut(), || fopen_ours(inside, mode)),
-        // SAFETY: the caller's arguments, passed on.
-        Some(Target::Kernel(absolute)) => unsafe { real!("fopen64" as FopenFn)(kernel_path(path, &absolute), mode) },
-        // SAFETY: as above.
-        None => unsafe { real!("fopen64" as FopenFn)(path, mode) },
-    }
-}
+fopen_fn!(fopen, "fopen");
+fopen_fn!(fopen64, "fopen64");
 
 /// Like `fdopen(3)`.
 #[no_mangle]
