@@ -17,25 +17,6 @@
 
 enum { BLOCK = 65536 + 123, BLOCKS = 6 };
 
-static unsigned char pattern(int writer, int part, long offset)
-{
-    return (unsigned char)((offset * 29 + writer * 101 + part * 13 + offset / 509) & 0xff);
-}
-
-static void fill(unsigned char *buf, long len, int writer, int part, long from)
-{
-    for (long i = 0; i < len; i++)
-        buf[i] = pattern(writer, part, from + i);
-}
-
-static int matches(const unsigned char *buf, long len, int writer, int part, long from)
-{
-    for (long i = 0; i < len; i++)
-        if (buf[i] != pattern(writer, part, from + i))
-            return 0;
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);

@@ -29,26 +29,6 @@
 
 enum { BLOCK = 300000, LINES = 50 };
 
-/* The byte at `offset` of a file of `owner`'s, for a given `salt`. */
-static unsigned char pattern(int owner, int salt, size_t offset)
-{
-    return (unsigned char)((offset * 131 + (size_t)owner * 17 + (size_t)salt * 7 + offset / 251) & 0xff);
-}
-
-static void fill(unsigned char *buf, size_t len, int owner, int salt, size_t from)
-{
-    for (size_t i = 0; i < len; i++)
-        buf[i] = pattern(owner, salt, from + i);
-}
-
-static int matches(const unsigned char *buf, size_t len, int owner, int salt, size_t from)
-{
-    for (size_t i = 0; i < len; i++)
-        if (buf[i] != pattern(owner, salt, from + i))
-            return 0;
-    return 1;
-}
-
 static char *path_of(const char *dir, const char *name, int rank)
 {
     static char paths[8][512];
