@@ -427,25 +427,22 @@ fn lseek_ours(bfd: i32, off: off_t, whence: c_int) -> off_t {
     })
 }
 
-/// Like `lseek(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn lseek(fd: c_int, off: off_t, whence: c_int) -> off_t {
-    match table::ours(fd) {
-        Some(bfd) => lseek_ours(bfd, off, whence),
-        // SAFETY: the caller's arguments, passed on.
-        None => unsafe { real!("lseek" as unsafe extern "C" fn(c_int, off_t, c_int) -> off_t)(fd, off, whence) },
-    }
+macro_rules! lseek_fn {
+    ($name:ident, $real:literal) => {
+        #[doc = concat!("Like `", stringify!($name), "(2)`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(fd: c_int, off: off_t, whence: c_int) -> off_t {
+            match table::ours(fd) {
+                Some(bfd) => lseek_ours(bfd, off, whence),
+                // SAFETY: the caller's arguments, passed on.
+                None => unsafe { real!($real as unsafe extern "C" fn(c_int, off_t, c_int) -> off_t)(fd, off, whence) },
+            }
+        }
+    };
 }
 
-/// Like `lseek64(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn lseek64(fd: c_int, off: off_t, whence: c_int) -> off_t {
-    match table::ours(fd) {
-        Some(bfd) => lseek_ours(bfd, off, whence),
-        // SAFETY: the caller's arguments, passed on.
-        None => unsafe { real!("lseek64" as unsafe extern "C" fn(c_int, off_t, c_int) -> off_t)(fd, off, whence) },
-    }
-}
+lseek_fn!(lseek, "lseek");
+lseek_fn!(lseek64, "lseek64");
 
 /// Like `fsync(2)`.
 #[no_mangle]
@@ -851,28 +848,23 @@ fn fcntl_ours(fd: c_int, bfd: i32, cmd: c_int, arg: libc::c_ulong, real: FcntlFn
     })
 }
 
-/// Like `fcntl(2)`: on BenchFS, descriptor flags, status flags (`O_APPEND` fixed at open) and
-/// duplication; record locks are `ENOLCK`.
-#[no_mangle]
-pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: libc::c_ulong) -> c_int {
-    let real = real!("fcntl" as FcntlFn);
-    match table::ours(fd) {
-        Some(bfd) => fcntl_ours(fd, bfd, cmd, arg, real),
-        // SAFETY: the caller's arguments, passed on.
-        None => unsafe { real(fd, cmd, arg) },
-    }
+macro_rules! fcntl_fn {
+    ($name:ident, $real:literal) => {
+        #[doc = concat!("Like `", stringify!($name), "(2)`: on BenchFS, descriptor flags, status flags (`O_APPEND` fixed at open) and duplication; record locks are `ENOLCK`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(fd: c_int, cmd: c_int, arg: libc::c_ulong) -> c_int {
+            let real = real!($real as FcntlFn);
+            match table::ours(fd) {
+                Some(bfd) => fcntl_ours(fd, bfd, cmd, arg, real),
+                // SAFETY: the caller's arguments, passed on.
+                None => unsafe { real(fd, cmd, arg) },
+            }
+        }
+    };
 }
 
-/// Like `fcntl64(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: libc::c_ulong) -> c_int {
-    let real = real!("fcntl64" as FcntlFn);
-    match table::ours(fd) {
-        Some(bfd) => fcntl_ours(fd, bfd, cmd, arg, real),
-        // SAFETY: the caller's arguments, passed on.
-        None => unsafe { real(fd, cmd, arg) },
-    }
-}
+fcntl_fn!(fcntl, "fcntl");
+fcntl_fn!(fcntl64, "fcntl64");
 
 /// Like `flock(2)`: no locks on BenchFS (`ENOLCK`).
 #[no_mangle]
