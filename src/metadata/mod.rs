@@ -12,7 +12,9 @@
 //! * every rank indexes the records it owns by parent, sorted by name, so a listing is the union
 //!   of one sorted stream per rank, read in pages.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::error::{Error, Result};
 use crate::ids::Rank;

@@ -22,6 +22,10 @@ use crate::error::{Error, Result, WireError};
 use crate::ids::Rank;
 use crate::ucx::{AmData, AmMessage, Endpoint, EpRef, Protocol, RndvData, SendBuf, Worker};
 
+/// The calls waiting for their replies, by call id. The ids are already keyed hashes (see
+/// `Transport::id_key`), so the map needs a fast hash, not a keyed one of its own.
+type PendingCalls = foldhash::HashMap<u64, Rc<PendingCall>>;
+
 /// A request's payload as received by the server.
 pub enum Payload {
     None,
@@ -96,7 +100,7 @@ pub struct Transport {
     /// The secret key of those ids (SipHash, keyed from the kernel's randomness): only the rank
     /// a request goes to learns its id, so no one else can forge the reply it waits for.
     id_key: RandomState,
-    pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>>,
+    pending: Rc<RefCell<PendingCalls>>,
     incoming: Rc<RefCell<VecDeque<Incoming>>>,
     liveness: Rc<Liveness>,
     /// Silence after which a rank with calls pending counts as dead (`None`: never).
@@ -150,7 +154,7 @@ impl Transport {
     pub fn new(worker: Worker, rank: Rank, addresses: Vec<Vec<u8>>, settings: TransportSettings) -> Result<Transport> {
         let TransportSettings { rndv_threshold, detect_failures, access, peer_timeout, lost } = settings;
         let (credential, keys) = (access.credential(), access.keys());
-        let pending: Rc<RefCell<HashMap<u64, Rc<PendingCall>>>> = Rc::default();
+        let pending: Rc<RefCell<PendingCalls>> = Rc::default();
         let incoming: Rc<RefCell<VecDeque<Incoming>>> = Rc::default();
         let nranks = addresses.len() as u32;
         let liveness = Rc::new(Liveness::new(addresses.len()));
@@ -464,7 +468,7 @@ impl Transport {
 
 /// Called from inside the worker's progress when the endpoint to `rank` failed: every call
 /// waiting for a reply from it ends with `PeerLost` instead of waiting forever.
-fn fail_calls_to(pending: &RefCell<HashMap<u64, Rc<PendingCall>>>, rank: Rank) {
+fn fail_calls_to(pending: &RefCell<PendingCalls>, rank: Rank) {
     let lost: Vec<Rc<PendingCall>> = {
         let mut pending = pending.borrow_mut();
         let ids: Vec<u64> = pending.iter().filter(|(_, call)| call.to == rank).map(|(id, _)| *id).collect();
@@ -522,7 +526,7 @@ fn on_request(msg: &AmMessage<'_>, nranks: u32, keys: Option<&Keys>, liveness: &
 }
 
 /// Called from inside the worker's progress: hand the reply to its waiting call.
-fn on_reply(msg: &AmMessage<'_>, pending: &RefCell<HashMap<u64, Rc<PendingCall>>>, liveness: &Liveness) {
+fn on_reply(msg: &AmMessage<'_>, pending: &RefCell<PendingCalls>, liveness: &Liveness) {
     let Some(id) = wire::reply_request_id(msg.header) else {
         tracing::warn!("reply without a request id dropped");
         return;
