@@ -92,6 +92,20 @@ fn path_words(path: &[u8]) -> [u64; SLOT_WORDS - PATH] {
     words
 }
 
+/// True if `file` lives on a memory file system (tmpfs, as `/dev/shm`). Its table is then
+/// mapped whole at once: slots lie at random in it, so a page faulted in on first use would
+/// cost about one fault per create until every page is in, each on the path of a request (the
+/// owner's) or of a `stat` (a reader's). The owner's table then takes its whole size in memory
+/// from the start. On a disk file system pages stay faulted in on use, so that the table is
+/// not written back to the disk whole.
+fn in_memory(file: &File) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    // SAFETY: statfs is plain old data; all-zero is valid and the call fills it.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the fd is open for the duration of the call and st is valid for writes.
+    unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) == 0 && st.f_type as i64 == TMPFS_MAGIC }
+}
+
 /// A shared mapping of a table file.
 struct Mapping {
     base: *mut AtomicU64,
@@ -102,9 +116,10 @@ struct Mapping {
 impl Mapping {
     fn map(file: &File, words: usize, prot: i32) -> io::Result<Mapping> {
         let len = words * 8;
+        let flags = if in_memory(file) { libc::MAP_SHARED | libc::MAP_POPULATE } else { libc::MAP_SHARED };
         // SAFETY: a fresh shared mapping of `len` bytes of the file, which the caller checked or
         // made that long; the kernel picks the (page-aligned) address.
-        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, file.as_raw_fd(), 0) };
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, file.as_raw_fd(), 0) };
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
@@ -124,8 +139,10 @@ impl Mapping {
         self.word(HEADER_WORDS + slot * SLOT_WORDS + word)
     }
 
+    /// The slot a probe for `hash` starts at. Not from the lowest bit, which `key` sets: homes
+    /// would be odd slots only, and clusters twice as long.
     fn home(&self, hash: u64) -> usize {
-        hash as usize & self.mask
+        (hash >> 1) as usize & self.mask
     }
 }
 
@@ -145,7 +162,8 @@ pub struct Mirror {
 
 impl Mirror {
     /// Creates an empty table of `slots` slots (a power of two, at least 2) in this rank's store
-    /// `dir`. The file is sparse: memory is used only where slots are written.
+    /// `dir`. On a memory file system its pages are all allocated now (see `in_memory`); on a
+    /// disk the file is sparse, and uses space only where slots are written.
     pub fn create(dir: &Path, slots: usize) -> io::Result<Mirror> {
         if slots < 2 || !slots.is_power_of_two() {
             return Err(io::ErrorKind::InvalidInput.into());
