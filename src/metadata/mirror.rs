@@ -95,15 +95,31 @@ fn path_words(path: &[u8]) -> [u64; SLOT_WORDS - PATH] {
 /// True if `file` lives on a memory file system (tmpfs, as `/dev/shm`). Its table is then
 /// mapped whole at once: slots lie at random in it, so a page faulted in on first use would
 /// cost about one fault per create until every page is in, each on the path of a request (the
-/// owner's) or of a `stat` (a reader's). The owner's table then takes its whole size in memory
-/// from the start. On a disk file system pages stay faulted in on use, so that the table is
-/// not written back to the disk whole.
+/// owner's) or of a `stat` (a reader's). On a disk file system pages are faulted in on use, so
+/// that the table is not written back to the disk whole.
 fn in_memory(file: &File) -> bool {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     // SAFETY: statfs is plain old data; all-zero is valid and the call fills it.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: the fd is open for the duration of the call and st is valid for writes.
     unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) == 0 && st.f_type as i64 == TMPFS_MAGIC }
+}
+
+/// The most of its file system's size one rank's table may take, as a fraction.
+const FS_SHARE: u64 = 64;
+
+/// The most slots (a power of two, or 0) whose table takes at most `1 / FS_SHARE` of the file
+/// system that holds `file`.
+fn slots_that_fit(file: &File) -> io::Result<usize> {
+    // SAFETY: statvfs is plain old data; all-zero is valid and the call fills it.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the fd is open for the duration of the call and st is valid for writes.
+    if unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let budget = (st.f_blocks as u64).saturating_mul(st.f_frsize as u64) / FS_SHARE;
+    let fit = budget.saturating_sub(HEADER_WORDS as u64 * 8) / (SLOT_WORDS as u64 * 8);
+    Ok(if fit == 0 { 0 } else { 1usize << fit.ilog2().min(usize::BITS - 2) })
 }
 
 /// A shared mapping of a table file.
@@ -162,15 +178,26 @@ pub struct Mirror {
 
 impl Mirror {
     /// Creates an empty table of `slots` slots (a power of two, at least 2) in this rank's store
-    /// `dir`. On a memory file system its pages are all allocated now (see `in_memory`); on a
-    /// disk the file is sparse, and uses space only where slots are written.
+    /// `dir`. On a memory file system its pages are also mapped in now (see `in_memory`).
+    ///
+    /// The table takes at most `1 / FS_SHARE` of its file system, with fewer slots if need be,
+    /// and its space is reserved whole at creation: a write to a mapped page the file system
+    /// has no room for would kill the process (`SIGBUS`) instead of failing.
     pub fn create(dir: &Path, slots: usize) -> io::Result<Mirror> {
         if slots < 2 || !slots.is_power_of_two() {
             return Err(io::ErrorKind::InvalidInput.into());
         }
-        let words = HEADER_WORDS + slots * SLOT_WORDS;
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(dir.join(FILE))?;
-        file.set_len(words as u64 * 8)?;
+        let slots = slots.min(slots_that_fit(&file)?);
+        if slots < 2 {
+            return Err(io::Error::new(io::ErrorKind::StorageFull, "the data directory's file system is too small for a table"));
+        }
+        let words = HEADER_WORDS + slots * SLOT_WORDS;
+        // SAFETY: plain syscall on an open fd.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, words as libc::off_t * 8) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
         let map = Mapping::map(&file, words, libc::PROT_READ | libc::PROT_WRITE)?;
         map.word(1).store(slots as u64, Ordering::Relaxed);
         map.word(0).store(MAGIC, Ordering::Release);
