@@ -190,7 +190,8 @@ impl Mirror {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(dir.join(FILE))?;
         let slots = slots.min(slots_that_fit(&file)?);
         if slots < 2 {
-            return Err(io::Error::new(io::ErrorKind::StorageFull, "the data directory's file system is too small for a table"));
+            // The data directory's file system is too small for a table.
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
         let words = HEADER_WORDS + slots * SLOT_WORDS;
         // SAFETY: plain syscall on an open fd.
