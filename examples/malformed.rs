@@ -77,9 +77,9 @@ fn forged_credentials(c: &mut Checker, me: u32, to: u32, ring: &Ring) {
     c.expect("clean up", benchfs::unlink(&path).is_ok(), &path);
 }
 
-/// A payload far larger than its request admits (a write of 10 bytes, one moved record) must be
-/// refused before its receiver allocates or receives it: the receiving rank's peak memory does
-/// not grow by the payload's size.
+/// A payload far larger than its request admits (a write of 10 bytes, one moved record, one
+/// writer release) must be refused before its receiver allocates or receives it: the receiving
+/// rank's peak memory does not grow by the payload's size.
 fn oversized_payloads(c: &mut Checker, world: &mpi::topology::SimpleCommunicator, ring: &Ring, chunk: u64) {
     const BIG: usize = 256 << 20;
     let (me, n) = (world.rank() as u32, world.size() as u32);
@@ -94,8 +94,11 @@ fn oversized_payloads(c: &mut Checker, world: &mpi::topology::SimpleCommunicator
             answered(c, "write payload far longer than len", victim, w, payload.clone(), libc::EINVAL);
         }
         let install = Request::InstallMany { count: 1 }.encode(me, 0);
-        let got = benchfs::testing::send_raw_request(victim, install, payload, true);
+        let got = benchfs::testing::send_raw_request(victim, install, payload.clone(), true);
         c.expect("one moved record with a huge payload refused", matches!(got, Ok(Some(e)) if e != 0), got.map_err(|e| e.errno()));
+        let unregister = Request::Unregister { count: 1 }.encode(me, 0);
+        let got = benchfs::testing::send_raw_request(victim, unregister, payload, true);
+        c.expect("one writer release with a huge payload refused", matches!(got, Ok(Some(e)) if e != 0), got.map_err(|e| e.errno()));
     }
     world.barrier();
     if me == victim && victim != 0 {

@@ -130,6 +130,7 @@ pub async fn pwrite(client: Rc<Client>, fd: i32, buf: UserBuf, offset: u64) -> R
     if buf.len == 0 {
         return Ok(0);
     }
+    client.files.borrow_mut().get_mut(fd)?.wrote = true;
     let node = &client.node;
     let pieces = split(node, ino, offset, buf.len);
     // A descriptor's first write counts it among the file's writers, at the same time.
@@ -276,7 +277,10 @@ async fn publish(node: &Node, path: &[u8], attr: &Attr, size: u64, release: bool
 pub async fn close(client: Rc<Client>, fd: i32) -> Result<()> {
     let (_pass, _) = enter_descriptor(&client, fd).await?;
     let file = client.files.borrow_mut().remove(fd)?;
-    if file.registered {
+    if file.registered && !file.wrote {
+        // Counted by the create that opened it, with nothing written: released soon, in a batch.
+        client.node.unregisters.queue(file.path, file.attr.ino);
+    } else if file.registered {
         // After an fsync there may be nothing new to publish, but the writer still closes.
         publish(&client.node, &file.path, &file.attr, file.dirty_end.unwrap_or(0), true).await?;
     }

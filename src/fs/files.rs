@@ -25,8 +25,11 @@ pub struct OpenFile {
     pub dirty_end: Option<u64>,
     /// Ranks that hold chunks written through this descriptor (for fsync).
     pub written_owners: Vec<Rank>,
-    /// Counted among the file's writers at its owner (from the first write until close).
+    /// Counted among the file's writers at its owner (from the create that opened it, or from
+    /// its first write, until close).
     pub registered: bool,
+    /// A write through this descriptor was begun: its close publishes what it wrote.
+    pub wrote: bool,
 }
 
 impl OpenFile {

@@ -20,10 +20,12 @@ use crate::rpc::{entry_changed, Attr, Node};
 
 /// The ranks that may hold data of the file `attr` (as its owner replied to a cut or removal)
 /// within its first `reach` bytes, or beyond: every rank while writers that have not closed yet
-/// may have put data anywhere (`Attr::writers`); otherwise the owners of the chunks below
-/// `reach`, which every closed writer's published size covers.
+/// may have put data anywhere (`Attr::writers`, less those this rank knows wrote nothing);
+/// otherwise the owners of the chunks below `reach`, which every closed writer's published size
+/// covers.
 fn holders(node: &Node, attr: &Attr, reach: u64) -> Vec<Rank> {
-    if attr.writers > 0 {
+    // Writers this rank released without their having written are no reason to ask everyone.
+    if attr.writers > node.unregisters.pending(attr.ino) {
         (0..node.nranks).map(Rank).collect()
     } else {
         node.chunk_owners(attr.ino, reach)
@@ -155,7 +157,10 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
     if truncated && !created {
         truncate_chunks(node, &attr, old_size, 0).await?;
     }
-    let file = OpenFile { path, flags, attr, pos: 0, size: attr.size, dirty_end: None, written_owners: Vec::new(), registered: false };
+    // A create for writing counted this descriptor among the file's writers (`MetaTable::open`).
+    let registered = created && flags & libc::O_ACCMODE != libc::O_RDONLY;
+    let file =
+        OpenFile { path, flags, attr, pos: 0, size: attr.size, dirty_end: None, written_owners: Vec::new(), registered, wrote: false };
     client.files.borrow_mut().insert(file)
 }
 

@@ -43,8 +43,9 @@ pub struct Attr {
     /// publishes its size with the count it knows; an older count means some of what it wrote
     /// may have been cut since.
     pub cuts: u64,
-    /// Descriptors that have written to the file and not closed yet: while there are any, its
-    /// data may lie beyond its size on any rank, and its old names must forward their closes.
+    /// Descriptors that have written to the file and not closed yet, counting the one that
+    /// created it for writing from the start: while there are any, its data may lie beyond its
+    /// size on any rank, and its old names must forward their closes.
     pub writers: u32,
 }
 
@@ -265,7 +266,10 @@ impl MetaTable {
         if flags & libc::O_DIRECTORY != 0 {
             return Err(Error::InvalidArgument("O_CREAT with O_DIRECTORY"));
         }
-        let attr = self.new_attr(libc::S_IFREG | (mode & 0o7777), uid, gid);
+        let mut attr = self.new_attr(libc::S_IFREG | (mode & 0o7777), uid, gid);
+        // The descriptor that creates a file for writing is its first writer from the start, so
+        // that its first write needs no registration of its own (`register`).
+        attr.writers = u32::from(writable);
         self.insert(path, Record { attr, locked: false });
         Ok(Opened { attr, old_size: 0, created: true })
     }
@@ -315,6 +319,19 @@ impl MetaTable {
             Err(to) => return Ok(Published::Moved(to)),
         };
         attr.writers += 1;
+        let attr = *attr;
+        self.mirrored(path);
+        Ok(Published::Done(attr))
+    }
+
+    /// Releases a writer that the open creating the file `ino` at `path` counted and that closed
+    /// without having written: one writer less, and nothing else changes (no size, no times).
+    pub fn unregister(&mut self, path: &[u8], ino: u64) -> Result<Published> {
+        let attr = match self.file_of(path, ino, NoteUse::Release)? {
+            Ok(attr) => attr,
+            Err(to) => return Ok(Published::Moved(to)),
+        };
+        attr.writers = attr.writers.saturating_sub(1);
         let attr = *attr;
         self.mirrored(path);
         Ok(Published::Done(attr))

@@ -100,7 +100,9 @@ fn a_holder_drains_only_without_entries_or_creates() {
 #[test]
 fn writers_are_counted_and_notes_last_as_long_as_they_do() {
     let mut t = MetaTable::new(Rank(0), 4, false);
-    let a = t.open(b"/f", CREATE, 0o644, 1, 1).unwrap().attr;
+    // Made read-only: its creator is no writer.
+    let a = t.open(b"/f", libc::O_CREAT | libc::O_RDONLY, 0o644, 1, 1).unwrap().attr;
+    assert_eq!(a.writers, 0);
     assert!(matches!(t.register(b"/f", a.ino), Ok(Published::Done(attr)) if attr.writers == 1));
     assert!(matches!(t.register(b"/f", a.ino), Ok(Published::Done(attr)) if attr.writers == 2));
     let rec = t.take(b"/f", true).unwrap();
@@ -108,7 +110,7 @@ fn writers_are_counted_and_notes_last_as_long_as_they_do() {
     t.install(b"/g", rec).unwrap();
     t.release(b"/f", a.ino, Some(b"/g")).unwrap();
     // A rename without writers leaves no note behind.
-    let b = t.open(b"/h", CREATE, 0o644, 1, 1).unwrap().attr;
+    let b = t.open(b"/h", libc::O_CREAT | libc::O_RDONLY, 0o644, 1, 1).unwrap().attr;
     let rec = t.take(b"/h", true).unwrap();
     t.install(b"/i", rec).unwrap();
     t.release(b"/h", b.ino, Some(b"/i")).unwrap();
@@ -121,6 +123,28 @@ fn writers_are_counted_and_notes_last_as_long_as_they_do() {
     assert!(matches!(t.publish(b"/g", a.ino, 5, 0, true), Ok(Published::Done(attr)) if attr.writers == 1));
     assert!(matches!(t.publish(b"/g", a.ino, 5, 0, true), Ok(Published::Done(attr)) if attr.writers == 0));
     assert!(matches!(t.publish(b"/g", a.ino, 5, 0, true), Ok(Published::Done(attr)) if attr.writers == 0), "never below 0");
+}
+
+#[test]
+fn a_creator_for_writing_is_a_writer_until_unregistered() {
+    let mut t = MetaTable::new(Rank(0), 4, false);
+    let a = t.open(b"/f", CREATE, 0o644, 1, 1).unwrap().attr;
+    assert_eq!(a.writers, 1, "the creating descriptor");
+    assert_eq!(t.open(b"/f", CREATE, 0o644, 1, 1).unwrap().attr.writers, 1, "an open that creates nothing counts no writer");
+    let Ok(Published::Done(after)) = t.unregister(b"/f", a.ino) else { panic!("unregister") };
+    assert_eq!(after.writers, 0);
+    assert_eq!((after.size, after.mtime_ns, after.ctime_ns), (a.size, a.mtime_ns, a.ctime_ns), "nothing else changes");
+    assert!(matches!(t.unregister(b"/f", a.ino), Ok(Published::Done(attr)) if attr.writers == 0), "never below 0");
+    assert!(matches!(t.unregister(b"/f", a.ino + 1), Err(Error::NotFound)), "another file");
+    // Renamed before its creator closed: the release follows the note, which it uses up.
+    let b = t.open(b"/m", CREATE, 0o644, 1, 1).unwrap().attr;
+    let rec = t.take(b"/m", true).unwrap();
+    t.install(b"/n", rec).unwrap();
+    t.release(b"/m", b.ino, Some(b"/n")).unwrap();
+    assert_eq!(t.forwards(), 1);
+    assert_eq!(t.unregister(b"/m", b.ino).unwrap(), Published::Moved(b"/n".into()));
+    assert_eq!(t.forwards(), 0);
+    assert!(matches!(t.unregister(b"/n", b.ino), Ok(Published::Done(attr)) if attr.writers == 0));
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! * [`server`]: the handlers that serve requests, from other ranks or from this one;
 //!   [`entries`] those that make and remove directory entries.
 //! * [`stamps`]: the directory times that this rank's creates, removes and renames stamp
-//!   afterwards.
+//!   afterwards; [`unregisters`]: the writers its creates counted that closed without writing.
 //! * [`client`]: typed stubs that send each request to the rank that must serve it.
 
 pub mod client;
@@ -19,9 +19,11 @@ mod node;
 mod server;
 mod stamps;
 mod transport;
+mod unregisters;
 pub mod wire;
 
 pub use node::{Node, Team};
 pub use server::spawn_serve;
 pub use stamps::{entry_changed, spawn_sender as spawn_stamps};
+pub use unregisters::spawn_sender as spawn_unregisters;
 pub use wire::{Attr, DirEntry, EXTERNAL_SOURCE};

@@ -12,6 +12,7 @@ use super::fence::Fences;
 use super::keys::Access;
 use super::stamps::Stamps;
 use super::transport::{Transport, TransportSettings};
+use super::unregisters::Unregisters;
 use super::wire::EXTERNAL_SOURCE;
 use crate::config::{Config, IoBackend};
 use crate::error::{Error, Result};
@@ -46,6 +47,8 @@ pub struct Node {
     pub incoming: Credit,
     /// Directories whose times this rank has yet to stamp at their owners.
     pub stamps: Stamps,
+    /// Writers this rank's creates counted that closed without writing, not yet released.
+    pub unregisters: Unregisters,
 }
 
 impl Node {
@@ -175,6 +178,7 @@ impl Node {
             stop: Cell::new(false),
             incoming: Credit::new(config.incoming_bytes),
             stamps: Stamps::default(),
+            unregisters: Unregisters::default(),
             config,
         })
     }

@@ -59,6 +59,7 @@ async fn execute(node: &Node, request: Request, payload: Payload) -> (Result<Rep
             Err(e) => (Err(e), SendBuf::None),
         },
         Request::InstallMany { count } => (install_many(node, count, payload).await, SendBuf::None),
+        Request::Unregister { count } => (unregister_many(node, count, payload).await, SendBuf::None),
         Request::Holders { path } => match holders(node, &path) {
             Ok((attr, ranks)) => (Ok(ReplyBody::Attr(attr)), SendBuf::Owned(ranks.iter().flat_map(|r| r.to_le_bytes()).collect())),
             Err(e) => (Err(e), SendBuf::None),
@@ -112,16 +113,14 @@ pub fn list(node: &Node, path: &[u8], after: &[u8], max: u32) -> Result<Vec<wire
     Ok(node.meta.borrow().list(path, after, max as usize))
 }
 
-async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<ReplyBody> {
-    if count > wire::MAX_MOVED_RECORDS {
-        return Err(Error::InvalidArgument("more moved records than one message may carry"));
-    }
-    let bytes = match payload {
+/// The bytes of a request's payload, at most `max_len` of them.
+async fn payload_bytes(payload: Payload, max_len: usize) -> Result<Vec<u8>> {
+    Ok(match payload {
         Payload::Bytes(bytes) => bytes,
         // Refused before anything is allocated: the sender's length is not trusted. (Dropping
         // the payload releases it unreceived.)
-        Payload::Rndv(rndv) if rndv.len() > count as usize * wire::MAX_RECORD_LEN => {
-            return Err(Error::InvalidArgument("moved records longer than their count allows"));
+        Payload::Rndv(rndv) if rndv.len() > max_len => {
+            return Err(Error::InvalidArgument("payload longer than its count allows"));
         }
         Payload::Rndv(rndv) => {
             let mut buf = vec![0u8; rndv.len()];
@@ -130,13 +129,36 @@ async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<Reply
             buf
         }
         Payload::None => Vec::new(),
-    };
+    })
+}
+
+async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<ReplyBody> {
+    if count > wire::MAX_MOVED_RECORDS {
+        return Err(Error::InvalidArgument("more moved records than one message may carry"));
+    }
+    let bytes = payload_bytes(payload, count as usize * wire::MAX_RECORD_LEN).await?;
     let records = wire::decode_records(&bytes, count)?;
     for (path, _) in &records {
         node.check_meta_path(path)?;
     }
     install_records(node, records);
     Ok(ReplyBody::Count(count as u64))
+}
+
+/// Releases writers that never wrote (see `rpc::unregisters`), owned here or forwarded to where
+/// their files were renamed. A file removed since is skipped: it has no writers to release.
+async fn unregister_many(node: &Node, count: u32, payload: Payload) -> Result<ReplyBody> {
+    if count > wire::MAX_UNREGISTERED {
+        return Err(Error::InvalidArgument("more writers than one message may release"));
+    }
+    let bytes = payload_bytes(payload, count as usize * wire::MAX_UNREGISTER_LEN).await?;
+    let entries = wire::decode_unregisters(&bytes, count)?;
+    for (path, _) in &entries {
+        node.check_meta_path(path)?;
+    }
+    let moved = super::unregisters::release_here(node, entries);
+    super::unregisters::send(node, moved).await?;
+    Ok(ReplyBody::Empty)
 }
 
 /// Inserts records that a directory rename moved to this rank.
@@ -298,9 +320,12 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             node.store()?.fsync(InodeId(ino)).await?;
             Ok(ReplyBody::Empty)
         }
-        Request::Read { .. } | Request::Write { .. } | Request::List { .. } | Request::InstallMany { .. } | Request::Holders { .. } => {
-            Err(Error::Internal("request needs a payload path"))
-        }
+        Request::Read { .. }
+        | Request::Write { .. }
+        | Request::List { .. }
+        | Request::InstallMany { .. }
+        | Request::Holders { .. }
+        | Request::Unregister { .. } => Err(Error::Internal("request needs a payload path")),
         record => serve_record(node, record),
     }
 }

@@ -109,14 +109,10 @@ impl<S: RankState> Engine<S> {
         }
     }
 
-    /// How long the loop may sleep before it must watch again or send directory stamps;
-    /// `None`: as long as it likes.
+    /// How long the loop may sleep before it must watch again, or send directory stamps or
+    /// writer releases; `None`: as long as it likes.
     pub fn sleep_limit(&self) -> Option<Duration> {
-        let stamps = self.node.stamps.until_due();
-        match (self.node.transport.watch_interval(), stamps) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.node.transport.watch_interval(), self.node.stamps.until_due(), self.node.unregisters.until_due()].into_iter().flatten().min()
     }
 
     /// Blocks the thread that holds the loop until a reactor or the mailbox has work, for `time`

@@ -121,6 +121,15 @@ impl<S: RankState> ProgressThread<S> {
         }
     }
 
+    /// Waits until every writer this rank's creates counted and that closed without writing is
+    /// released at its file's owner (see `rpc::unregisters`); the other ranks must still serve.
+    pub fn settle_unregisters(&self) {
+        self.run(|state| {
+            let node = state.node().clone();
+            Box::pin(async move { node.unregisters.settled().await })
+        });
+    }
+
     /// Completes all sends and closes every endpoint; the thread keeps running.
     pub fn close_transport(&self) {
         self.run(|state| {

@@ -6,11 +6,11 @@ use std::rc::Rc;
 use async_executor::LocalExecutor;
 
 use super::Reactor;
-use crate::rpc::{spawn_serve, spawn_stamps, Node};
+use crate::rpc::{spawn_serve, spawn_stamps, spawn_unregisters, Node};
 use crate::storage::ChunkStore;
 
 /// The UCX worker: progresses it and spawns a serving task for every request that arrived, and
-/// the task that sends the directory stamps that are due.
+/// the tasks that send the directory stamps and writer releases that are due.
 pub struct UcxReactor<'a> {
     pub node: &'a Rc<Node>,
     pub executor: &'a LocalExecutor<'static>,
@@ -28,6 +28,8 @@ impl Reactor for UcxReactor<'_> {
         }
         // The directory times this rank's calls changed, once they are due.
         busy |= spawn_stamps(self.node, self.executor);
+        // The writers of this rank's creates that closed without writing, once due.
+        busy |= spawn_unregisters(self.node, self.executor);
         busy
     }
     fn arm(&self) -> bool {

@@ -255,6 +255,35 @@ pub fn decode_records(buf: &[u8], count: u32) -> Result<Vec<(Vec<u8>, Attr)>, Wi
     Ok(records)
 }
 
+/// Most writers one `Unregister` may release.
+pub const MAX_UNREGISTERED: u32 = 1024;
+
+/// The longest an `Unregister` entry can be on the wire: the inode number, a path length and
+/// the longest path.
+pub const MAX_UNREGISTER_LEN: usize = 8 + 2 + crate::path::MAX_PATH;
+
+/// Encodes the entries of an `Unregister` as its payload (inode number, then path, each).
+pub fn encode_unregisters(entries: &[(Vec<u8>, u64)]) -> Vec<u8> {
+    let mut w = Writer::with_capacity(entries.len() * 48);
+    for (path, ino) in entries {
+        w.u64(*ino);
+        w.path(path);
+    }
+    w.into_bytes()
+}
+
+/// Decodes exactly `count` entries of an `Unregister` from its payload.
+pub fn decode_unregisters(buf: &[u8], count: u32) -> Result<Vec<(Vec<u8>, u64)>, WireError> {
+    let mut r = Reader::new(buf);
+    let mut entries = Vec::with_capacity(count.min(MAX_UNREGISTERED) as usize);
+    for _ in 0..count {
+        let ino = r.u64()?;
+        entries.push((r.path()?, ino));
+    }
+    r.finish()?;
+    Ok(entries)
+}
+
 /// The reply's request id, readable even when the rest does not decode.
 pub fn reply_request_id(buf: &[u8]) -> Option<u64> {
     let bytes = buf.get(16..24)?;

@@ -21,7 +21,8 @@
 //!   rank serves it. Requests without it are addressed otherwise (chunk requests to the ranks
 //!   holding the file's chunks; `List`, `MoveTree`, `MoveBegin`, `MoveEnd` and `StatFs` to every rank; `Drain` to a
 //!   directory's holders; `InstallMany`,
-//!   with records for many paths in its payload, to their new owner), and `routing_path`
+//!   with records for many paths in its payload, to their new owner; `Unregister`, with entries
+//!   of many paths in its payload, to the owner of them all), and `routing_path`
 //!   returns `None` for them.
 //!
 //! To add a request: add a row with the next free opcode, handle the new variant in
@@ -244,6 +245,10 @@ requests! {
     /// Directory `path`'s attributes, and the ranks that hold entries of it (see
     /// `metadata::members`) as little-endian `u32`s in the payload: what a listing starts from.
     Holders = 31 { path: path } -> Attr, routed by path;
+    /// Releases `count` writers, as (`ino`, path) entries in the payload: each counted by the
+    /// open that created its file for writing, and closed without having written (see
+    /// `rpc::unregisters`); forwarded like `Publish` where the file was renamed.
+    Unregister = 32 { count: u32 } -> Empty;
 }
 
 impl Opcode {

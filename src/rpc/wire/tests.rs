@@ -28,6 +28,7 @@ fn all_requests() -> Vec<Request> {
         Request::Install { path: "/b".into(), attr: Attr { ino: 5, size: 6, ..Attr::default() } },
         Request::MoveTree { from: "/a".into(), to: "/b/c".into() },
         Request::InstallMany { count: 12 },
+        Request::Unregister { count: 3 },
         Request::StatFs,
         Request::Ping,
         Request::Holders { path: "/h".into() },
@@ -154,6 +155,7 @@ fn metadata_requests_route_by_their_path() {
             | Request::MoveEnd { .. }
             | Request::ChunkExtent { .. }
             | Request::InstallMany { .. }
+            | Request::Unregister { .. }
             | Request::Drain { .. }
             | Request::StatFs
             | Request::Ping => None,
@@ -185,6 +187,24 @@ fn payload_codecs_round_trip_and_reject_garbage() {
     for cut in 0..buf.len() {
         assert!(decode_records(&buf[..cut], 2).is_err());
     }
+    let writers = vec![(b"/x".to_vec(), 7u64), (b"/\xff/y".to_vec(), u64::MAX)];
+    let buf = encode_unregisters(&writers);
+    let pinned = [[7, 0, 0, 0, 0, 0, 0, 0, 2, 0].as_slice(), b"/x", &[0xff; 8], &[4, 0], b"/\xff/y"].concat();
+    assert_eq!(buf, pinned, "inode number, then path, each");
+    assert_eq!(decode_unregisters(&buf, 2).unwrap(), writers);
+    assert!(decode_unregisters(&buf, 3).is_err());
+    assert!(decode_unregisters(&buf, 1).is_err(), "bytes left over");
+    for cut in 0..buf.len() {
+        assert!(decode_unregisters(&buf[..cut], 2).is_err());
+    }
+    let empty_path = [7u8, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    assert!(decode_unregisters(&empty_path, 1).is_err(), "an empty path");
+}
+
+#[test]
+fn the_longest_unregister_entry_fits_its_bound() {
+    let path = [b"/".as_slice(), &vec![b'x'; crate::path::MAX_PATH - 1]].concat();
+    assert_eq!(encode_unregisters(&[(path, 1)]).len(), MAX_UNREGISTER_LEN);
 }
 
 #[test]
@@ -301,6 +321,7 @@ mod golden {
             (Request::Install { path: "/in".into(), attr: ATTR }, 15, format!("{ATTR_HEX}03002f696e")),
             (Request::MoveTree { from: "/a".into(), to: "/b/c".into() }, 16, s("02002f6104002f622f63")),
             (Request::InstallMany { count: 12 }, 17, s("0c000000")),
+            (Request::Unregister { count: 0x0102 }, 32, s("02010000")),
             (Request::StatFs, 18, s("")),
             (Request::Ping, 30, s("")),
             (Request::Holders { path: "/h".into() }, 31, s("02002f68")),
@@ -329,8 +350,8 @@ mod golden {
         // undo of a create made at once with its parent's count; 21, a tree's longest path, now
         // the reply to a move's fence.
         let retired = [11, 19, 21];
-        assert_eq!(seen, (1..=31).filter(|op| !retired.contains(op)).collect(), "every opcode is pinned");
-        for unknown in [0u16, 11, 19, 21, 32, u16::MAX] {
+        assert_eq!(seen, (1..=32).filter(|op| !retired.contains(op)).collect(), "every opcode is pinned");
+        for unknown in [0u16, 11, 19, 21, 33, u16::MAX] {
             let mut buf = Request::StatFs.encode(7, ID);
             buf[4..6].copy_from_slice(&unknown.to_le_bytes());
             assert_eq!(decode_request(&buf), Err(WireError::UnknownOpcode(unknown)));
@@ -408,6 +429,7 @@ mod golden {
             (Opcode::Touch, 27, ReplyBody::Empty),
             (Opcode::Enlist, 28, ReplyBody::Empty),
             (Opcode::Drain, 29, ReplyBody::Empty),
+            (Opcode::Unregister, 32, ReplyBody::Empty),
         ];
         for (opcode, number, body) in cases {
             assert_eq!(opcode as u16, number);

@@ -1,0 +1,253 @@
+//! Writers that closed without having written, released at their files' owners in batches.
+//!
+//! The open that creates a file for writing counts its descriptor among the file's writers
+//! (`Attr::writers`) in the same request, so a create that goes on to write needs no
+//! registration of its own before its first write. A descriptor so counted that closes without
+//! having written has nothing to publish: its release is queued here, and `RELEASE_DELAY`
+//! after the first one queued a task sends every queued release to its file's owner, one
+//! `Unregister` request per owner (a create-only workload costs its owners one extra request
+//! per delay and creating rank, not one per file). Until then the file counts one writer too
+//! many, which only widens what a cut or a removal of it asks (every rank instead of the
+//! owners of its chunks); this rank's own cuts and removals discount the releases it has not
+//! had answered yet ([`Unregisters::pending`]).
+//!
+//! A rank's stop sends what is queued at once and waits for the answers while every rank still
+//! serves ([`Unregisters::settled`]). A release whose file is gone is dropped: a removed file
+//! has no writers left to count.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use async_executor::LocalExecutor;
+
+use super::node::Node;
+use super::wire::{self, Request};
+use crate::error::Result;
+use crate::ids::Rank;
+use crate::metadata::Published;
+use crate::ucx::SendBuf;
+
+/// How long after the first release is queued the queue is sent.
+const RELEASE_DELAY: Duration = Duration::from_millis(1);
+
+/// A writer to release: the path its file had when it was opened, and the file's inode number.
+type Entry = (Vec<u8>, u64);
+
+/// This rank's releases of writers that never wrote, queued or under way.
+#[derive(Default)]
+pub struct Unregisters {
+    queued: RefCell<Vec<Entry>>,
+    /// Releases not yet answered, by inode number: queued or under way.
+    pending: RefCell<foldhash::HashMap<u64, u32>>,
+    /// When the queue is to be sent; `None` while it is empty.
+    due: Cell<Option<Instant>>,
+    /// Rounds under way.
+    sending: Cell<usize>,
+    /// A stop waits: the queue goes at once, whatever its time.
+    flushing: Cell<bool>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl Unregisters {
+    /// Queues the release of a writer of the file `ino`, opened as `path`.
+    pub fn queue(&self, path: Vec<u8>, ino: u64) {
+        *self.pending.borrow_mut().entry(ino).or_default() += 1;
+        self.queued.borrow_mut().push((path, ino));
+        if self.due.get().is_none() {
+            self.due.set(Some(Instant::now() + RELEASE_DELAY));
+        }
+    }
+
+    /// How many of the file `ino`'s writers this rank has released and not had answered yet:
+    /// writers that certainly wrote nothing.
+    pub fn pending(&self, ino: u64) -> u32 {
+        self.pending.borrow().get(&ino).copied().unwrap_or(0)
+    }
+
+    /// How long until the queue is due (zero if it is), while anything is queued: the loop
+    /// must not sleep past it.
+    pub fn until_due(&self) -> Option<Duration> {
+        self.due.get().map(|due| due.saturating_duration_since(Instant::now()))
+    }
+
+    /// The queue, if it is due; then counted as a round under way.
+    fn take_due(&self) -> Option<Vec<Entry>> {
+        let due = self.due.get()?;
+        if !self.flushing.get() && Instant::now() < due {
+            return None;
+        }
+        self.due.set(None);
+        self.sending.set(self.sending.get() + 1);
+        Some(std::mem::take(&mut *self.queued.borrow_mut()))
+    }
+
+    /// A round ended: its releases are no longer pending.
+    fn finished(&self, inos: &[u64]) {
+        let mut pending = self.pending.borrow_mut();
+        for ino in inos {
+            if let Some(n) = pending.get_mut(ino) {
+                *n -= 1;
+                if *n == 0 {
+                    pending.remove(ino);
+                }
+            }
+        }
+        drop(pending);
+        self.sending.set(self.sending.get() - 1);
+        if self.is_settled() {
+            for waker in self.waiters.borrow_mut().drain(..) {
+                waker.wake();
+            }
+        }
+    }
+
+    fn is_settled(&self) -> bool {
+        self.queued.borrow().is_empty() && self.sending.get() == 0
+    }
+
+    /// Sends the queue at once from now on, and resolves when every release is answered.
+    pub fn settled(&self) -> Settled<'_> {
+        self.flushing.set(true);
+        Settled { unregisters: self }
+    }
+}
+
+/// The future of [`Unregisters::settled`].
+pub struct Settled<'a> {
+    unregisters: &'a Unregisters,
+}
+
+impl Future for Settled<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.unregisters.is_settled() {
+            return Poll::Ready(());
+        }
+        self.unregisters.waiters.borrow_mut().push(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Starts a task that sends the queued releases, if they are due; true if it started one.
+pub fn spawn_sender(node: &Rc<Node>, executor: &LocalExecutor<'static>) -> bool {
+    let Some(round) = node.unregisters.take_due() else { return false };
+    let node = node.clone();
+    executor
+        .spawn(async move {
+            let inos: Vec<u64> = round.iter().map(|&(_, ino)| ino).collect();
+            if let Err(e) = send(&node, round).await {
+                tracing::debug!(error = %e, "writers not released; their files count them until the job ends");
+            }
+            node.unregisters.finished(&inos);
+        })
+        .detach();
+    true
+}
+
+/// Releases `entries` at their owners: those owned here at once, the others in one request per
+/// owner (or a few, of `wire::MAX_UNREGISTERED` each), again where a file was renamed.
+pub async fn send(node: &Node, mut entries: Vec<Entry>) -> Result<()> {
+    let mut failed = Ok(());
+    while !entries.is_empty() {
+        let mut by_owner: BTreeMap<Rank, Vec<Entry>> = BTreeMap::new();
+        for entry in entries {
+            by_owner.entry(node.ring.meta_owner(&entry.0)).or_default().push(entry);
+        }
+        entries = release_here(node, by_owner.remove(&node.rank).unwrap_or_default());
+        let sends = by_owner.into_iter().map(|(owner, batch)| async move {
+            for part in batch.chunks(wire::MAX_UNREGISTERED as usize) {
+                let request = Request::Unregister { count: part.len() as u32 };
+                let payload = SendBuf::Owned(wire::encode_unregisters(part));
+                // SAFETY: the payload is owned by the send; no reply payload is accepted.
+                unsafe { node.transport.call(owner, &request, payload, None) }.await?;
+            }
+            Ok(())
+        });
+        for result in crate::join::join_all(sends.collect()).await {
+            failed = failed.and(result);
+        }
+    }
+    failed
+}
+
+/// Releases the writers of `entries` whose records are here; returns those whose files were
+/// renamed away, at their paths now.
+pub fn release_here(node: &Node, entries: Vec<Entry>) -> Vec<Entry> {
+    let mut moved = Vec::new();
+    for (path, ino) in entries {
+        match node.meta.borrow_mut().unregister(&path, ino) {
+            Ok(Published::Moved(to)) => moved.push((to, ino)),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(path = %crate::path::show(&path), ino, error = %e, "writer not released"),
+        }
+    }
+    moved
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Flag(std::sync::atomic::AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn woken(flag: &Flag) -> bool {
+        flag.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn poll_settled(unregisters: &Unregisters, flag: &Arc<Flag>) -> bool {
+        let waker = Waker::from(flag.clone());
+        let mut settled = std::pin::pin!(unregisters.settled());
+        settled.as_mut().poll(&mut Context::from_waker(&waker)).is_ready()
+    }
+
+    #[test]
+    fn releases_go_after_the_delay_and_stay_pending_until_answered() {
+        let u = Unregisters::default();
+        assert_eq!(u.until_due(), None);
+        u.queue(b"/a".to_vec(), 7);
+        u.queue(b"/b".to_vec(), 7);
+        u.queue(b"/c".to_vec(), 8);
+        assert_eq!((u.pending(7), u.pending(8), u.pending(9)), (2, 1, 0));
+        assert!(u.until_due().is_some_and(|d| d <= RELEASE_DELAY));
+        assert_eq!(u.take_due(), None, "sent before the delay");
+        std::thread::sleep(RELEASE_DELAY);
+        let round = u.take_due().expect("due after the delay");
+        assert_eq!(round.len(), 3);
+        assert_eq!(u.until_due(), None);
+        assert_eq!(u.pending(7), 2, "under way is still pending");
+        u.finished(&[7, 7, 8]);
+        assert_eq!((u.pending(7), u.pending(8)), (0, 0));
+    }
+
+    #[test]
+    fn settled_sends_at_once_and_waits_for_every_round() {
+        let u = Unregisters::default();
+        let flag = Arc::new(Flag(false.into()));
+        assert!(poll_settled(&u, &flag), "nothing queued");
+        u.queue(b"/a".to_vec(), 1);
+        assert!(!poll_settled(&u, &flag), "queued");
+        let round = u.take_due().expect("a stop sends without waiting for the delay");
+        assert_eq!(round, vec![(b"/a".to_vec(), 1)]);
+        u.queue(b"/b".to_vec(), 2);
+        let _second = u.take_due().expect("a second round");
+        u.finished(&[1]);
+        assert!(!woken(&flag), "woken with a round still under way");
+        u.finished(&[2]);
+        assert!(woken(&flag), "the waiter is woken");
+        assert!(poll_settled(&u, &flag));
+    }
+}
