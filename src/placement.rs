@@ -66,8 +66,15 @@ impl Ring {
     }
 
     /// The rank storing chunk `chunk` of file `ino`. Independent of the file's path, so that a
-    /// rename does not move data.
+    /// rename does not move data. The first chunk lives with the rank that made the file's
+    /// record (its metadata owner until a rename), so that a small file's record and data are
+    /// on one rank; the others are placed by hash.
     pub fn chunk_owner(&self, ino: InodeId, chunk: ChunkIndex) -> Rank {
+        if chunk.0 == 0 {
+            if let Some(creator) = ino.creator().filter(|r| r.0 < self.nranks) {
+                return creator;
+            }
+        }
         let mut key = [0u8; 16];
         key[..8].copy_from_slice(&ino.0.to_le_bytes());
         key[8..].copy_from_slice(&chunk.0.to_le_bytes());
@@ -194,6 +201,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_files_first_chunk_lives_with_the_rank_that_made_it() {
+        let ring = Ring::new(16);
+        for creator in [0, 7, 15] {
+            for n in [1u64, 2, (1 << 40) - 1] {
+                let ino = InodeId::made_by(Rank(creator), n);
+                assert_eq!(ino.creator(), Some(Rank(creator)));
+                assert_eq!(ring.chunk_owner(ino, ChunkIndex(0)), Rank(creator), "{ino}");
+            }
+        }
+        // The other chunks of one creator's files still spread over every rank.
+        let mut seen = std::collections::BTreeSet::new();
+        for n in 1..=200 {
+            seen.insert(ring.chunk_owner(InodeId::made_by(Rank(3), n), ChunkIndex(1)));
+        }
+        assert_eq!(seen.len(), 16);
+        // A number no rank of this ring made (the rank field 0, or beyond the ring) is hashed.
+        assert_eq!(InodeId(5).creator(), None);
+        let foreign = InodeId::made_by(Rank(40), 1);
+        assert!(ring.chunk_owner(foreign, ChunkIndex(0)).0 < 16);
     }
 
     #[test]

@@ -192,6 +192,10 @@ pub async fn fstat(client: Rc<Client>, fd: i32) -> Result<FileStat> {
 pub async fn unlink(client: Rc<Client>, path: Vec<u8>) -> Result<()> {
     let node = &client.node;
     let attr = attr_of(remove_entry(node, &path, Request::Unlink { path: path.clone() }).await?)?;
+    if node.unlink_removes_data(&attr, node.ring.meta_owner(&path)) {
+        node.peers.forget(InodeId(attr.ino));
+        return Ok(());
+    }
     let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
     remove_chunks(node, &attr, size).await
 }

@@ -61,9 +61,6 @@ pub struct DirEntry {
     pub name: Vec<u8>,
 }
 
-/// Bits of the inode number below the creating rank's field.
-const INO_RANK_SHIFT: u32 = 40;
-
 /// One record: attributes, and whether a rename or an rmdir holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -182,7 +179,7 @@ impl MetaTable {
     }
 
     fn allocate_ino(&mut self) -> u64 {
-        let ino = ((self.rank.0 as u64 + 1) << INO_RANK_SHIFT) | self.next_ino;
+        let ino = crate::ids::InodeId::made_by(self.rank, self.next_ino).0;
         self.next_ino += 1;
         ino
     }

@@ -10,7 +10,7 @@ fn create_open_exclusive_and_missing() {
     let a = t.open(b"/f", CREATE, 0o644, 1, 1).unwrap();
     assert!(a.created);
     assert_eq!(a.attr.mode, libc::S_IFREG | 0o644);
-    assert_eq!(a.attr.ino >> INO_RANK_SHIFT, 3);
+    assert_eq!(crate::ids::InodeId(a.attr.ino).creator(), Some(Rank(2)));
     assert!(matches!(t.open(b"/f", CREATE | libc::O_EXCL, 0o644, 1, 1), Err(Error::Exists)));
     let again = t.open(b"/f", CREATE, 0o644, 1, 1).unwrap();
     assert_eq!((again.attr.ino, again.created), (a.attr.ino, false));

@@ -113,6 +113,15 @@ impl Node {
         owners
     }
 
+    /// Whether the rank `owner`, serving the unlink of the file `attr`, removes its data itself:
+    /// the file has no writers (so its data lies below its size) and all of it is in chunks
+    /// `owner` holds, as a small file's single chunk is (see `Ring::chunk_owner`). The caller
+    /// of the unlink then has nothing left to remove.
+    pub fn unlink_removes_data(&self, attr: &Attr, owner: Rank) -> bool {
+        let owners = self.chunk_owners(attr.ino, attr.size);
+        attr.writers == 0 && attr.mode & libc::S_IFMT == libc::S_IFREG && !owners.is_empty() && owners.iter().all(|&r| r == owner)
+    }
+
     /// A metadata request must name a normalised path owned by this rank.
     pub fn check_meta_path(&self, path: &[u8]) -> Result<()> {
         crate::path::check_normal(path)?;

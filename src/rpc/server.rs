@@ -245,6 +245,14 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
         node.check_meta_path(path)?;
     }
     match request {
+        Request::Unlink { path } => {
+            // The table borrow ends with the statement: the removal below awaits.
+            let attr = node.meta.borrow_mut().unlink(&path)?;
+            if node.unlink_removes_data(&attr, node.rank) {
+                remove_chunks_here(node, attr.ino).await?;
+            }
+            Ok(ReplyBody::Attr(attr))
+        }
         Request::Publish { path, ino, size, cuts, release } => publish(node, path, ino, size, cuts, release).await,
         Request::Register { path, ino } => {
             // The table borrow ends with the statement: the forward may be served here again.
@@ -309,13 +317,7 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             store.truncate(InodeId(ino), len)?;
             Ok(ReplyBody::Empty)
         }
-        Request::RemoveChunks { ino } => {
-            node.peers.forget(InodeId(ino));
-            let store = node.store()?;
-            store.unpinned(InodeId(ino)).await;
-            store.remove(InodeId(ino))?;
-            Ok(ReplyBody::Empty)
-        }
+        Request::RemoveChunks { ino } => remove_chunks_here(node, ino).await.map(|()| ReplyBody::Empty),
         Request::Fsync { ino } => {
             node.store()?.fsync(InodeId(ino)).await?;
             Ok(ReplyBody::Empty)
@@ -328,6 +330,15 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
         | Request::Unregister { .. } => Err(Error::Internal("request needs a payload path")),
         record => serve_record(node, record),
     }
+}
+
+/// Removes this rank's data of the unlinked file `ino` once no mapping pins it, and closes the
+/// cached descriptors of its same-node chunk files.
+async fn remove_chunks_here(node: &Node, ino: u64) -> Result<()> {
+    node.peers.forget(InodeId(ino));
+    let store = node.store()?;
+    store.unpinned(InodeId(ino)).await;
+    Ok(store.remove(InodeId(ino))?)
 }
 
 /// Cuts that may land while a cut writer's extent is being measured, before it gives up.
@@ -375,7 +386,6 @@ fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
     let mut meta = node.meta.borrow_mut();
     match request {
         Request::Stat { path } => Ok(ReplyBody::Attr(meta.stat(&path)?.attr)),
-        Request::Unlink { path } => Ok(ReplyBody::Attr(meta.unlink(&path)?)),
         Request::Touch { path } => meta.touch(&path).map(|()| ReplyBody::Empty),
         Request::Enlist { rank, path } => meta.enlist(&path, rank).map(|()| ReplyBody::Empty),
         Request::Take { tree, path, to } => {
