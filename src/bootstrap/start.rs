@@ -109,8 +109,8 @@ impl<S: RankState> Running<S> {
                 tracing::warn!(path = %path.display(), error = %e, "could not remove the contact file");
             }
         }
-        // While every rank still serves: the last writer releases of this rank's creates.
-        self.progress.settle_unregisters();
+        // While every rank still serves: the requests this rank deferred.
+        self.progress.settle_deferred();
         if let Some((lost, probe)) = self.lost.clone() {
             if let Some(rank) = self.wait_for_all(&lost, probe) {
                 return self.stop_without(rank);

@@ -17,6 +17,7 @@ pub mod fence;
 pub mod keys;
 mod node;
 mod server;
+mod settle;
 mod stamps;
 mod transport;
 mod unregisters;

@@ -11,10 +11,12 @@
 //! change by the delay and a round trip (see `docs/semantics.md`).
 //!
 //! Only times are at stake: a stamp that finds its directory gone is dropped (logged at debug
-//! level), and the stamps still pending when the job stops are dropped with it.
+//! level). A rank's stop sends what is pending at once and waits for the answers, while every
+//! rank still serves ([`Stamps::settled`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
+use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,7 @@ use async_executor::LocalExecutor;
 
 use super::node::Node;
 use super::server::run_on;
+use super::settle::Settle;
 use super::wire::Request;
 use crate::path::{show, split_parent};
 
@@ -36,6 +39,7 @@ pub struct Stamps {
     due: Cell<Option<Instant>>,
     /// A task is sending a round of stamps; the next waits for it.
     sending: Cell<bool>,
+    settle: Settle,
 }
 
 impl Stamps {
@@ -51,7 +55,7 @@ impl Stamps {
 
     /// The round of stamps to send now, if one is due and no round is under way.
     fn take_due(&self) -> Option<Vec<Vec<u8>>> {
-        if self.sending.get() || !self.due.get().is_some_and(|due| Instant::now() >= due) {
+        if self.sending.get() || !self.due.get().is_some_and(|due| self.settle.flushing() || Instant::now() >= due) {
             return None;
         }
         self.due.set(None);
@@ -63,6 +67,17 @@ impl Stamps {
     /// not sleep past it.
     pub fn until_due(&self) -> Option<Duration> {
         self.due.get().map(|due| due.saturating_duration_since(Instant::now()))
+    }
+
+    /// A round was sent and answered.
+    fn finished(&self) {
+        self.sending.set(false);
+        self.settle.wake();
+    }
+
+    /// Sends what is pending at once from now on, and resolves when every stamp is answered.
+    pub fn settled(&self) -> impl Future<Output = ()> + '_ {
+        self.settle.until(|| self.due.get().is_none() && !self.sending.get())
     }
 }
 
@@ -94,7 +109,7 @@ async fn send(node: &Node, round: Vec<Vec<u8>>) {
         }
     });
     crate::join::join_window(touches.collect(), super::server::FAN_OUT).await;
-    node.stamps.sending.set(false);
+    node.stamps.finished();
 }
 
 #[cfg(test)]
@@ -118,6 +133,25 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_sends_at_once_and_waits_for_the_round() {
+        use std::sync::Arc;
+        use std::task::{Context, Wake, Waker};
+        struct Noop;
+        impl Wake for Noop {
+            fn wake(self: Arc<Self>) {}
+        }
+        let waker = Waker::from(Arc::new(Noop));
+        let stamps = Stamps::default();
+        stamps.note(b"/a");
+        let mut settled = std::pin::pin!(stamps.settled());
+        assert!(settled.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        assert_eq!(stamps.take_due(), Some(vec![b"/a".to_vec()]), "due at once, before the delay");
+        assert!(settled.as_mut().poll(&mut Context::from_waker(&waker)).is_pending(), "under way");
+        stamps.finished();
+        assert!(settled.as_mut().poll(&mut Context::from_waker(&waker)).is_ready());
+    }
+
+    #[test]
     fn one_round_at_a_time() {
         let stamps = Stamps::default();
         stamps.note(b"/a");
@@ -126,7 +160,7 @@ mod tests {
         stamps.note(b"/a");
         std::thread::sleep(STAMP_DELAY);
         assert_eq!(stamps.take_due(), None, "a second round while the first is under way");
-        stamps.sending.set(false);
+        stamps.finished();
         assert_eq!(stamps.take_due(), Some(vec![b"/a".to_vec()]));
     }
 }

@@ -95,6 +95,8 @@ pub struct Transport {
     attached: bool,
     /// Endpoints watch their peers, failing calls to a vanished rank with EIO.
     detect_failures: bool,
+    /// Shut down: no endpoint is made any more.
+    closed: Cell<bool>,
     /// Counts the calls; a call's request id is this count under a keyed hash.
     calls: Cell<u64>,
     /// The secret key of those ids (SipHash, keyed from the kernel's randomness): only the rank
@@ -171,6 +173,7 @@ impl Transport {
             rndv_threshold,
             credential,
             attached: rank.0 == wire::EXTERNAL_SOURCE,
+            closed: Cell::new(false),
             detect_failures,
             calls: Cell::new(0),
             id_key: RandomState::new(),
@@ -287,6 +290,11 @@ impl Transport {
         let slot = endpoints.get_mut(to.0 as usize).ok_or(Error::Internal("rank out of range"))?;
         if self.is_dead(to) {
             return Err(Error::PeerLost(to));
+        }
+        if self.closed.get() {
+            // Nothing connects anew after the shutdown: a peer would answer a process that is
+            // about to exit (see `shutdown`).
+            return Err(Error::ProgressStopped);
         }
         if let Some(ep) = slot {
             return if ep.failed() { Err(Error::PeerLost(to)) } else { Ok(ep.clone()) };
@@ -448,8 +456,10 @@ impl Transport {
         self.close_all(false).await;
     }
 
-    /// Closes every endpoint, all at once (with `now`, without a word with the peers).
+    /// Closes every endpoint, all at once (with `now`, without a word with the peers); none is
+    /// made after this.
     async fn close_all(&self, now: bool) {
+        self.closed.set(true);
         let endpoints: Vec<Rc<Endpoint>> = self.endpoints.borrow_mut().iter_mut().filter_map(Option::take).collect();
         let closing = endpoints.into_iter().filter_map(|ep| Rc::try_unwrap(ep).ok()).map(|ep| {
             if now {

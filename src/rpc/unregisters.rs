@@ -18,14 +18,13 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use async_executor::LocalExecutor;
 
 use super::node::Node;
+use super::settle::Settle;
 use super::wire::{self, Request};
 use crate::error::Result;
 use crate::ids::Rank;
@@ -48,9 +47,7 @@ pub struct Unregisters {
     due: Cell<Option<Instant>>,
     /// Rounds under way.
     sending: Cell<usize>,
-    /// A stop waits: the queue goes at once, whatever its time.
-    flushing: Cell<bool>,
-    waiters: RefCell<Vec<Waker>>,
+    settle: Settle,
 }
 
 impl Unregisters {
@@ -78,7 +75,7 @@ impl Unregisters {
     /// The queue, if it is due; then counted as a round under way.
     fn take_due(&self) -> Option<Vec<Entry>> {
         let due = self.due.get()?;
-        if !self.flushing.get() && Instant::now() < due {
+        if !self.settle.flushing() && Instant::now() < due {
             return None;
         }
         self.due.set(None);
@@ -99,11 +96,7 @@ impl Unregisters {
         }
         drop(pending);
         self.sending.set(self.sending.get() - 1);
-        if self.is_settled() {
-            for waker in self.waiters.borrow_mut().drain(..) {
-                waker.wake();
-            }
-        }
+        self.settle.wake();
     }
 
     fn is_settled(&self) -> bool {
@@ -111,26 +104,8 @@ impl Unregisters {
     }
 
     /// Sends the queue at once from now on, and resolves when every release is answered.
-    pub fn settled(&self) -> Settled<'_> {
-        self.flushing.set(true);
-        Settled { unregisters: self }
-    }
-}
-
-/// The future of [`Unregisters::settled`].
-pub struct Settled<'a> {
-    unregisters: &'a Unregisters,
-}
-
-impl Future for Settled<'_> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.unregisters.is_settled() {
-            return Poll::Ready(());
-        }
-        self.unregisters.waiters.borrow_mut().push(cx.waker().clone());
-        Poll::Pending
+    pub fn settled(&self) -> impl Future<Output = ()> + '_ {
+        self.settle.until(|| self.is_settled())
     }
 }
 
@@ -194,7 +169,7 @@ pub fn release_here(node: &Node, entries: Vec<Entry>) -> Vec<Entry> {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::task::Wake;
+    use std::task::{Context, Wake, Waker};
 
     struct Flag(std::sync::atomic::AtomicBool);
 
@@ -245,7 +220,8 @@ mod tests {
         u.queue(b"/b".to_vec(), 2);
         let _second = u.take_due().expect("a second round");
         u.finished(&[1]);
-        assert!(!woken(&flag), "woken with a round still under way");
+        assert!(!poll_settled(&u, &flag), "a round still under way");
+        flag.0.store(false, std::sync::atomic::Ordering::SeqCst);
         u.finished(&[2]);
         assert!(woken(&flag), "the waiter is woken");
         assert!(poll_settled(&u, &flag));

@@ -121,12 +121,15 @@ impl<S: RankState> ProgressThread<S> {
         }
     }
 
-    /// Waits until every writer this rank's creates counted and that closed without writing is
-    /// released at its file's owner (see `rpc::unregisters`); the other ranks must still serve.
-    pub fn settle_unregisters(&self) {
+    /// Sends what this rank deferred (directory stamps, releases of writers that wrote
+    /// nothing; see `rpc::stamps` and `rpc::unregisters`) and waits for the answers; the other
+    /// ranks must still serve.
+    pub fn settle_deferred(&self) {
         self.run(|state| {
             let node = state.node().clone();
-            Box::pin(async move { node.unregisters.settled().await })
+            Box::pin(async move {
+                futures_lite::future::zip(node.stamps.settled(), node.unregisters.settled()).await;
+            })
         });
     }
 
