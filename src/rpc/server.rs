@@ -113,13 +113,16 @@ pub fn list(node: &Node, path: &[u8], after: &[u8], max: u32) -> Result<Vec<wire
     Ok(node.meta.borrow().list(path, after, max as usize))
 }
 
-/// The bytes of a request's payload, at most `max_len` of them.
-async fn payload_bytes(payload: Payload, max_len: usize) -> Result<Vec<u8>> {
+/// The payload of a request that carries `count` entries of at most `entry_len` bytes each, and
+/// at most `max` entries: refused before anything is allocated when it is longer than that
+/// allows (the sender's length is not trusted; dropping the payload releases it unreceived).
+async fn batch_bytes(payload: Payload, count: u32, max: u32, entry_len: usize) -> Result<Vec<u8>> {
+    if count > max {
+        return Err(Error::InvalidArgument("more entries than one message may carry"));
+    }
     Ok(match payload {
         Payload::Bytes(bytes) => bytes,
-        // Refused before anything is allocated: the sender's length is not trusted. (Dropping
-        // the payload releases it unreceived.)
-        Payload::Rndv(rndv) if rndv.len() > max_len => {
+        Payload::Rndv(rndv) if rndv.len() > count as usize * entry_len => {
             return Err(Error::InvalidArgument("payload longer than its count allows"));
         }
         Payload::Rndv(rndv) => {
@@ -132,15 +135,15 @@ async fn payload_bytes(payload: Payload, max_len: usize) -> Result<Vec<u8>> {
     })
 }
 
+/// Every path of a batch must be owned here.
+fn check_paths<'a, T: 'a>(node: &Node, entries: impl IntoIterator<Item = &'a (Vec<u8>, T)>) -> Result<()> {
+    entries.into_iter().try_for_each(|(path, _)| node.check_meta_path(path))
+}
+
 async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<ReplyBody> {
-    if count > wire::MAX_MOVED_RECORDS {
-        return Err(Error::InvalidArgument("more moved records than one message may carry"));
-    }
-    let bytes = payload_bytes(payload, count as usize * wire::MAX_RECORD_LEN).await?;
+    let bytes = batch_bytes(payload, count, wire::MAX_MOVED_RECORDS, wire::MAX_RECORD_LEN).await?;
     let records = wire::decode_records(&bytes, count)?;
-    for (path, _) in &records {
-        node.check_meta_path(path)?;
-    }
+    check_paths(node, &records)?;
     install_records(node, records);
     Ok(ReplyBody::Count(count as u64))
 }
@@ -148,14 +151,9 @@ async fn install_many(node: &Node, count: u32, payload: Payload) -> Result<Reply
 /// Releases writers that never wrote (see `rpc::unregisters`), owned here or forwarded to where
 /// their files were renamed. A file removed since is skipped: it has no writers to release.
 async fn unregister_many(node: &Node, count: u32, payload: Payload) -> Result<ReplyBody> {
-    if count > wire::MAX_UNREGISTERED {
-        return Err(Error::InvalidArgument("more writers than one message may release"));
-    }
-    let bytes = payload_bytes(payload, count as usize * wire::MAX_UNREGISTER_LEN).await?;
+    let bytes = batch_bytes(payload, count, wire::MAX_UNREGISTERED, wire::MAX_UNREGISTER_LEN).await?;
     let entries = wire::decode_unregisters(&bytes, count)?;
-    for (path, _) in &entries {
-        node.check_meta_path(path)?;
-    }
+    check_paths(node, &entries)?;
     let moved = super::unregisters::release_here(node, entries);
     super::unregisters::send(node, moved).await?;
     Ok(ReplyBody::Empty)
