@@ -118,8 +118,11 @@ impl Node {
     /// `owner` holds, as a small file's single chunk is (see `Ring::chunk_owner`). The caller
     /// of the unlink then has nothing left to remove.
     pub fn unlink_removes_data(&self, attr: &Attr, owner: Rank) -> bool {
+        if attr.writers != 0 || attr.mode & libc::S_IFMT != libc::S_IFREG {
+            return false;
+        }
         let owners = self.chunk_owners(attr.ino, attr.size);
-        attr.writers == 0 && attr.mode & libc::S_IFMT == libc::S_IFREG && !owners.is_empty() && owners.iter().all(|&r| r == owner)
+        !owners.is_empty() && owners.iter().all(|&r| r == owner)
     }
 
     /// A metadata request must name a normalised path owned by this rank.
