@@ -8,7 +8,12 @@ use std::task::{Context, Poll};
 type Slot<F> = (Pin<Box<F>>, Option<<F as Future>::Output>);
 
 /// Polls every future until all have finished; results in input order.
-pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+pub async fn join_all<F: Future>(mut futures: Vec<F>) -> Vec<F::Output> {
+    if futures.len() == 1 {
+        // Most calls have one piece: awaited in place, with no slot to allocate.
+        let only = futures.pop().expect("one future");
+        return vec![only.await];
+    }
     let mut slots: Vec<Slot<F>> = futures.into_iter().map(|f| (Box::pin(f), None)).collect();
     std::future::poll_fn(move |cx: &mut Context<'_>| {
         let mut pending = false;

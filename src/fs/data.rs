@@ -172,11 +172,11 @@ async fn current_size(client: &Client, fd: i32, want_end: u64) -> Result<u64> {
     let (path, ino, size, dirty_end) = {
         let files = client.files.borrow();
         let f = files.get(fd)?;
+        if want_end <= f.size {
+            return Ok(f.size);
+        }
         (f.path.clone(), f.attr.ino, f.size, f.dirty_end)
     };
-    if want_end <= size {
-        return Ok(size);
-    }
     let fresh = match stub::stat(&client.node, &path).await {
         Ok(attr) => attr,
         Err(e) if e.errno() == libc::ENOENT => return Ok(size),
