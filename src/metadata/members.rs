@@ -12,7 +12,9 @@
 //! one question. After a directory rename, whose entries moved to new owners, every rank counts
 //! as a holder of every moved directory.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashSet};
 
 use crate::error::{Error, Result};
 

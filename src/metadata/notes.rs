@@ -7,7 +7,7 @@
 //! that renames cost no memory without end. A descriptor whose note has gone gets `ENOENT`
 //! (never another file's data).
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::num::NonZeroUsize;
 
 use lru::LruCache;

@@ -2,7 +2,6 @@
 //! metadata records and chunks it serves, and its same-node peers' chunk files.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
@@ -38,7 +37,7 @@ pub struct Node {
     /// Chunk files of same-node ranks, reached directly.
     pub peers: PeerFiles,
     /// The record tables of same-node ranks, mapped on first use (`None`: not readable).
-    peer_records: RefCell<HashMap<Rank, Option<MirrorView>>>,
+    peer_records: RefCell<foldhash::HashMap<Rank, Option<MirrorView>>>,
     /// This rank's gate for path operations, and the directory renames fencing it.
     pub fences: Fences,
     /// Set by a job to end the progress loop.

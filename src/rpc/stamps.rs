@@ -15,7 +15,6 @@
 //! rank still serves ([`Stamps::settled`]).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -34,7 +33,7 @@ const STAMP_DELAY: Duration = Duration::from_millis(1);
 /// The directories this rank has changed entries of, not yet stamped at their owners.
 #[derive(Default)]
 pub struct Stamps {
-    pending: RefCell<HashSet<Vec<u8>>>,
+    pending: RefCell<foldhash::HashSet<Vec<u8>>>,
     /// When the pending stamps are to be sent; `None` while none is pending.
     due: Cell<Option<Instant>>,
     /// A task is sending a round of stamps; the next waits for it.

@@ -40,7 +40,7 @@ pub struct PeerFiles {
     dirs: RefCell<Vec<Option<PathBuf>>>,
     files: RefCell<LruCache<(Rank, InodeId), Cached>>,
     /// The removal count of each peer (`None`: it cannot be mapped; every access checks).
-    removals: RefCell<std::collections::HashMap<Rank, Option<Removals>>>,
+    removals: RefCell<foldhash::HashMap<Rank, Option<Removals>>>,
     opened: std::cell::Cell<u64>,
 }
 
