@@ -1,8 +1,9 @@
 /*
  * A separate MPI job attached to a running BenchFS (examples/serve_tree.rs)
  * through its contact file: bad contact files fail cleanly, then every file
- * the serving job wrote reads back byte for byte, and a file written by the
- * attached job reads back too.
+ * the serving job wrote reads back byte for byte, a file written by the
+ * attached job reads back too, and a create right before the detach has
+ * stamped its directory's times by the time the detach returns.
  *
  * usage: attach CONTACT_FILE SERVER_RANKS FILES_PER_DIR SCRATCH_DIR
  */
@@ -117,6 +118,37 @@ static void check_own_file(void)
     CHECK_RET(benchfs_unlink(path), 0, path);
 }
 
+/* A create in a directory that a server rank owns stamps the directory's times after the call
+ * returns; a detach right after it still leaves them stamped (benchfs_finalize sends what is
+ * pending), as a second attach sees. */
+static void check_stamp_at_detach(const char *contact)
+{
+    char path[64];
+    struct stat before, after;
+    int fd;
+    snprintf(path, sizeof path, "/tree/b/stamped.%d", g_rank);
+    CHECK_RET(benchfs_stat("/tree/b", &before), 0, "stat /tree/b before");
+    MPI_Barrier(MPI_COMM_WORLD);
+    fd = benchfs_open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
+    CHECK(fd >= 0, "create %s: errno %d", path, errno);
+    if (fd >= 0)
+        CHECK_RET(benchfs_close(fd), 0, path);
+    CHECK_RET(benchfs_finalize(), 0, "detach right after a create");
+    if (benchfs_attach(MPI_COMM_WORLD, contact) != 0) {
+        fprintf(stderr, "[attach rank %d] FAIL: attach again: errno %d (%s)\n", g_rank, errno,
+                strerror(errno));
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    }
+    CHECK_RET(benchfs_stat("/tree/b", &after), 0, "stat /tree/b after attaching again");
+    CHECK(after.st_mtim.tv_sec > before.st_mtim.tv_sec ||
+              (after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+               after.st_mtim.tv_nsec > before.st_mtim.tv_nsec),
+          "/tree/b: mtime %lld.%09ld not after %lld.%09ld: the create's stamp was lost at detach",
+          (long long)after.st_mtim.tv_sec, after.st_mtim.tv_nsec, (long long)before.st_mtim.tv_sec,
+          before.st_mtim.tv_nsec);
+    CHECK_RET(benchfs_unlink(path), 0, path);
+}
+
 int main(int argc, char **argv)
 {
     const char *contact, *scratch;
@@ -139,5 +171,6 @@ int main(int argc, char **argv)
     }
     check_tree(server_ranks, files);
     check_own_file();
+    check_stamp_at_detach(contact);
     return harness_finish(1);
 }
