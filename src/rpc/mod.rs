@@ -12,19 +12,19 @@
 
 pub mod client;
 mod credit;
+mod deferred;
 mod entries;
 pub mod fence;
 pub mod keys;
 mod node;
 mod server;
-mod settle;
 mod stamps;
 mod transport;
 mod unregisters;
 pub mod wire;
 
+pub use deferred::spawn_due as spawn_deferred;
 pub use node::{Node, Team};
 pub use server::spawn_serve;
-pub use stamps::{entry_changed, spawn_sender as spawn_stamps};
-pub use unregisters::spawn_sender as spawn_unregisters;
+pub use stamps::entry_changed;
 pub use wire::{Attr, DirEntry, EXTERNAL_SOURCE};

@@ -12,18 +12,17 @@
 //!
 //! Only times are at stake: a stamp that finds its directory gone is dropped (logged at debug
 //! level). A rank's stop sends what is pending at once and waits for the answers, while every
-//! rank still serves ([`Stamps::settled`]).
+//! rank still serves (`deferred::Deferred::settled`).
 
-use std::cell::{Cell, RefCell};
-use std::future::Future;
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use async_executor::LocalExecutor;
 
+use super::deferred::Deferred;
 use super::node::Node;
 use super::server::run_on;
-use super::settle::Settle;
 use super::wire::Request;
 use crate::path::{show, split_parent};
 
@@ -31,14 +30,16 @@ use crate::path::{show, split_parent};
 const STAMP_DELAY: Duration = Duration::from_millis(1);
 
 /// The directories this rank has changed entries of, not yet stamped at their owners.
-#[derive(Default)]
 pub struct Stamps {
     pending: RefCell<foldhash::HashSet<Vec<u8>>>,
-    /// When the pending stamps are to be sent; `None` while none is pending.
-    due: Cell<Option<Instant>>,
-    /// A task is sending a round of stamps; the next waits for it.
-    sending: Cell<bool>,
-    settle: Settle,
+    /// When they are sent; one round at a time.
+    deferred: Deferred,
+}
+
+impl Default for Stamps {
+    fn default() -> Stamps {
+        Stamps { pending: RefCell::default(), deferred: Deferred::new(STAMP_DELAY) }
+    }
 }
 
 impl Stamps {
@@ -47,36 +48,16 @@ impl Stamps {
         if !pending.contains(dir) {
             pending.insert(dir.to_vec());
         }
-        if self.due.get().is_none() {
-            self.due.set(Some(Instant::now() + STAMP_DELAY));
-        }
+        self.deferred.queued();
     }
 
-    /// The round of stamps to send now, if one is due and no round is under way.
-    fn take_due(&self) -> Option<Vec<Vec<u8>>> {
-        if self.sending.get() || !self.due.get().is_some_and(|due| self.settle.flushing() || Instant::now() >= due) {
-            return None;
-        }
-        self.due.set(None);
-        self.sending.set(true);
-        Some(self.pending.borrow_mut().drain().collect())
+    /// The round of stamps to send, if one is due at `now` and no round is under way.
+    fn take_due(&self, now: Instant) -> Option<Vec<Vec<u8>>> {
+        self.deferred.start_round(now, true).then(|| self.pending.borrow_mut().drain().collect())
     }
 
-    /// How long until stamps are due (zero if they are), while any are pending: the loop must
-    /// not sleep past it.
-    pub fn until_due(&self) -> Option<Duration> {
-        self.due.get().map(|due| due.saturating_duration_since(Instant::now()))
-    }
-
-    /// A round was sent and answered.
-    fn finished(&self) {
-        self.sending.set(false);
-        self.settle.wake();
-    }
-
-    /// Sends what is pending at once from now on, and resolves when every stamp is answered.
-    pub fn settled(&self) -> impl Future<Output = ()> + '_ {
-        self.settle.until(|| self.due.get().is_none() && !self.sending.get())
+    pub fn deferred(&self) -> &Deferred {
+        &self.deferred
     }
 }
 
@@ -91,10 +72,10 @@ pub fn entry_changed(node: &Node, path: &[u8]) {
     }
 }
 
-/// Starts a task that sends the stamps that are due (as many at once as any fan-out), if any
-/// are and no round is under way; true if it started one.
-pub fn spawn_sender(node: &Rc<Node>, executor: &LocalExecutor<'static>) -> bool {
-    let Some(round) = node.stamps.take_due() else { return false };
+/// Starts a task that sends the stamps that are due at `now` (as many at once as any fan-out),
+/// if any are and no round is under way; true if it started one.
+pub fn spawn_sender(node: &Rc<Node>, executor: &LocalExecutor<'static>, now: Instant) -> bool {
+    let Some(round) = node.stamps.take_due(now) else { return false };
     let node = node.clone();
     executor.spawn(async move { send(&node, round).await }).detach();
     true
@@ -108,7 +89,7 @@ async fn send(node: &Node, round: Vec<Vec<u8>>) {
         }
     });
     crate::join::join_window(touches.collect(), super::server::FAN_OUT).await;
-    node.stamps.finished();
+    node.stamps.deferred.round_done();
 }
 
 #[cfg(test)]
@@ -118,48 +99,29 @@ mod tests {
     #[test]
     fn changes_in_one_directory_make_one_stamp_after_the_delay() {
         let stamps = Stamps::default();
-        assert_eq!(stamps.until_due(), None);
+        assert_eq!(stamps.deferred().due(), None);
+        let before = Instant::now();
         stamps.note(b"/a");
         stamps.note(b"/b");
         stamps.note(b"/a");
-        assert!(stamps.until_due().is_some_and(|d| d <= STAMP_DELAY));
-        assert_eq!(stamps.take_due(), None, "sent before the delay");
-        std::thread::sleep(STAMP_DELAY);
-        let mut round = stamps.take_due().expect("due after the delay");
+        let due = stamps.deferred().due().expect("due once noted");
+        assert!(due >= before + STAMP_DELAY && stamps.deferred().until_due().is_some_and(|d| d <= STAMP_DELAY));
+        assert_eq!(stamps.take_due(due - Duration::from_micros(1)), None, "sent before the delay");
+        let mut round = stamps.take_due(due).expect("due after the delay");
         round.sort();
         assert_eq!(round, vec![b"/a".to_vec(), b"/b".to_vec()]);
-        assert_eq!(stamps.until_due(), None);
-    }
-
-    #[test]
-    fn a_stop_sends_at_once_and_waits_for_the_round() {
-        use std::sync::Arc;
-        use std::task::{Context, Wake, Waker};
-        struct Noop;
-        impl Wake for Noop {
-            fn wake(self: Arc<Self>) {}
-        }
-        let waker = Waker::from(Arc::new(Noop));
-        let stamps = Stamps::default();
-        stamps.note(b"/a");
-        let mut settled = std::pin::pin!(stamps.settled());
-        assert!(settled.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
-        assert_eq!(stamps.take_due(), Some(vec![b"/a".to_vec()]), "due at once, before the delay");
-        assert!(settled.as_mut().poll(&mut Context::from_waker(&waker)).is_pending(), "under way");
-        stamps.finished();
-        assert!(settled.as_mut().poll(&mut Context::from_waker(&waker)).is_ready());
+        assert_eq!(stamps.deferred().due(), None);
     }
 
     #[test]
     fn one_round_at_a_time() {
         let stamps = Stamps::default();
+        let later = Instant::now() + 2 * STAMP_DELAY;
         stamps.note(b"/a");
-        std::thread::sleep(STAMP_DELAY);
-        assert!(stamps.take_due().is_some());
+        assert!(stamps.take_due(later).is_some());
         stamps.note(b"/a");
-        std::thread::sleep(STAMP_DELAY);
-        assert_eq!(stamps.take_due(), None, "a second round while the first is under way");
-        stamps.finished();
-        assert_eq!(stamps.take_due(), Some(vec![b"/a".to_vec()]));
+        assert_eq!(stamps.take_due(later), None, "a second round while the first is under way");
+        stamps.deferred.round_done();
+        assert_eq!(stamps.take_due(later), Some(vec![b"/a".to_vec()]));
     }
 }

@@ -12,19 +12,18 @@
 //! had answered yet ([`Unregisters::pending`]).
 //!
 //! A rank's stop sends what is queued at once and waits for the answers while every rank still
-//! serves ([`Unregisters::settled`]). A release whose file is gone is dropped: a removed file
+//! serves (`deferred::Deferred::settled`). A release whose file is gone is dropped: a removed file
 //! has no writers left to count.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use async_executor::LocalExecutor;
 
+use super::deferred::Deferred;
 use super::node::Node;
-use super::settle::Settle;
 use super::wire::{self, Request};
 use crate::error::Result;
 use crate::ids::Rank;
@@ -38,16 +37,18 @@ const RELEASE_DELAY: Duration = Duration::from_millis(1);
 type Entry = (Vec<u8>, u64);
 
 /// This rank's releases of writers that never wrote, queued or under way.
-#[derive(Default)]
 pub struct Unregisters {
     queued: RefCell<Vec<Entry>>,
     /// Releases not yet answered, by inode number: queued or under way.
     pending: RefCell<foldhash::HashMap<u64, u32>>,
-    /// When the queue is to be sent; `None` while it is empty.
-    due: Cell<Option<Instant>>,
-    /// Rounds under way.
-    sending: Cell<usize>,
-    settle: Settle,
+    /// When the queue is sent; rounds may overlap.
+    deferred: Deferred,
+}
+
+impl Default for Unregisters {
+    fn default() -> Unregisters {
+        Unregisters { queued: RefCell::default(), pending: RefCell::default(), deferred: Deferred::new(RELEASE_DELAY) }
+    }
 }
 
 impl Unregisters {
@@ -55,9 +56,7 @@ impl Unregisters {
     pub fn queue(&self, path: Vec<u8>, ino: u64) {
         *self.pending.borrow_mut().entry(ino).or_default() += 1;
         self.queued.borrow_mut().push((path, ino));
-        if self.due.get().is_none() {
-            self.due.set(Some(Instant::now() + RELEASE_DELAY));
-        }
+        self.deferred.queued();
     }
 
     /// How many of the file `ino`'s writers this rank has released and not had answered yet:
@@ -66,21 +65,13 @@ impl Unregisters {
         self.pending.borrow().get(&ino).copied().unwrap_or(0)
     }
 
-    /// How long until the queue is due (zero if it is), while anything is queued: the loop
-    /// must not sleep past it.
-    pub fn until_due(&self) -> Option<Duration> {
-        self.due.get().map(|due| due.saturating_duration_since(Instant::now()))
+    pub fn deferred(&self) -> &Deferred {
+        &self.deferred
     }
 
-    /// The queue, if it is due; then counted as a round under way.
-    fn take_due(&self) -> Option<Vec<Entry>> {
-        let due = self.due.get()?;
-        if !self.settle.flushing() && Instant::now() < due {
-            return None;
-        }
-        self.due.set(None);
-        self.sending.set(self.sending.get() + 1);
-        Some(std::mem::take(&mut *self.queued.borrow_mut()))
+    /// The queue, if it is due at `now`; then counted as a round under way.
+    fn take_due(&self, now: Instant) -> Option<Vec<Entry>> {
+        self.deferred.start_round(now, false).then(|| std::mem::take(&mut *self.queued.borrow_mut()))
     }
 
     /// A round ended: its releases are no longer pending.
@@ -95,23 +86,14 @@ impl Unregisters {
             }
         }
         drop(pending);
-        self.sending.set(self.sending.get() - 1);
-        self.settle.wake();
-    }
-
-    fn is_settled(&self) -> bool {
-        self.queued.borrow().is_empty() && self.sending.get() == 0
-    }
-
-    /// Sends the queue at once from now on, and resolves when every release is answered.
-    pub fn settled(&self) -> impl Future<Output = ()> + '_ {
-        self.settle.until(|| self.is_settled())
+        self.deferred.round_done();
     }
 }
 
-/// Starts a task that sends the queued releases, if they are due; true if it started one.
-pub fn spawn_sender(node: &Rc<Node>, executor: &LocalExecutor<'static>) -> bool {
-    let Some(round) = node.unregisters.take_due() else { return false };
+/// Starts a task that sends the queued releases, if they are due at `now`; true if it started
+/// one.
+pub fn spawn_sender(node: &Rc<Node>, executor: &LocalExecutor<'static>, now: Instant) -> bool {
+    let Some(round) = node.unregisters.take_due(now) else { return false };
     let node = node.clone();
     executor
         .spawn(async move {
@@ -168,62 +150,37 @@ pub fn release_here(node: &Node, entries: Vec<Entry>) -> Vec<Entry> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::task::{Context, Wake, Waker};
-
-    struct Flag(std::sync::atomic::AtomicBool);
-
-    impl Wake for Flag {
-        fn wake(self: Arc<Self>) {
-            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    fn woken(flag: &Flag) -> bool {
-        flag.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    fn poll_settled(unregisters: &Unregisters, flag: &Arc<Flag>) -> bool {
-        let waker = Waker::from(flag.clone());
-        let mut settled = std::pin::pin!(unregisters.settled());
-        settled.as_mut().poll(&mut Context::from_waker(&waker)).is_ready()
-    }
 
     #[test]
     fn releases_go_after_the_delay_and_stay_pending_until_answered() {
         let u = Unregisters::default();
-        assert_eq!(u.until_due(), None);
+        assert_eq!(u.deferred().due(), None);
         u.queue(b"/a".to_vec(), 7);
         u.queue(b"/b".to_vec(), 7);
         u.queue(b"/c".to_vec(), 8);
         assert_eq!((u.pending(7), u.pending(8), u.pending(9)), (2, 1, 0));
-        assert!(u.until_due().is_some_and(|d| d <= RELEASE_DELAY));
-        assert_eq!(u.take_due(), None, "sent before the delay");
-        std::thread::sleep(RELEASE_DELAY);
-        let round = u.take_due().expect("due after the delay");
+        let due = u.deferred().due().expect("due once queued");
+        assert!(u.deferred().until_due().is_some_and(|d| d <= RELEASE_DELAY));
+        assert_eq!(u.take_due(due - Duration::from_micros(1)), None, "sent before the delay");
+        let round = u.take_due(due).expect("due after the delay");
         assert_eq!(round.len(), 3);
-        assert_eq!(u.until_due(), None);
+        assert_eq!(u.deferred().due(), None);
         assert_eq!(u.pending(7), 2, "under way is still pending");
         u.finished(&[7, 7, 8]);
         assert_eq!((u.pending(7), u.pending(8)), (0, 0));
     }
 
     #[test]
-    fn settled_sends_at_once_and_waits_for_every_round() {
+    fn rounds_overlap_and_each_keeps_its_releases_pending() {
         let u = Unregisters::default();
-        let flag = Arc::new(Flag(false.into()));
-        assert!(poll_settled(&u, &flag), "nothing queued");
+        let later = Instant::now() + 2 * RELEASE_DELAY;
         u.queue(b"/a".to_vec(), 1);
-        assert!(!poll_settled(&u, &flag), "queued");
-        let round = u.take_due().expect("a stop sends without waiting for the delay");
-        assert_eq!(round, vec![(b"/a".to_vec(), 1)]);
+        assert_eq!(u.take_due(later), Some(vec![(b"/a".to_vec(), 1)]));
         u.queue(b"/b".to_vec(), 2);
-        let _second = u.take_due().expect("a second round");
+        assert_eq!(u.take_due(later), Some(vec![(b"/b".to_vec(), 2)]), "a second round while the first is under way");
         u.finished(&[1]);
-        assert!(!poll_settled(&u, &flag), "a round still under way");
-        flag.0.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!((u.pending(1), u.pending(2)), (0, 1));
         u.finished(&[2]);
-        assert!(woken(&flag), "the waiter is woken");
-        assert!(poll_settled(&u, &flag));
+        assert_eq!(u.pending(2), 0);
     }
 }

@@ -112,7 +112,10 @@ impl<S: RankState> Engine<S> {
     /// How long the loop may sleep before it must watch again, or send directory stamps or
     /// writer releases; `None`: as long as it likes.
     pub fn sleep_limit(&self) -> Option<Duration> {
-        [self.node.transport.watch_interval(), self.node.stamps.until_due(), self.node.unregisters.until_due()].into_iter().flatten().min()
+        [self.node.transport.watch_interval(), self.node.stamps.deferred().until_due(), self.node.unregisters.deferred().until_due()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Blocks the thread that holds the loop until a reactor or the mailbox has work, for `time`

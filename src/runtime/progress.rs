@@ -128,7 +128,7 @@ impl<S: RankState> ProgressThread<S> {
         self.run(|state| {
             let node = state.node().clone();
             Box::pin(async move {
-                futures_lite::future::zip(node.stamps.settled(), node.unregisters.settled()).await;
+                futures_lite::future::zip(node.stamps.deferred().settled(), node.unregisters.deferred().settled()).await;
             })
         });
     }

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use async_executor::LocalExecutor;
 
 use super::Reactor;
-use crate::rpc::{spawn_serve, spawn_stamps, spawn_unregisters, Node};
+use crate::rpc::{spawn_deferred, spawn_serve, Node};
 use crate::storage::ChunkStore;
 
 /// The UCX worker: progresses it and spawns a serving task for every request that arrived, and
@@ -26,10 +26,8 @@ impl Reactor for UcxReactor<'_> {
             spawn_serve(self.node, self.executor, incoming);
             busy = true;
         }
-        // The directory times this rank's calls changed, once they are due.
-        busy |= spawn_stamps(self.node, self.executor);
-        // The writers of this rank's creates that closed without writing, once due.
-        busy |= spawn_unregisters(self.node, self.executor);
+        // What this rank's calls deferred (directory stamps, writer releases), once it is due.
+        busy |= spawn_deferred(self.node, self.executor);
         busy
     }
     fn arm(&self) -> bool {
