@@ -169,8 +169,9 @@ fn check_listing(ctx: &Ctx, store: &impl Store, dir: &str, expected: &[String], 
     }
 }
 
-/// Every rank creates, stats, opens+closes and removes `--files` files of its own, each phase
-/// timed on its own; the rates go into `table`. Returns this rank's count of wrong results.
+/// Every rank creates, stats, opens+closes and removes `--files` files of its own in one
+/// directory of all ranks, each phase timed on its own, then creates as many in a directory of
+/// its own; the rates go into `table`. Returns this rank's count of wrong results.
 pub fn run_files(ctx: &Ctx, store: &impl Store, table: &mut Table) -> u64 {
     let paths: Vec<String> = (0..ctx.opts.files).map(|i| format!("/meta/r{}.{i}", ctx.rank)).collect();
     let mut tally = Tally::new(ctx, store);
@@ -181,7 +182,26 @@ pub fn run_files(ctx: &Ctx, store: &impl Store, table: &mut Table) -> u64 {
         expect_gone(store, path, "remove", &mut tally);
     }
     record_phases(table, store, "meta ", &FILE_PHASES, rates);
+    let own = run_own_dir_creates(ctx, store, &mut tally);
+    table.record(OWN_DIR_CREATE, "ops/s", store, own);
+    table.relate("meta create", OWN_DIR_CREATE, "creates in one shared directory / in per-rank directories");
     tally.bad
+}
+
+/// The row of creates in per-rank directories.
+const OWN_DIR_CREATE: &str = "meta create, own dir";
+
+/// Creates `--files` files in a directory of this rank's own (timed), as the shared-directory
+/// creates of [`run_files`] did in one directory of all ranks, then removes them and the
+/// directory (untimed). Returns the aggregate rate.
+fn run_own_dir_creates(ctx: &Ctx, store: &impl Store, tally: &mut Tally) -> f64 {
+    let dir = format!("/meta/own.r{}", ctx.rank);
+    store.mkdir(&dir).unwrap_or_else(|e| ctx.fatal(store, &format!("mkdir {dir}"), e));
+    let paths: Vec<String> = (0..ctx.opts.files).map(|i| format!("{dir}/f{i}")).collect();
+    let rate = timed_loop(ctx, &paths, |path| apply(ctx, store, Op::Create, path, tally));
+    remove_files(ctx, store, &paths);
+    store.rmdir(&dir).unwrap_or_else(|e| ctx.fatal(store, &format!("rmdir {dir}"), e));
+    rate
 }
 
 /// Creates, stats and removes `--dirs` directories in this rank's own parent, each phase timed

@@ -38,6 +38,9 @@ impl Row {
 #[derive(Default)]
 pub struct Table {
     rows: Vec<Row>,
+    /// Pairs of rows compared for each store under the table: (row, row it is divided by, what
+    /// the quotient says).
+    relations: Vec<(String, String, &'static str)>,
 }
 
 impl Table {
@@ -63,20 +66,40 @@ impl Table {
         }
     }
 
+    /// Asks for the quotient of rows `name` and `by`, for each store, under the table.
+    pub fn relate(&mut self, name: &str, by: &str, meaning: &'static str) {
+        if !self.relations.iter().any(|(a, b, _)| a == name && b == by) {
+            self.relations.push((name.to_string(), by.to_string(), meaning));
+        }
+    }
+
+    fn quotient(&self, name: &str, by: &str, figure: fn(&Row) -> Option<f64>) -> String {
+        let find = |n: &str| self.rows.iter().find(|r| r.name == n).and_then(figure);
+        match (find(name), find(by)) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+            _ => "n/a".to_string(),
+        }
+    }
+
     /// Prints the table with the ratio of BenchFS to POSIX for every row.
     pub fn print(&self, iterations: u32) {
         let how = if iterations == 1 { "1 iteration".to_string() } else { format!("best of {iterations} iterations") };
         println!();
         println!("results ({how}; rates = total bytes or operations / slowest rank's time)");
-        println!("{:<18} {:>14} {:>14} {:>8}  unit", "pattern", "BenchFS", "POSIX", "ratio");
-        println!("{}", "-".repeat(66));
+        println!("{:<20} {:>14} {:>14} {:>8}  unit", "pattern", "BenchFS", "POSIX", "ratio");
+        println!("{}", "-".repeat(68));
         let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1}"));
         for r in &self.rows {
             let ratio = match (r.benchfs, r.posix) {
                 (Some(b), Some(p)) if p > 0.0 => format!("{:.2}", b / p),
                 _ => "n/a".to_string(),
             };
-            println!("{:<18} {:>14} {:>14} {:>8}  {}", r.name, fmt(r.benchfs), fmt(r.posix), ratio, r.unit);
+            println!("{:<20} {:>14} {:>14} {:>8}  {}", r.name, fmt(r.benchfs), fmt(r.posix), ratio, r.unit);
+        }
+        for (name, by, meaning) in &self.relations {
+            let benchfs = self.quotient(name, by, |r| r.benchfs);
+            let posix = self.quotient(name, by, |r| r.posix);
+            println!("{meaning} ({name} / {by}): BenchFS {benchfs}, POSIX {posix}");
         }
     }
 }
