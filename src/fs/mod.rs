@@ -46,6 +46,9 @@ pub struct Client {
     node: Rc<Node>,
     /// Shared with the node's fences, which rename the descriptors' paths when a tree moves.
     files: Rc<RefCell<FileTable>>,
+    /// The owner and group of the entries this rank makes: the effective ids of the process at
+    /// start (read once, not per create).
+    creator: (u32, u32),
 }
 
 impl RankState for Client {
@@ -53,7 +56,9 @@ impl RankState for Client {
         let files: Rc<RefCell<FileTable>> = Rc::default();
         let moved = files.clone();
         node.fences.on_moved(Box::new(move |from, to| moved.borrow_mut().retarget(from, to)));
-        Client { node, files }
+        // SAFETY: geteuid/getegid cannot fail.
+        let creator = unsafe { (libc::geteuid(), libc::getegid()) };
+        Client { node, files, creator }
     }
     fn node(&self) -> &Rc<Node> {
         &self.node

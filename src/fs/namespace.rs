@@ -133,14 +133,15 @@ pub async fn check_spelling(node: &Node, spelled: &Spelled) -> Result<()> {
     Ok(())
 }
 
-fn ids() -> (u32, u32) {
+/// The real user and group ids, which `access` checks against.
+fn real_ids() -> (u32, u32) {
     // SAFETY: getuid/getgid cannot fail.
     unsafe { (libc::getuid(), libc::getgid()) }
 }
 
 pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> Result<i32> {
     let node = &client.node;
-    let (uid, gid) = ids();
+    let (uid, gid) = client.creator;
     let request = Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid };
     let reply = if let Some(found) = stub::open_shared(node, &path, flags) {
         found?
@@ -205,7 +206,7 @@ pub async fn mkdir(client: Rc<Client>, path: Vec<u8>, mode: u32) -> Result<()> {
     if path == b"/" {
         return Err(Error::Exists);
     }
-    let (uid, gid) = ids();
+    let (uid, gid) = client.creator;
     create_entry(node, &path, Request::Mkdir { path: path.clone(), mode, uid, gid }).await.map(drop)
 }
 
@@ -404,7 +405,7 @@ pub async fn access(client: Rc<Client>, path: Vec<u8>, mode: i32) -> Result<()> 
         return Err(Error::InvalidArgument("unknown access mode bits"));
     }
     let attr = stub::stat(node, &path).await?;
-    let (uid, gid) = ids();
+    let (uid, gid) = real_ids();
     let allowed = if uid == 0 {
         // root reads and writes anything, and executes what anyone may execute.
         let any_x = attr.mode & 0o111 != 0 || attr.mode & libc::S_IFMT == libc::S_IFDIR;

@@ -202,7 +202,11 @@ impl MetaTable {
 
     fn insert(&mut self, path: &[u8], record: Record) -> Option<Record> {
         if let Some((parent, name)) = split_parent(path) {
-            self.index.entry(parent.to_vec()).or_default().insert(name.to_vec(), ());
+            // The parent's key is copied only for its first entry.
+            match self.index.get_mut(parent) {
+                Some(names) => names.insert(name.to_vec(), ()),
+                None => self.index.entry(parent.to_vec()).or_default().insert(name.to_vec(), ()),
+            };
         }
         if let Some(mirror) = &mut self.mirror {
             mirror.put(path, &record.attr);
