@@ -28,7 +28,8 @@ pub async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
     )
     .then(|| path.to_owned());
     match (run_unlocked(node, owner, request).await, refine_path) {
-        (Err(e), Some(path)) if e.errno() == libc::ENOENT => Err(missing(node, &path).await),
+        // Boxed: the failure path's future would double the size of every call's.
+        (Err(e), Some(path)) if e.errno() == libc::ENOENT => Err(Box::pin(missing(node, &path)).await),
         (other, _) => other,
     }
 }

@@ -72,8 +72,7 @@ async fn execute(node: &Node, request: Request, payload: Payload) -> (Result<Rep
 /// rank, else through the transport.
 pub async fn run_on(node: &Node, rank: Rank, request: Request) -> Result<ReplyBody> {
     if rank == node.rank {
-        // Boxed: a request may call on (a forwarded publish), which makes the future recursive.
-        return Box::pin(execute_local(node, request)).await;
+        return execute_local(node, request).await;
     }
     // SAFETY: no raw memory is involved; the call is awaited here.
     let (reply, _) = unsafe { node.transport.call(rank, &request, SendBuf::None, None) }.await?;
@@ -251,7 +250,9 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             }
             Ok(ReplyBody::Attr(attr))
         }
-        Request::Publish { path, ino, size, cuts, release } => publish(node, path, ino, size, cuts, release).await,
+        // Boxed, as the other rare requests with large futures below: the future of every
+        // request served here is as large as its largest arm.
+        Request::Publish { path, ino, size, cuts, release } => Box::pin(publish(node, path, ino, size, cuts, release)).await,
         Request::Register { path, ino } => {
             // The table borrow ends with the statement: the forward may be served here again.
             let outcome = node.meta.borrow_mut().register(&path, ino)?;
@@ -287,13 +288,13 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             Ok(ReplyBody::Attr(node.meta.borrow_mut().mkdir(&path, mode, uid, gid)?))
         }
         Request::Rmdir { path } => Ok(ReplyBody::Attr(entries::remove_dir(node, &path).await?)),
-        Request::Install { path, attr } => Ok(ReplyBody::Replaced(entries::install(node, &path, attr).await?)),
+        Request::Install { path, attr } => Ok(ReplyBody::Replaced(Box::pin(entries::install(node, &path, attr)).await?)),
         Request::Drain { path } => {
             crate::path::check_normal(&path)?;
             node.meta.borrow_mut().drain(&path).map(|()| ReplyBody::Empty)
         }
         Request::ChunkExtent { ino } => Ok(ReplyBody::Count(node.store()?.extent(InodeId(ino))?)),
-        Request::MoveTree { from, to } => move_tree(node, &from, &to).await,
+        Request::MoveTree { from, to } => Box::pin(move_tree(node, &from, &to)).await,
         Request::MoveBegin { mover, from, to } => {
             for p in [&from, &to] {
                 crate::path::check_normal(p)?;
