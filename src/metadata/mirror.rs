@@ -12,8 +12,9 @@
 //! was even and unchanged across the copy.
 //!
 //! **Invariant:** between two changes of the owner's table, every slot that holds a path holds
-//! that path's current attributes. So a hit is an answer the owner could have given at the
-//! moment of the read. A miss proves nothing (the path may be too long for a slot, the table
+//! that path's current attributes, but for its count of writers, which the owner alone uses (a
+//! writer's registration and release change nothing else, and are not copied). So a hit is an
+//! answer the owner could have given at the moment of the read, in all a reader uses. A miss proves nothing (the path may be too long for a slot, the table
 //! full, or its slot moving during the read): the reader then asks the owner.
 
 use std::fs::{File, OpenOptions};

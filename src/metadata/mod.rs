@@ -320,9 +320,7 @@ impl MetaTable {
             Err(to) => return Ok(Published::Moved(to)),
         };
         attr.writers += 1;
-        let attr = *attr;
-        self.mirrored(path);
-        Ok(Published::Done(attr))
+        Ok(Published::Done(*attr))
     }
 
     /// Releases a writer that the open creating the file `ino` at `path` counted and that closed
@@ -333,9 +331,7 @@ impl MetaTable {
             Err(to) => return Ok(Published::Moved(to)),
         };
         attr.writers = attr.writers.saturating_sub(1);
-        let attr = *attr;
-        self.mirrored(path);
-        Ok(Published::Done(attr))
+        Ok(Published::Done(*attr))
     }
 
     /// The attributes of the file `ino` at `path`, for a descriptor of it to change; or the path
