@@ -7,9 +7,12 @@
 //! after a change has returned sees it.
 //!
 //! The copy is an open-addressing hash table of fixed-size slots with linear probing; a removal
-//! shifts the slots after it back (no tombstones). Each slot is guarded by a sequence number,
-//! odd while the owner writes it: a reader copies a slot and keeps the copy only if the number
-//! was even and unchanged across the copy.
+//! shifts the slots after it back (no tombstones). Probes run over a dense array of the slots'
+//! keys (one word each), not over the slots: a slot is 256 bytes, so a probe that stepped
+//! through slots touched a new page and cache lines at each step, while the keys of a whole
+//! table fit in few pages. Each slot is guarded by a sequence number, odd while the owner
+//! writes it: a reader copies a slot and keeps the copy only if the number was even and
+//! unchanged across the copy, and only if the copy names the key and path it looked for.
 //!
 //! **Invariant:** between two changes of the owner's table, every slot that holds a path holds
 //! that path's current attributes, but for its count of writers, which the owner alone uses (a
@@ -28,11 +31,14 @@ use super::Attr;
 
 /// The table's file in its rank's store directory.
 pub const FILE: &str = "records";
-const MAGIC: u64 = u64::from_le_bytes(*b"BFSREC01");
+const MAGIC: u64 = u64::from_le_bytes(*b"BFSREC02");
+/// The header, then one key word per slot (0: empty), then the slots.
 const HEADER_WORDS: usize = 8;
 const SLOT_WORDS: usize = 32;
-/// Slot words: the sequence number, the key hash (0: empty), the path length, the attributes,
-/// then the path.
+/// A slot and its key.
+const WORDS_PER_SLOT: usize = SLOT_WORDS + 1;
+/// Slot words: the sequence number, the key hash (as in the key array, 0: empty), the path
+/// length, the attributes, then the path.
 const SEQ: usize = 0;
 const HASH: usize = 1;
 const LEN: usize = 2;
@@ -119,7 +125,7 @@ fn slots_that_fit(file: &File) -> io::Result<usize> {
         return Err(io::Error::last_os_error());
     }
     let budget = (st.f_blocks as u64).saturating_mul(st.f_frsize as u64) / FS_SHARE;
-    let fit = budget.saturating_sub(HEADER_WORDS as u64 * 8) / (SLOT_WORDS as u64 * 8);
+    let fit = budget.saturating_sub(HEADER_WORDS as u64 * 8) / (WORDS_PER_SLOT as u64 * 8);
     Ok(if fit == 0 { 0 } else { 1usize << fit.ilog2().min(usize::BITS - 2) })
 }
 
@@ -127,6 +133,7 @@ fn slots_that_fit(file: &File) -> io::Result<usize> {
 struct Mapping {
     base: *mut AtomicU64,
     words: usize,
+    /// The number of slots less one.
     mask: usize,
 }
 
@@ -140,7 +147,7 @@ impl Mapping {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let slots = (words - HEADER_WORDS) / SLOT_WORDS;
+        let slots = (words - HEADER_WORDS) / WORDS_PER_SLOT;
         Ok(Mapping { base: ptr as *mut AtomicU64, words, mask: slots.saturating_sub(1) })
     }
 
@@ -152,8 +159,13 @@ impl Mapping {
         unsafe { &*self.base.add(at) }
     }
 
+    /// The key of slot `slot`, in the dense key array.
+    fn key(&self, slot: usize) -> &AtomicU64 {
+        self.word(HEADER_WORDS + slot)
+    }
+
     fn slot(&self, slot: usize, word: usize) -> &AtomicU64 {
-        self.word(HEADER_WORDS + slot * SLOT_WORDS + word)
+        self.word(HEADER_WORDS + (self.mask + 1) + slot * SLOT_WORDS + word)
     }
 
     /// The slot a probe for `hash` starts at. Not from the lowest bit, which `key` sets: homes
@@ -194,7 +206,7 @@ impl Mirror {
             // The data directory's file system is too small for a table.
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
-        let words = HEADER_WORDS + slots * SLOT_WORDS;
+        let words = HEADER_WORDS + slots * WORDS_PER_SLOT;
         // SAFETY: plain syscall on an open fd.
         let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, words as libc::off_t * 8) };
         if rc != 0 {
@@ -210,7 +222,7 @@ impl Mirror {
     fn find(&self, path: &[u8], hash: u64) -> Option<usize> {
         let mut at = self.map.home(hash);
         loop {
-            match self.map.slot(at, HASH).load(Ordering::Relaxed) {
+            match self.map.key(at).load(Ordering::Relaxed) {
                 0 => return None,
                 h if h == hash && self.holds(at, path) => return Some(at),
                 _ => at = (at + 1) & self.map.mask,
@@ -252,7 +264,7 @@ impl Mirror {
             None if self.live >= self.limit => return,
             None => {
                 let mut at = self.map.home(hash);
-                while self.map.slot(at, HASH).load(Ordering::Relaxed) != 0 {
+                while self.map.key(at).load(Ordering::Relaxed) != 0 {
                     at = (at + 1) & self.map.mask;
                 }
                 self.live += 1;
@@ -265,6 +277,8 @@ impl Mirror {
         words[ATTR..PATH].copy_from_slice(&encode(attr));
         words[PATH..].copy_from_slice(&path_words(path));
         self.write(at, &words);
+        // The key last: a reader that finds it finds the slot written.
+        self.map.key(at).store(hash, Ordering::Release);
     }
 
     /// Takes `path` out of the table. The slots after it that belong before the gap move back
@@ -278,7 +292,7 @@ impl Mirror {
         let mut next = gap;
         loop {
             next = (next + 1) & mask;
-            let hash = self.map.slot(next, HASH).load(Ordering::Relaxed);
+            let hash = self.map.key(next).load(Ordering::Relaxed);
             if hash == 0 {
                 break;
             }
@@ -288,9 +302,11 @@ impl Mirror {
             let from_gap = next.wrapping_sub(gap) & mask;
             if from_home >= from_gap {
                 self.write(gap, &self.read_own(next));
+                self.map.key(gap).store(hash, Ordering::Release);
                 gap = next;
             }
         }
+        self.map.key(gap).store(0, Ordering::Release);
         self.write(gap, &[0; SLOT_WORDS]);
         self.live -= 1;
     }
@@ -308,7 +324,7 @@ impl MirrorView {
         let len = file.metadata()?.len();
         let header = Mapping::map(&file, HEADER_WORDS, libc::PROT_READ)?;
         let (magic, slots) = (header.word(0).load(Ordering::Acquire), header.word(1).load(Ordering::Relaxed));
-        let words = (slots as usize).checked_mul(SLOT_WORDS).and_then(|w| w.checked_add(HEADER_WORDS));
+        let words = (slots as usize).checked_mul(WORDS_PER_SLOT).and_then(|w| w.checked_add(HEADER_WORDS));
         match words {
             Some(words) if magic == MAGIC && slots >= 2 && slots.is_power_of_two() && words as u64 * 8 <= len => {
                 Ok(MirrorView { map: Mapping::map(&file, words, libc::PROT_READ)? })
@@ -317,14 +333,15 @@ impl MirrorView {
         }
     }
 
-    /// A whole copy of slot `at`, unchanged while it was taken; `None` if the owner kept
-    /// changing it.
-    fn copy(&self, at: usize) -> Option<[u64; SLOT_WORDS]> {
+    /// A copy of the first `used` words of slot `at` (the rest reads as zero), unchanged while it
+    /// was taken; `None` if the owner kept changing it.
+    fn copy(&self, at: usize, used: usize) -> Option<[u64; SLOT_WORDS]> {
         let seq = self.map.slot(at, SEQ);
         for _ in 0..READ_TRIES {
             let start = seq.load(Ordering::Acquire);
             if start % 2 == 0 {
-                let words: [u64; SLOT_WORDS] = std::array::from_fn(|i| self.map.slot(at, i).load(Ordering::Relaxed));
+                let words: [u64; SLOT_WORDS] =
+                    std::array::from_fn(|i| if i < used { self.map.slot(at, i).load(Ordering::Relaxed) } else { 0 });
                 fence(Ordering::Acquire);
                 if seq.load(Ordering::Relaxed) == start {
                     return Some(words);
@@ -344,13 +361,15 @@ impl MirrorView {
         let wanted = path_words(path);
         let mut at = self.map.home(hash);
         // Bounded even if the owner never leaves an empty slot (a table it has not finished).
+        // Past the path's own words a slot holding it is all zero: they need not be copied.
+        let used = PATH + path.len().div_ceil(8);
         for _ in 0..=self.map.mask {
-            let seen = self.map.slot(at, HASH).load(Ordering::Relaxed);
+            let seen = self.map.key(at).load(Ordering::Acquire);
             if seen == 0 {
                 return None;
             }
             if seen == hash {
-                let words = self.copy(at)?;
+                let words = self.copy(at, used)?;
                 if words[HASH] == hash && words[LEN] == path.len() as u64 && words[PATH..] == wanted {
                     return Some(decode(&words[ATTR..PATH]));
                 }
