@@ -88,6 +88,12 @@ fn decode(words: &[u64]) -> Attr {
     }
 }
 
+/// The words of a slot that hold something for a path of `len` bytes: a slot's words past them
+/// are never read for that path, so they are neither written nor cleared.
+fn used_words(len: usize) -> usize {
+    PATH + len.div_ceil(8)
+}
+
 /// Packs `path` into whole words, zero-padded.
 fn path_words(path: &[u8]) -> [u64; SLOT_WORDS - PATH] {
     let mut words = [0u64; SLOT_WORDS - PATH];
@@ -232,17 +238,22 @@ impl Mirror {
 
     fn holds(&self, at: usize, path: &[u8]) -> bool {
         let len = self.map.slot(at, LEN).load(Ordering::Relaxed) as usize;
-        len == path.len() && path_words(path).iter().enumerate().all(|(i, w)| self.map.slot(at, PATH + i).load(Ordering::Relaxed) == *w)
+        len == path.len()
+            && path_words(path)
+                .iter()
+                .take(used_words(len) - PATH)
+                .enumerate()
+                .all(|(i, w)| self.map.slot(at, PATH + i).load(Ordering::Relaxed) == *w)
     }
 
-    /// Writes `words` (a whole slot but its sequence number) into slot `at`, as one change that
-    /// readers see whole or not at all.
-    fn write(&self, at: usize, words: &[u64; SLOT_WORDS]) {
+    /// Writes the first `used` of `words` (a slot but its sequence number) into slot `at`, as
+    /// one change that readers see whole or not at all.
+    fn write(&self, at: usize, words: &[u64; SLOT_WORDS], used: usize) {
         let seq = self.map.slot(at, SEQ);
         let start = seq.load(Ordering::Relaxed);
         seq.store(start + 1, Ordering::Relaxed);
         fence(Ordering::Release);
-        for (i, word) in words.iter().enumerate().skip(1) {
+        for (i, word) in words.iter().enumerate().take(used).skip(1) {
             self.map.slot(at, i).store(*word, Ordering::Relaxed);
         }
         seq.store(start + 2, Ordering::Release);
@@ -276,7 +287,7 @@ impl Mirror {
         words[LEN] = path.len() as u64;
         words[ATTR..PATH].copy_from_slice(&encode(attr));
         words[PATH..].copy_from_slice(&path_words(path));
-        self.write(at, &words);
+        self.write(at, &words, used_words(path.len()));
         // The key last: a reader that finds it finds the slot written.
         self.map.key(at).store(hash, Ordering::Release);
     }
@@ -301,13 +312,15 @@ impl Mirror {
             let from_home = next.wrapping_sub(self.map.home(hash)) & mask;
             let from_gap = next.wrapping_sub(gap) & mask;
             if from_home >= from_gap {
-                self.write(gap, &self.read_own(next));
+                let moved = self.read_own(next);
+                self.write(gap, &moved, used_words(moved[LEN] as usize));
                 self.map.key(gap).store(hash, Ordering::Release);
                 gap = next;
             }
         }
         self.map.key(gap).store(0, Ordering::Release);
-        self.write(gap, &[0; SLOT_WORDS]);
+        // An empty slot's hash is enough: no reader takes a slot whose hash differs.
+        self.write(gap, &[0; SLOT_WORDS], HASH + 1);
         self.live -= 1;
     }
 }
@@ -361,8 +374,7 @@ impl MirrorView {
         let wanted = path_words(path);
         let mut at = self.map.home(hash);
         // Bounded even if the owner never leaves an empty slot (a table it has not finished).
-        // Past the path's own words a slot holding it is all zero: they need not be copied.
-        let used = PATH + path.len().div_ceil(8);
+        let used = used_words(path.len());
         for _ in 0..=self.map.mask {
             let seen = self.map.key(at).load(Ordering::Acquire);
             if seen == 0 {
