@@ -49,6 +49,7 @@ struct Piece {
     at: usize,
 }
 
+/// The pieces of `len` bytes at `offset` of `ino`, one per chunk they touch.
 fn split(node: &Node, ino: u64, offset: u64, len: usize) -> Vec<Piece> {
     let chunk = node.chunk_size();
     let mut pieces = Vec::with_capacity(len.div_ceil(chunk as usize).max(1));
@@ -61,6 +62,39 @@ fn split(node: &Node, ino: u64, offset: u64, len: usize) -> Vec<Piece> {
         at += piece_len;
     }
     pieces
+}
+
+/// Runs `each` on every piece at once. A single piece (most calls: a transfer within one chunk)
+/// is awaited in place, with nothing allocated for the pieces or their futures.
+async fn for_pieces<'a, Fut: std::future::Future<Output = Result<()>>>(pieces: &'a [Piece], each: impl Fn(&'a Piece) -> Fut) -> Result<()> {
+    if let [only] = pieces {
+        return each(only).await;
+    }
+    join_all(pieces.iter().map(each).collect()).await.into_iter().collect()
+}
+
+/// The pieces of a transfer: on the stack when it lies within one chunk, as most do.
+fn pieces_of(node: &Node, ino: u64, offset: u64, len: usize) -> PieceList {
+    let chunk = node.chunk_size();
+    if len > 0 && offset / chunk == (offset + len as u64 - 1) / chunk {
+        return PieceList::One([Piece { owner: node.chunk_owner(ino, offset), offset, len, at: 0 }]);
+    }
+    PieceList::Many(split(node, ino, offset, len))
+}
+
+enum PieceList {
+    One([Piece; 1]),
+    Many(Vec<Piece>),
+}
+
+impl std::ops::Deref for PieceList {
+    type Target = [Piece];
+    fn deref(&self) -> &[Piece] {
+        match self {
+            PieceList::One(one) => one,
+            PieceList::Many(many) => many,
+        }
+    }
 }
 
 async fn write_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Result<()> {
@@ -132,16 +166,16 @@ pub async fn pwrite(client: Rc<Client>, fd: i32, buf: UserBuf, offset: u64) -> R
     }
     client.files.borrow_mut().get_mut(fd)?.wrote = true;
     let node = &client.node;
-    let pieces = split(node, ino, offset, buf.len);
+    let pieces = pieces_of(node, ino, offset, buf.len);
     // A descriptor's first write counts it among the file's writers, at the same time.
-    let (registered, results) =
-        futures_lite::future::zip(register(&client, fd), join_all(pieces.iter().map(|p| write_piece(node, ino, p, buf)).collect())).await;
+    let (registered, written) =
+        futures_lite::future::zip(register(&client, fd), for_pieces(&pieces, |p| write_piece(node, ino, p, buf))).await;
     registered?;
-    results.into_iter().collect::<Result<()>>()?;
+    written?;
     if let Ok(f) = client.files.borrow_mut().get_mut(fd) {
         f.size = f.size.max(end);
         f.dirty_end = Some(f.dirty_end.map_or(end, |e| e.max(end)));
-        for p in &pieces {
+        for p in pieces.iter() {
             if !f.written_owners.contains(&p.owner) {
                 f.written_owners.push(p.owner);
             }
@@ -161,9 +195,8 @@ pub async fn pread(client: Rc<Client>, fd: i32, buf: UserBuf, offset: u64) -> Re
         return Ok(0);
     }
     let node = &client.node;
-    let pieces = split(node, ino, offset, n);
-    let results = join_all(pieces.iter().map(|p| read_piece(node, ino, p, buf)).collect()).await;
-    results.into_iter().collect::<Result<()>>()?;
+    let pieces = pieces_of(node, ino, offset, n);
+    for_pieces(&pieces, |p| read_piece(node, ino, p, buf)).await?;
     Ok(n)
 }
 
