@@ -17,8 +17,9 @@
 //! **Invariant:** between two changes of the owner's table, every slot that holds a path holds
 //! that path's current attributes, but for its count of writers, which the owner alone uses (a
 //! writer's registration and release change nothing else, and are not copied). So a hit is an
-//! answer the owner could have given at the moment of the read, in all a reader uses. A miss proves nothing (the path may be too long for a slot, the table
-//! full, or its slot moving during the read): the reader then asks the owner.
+//! answer the owner could have given at the moment of the read, in all a reader uses. A miss
+//! proves nothing (the path may be too long for a slot, the table full, or its slot moving
+//! during the read): the reader then asks the owner.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -373,8 +374,8 @@ impl MirrorView {
         let hash = key(path);
         let wanted = path_words(path);
         let mut at = self.map.home(hash);
-        // Bounded even if the owner never leaves an empty slot (a table it has not finished).
         let used = used_words(path.len());
+        // Bounded even if the owner never leaves an empty slot (a table it has not finished).
         for _ in 0..=self.map.mask {
             let seen = self.map.key(at).load(Ordering::Acquire);
             if seen == 0 {
