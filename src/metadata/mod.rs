@@ -258,7 +258,10 @@ impl MetaTable {
                 attr.ctime_ns = now;
             }
             let attr = *attr;
-            self.mirrored(path);
+            // Only a cut changes anything same-node readers see.
+            if flags & libc::O_TRUNC != 0 && writable {
+                self.mirrored(path);
+            }
             return Ok(Opened { attr, old_size, created: false });
         }
         if flags & libc::O_CREAT == 0 {
