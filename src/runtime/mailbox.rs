@@ -2,11 +2,13 @@
 
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 pub struct Mailbox<J> {
     queue: Mutex<VecDeque<J>>,
+    /// The queue's length, kept beside it so that a turn finding it empty takes no lock.
+    queued: AtomicUsize,
     /// Set by the progress thread while it may be blocked; a sender that clears it must wake it.
     sleeping: AtomicBool,
     /// Closed: no new jobs are accepted.
@@ -23,6 +25,7 @@ impl<J> Mailbox<J> {
         }
         Ok(Mailbox {
             queue: Mutex::new(VecDeque::new()),
+            queued: AtomicUsize::new(0),
             sleeping: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             // SAFETY: fd is a fresh, valid descriptor owned by nobody else.
@@ -38,6 +41,7 @@ impl<J> Mailbox<J> {
                 return Err(job);
             }
             queue.push_back(job);
+            self.queued.store(queue.len(), Ordering::Release);
         }
         self.wake_if_sleeping();
         Ok(())
@@ -54,6 +58,7 @@ impl<J> Mailbox<J> {
     pub fn close(&self) -> Vec<J> {
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         self.closed.store(true, Ordering::Release);
+        self.queued.store(0, Ordering::Release);
         queue.drain(..).collect()
     }
 
@@ -64,11 +69,14 @@ impl<J> Mailbox<J> {
         unsafe { libc::write(self.eventfd.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
     }
 
+    /// The queued jobs. A job queued while this runs may be left for the next call; a consumer
+    /// about to sleep checks the queue under its lock (`prepare_sleep`), so none is forgotten.
     pub(super) fn drain(&self) -> Vec<J> {
-        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if queue.is_empty() {
+        if self.queued.load(Ordering::Acquire) == 0 {
             return Vec::new();
         }
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        self.queued.store(0, Ordering::Release);
         queue.drain(..).collect()
     }
 
