@@ -32,12 +32,18 @@ pub async fn run_unlocked(node: &Node, rank: Rank, request: Request) -> Result<s
     }
 }
 
+/// True if this rank is a holder of the directory that will hold `path` (or `path` is the
+/// root): a create there need not wait for [`enlisted`].
+pub fn is_enlisted(node: &Node, path: &[u8]) -> bool {
+    crate::path::split_parent(path).map_or(true, |(dir, _)| node.meta.borrow().is_enlisted(dir))
+}
+
 /// Makes sure this rank is a holder of the directory that will hold `path`, enlisting with its
 /// owner if it is not yet: the directory must exist and be one. Whatever the caller does next
 /// without awaiting (making the entry) no drain can come between.
 pub async fn enlisted(node: &Node, path: &[u8]) -> Result<()> {
     let Some((dir, _)) = crate::path::split_parent(path) else { return Ok(()) };
-    if node.meta.borrow().is_enlisted(dir) {
+    if is_enlisted(node, path) {
         return Ok(());
     }
     node.meta.borrow_mut().start_enlisting(dir);

@@ -10,7 +10,7 @@ use async_executor::LocalExecutor;
 
 use super::entries;
 use super::node::Node;
-use super::transport::{Incoming, Payload};
+use super::transport::{Incoming, Payload, ReplyTo};
 use super::wire::{self, Attr, FsUsage, Reply, ReplyBody, Request};
 use crate::error::{Error, Result};
 use crate::ids::{InodeId, Rank};
@@ -18,19 +18,59 @@ use crate::metadata::{Published, Record, Truncated};
 use crate::storage::IoBuf;
 use crate::ucx::SendBuf;
 
-/// Spawns a task that serves one request and sends its reply.
+/// Serves one request and sends its reply: at once when it needs no waiting (see
+/// [`serve_now`]), which spares the task, else in a task of its own.
 pub fn spawn_serve(node: &Rc<Node>, executor: &LocalExecutor<'static>, incoming: Incoming) {
-    executor.spawn(serve(node.clone(), incoming)).detach();
+    let started = crate::stats::start();
+    let Incoming { envelope, reply_to, request, payload } = incoming;
+    let request = match request.map(|request| serve_now(node, request)) {
+        Ok(Ok(result)) => return answer(node, envelope, reply_to, started, result, SendBuf::None),
+        Ok(Err(request)) => request,
+        Err(e) => return answer(node, envelope, reply_to, started, Err(e), SendBuf::None),
+    };
+    let node = node.clone();
+    executor
+        .spawn(async move {
+            let (result, data) = execute(&node, request, payload).await;
+            answer(&node, envelope, reply_to, started, result, data);
+        })
+        .detach();
 }
 
-async fn serve(node: Rc<Node>, incoming: Incoming) {
-    let started = crate::stats::start();
-    let envelope = incoming.envelope;
-    let source = incoming.reply_to;
-    let (result, data) = match incoming.request {
-        Ok(request) => execute(&node, request, incoming.payload).await,
-        Err(e) => (Err(e), SendBuf::None),
+/// Serves in place a request whose handler cannot wait: one that reads or changes a record
+/// only, or a create whose rank is already enlisted in the parent directory (see
+/// `entries::enlisted`). Gives back every other request.
+fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyBody>, Request> {
+    let now = match &request {
+        Request::Stat { .. } | Request::Touch { .. } | Request::Enlist { .. } | Request::Take { .. } | Request::Release { .. } => true,
+        Request::Open { path, flags, .. } => *flags as i32 & libc::O_CREAT == 0 || entries::is_enlisted(node, path),
+        Request::Mkdir { path, .. } => entries::is_enlisted(node, path),
+        _ => false,
     };
+    if !now {
+        return Err(request);
+    }
+    if let Some(path) = request.routing_path() {
+        if let Err(e) = node.check_meta_path(path) {
+            return Ok(Err(e));
+        }
+    }
+    Ok(match request {
+        Request::Open { path, flags, mode, uid, gid } => open_here(node, &path, flags, mode, uid, gid),
+        Request::Mkdir { path, mode, uid, gid } => mkdir_here(node, &path, mode, uid, gid),
+        record => serve_record(node, record),
+    })
+}
+
+/// Sends the reply to a request served here, with `data` as its payload.
+fn answer(
+    node: &Node,
+    envelope: wire::Envelope,
+    source: ReplyTo,
+    started: Option<std::time::Instant>,
+    result: Result<ReplyBody>,
+    data: SendBuf,
+) {
     let reply = match result {
         Ok(body) => Reply { request_id: envelope.request_id, opcode: envelope.opcode, errno: 0, body },
         Err(e) => {
@@ -45,6 +85,17 @@ async fn serve(node: Rc<Node>, incoming: Incoming) {
     };
     node.transport.reply(source, &reply, data);
     crate::stats::served(envelope.opcode, started, moved);
+}
+
+/// `open` of `path` here, once the rank is enlisted in its directory if it may create it.
+fn open_here(node: &Node, path: &[u8], flags: u32, mode: u32, uid: u32, gid: u32) -> Result<ReplyBody> {
+    let o = node.meta.borrow_mut().open(path, flags as i32, mode, uid, gid)?;
+    Ok(ReplyBody::Opened { attr: o.attr, old_size: o.old_size, created: o.created })
+}
+
+/// `mkdir` of `path` here, once the rank is enlisted in its parent.
+fn mkdir_here(node: &Node, path: &[u8], mode: u32, uid: u32, gid: u32) -> Result<ReplyBody> {
+    Ok(ReplyBody::Attr(node.meta.borrow_mut().mkdir(path, mode, uid, gid)?))
 }
 
 async fn execute(node: &Node, request: Request, payload: Payload) -> (Result<ReplyBody>, SendBuf) {
@@ -280,12 +331,11 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             if flags as i32 & libc::O_CREAT != 0 && node.meta.borrow().stat(&path).is_err() {
                 entries::enlisted(node, &path).await?;
             }
-            let o = node.meta.borrow_mut().open(&path, flags as i32, mode, uid, gid)?;
-            Ok(ReplyBody::Opened { attr: o.attr, old_size: o.old_size, created: o.created })
+            open_here(node, &path, flags, mode, uid, gid)
         }
         Request::Mkdir { path, mode, uid, gid } => {
             entries::enlisted(node, &path).await?;
-            Ok(ReplyBody::Attr(node.meta.borrow_mut().mkdir(&path, mode, uid, gid)?))
+            mkdir_here(node, &path, mode, uid, gid)
         }
         Request::Rmdir { path } => Ok(ReplyBody::Attr(entries::remove_dir(node, &path).await?)),
         Request::Install { path, attr } => Ok(ReplyBody::Replaced(Box::pin(entries::install(node, &path, attr)).await?)),
