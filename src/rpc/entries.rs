@@ -43,7 +43,7 @@ pub fn is_enlisted(node: &Node, path: &[u8]) -> bool {
 /// without awaiting (making the entry) no drain can come between.
 pub async fn enlisted(node: &Node, path: &[u8]) -> Result<()> {
     let Some((dir, _)) = crate::path::split_parent(path) else { return Ok(()) };
-    if is_enlisted(node, path) {
+    if node.meta.borrow().is_enlisted(dir) {
         return Ok(());
     }
     node.meta.borrow_mut().start_enlisting(dir);
