@@ -49,9 +49,13 @@ struct Piece {
     at: usize,
 }
 
-/// The pieces of `len` bytes at `offset` of `ino`, one per chunk they touch.
-fn split(node: &Node, ino: u64, offset: u64, len: usize) -> Vec<Piece> {
+/// The pieces of `len` bytes at `offset` of `ino`, one per chunk they touch: on the stack when
+/// they lie within one chunk, as most transfers do.
+fn split(node: &Node, ino: u64, offset: u64, len: usize) -> Pieces {
     let chunk = node.chunk_size();
+    if len > 0 && offset / chunk == (offset + len as u64 - 1) / chunk {
+        return Pieces::One([Piece { owner: node.chunk_owner(ino, offset), offset, len, at: 0 }]);
+    }
     let mut pieces = Vec::with_capacity(len.div_ceil(chunk as usize).max(1));
     let mut at = 0usize;
     while at < len {
@@ -61,40 +65,31 @@ fn split(node: &Node, ino: u64, offset: u64, len: usize) -> Vec<Piece> {
         pieces.push(Piece { owner: node.chunk_owner(ino, off), offset: off, len: piece_len, at });
         at += piece_len;
     }
-    pieces
+    Pieces::Many(pieces)
 }
 
-/// Runs `each` on every piece at once. A single piece (most calls: a transfer within one chunk)
-/// is awaited in place, with nothing allocated for the pieces or their futures.
+enum Pieces {
+    One([Piece; 1]),
+    Many(Vec<Piece>),
+}
+
+impl std::ops::Deref for Pieces {
+    type Target = [Piece];
+    fn deref(&self) -> &[Piece] {
+        match self {
+            Pieces::One(one) => one,
+            Pieces::Many(many) => many,
+        }
+    }
+}
+
+/// Runs `each` on every piece at once. A single piece is awaited in place, with nothing
+/// allocated for its future.
 async fn for_pieces<'a, Fut: std::future::Future<Output = Result<()>>>(pieces: &'a [Piece], each: impl Fn(&'a Piece) -> Fut) -> Result<()> {
     if let [only] = pieces {
         return each(only).await;
     }
     join_all(pieces.iter().map(each).collect()).await.into_iter().collect()
-}
-
-/// The pieces of a transfer: on the stack when it lies within one chunk, as most do.
-fn pieces_of(node: &Node, ino: u64, offset: u64, len: usize) -> PieceList {
-    let chunk = node.chunk_size();
-    if len > 0 && offset / chunk == (offset + len as u64 - 1) / chunk {
-        return PieceList::One([Piece { owner: node.chunk_owner(ino, offset), offset, len, at: 0 }]);
-    }
-    PieceList::Many(split(node, ino, offset, len))
-}
-
-enum PieceList {
-    One([Piece; 1]),
-    Many(Vec<Piece>),
-}
-
-impl std::ops::Deref for PieceList {
-    type Target = [Piece];
-    fn deref(&self) -> &[Piece] {
-        match self {
-            PieceList::One(one) => one,
-            PieceList::Many(many) => many,
-        }
-    }
 }
 
 async fn write_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Result<()> {
@@ -166,7 +161,7 @@ pub async fn pwrite(client: Rc<Client>, fd: i32, buf: UserBuf, offset: u64) -> R
     }
     client.files.borrow_mut().get_mut(fd)?.wrote = true;
     let node = &client.node;
-    let pieces = pieces_of(node, ino, offset, buf.len);
+    let pieces = split(node, ino, offset, buf.len);
     // A descriptor's first write counts it among the file's writers, at the same time.
     let (registered, written) =
         futures_lite::future::zip(register(&client, fd), for_pieces(&pieces, |p| write_piece(node, ino, p, buf))).await;
@@ -195,7 +190,7 @@ pub async fn pread(client: Rc<Client>, fd: i32, buf: UserBuf, offset: u64) -> Re
         return Ok(0);
     }
     let node = &client.node;
-    let pieces = pieces_of(node, ino, offset, n);
+    let pieces = split(node, ino, offset, n);
     for_pieces(&pieces, |p| read_piece(node, ino, p, buf)).await?;
     Ok(n)
 }
