@@ -43,7 +43,7 @@ pub fn spawn_serve(node: &Rc<Node>, executor: &LocalExecutor<'static>, incoming:
 fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyBody>, Request> {
     let now = match &request {
         Request::Stat { .. } | Request::Touch { .. } | Request::Enlist { .. } | Request::Take { .. } | Request::Release { .. } => true,
-        Request::Open { path, flags, .. } => *flags as i32 & libc::O_CREAT == 0 || entries::is_enlisted(node, path),
+        Request::Open { path, flags, .. } => !creates(node, path, *flags) || entries::is_enlisted(node, path),
         Request::Mkdir { path, .. } => entries::is_enlisted(node, path),
         _ => false,
     };
@@ -85,6 +85,12 @@ fn answer(
     };
     node.transport.reply(source, &reply, data);
     crate::stats::served(envelope.opcode, started, moved);
+}
+
+/// Whether an `open` of `path` with `flags` served here makes its entry, and so must first have
+/// this rank enlisted in the parent directory.
+fn creates(node: &Node, path: &[u8], flags: u32) -> bool {
+    flags as i32 & libc::O_CREAT != 0 && node.meta.borrow().stat(path).is_err()
 }
 
 /// `open` of `path` here, once the rank is enlisted in its directory if it may create it.
@@ -328,7 +334,7 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
             }
         }
         Request::Open { path, flags, mode, uid, gid } => {
-            if flags as i32 & libc::O_CREAT != 0 && node.meta.borrow().stat(&path).is_err() {
+            if creates(node, &path, flags) {
                 entries::enlisted(node, &path).await?;
             }
             open_here(node, &path, flags, mode, uid, gid)
