@@ -192,6 +192,17 @@ fn errno_cases(c: &mut Checker, job: &Job) {
             format!("stat {sub}: mode {:#o} nlink {}, expected a directory with mode 0750", st.mode, st.nlink)
         });
     }
+    // New entries belong to the effective user and group of their creator, whichever rank holds
+    // their records.
+    // SAFETY: geteuid/getegid cannot fail.
+    let creator = unsafe { (libc::geteuid(), libc::getegid()) };
+    for path in [&file, &sub] {
+        if let Some(st) = stat_of(c, path) {
+            c.check((st.uid, st.gid) == creator, || {
+                format!("stat {path}: owner {}:{}, expected {}:{}", st.uid, st.gid, creator.0, creator.1)
+            });
+        }
+    }
     let create = libc::O_CREAT | libc::O_WRONLY;
 
     c.errno(benchfs::mkdir(&sub, 0o755), libc::EEXIST, "mkdir of an existing directory");
