@@ -170,11 +170,15 @@ fn check_listing(ctx: &Ctx, store: &impl Store, dir: &str, expected: &[String], 
 }
 
 /// Every rank creates, stats, opens+closes and removes `--files` files of its own in one
-/// directory of all ranks, each phase timed on its own, then creates as many in a directory of
-/// its own; the rates go into `table`. Returns this rank's count of wrong results.
-pub fn run_files(ctx: &Ctx, store: &impl Store, table: &mut Table) -> u64 {
+/// directory of all ranks, each phase timed on its own, and creates as many in a directory of
+/// its own: after the other phases in even iterations, before them in odd ones, so that the two
+/// kinds of creates find the store in either state alike. The rates go into `table`. Returns
+/// this rank's count of wrong results.
+pub fn run_files(ctx: &Ctx, store: &impl Store, iteration: u32, table: &mut Table) -> u64 {
     let paths: Vec<String> = (0..ctx.opts.files).map(|i| format!("/meta/r{}.{i}", ctx.rank)).collect();
     let mut tally = Tally::new(ctx, store);
+    let own_first = iteration % 2 == 1;
+    let own_before = own_first.then(|| run_own_dir_creates(ctx, store, &mut tally));
     let rates = run_phases(ctx, store, &paths, &FILE_PHASES, &mut tally, |_, _| {});
     // Removed files must be gone (a sample, checked outside the timed phases).
     ctx.barrier();
@@ -182,7 +186,7 @@ pub fn run_files(ctx: &Ctx, store: &impl Store, table: &mut Table) -> u64 {
         expect_gone(store, path, "remove", &mut tally);
     }
     record_phases(table, store, "meta ", &FILE_PHASES, rates);
-    let own = run_own_dir_creates(ctx, store, &mut tally);
+    let own = own_before.unwrap_or_else(|| run_own_dir_creates(ctx, store, &mut tally));
     table.record(OWN_DIR_CREATE, "ops/s", store, own);
     table.relate("meta create", OWN_DIR_CREATE, "creates in one shared directory / in per-rank directories");
     tally.bad
