@@ -18,11 +18,11 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// Runs `request` on `rank`, again while the record it changes is locked (a rename or an rmdir
 /// takes a few round trips); `EBUSY` if it stays locked for `LOCK_WAIT`.
 pub async fn run_unlocked(node: &Node, rank: Rank, request: Request) -> Result<super::wire::ReplyBody> {
-    let started = Instant::now();
+    let mut started = None;
     loop {
         match run_on(node, rank, request.clone()).await {
             Err(e) if e.errno() == libc::EAGAIN => {
-                if started.elapsed() > LOCK_WAIT {
+                if started.get_or_insert_with(Instant::now).elapsed() > LOCK_WAIT {
                     return Err(Error::Busy);
                 }
                 futures_lite::future::yield_now().await;

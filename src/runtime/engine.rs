@@ -318,16 +318,20 @@ impl<S: RankState> Driver<S> {
     /// it came to rest after `done`.
     fn drive(&self, engine: &Engine<S>, done: impl Fn() -> bool) -> bool {
         let hot = if self.hot_spin.load(Ordering::Relaxed) { HOT_SPIN } else { Duration::ZERO };
-        let started = Instant::now();
-        let mut quiet_since = started;
+        // The clock is read only by turns that find nothing to do: most calls are done before
+        // any such turn. Times count from the first of them.
+        let mut started = None;
+        let mut quiet_since = None;
         while !done() && !engine.stopping() {
             if engine.turn(&self.mailbox).busy {
-                quiet_since = Instant::now();
+                quiet_since = None;
                 continue;
             }
-            let quiet = quiet_since.elapsed();
+            let now = Instant::now();
+            let started = *started.get_or_insert(now);
+            let quiet = now - *quiet_since.get_or_insert(now);
             if quiet >= self.spin {
-                if started.elapsed() >= DRIVE_LIMIT {
+                if now - started >= DRIVE_LIMIT {
                     break;
                 }
                 engine.block(&self.mailbox, BLOCK_SLICE);
