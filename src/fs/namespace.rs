@@ -304,7 +304,7 @@ async fn rename_tree(client: &Client, from: &[u8], to: &[u8]) -> Result<()> {
     let mover = node.fences.new_id();
     let started = std::time::Instant::now();
     loop {
-        let _pass = node.fences.enter(mover, vec![from.to_vec(), to.to_vec()], true).await;
+        let _pass = node.fences.enter(vec![from.to_vec(), to.to_vec()], Some(mover)).await;
         let fenced = broadcast(node, Request::MoveBegin { mover, from: from.to_vec(), to: to.to_vec() }).await;
         let tree_moved = std::cell::Cell::new(false);
         let moved = match fenced.and_then(|spans| fits_below(to, &spans)) {
@@ -342,7 +342,7 @@ fn fits_below(to: &[u8], spans: &[ReplyBody]) -> Result<()> {
 /// Passes this rank's gate for an operation on `paths` (see `rpc::fence`): it waits while a
 /// directory rename moves a tree holding one of them, and holds such renames off until dropped.
 pub async fn enter(node: &Node, paths: Vec<Vec<u8>>) -> crate::rpc::fence::Pass<'_> {
-    node.fences.enter(node.fences.new_id(), paths, false).await
+    node.fences.enter(paths, None).await
 }
 
 /// Passes this rank's gate for an operation on the file open as `fd`, by the path it has once

@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::ids::Rank;
 use crate::path::is_below;
 
-/// Names one operation of this rank, and a directory rename across the job: ids from one rank
-/// grow with time (milliseconds in the high bits), and the low bits hold the rank.
+/// Names a directory rename across the job: ids from one rank grow with time (milliseconds in
+/// the high bits), and the low bits hold the rank.
 pub type MoverId = u64;
 
 /// Bits of a [`MoverId`] that hold the rank.
@@ -34,8 +34,9 @@ const RANK_BITS: u32 = 22;
 /// An operation registered at this rank's gate.
 struct Op {
     paths: Vec<Vec<u8>>,
-    /// A directory rename: it fences trees of its own.
-    mover: bool,
+    /// The id of a directory rename, which fences trees of its own; `None` for any other
+    /// operation, which needs no id that orders it (an id reads the clock).
+    mover: Option<MoverId>,
 }
 
 /// The trees one directory rename has fenced at this rank.
@@ -46,7 +47,8 @@ struct Fence {
 
 #[derive(Default)]
 struct State {
-    ops: HashMap<MoverId, Op>,
+    /// By registration number.
+    ops: HashMap<u64, Op>,
     fences: Vec<Fence>,
 }
 
@@ -54,6 +56,8 @@ struct State {
 pub struct Fences {
     rank: Rank,
     last_id: Cell<u64>,
+    /// Registrations made so far: the next one's number.
+    registered: Cell<u64>,
     state: RefCell<State>,
     /// Tasks waiting for the state to change (gates and fences alike); each checks again.
     waiters: RefCell<Vec<Waker>>,
@@ -83,22 +87,29 @@ fn meets(trees: &[Vec<u8>; 2], paths: &[Vec<u8>], mover: bool) -> bool {
 /// A registered operation; dropping it ends the registration.
 pub struct Pass<'a> {
     fences: &'a Fences,
-    id: MoverId,
+    registration: u64,
 }
 
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
-        self.fences.state.borrow_mut().ops.remove(&self.id);
+        self.fences.state.borrow_mut().ops.remove(&self.registration);
         self.fences.wake_all();
     }
 }
 
 impl Fences {
     pub fn new(rank: Rank) -> Fences {
-        Fences { rank, last_id: Cell::new(0), state: RefCell::default(), waiters: RefCell::default(), on_moved: RefCell::new(None) }
+        Fences {
+            rank,
+            last_id: Cell::new(0),
+            registered: Cell::new(0),
+            state: RefCell::default(),
+            waiters: RefCell::default(),
+            on_moved: RefCell::new(None),
+        }
     }
 
-    /// A new id, above every id this rank gave before.
+    /// A new id for a directory rename, above every id this rank gave before.
     pub fn new_id(&self) -> MoverId {
         let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let rank = self.rank.0 as u64 & ((1 << RANK_BITS) - 1);
@@ -112,20 +123,22 @@ impl Fences {
         waiters.into_iter().for_each(Waker::wake);
     }
 
-    /// Waits until no fence holds an operation on `paths` back, then registers it under `id`
-    /// (from [`Fences::new_id`]) until the returned pass is dropped. `mover`: the operation is a
-    /// directory rename, which fences trees itself.
-    pub async fn enter(&self, id: MoverId, paths: Vec<Vec<u8>>, mover: bool) -> Pass<'_> {
+    /// Waits until no fence holds an operation on `paths` back, then registers it until the
+    /// returned pass is dropped. `mover`: the operation is the directory rename with this id
+    /// (from [`Fences::new_id`]), which fences trees itself.
+    pub async fn enter(&self, paths: Vec<Vec<u8>>, mover: Option<MoverId>) -> Pass<'_> {
         std::future::poll_fn(|cx| {
-            if self.state.borrow().fences.iter().any(|f| meets(&f.trees, &paths, mover)) {
+            if self.state.borrow().fences.iter().any(|f| meets(&f.trees, &paths, mover.is_some())) {
                 self.waiters.borrow_mut().push(cx.waker().clone());
                 return Poll::Pending;
             }
             Poll::Ready(())
         })
         .await;
-        self.state.borrow_mut().ops.insert(id, Op { paths, mover });
-        Pass { fences: self, id }
+        let registration = self.registered.get();
+        self.registered.set(registration + 1);
+        self.state.borrow_mut().ops.insert(registration, Op { paths, mover });
+        Pass { fences: self, registration }
     }
 
     /// Fences the trees `from` and `to` at this rank for the directory rename `mover`, and waits
@@ -136,8 +149,8 @@ impl Fences {
         self.state.borrow_mut().fences.push(Fence { mover, trees: trees.clone() });
         let cleared = std::future::poll_fn(|cx| {
             let state = self.state.borrow();
-            let ops = state.ops.iter().filter(|(id, op)| **id != mover && meets(&trees, &op.paths, op.mover));
-            let movers = ops.clone().filter(|(_, op)| op.mover).map(|(id, _)| *id);
+            let ops = state.ops.values().filter(|op| op.mover != Some(mover) && meets(&trees, &op.paths, op.mover.is_some()));
+            let movers = ops.clone().filter_map(|op| op.mover);
             let fences = state.fences.iter().filter(|f| f.mover != mover && meets(&f.trees, &trees, true)).map(|f| f.mover);
             let mut blocked = false;
             for other in movers.chain(fences) {
@@ -206,14 +219,14 @@ mod tests {
     #[test]
     fn a_fence_waits_for_operations_inside_and_holds_new_ones_back() {
         let fences = Fences::new(Rank(0));
-        let inside = poll_once(std::pin::pin!(fences.enter(1, paths(&["/d/x"]), false)));
+        let inside = poll_once(std::pin::pin!(fences.enter(paths(&["/d/x"]), None)));
         let Poll::Ready(inside) = inside else { panic!("no fence yet") };
         let mover = fences.new_id();
         let mut begin = std::pin::pin!(fences.begin(mover, b"/d", b"/e"));
         assert!(poll_once(begin.as_mut()).is_pending(), "an operation inside the tree is still running");
-        let mut later = std::pin::pin!(fences.enter(2, paths(&["/e/y"]), false));
+        let mut later = std::pin::pin!(fences.enter(paths(&["/e/y"]), None));
         assert!(poll_once(later.as_mut()).is_pending(), "the new tree is fenced too");
-        let outside = poll_once(std::pin::pin!(fences.enter(3, paths(&["/dd", "/"]), false)));
+        let outside = poll_once(std::pin::pin!(fences.enter(paths(&["/dd", "/"]), None)));
         assert!(outside.is_ready(), "a sibling and an ancestor are not inside");
         drop(inside);
         assert!(matches!(poll_once(begin.as_mut()), Poll::Ready(Ok(()))));
@@ -232,7 +245,7 @@ mod tests {
         let fences = Fences::new(Rank(3));
         let (old, young) = (fences.new_id(), fences.new_id());
         assert!(old < young);
-        let Poll::Ready(_young_pass) = poll_once(std::pin::pin!(fences.enter(young, paths(&["/d/a", "/x"]), true))) else {
+        let Poll::Ready(_young_pass) = poll_once(std::pin::pin!(fences.enter(paths(&["/d/a", "/x"]), Some(young)))) else {
             panic!("no fence yet")
         };
         let mut older = std::pin::pin!(fences.begin(old, b"/d", b"/e"));
