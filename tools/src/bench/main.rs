@@ -128,9 +128,11 @@ fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup, startup: &Startup) -> u6
 /// store alike over the iterations. Returns the count of wrong results.
 fn in_turn(iteration: u32, benchfs: impl FnOnce(&mut Table) -> u64, posix: impl FnOnce(&mut Table) -> u64, table: &mut Table) -> u64 {
     if iteration % 2 == 0 {
-        benchfs(table) + posix(table)
+        let bad = benchfs(table);
+        bad + posix(table)
     } else {
-        posix(table) + benchfs(table)
+        let bad = posix(table);
+        bad + benchfs(table)
     }
 }
 
