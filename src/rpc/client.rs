@@ -15,8 +15,8 @@ use crate::ucx::SendBuf;
 pub async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
     let Some(path) = request.routing_path() else { return Err(Error::Internal("not a metadata request")) };
     let owner = node.ring.meta_owner(path);
-    // Kept only for the requests whose ENOENT may really be an ENOTDIR.
-    let refine_path = matches!(
+    // The requests whose ENOENT may really be an ENOTDIR.
+    let refine = matches!(
         request,
         Request::Open { .. }
             | Request::Stat { .. }
@@ -25,12 +25,11 @@ pub async fn meta_call(node: &Node, request: Request) -> Result<ReplyBody> {
             | Request::Mkdir { .. }
             | Request::Truncate { .. }
             | Request::Take { .. }
-    )
-    .then(|| path.to_owned());
-    match (run_unlocked(node, owner, request).await, refine_path) {
+    );
+    match run_unlocked(node, owner, &request).await {
         // Boxed: the failure path's future would double the size of every call's.
-        (Err(e), Some(path)) if e.errno() == libc::ENOENT => Err(Box::pin(missing(node, &path)).await),
-        (other, _) => other,
+        Err(e) if refine && e.errno() == libc::ENOENT => Err(Box::pin(missing(node, path)).await),
+        other => other,
     }
 }
 
@@ -40,7 +39,7 @@ async fn missing(node: &Node, path: &[u8]) -> Error {
     let mut current = path;
     while let Some((parent, _)) = crate::path::split_parent(current) {
         let owner = node.ring.meta_owner(parent);
-        match run_on(node, owner, Request::Stat { path: parent.to_vec() }).await {
+        match run_on(node, owner, &Request::Stat { path: parent.to_vec() }).await {
             Ok(body) => match attr_of(body) {
                 Ok(attr) if attr.mode & libc::S_IFMT != libc::S_IFDIR => return Error::NotDirectory,
                 _ => return Error::NotFound,

@@ -17,10 +17,10 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs `request` on `rank`, again while the record it changes is locked (a rename or an rmdir
 /// takes a few round trips); `EBUSY` if it stays locked for `LOCK_WAIT`.
-pub async fn run_unlocked(node: &Node, rank: Rank, request: Request) -> Result<super::wire::ReplyBody> {
+pub async fn run_unlocked(node: &Node, rank: Rank, request: &Request) -> Result<super::wire::ReplyBody> {
     let mut started = None;
     loop {
-        match run_on(node, rank, request.clone()).await {
+        match run_on(node, rank, request).await {
             Err(e) if e.errno() == libc::EAGAIN => {
                 if started.get_or_insert_with(Instant::now).elapsed() > LOCK_WAIT {
                     return Err(Error::Busy);
@@ -50,7 +50,7 @@ pub async fn enlisted(node: &Node, path: &[u8]) -> Result<()> {
     let owner = node.ring.meta_owner(dir);
     let request = Request::Enlist { rank: node.rank.0, path: dir.to_vec() };
     // Boxed: the owner may be this rank, which makes the future recursive.
-    let outcome = Box::pin(run_unlocked(node, owner, request)).await;
+    let outcome = Box::pin(run_unlocked(node, owner, &request)).await;
     node.meta.borrow_mut().end_enlisting(dir, outcome.is_ok());
     outcome.map(drop)
 }
@@ -59,7 +59,8 @@ pub async fn enlisted(node: &Node, path: &[u8]) -> Result<()> {
 /// `ENOTEMPTY` (and the directory stays) if one still has.
 pub async fn remove_dir(node: &Node, path: &[u8]) -> Result<Attr> {
     let holders = node.meta.borrow_mut().lock_for_removal(path)?;
-    let asks = holders.iter().map(|&rank| Box::pin(run_on(node, Rank(rank), Request::Drain { path: path.to_vec() })));
+    let drain = Request::Drain { path: path.to_vec() };
+    let asks = holders.iter().map(|&rank| Box::pin(run_on(node, Rank(rank), &drain)));
     let answers = crate::join::join_all(asks.collect()).await;
     let mut drained = Vec::new();
     let mut refused: Option<Error> = None;

@@ -58,7 +58,7 @@ fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyB
     Ok(match request {
         Request::Open { path, flags, mode, uid, gid } => open_here(node, &path, flags, mode, uid, gid),
         Request::Mkdir { path, mode, uid, gid } => mkdir_here(node, &path, mode, uid, gid),
-        record => serve_record(node, record),
+        record => serve_record(node, &record),
     })
 }
 
@@ -121,18 +121,18 @@ async fn execute(node: &Node, request: Request, payload: Payload) -> (Result<Rep
             Ok((attr, ranks)) => (Ok(ReplyBody::Attr(attr)), SendBuf::Owned(ranks.iter().flat_map(|r| r.to_le_bytes()).collect())),
             Err(e) => (Err(e), SendBuf::None),
         },
-        other => (execute_local(node, other).await, SendBuf::None),
+        other => (execute_local(node, &other).await, SendBuf::None),
     }
 }
 
 /// Runs a request without payloads on `rank`: in place through the handlers when that is this
 /// rank, else through the transport.
-pub async fn run_on(node: &Node, rank: Rank, request: Request) -> Result<ReplyBody> {
+pub async fn run_on(node: &Node, rank: Rank, request: &Request) -> Result<ReplyBody> {
     if rank == node.rank {
         return execute_local(node, request).await;
     }
     // SAFETY: no raw memory is involved; the call is awaited here.
-    let (reply, _) = unsafe { node.transport.call(rank, &request, SendBuf::None, None) }.await?;
+    let (reply, _) = unsafe { node.transport.call(rank, request, SendBuf::None, None) }.await?;
     Ok(reply.body)
 }
 
@@ -142,7 +142,7 @@ pub(super) const FAN_OUT: usize = 64;
 
 /// The same request to each of `ranks`, [`FAN_OUT`] at a time; the replies in order.
 pub async fn call_all(node: &Node, ranks: impl IntoIterator<Item = Rank>, request: Request) -> Result<Vec<ReplyBody>> {
-    let calls = ranks.into_iter().map(|rank| run_on(node, rank, request.clone()));
+    let calls = ranks.into_iter().map(|rank| run_on(node, rank, &request));
     crate::join::join_window(calls.collect(), FAN_OUT).await.into_iter().collect()
 }
 
@@ -294,14 +294,14 @@ fn fs_usage(node: &Node) -> Result<FsUsage> {
 /// Metadata and chunk-maintenance operations: the same code serves remote and local callers.
 /// A request routed by a path (the wire table says which) is served only if that path is
 /// normalised and owned here.
-pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
+pub async fn execute_local(node: &Node, request: &Request) -> Result<ReplyBody> {
     if let Some(path) = request.routing_path() {
         node.check_meta_path(path)?;
     }
-    match request {
-        Request::Unlink { path } => {
+    match *request {
+        Request::Unlink { ref path } => {
             // The table borrow ends with the statement: the removal below awaits.
-            let attr = node.meta.borrow_mut().unlink(&path)?;
+            let attr = node.meta.borrow_mut().unlink(path)?;
             if node.unlink_removes_data(&attr, node.rank) {
                 remove_chunks_here(node, attr.ino).await?;
             }
@@ -309,54 +309,54 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
         }
         // Boxed, as the other rare requests with large futures below: the future of every
         // request served here is as large as its largest arm.
-        Request::Publish { path, ino, size, cuts, release } => Box::pin(publish(node, path, ino, size, cuts, release)).await,
-        Request::Register { path, ino } => {
+        Request::Publish { ref path, ino, size, cuts, release } => Box::pin(publish(node, path.clone(), ino, size, cuts, release)).await,
+        Request::Register { ref path, ino } => {
             // The table borrow ends with the statement: the forward may be served here again.
-            let outcome = node.meta.borrow_mut().register(&path, ino)?;
+            let outcome = node.meta.borrow_mut().register(path, ino)?;
             match outcome {
                 Published::Done(attr) => Ok(ReplyBody::Attr(attr)),
                 Published::Moved(to) => {
                     let owner = node.ring.meta_owner(&to);
-                    Box::pin(run_on(node, owner, Request::Register { path: to, ino })).await
+                    Box::pin(run_on(node, owner, &Request::Register { path: to, ino })).await
                 }
                 Published::Cut { .. } => Err(Error::Internal("a registration is never cut")),
             }
         }
-        Request::Truncate { path, ino, len } => {
+        Request::Truncate { ref path, ino, len } => {
             // The table borrow ends with the statement: the forward may be served here again.
-            let outcome = node.meta.borrow_mut().truncate(&path, ino, len)?;
+            let outcome = node.meta.borrow_mut().truncate(path, ino, len)?;
             match outcome {
                 Truncated::Done { attr, old_size } => Ok(ReplyBody::Sized { attr, old_size }),
                 Truncated::Moved(to) => {
                     let owner = node.ring.meta_owner(&to);
-                    Box::pin(run_on(node, owner, Request::Truncate { path: to, ino, len })).await
+                    Box::pin(run_on(node, owner, &Request::Truncate { path: to, ino, len })).await
                 }
             }
         }
-        Request::Open { path, flags, mode, uid, gid } => {
-            if creates(node, &path, flags) {
-                entries::enlisted(node, &path).await?;
+        Request::Open { ref path, flags, mode, uid, gid } => {
+            if creates(node, path, flags) {
+                entries::enlisted(node, path).await?;
             }
-            open_here(node, &path, flags, mode, uid, gid)
+            open_here(node, path, flags, mode, uid, gid)
         }
-        Request::Mkdir { path, mode, uid, gid } => {
-            entries::enlisted(node, &path).await?;
-            mkdir_here(node, &path, mode, uid, gid)
+        Request::Mkdir { ref path, mode, uid, gid } => {
+            entries::enlisted(node, path).await?;
+            mkdir_here(node, path, mode, uid, gid)
         }
-        Request::Rmdir { path } => Ok(ReplyBody::Attr(entries::remove_dir(node, &path).await?)),
-        Request::Install { path, attr } => Ok(ReplyBody::Replaced(Box::pin(entries::install(node, &path, attr)).await?)),
-        Request::Drain { path } => {
-            crate::path::check_normal(&path)?;
-            node.meta.borrow_mut().drain(&path).map(|()| ReplyBody::Empty)
+        Request::Rmdir { ref path } => Ok(ReplyBody::Attr(entries::remove_dir(node, path).await?)),
+        Request::Install { ref path, attr } => Ok(ReplyBody::Replaced(Box::pin(entries::install(node, path, attr)).await?)),
+        Request::Drain { ref path } => {
+            crate::path::check_normal(path)?;
+            node.meta.borrow_mut().drain(path).map(|()| ReplyBody::Empty)
         }
         Request::ChunkExtent { ino } => Ok(ReplyBody::Count(node.store()?.extent(InodeId(ino))?)),
-        Request::MoveTree { from, to } => Box::pin(move_tree(node, &from, &to)).await,
-        Request::MoveBegin { mover, from, to } => {
-            for p in [&from, &to] {
+        Request::MoveTree { ref from, ref to } => Box::pin(move_tree(node, from, to)).await,
+        Request::MoveBegin { mover, ref from, ref to } => {
+            for p in [from, to] {
                 crate::path::check_normal(p)?;
             }
-            node.fences.begin(mover, &from, &to).await?;
-            Ok(ReplyBody::Count(node.meta.borrow().span_below(&from) as u64))
+            node.fences.begin(mover, from, to).await?;
+            Ok(ReplyBody::Count(node.meta.borrow().span_below(from) as u64))
         }
         Request::MoveEnd { mover, moved } => {
             if let Some((from, to)) = node.fences.end(mover, moved) {
@@ -383,7 +383,7 @@ pub async fn execute_local(node: &Node, request: Request) -> Result<ReplyBody> {
         | Request::InstallMany { .. }
         | Request::Holders { .. }
         | Request::Unregister { .. } => Err(Error::Internal("request needs a payload path")),
-        record => serve_record(node, record),
+        _ => serve_record(node, request),
     }
 }
 
@@ -411,7 +411,7 @@ async fn publish(node: &Node, path: Vec<u8>, ino: u64, mut size: u64, mut cuts: 
             // Renamed while its writer had it open: the record lives at `to` now.
             Published::Moved(to) => {
                 let owner = node.ring.meta_owner(&to);
-                return Box::pin(run_on(node, owner, Request::Publish { path: to, ino, size, cuts, release })).await;
+                return Box::pin(run_on(node, owner, &Request::Publish { path: to, ino, size, cuts, release })).await;
             }
             Published::Cut { cuts: now } => {
                 size = size.min(chunk_extent(node, ino).await?);
@@ -437,22 +437,22 @@ async fn chunk_extent(node: &Node, ino: u64) -> Result<u64> {
 }
 
 /// The requests that read or change one metadata record, at a path already checked.
-fn serve_record(node: &Node, request: Request) -> Result<ReplyBody> {
+fn serve_record(node: &Node, request: &Request) -> Result<ReplyBody> {
     let mut meta = node.meta.borrow_mut();
-    match request {
-        Request::Stat { path } => Ok(ReplyBody::Attr(meta.stat(&path)?.attr)),
-        Request::Touch { path } => meta.touch(&path).map(|()| ReplyBody::Empty),
-        Request::Enlist { rank, path } => meta.enlist(&path, rank).map(|()| ReplyBody::Empty),
-        Request::Take { tree, path, to } => {
-            crate::path::check_normal(&to)?;
-            Ok(ReplyBody::Attr(meta.take(&path, tree)?.attr))
+    match *request {
+        Request::Stat { ref path } => Ok(ReplyBody::Attr(meta.stat(path)?.attr)),
+        Request::Touch { ref path } => meta.touch(path).map(|()| ReplyBody::Empty),
+        Request::Enlist { rank, ref path } => meta.enlist(path, rank).map(|()| ReplyBody::Empty),
+        Request::Take { tree, ref path, ref to } => {
+            crate::path::check_normal(to)?;
+            Ok(ReplyBody::Attr(meta.take(path, tree)?.attr))
         }
-        Request::Release { path, ino, to } => {
+        Request::Release { ref path, ino, ref to } => {
             let to = (!to.is_empty()).then_some(to);
-            if let Some(to) = &to {
+            if let Some(to) = to {
                 crate::path::check_normal(to)?;
             }
-            meta.release(&path, ino, to.as_deref()).map(|()| ReplyBody::Empty)
+            meta.release(path, ino, to.map(|t| t.as_slice())).map(|()| ReplyBody::Empty)
         }
         _ => Err(Error::Internal("not a record request")),
     }

@@ -84,7 +84,7 @@ pub fn spawn_sender(node: &Rc<Node>, executor: &LocalExecutor<'static>, now: Ins
 async fn send(node: &Node, round: Vec<Vec<u8>>) {
     let touches = round.into_iter().map(|dir| async move {
         let owner = node.ring.meta_owner(&dir);
-        if let Err(e) = run_on(node, owner, Request::Touch { path: dir.clone() }).await {
+        if let Err(e) = run_on(node, owner, &Request::Touch { path: dir.clone() }).await {
             tracing::debug!(path = %show(&dir), error = %e, "directory times not stamped");
         }
     });
