@@ -125,9 +125,15 @@ pub struct TransportSettings {
     pub lost: Arc<AtomicU32>,
 }
 
-/// What this rank has heard from each serving rank (see [`Transport::watch`]).
+/// What this rank has heard from each serving rank (see [`Transport::watch`]). A message only
+/// counts, without reading the clock: the watch, which runs once per probe interval at most,
+/// dates what it finds counted since its last look. So a rank counts as heard up to one probe
+/// interval later than it was, and a dead rank is found that much later at most.
 struct Liveness {
-    heard: Vec<Cell<Instant>>,
+    /// Messages from each rank (wrapping).
+    messages: Vec<Cell<u32>>,
+    /// Each rank's message count at the last watch that found it changed, and when that was.
+    heard: Vec<Cell<(u32, Instant)>>,
     dead: Vec<Cell<bool>>,
     pinging: Vec<Cell<bool>>,
 }
@@ -136,16 +142,28 @@ impl Liveness {
     fn new(nranks: usize) -> Liveness {
         let now = Instant::now();
         Liveness {
-            heard: (0..nranks).map(|_| Cell::new(now)).collect(),
+            messages: (0..nranks).map(|_| Cell::new(0)).collect(),
+            heard: (0..nranks).map(|_| Cell::new((0, now))).collect(),
             dead: (0..nranks).map(|_| Cell::new(false)).collect(),
             pinging: (0..nranks).map(|_| Cell::new(false)).collect(),
         }
     }
 
     fn heard_from(&self, rank: u32) {
-        if let Some(heard) = self.heard.get(rank as usize) {
-            heard.set(Instant::now());
+        if let Some(count) = self.messages.get(rank as usize) {
+            count.set(count.get().wrapping_add(1));
         }
+    }
+
+    /// When `rank` was last heard from, as far as the watches at `now` and before can tell.
+    fn last_heard(&self, rank: u32, now: Instant) -> Option<Instant> {
+        let (count, heard) = (self.messages.get(rank as usize)?.get(), self.heard.get(rank as usize)?);
+        let (seen, at) = heard.get();
+        if count == seen {
+            return Some(at);
+        }
+        heard.set((count, now));
+        Some(now)
     }
 }
 
@@ -223,8 +241,8 @@ impl Transport {
         }
         let mut ping = Vec::new();
         for (rank, since) in waited {
-            let Some(heard) = self.liveness.heard.get(rank as usize) else { continue };
-            let silent = now.saturating_duration_since(heard.get().max(since));
+            let Some(heard) = self.liveness.last_heard(rank, now) else { continue };
+            let silent = now.saturating_duration_since(heard.max(since));
             if silent >= timeout {
                 tracing::warn!(rank, ?silent, "a rank stopped answering; calls to it fail with EIO from now on");
                 self.declare_dead(Rank(rank));

@@ -130,7 +130,7 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
         // While this rank's application calls, its thread turns the loop for each call and
         // serves other ranks as it waits; this thread keeps out of its way, off the run queue
         // (see `Nap`).
-        if let Some(rest) = nap.rest(driver.away()) {
+        if let Some(rest) = nap.napping.then(|| nap.rest(driver.away())).flatten() {
             nap.take(mailbox, rest);
             continue;
         }
@@ -146,19 +146,21 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
         }
         engine.watch();
         let turn = engine.turn(mailbox);
+        let now = Instant::now();
         if turn.jobs || (turn.traffic && poll_for_peers) {
-            last_call = Instant::now();
+            last_call = now;
         }
         if turn.busy {
-            idle_since = Instant::now();
+            idle_since = now;
             continue;
         }
-        if idle_since.elapsed() < spin && last_call.elapsed() < active_window {
+        let idle = now - idle_since;
+        if idle < spin && now - last_call < active_window {
             drop(held);
             std::thread::yield_now();
             continue;
         }
-        if idle_since.elapsed() < PEER_HOT_POLL {
+        if idle < PEER_HOT_POLL {
             // Just served: the core is this thread's anyway (a wake-up gave it), and requests
             // often come in pairs (a create and its directory's stamp). Polling without
             // yielding, for a moment, catches the next one without another wake-up, and never
