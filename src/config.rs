@@ -13,7 +13,7 @@
 //! | `BENCHFS_KEEP_DATA` | `1` keeps the chunk files at finalize | `0` |
 //! | `BENCHFS_IO_BACKEND` | `uring`, `sync` (plain pread/pwrite), or `auto` (io_uring, falling back to `sync` where the kernel refuses it) | `auto` |
 //! | `BENCHFS_URING_DEPTH` | io_uring queue depth | `256` |
-//! | `BENCHFS_SPIN_US` | microseconds a waiting thread keeps checking (yielding the CPU between checks) before it blocks | `20` |
+//! | `BENCHFS_SPIN_US` | microseconds a waiting thread keeps checking (yielding the CPU between checks) before it blocks | `100` |
 //! | `BENCHFS_CONTACT_FILE` | where `benchfs_init` publishes the job's contact information for `benchfs_attach` | unset |
 //! | `BENCHFS_STATS` | `1`: every rank counts each call and each request it serves (count, bytes, latency histogram); at `benchfs_finalize` rank 0 prints the sums over all ranks on standard error | `0` |
 //! | `BENCHFS_LOG` | log filter (`tracing` env-filter syntax), logs go to stderr | `warn` |
@@ -92,7 +92,7 @@ impl Config {
             Some(other) => return Err(bad("BENCHFS_IO_BACKEND", other.into(), "expected 'auto', 'uring' or 'sync'")),
         };
         let uring_depth = size_var(&get, "BENCHFS_URING_DEPTH", 256, 8, 32768)? as u32;
-        let spin_us = size_var(&get, "BENCHFS_SPIN_US", 20, 0, 1_000_000)?;
+        let spin_us = size_var(&get, "BENCHFS_SPIN_US", 100, 0, 1_000_000)?;
         let log_filter = get("BENCHFS_LOG").unwrap_or_else(|| "warn".into());
         if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
             return Err(bad("BENCHFS_LOG", log_filter, "not a valid log filter (e.g. 'info' or 'benchfs=debug')"));
