@@ -35,7 +35,7 @@ where
     let spelled = spell(path)?;
     handle()?.call(move |client| async move {
         let node = client.node.clone();
-        let _pass = namespace::enter(&node, vec![spelled.path.clone()]).await;
+        let _pass = namespace::enter(&node, &[&spelled.path]).await;
         check_spelling(&node, &spelled).await?;
         op(client, spelled.path).await
     })
@@ -52,7 +52,7 @@ pub fn open(path: impl AsRef<[u8]>, flags: i32, mode: u32) -> Result<i32> {
             let spelled = spell(path.as_ref())?;
             handle()?.call(move |client| async move {
                 let node = client.node.clone();
-                let _pass = namespace::enter(&node, vec![spelled.path.clone()]).await;
+                let _pass = namespace::enter(&node, &[&spelled.path]).await;
                 check_spelling(&node, &spelled).await?;
                 // A name spelled as a directory cannot be created as a file (and a directory cannot be
                 // opened for creation).

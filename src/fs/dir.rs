@@ -95,7 +95,7 @@ impl Dir {
                         || {
                             handle()?.call(move |client| async move {
                                 let node = &client.node;
-                                let _pass = super::namespace::enter(node, vec![path.clone()]).await;
+                                let _pass = super::namespace::enter(node, &[&path]).await;
                                 stub::list_page(node, r, path, cursor, LIST_PAGE).await
                             })
                         },

@@ -284,7 +284,7 @@ pub async fn rename(client: Rc<Client>, from: Vec<u8>, to: Vec<u8>) -> Result<()
         return stub::stat(node, &from).await.map(drop);
     }
     {
-        let _pass = enter(node, vec![from.clone(), to.clone()]).await;
+        let _pass = enter(node, &[&from, &to]).await;
         let attr = take(node, &from, &to, false).await?;
         // A directory comes back unlocked: it moves the tree's way.
         if !is_dir(&attr) {
@@ -304,7 +304,7 @@ async fn rename_tree(client: &Client, from: &[u8], to: &[u8]) -> Result<()> {
     let mover = node.fences.new_id();
     let started = std::time::Instant::now();
     loop {
-        let _pass = node.fences.enter(vec![from.to_vec(), to.to_vec()], Some(mover)).await;
+        let _pass = node.fences.enter(&[from, to], Some(mover)).await;
         let fenced = broadcast(node, Request::MoveBegin { mover, from: from.to_vec(), to: to.to_vec() }).await;
         let tree_moved = std::cell::Cell::new(false);
         let moved = match fenced.and_then(|spans| fits_below(to, &spans)) {
@@ -341,7 +341,7 @@ fn fits_below(to: &[u8], spans: &[ReplyBody]) -> Result<()> {
 
 /// Passes this rank's gate for an operation on `paths` (see `rpc::fence`): it waits while a
 /// directory rename moves a tree holding one of them, and holds such renames off until dropped.
-pub async fn enter(node: &Node, paths: Vec<Vec<u8>>) -> crate::rpc::fence::Pass<'_> {
+pub async fn enter<'a>(node: &'a Node, paths: &[&[u8]]) -> crate::rpc::fence::Pass<'a> {
     node.fences.enter(paths, None).await
 }
 
@@ -349,9 +349,10 @@ pub async fn enter(node: &Node, paths: Vec<Vec<u8>>) -> crate::rpc::fence::Pass<
 /// through (a directory rename that moved it while it waited has changed it).
 pub async fn enter_descriptor(client: &Client, fd: i32) -> Result<(crate::rpc::fence::Pass<'_>, Vec<u8>)> {
     let path = client.files.borrow().get(fd)?.path.clone();
-    let pass = enter(&client.node, vec![path]).await;
-    let path = client.files.borrow().get(fd)?.path.clone();
-    Ok((pass, path))
+    let pass = enter(&client.node, &[&path]).await;
+    let files = client.files.borrow();
+    let now = &files.get(fd)?.path;
+    Ok((pass, if *now == path { path } else { now.clone() }))
 }
 
 /// The record at `from`, locked for its rename to `to` (a directory only with `tree`).

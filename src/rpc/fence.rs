@@ -17,7 +17,6 @@
 //! circle. A rename keeps its id when it tries again, so it only gets older.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::task::{Poll, Waker};
 
 use crate::error::{Error, Result};
@@ -31,12 +30,25 @@ pub type MoverId = u64;
 /// Bits of a [`MoverId`] that hold the rank.
 const RANK_BITS: u32 = 22;
 
-/// An operation registered at this rank's gate.
+/// A slot for an operation registered at this rank's gate. A slot keeps its buffers for the
+/// next registration, which copies its paths into them: it allocates only for paths longer
+/// than any the slot held before.
+#[derive(Default)]
 struct Op {
+    /// The first `count` are this registration's paths.
     paths: Vec<Vec<u8>>,
+    count: usize,
+    /// Registered now (else the slot is free).
+    live: bool,
     /// The id of a directory rename, which fences trees of its own; `None` for any other
     /// operation, which needs no id that orders it (an id reads the clock).
     mover: Option<MoverId>,
+}
+
+impl Op {
+    fn paths(&self) -> &[Vec<u8>] {
+        &self.paths[..self.count]
+    }
 }
 
 /// The trees one directory rename has fenced at this rank.
@@ -47,8 +59,9 @@ struct Fence {
 
 #[derive(Default)]
 struct State {
-    /// By registration number.
-    ops: HashMap<u64, Op>,
+    ops: Vec<Op>,
+    /// Slots of `ops` that are free.
+    free: Vec<usize>,
     fences: Vec<Fence>,
 }
 
@@ -56,8 +69,6 @@ struct State {
 pub struct Fences {
     rank: Rank,
     last_id: Cell<u64>,
-    /// Registrations made so far: the next one's number.
-    registered: Cell<u64>,
     state: RefCell<State>,
     /// Tasks waiting for the state to change (gates and fences alike); each checks again.
     waiters: RefCell<Vec<Waker>>,
@@ -80,33 +91,29 @@ fn overlap(a: &[u8], b: &[u8]) -> bool {
 
 /// True if the operation on `paths` must wait for a fence of `trees`: an operation inside a
 /// fenced tree waits, and so does a rename that would move a tree holding one or lying in one.
-fn meets(trees: &[Vec<u8>; 2], paths: &[Vec<u8>], mover: bool) -> bool {
-    trees.iter().any(|t| paths.iter().any(|p| if mover { overlap(t, p) } else { covers(t, p) }))
+fn meets(trees: &[Vec<u8>; 2], paths: &[impl AsRef<[u8]>], mover: bool) -> bool {
+    trees.iter().any(|t| paths.iter().map(AsRef::as_ref).any(|p| if mover { overlap(t, p) } else { covers(t, p) }))
 }
 
 /// A registered operation; dropping it ends the registration.
 pub struct Pass<'a> {
     fences: &'a Fences,
-    registration: u64,
+    slot: usize,
 }
 
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
-        self.fences.state.borrow_mut().ops.remove(&self.registration);
+        let mut state = self.fences.state.borrow_mut();
+        state.ops[self.slot].live = false;
+        state.free.push(self.slot);
+        drop(state);
         self.fences.wake_all();
     }
 }
 
 impl Fences {
     pub fn new(rank: Rank) -> Fences {
-        Fences {
-            rank,
-            last_id: Cell::new(0),
-            registered: Cell::new(0),
-            state: RefCell::default(),
-            waiters: RefCell::default(),
-            on_moved: RefCell::new(None),
-        }
+        Fences { rank, last_id: Cell::new(0), state: RefCell::default(), waiters: RefCell::default(), on_moved: RefCell::new(None) }
     }
 
     /// A new id for a directory rename, above every id this rank gave before.
@@ -126,19 +133,30 @@ impl Fences {
     /// Waits until no fence holds an operation on `paths` back, then registers it until the
     /// returned pass is dropped. `mover`: the operation is the directory rename with this id
     /// (from [`Fences::new_id`]), which fences trees itself.
-    pub async fn enter(&self, paths: Vec<Vec<u8>>, mover: Option<MoverId>) -> Pass<'_> {
+    pub async fn enter(&self, paths: &[&[u8]], mover: Option<MoverId>) -> Pass<'_> {
         std::future::poll_fn(|cx| {
-            if self.state.borrow().fences.iter().any(|f| meets(&f.trees, &paths, mover.is_some())) {
+            if self.state.borrow().fences.iter().any(|f| meets(&f.trees, paths, mover.is_some())) {
                 self.waiters.borrow_mut().push(cx.waker().clone());
                 return Poll::Pending;
             }
             Poll::Ready(())
         })
         .await;
-        let registration = self.registered.get();
-        self.registered.set(registration + 1);
-        self.state.borrow_mut().ops.insert(registration, Op { paths, mover });
-        Pass { fences: self, registration }
+        let mut state = self.state.borrow_mut();
+        let slot = state.free.pop().unwrap_or_else(|| {
+            state.ops.push(Op::default());
+            state.ops.len() - 1
+        });
+        let op = &mut state.ops[slot];
+        if op.paths.len() < paths.len() {
+            op.paths.resize_with(paths.len(), Vec::new);
+        }
+        for (buf, path) in op.paths.iter_mut().zip(paths) {
+            buf.clear();
+            buf.extend_from_slice(path);
+        }
+        (op.count, op.live, op.mover) = (paths.len(), true, mover);
+        Pass { fences: self, slot }
     }
 
     /// Fences the trees `from` and `to` at this rank for the directory rename `mover`, and waits
@@ -149,7 +167,7 @@ impl Fences {
         self.state.borrow_mut().fences.push(Fence { mover, trees: trees.clone() });
         let cleared = std::future::poll_fn(|cx| {
             let state = self.state.borrow();
-            let ops = state.ops.values().filter(|op| op.mover != Some(mover) && meets(&trees, &op.paths, op.mover.is_some()));
+            let ops = state.ops.iter().filter(|op| op.live && op.mover != Some(mover) && meets(&trees, op.paths(), op.mover.is_some()));
             let movers = ops.clone().filter_map(|op| op.mover);
             let fences = state.fences.iter().filter(|f| f.mover != mover && meets(&f.trees, &trees, true)).map(|f| f.mover);
             let mut blocked = false;
@@ -205,8 +223,8 @@ mod tests {
         futures_lite::future::block_on(futures_lite::future::poll_once(f)).map_or(Poll::Pending, Poll::Ready)
     }
 
-    fn paths(list: &[&str]) -> Vec<Vec<u8>> {
-        list.iter().map(|p| p.as_bytes().to_vec()).collect()
+    fn paths<'a>(list: &[&'a str]) -> Vec<&'a [u8]> {
+        list.iter().map(|p| p.as_bytes()).collect()
     }
 
     #[test]
@@ -219,14 +237,15 @@ mod tests {
     #[test]
     fn a_fence_waits_for_operations_inside_and_holds_new_ones_back() {
         let fences = Fences::new(Rank(0));
-        let inside = poll_once(std::pin::pin!(fences.enter(paths(&["/d/x"]), None)));
+        let inside = poll_once(std::pin::pin!(fences.enter(&paths(&["/d/x"]), None)));
         let Poll::Ready(inside) = inside else { panic!("no fence yet") };
         let mover = fences.new_id();
         let mut begin = std::pin::pin!(fences.begin(mover, b"/d", b"/e"));
         assert!(poll_once(begin.as_mut()).is_pending(), "an operation inside the tree is still running");
-        let mut later = std::pin::pin!(fences.enter(paths(&["/e/y"]), None));
+        let new_tree = paths(&["/e/y"]);
+        let mut later = std::pin::pin!(fences.enter(&new_tree, None));
         assert!(poll_once(later.as_mut()).is_pending(), "the new tree is fenced too");
-        let outside = poll_once(std::pin::pin!(fences.enter(paths(&["/dd", "/"]), None)));
+        let outside = poll_once(std::pin::pin!(fences.enter(&paths(&["/dd", "/"]), None)));
         assert!(outside.is_ready(), "a sibling and an ancestor are not inside");
         drop(inside);
         assert!(matches!(poll_once(begin.as_mut()), Poll::Ready(Ok(()))));
@@ -245,7 +264,7 @@ mod tests {
         let fences = Fences::new(Rank(3));
         let (old, young) = (fences.new_id(), fences.new_id());
         assert!(old < young);
-        let Poll::Ready(_young_pass) = poll_once(std::pin::pin!(fences.enter(paths(&["/d/a", "/x"]), Some(young)))) else {
+        let Poll::Ready(_young_pass) = poll_once(std::pin::pin!(fences.enter(&paths(&["/d/a", "/x"]), Some(young)))) else {
             panic!("no fence yet")
         };
         let mut older = std::pin::pin!(fences.begin(old, b"/d", b"/e"));
@@ -253,5 +272,25 @@ mod tests {
         let younger = poll_once(std::pin::pin!(fences.begin(young, b"/d/a", b"/x")));
         assert!(matches!(younger, Poll::Ready(Err(Error::Locked))), "the younger gives way");
         assert_eq!(fences.state.borrow().fences.len(), 1, "and its fence is gone");
+    }
+
+    #[test]
+    fn a_registration_in_a_reused_slot_holds_its_own_paths_only() {
+        let fences = Fences::new(Rank(0));
+        let Poll::Ready(first) = poll_once(std::pin::pin!(fences.enter(&paths(&["/b/long/path", "/c/other"]), None))) else {
+            panic!("no fence yet")
+        };
+        drop(first);
+        let Poll::Ready(second) = poll_once(std::pin::pin!(fences.enter(&paths(&["/a/x"]), None))) else { panic!("no fence yet") };
+        assert_eq!(fences.state.borrow().ops.len(), 1, "the freed slot is used again");
+        let mover = fences.new_id();
+        let elsewhere = poll_once(std::pin::pin!(fences.begin(mover, b"/b", b"/c")));
+        assert!(matches!(elsewhere, Poll::Ready(Ok(()))), "the slot's old paths are not registered any more");
+        fences.end(mover, false);
+        let mover = fences.new_id();
+        let mut inside = std::pin::pin!(fences.begin(mover, b"/a", b"/z"));
+        assert!(poll_once(inside.as_mut()).is_pending(), "the operation inside the tree is registered");
+        drop(second);
+        assert!(matches!(poll_once(inside.as_mut()), Poll::Ready(Ok(()))));
     }
 }
