@@ -62,6 +62,8 @@ pub struct Engine<S: RankState> {
     pub node: Rc<Node>,
     pub state: Rc<S>,
     pub executor: LocalExecutor<'static>,
+    /// Turns of the UCX reactor so far (see `UcxReactor::turn`).
+    pub ucx_turns: std::cell::Cell<u32>,
 }
 
 impl<S: RankState> Engine<S> {
@@ -95,7 +97,7 @@ impl<S: RankState> Engine<S> {
     /// The reactors: the UCX worker, and the chunk store's ring if this rank has one.
     fn reactors(&self) -> Reactors<'_> {
         Reactors {
-            ucx: UcxReactor { node: &self.node, executor: &self.executor },
+            ucx: UcxReactor { node: &self.node, executor: &self.executor, turns: &self.ucx_turns },
             store: self.node.chunk_store().map(|store| StoreReactor { store }),
         }
     }

@@ -237,7 +237,7 @@ fn progress_main<S: RankState>(
     };
     let state = Rc::new(S::new(node.clone()));
     let spin = Duration::from_micros(node.config.spin_us);
-    driver.set(Some(Engine { node: node.clone(), state, executor: LocalExecutor::new() }));
+    driver.set(Some(Engine { node: node.clone(), state, executor: LocalExecutor::new(), ucx_turns: Default::default() }));
     let _ = boot.send(Boot::Ready(Ok(())));
     let failed = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_loop(&driver, spin))) {
         Ok(Ok(())) => false,
