@@ -26,7 +26,7 @@ use crate::rpc::Node;
 const TASKS_PER_TURN: usize = 64;
 /// How long an application thread turning the loop for its reply polls without giving up its
 /// core: a round trip to a peer rank on this node takes a few microseconds.
-const HOT_SPIN: Duration = Duration::from_micros(4);
+const HOT_SPIN: Duration = Duration::from_micros(20);
 /// Turns an application thread runs after its reply, for the loop to come to rest before it
 /// leaves; still busy after that, it wakes the progress thread.
 const SETTLE_TURNS: usize = 8;
