@@ -25,7 +25,8 @@ use crate::rpc::Node;
 /// Tasks run per turn before the reactors get a turn again.
 const TASKS_PER_TURN: usize = 64;
 /// How long an application thread turning the loop for its reply polls without giving up its
-/// core: a round trip to a peer rank on this node takes a few microseconds.
+/// core: a round trip to a peer rank on this node takes a few microseconds, and a peer that is
+/// busy with calls of its own answers between them, often some microseconds later.
 const HOT_SPIN: Duration = Duration::from_micros(20);
 /// Turns an application thread runs after its reply, for the loop to come to rest before it
 /// leaves; still busy after that, it wakes the progress thread.
