@@ -90,9 +90,14 @@ impl Nap {
     }
 
     /// How much longer to nap before taking a free loop back: the application, calling until
-    /// now, left it `away` ago and may be back at once.
-    fn rest(&self, away: Duration) -> Option<Duration> {
-        (self.napping && away < NAP).then(|| NAP - away)
+    /// now, left it `away()` ago and may be back at once. Asks (and so reads the clock) only
+    /// while napping.
+    fn rest(&self, away: impl FnOnce() -> Duration) -> Option<Duration> {
+        if !self.napping {
+            return None;
+        }
+        let away = away();
+        (away < NAP).then(|| NAP - away)
     }
 }
 
@@ -130,7 +135,7 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
         // While this rank's application calls, its thread turns the loop for each call and
         // serves other ranks as it waits; this thread keeps out of its way, off the run queue
         // (see `Nap`).
-        if let Some(rest) = nap.napping.then(|| nap.rest(driver.away())).flatten() {
+        if let Some(rest) = nap.rest(|| driver.away()) {
             nap.take(mailbox, rest);
             continue;
         }
