@@ -60,6 +60,11 @@ impl Members {
         self.holders.insert(dir.to_vec(), (0..nranks).collect());
     }
 
+    /// True if some rank may hold an entry of `dir`.
+    pub fn is_held(&self, dir: &[u8]) -> bool {
+        self.holders.get(dir).is_some_and(|h| !h.is_empty())
+    }
+
     pub fn holders(&self, dir: &[u8]) -> Vec<u32> {
         self.holders.get(dir).map(|h| h.iter().copied().collect()).unwrap_or_default()
     }

@@ -450,6 +450,11 @@ impl MetaTable {
         Ok(())
     }
 
+    /// True if some rank may hold an entry of directory `dir`: its removal must ask them.
+    pub fn is_held(&self, dir: &[u8]) -> bool {
+        self.members.is_held(dir)
+    }
+
     /// The ranks that hold entries of directory `dir` (a superset: a holder may have none left),
     /// in rank order: the ranks a listing of it must ask.
     pub fn holders_of(&self, dir: &[u8]) -> Result<(Attr, Vec<u32>)> {

@@ -58,6 +58,9 @@ pub async fn enlisted(node: &Node, path: &[u8]) -> Result<()> {
 /// Removes directory `path` (owned here) once every holder says it has no entry of it left:
 /// `ENOTEMPTY` (and the directory stays) if one still has.
 pub async fn remove_dir(node: &Node, path: &[u8]) -> Result<Attr> {
+    if !node.meta.borrow().is_held(path) {
+        return remove_unheld_dir(node, path);
+    }
     let holders = node.meta.borrow_mut().lock_for_removal(path)?;
     let drain = Request::Drain { path: path.to_vec() };
     let asks = holders.iter().map(|&rank| Box::pin(run_on(node, Rank(rank), &drain)));
@@ -80,6 +83,15 @@ pub async fn remove_dir(node: &Node, path: &[u8]) -> Result<Attr> {
         (Err(_), Some(why)) => Err(why),
         (removed, _) => removed,
     }
+}
+
+/// Removes directory `path` (owned here) that no rank holds an entry of: there is nothing to
+/// drain, so it is done at once (see [`remove_dir`]). Were there holders after all, it stays
+/// (`ENOTEMPTY`): none of them was asked.
+pub fn remove_unheld_dir(node: &Node, path: &[u8]) -> Result<Attr> {
+    let mut meta = node.meta.borrow_mut();
+    let holders = meta.lock_for_removal(path)?;
+    meta.finish_removal(path, &[], holders.is_empty())
 }
 
 /// Installs a renamed record at `path` (owned here): enlists in its directory and, when it

@@ -38,13 +38,15 @@ pub fn spawn_serve(node: &Rc<Node>, executor: &LocalExecutor<'static>, incoming:
 }
 
 /// Serves in place a request whose handler cannot wait: one that reads or changes a record
-/// only, or a create whose rank is already enlisted in the parent directory (see
-/// `entries::enlisted`). Gives back every other request.
+/// only, a create whose rank is already enlisted in the parent directory (see
+/// `entries::enlisted`), or the removal of a directory no rank holds an entry of. Gives back
+/// every other request.
 fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyBody>, Request> {
     let now = match &request {
         Request::Stat { .. } | Request::Touch { .. } | Request::Enlist { .. } | Request::Take { .. } | Request::Release { .. } => true,
         Request::Open { path, flags, .. } => !creates(node, path, *flags) || entries::is_enlisted(node, path),
         Request::Mkdir { path, .. } => entries::is_enlisted(node, path),
+        Request::Rmdir { path } => !node.meta.borrow().is_held(path),
         _ => false,
     };
     if !now {
@@ -58,6 +60,7 @@ fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyB
     Ok(match request {
         Request::Open { path, flags, mode, uid, gid } => open_here(node, &path, flags, mode, uid, gid),
         Request::Mkdir { path, mode, uid, gid } => mkdir_here(node, &path, mode, uid, gid),
+        Request::Rmdir { path } => entries::remove_unheld_dir(node, &path).map(ReplyBody::Attr),
         record => serve_record(node, &record),
     })
 }
