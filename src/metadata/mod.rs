@@ -346,6 +346,12 @@ impl MetaTable {
         Ok(Ok(&mut self.unlocked_mut(path)?.attr))
     }
 
+    /// The attributes of the file `ino` if it lives at `path` (and not only by a note that it
+    /// was renamed away from there).
+    pub fn file_at(&self, path: &[u8], ino: u64) -> Option<&Attr> {
+        self.records.get(path).map(|r| &r.attr).filter(|a| a.ino == ino)
+    }
+
     /// Remembers that the file `ino` at `from` now lives at `to`, for the descriptors that still
     /// know it as `from`; its `writers` hold the note until they close.
     pub fn note_moved(&mut self, from: &[u8], ino: u64, to: &[u8], writers: u32) {

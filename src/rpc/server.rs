@@ -39,14 +39,27 @@ pub fn spawn_serve(node: &Rc<Node>, executor: &LocalExecutor<'static>, incoming:
 
 /// Serves in place a request whose handler cannot wait: one that reads or changes a record
 /// only, a create whose rank is already enlisted in the parent directory (see
-/// `entries::enlisted`), or the removal of a directory no rank holds an entry of. Gives back
-/// every other request.
+/// `entries::enlisted`), the removal of a directory no rank holds an entry of, an unlink or a
+/// cut or removal of chunks whose data here no read mapping pins, or a writer's registration or
+/// publication that reaches its file under the name it was sent to. Gives back every other request.
 fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyBody>, Request> {
     let now = match &request {
-        Request::Stat { .. } | Request::Touch { .. } | Request::Enlist { .. } | Request::Take { .. } | Request::Release { .. } => true,
+        Request::Stat { .. }
+        | Request::Touch { .. }
+        | Request::Enlist { .. }
+        | Request::Take { .. }
+        | Request::Release { .. }
+        | Request::Drain { .. }
+        | Request::Ping => true,
         Request::Open { path, flags, .. } => !creates(node, path, *flags) || entries::is_enlisted(node, path),
         Request::Mkdir { path, .. } => entries::is_enlisted(node, path),
         Request::Rmdir { path } => !node.meta.borrow().is_held(path),
+        Request::Unlink { path } => unlinks_now(node, path),
+        Request::Publish { path, ino, cuts, .. } => node.meta.borrow().file_at(path, *ino).is_some_and(|a| a.cuts <= *cuts),
+        Request::Register { path, ino } => node.meta.borrow().file_at(path, *ino).is_some(),
+        Request::RemoveChunks { ino } | Request::TruncateChunks { ino, .. } => {
+            node.chunk_store().is_some_and(|store| !store.is_pinned(InodeId(*ino)))
+        }
         _ => false,
     };
     if !now {
@@ -61,6 +74,14 @@ fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyB
         Request::Open { path, flags, mode, uid, gid } => open_here(node, &path, flags, mode, uid, gid),
         Request::Mkdir { path, mode, uid, gid } => mkdir_here(node, &path, mode, uid, gid),
         Request::Rmdir { path } => entries::remove_unheld_dir(node, &path).map(ReplyBody::Attr),
+        Request::Unlink { path } => unlink_here(node, &path),
+        Request::Publish { path, ino, size, cuts, release } => {
+            published_here(node.meta.borrow_mut().publish(&path, ino, size, cuts, release))
+        }
+        Request::Register { path, ino } => published_here(node.meta.borrow_mut().register(&path, ino)),
+        Request::Ping => Ok(ReplyBody::Empty),
+        Request::RemoveChunks { ino } => remove_unpinned_chunks(node, ino).map(|()| ReplyBody::Empty),
+        Request::TruncateChunks { ino, len } => cut_unpinned_chunks(node, ino, len).map(|()| ReplyBody::Empty),
         record => serve_record(node, &record),
     })
 }
@@ -100,6 +121,33 @@ fn creates(node: &Node, path: &[u8], flags: u32) -> bool {
 fn open_here(node: &Node, path: &[u8], flags: u32, mode: u32, uid: u32, gid: u32) -> Result<ReplyBody> {
     let o = node.meta.borrow_mut().open(path, flags as i32, mode, uid, gid)?;
     Ok(ReplyBody::Opened { attr: o.attr, old_size: o.old_size, created: o.created })
+}
+
+/// Whether the unlink of `path` here can be served without waiting: the file exists, and its
+/// data here (if this rank removes it, see `Node::unlink_removes_data`) has no live read
+/// mapping. Anything else (a missing record included) goes through a task.
+fn unlinks_now(node: &Node, path: &[u8]) -> bool {
+    let Ok(record) = node.meta.borrow().stat(path) else { return false };
+    let attr = record.attr;
+    !node.unlink_removes_data(&attr, node.rank) || node.chunk_store().is_some_and(|store| !store.is_pinned(InodeId(attr.ino)))
+}
+
+/// `unlink` of `path` here, when its data here has no live read mapping (see [`unlinks_now`]).
+fn unlink_here(node: &Node, path: &[u8]) -> Result<ReplyBody> {
+    let attr = node.meta.borrow_mut().unlink(path)?;
+    if node.unlink_removes_data(&attr, node.rank) {
+        remove_unpinned_chunks(node, attr.ino)?;
+    }
+    Ok(ReplyBody::Attr(attr))
+}
+
+/// The reply to a registration or publication served in place, which reached its file where
+/// it was sent (see [`serve_now`]).
+fn published_here(outcome: Result<Published>) -> Result<ReplyBody> {
+    match outcome? {
+        Published::Done(attr) => Ok(ReplyBody::Attr(attr)),
+        Published::Moved(_) | Published::Cut { .. } => Err(Error::Internal("a writer's update served in place must go on elsewhere")),
+    }
 }
 
 /// `mkdir` of `path` here, once the rank is enlisted in its parent.
@@ -348,10 +396,7 @@ pub async fn execute_local(node: &Node, request: &Request) -> Result<ReplyBody> 
         }
         Request::Rmdir { ref path } => Ok(ReplyBody::Attr(entries::remove_dir(node, path).await?)),
         Request::Install { ref path, attr } => Ok(ReplyBody::Replaced(Box::pin(entries::install(node, path, attr)).await?)),
-        Request::Drain { ref path } => {
-            crate::path::check_normal(path)?;
-            node.meta.borrow_mut().drain(path).map(|()| ReplyBody::Empty)
-        }
+        Request::Drain { .. } => serve_record(node, request),
         Request::ChunkExtent { ino } => Ok(ReplyBody::Count(node.store()?.extent(InodeId(ino))?)),
         Request::MoveTree { ref from, ref to } => Box::pin(move_tree(node, from, to)).await,
         Request::MoveBegin { mover, ref from, ref to } => {
@@ -372,8 +417,7 @@ pub async fn execute_local(node: &Node, request: &Request) -> Result<ReplyBody> 
         Request::TruncateChunks { ino, len } => {
             let store = node.store()?;
             store.unpinned(InodeId(ino)).await;
-            store.truncate(InodeId(ino), len)?;
-            Ok(ReplyBody::Empty)
+            cut_unpinned_chunks(node, ino, len).map(|()| ReplyBody::Empty)
         }
         Request::RemoveChunks { ino } => remove_chunks_here(node, ino).await.map(|()| ReplyBody::Empty),
         Request::Fsync { ino } => {
@@ -393,10 +437,19 @@ pub async fn execute_local(node: &Node, request: &Request) -> Result<ReplyBody> 
 /// Removes this rank's data of the unlinked file `ino` once no mapping pins it, and closes the
 /// cached descriptors of its same-node chunk files.
 async fn remove_chunks_here(node: &Node, ino: u64) -> Result<()> {
+    node.store()?.unpinned(InodeId(ino)).await;
+    remove_unpinned_chunks(node, ino)
+}
+
+/// Cuts the data of the file `ino` here, which no read mapping pins, to `len` bytes.
+fn cut_unpinned_chunks(node: &Node, ino: u64, len: u64) -> Result<()> {
+    Ok(node.store()?.truncate(InodeId(ino), len)?)
+}
+
+/// Removes the data of the file `ino` here, which no read mapping pins.
+fn remove_unpinned_chunks(node: &Node, ino: u64) -> Result<()> {
     node.peers.forget(InodeId(ino));
-    let store = node.store()?;
-    store.unpinned(InodeId(ino)).await;
-    Ok(store.remove(InodeId(ino))?)
+    Ok(node.store()?.remove(InodeId(ino))?)
 }
 
 /// Cuts that may land while a cut writer's extent is being measured, before it gives up.
@@ -456,6 +509,10 @@ fn serve_record(node: &Node, request: &Request) -> Result<ReplyBody> {
                 crate::path::check_normal(to)?;
             }
             meta.release(path, ino, to.map(|t| t.as_slice())).map(|()| ReplyBody::Empty)
+        }
+        Request::Drain { ref path } => {
+            crate::path::check_normal(path)?;
+            meta.drain(path).map(|()| ReplyBody::Empty)
         }
         _ => Err(Error::Internal("not a record request")),
     }

@@ -96,6 +96,11 @@ impl ChunkStore {
         Ok(Some(MappedRange { base, map_len, data, len, ino, pins: self.pins.clone(), _file: file }))
     }
 
+    /// Whether a mapping of `ino` is live: its file cannot be cut or removed before it ends.
+    pub fn is_pinned(&self, ino: InodeId) -> bool {
+        self.pins.borrow().counts.contains_key(&ino)
+    }
+
     /// Waits until no mapping of `ino` is live, so that its file can be cut or removed.
     pub async fn unpinned(&self, ino: InodeId) {
         std::future::poll_fn(|cx| {
