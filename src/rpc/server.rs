@@ -40,8 +40,8 @@ pub fn spawn_serve(node: &Rc<Node>, executor: &LocalExecutor<'static>, incoming:
 /// Serves in place a request whose handler cannot wait: one that reads or changes a record
 /// only, a create whose rank is already enlisted in the parent directory (see
 /// `entries::enlisted`), the removal of a directory no rank holds an entry of, an unlink or a
-/// cut or removal of chunks whose data here no read mapping pins, or a writer's registration or
-/// publication that reaches its file under the name it was sent to. Gives back every other request.
+/// cut or removal of chunks whose data here no read mapping pins, or a writer's registration,
+/// publication or cut that reaches its file under the name it was sent to. Gives back every other request.
 fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyBody>, Request> {
     let now = match &request {
         Request::Stat { .. }
@@ -57,6 +57,7 @@ fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyB
         Request::Unlink { path } => unlinks_now(node, path),
         Request::Publish { path, ino, cuts, .. } => node.meta.borrow().file_at(path, *ino).is_some_and(|a| a.cuts <= *cuts),
         Request::Register { path, ino } => node.meta.borrow().file_at(path, *ino).is_some(),
+        Request::Truncate { path, ino, .. } => *ino == 0 || node.meta.borrow().file_at(path, *ino).is_some(),
         Request::RemoveChunks { ino } | Request::TruncateChunks { ino, .. } => {
             node.chunk_store().is_some_and(|store| !store.is_pinned(InodeId(*ino)))
         }
@@ -79,6 +80,7 @@ fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyB
             published_here(node.meta.borrow_mut().publish(&path, ino, size, cuts, release))
         }
         Request::Register { path, ino } => published_here(node.meta.borrow_mut().register(&path, ino)),
+        Request::Truncate { path, ino, len } => cut_here(node, &path, ino, len),
         Request::Ping => Ok(ReplyBody::Empty),
         Request::RemoveChunks { ino } => remove_unpinned_chunks(node, ino).map(|()| ReplyBody::Empty),
         Request::TruncateChunks { ino, len } => cut_unpinned_chunks(node, ino, len).map(|()| ReplyBody::Empty),
@@ -147,6 +149,14 @@ fn published_here(outcome: Result<Published>) -> Result<ReplyBody> {
     match outcome? {
         Published::Done(attr) => Ok(ReplyBody::Attr(attr)),
         Published::Moved(_) | Published::Cut { .. } => Err(Error::Internal("a writer's update served in place must go on elsewhere")),
+    }
+}
+
+/// A cut served in place, which reached its file where it was sent (see [`serve_now`]).
+fn cut_here(node: &Node, path: &[u8], ino: u64, len: u64) -> Result<ReplyBody> {
+    match node.meta.borrow_mut().truncate(path, ino, len)? {
+        Truncated::Done { attr, old_size } => Ok(ReplyBody::Sized { attr, old_size }),
+        Truncated::Moved(_) => Err(Error::Internal("a cut served in place must go on elsewhere")),
     }
 }
 
