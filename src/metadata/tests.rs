@@ -307,3 +307,39 @@ fn a_subtree_is_exactly_the_records_below_it() {
     everything.sort();
     assert_eq!(everything, [b"/a".to_vec(), b"/ab".to_vec(), b"/ab/x".to_vec(), b"/top".to_vec(), b"/z".to_vec(), b"/z/y".to_vec()]);
 }
+
+/// The server serves a writer's update in place when `file_at` finds its file (with a cut count
+/// no newer than the writer's); the update must then never need to go on elsewhere.
+#[test]
+fn file_at_finds_what_an_update_reaches_without_a_forward() {
+    let mut t = MetaTable::new(Rank(0), 4, false);
+    let a = t.open(b"/f", CREATE, 0o644, 1, 1).unwrap().attr;
+    let in_place = |t: &MetaTable, path: &[u8], ino: u64, cuts: u64| t.file_at(path, ino).is_some_and(|attr| attr.cuts <= cuts);
+    let lands = |p: Result<Published>| !matches!(p, Ok(Published::Moved(_) | Published::Cut { .. }));
+    assert!(in_place(&t, b"/f", a.ino, 0));
+    assert!(lands(t.publish(b"/f", a.ino, 10, 0, false)));
+    assert!(!in_place(&t, b"/f", a.ino + 1, 0), "another file's update is not this one's");
+    assert!(!in_place(&t, b"/g", a.ino, 0), "nor is one for a name that holds nothing");
+    // A cut makes updates that knew an older count go through the slow path.
+    t.truncate(b"/f", 0, 0).unwrap();
+    assert!(!in_place(&t, b"/f", a.ino, 0));
+    assert!(!lands(t.publish(b"/f", a.ino, 10, 0, false)));
+    assert!(in_place(&t, b"/f", a.ino, 1));
+    assert!(lands(t.publish(b"/f", a.ino, 10, 1, false)));
+    // While a rename holds the record the update is refused in place (it retries).
+    let rec = t.take(b"/f", true).unwrap();
+    assert!(in_place(&t, b"/f", a.ino, 1));
+    assert!(matches!(t.publish(b"/f", a.ino, 10, 1, false), Err(Error::Locked)));
+    assert!(matches!(t.register(b"/f", a.ino), Err(Error::Locked)));
+    // Renamed away: only the note knows where it went, and the update is forwarded.
+    t.install(b"/g", rec).unwrap();
+    t.release(b"/f", a.ino, Some(b"/g")).unwrap();
+    assert!(!in_place(&t, b"/f", a.ino, 1));
+    assert!(!lands(t.publish(b"/f", a.ino, 10, 1, false)));
+    assert!(!lands(t.register(b"/f", a.ino)));
+    assert!(in_place(&t, b"/g", a.ino, 1));
+    assert!(lands(t.register(b"/g", a.ino)));
+    assert!(matches!(t.truncate(b"/g", a.ino, 3), Ok(Truncated::Done { .. })));
+    assert!(!in_place(&t, b"/f", a.ino, u64::MAX));
+    assert!(matches!(t.truncate(b"/f", a.ino, 3), Ok(Truncated::Moved(_))));
+}
