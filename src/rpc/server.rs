@@ -41,7 +41,8 @@ pub fn spawn_serve(node: &Rc<Node>, executor: &LocalExecutor<'static>, incoming:
 /// only, a create whose rank is already enlisted in the parent directory (see
 /// `entries::enlisted`), the removal of a directory no rank holds an entry of, an unlink or a
 /// cut or removal of chunks whose data here no read mapping pins, or a writer's registration,
-/// publication or cut that reaches its file under the name it was sent to. Gives back every other request.
+/// publication or cut that reaches its file under the name it was sent to. Gives back every
+/// other request.
 fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyBody>, Request> {
     let now = match &request {
         Request::Stat { .. }
