@@ -580,3 +580,36 @@ fn peer_sweeps_close_removed_files_only() {
     assert!(peers.caches(Rank(0), InodeId(4)), "and keeps the linked ones");
     owner.shutdown(false).unwrap();
 }
+
+/// A live read mapping pins its inode: a cut or removal waits until the last mapping of that
+/// inode ends, and mappings of other inodes hold nothing up.
+#[test]
+fn mappings_pin_their_inode_until_the_last_ends() {
+    let dir = TempDir::new("pins");
+    let Some(store) = open(&dir, Backend::Sync, 8) else { return };
+    let (a, b) = (InodeId(11), InodeId(12));
+    for ino in [a, b] {
+        run(&store, store.write(ino, 0, IoBuf::Owned(pattern(ino.0, 0, 8192)))).unwrap();
+    }
+    assert!(!store.is_pinned(a));
+    let first = store.map_range(a, 100, 4000).unwrap().expect("a range within the file maps");
+    let second = store.map_range(a, 5000, 100).unwrap().expect("a range within the file maps");
+    // SAFETY: the mapping is live and `len()` bytes long.
+    let seen = unsafe { std::slice::from_raw_parts(first.as_ptr(), first.len()) };
+    assert_eq!(seen, &pattern(a.0, 100, 4000)[..]);
+    assert!(store.is_pinned(a) && !store.is_pinned(b));
+    assert!(store.map_range(a, 8192, 10).unwrap().is_none(), "nothing to map at the end");
+    let ex = LocalExecutor::new();
+    let waiting = ex.spawn(store.unpinned(a));
+    // An inode without mappings waits for nothing (this would hang otherwise).
+    future::block_on(store.unpinned(b));
+    while ex.try_tick() {}
+    assert!(!waiting.is_finished(), "two mappings of the inode are live");
+    drop(first);
+    while ex.try_tick() {}
+    assert!(store.is_pinned(a) && !waiting.is_finished(), "one mapping of the inode is still live");
+    drop(second);
+    assert!(!store.is_pinned(a));
+    while ex.try_tick() {}
+    assert!(waiting.is_finished(), "the last mapping's end wakes the waiter");
+}
