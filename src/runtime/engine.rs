@@ -37,15 +37,30 @@ const DRIVE_LIMIT: Duration = Duration::from_millis(1);
 /// The longest single block of an application thread turning the loop.
 const BLOCK_SLICE: Duration = Duration::from_micros(200);
 
-/// A waker that does nothing, for the first poll of a call on the thread that makes it.
-struct Noop;
+/// The waker of a call polled on the thread that makes it: it only notes that the call may go
+/// on, which this thread checks as it turns the loop.
+#[derive(Default)]
+struct CallWake {
+    woken: AtomicBool,
+}
 
-impl Wake for Noop {
-    fn wake(self: std::sync::Arc<Self>) {}
+impl Wake for CallWake {
+    fn wake(self: Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+    }
 }
 
 thread_local! {
-    static NOOP_WAKER: Waker = Waker::from(Arc::new(Noop));
+    /// One per thread, for every call it makes: a wake meant for an earlier call costs a poll
+    /// of the current one at most.
+    static CALL_WAKE: (Arc<CallWake>, Waker) = {
+        let wake = Arc::new(CallWake::default());
+        (wake.clone(), Waker::from(wake))
+    };
 }
 
 /// What one turn of the loop did.
@@ -289,8 +304,10 @@ impl<S: RankState> Driver<S> {
     /// Runs a call on the loop this thread holds (`guard`, from [`Driver::try_hold`]): the
     /// future `start` makes is polled here at once, and most calls that need no other rank end
     /// in that first poll, with no task, no reply slot and no turn of the loop before their
-    /// result. A call that must wait becomes a task, and this thread turns the loop for it as
-    /// [`Driver::run`] does. `None` if the loop has stopped.
+    /// result. A call that must wait is polled here again whenever it is woken, while this
+    /// thread turns the loop for it as [`Driver::run`] does; only if it is still pending when
+    /// this thread leaves the loop does it become a task that the progress thread finishes.
+    /// `None` if the loop has stopped.
     pub fn call_held<T, Fut>(&self, guard: Held<'_, S>, start: impl FnOnce(&Rc<S>) -> Fut, spin: Duration) -> Option<T>
     where
         T: 'static,
@@ -298,20 +315,32 @@ impl<S: RankState> Driver<S> {
     {
         let engine = guard.engine().filter(|e| !e.stopping())?;
         let mut call = Box::pin(start(&engine.state));
-        // A future that is pending after this poll is polled again as a task, which gives its
-        // wakers the task's own: this one only has to exist.
-        let waker = NOOP_WAKER.with(Waker::clone);
-        if let Poll::Ready(value) = call.as_mut().poll(&mut Context::from_waker(&waker)) {
-            // The call may have woken tasks (a fence it left) or started sends: the loop still
-            // settles before this thread leaves it.
-            let settled = self.drive(engine, || true);
+        let (woken, waker) = CALL_WAKE.with(|(wake, waker)| (wake.clone(), waker.clone()));
+        woken.woken.store(false, Ordering::Relaxed);
+        let mut cx = Context::from_waker(&waker);
+        let mut value = match call.as_mut().poll(&mut cx) {
+            Poll::Ready(value) => Some(value),
+            Poll::Pending => None,
+        };
+        // A finished call may have woken tasks (a fence it left) or started sends: the loop
+        // still settles before this thread leaves it.
+        let settled = self.drive(engine, || {
+            if value.is_none() && woken.woken.swap(false, Ordering::Acquire) {
+                if let Poll::Ready(done) = call.as_mut().poll(&mut cx) {
+                    value = Some(done);
+                }
+            }
+            value.is_some()
+        });
+        if value.is_some() {
             self.leave(guard, settled);
-            return Some(value);
+            return value;
         }
+        // Still waiting as this thread leaves: the progress thread polls it from now on, as a
+        // task with a waker of its own.
         let (tx, rx) = super::reply_pair(spin);
         engine.executor.spawn(async move { tx.send(call.await) }).detach();
-        let settled = self.drive(engine, || rx.is_ready());
-        self.leave(guard, settled);
+        self.leave(guard, false);
         rx.wait()
     }
 
@@ -319,7 +348,7 @@ impl<S: RankState> Driver<S> {
     /// happened for the spin time, blocked until a reactor or the mailbox has work (see
     /// [`Engine::block`]); after `DRIVE_LIMIT` it leaves the rest to the progress thread. True if
     /// it came to rest after `done`.
-    fn drive(&self, engine: &Engine<S>, done: impl Fn() -> bool) -> bool {
+    fn drive(&self, engine: &Engine<S>, mut done: impl FnMut() -> bool) -> bool {
         let hot = if self.hot_spin.load(Ordering::Relaxed) { HOT_SPIN } else { Duration::ZERO };
         // The clock is read only by turns that find nothing to do: most calls are done before
         // any such turn. Times count from the first of them.
