@@ -315,22 +315,24 @@ impl<S: RankState> Driver<S> {
     {
         let engine = guard.engine().filter(|e| !e.stopping())?;
         let mut call = Box::pin(start(&engine.state));
-        let (woken, waker) = CALL_WAKE.with(|(wake, waker)| (wake.clone(), waker.clone()));
-        woken.woken.store(false, Ordering::Relaxed);
-        let mut cx = Context::from_waker(&waker);
-        let mut value = match call.as_mut().poll(&mut cx) {
-            Poll::Ready(value) => Some(value),
-            Poll::Pending => None,
-        };
-        // A finished call may have woken tasks (a fence it left) or started sends: the loop
-        // still settles before this thread leaves it.
-        let settled = self.drive(engine, || {
-            if value.is_none() && woken.woken.swap(false, Ordering::Acquire) {
-                if let Poll::Ready(done) = call.as_mut().poll(&mut cx) {
-                    value = Some(done);
+        let (value, settled) = CALL_WAKE.with(|(wake, waker)| {
+            wake.woken.store(false, Ordering::Relaxed);
+            let mut cx = Context::from_waker(waker);
+            let mut value = match call.as_mut().poll(&mut cx) {
+                Poll::Ready(value) => Some(value),
+                Poll::Pending => None,
+            };
+            // A finished call may have woken tasks (a fence it left) or started sends: the
+            // loop still settles before this thread leaves it.
+            let settled = self.drive(engine, || {
+                if value.is_none() && wake.woken.swap(false, Ordering::Acquire) {
+                    if let Poll::Ready(done) = call.as_mut().poll(&mut cx) {
+                        value = Some(done);
+                    }
                 }
-            }
-            value.is_some()
+                value.is_some()
+            });
+            (value, settled)
         });
         if value.is_some() {
             self.leave(guard, settled);
