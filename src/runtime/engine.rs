@@ -296,7 +296,7 @@ impl<S: RankState> Driver<S> {
         };
         let Some(engine) = guard.engine().filter(|e| !e.stopping()) else { return Err(job) };
         job(&engine.state, &engine.executor);
-        let settled = self.drive(engine, done);
+        let settled = self.drive(engine, done, || false);
         self.leave(guard, settled);
         Ok(())
     }
@@ -324,14 +324,20 @@ impl<S: RankState> Driver<S> {
             };
             // A finished call may have woken tasks (a fence it left) or started sends: the
             // loop still settles before this thread leaves it.
-            let settled = self.drive(engine, || {
-                if value.is_none() && wake.woken.swap(false, Ordering::Acquire) {
-                    if let Poll::Ready(done) = call.as_mut().poll(&mut cx) {
-                        value = Some(done);
+            let settled = self.drive(
+                engine,
+                || {
+                    if value.is_none() && wake.woken.swap(false, Ordering::Acquire) {
+                        if let Poll::Ready(done) = call.as_mut().poll(&mut cx) {
+                            value = Some(done);
+                        }
                     }
-                }
-                value.is_some()
-            });
+                    value.is_some()
+                },
+                // Woken again (by itself, say, to retry at once): as a runnable task was, it
+                // keeps the loop from counting as quiet.
+                || wake.woken.load(Ordering::Relaxed),
+            );
             (value, settled)
         });
         if value.is_some() {
@@ -348,16 +354,17 @@ impl<S: RankState> Driver<S> {
 
     /// Turns the loop on this thread until `done`: polling first, then, once nothing has
     /// happened for the spin time, blocked until a reactor or the mailbox has work (see
-    /// [`Engine::block`]); after `DRIVE_LIMIT` it leaves the rest to the progress thread. True if
+    /// [`Engine::block`]); after `DRIVE_LIMIT` it leaves the rest to the progress thread. A turn
+    /// counts as busy also while `woken` (the call has a wake its next check will see). True if
     /// it came to rest after `done`.
-    fn drive(&self, engine: &Engine<S>, mut done: impl FnMut() -> bool) -> bool {
+    fn drive(&self, engine: &Engine<S>, mut done: impl FnMut() -> bool, woken: impl Fn() -> bool) -> bool {
         let hot = if self.hot_spin.load(Ordering::Relaxed) { HOT_SPIN } else { Duration::ZERO };
         // The clock is read only by turns that find nothing to do: most calls are done before
         // any such turn. Times count from the first of them.
         let mut started = None;
         let mut quiet_since = None;
         while !done() && !engine.stopping() {
-            if engine.turn(&self.mailbox).busy {
+            if engine.turn(&self.mailbox).busy || woken() {
                 quiet_since = None;
                 continue;
             }
