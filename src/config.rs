@@ -6,7 +6,7 @@
 //! | `BENCHFS_CHUNK_SIZE` | bytes per chunk (suffix K, M, G allowed); the same on every rank, or init fails on every rank | `1M` |
 //! | `BENCHFS_RNDV_THRESHOLD` | payloads above this many bytes travel by rendezvous | `16K` |
 //! | `BENCHFS_NODE_LOCAL` | `1`: ranks on one node read and write each other's chunk files directly, and read each other's shared record tables; `0`: all chunk data and every metadata request move through UCX | `1` |
-//! | `BENCHFS_SHARED_RECORDS` | slots in each rank's table of its metadata records that same-node ranks read directly (with `BENCHFS_NODE_LOCAL=1`), so a `stat` or an `open` that creates nothing needs no request; rounded up to a power of two, 264 bytes each (memory of the data directory's file system, reserved at init), `0` turns it off | `65536` |
+//! | `BENCHFS_SHARED_RECORDS` | the most slots in each rank's table of its metadata records that same-node ranks read directly (with `BENCHFS_NODE_LOCAL=1`), so a `stat` or an `open` that creates nothing needs no request; rounded up to a power of two, 264 bytes each (memory of the data directory's file system); the table starts with 4096 slots and grows fourfold each time three quarters are in use, `0` turns it off | `262144` |
 //! | `BENCHFS_INCOMING_BYTES` | bytes of other ranks' writes a rank holds at once (payloads being received and written); a write beyond it waits at its sender | `256M` |
 //! | `BENCHFS_PEER_TIMEOUT` | seconds a rank that calls are waiting for may stay silent (not even answering a ping) before it counts as dead and those calls, and every later call to it, fail with EIO; `0`: wait forever | `30` |
 //! | `BENCHFS_DETECT_PEER_FAILURE` | `1`: calls to a rank whose process died fail with EIO instead of waiting (UCX then uses only failure-detecting transports, which costs speed); attached clients always detect | `0` |
@@ -34,7 +34,7 @@ pub struct Config {
     pub incoming_bytes: u64,
     /// Silence after which a rank that calls wait for counts as dead (`None`: never).
     pub peer_timeout: Option<std::time::Duration>,
-    /// Slots of the shared record table (a power of two), 0: none.
+    /// The most slots of the shared record table (a power of two), 0: none.
     pub shared_records: usize,
     pub io_backend: IoBackend,
     pub uring_depth: u32,
@@ -80,7 +80,7 @@ impl Config {
             0 => None,
             seconds => Some(std::time::Duration::from_secs(seconds)),
         };
-        let shared_records = match size_var(&get, "BENCHFS_SHARED_RECORDS", 65536, 0, 1 << 26)? as usize {
+        let shared_records = match size_var(&get, "BENCHFS_SHARED_RECORDS", 1 << 18, 0, 1 << 26)? as usize {
             0 => 0,
             slots => slots.max(2).next_power_of_two(),
         };

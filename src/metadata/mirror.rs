@@ -14,6 +14,14 @@
 //! writes it: a reader copies a slot and keeps the copy only if the number was even and
 //! unchanged across the copy, and only if the copy names the key and path it looked for.
 //!
+//! The table starts small and grows fourfold each time it is three quarters full, up to the
+//! configured number of slots (or its share of the file system): the owner fills a bigger
+//! table beside it, renames it over the old one and only then marks the old one as replaced;
+//! from then on it changes the new one only. A reader that finds its table replaced after a
+//! lookup maps the new one and looks again, so what it returns was current when it read it
+//! (see [`MirrorView::get`]). A job's ranks pay for the records they hold, not for the most
+//! they could.
+//!
 //! **Invariant:** between two changes of the owner's table, every slot that holds a path holds
 //! that path's current attributes, but for its count of writers, which the owner alone uses (a
 //! writer's registration and release change nothing else, and are not copied). So a hit is an
@@ -25,16 +33,27 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use super::Attr;
 
 /// The table's file in its rank's store directory.
 pub const FILE: &str = "records";
-const MAGIC: u64 = u64::from_le_bytes(*b"BFSREC02");
+/// Where the owner fills the table that replaces a full one, before renaming it to `FILE`.
+const NEXT_FILE: &str = "records.next";
+const MAGIC: u64 = u64::from_le_bytes(*b"BFSREC03");
 /// The header, then one key word per slot (0: empty), then the slots.
 const HEADER_WORDS: usize = 8;
+/// Header words: the magic number, the number of slots, and whether a bigger table has
+/// replaced this one (1) or it is current (0).
+const MAGIC_WORD: usize = 0;
+const SLOTS_WORD: usize = 1;
+const REPLACED_WORD: usize = 2;
+/// Slots of a new table (fewer if the configured most is lower): 1 MiB.
+const FIRST_SLOTS: usize = 4096;
+/// Each growth multiplies the slots by this.
+const GROWTH: usize = 4;
 const SLOT_WORDS: usize = 32;
 /// A slot and its key.
 const WORDS_PER_SLOT: usize = SLOT_WORDS + 1;
@@ -182,6 +201,10 @@ impl Mapping {
     }
 }
 
+// SAFETY: a mapping is shared memory that every user reaches only through atomic operations;
+// moving it to another thread (the one that prepares a bigger table) changes nothing.
+unsafe impl Send for Mapping {}
+
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly what `map` mapped; nothing uses it after this.
@@ -189,40 +212,159 @@ impl Drop for Mapping {
     }
 }
 
+/// A new, empty table file of `slots` slots (a power of two, at least 2; fewer if its share of
+/// the file system is smaller) at `path`, mapped for writing, without its magic number yet. On
+/// a memory file system its pages are also mapped in now (see `in_memory`).
+///
+/// The table takes at most `1 / FS_SHARE` of its file system, and its space is reserved whole
+/// at creation: a write to a mapped page the file system has no room for would kill the
+/// process (`SIGBUS`) instead of failing.
+fn new_table(path: &Path, slots: usize) -> io::Result<Mapping> {
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let slots = slots.min(slots_that_fit(&file)?);
+    if slots < 2 {
+        // The data directory's file system is too small for a table.
+        return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+    }
+    let words = HEADER_WORDS + slots * WORDS_PER_SLOT;
+    // SAFETY: plain syscall on an open fd.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, words as libc::off_t * 8) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    let map = Mapping::map(&file, words, libc::PROT_READ | libc::PROT_WRITE)?;
+    map.word(SLOTS_WORD).store(slots as u64, Ordering::Relaxed);
+    Ok(map)
+}
+
+/// Removes a rank's table files from its store `dir`; missing ones are fine.
+pub fn remove_files(dir: &Path) -> io::Result<()> {
+    for name in [FILE, NEXT_FILE] {
+        match std::fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes the first `used` of `words` (a slot but its sequence number) into slot `at` of
+/// `map`, as one change that readers see whole or not at all.
+fn write_slot(map: &Mapping, at: usize, words: &[u64; SLOT_WORDS], used: usize) {
+    let seq = map.slot(at, SEQ);
+    let start = seq.load(Ordering::Relaxed);
+    seq.store(start + 1, Ordering::Relaxed);
+    fence(Ordering::Release);
+    for (i, word) in words.iter().enumerate().take(used).skip(1) {
+        map.slot(at, i).store(*word, Ordering::Relaxed);
+    }
+    seq.store(start + 2, Ordering::Release);
+}
+
 /// The owner's side: its copy, which only it writes.
 pub struct Mirror {
     map: Mapping,
     live: usize,
     limit: usize,
+    /// The store directory the table lives in.
+    dir: PathBuf,
+    /// The most slots it may grow to.
+    most: usize,
+    /// The bigger table being made ready on a thread of its own, once this one is half full.
+    next: Option<std::thread::JoinHandle<io::Result<Mapping>>>,
 }
 
 impl Mirror {
-    /// Creates an empty table of `slots` slots (a power of two, at least 2) in this rank's store
-    /// `dir`. On a memory file system its pages are also mapped in now (see `in_memory`).
-    ///
-    /// The table takes at most `1 / FS_SHARE` of its file system, with fewer slots if need be,
-    /// and its space is reserved whole at creation: a write to a mapped page the file system
-    /// has no room for would kill the process (`SIGBUS`) instead of failing.
-    pub fn create(dir: &Path, slots: usize) -> io::Result<Mirror> {
-        if slots < 2 || !slots.is_power_of_two() {
+    /// Creates an empty table in this rank's store `dir` that may grow to `most` slots (a power
+    /// of two, at least 2); it starts with `FIRST_SLOTS` of them, or `most` if that is fewer.
+    pub fn create(dir: &Path, most: usize) -> io::Result<Mirror> {
+        Self::create_from(dir, most.min(FIRST_SLOTS), most)
+    }
+
+    /// Creates an empty table of `first` slots that may grow to `most` (both powers of two).
+    fn create_from(dir: &Path, first: usize, most: usize) -> io::Result<Mirror> {
+        if first < 2 || !first.is_power_of_two() || !most.is_power_of_two() || most < first {
             return Err(io::ErrorKind::InvalidInput.into());
         }
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(dir.join(FILE))?;
-        let slots = slots.min(slots_that_fit(&file)?);
-        if slots < 2 {
-            // The data directory's file system is too small for a table.
-            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        let map = new_table(&dir.join(FILE), first)?;
+        map.word(MAGIC_WORD).store(MAGIC, Ordering::Release);
+        let slots = map.mask + 1;
+        Ok(Mirror { map, live: 0, limit: slots * FILL_SIXTEENTHS / 16, dir: dir.to_path_buf(), most, next: None })
+    }
+
+    /// The slots of the table that replaces this one, if it may grow.
+    fn next_slots(&self) -> Option<usize> {
+        let slots = self.map.mask + 1;
+        Some(slots.saturating_mul(GROWTH).min(self.most)).filter(|&wanted| wanted > slots)
+    }
+
+    /// Starts making the bigger table ready (its file's space reserved and its pages mapped
+    /// in, which takes about a millisecond per MiB) on a thread of its own, so that the growth
+    /// itself only copies the slots in use: a rank that stopped serving while it reserved the
+    /// space held up every rank that waited for it.
+    fn prepare_next(&mut self) {
+        let Some(wanted) = self.next_slots() else { return };
+        let path = self.dir.join(NEXT_FILE);
+        match std::thread::Builder::new().name("benchfs-records".into()).spawn(move || new_table(&path, wanted)) {
+            Ok(handle) => self.next = Some(handle),
+            // Made when the table is full instead.
+            Err(e) => tracing::debug!(error = %e, "no thread to make the bigger record table ready"),
         }
-        let words = HEADER_WORDS + slots * WORDS_PER_SLOT;
-        // SAFETY: plain syscall on an open fd.
-        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, words as libc::off_t * 8) };
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
+    }
+
+    /// Replaces the full table with one `GROWTH` times as big, holding the same slots; false if
+    /// it may not grow (at its most slots, or without room in its file system). The old table
+    /// is marked replaced only once the new one holds everything and has its name, so a
+    /// reader finds the new one complete whenever it looks.
+    fn grow(&mut self) -> bool {
+        let slots = self.map.mask + 1;
+        let Some(wanted) = self.next_slots() else { return false };
+        let next = self.dir.join(NEXT_FILE);
+        let ready = match self.next.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(made)) => made,
+            Some(Err(_)) => Err(io::Error::other("the thread making the table ready panicked")),
+            None => new_table(&next, wanted),
+        };
+        let filled = ready.and_then(|map| {
+            if map.mask < slots {
+                // Its share of the file system allows no bigger table.
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            // No reader sees the new table before its magic number: the used words are
+            // copied as they are, without the slots' sequence protocol.
+            for at in 0..slots {
+                let hash = self.map.key(at).load(Ordering::Relaxed);
+                if hash != 0 {
+                    let mut to = map.home(hash);
+                    while map.key(to).load(Ordering::Relaxed) != 0 {
+                        to = (to + 1) & map.mask;
+                    }
+                    let used = used_words(self.map.slot(at, LEN).load(Ordering::Relaxed) as usize);
+                    for word in HASH..used {
+                        map.slot(to, word).store(self.map.slot(at, word).load(Ordering::Relaxed), Ordering::Relaxed);
+                    }
+                    map.key(to).store(hash, Ordering::Relaxed);
+                }
+            }
+            map.word(MAGIC_WORD).store(MAGIC, Ordering::Release);
+            std::fs::rename(&next, self.dir.join(FILE))?;
+            Ok(map)
+        });
+        match filled {
+            Ok(map) => {
+                self.map.word(REPLACED_WORD).store(1, Ordering::Release);
+                self.map = map;
+                self.limit = (self.map.mask + 1) * FILL_SIXTEENTHS / 16;
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, slots, "shared record table not grown; new records are left out");
+                let _ = std::fs::remove_file(&next);
+                // Not tried again: the table stays at this size.
+                self.most = slots;
+                false
+            }
         }
-        let map = Mapping::map(&file, words, libc::PROT_READ | libc::PROT_WRITE)?;
-        map.word(1).store(slots as u64, Ordering::Relaxed);
-        map.word(0).store(MAGIC, Ordering::Release);
-        Ok(Mirror { map, live: 0, limit: slots * FILL_SIXTEENTHS / 16 })
     }
 
     /// Where `path` is in the table, if it is.
@@ -247,17 +389,8 @@ impl Mirror {
                 .all(|(i, w)| self.map.slot(at, PATH + i).load(Ordering::Relaxed) == *w)
     }
 
-    /// Writes the first `used` of `words` (a slot but its sequence number) into slot `at`, as
-    /// one change that readers see whole or not at all.
     fn write(&self, at: usize, words: &[u64; SLOT_WORDS], used: usize) {
-        let seq = self.map.slot(at, SEQ);
-        let start = seq.load(Ordering::Relaxed);
-        seq.store(start + 1, Ordering::Relaxed);
-        fence(Ordering::Release);
-        for (i, word) in words.iter().enumerate().take(used).skip(1) {
-            self.map.slot(at, i).store(*word, Ordering::Relaxed);
-        }
-        seq.store(start + 2, Ordering::Release);
+        write_slot(&self.map, at, words, used);
     }
 
     fn read_own(&self, at: usize) -> [u64; SLOT_WORDS] {
@@ -265,7 +398,7 @@ impl Mirror {
     }
 
     /// Sets the attributes of `path`. A path too long for a slot, or new while the table is
-    /// full, is left out.
+    /// full and cannot grow, is left out.
     pub fn put(&mut self, path: &[u8], attr: &Attr) {
         if path.len() > MAX_PATH {
             return;
@@ -273,8 +406,11 @@ impl Mirror {
         let hash = key(path);
         let at = match self.find(path, hash) {
             Some(at) => at,
-            None if self.live >= self.limit => return,
+            None if self.live >= self.limit && !self.grow() => return,
             None => {
+                if self.next.is_none() && self.live == self.limit / 2 {
+                    self.prepare_next();
+                }
                 let mut at = self.map.home(hash);
                 while self.map.key(at).load(Ordering::Relaxed) != 0 {
                     at = (at + 1) & self.map.mask;
@@ -326,25 +462,69 @@ impl Mirror {
     }
 }
 
+/// Tables a reader follows in one lookup while the owner keeps replacing them (each growth
+/// replaces one, a few per job).
+const FOLLOW_TRIES: usize = 8;
+
+impl Drop for Mirror {
+    /// A bigger table still being made ready is waited for and removed: nothing is left in the
+    /// store directory after its table files are removed.
+    fn drop(&mut self) {
+        if let Some(handle) = self.next.take() {
+            drop(handle.join());
+            let _ = std::fs::remove_file(self.dir.join(NEXT_FILE));
+        }
+    }
+}
+
 /// A same-node rank's view of an owner's table, read-only.
 pub struct MirrorView {
     map: Mapping,
+    dir: PathBuf,
 }
 
 impl MirrorView {
     /// Maps the table in the store `dir` of a same-node rank.
     pub fn open(dir: &Path) -> io::Result<MirrorView> {
+        Ok(MirrorView { map: Self::map_current(dir)?, dir: dir.to_path_buf() })
+    }
+
+    /// Maps the table that has the name `FILE` in `dir` now.
+    fn map_current(dir: &Path) -> io::Result<Mapping> {
         let file = OpenOptions::new().read(true).open(dir.join(FILE))?;
         let len = file.metadata()?.len();
         let header = Mapping::map(&file, HEADER_WORDS, libc::PROT_READ)?;
-        let (magic, slots) = (header.word(0).load(Ordering::Acquire), header.word(1).load(Ordering::Relaxed));
+        let (magic, slots) = (header.word(MAGIC_WORD).load(Ordering::Acquire), header.word(SLOTS_WORD).load(Ordering::Relaxed));
         let words = (slots as usize).checked_mul(WORDS_PER_SLOT).and_then(|w| w.checked_add(HEADER_WORDS));
         match words {
             Some(words) if magic == MAGIC && slots >= 2 && slots.is_power_of_two() && words as u64 * 8 <= len => {
-                Ok(MirrorView { map: Mapping::map(&file, words, libc::PROT_READ)? })
+                Mapping::map(&file, words, libc::PROT_READ)
             }
             _ => Err(io::ErrorKind::InvalidData.into()),
         }
+    }
+
+    /// The attributes of `path` as its owner holds them now, if the table has them. A lookup
+    /// in a table that turns out to have been replaced (the check comes after the lookup's
+    /// reads) is done again in its successor: a table not yet replaced when the lookup ended
+    /// was the one the owner changed, so the answer was current when it was read.
+    pub fn get(&mut self, path: &[u8]) -> Option<Attr> {
+        for _ in 0..FOLLOW_TRIES {
+            let found = self.lookup(path);
+            // Ordered after the lookup's reads: its last is an acquire load, or followed by an
+            // acquire fence.
+            if self.map.word(REPLACED_WORD).load(Ordering::Acquire) == 0 {
+                return found;
+            }
+            match Self::map_current(&self.dir) {
+                Ok(map) => self.map = map,
+                Err(e) => {
+                    tracing::debug!(dir = %self.dir.display(), error = %e, "replaced shared record table not followed");
+                    return None;
+                }
+            }
+        }
+        None
     }
 
     /// A copy of the first `used` words of slot `at` (the rest reads as zero), unchanged while it
@@ -366,8 +546,8 @@ impl MirrorView {
         None
     }
 
-    /// The attributes of `path` as its owner holds them now, if the table has them.
-    pub fn get(&self, path: &[u8]) -> Option<Attr> {
+    /// The attributes of `path` in this table, if it has them.
+    fn lookup(&self, path: &[u8]) -> Option<Attr> {
         if path.len() > MAX_PATH {
             return None;
         }
@@ -416,7 +596,7 @@ mod tests {
     fn a_peer_reads_what_the_owner_puts_and_misses_what_it_removes() {
         let dir = scratch("basic");
         let mut owner = Mirror::create(&dir, 64).unwrap();
-        let peer = MirrorView::open(&dir).unwrap();
+        let mut peer = MirrorView::open(&dir).unwrap();
         owner.put(b"/a", &attr(1));
         owner.put(b"/a/b", &attr(2));
         assert_eq!(peer.get(b"/a"), Some(attr(1)));
@@ -436,7 +616,7 @@ mod tests {
     fn colliding_paths_stay_reachable_through_removals() {
         let dir = scratch("collide");
         let mut owner = Mirror::create(&dir, 32).unwrap();
-        let peer = MirrorView::open(&dir).unwrap();
+        let mut peer = MirrorView::open(&dir).unwrap();
         let paths: Vec<Vec<u8>> = (0..40u64).map(|i| format!("/d/f{i}").into_bytes()).collect();
         for (i, p) in paths.iter().enumerate() {
             owner.put(p, &attr(i as u64 + 1));
@@ -460,11 +640,79 @@ mod tests {
         clean_up(&dir);
     }
 
+    /// A table that fills up grows, up to its most slots: a reader that mapped it before
+    /// follows every replacement and finds every path, as does one that maps it after; what is
+    /// removed later misses in both, and only the table's own file is left in the directory.
+    #[test]
+    fn a_full_table_grows_and_readers_follow_it() {
+        let dir = scratch("grow");
+        let mut owner = Mirror::create_from(&dir, 8, 512).unwrap();
+        let mut early = MirrorView::open(&dir).unwrap();
+        let paths: Vec<Vec<u8>> = (0..400u64).map(|i| format!("/g/f{i}").into_bytes()).collect();
+        for (i, p) in paths.iter().enumerate() {
+            owner.put(p, &attr(i as u64 + 1));
+        }
+        assert_eq!(owner.map.mask + 1, 512, "grown to its most slots");
+        let mut late = MirrorView::open(&dir).unwrap();
+        for peer in [&mut early, &mut late] {
+            let kept = (0..400).filter(|&i| peer.get(&paths[i]) == Some(attr(i as u64 + 1))).count();
+            assert_eq!(kept, 384, "12/16 of the most slots are filled, the rest left out");
+        }
+        for p in paths.iter().step_by(2) {
+            owner.remove(p);
+        }
+        for (i, p) in paths.iter().enumerate().take(384) {
+            let want = (i % 2 == 1).then(|| attr(i as u64 + 1));
+            assert_eq!((early.get(p), late.get(p)), (want, want), "path {i}");
+        }
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [FILE], "the replaced tables are gone");
+        drop((owner, early, late));
+        clean_up(&dir);
+    }
+
+    /// A reader racing an owner whose table keeps growing never gets an answer older than a
+    /// change that was complete before it looked, and never a torn slot.
+    #[test]
+    fn a_reader_racing_growth_never_sees_an_old_answer() {
+        let dir = scratch("grow-race");
+        let mut owner = Mirror::create_from(&dir, 8, 1 << 14).unwrap();
+        let peer_dir = dir.clone();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let published = std::sync::Arc::new(AtomicU64::new(0));
+        let (stop, latest) = (done.clone(), published.clone());
+        owner.put(b"/p", &attr(1));
+        published.store(1, Ordering::Release);
+        let reader = std::thread::spawn(move || {
+            let mut peer = MirrorView::open(&peer_dir).unwrap();
+            let mut seen = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let floor = latest.load(Ordering::Acquire);
+                if let Some(a) = peer.get(b"/p") {
+                    assert_eq!(a, attr(a.ino), "a torn slot");
+                    assert!(a.ino >= floor, "read {} after {floor} was complete", a.ino);
+                    seen += 1;
+                }
+            }
+            seen
+        });
+        for i in 2..12_000u64 {
+            owner.put(b"/p", &attr(i));
+            published.store(i, Ordering::Release);
+            owner.put(format!("/r/{i}").as_bytes(), &attr(i));
+        }
+        done.store(true, Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+        assert_eq!(owner.map.mask + 1, 1 << 14, "grown four times");
+        drop(owner);
+        clean_up(&dir);
+    }
+
     #[test]
     fn long_paths_and_bad_files_are_left_out() {
         let dir = scratch("long");
         let mut owner = Mirror::create(&dir, 8).unwrap();
-        let peer = MirrorView::open(&dir).unwrap();
+        let mut peer = MirrorView::open(&dir).unwrap();
         let long = vec![b'x'; MAX_PATH + 1];
         owner.put(&long, &attr(1));
         assert_eq!(peer.get(&long), None);
@@ -490,7 +738,7 @@ mod tests {
         let done = stop.clone();
         owner.put(b"/p", &attr(1));
         let reader = std::thread::spawn(move || {
-            let peer = MirrorView::open(&peer_dir).unwrap();
+            let mut peer = MirrorView::open(&peer_dir).unwrap();
             let mut seen = 0u64;
             while !done.load(Ordering::Relaxed) {
                 if let Some(a) = peer.get(b"/p") {

@@ -192,6 +192,11 @@ impl MetaTable {
         self.mirror = Some(mirror);
     }
 
+    /// Stops keeping the shared copy, and lets go of it (see `Mirror`'s drop).
+    pub fn stop_sharing(&mut self) {
+        self.mirror = None;
+    }
+
     /// Copies the attributes of `path` into the mirror: every change of a record's attributes
     /// ends with this, before the change is answered.
     fn mirrored(&mut self, path: &[u8]) {

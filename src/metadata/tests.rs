@@ -231,7 +231,7 @@ fn the_mirror_follows_every_change() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut t = MetaTable::new(Rank(0), 4, true);
     t.share(mirror::Mirror::create(&dir, 1 << 10).unwrap());
-    let view = mirror::MirrorView::open(&dir).unwrap();
+    let mut view = mirror::MirrorView::open(&dir).unwrap();
     let names: Vec<Vec<u8>> = (0..12).map(|i| format!("/d{}/f{}", i % 3, i).into_bytes()).collect();
     let mut state = 12345u64;
     let mut next = move |n: usize| {

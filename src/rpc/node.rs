@@ -64,7 +64,7 @@ impl Node {
             let dir = self.peers.dir_of(owner)?;
             MirrorView::open(&dir).map_err(|e| tracing::debug!(%owner, error = %e, "shared record table not readable")).ok()
         });
-        table.as_ref()?.get(path)
+        table.as_mut()?.get(path)
     }
 
     pub fn store(&self) -> Result<&ChunkStore> {
@@ -210,7 +210,10 @@ impl Node {
         let keep = self.config.keep_data;
         let dir = self.data_dir.clone();
         if self.store.is_some() {
-            if let Err(e) = crate::storage::remove_if_present(&dir.join(mirror::FILE)) {
+            // First: a bigger table still being made ready is waited for, so that no file
+            // appears after the table's files are removed.
+            self.meta.borrow_mut().stop_sharing();
+            if let Err(e) = mirror::remove_files(&dir) {
                 tracing::warn!(error = %e, "shared record table not removed");
             }
         }

@@ -221,7 +221,7 @@ pub fn run_latency(ctx: &Ctx) -> u64 {
 fn print_latency(samples: &[Samples], reference: &Result<(f64, f64), String>) {
     let node_local = std::env::var("BENCHFS_NODE_LOCAL").unwrap_or_else(|_| "1 (default)".into());
     println!("\nlatency: rank 0 -> rank 1, one operation at a time, other ranks idle (microseconds)");
-    let shared = std::env::var("BENCHFS_SHARED_RECORDS").unwrap_or_else(|_| "65536 (default)".into());
+    let shared = std::env::var("BENCHFS_SHARED_RECORDS").unwrap_or_else(|_| "262144 (default)".into());
     println!("  BENCHFS_NODE_LOCAL={node_local} (with 1, data of a same-node rank is read and written directly)");
     println!("  BENCHFS_SHARED_RECORDS={shared} (with slots, and node-local, a same-node rank's stat is read from its");
     println!("    shared table without a request; 0 times the request)");
