@@ -310,6 +310,11 @@ fn big_entry(rank: usize, i: u64) -> (String, u8) {
     (format!("r{rank}-{i:07}"), kind)
 }
 
+/// The size entry `i` of the shared directory is cut to, if it is a file.
+fn big_size(i: u64) -> u64 {
+    i % 97 + 1
+}
+
 /// All ranks fill one directory at once, list it in full, and empty it again.
 fn big_directory(c: &mut Checker, job: &Job) {
     let dir = format!("{TOP}/big");
@@ -380,6 +385,33 @@ fn big_directory(c: &mut Checker, job: &Job) {
         }
     }
     c.errno(benchfs::rmdir(&dir), libc::ENOTEMPTY, "rmdir of the full shared directory");
+    job.barrier();
+
+    // Records changed after the owners' shared tables grew with the directory: each rank cuts
+    // its files to sizes of their own, then checks every entry of the next rank. A same-node
+    // rank reads them from the owner's table; one still reading the table it mapped before it
+    // grew would see the old sizes.
+    for i in (0..n).filter(|&i| big_entry(job.rank, i).1 == libc::DT_REG) {
+        let path = join(&dir, &big_entry(job.rank, i).0);
+        c.ok(benchfs::truncate(&path, big_size(i)), || format!("truncate {path}"));
+    }
+    job.barrier();
+    let next = (job.rank + 1) % job.size;
+    let mut wrong = 0u64;
+    for i in 0..n {
+        let (name, kind) = big_entry(next, i);
+        match benchfs::stat(join(&dir, &name)) {
+            Ok(st) if kind == libc::DT_DIR && is_dir(&st) => {}
+            Ok(st) if kind == libc::DT_REG && !is_dir(&st) && st.size == big_size(i) => {}
+            other => {
+                wrong += 1;
+                if wrong <= 5 {
+                    c.fail(format!("{dir}/{name}: stat gave {other:?}, expected type {kind} and size {}", big_size(i)));
+                }
+            }
+        }
+    }
+    c.check(wrong == 0, || format!("{dir}: {wrong} entries of rank {next} with the wrong type or size"));
     job.barrier();
 
     // A rename moves every record of the tree to its new owner (more than one message's worth

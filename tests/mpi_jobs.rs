@@ -990,6 +990,9 @@ mpi_test!(example_selfcheck_np4, run_example("selfcheck", 4, DEFAULT, &[]));
 mpi_test!(example_namespace_np1, run_example("namespace", 1, DEFAULT, &["2000"]));
 mpi_test!(example_namespace_np2_small_chunks, run_example("namespace", 2, SMALL, &["2000"]));
 mpi_test!(example_namespace_np4, run_example("namespace", 4, DEFAULT, &["2000"]));
+// 8000 entries per rank: each owner's shared record table grows (at 3072 records) while the
+// directory fills, and the records change after it grew.
+mpi_test!(example_namespace_np2_grown_tables, run_example("namespace", 2, DEFAULT, &["8000"]));
 
 mpi_test!(example_model_np2, run_example("model", 2, SMALL, &[]));
 mpi_test!(example_model_np4_transported, run_example("model", 4, TRANSPORTED, &[]));
