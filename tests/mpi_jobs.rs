@@ -45,26 +45,40 @@ struct Settings {
     /// The whole job shares one small tmpfs of this many MiB over `BENCHFS_DATA_DIR` (in a
     /// mount namespace of the job's own), so that storage runs full.
     small_store_mib: Option<u32>,
+    /// `BENCHFS_SHARED_RECORDS`, or the library's default.
+    shared_records: Option<u32>,
     /// The ranks run with the installed `libbenchfs-preload.so` in `LD_PRELOAD` (mpirun itself
     /// without it).
     preload: bool,
 }
 
-const DEFAULT: Settings = Settings { chunk: None, node_local: true, split_storage: false, small_store_mib: None, preload: false };
+const DEFAULT: Settings =
+    Settings { chunk: None, node_local: true, split_storage: false, small_store_mib: None, shared_records: None, preload: false };
 /// Many chunks with small files.
-const SMALL: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: false, small_store_mib: None, preload: false };
+const SMALL: Settings =
+    Settings { chunk: Some(65536), node_local: true, split_storage: false, small_store_mib: None, shared_records: None, preload: false };
 /// All chunk data through the transport.
-const TRANSPORTED: Settings = Settings { chunk: None, node_local: false, split_storage: false, small_store_mib: None, preload: false };
+const TRANSPORTED: Settings =
+    Settings { chunk: None, node_local: false, split_storage: false, small_store_mib: None, shared_records: None, preload: false };
 const SMALL_TRANSPORTED: Settings =
-    Settings { chunk: Some(65536), node_local: false, split_storage: false, small_store_mib: None, preload: false };
+    Settings { chunk: Some(65536), node_local: false, split_storage: false, small_store_mib: None, shared_records: None, preload: false };
 /// Small chunks, each rank on storage of its own under one host name.
-const SMALL_SPLIT: Settings = Settings { chunk: Some(65536), node_local: true, split_storage: true, small_store_mib: None, preload: false };
+const SMALL_SPLIT: Settings =
+    Settings { chunk: Some(65536), node_local: true, split_storage: true, small_store_mib: None, shared_records: None, preload: false };
 /// Large chunks, all through the transport: for incast.
 const BIG_TRANSPORTED: Settings =
-    Settings { chunk: Some(8 << 20), node_local: false, split_storage: false, small_store_mib: None, preload: false };
+    Settings { chunk: Some(8 << 20), node_local: false, split_storage: false, small_store_mib: None, shared_records: None, preload: false };
 /// Small chunks on one 24 MiB store that the whole job shares.
-const SMALL_FULL: Settings =
-    Settings { chunk: Some(65536), node_local: true, split_storage: false, small_store_mib: Some(24), preload: false };
+const SMALL_FULL: Settings = Settings {
+    chunk: Some(65536),
+    node_local: true,
+    split_storage: false,
+    small_store_mib: Some(24),
+    shared_records: None,
+    preload: false,
+};
+/// Shared record tables of at most 16,384 slots, which start at 4096 and so grow in tests.
+const GROWING_TABLES: Settings = Settings { shared_records: Some(16384), ..DEFAULT };
 /// Unmodified programs with the preload library.
 const PRELOADED: Settings = Settings { preload: true, ..DEFAULT };
 /// The same, with all chunk data through the transport.
@@ -77,6 +91,7 @@ const LIBRARY_ENV: &[&str] = &[
     "BENCHFS_KEEP_DATA",
     "BENCHFS_CONTACT_FILE",
     "BENCHFS_NODE_LOCAL",
+    "BENCHFS_SHARED_RECORDS",
     "BENCHFS_MOUNT",
     "LD_PRELOAD",
 ];
@@ -580,6 +595,10 @@ fn spawn_job_at(place: Place, exe: &Path, args: &[&str], np: u32, settings: Sett
         cmd.env("BENCHFS_CHUNK_SIZE", chunk.to_string());
         forwarded.push("BENCHFS_CHUNK_SIZE");
     }
+    if let Some(slots) = settings.shared_records {
+        cmd.env("BENCHFS_SHARED_RECORDS", slots.to_string());
+        forwarded.push("BENCHFS_SHARED_RECORDS");
+    }
     if !settings.node_local {
         cmd.env("BENCHFS_NODE_LOCAL", "0");
         forwarded.push("BENCHFS_NODE_LOCAL");
@@ -992,7 +1011,7 @@ mpi_test!(example_namespace_np2_small_chunks, run_example("namespace", 2, SMALL,
 mpi_test!(example_namespace_np4, run_example("namespace", 4, DEFAULT, &["2000"]));
 // 8000 entries per rank: each owner's shared record table grows (at 3072 records) while the
 // directory fills, and the records change after it grew.
-mpi_test!(example_namespace_np2_grown_tables, run_example("namespace", 2, DEFAULT, &["8000"]));
+mpi_test!(example_namespace_np2_grown_tables, run_example("namespace", 2, GROWING_TABLES, &["8000"]));
 
 mpi_test!(example_model_np2, run_example("model", 2, SMALL, &[]));
 mpi_test!(example_model_np4_transported, run_example("model", 4, TRANSPORTED, &[]));
