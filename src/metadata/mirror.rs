@@ -676,6 +676,23 @@ mod tests {
         clean_up(&dir);
     }
 
+    /// An owner dropped while its next table is being made ready waits for it and removes it:
+    /// nothing but the table's own file is left for the store's removal to find.
+    #[test]
+    fn a_table_made_ready_but_not_used_is_removed() {
+        let dir = scratch("ready");
+        let mut owner = Mirror::create_from(&dir, 8, 1 << 12).unwrap();
+        for i in 0..4u64 {
+            owner.put(format!("/h{i}").as_bytes(), &attr(i + 1));
+        }
+        assert_eq!(owner.map.mask + 1, 8, "not grown yet");
+        assert!(owner.next.is_some(), "half way to full, the next table is being made ready");
+        drop(owner);
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [FILE]);
+        clean_up(&dir);
+    }
+
     /// A reader racing an owner whose table keeps growing never gets an answer older than a
     /// change that was complete before it looked, and never a torn slot.
     #[test]
