@@ -172,6 +172,8 @@ pub struct ChunkStore {
     /// still in flight stays open: each in-flight operation holds its own `Rc`.
     files: RefCell<LruCache<InodeId, Rc<File>>>,
     dir: PathBuf,
+    /// The directory, open, for the chunk files' opens and removals.
+    chunks: posix::ChunkDir,
     /// Inodes with live read mappings.
     pins: Rc<RefCell<mapped::Pins>>,
     /// How many chunk files this store removed, for same-node peers' cached descriptors.
@@ -208,7 +210,7 @@ impl ChunkStore {
         posix::create_dir(dir)?;
         if posix::is_tmpfs(dir) {
             tracing::info!(dir = %dir.display(), "chunk store on tmpfs: using pread/pwrite");
-            return Ok(Self::with_engine(dir, Engine::Sync));
+            return Self::with_engine(dir, Engine::Sync);
         }
         let engine = match uring::Ring::new(queue_depth) {
             Ok(ring) => Engine::Uring(Box::new(ring)),
@@ -217,7 +219,7 @@ impl ChunkStore {
                 Engine::Sync
             }
         };
-        Ok(Self::with_engine(dir, engine))
+        Self::with_engine(dir, engine)
     }
 
     /// Opens the store on the given backend; fails if it is `Uring` and io_uring cannot be set up.
@@ -227,10 +229,10 @@ impl ChunkStore {
             Backend::Uring => Engine::Uring(Box::new(uring::Ring::new(queue_depth)?)),
             Backend::Sync => Engine::Sync,
         };
-        Ok(Self::with_engine(dir, engine))
+        Self::with_engine(dir, engine)
     }
 
-    fn with_engine(dir: &Path, engine: Engine) -> ChunkStore {
+    fn with_engine(dir: &Path, engine: Engine) -> Result<ChunkStore, StorageError> {
         let removals = removals::Removals::create(dir)
             .map_err(|e| tracing::warn!(dir = %dir.display(), error = %e, "no removal count: same-node peers check every access"))
             .ok();
@@ -238,11 +240,12 @@ impl ChunkStore {
             engine,
             files: RefCell::new(LruCache::new(fd_budget_half())),
             dir: dir.to_path_buf(),
+            chunks: posix::ChunkDir::open(dir)?,
             pins: Rc::default(),
             removals,
         };
         tracing::debug!(dir = %store.dir.display(), backend = ?store.backend(), "chunk store open");
-        store
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {
@@ -327,7 +330,7 @@ impl ChunkStore {
     /// removal count moves on before this returns, so that peers check their cached descriptors.
     pub fn remove(&self, ino: InodeId) -> Result<(), StorageError> {
         self.files.borrow_mut().pop(&ino);
-        let removed = match fs::remove_file(self.path_of(ino)) {
+        let removed = match self.chunks.remove_chunk(ino) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             other => other,
         };
@@ -407,9 +410,10 @@ impl ChunkStore {
     /// files and the directory. A directory that holds files the store did not create is left
     /// in place.
     pub fn shutdown(self, keep: bool) -> Result<(), StorageError> {
-        let ChunkStore { engine, files, dir, pins: _, removals: count } = self;
+        let ChunkStore { engine, files, dir, chunks, pins: _, removals: count } = self;
         drop(engine);
         drop(files);
+        drop(chunks);
         drop(count);
         // The count is no data: it goes even with the data kept.
         removals::remove(&dir)?;
@@ -432,10 +436,6 @@ impl ChunkStore {
         }
     }
 
-    fn path_of(&self, ino: InodeId) -> PathBuf {
-        self.dir.join(chunk_file_name(ino))
-    }
-
     fn file_for_write(&self, ino: InodeId) -> Result<Rc<File>, StorageError> {
         if let Some(file) = self.files.borrow_mut().get(&ino) {
             return Ok(Rc::clone(file));
@@ -456,9 +456,8 @@ impl ChunkStore {
     }
 
     fn open_and_cache(&self, ino: InodeId, create: bool) -> io::Result<Rc<File>> {
-        let path = self.path_of(ino);
         let file = loop {
-            match posix::open(&path, create) {
+            match self.chunks.open_chunk(ino, create) {
                 // Out of descriptors: close the least recently used file and try again.
                 Err(e) if is_fd_exhaustion(&e) && self.files.borrow_mut().pop_lru().is_some() => {}
                 other => break Rc::new(other?),
@@ -467,11 +466,6 @@ impl ChunkStore {
         self.files.borrow_mut().put(ino, Rc::clone(&file));
         Ok(file)
     }
-}
-
-/// The name of the file holding the chunks of `ino` in a rank's store directory.
-pub fn chunk_file_name(ino: InodeId) -> String {
-    format!("{:016x}", ino.0)
 }
 
 /// Rejects ranges the kernel would misread: io_uring takes offset `u64::MAX` as "the current

@@ -18,8 +18,8 @@ use lru::LruCache;
 use crate::error::StorageError;
 use crate::ids::{InodeId, Rank};
 
+use super::posix::{self, ChunkDir};
 use super::removals::Removals;
-use super::{chunk_file_name, posix};
 
 /// True for the errors that say a peer's directory cannot be used from here at all (it is gone,
 /// or not ours to open), as opposed to the failure of one operation in it.
@@ -38,6 +38,8 @@ pub struct PeerFiles {
     /// Store directory of each rank on this node (`None`: another node, this rank, or a rank
     /// whose files could not be reached).
     dirs: RefCell<Vec<Option<PathBuf>>>,
+    /// Those directories, open, once this rank used them (see `ChunkDir`).
+    opened_dirs: RefCell<foldhash::HashMap<Rank, Rc<ChunkDir>>>,
     files: RefCell<LruCache<(Rank, InodeId), Cached>>,
     /// The removal count of each peer (`None`: it cannot be mapped; every access checks).
     removals: RefCell<foldhash::HashMap<Rank, Option<Removals>>>,
@@ -55,6 +57,7 @@ impl PeerFiles {
     pub fn new(dirs: Vec<Option<PathBuf>>) -> PeerFiles {
         PeerFiles {
             dirs: RefCell::new(dirs),
+            opened_dirs: RefCell::default(),
             files: RefCell::new(LruCache::new(super::fd_budget_half())),
             removals: RefCell::default(),
             opened: std::cell::Cell::new(0),
@@ -92,6 +95,7 @@ impl PeerFiles {
                 if let Some(dir) = self.dirs.borrow_mut().get_mut(owner.0 as usize) {
                     *dir = None;
                 }
+                self.opened_dirs.borrow_mut().remove(&owner);
                 None
             }
             Err(e) => Some(Err(e)),
@@ -126,12 +130,9 @@ impl PeerFiles {
             }
             self.files.borrow_mut().pop(&(rank, ino));
         }
-        let Some(Some(dir)) = self.dirs.borrow().get(rank.0 as usize).cloned() else {
-            return Err(io::Error::from_raw_os_error(libc::EXDEV));
-        };
-        let path = dir.join(chunk_file_name(ino));
+        let dir = self.opened_dir(rank)?;
         let opened = loop {
-            match std::fs::OpenOptions::new().read(true).write(true).create(create).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(&path) {
+            match dir.open_chunk(ino, create) {
                 // Out of descriptors: close the least recently used peer file and try again.
                 Err(e) if super::is_fd_exhaustion(&e) && self.files.borrow_mut().pop_lru().is_some() => {}
                 other => break other,
@@ -147,6 +148,19 @@ impl PeerFiles {
             Err(e) if !create && e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// `rank`'s store directory, opened on first use.
+    fn opened_dir(&self, rank: Rank) -> io::Result<Rc<ChunkDir>> {
+        if let Some(dir) = self.opened_dirs.borrow().get(&rank) {
+            return Ok(dir.clone());
+        }
+        let Some(Some(path)) = self.dirs.borrow().get(rank.0 as usize).cloned() else {
+            return Err(io::Error::from_raw_os_error(libc::EXDEV));
+        };
+        let dir = Rc::new(ChunkDir::open(&path)?);
+        self.opened_dirs.borrow_mut().insert(rank, dir.clone());
+        Ok(dir)
     }
 
     /// Writes all of `buf` at `offset` of `rank`'s file of `ino`.
