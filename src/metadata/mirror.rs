@@ -41,6 +41,8 @@ use super::Attr;
 pub const FILE: &str = "records";
 /// Where the owner fills the table that replaces a full one, before renaming it to `FILE`.
 const NEXT_FILE: &str = "records.next";
+/// Every file of the table in its store directory.
+pub const FILES: [&str; 2] = [FILE, NEXT_FILE];
 const MAGIC: u64 = u64::from_le_bytes(*b"BFSREC03");
 /// The header, then one key word per slot (0: empty), then the slots.
 const HEADER_WORDS: usize = 8;
@@ -51,6 +53,7 @@ const SLOTS_WORD: usize = 1;
 const REPLACED_WORD: usize = 2;
 /// Slots of a new table at most (a quarter of the configured most if that is fewer): 16.5 MiB,
 /// for 49,152 records.
+///
 /// Growing costs the owner a pause to copy the slots in use, and the job the CPU time to
 /// reserve the bigger table (about a millisecond per MiB) while it makes files: with smaller
 /// first tables that grew (or made ready to grow) during the create phase, 2-rank mdtest-easy
@@ -242,30 +245,6 @@ fn new_table(path: &Path, slots: usize) -> io::Result<Mapping> {
     Ok(map)
 }
 
-/// Removes a rank's table files from its store `dir`; missing ones are fine.
-pub fn remove_files(dir: &Path) -> io::Result<()> {
-    for name in [FILE, NEXT_FILE] {
-        match std::fs::remove_file(dir.join(name)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Writes the first `used` of `words` (a slot but its sequence number) into slot `at` of
-/// `map`, as one change that readers see whole or not at all.
-fn write_slot(map: &Mapping, at: usize, words: &[u64; SLOT_WORDS], used: usize) {
-    let seq = map.slot(at, SEQ);
-    let start = seq.load(Ordering::Relaxed);
-    seq.store(start + 1, Ordering::Relaxed);
-    fence(Ordering::Release);
-    for (i, word) in words.iter().enumerate().take(used).skip(1) {
-        map.slot(at, i).store(*word, Ordering::Relaxed);
-    }
-    seq.store(start + 2, Ordering::Release);
-}
-
 /// The owner's side: its copy, which only it writes.
 pub struct Mirror {
     map: Mapping,
@@ -394,8 +373,17 @@ impl Mirror {
                 .all(|(i, w)| self.map.slot(at, PATH + i).load(Ordering::Relaxed) == *w)
     }
 
+    /// Writes the first `used` of `words` (a slot but its sequence number) into slot `at`, as
+    /// one change that readers see whole or not at all.
     fn write(&self, at: usize, words: &[u64; SLOT_WORDS], used: usize) {
-        write_slot(&self.map, at, words, used);
+        let seq = self.map.slot(at, SEQ);
+        let start = seq.load(Ordering::Relaxed);
+        seq.store(start + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (i, word) in words.iter().enumerate().take(used).skip(1) {
+            self.map.slot(at, i).store(*word, Ordering::Relaxed);
+        }
+        seq.store(start + 2, Ordering::Release);
     }
 
     fn read_own(&self, at: usize) -> [u64; SLOT_WORDS] {

@@ -213,7 +213,7 @@ impl Node {
             // First: a bigger table still being made ready is waited for, so that no file
             // appears after the table's files are removed.
             self.meta.borrow_mut().stop_sharing();
-            if let Err(e) = mirror::remove_files(&dir) {
+            if let Err(e) = mirror::FILES.iter().try_for_each(|name| crate::storage::remove_if_present(&dir.join(name))) {
                 tracing::warn!(error = %e, "shared record table not removed");
             }
         }
