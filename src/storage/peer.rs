@@ -38,6 +38,8 @@ pub struct PeerFiles {
     /// Store directory of each rank on this node (`None`: another node, this rank, or a rank
     /// whose files could not be reached).
     dirs: RefCell<Vec<Option<PathBuf>>>,
+    /// The ranks that had a directory here at the start: the only ones whose files are cached.
+    near: Vec<Rank>,
     /// Those directories, open, once this rank used them (see `ChunkDir`).
     opened_dirs: RefCell<foldhash::HashMap<Rank, Rc<ChunkDir>>>,
     files: RefCell<LruCache<(Rank, InodeId), Cached>>,
@@ -55,8 +57,10 @@ pub(super) const SWEEP_EVERY: u64 = 64;
 
 impl PeerFiles {
     pub fn new(dirs: Vec<Option<PathBuf>>) -> PeerFiles {
+        let near = dirs.iter().enumerate().filter(|(_, dir)| dir.is_some()).map(|(rank, _)| Rank(rank as u32)).collect();
         PeerFiles {
             dirs: RefCell::new(dirs),
+            near,
             opened_dirs: RefCell::default(),
             files: RefCell::new(LruCache::new(super::fd_budget_half())),
             removals: RefCell::default(),
@@ -214,13 +218,13 @@ impl PeerFiles {
         self.files.borrow().contains(&(rank, ino))
     }
 
-    /// Closes this rank's descriptors of `ino`'s chunk files on every peer (the file was
-    /// removed), so that no cached descriptor keeps their space allocated.
+    /// Closes this rank's descriptors of `ino`'s chunk files on every same-node peer (the file
+    /// was removed), so that no cached descriptor keeps their space allocated. Only same-node
+    /// ranks can have any: a removal costs a look per rank of this node, not per rank of the job.
     pub fn forget(&self, ino: InodeId) {
-        let ranks = self.dirs.borrow().len() as u32;
         let mut files = self.files.borrow_mut();
-        for rank in 0..ranks {
-            files.pop(&(Rank(rank), ino));
+        for &rank in &self.near {
+            files.pop(&(rank, ino));
         }
     }
 }

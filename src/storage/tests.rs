@@ -581,6 +581,28 @@ fn peer_sweeps_close_removed_files_only() {
     owner.shutdown(false).unwrap();
 }
 
+/// Forgetting a removed file closes the cached descriptors of its chunk files on every same-node
+/// peer, and only those.
+#[test]
+fn forgetting_a_file_closes_its_chunk_files_on_every_peer() {
+    use super::peer::PeerFiles;
+    use crate::ids::Rank;
+    let (a, b) = (TempDir::new("forget-a"), TempDir::new("forget-b"));
+    let stores = [a.store_dir(), b.store_dir()];
+    let owners: Vec<_> = stores.iter().map(|d| ChunkStore::open_with_backend(d, 8, Backend::Sync).unwrap()).collect();
+    // Ranks 1 and 3 share this node; 0, 2 and 4 do not.
+    let peers = PeerFiles::new(vec![None, Some(stores[0].clone()), None, Some(stores[1].clone()), None]);
+    for (rank, ino) in [(1, 7), (3, 7), (3, 8)] {
+        assert_eq!(peers.write(Rank(rank), InodeId(ino), 0, b"data").unwrap(), Some(4));
+    }
+    peers.forget(InodeId(7));
+    assert!(!peers.caches(Rank(1), InodeId(7)) && !peers.caches(Rank(3), InodeId(7)), "closed on both peers");
+    assert!(peers.caches(Rank(3), InodeId(8)), "another file stays cached");
+    for owner in owners {
+        owner.shutdown(false).unwrap();
+    }
+}
+
 /// A live read mapping pins its inode: a cut or removal waits until the last mapping of that
 /// inode ends, and mappings of other inodes hold nothing up.
 #[test]
