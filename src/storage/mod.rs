@@ -188,16 +188,28 @@ thread_local! {
 /// Makes the calling thread the one that submits io_uring operations. The kernel ties an
 /// operation to the thread that submitted it and cancels it when that thread exits, so only a
 /// thread that lives as long as the store may submit: another thread that turns the rank's loop
-/// (an application thread making a call) does its chunk I/O with plain system calls instead.
+/// (an application thread making a call) does its chunk I/O with plain system calls instead,
+/// also the next operation of a task that the owner started.
 pub fn own_rings_here() {
     RING_OWNER.with(|owner| owner.set(true));
+}
+
+/// Whether the calling thread may hand operations to the kernel (see [`own_rings_here`]).
+fn may_submit_here() -> bool {
+    RING_OWNER.with(Cell::get)
+}
+
+/// Makes the calling thread one that may not submit, as an application thread is.
+#[cfg(test)]
+fn disown_rings_here() {
+    RING_OWNER.with(|owner| owner.set(false));
 }
 
 impl ChunkStore {
     /// The ring, if this store has one and this thread may submit to it.
     fn ring_here(&self) -> Option<&uring::Ring> {
         match &self.engine {
-            Engine::Uring(ring) if RING_OWNER.with(Cell::get) => Some(ring),
+            Engine::Uring(ring) if may_submit_here() => Some(ring),
             _ => None,
         }
     }

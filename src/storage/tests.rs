@@ -557,6 +557,41 @@ fn other_threads_bypass_the_ring() {
     .unwrap();
 }
 
+/// An operation of a task that the ring's owner started and another thread resumes (an
+/// application thread turning the loop reaps a completion and polls the task on) is done there
+/// with a plain system call: queued on the ring, it would wait for a submit that thread may not
+/// make, and the owner, asleep, would never learn of it.
+#[test]
+fn operations_resumed_on_another_thread_bypass_the_ring() {
+    let dir = TempDir::new("resumed");
+    let Some(store) = open(&dir, Backend::Uring, 8) else {
+        return;
+    };
+    let ino = InodeId(9);
+    let data = pattern(9, 0, 100);
+    run(&store, store.write(ino, 0, IoBuf::Owned(data.clone()))).unwrap();
+    // The chunk file is shorter than the read, which therefore takes a second operation after
+    // the first (the one that finds the end of the file).
+    let mut read = Box::pin(store.read(ino, 0, IoBuf::Owned(vec![0xee; 4096])));
+    assert!(future::block_on(future::poll_once(&mut read)).is_none(), "the first operation is in flight");
+    store.submit();
+    while store.poll_completions() == 0 {
+        wait_for_completion(&store);
+    }
+    super::disown_rings_here();
+    let resumed = future::block_on(future::poll_once(&mut read));
+    let left = store.inflight();
+    super::own_rings_here();
+    if resumed.is_none() {
+        // Hand what was left to the kernel before the store is dropped (which waits for it).
+        let finished = run(&store, read);
+        panic!("resumed by a thread that may not submit, the read left {left} operation(s) on the ring ({finished:?})");
+    }
+    let (n, buf) = resumed.unwrap().unwrap();
+    assert_eq!((n, &buf.as_slice()[..n]), (100, &data[..]));
+    assert_eq!(left, 0);
+}
+
 /// A peer's periodic sweep closes the cached descriptors of files their owner removed, and keeps
 /// the others (checked with a system call only when the owner removed something since).
 #[test]

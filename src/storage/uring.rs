@@ -3,7 +3,10 @@
 //! An operation is an [`Op`] future. Its first poll takes a slot of the op table, queues one
 //! SQE tagged with the slot index and parks its waker in the slot. [`Ring::submit`] hands the
 //! queued SQEs to the kernel in one `io_uring_enter`; [`Ring::poll_completions`] reads the CQEs
-//! from the shared completion ring (no system call) and wakes the futures.
+//! from the shared completion ring (no system call) and wakes the futures. Only the ring's
+//! owner thread submits: a future first polled on another thread (a task the owner started,
+//! resumed by an application thread that turns the loop) does its operation there with a plain
+//! system call instead of queueing an SQE that nobody would hand to the kernel.
 //!
 //! Ownership: from the moment an SQE is queued until its CQE is reaped, its slot owns what the
 //! kernel may touch, the buffer (for `IoBuf::Owned`) and an `Rc` of the file, so neither a
@@ -351,6 +354,33 @@ impl Kind {
             Kind::Fsync => opcode::Fsync::new(fd).flags(types::FsyncFlags::DATASYNC).build(),
         }
     }
+
+    /// Does the operation with a plain system call on this thread; returns what its CQE would
+    /// hold (a byte count, or minus the errno).
+    fn run_now(self, hold: &mut Hold) -> i32 {
+        let fd = hold.file.as_raw_fd();
+        let done = match self {
+            Kind::Read { pos, len, offset } => {
+                let ptr = hold.buf.ptr_at(pos, len as usize);
+                // SAFETY: `ptr_at` checked that `len` bytes from `ptr` lie in the buffer, which
+                // `hold` keeps alive and nobody else touches during the call.
+                unsafe { libc::pread(fd, ptr.cast(), len as usize, offset as libc::off_t) }
+            }
+            Kind::Write { pos, len, offset } => {
+                let ptr = hold.buf.ptr_at(pos, len as usize);
+                // SAFETY: as for the read; the kernel only reads the buffer.
+                unsafe { libc::pwrite(fd, ptr.cast_const().cast(), len as usize, offset as libc::off_t) }
+            }
+            // SAFETY: `fd` is the open file `hold` keeps alive.
+            Kind::Fsync => unsafe { libc::fdatasync(fd) as isize },
+        };
+        if done < 0 {
+            -io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+        } else {
+            // At most `MAX_OP_BYTES`, which fits.
+            done as i32
+        }
+    }
 }
 
 /// What the kernel may touch while an operation is in flight.
@@ -461,6 +491,17 @@ impl Future for Op<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         match mem::replace(&mut this.state, State::Finished) {
+            // Only the ring's owner submits (see `own_rings_here`): another thread that resumes
+            // the task before its operation has a slot (after the previous operation's
+            // completion, or when a slot frees) does it here, or it would sit in the
+            // submission queue until the owner happens to turn the loop again.
+            State::Waiting { kind, mut hold, ticket } if !super::may_submit_here() => {
+                if let Some(ticket) = ticket {
+                    this.ring.withdraw(ticket);
+                }
+                let res = kind.run_now(&mut hold);
+                Poll::Ready((byte_count(res), hold.buf))
+            }
             State::Waiting { kind, hold, mut ticket } => match this.ring.admit(&mut ticket, cx.waker()) {
                 None => {
                     this.state = State::Waiting { kind, hold, ticket };
