@@ -222,8 +222,20 @@ pub struct Driver<S: RankState> {
     failed: AtomicBool,
     /// When an application thread last left the loop, in nanoseconds after `epoch`.
     left_at: AtomicU64,
+    /// While the progress thread blocks on the reactors' fds: until when at most, in
+    /// nanoseconds after `epoch` (`FOREVER` without a time limit); `AWAKE` otherwise. Written
+    /// under the lock as it goes to sleep, so every later holder sees it.
+    asleep_until: AtomicU64,
     epoch: Instant,
+    /// Held by a test to stop the progress thread between arming the reactors and blocking.
+    #[cfg(test)]
+    sleep_gate: Mutex<()>,
 }
+
+/// `Driver::asleep_until` while the progress thread does not block on the reactors.
+const AWAKE: u64 = 0;
+/// `Driver::asleep_until` while it blocks with no time limit.
+const FOREVER: u64 = u64::MAX;
 
 /// The engine, held; `None` before the progress thread built it and after it stopped.
 pub struct Held<'a, S: RankState>(MutexGuard<'a, Locked<S>>);
@@ -243,7 +255,10 @@ impl<S: RankState> Driver<S> {
             hot_spin: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             left_at: AtomicU64::new(0),
+            asleep_until: AtomicU64::new(AWAKE),
             epoch: Instant::now(),
+            #[cfg(test)]
+            sleep_gate: Mutex::new(()),
         }
     }
 
@@ -387,20 +402,57 @@ impl<S: RankState> Driver<S> {
         done() && (0..SETTLE_TURNS).any(|_| !engine.turn(&self.mailbox).busy)
     }
 
+    /// The progress thread, holding the loop, has armed the reactors and blocks on their fds
+    /// for `limit` at most once it lets the loop go.
+    pub fn going_to_sleep(&self, limit: Option<Duration>) {
+        let until = limit.map_or(FOREVER, |limit| self.nanos_from_now(limit).clamp(AWAKE + 1, FOREVER - 1));
+        self.asleep_until.store(until, Ordering::Relaxed);
+    }
+
+    /// Waits while a test holds the progress thread before it blocks.
+    #[cfg(test)]
+    pub fn pass_sleep_gate(&self) {
+        drop(self.sleep_gate.lock());
+    }
+
+    /// The progress thread no longer blocks on the reactors' fds.
+    pub fn woke(&self) {
+        self.asleep_until.store(AWAKE, Ordering::Relaxed);
+    }
+
+    /// `from_now` from now, in nanoseconds after `epoch`.
+    fn nanos_from_now(&self, from_now: Duration) -> u64 {
+        u64::try_from((self.epoch.elapsed() + from_now).as_nanos()).unwrap_or(FOREVER)
+    }
+
+    /// Whether the progress thread, blocked since before this thread took the loop, would sleep
+    /// past something this thread leaves behind: a deferred round (directory stamps, writer
+    /// releases) or a pending call to watch, due before the time the sleeper set itself.
+    /// Nothing else would wake it for them: no event comes for a due time.
+    fn sleeper_misses(&self, engine: &Engine<S>) -> bool {
+        let until = self.asleep_until.load(Ordering::Relaxed);
+        until != AWAKE && engine.sleep_limit().is_some_and(|limit| self.nanos_from_now(limit) < until)
+    }
+
     /// How long ago an application thread last left the loop.
     pub fn away(&self) -> Duration {
         let left_at = Duration::from_nanos(self.left_at.load(Ordering::Relaxed));
         self.epoch.elapsed().saturating_sub(left_at)
     }
 
-    /// Gives the loop back; the progress thread carries on with what did not come to rest.
+    /// Gives the loop back; the progress thread carries on with what did not come to rest, and
+    /// is woken for what falls due before it would wake.
     fn leave(&self, guard: Held<'_, S>, settled: bool) {
+        let wake = !settled || guard.engine().is_some_and(|engine| self.sleeper_misses(engine));
         self.left_at.store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
         drop(guard);
-        if !settled {
+        if wake {
             // Always signalled: the progress thread may nap or sleep without having said so
             // (a thread blocked in `Engine::block` clears the mailbox's flag as it wakes).
             self.mailbox.wake();
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

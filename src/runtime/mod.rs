@@ -179,9 +179,18 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
         // With calls pending, the loop wakes to check that their ranks still answer; with
         // directory stamps pending, to send them when they are due.
         let limit = engine.sleep_limit();
+        if can_sleep {
+            // Said under the loop: a thread that takes it meanwhile and leaves something due
+            // sooner wakes this one as it leaves (see `Driver::leave`).
+            driver.going_to_sleep(limit);
+        }
         drop(held);
         if can_sleep {
-            poller.wait(limit)?;
+            #[cfg(test)]
+            driver.pass_sleep_gate();
+            let slept = poller.wait(limit);
+            driver.woke();
+            slept?;
         }
         mailbox.finish_sleep();
         // The reactors are told of the wake-up under the loop, when this thread next holds it.

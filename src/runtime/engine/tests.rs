@@ -1,0 +1,111 @@
+//! Two ranks' loops in one process, each with a UCX worker of its own: how a rank's progress
+//! thread and an application thread that turns the loop hand it over.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::AWAKE;
+use crate::config::Config;
+use crate::ids::Rank;
+use crate::rpc::keys::{Access, Keys};
+use crate::rpc::{Node, Team};
+use crate::runtime::{Peers, ProgressThread, RankState, Starting};
+use crate::ucx::Scale;
+
+struct Bare {
+    node: Rc<Node>,
+}
+
+impl RankState for Bare {
+    fn new(node: Rc<Node>) -> Bare {
+        Bare { node }
+    }
+    fn node(&self) -> &Rc<Node> {
+        &self.node
+    }
+}
+
+/// Serving ranks 0 and 1 of a job in this process, with stores under `base`.
+fn two_ranks(base: &std::path::Path) -> Vec<ProgressThread<Bare>> {
+    let config = Config::from_lookup(|name| (name == "BENCHFS_DATA_DIR").then(|| base.display().to_string())).expect("config");
+    let keys = Keys::generate().expect("keys");
+    let scale = Scale { endpoints: 2, per_node: 2 };
+    let mut starting = Vec::new();
+    let mut addresses = Vec::new();
+    for rank in 0..2 {
+        let dir: PathBuf = base.join(format!("rank{rank}"));
+        crate::storage::make_store_dir(base, &dir).expect("store directory");
+        let (start, address) = Starting::<Bare>::spawn(config.clone(), Rank(rank), Some(dir), scale).expect("progress thread");
+        starting.push(start);
+        addresses.push(address.expect("worker address"));
+    }
+    starting
+        .into_iter()
+        .map(|start| {
+            let team = Team {
+                addresses: addresses.clone(),
+                local_dirs: vec![None, None],
+                access: Access::Rank(keys),
+                lost: Arc::new(AtomicU32::new(0)),
+            };
+            let (progress, ready) = start.connect(Peers { team, ranks_on_node: 2 });
+            ready.expect("rank serves");
+            progress
+        })
+        .collect()
+}
+
+/// Waits until rank 1's progress thread has armed its reactors and is about to block on them.
+fn wait_asleep(ranks: &[ProgressThread<Bare>]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ranks[1].driver().asleep_until.load(Ordering::Relaxed) == AWAKE {
+        assert!(Instant::now() < deadline, "rank 1's progress thread never went to sleep");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A directory whose owner is rank 0.
+fn dir_of_rank0(node: &Node) -> Vec<u8> {
+    (0..).map(|i| format!("/d{i}").into_bytes()).find(|dir| node.ring.meta_owner(dir) == Rank(0)).expect("some directory")
+}
+
+/// An application thread of rank 1 changes an entry of a directory that rank 0 owns, while rank
+/// 1's progress thread sleeps with no time limit: the directory's stamp, due a moment later,
+/// is still sent, because the thread wakes the sleeper as it leaves the loop.
+#[test]
+fn a_stamp_left_by_an_application_thread_is_sent_while_the_progress_thread_sleeps() {
+    let base = std::env::temp_dir().join(format!("benchfs-runtime-test-{}", std::process::id()));
+    let ranks = two_ranks(&base);
+    let driver = ranks[1].driver();
+    // Rank 1's progress thread arms its reactors and is held just before it blocks on them,
+    // with nothing due: no time limit.
+    let gate = driver.sleep_gate.lock().expect("gate");
+    wait_asleep(&ranks);
+    let held = driver.try_hold().expect("the loop is free");
+    let node = held.engine().expect("engine").node.clone();
+    let dir = dir_of_rank0(&node);
+    let mut entry = dir.clone();
+    entry.extend_from_slice(b"/file");
+    crate::rpc::entry_changed(&node, &entry);
+    assert!(node.stamps.deferred().due().is_some(), "the stamp waits for its round");
+    driver.leave(held, true);
+    drop(gate);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let sent = loop {
+        let due = driver.hold().engine().map(|engine| engine.node.stamps.deferred().due());
+        if due == Some(None) {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    drop(node);
+    drop(ranks);
+    let _ = std::fs::remove_dir_all(&base);
+    assert!(sent, "rank 1's progress thread slept past the stamp's round");
+}
