@@ -146,17 +146,19 @@ unsafe extern "C" fn recv_done(request: *mut c_void, status: Status, length: usi
 
 /// A future for one UCX operation; resolves to the received length (0 for sends).
 pub struct Op {
-    cell: Rc<OpCell>,
+    /// `None`: a send that completed inside the call, with nothing kept.
+    cell: Option<Rc<OpCell>>,
     op: &'static str,
 }
 
 impl Future for Op {
     type Output = Result<usize, UcxError>;
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        match self.cell.status.get() {
-            Some(status) => Poll::Ready(check(self.op, status).map(|()| self.cell.length.get())),
+        let Some(cell) = &self.cell else { return Poll::Ready(Ok(0)) };
+        match cell.status.get() {
+            Some(status) => Poll::Ready(check(self.op, status).map(|()| cell.length.get())),
             None => {
-                self.cell.waker.set(Some(cx.waker().clone()));
+                cell.waker.set(Some(cx.waker().clone()));
                 Poll::Pending
             }
         }
@@ -184,7 +186,7 @@ fn start_op(
         drop(unsafe { Rc::from_raw(user_data as *const OpCell) });
         cell.complete(status, immediate_len);
     }
-    Op { cell, op }
+    Op { cell: Some(cell), op }
 }
 
 /// How an active message's payload travels.
@@ -477,6 +479,33 @@ impl Worker {
         };
         if want_reply_ep {
             flags |= sys::UCP_AM_SEND_FLAG_REPLY;
+        }
+        if protocol == Protocol::Eager {
+            // Most messages fit UCX's short path, which copies them out inside the call: tried
+            // first on its own, such a send needs neither a completion cell nor a box keeping
+            // header and payload alive. Anything else (too long, no room) UCX refuses at once,
+            // having sent nothing, and the send is issued in full below.
+            let param = sys::ucp_request_param_t {
+                op_attr_mask: sys::UCP_OP_ATTR_FIELD_FLAGS | sys::UCP_OP_ATTR_FLAG_FORCE_IMM_CMPL,
+                flags,
+                ..Default::default()
+            };
+            // SAFETY: ep is live; header and data are valid for the call, and with
+            // FORCE_IMM_CMPL UCX keeps no reference to them after it returns.
+            let status = unsafe {
+                sys::ucp_am_send_nbx(
+                    ep_raw,
+                    id as u32,
+                    header_ptr as *const c_void,
+                    header_len,
+                    data_ptr as *const c_void,
+                    data_len,
+                    &param,
+                )
+            };
+            if status.is_null() {
+                return Op { cell: None, op: "ucp_am_send_nbx" };
+            }
         }
         start_op("ucp_am_send_nbx", Some(Box::new((header, data))), 0, |user_data| {
             let param = sys::ucp_request_param_t {
