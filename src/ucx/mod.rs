@@ -480,6 +480,15 @@ impl Worker {
         if want_reply_ep {
             flags |= sys::UCP_AM_SEND_FLAG_REPLY;
         }
+        let send = |param: &sys::ucp_request_param_t| {
+            // SAFETY: ep is live; header and data stay valid until the send completes: for the
+            // duration of the call when UCX completes it there (with FORCE_IMM_CMPL it keeps
+            // no reference after it returns), else because the op owns them (or the caller
+            // guarantees them) until its callback.
+            unsafe {
+                sys::ucp_am_send_nbx(ep_raw, id as u32, header_ptr as *const c_void, header_len, data_ptr as *const c_void, data_len, param)
+            }
+        };
         if protocol == Protocol::Eager {
             // Most messages fit UCX's short path, which copies them out inside the call: tried
             // first on its own, such a send needs neither a completion cell nor a box keeping
@@ -490,43 +499,18 @@ impl Worker {
                 flags,
                 ..Default::default()
             };
-            // SAFETY: ep is live; header and data are valid for the call, and with
-            // FORCE_IMM_CMPL UCX keeps no reference to them after it returns.
-            let status = unsafe {
-                sys::ucp_am_send_nbx(
-                    ep_raw,
-                    id as u32,
-                    header_ptr as *const c_void,
-                    header_len,
-                    data_ptr as *const c_void,
-                    data_len,
-                    &param,
-                )
-            };
-            if status.is_null() {
+            if send(&param).is_null() {
                 return Op { cell: None, op: "ucp_am_send_nbx" };
             }
         }
         start_op("ucp_am_send_nbx", Some(Box::new((header, data))), 0, |user_data| {
-            let param = sys::ucp_request_param_t {
+            send(&sys::ucp_request_param_t {
                 op_attr_mask: sys::UCP_OP_ATTR_FIELD_CALLBACK | sys::UCP_OP_ATTR_FIELD_USER_DATA | sys::UCP_OP_ATTR_FIELD_FLAGS,
                 flags,
                 cb: sys::ucp_request_param_t__bindgen_ty_1 { send: Some(send_done) },
                 user_data,
                 ..Default::default()
-            };
-            // SAFETY: ep is live; header and data are owned by the op (or guaranteed by the caller).
-            unsafe {
-                sys::ucp_am_send_nbx(
-                    ep_raw,
-                    id as u32,
-                    header_ptr as *const c_void,
-                    header_len,
-                    data_ptr as *const c_void,
-                    data_len,
-                    &param,
-                )
-            }
+            })
         })
     }
 
