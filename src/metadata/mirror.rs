@@ -77,6 +77,11 @@ const PATH: usize = ATTR + ATTR_WORDS;
 pub const MAX_PATH: usize = (SLOT_WORDS - PATH) * 8;
 /// A table holds at most this share of its slots (in 1/16), so probes stay short.
 const FILL_SIXTEENTHS: usize = 12;
+
+/// The most records a table of `slots` holds.
+fn fill_limit(slots: usize) -> usize {
+    slots * FILL_SIXTEENTHS / 16
+}
 /// Copies of one slot a reader tries while the owner keeps changing it.
 const READ_TRIES: usize = 64;
 const HASH_SEED: u64 = 0x6d69_7272_6f72;
@@ -273,7 +278,7 @@ impl Mirror {
         let map = new_table(&dir.join(FILE), first)?;
         map.word(MAGIC_WORD).store(MAGIC, Ordering::Release);
         let slots = map.mask + 1;
-        Ok(Mirror { map, live: 0, limit: slots * FILL_SIXTEENTHS / 16, dir: dir.to_path_buf(), most, next: None })
+        Ok(Mirror { map, live: 0, limit: fill_limit(slots), dir: dir.to_path_buf(), most, next: None })
     }
 
     /// The slots of the table that replaces this one, if it may grow.
@@ -338,7 +343,7 @@ impl Mirror {
             Ok(map) => {
                 self.map.word(REPLACED_WORD).store(1, Ordering::Release);
                 self.map = map;
-                self.limit = (self.map.mask + 1) * FILL_SIXTEENTHS / 16;
+                self.limit = fill_limit(self.map.mask + 1);
                 true
             }
             Err(e) => {
