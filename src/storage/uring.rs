@@ -25,6 +25,7 @@ use std::future::Future;
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -358,27 +359,16 @@ impl Kind {
     /// Does the operation with a plain system call on this thread; returns what its CQE would
     /// hold (a byte count, or minus the errno).
     fn run_now(self, hold: &mut Hold) -> i32 {
-        let fd = hold.file.as_raw_fd();
+        let file = &*hold.file;
         let done = match self {
-            Kind::Read { pos, len, offset } => {
-                let ptr = hold.buf.ptr_at(pos, len as usize);
-                // SAFETY: `ptr_at` checked that `len` bytes from `ptr` lie in the buffer, which
-                // `hold` keeps alive and nobody else touches during the call.
-                unsafe { libc::pread(fd, ptr.cast(), len as usize, offset as libc::off_t) }
-            }
-            Kind::Write { pos, len, offset } => {
-                let ptr = hold.buf.ptr_at(pos, len as usize);
-                // SAFETY: as for the read; the kernel only reads the buffer.
-                unsafe { libc::pwrite(fd, ptr.cast_const().cast(), len as usize, offset as libc::off_t) }
-            }
-            // SAFETY: `fd` is the open file `hold` keeps alive.
-            Kind::Fsync => unsafe { libc::fdatasync(fd) as isize },
+            Kind::Read { pos, len, offset } => file.read_at(&mut hold.buf.as_mut_slice()[pos..pos + len as usize], offset),
+            Kind::Write { pos, len, offset } => file.write_at(&hold.buf.as_slice()[pos..pos + len as usize], offset),
+            Kind::Fsync => file.sync_data().map(|()| 0),
         };
-        if done < 0 {
-            -io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
-        } else {
+        match done {
             // At most `MAX_OP_BYTES`, which fits.
-            done as i32
+            Ok(n) => n as i32,
+            Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
         }
     }
 }
