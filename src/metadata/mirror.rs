@@ -77,14 +77,14 @@ const PATH: usize = ATTR + ATTR_WORDS;
 pub const MAX_PATH: usize = (SLOT_WORDS - PATH) * 8;
 /// A table holds at most this share of its slots (in 1/16), so probes stay short.
 const FILL_SIXTEENTHS: usize = 12;
+/// Copies of one slot a reader tries while the owner keeps changing it.
+const READ_TRIES: usize = 64;
+const HASH_SEED: u64 = 0x6d69_7272_6f72;
 
 /// The most records a table of `slots` holds.
 fn fill_limit(slots: usize) -> usize {
     slots * FILL_SIXTEENTHS / 16
 }
-/// Copies of one slot a reader tries while the owner keeps changing it.
-const READ_TRIES: usize = 64;
-const HASH_SEED: u64 = 0x6d69_7272_6f72;
 
 fn key(path: &[u8]) -> u64 {
     xxhash_rust::xxh64::xxh64(path, HASH_SEED) | 1
