@@ -220,8 +220,12 @@ pub struct Driver<S: RankState> {
     hot_spin: AtomicBool,
     /// The loop failed: calls fail with EIO instead of finding it stopped.
     failed: AtomicBool,
-    /// When an application thread last left the loop, in nanoseconds after `epoch`.
+    /// When an application thread last left the loop, in nanoseconds after `epoch`; written
+    /// only while the progress thread naps, the one time it is read (see `Driver::napping`).
     left_at: AtomicU64,
+    /// The progress thread naps while this rank's application calls, and will want to know
+    /// how long ago the application last left the loop (see `Nap` in the runtime).
+    napping: AtomicBool,
     /// While the progress thread blocks on the reactors' fds: until when at most, in
     /// nanoseconds after `epoch` (`FOREVER` without a time limit); `AWAKE` otherwise. Written
     /// under the lock as it goes to sleep, so every later holder sees it.
@@ -255,6 +259,7 @@ impl<S: RankState> Driver<S> {
             hot_spin: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             left_at: AtomicU64::new(0),
+            napping: AtomicBool::new(false),
             asleep_until: AtomicU64::new(AWAKE),
             epoch: Instant::now(),
             #[cfg(test)]
@@ -430,21 +435,43 @@ impl<S: RankState> Driver<S> {
     /// releases) or a pending call to watch, due before the time the sleeper set itself.
     /// Nothing else would wake it for them: no event comes for a due time.
     fn sleeper_misses(&self, engine: &Engine<S>) -> bool {
-        let until = self.asleep_until.load(Ordering::Relaxed);
-        until != AWAKE && engine.sleep_limit().is_some_and(|limit| self.nanos_from_now(limit) < until)
+        match self.asleep_until.load(Ordering::Relaxed) {
+            AWAKE => false,
+            // Anything due at all comes sooner: no clock to read.
+            FOREVER => engine.sleep_limit().is_some(),
+            until => engine.sleep_limit().is_some_and(|limit| self.nanos_from_now(limit) < until),
+        }
     }
 
-    /// How long ago an application thread last left the loop.
+    /// The progress thread starts (`true`) or ends a nap. While it naps, threads that leave
+    /// the loop note when; a thread that left before the nap began left at least the nap's
+    /// length before the progress thread asks (see [`Driver::away`]).
+    pub fn napping(&self, on: bool) {
+        // Sequentially consistent, as is the load in `leave`: either the leaving thread sees
+        // the nap and notes the time, or the nap's end sees that thread's earlier note.
+        self.napping.store(on, Ordering::SeqCst);
+    }
+
+    /// How long ago an application thread last left the loop, as far as the progress thread,
+    /// after a nap, can tell (see [`Driver::napping`]).
     pub fn away(&self) -> Duration {
         let left_at = Duration::from_nanos(self.left_at.load(Ordering::Relaxed));
         self.epoch.elapsed().saturating_sub(left_at)
+    }
+
+    /// Notes when this thread leaves the loop, for a napping progress thread (see
+    /// [`Driver::napping`]); for no one else: a call that reads the clock costs more.
+    fn note_leaving(&self) {
+        if self.napping.load(Ordering::SeqCst) {
+            self.left_at.store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
     }
 
     /// Gives the loop back; the progress thread carries on with what did not come to rest, and
     /// is woken for what falls due before it would wake.
     fn leave(&self, guard: Held<'_, S>, settled: bool) {
         let wake = !settled || guard.engine().is_some_and(|engine| self.sleeper_misses(engine));
-        self.left_at.store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.note_leaving();
         drop(guard);
         if wake {
             // Always signalled: the progress thread may nap or sleep without having said so

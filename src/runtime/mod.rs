@@ -125,6 +125,8 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
     let mut last_call = Instant::now();
     let active_window = spin * ACTIVE_WINDOWS;
     let mut nap = Nap { napping: false };
+    // The driver knows that this thread naps (see `Driver::napping`).
+    let mut told_napping = false;
     // Woken from epoll, and the reactors not yet told (see `Reactor::after_wake`).
     let mut woken = false;
     loop {
@@ -141,10 +143,16 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
         }
         let Some(held) = driver.try_hold() else {
             idle_since = Instant::now();
+            if !std::mem::replace(&mut told_napping, true) {
+                driver.napping(true);
+            }
             nap.take(mailbox, NAP);
             continue;
         };
         nap.napping = false;
+        if std::mem::take(&mut told_napping) {
+            driver.napping(false);
+        }
         let Some(engine) = held.engine().filter(|e| !e.stopping()) else { return Ok(()) };
         if std::mem::take(&mut woken) {
             engine.after_wake();
