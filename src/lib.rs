@@ -39,7 +39,8 @@
 //!
 //! ```text
 //!  benchfs_pwrite(fd, buf, n, off)            ffi: pointer checks, panic boundary, errno
-//!   └ fs::pwrite -> handle.call(job)          fs/api: job run under the engine's lock
+//!   └ fs::pwrite -> handle.now / handle.call  fs/api: run under the engine's lock; `now` when
+//!      │                                        no piece waits, as a call that may wait else
 //!      └ fs::data::pwrite (engine)            split at chunk boundaries, one piece per owner
 //!         ├ owner is this rank   -> storage::ChunkStore::write (io_uring or pwrite)
 //!         ├ owner on this node   -> storage::PeerFiles::direct (its chunk file, one copy)

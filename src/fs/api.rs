@@ -77,7 +77,11 @@ pub fn pwrite(fd: i32, buf: &[u8], offset: u64) -> Result<usize> {
         Call::Write,
         || {
             let user = UserBuf::from_ref(buf);
-            handle()?.call(move |client| data::pwrite(client, fd, user, offset))
+            let handle = handle()?;
+            if let Some(done) = handle.now(|client| data::pwrite_now(client, fd, user, offset)) {
+                return done;
+            }
+            handle.call(move |client| data::pwrite(client, fd, user, offset))
         },
         |&n| n as u64,
     )
@@ -89,7 +93,11 @@ pub fn pread(fd: i32, buf: &mut [u8], offset: u64) -> Result<usize> {
         Call::Read,
         || {
             let user = UserBuf::from_mut(buf);
-            handle()?.call(move |client| data::pread(client, fd, user, offset))
+            let handle = handle()?;
+            if let Some(done) = handle.now(|client| data::pread_now(client, fd, user, offset)) {
+                return done;
+            }
+            handle.call(move |client| data::pread(client, fd, user, offset))
         },
         |&n| n as u64,
     )

@@ -132,12 +132,61 @@ async fn read_piece(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Resul
         // SAFETY: the caller's buffer outlives this awaited call (see UserBuf).
         unsafe { stub::read_chunk(node, piece.owner, ino, piece.offset, ptr, piece.len) }.await?
     };
+    fill_hole(ptr, piece, got);
+    Ok(())
+}
+
+/// Zeros the rest of a piece whose owner's file ends after `got` bytes: a hole. `ptr` is where
+/// the piece starts in the caller's buffer.
+fn fill_hole(ptr: *mut u8, piece: &Piece, got: usize) {
     if got < piece.len {
-        // The owner's file ends here: the rest of the piece is a hole.
         // SAFETY: [got, piece.len) lies within the piece, inside the caller's buffer.
         unsafe { std::ptr::write_bytes(ptr.add(got), 0, piece.len - got) };
     }
-    Ok(())
+}
+
+/// [`pread`] finished within the call: when the size this rank knows covers the read and every
+/// piece lies in this rank's store or in a same-node owner's chunk file it reads directly.
+/// `None` when the read must wait (for a size from the metadata owner, a piece from its
+/// owner), which [`pread`] then does. It touches the descriptor table and chunk files only:
+/// it sends nothing and wakes no task, so it leaves no work on the loop (see
+/// `Driver::run_now`).
+pub fn pread_now(client: &Client, fd: i32, buf: UserBuf, offset: u64) -> Option<Result<usize>> {
+    let ino = match data_file(client, fd, false) {
+        Ok(ino) => ino,
+        Err(e) => return Some(Err(e)),
+    };
+    let known = client.files.borrow().get(fd).ok()?.size;
+    if offset.saturating_add(buf.len as u64) > known {
+        return None;
+    }
+    let node = &client.node;
+    if buf.len > 0 {
+        for piece in split(node, ino, offset, buf.len).iter() {
+            if let Err(e) = read_piece_now(node, ino, piece, buf)? {
+                return Some(Err(e));
+            }
+        }
+    }
+    Some(Ok(buf.len))
+}
+
+/// [`read_piece`] within the call; `None` when the piece must be asked of its owner.
+fn read_piece_now(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Option<Result<()>> {
+    // SAFETY: piece.at + piece.len <= buf.len by construction in `split`.
+    let ptr = unsafe { buf.ptr.add(piece.at) };
+    // SAFETY: the piece lies within the caller's buffer, which its thread does not touch
+    // during the call.
+    let data = unsafe { std::slice::from_raw_parts_mut(ptr, piece.len) };
+    let got = if piece.owner == node.rank {
+        match node.store() {
+            Ok(store) => store.read_now(InodeId(ino), piece.offset, data)?,
+            Err(e) => return Some(Err(e)),
+        }
+    } else {
+        node.peers.direct(piece.owner, |peers| peers.read(piece.owner, InodeId(ino), piece.offset, data))?
+    };
+    Some(got.map_err(Error::from).map(|got| fill_hole(ptr, piece, got)))
 }
 
 /// The file behind `fd` for data access: not a directory, and open in the right mode.
@@ -167,16 +216,77 @@ pub async fn pwrite(client: Rc<Client>, fd: i32, buf: UserBuf, offset: u64) -> R
         futures_lite::future::zip(register(&client, fd), for_pieces(&pieces, |p| write_piece(node, ino, p, buf))).await;
     registered?;
     written?;
+    note_written(&client, fd, end, &pieces);
+    Ok(buf.len)
+}
+
+/// What the descriptor keeps of a write that ended at `end`: the size this rank sees, the
+/// unpublished range, and the ranks whose chunks it wrote (to be made durable by fsync).
+fn note_written(client: &Client, fd: i32, end: u64, pieces: &[Piece]) {
     if let Ok(f) = client.files.borrow_mut().get_mut(fd) {
         f.size = f.size.max(end);
         f.dirty_end = Some(f.dirty_end.map_or(end, |e| e.max(end)));
-        for p in pieces.iter() {
+        for p in pieces {
             if !f.written_owners.contains(&p.owner) {
                 f.written_owners.push(p.owner);
             }
         }
     }
-    Ok(buf.len)
+}
+
+/// [`pwrite`] finished within the call: when the descriptor already counts among the file's
+/// writers (its first write registers it with the metadata owner, which waits) and every piece
+/// goes to this rank's store or to a same-node owner's chunk file written directly. `None`
+/// when the write must wait, which [`pwrite`] then does (writing again what this wrote: the
+/// same bytes at the same places). Like [`pread_now`], it leaves no work on the loop.
+pub fn pwrite_now(client: &Client, fd: i32, buf: UserBuf, offset: u64) -> Option<Result<usize>> {
+    let ino = match data_file(client, fd, true) {
+        Ok(ino) => ino,
+        Err(e) => return Some(Err(e)),
+    };
+    let Some(end) = offset.checked_add(buf.len as u64).filter(|&e| e <= MAX_FILE_SIZE) else {
+        return Some(Err(Error::FileTooLarge));
+    };
+    if buf.len == 0 {
+        return Some(Ok(0));
+    }
+    {
+        let mut files = client.files.borrow_mut();
+        let f = files.get_mut(fd).ok()?;
+        if !f.registered {
+            return None;
+        }
+        f.wrote = true;
+    }
+    let node = &client.node;
+    let pieces = split(node, ino, offset, buf.len);
+    for piece in pieces.iter() {
+        if let Err(e) = write_piece_now(node, ino, piece, buf)? {
+            return Some(Err(e));
+        }
+    }
+    note_written(client, fd, end, &pieces);
+    Some(Ok(buf.len))
+}
+
+/// [`write_piece`] within the call; `None` when the piece must go to its owner.
+fn write_piece_now(node: &Node, ino: u64, piece: &Piece, buf: UserBuf) -> Option<Result<()>> {
+    // SAFETY: piece.at + piece.len <= buf.len by construction in `split`, and the caller's
+    // buffer stays valid and unchanged during the call.
+    let data = unsafe { std::slice::from_raw_parts(buf.ptr.add(piece.at), piece.len) };
+    let written = if piece.owner == node.rank {
+        match node.store() {
+            Ok(store) => store.write_now(InodeId(ino), piece.offset, data)?,
+            Err(e) => return Some(Err(e)),
+        }
+    } else {
+        node.peers.direct(piece.owner, |peers| peers.write(piece.owner, InodeId(ino), piece.offset, data))?
+    };
+    Some(match written {
+        Ok(n) if n == piece.len => Ok(()),
+        Ok(_) => Err(Error::Internal("short write on a chunk owner")),
+        Err(e) => Err(e.into()),
+    })
 }
 
 pub async fn pread(client: Rc<Client>, fd: i32, buf: UserBuf, offset: u64) -> Result<usize> {

@@ -43,6 +43,16 @@ impl Handle {
         rx.wait().unwrap_or_else(|| Err(self.gone()))
     }
 
+    /// Runs `now` on the rank's loop on this thread, when the loop is free and `now` can finish
+    /// there without waiting and without leaving work on the loop (see `Driver::run_now`);
+    /// `None` otherwise, and the caller takes the way of [`Handle::call`].
+    pub fn now<T>(&self, now: impl FnOnce(&Client) -> Option<Result<T>>) -> Option<Result<T>> {
+        if self.driver.failed() {
+            return Some(Err(Error::ProgressFailed));
+        }
+        self.driver.run_now(|client| now(client))
+    }
+
     /// Wakes the progress thread if it sleeps.
     #[cfg(feature = "testing")]
     pub fn wake_progress(&self) {

@@ -321,6 +321,23 @@ impl<S: RankState> Driver<S> {
         Ok(())
     }
 
+    /// Runs `now` on the loop if it is free, on this thread, and gives back what it returns;
+    /// `None` if the loop is taken or has stopped. `now` must finish its work within the call
+    /// without starting any on the loop (no send, no task woken or spawned, nothing deferred),
+    /// so the loop needs no turn for it. It gets one all the same unless the progress thread
+    /// sleeps on the reactors' fds: awake, that thread waits for the application to be done
+    /// with the loop (it naps, see `Nap` in the runtime), and the requests and jobs that woke it
+    /// are served by the calling threads meanwhile, as every call's turns serve them.
+    pub fn run_now<T>(&self, now: impl FnOnce(&Rc<S>) -> Option<T>) -> Option<T> {
+        let guard = self.try_hold()?;
+        let engine = guard.engine().filter(|e| !e.stopping())?;
+        let value = now(&engine.state);
+        let asleep = self.asleep_until.load(Ordering::Relaxed) != AWAKE;
+        let settled = asleep || (0..SETTLE_TURNS).any(|_| !engine.turn(&self.mailbox).busy);
+        self.leave(guard, settled);
+        value
+    }
+
     /// Runs a call on the loop this thread holds (`guard`, from [`Driver::try_hold`]): the
     /// future `start` makes is polled here at once, and most calls that need no other rank end
     /// in that first poll, with no task, no reply slot and no turn of the loop before their

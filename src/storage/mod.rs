@@ -270,21 +270,41 @@ impl ChunkStore {
     /// Writes all of `buf` at `offset` of the local file of `ino`, creating the file (mode
     /// 0600) on first write. Returns the number of bytes written, which is `buf.len()`.
     pub async fn write(&self, ino: InodeId, offset: u64, buf: IoBuf) -> Result<usize, StorageError> {
+        let Some(ring) = self.ring_here() else {
+            return self.write_here(ino, offset, buf.as_slice());
+        };
         if buf.is_empty() {
             return Ok(0);
         }
         check_span(offset, buf.len())?;
         let file = self.file_for_write(ino)?;
-        match self.ring_here() {
-            None => Ok(posix::write_all_at(&file, buf.as_slice(), offset)?),
-            Some(ring) => ring.write_all_at(file, buf, offset).await,
+        ring.write_all_at(file, buf, offset).await
+    }
+
+    /// [`ChunkStore::write`] done within the call, on a thread that does its own chunk I/O;
+    /// `None` on the thread that submits to the ring, whose writes go through it.
+    pub fn write_now(&self, ino: InodeId, offset: u64, buf: &[u8]) -> Option<Result<usize, StorageError>> {
+        self.ring_here().is_none().then(|| self.write_here(ino, offset, buf))
+    }
+
+    /// A write with `pwrite` on this thread.
+    fn write_here(&self, ino: InodeId, offset: u64, buf: &[u8]) -> Result<usize, StorageError> {
+        if buf.is_empty() {
+            return Ok(0);
         }
+        check_span(offset, buf.len())?;
+        let file = self.file_for_write(ino)?;
+        Ok(posix::write_all_at(&file, buf, offset)?)
     }
 
     /// Reads up to `buf.len()` bytes at `offset` of the local file of `ino` and hands the buffer
     /// back. The count is short only where the local file ends; the rest of the range is a hole
     /// that the caller fills with zeros. A missing local file reads as 0 bytes.
     pub async fn read(&self, ino: InodeId, offset: u64, mut buf: IoBuf) -> Result<(usize, IoBuf), StorageError> {
+        let Some(ring) = self.ring_here() else {
+            let n = self.read_here(ino, offset, buf.as_mut_slice())?;
+            return Ok((n, buf));
+        };
         if buf.is_empty() {
             return Ok((0, buf));
         }
@@ -292,15 +312,25 @@ impl ChunkStore {
         let Some(file) = self.existing_file(ino)? else {
             return Ok((0, buf));
         };
-        match self.ring_here() {
-            None => {
-                let n = posix::read_full_at(&file, buf.as_mut_slice(), offset)?;
-                Ok((n, buf))
-            }
-            Some(ring) => {
-                let (res, buf) = ring.read_at(file, buf, offset).await;
-                Ok((res?, buf))
-            }
+        let (res, buf) = ring.read_at(file, buf, offset).await;
+        Ok((res?, buf))
+    }
+
+    /// [`ChunkStore::read`] done within the call, on a thread that does its own chunk I/O;
+    /// `None` on the thread that submits to the ring, whose reads go through it.
+    pub fn read_now(&self, ino: InodeId, offset: u64, buf: &mut [u8]) -> Option<Result<usize, StorageError>> {
+        self.ring_here().is_none().then(|| self.read_here(ino, offset, buf))
+    }
+
+    /// A read with `pread` on this thread.
+    fn read_here(&self, ino: InodeId, offset: u64, buf: &mut [u8]) -> Result<usize, StorageError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        check_span(offset, buf.len())?;
+        match self.existing_file(ino)? {
+            Some(file) => Ok(posix::read_full_at(&file, buf, offset)?),
+            None => Ok(0),
         }
     }
 

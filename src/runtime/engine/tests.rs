@@ -3,17 +3,20 @@
 
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use async_executor::LocalExecutor;
 
 use super::AWAKE;
 use crate::config::Config;
 use crate::ids::Rank;
 use crate::rpc::keys::{Access, Keys};
+use crate::rpc::wire::Request;
 use crate::rpc::{Node, Team};
 use crate::runtime::{Peers, ProgressThread, RankState, Starting};
-use crate::ucx::Scale;
+use crate::ucx::{Scale, SendBuf};
 
 struct Bare {
     node: Rc<Node>,
@@ -108,4 +111,49 @@ fn a_stamp_left_by_an_application_thread_is_sent_while_the_progress_thread_sleep
     drop(ranks);
     let _ = std::fs::remove_dir_all(&base);
     assert!(sent, "rank 1's progress thread slept past the stamp's round");
+}
+
+/// Rank 0's application thread calls only operations that finish within the call
+/// (`Driver::run_now`, a read of a same-node chunk, say) while rank 1 asks rank 0 something:
+/// rank 0's progress thread wakes for the request, finds the loop taken and naps until the
+/// application is done with it, so the application thread must serve the request meanwhile.
+#[test]
+fn a_request_is_served_while_the_application_calls_only_what_finishes_within_the_call() {
+    let base = std::env::temp_dir().join(format!("benchfs-runtime-test-now-{}", std::process::id()));
+    let ranks = two_ranks(&base);
+    let busy = ranks[0].driver();
+    // Held as by an application thread in the middle of a call.
+    let held = busy.hold();
+    let answered = Arc::new(AtomicBool::new(false));
+    let flag = answered.clone();
+    let sent = ranks[1].driver().mailbox().send(Box::new(move |state: &Rc<Bare>, executor: &LocalExecutor<'static>| {
+        let node = state.node().clone();
+        let ask = async move {
+            // SAFETY: a ping carries no payload and expects none back: no raw memory.
+            let replied = unsafe { node.transport.call(Rank(0), &Request::Ping, SendBuf::None, None) }.await;
+            flag.store(replied.is_ok(), Ordering::Release);
+        };
+        executor.spawn(ask).detach();
+    }));
+    assert!(sent.is_ok(), "rank 1 takes jobs");
+    // The request wakes rank 0's progress thread, which finds the loop taken and naps.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !busy.napping.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "rank 0's progress thread never woke for the request");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(held);
+    // The nap lasts a millisecond: the application thread takes the loop back long before.
+    assert_eq!(busy.run_now(|_| Some(())), Some(()), "the loop is free");
+    // Held again, so that only what that call did can have served the request.
+    let held = busy.hold();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !answered.load(Ordering::Acquire) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let served = answered.load(Ordering::Acquire);
+    drop(held);
+    drop(ranks);
+    let _ = std::fs::remove_dir_all(&base);
+    assert!(served, "rank 0's application thread left the request unserved");
 }
