@@ -109,7 +109,11 @@ pub fn write(fd: i32, buf: &[u8]) -> Result<usize> {
         Call::Write,
         || {
             let user = UserBuf::from_ref(buf);
-            handle()?.call(move |client| data::sequential(client, fd, user, true))
+            let handle = handle()?;
+            if let Some(done) = handle.now(|client| data::sequential_now(client, fd, user, true)) {
+                return done;
+            }
+            handle.call(move |client| data::sequential(client, fd, user, true))
         },
         |&n| n as u64,
     )
@@ -121,7 +125,11 @@ pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize> {
         Call::Read,
         || {
             let user = UserBuf::from_mut(buf);
-            handle()?.call(move |client| data::sequential(client, fd, user, false))
+            let handle = handle()?;
+            if let Some(done) = handle.now(|client| data::sequential_now(client, fd, user, false)) {
+                return done;
+            }
+            handle.call(move |client| data::sequential(client, fd, user, false))
         },
         |&n| n as u64,
     )

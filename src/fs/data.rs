@@ -357,6 +357,25 @@ pub async fn sequential(client: Rc<Client>, fd: i32, buf: UserBuf, writing: bool
     result
 }
 
+/// [`sequential`] finished within the call, when [`pread_now`] or [`pwrite_now`] can do it at the
+/// file position (a write with `O_APPEND` must first learn the end from the metadata owner);
+/// `None` otherwise, with the position untouched.
+pub fn sequential_now(client: &Client, fd: i32, buf: UserBuf, writing: bool) -> Option<Result<usize>> {
+    let (pos, append) = {
+        let files = client.files.borrow();
+        let f = files.get(fd).ok()?;
+        (f.pos, f.flags & libc::O_APPEND != 0)
+    };
+    if writing && append {
+        return None;
+    }
+    let result = if writing { pwrite_now(client, fd, buf, pos)? } else { pread_now(client, fd, buf, pos)? };
+    if let (Ok(done), Ok(f)) = (&result, client.files.borrow_mut().get_mut(fd)) {
+        f.pos = pos + *done as u64;
+    }
+    Some(result)
+}
+
 pub async fn lseek(client: Rc<Client>, fd: i32, offset: i64, whence: Whence) -> Result<u64> {
     let base = match whence {
         Whence::Set => 0,
