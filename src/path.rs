@@ -32,9 +32,33 @@ pub fn normalize(path: &[u8]) -> Result<Vec<u8>, Error> {
     spell(path).map(|spelled| spelled.path)
 }
 
-/// Accepts only a path already in normal form: what another rank must send.
+/// Accepts only a path already in normal form: what another rank must send. It fails as
+/// [`normalize`] would, and with `EINVAL` for a path that normalizes to another; in one pass,
+/// without building the normal form (every request served checks its paths).
 pub fn check_normal(path: &[u8]) -> Result<(), Error> {
-    if normalize(path)? != path {
+    if path.first() != Some(&b'/') {
+        return Err(Error::RelativePath);
+    }
+    if path.len() > MAX_PATH {
+        return Err(Error::NameTooLong);
+    }
+    if path.contains(&0) {
+        return Err(Error::InvalidArgument("path contains a NUL byte"));
+    }
+    if path == b"/" {
+        return Ok(());
+    }
+    // The normal form is "/" or "/name" components: an empty component (a doubled or trailing
+    // '/'), "." or ".." is spelled otherwise. Long names fail first, as in `spell`.
+    let mut normal = true;
+    for name in path[1..].split(|&b| b == b'/') {
+        match name {
+            b"" | b"." | b".." => normal = false,
+            _ if name.len() > MAX_NAME => return Err(Error::NameTooLong),
+            _ => {}
+        }
+    }
+    if !normal {
         return Err(Error::InvalidArgument("path is not normalised"));
     }
     Ok(())
@@ -236,6 +260,32 @@ mod tests {
         assert_eq!(ok(b"/\xc0\xae\xc0\xae/x"), b"/\xc0\xae\xc0\xae/x");
         assert_eq!(ok(b"/\xc0\xaf"), b"/\xc0\xaf");
         assert!(matches!(check_normal(b"/a\xff/"), Err(Error::InvalidArgument(_))));
+    }
+
+    /// `check_normal` says what comparing a path with its normal form says, error for error.
+    #[test]
+    fn a_normal_path_is_one_that_normalizes_to_itself() {
+        let long = "n".repeat(MAX_NAME + 1);
+        let mut paths: Vec<Vec<u8>> = ["", "a", "/", "//", "/a", "/a/", "/a//b", "/./a", "/a/.", "/a/..", "/..", "/.a", "/a./b..", "/a\0b"]
+            .iter()
+            .map(|p| p.as_bytes().to_vec())
+            .collect();
+        paths.push(format!("/{long}").into_bytes());
+        paths.push(format!("/{long}/..").into_bytes());
+        paths.push(format!("/a/../{long}").into_bytes());
+        paths.push(format!("/{}", "a/".repeat(MAX_PATH / 2)).into_bytes());
+        // Every path of up to five characters from '/', '.', 'a'.
+        let mut short: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..5 {
+            short = short.iter().flat_map(|p| [b'/', b'.', b'a'].map(|c| [p.as_slice(), &[c]].concat())).collect();
+            paths.extend(short.iter().cloned());
+        }
+        for path in &paths {
+            let compared = normalize(path).and_then(|n| if n == *path { Ok(()) } else { Err(Error::InvalidArgument("")) });
+            let checked = check_normal(path);
+            let errno = |r: &Result<(), Error>| r.as_ref().err().map(Error::errno);
+            assert_eq!(errno(&checked), errno(&compared), "{:?}", show(path));
+        }
     }
 
     #[test]
