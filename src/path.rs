@@ -36,15 +36,7 @@ pub fn normalize(path: &[u8]) -> Result<Vec<u8>, Error> {
 /// [`normalize`] would, and with `EINVAL` for a path that normalizes to another; in one pass,
 /// without building the normal form (every request served checks its paths).
 pub fn check_normal(path: &[u8]) -> Result<(), Error> {
-    if path.first() != Some(&b'/') {
-        return Err(Error::RelativePath);
-    }
-    if path.len() > MAX_PATH {
-        return Err(Error::NameTooLong);
-    }
-    if path.contains(&0) {
-        return Err(Error::InvalidArgument("path contains a NUL byte"));
-    }
+    check_whole(path)?;
     if path == b"/" {
         return Ok(());
     }
@@ -91,8 +83,9 @@ pub struct Spelled {
     pub last: Last,
 }
 
-/// Normalises `path` as [`normalize`] does, and says what its spelling demands.
-pub fn spell(path: &[u8]) -> Result<Spelled, Error> {
+/// What a path must be as a whole, before its components are looked at: absolute, of
+/// [`MAX_PATH`] bytes at most, without a NUL.
+fn check_whole(path: &[u8]) -> Result<(), Error> {
     if path.first() != Some(&b'/') {
         return Err(Error::RelativePath);
     }
@@ -102,6 +95,12 @@ pub fn spell(path: &[u8]) -> Result<Spelled, Error> {
     if path.contains(&0) {
         return Err(Error::InvalidArgument("path contains a NUL byte"));
     }
+    Ok(())
+}
+
+/// Normalises `path` as [`normalize`] does, and says what its spelling demands.
+pub fn spell(path: &[u8]) -> Result<Spelled, Error> {
+    check_whole(path)?;
     // Invariant: `out` is empty (standing for the root) or a sequence of "/name" components.
     // It never grows longer than the input, which is why MAX_PATH needs no second check.
     let mut out = Vec::with_capacity(path.len());
