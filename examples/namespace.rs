@@ -778,6 +778,9 @@ fn publication(c: &mut Checker, job: &Job) {
     let mut fd = None;
     if job.rank == writer {
         create_file(c, &path, &pattern(tag, 0, first));
+        // Its size is exact at once; its mtime reaches the owner with its release, which this
+        // sends now rather than a millisecond later (see `closed_before_release`).
+        c.ok(benchfs::testing::hold_releases(false), || "release the closed writer".into());
     }
     job.barrier();
     let before = stat_of(c, &path);
@@ -808,6 +811,71 @@ fn publication(c: &mut Checker, job: &Job) {
     job.barrier();
     if job.rank == 0 {
         c.ok(benchfs::unlink(&path), || format!("unlink {path}"));
+    }
+}
+
+/// A writer whose unpublished writes all lie in its file's first chunk closes without waiting
+/// for the file's owner, which learns its size later: every rank sees the size and the data at
+/// once all the same, and a cut or a removal made meanwhile holds. The writer's releases are
+/// held back until the end here, as if its owner were slow to get them.
+fn closed_before_release(c: &mut Checker, job: &Job) {
+    let writer = job.size - 1;
+    let tag = 0xc105;
+    let first = 5000.min(job.chunk);
+    // Created, written and closed.
+    let small = format!("{TOP}/closed.small");
+    // Created empty by rank 0, then written at the end of its first chunk by a descriptor
+    // that registers with its first write.
+    let reopened = format!("{TOP}/closed.reopened");
+    // Cut by rank 0 while its writer is not released.
+    let cut = format!("{TOP}/closed.cut");
+    // Removed and made again by its writer while the first one's writer is not released.
+    let again = format!("{TOP}/closed.again");
+    if job.rank == 0 {
+        create_file(c, &reopened, &[]);
+    }
+    job.barrier();
+    let tail = pattern(tag + 2, job.chunk - 10, 10);
+    if job.rank == writer {
+        c.ok(benchfs::testing::hold_releases(true), || "hold the releases".into());
+        create_file(c, &small, &pattern(tag, 0, first));
+        create_file(c, &cut, &pattern(tag + 1, 0, first));
+        if let Some(fd) = c.ok(benchfs::open(&reopened, libc::O_WRONLY, 0), || format!("open {reopened}")) {
+            c.ok(write_all(fd, &tail, job.chunk - 10), || format!("write the end of the first chunk of {reopened}"));
+            c.ok(benchfs::close(fd), || format!("close {reopened}"));
+        }
+        create_file(c, &again, &pattern(tag + 3, 0, first));
+        c.ok(benchfs::unlink(&again), || format!("unlink {again}"));
+        create_file(c, &again, &pattern(tag + 4, 0, 10));
+    }
+    job.barrier();
+    let mut ends_first_chunk = vec![0u8; job.chunk as usize - 10];
+    ends_first_chunk.extend_from_slice(&tail);
+    let check_all = |c: &mut Checker| {
+        verify_file(c, &small, &pattern(tag, 0, first));
+        verify_file(c, &reopened, &ends_first_chunk);
+        verify_file(c, &again, &pattern(tag + 4, 0, 10));
+    };
+    check_all(c);
+    job.barrier();
+    if job.rank == 0 {
+        c.ok(benchfs::truncate(&cut, 100), || format!("truncate {cut} to 100"));
+    }
+    job.barrier();
+    verify_file(c, &cut, &pattern(tag + 1, 0, 100));
+    job.barrier();
+    if job.rank == writer {
+        c.ok(benchfs::testing::hold_releases(false), || "release what was held".into());
+    }
+    job.barrier();
+    // Published now: the cut size stays, and nothing else changed.
+    verify_file(c, &cut, &pattern(tag + 1, 0, 100));
+    check_all(c);
+    job.barrier();
+    if job.rank == 0 {
+        for p in [&small, &reopened, &cut, &again] {
+            c.ok(benchfs::unlink(p), || format!("unlink {p}"));
+        }
     }
 }
 
@@ -1001,6 +1069,8 @@ fn run(c: &mut Checker, job: &Job) {
     truncation(c, job);
     job.barrier();
     publication(c, job);
+    job.barrier();
+    closed_before_release(c, job);
     job.barrier();
     parent_mtime(c, job);
     job.barrier();

@@ -105,7 +105,9 @@ pub fn requests_served() -> u64 {
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing {
-    pub use crate::fs::testing::{credential, incoming_peak, panic_progress_thread, read_reply_header, send_raw_replies, send_raw_request};
+    pub use crate::fs::testing::{
+        credential, hold_releases, incoming_peak, panic_progress_thread, read_reply_header, send_raw_replies, send_raw_request,
+    };
     pub use crate::ids::{ChunkIndex, InodeId, Rank};
     pub use crate::placement::Ring;
     pub use crate::rpc::wire::{Request, CREDENTIAL_LEN, EXTERNAL_SOURCE, HEADER_LEN, MAGIC, REQUEST_HEADER_LEN};

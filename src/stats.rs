@@ -51,7 +51,7 @@ const CALLS: [&str; 17] = [
     "readdir page",
 ];
 /// Server-side slots: one per request opcode below this.
-const OPCODES: usize = 32;
+const OPCODES: usize = 34;
 const SLOTS: usize = CALLS.len() + OPCODES;
 /// Histogram buckets: bucket `b` counts latencies below 2^b microseconds (bucket 0: below
 /// 1 µs); the last one everything longer.

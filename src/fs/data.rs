@@ -14,7 +14,7 @@ use crate::ids::{InodeId, Rank};
 use crate::join::join_all;
 use crate::rpc::client::{self as stub, call_all, meta_call};
 use crate::rpc::wire::Request;
-use crate::rpc::{Attr, Node};
+use crate::rpc::{Attr, Closed, Node};
 use crate::storage::IoBuf;
 
 /// A caller buffer that stays valid while the application thread waits for its reply.
@@ -434,12 +434,20 @@ async fn publish(node: &Node, path: &[u8], attr: &Attr, size: u64, release: bool
 pub async fn close(client: Rc<Client>, fd: i32) -> Result<()> {
     let (_pass, _) = enter_descriptor(&client, fd).await?;
     let file = client.files.borrow_mut().remove(fd)?;
-    if file.registered && !file.wrote {
+    let node = &client.node;
+    if !file.registered {
+        return Ok(());
+    }
+    match file.dirty_end {
         // Counted by the create that opened it, with nothing written: released soon, in a batch.
-        client.node.unregisters.queue(file.path, file.attr.ino);
-    } else if file.registered {
+        None if !file.wrote => node.unregisters.queue(file.path, file.attr.ino),
+        // Written within the first chunk only, which every reader of the size looks at while
+        // the file counts this writer: published soon, in a batch (see `rpc::unregisters`).
+        Some(end) if end <= node.chunk_size() => {
+            node.unregisters.queue_closed(Closed { path: file.path, ino: file.attr.ino, end, cuts: file.attr.cuts })
+        }
         // After an fsync there may be nothing new to publish, but the writer still closes.
-        publish(&client.node, &file.path, &file.attr, file.dirty_end.unwrap_or(0), true).await?;
+        _ => publish(node, &file.path, &file.attr, file.dirty_end.unwrap_or(0), true).await?,
     }
     Ok(())
 }

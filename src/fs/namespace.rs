@@ -18,25 +18,18 @@ use crate::rpc::client::{self as stub, attr_of, broadcast, call_all, meta_call};
 use crate::rpc::wire::{ReplyBody, Request};
 use crate::rpc::{entry_changed, Attr, Node};
 
-/// The ranks that may hold data of the file `attr` (as its owner replied to a cut or removal)
+/// The ranks that may hold data of the file `attr` (as its owner replied to its removal)
 /// within its first `reach` bytes, or beyond: every rank while writers that have not closed yet
-/// may have put data anywhere (`Attr::writers`, less those this rank knows wrote nothing);
-/// otherwise the owners of the chunks below `reach`, which every closed writer's published size
-/// covers.
+/// may have put data anywhere (`Attr::writers`, less those this rank has released and so knows
+/// where they wrote); otherwise the owners of the chunks below `reach`, which every closed
+/// writer's published size covers, or the farthest write of this rank's released writers.
 fn holders(node: &Node, attr: &Attr, reach: u64) -> Vec<Rank> {
-    // Writers this rank released without their having written are no reason to ask everyone.
-    if attr.writers > node.unregisters.pending(attr.ino) {
+    let (released, released_reach) = node.unregisters.pending(attr.ino);
+    if attr.writers > released {
         (0..node.nranks).map(Rank).collect()
     } else {
-        node.chunk_owners(attr.ino, reach)
+        node.chunk_owners(attr.ino, reach.max(released_reach))
     }
-}
-
-/// Drops the data of the file `attr` beyond `len`, on every rank that may hold data of its
-/// first `reach` bytes or beyond.
-async fn truncate_chunks(node: &Node, attr: &Attr, reach: u64, len: u64) -> Result<()> {
-    let ino = attr.ino;
-    call_all(node, holders(node, attr, reach), Request::TruncateChunks { ino, len }).await.map(drop)
 }
 
 /// Removes all data of the unlinked file `attr` from every rank that may hold some of it within
@@ -150,14 +143,9 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
     } else {
         meta_call(node, request).await?
     };
-    let ReplyBody::Opened { attr, created, old_size } = reply else {
+    let ReplyBody::Opened { attr, created, .. } = reply else {
         return Err(Error::Internal("open reply without attributes"));
     };
-    let truncated = flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY;
-    // An empty file may hold data too, while it has writers.
-    if truncated && !created {
-        truncate_chunks(node, &attr, old_size, 0).await?;
-    }
     // A create for writing counted this descriptor among the file's writers (`MetaTable::open`).
     let registered = created && flags & libc::O_ACCMODE != libc::O_RDONLY;
     let file =
@@ -219,24 +207,23 @@ pub async fn rmdir(client: Rc<Client>, path: Vec<u8>) -> Result<()> {
 }
 
 /// Cuts or extends the file at `path` (with `ino` other than 0, that file, which a descriptor
-/// may know by an old name) to `len`, freeing the cut chunks on their owners.
+/// may know by an old name) to `len`: its owner cuts the record and the chunks before it answers
+/// (see `rpc::server::cut_chunks`).
 async fn truncate_file(client: &Client, path: &[u8], ino: u64, len: u64) -> Result<()> {
     let node = &client.node;
     if len > MAX_FILE_SIZE {
         return Err(Error::FileTooLarge);
     }
-    let ReplyBody::Sized { attr, old_size } = meta_call(node, Request::Truncate { path: path.to_vec(), ino, len }).await? else {
+    let ReplyBody::Sized { attr, .. } = meta_call(node, Request::Truncate { path: path.to_vec(), ino, len }).await? else {
         return Err(Error::Internal("truncate reply without sizes"));
     };
     // This rank's descriptors of the file learn of the cut at once.
-    let mut reach = old_size;
     for f in client.files.borrow_mut().of_inode(attr.ino) {
-        reach = reach.max(f.dirty_end.unwrap_or(0)).max(f.size);
         f.size = len;
         f.dirty_end = f.dirty_end.map(|e| e.min(len));
         f.attr.cuts = attr.cuts;
     }
-    truncate_chunks(node, &attr, reach, len).await
+    Ok(())
 }
 
 pub async fn truncate(client: Rc<Client>, path: Vec<u8>, len: u64) -> Result<()> {

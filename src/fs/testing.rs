@@ -56,3 +56,17 @@ pub fn credential() -> Result<crate::rpc::wire::Credential> {
 pub fn incoming_peak() -> Result<u64> {
     handle()?.call(move |client| async move { Ok(client.node.incoming.peak()) })
 }
+
+/// While `on`, this rank's closed writers are not released at their files' owners (see
+/// `rpc::unregisters`): for testing what every rank sees of a file whose writer closed without
+/// waiting for its owner. Ending the hold releases them at once, answered before this returns.
+pub fn hold_releases(on: bool) -> Result<()> {
+    handle()?.call(move |client| async move {
+        if on {
+            client.node.unregisters.hold(true);
+            Ok(())
+        } else {
+            crate::rpc::release_now(&client.node).await
+        }
+    })
+}

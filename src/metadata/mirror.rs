@@ -22,9 +22,10 @@
 //! [`MirrorView::get`]). Only a rank that holds that many records pays for the bigger table.
 //!
 //! **Invariant:** between two changes of the owner's table, every slot that holds a path holds
-//! that path's current attributes, but for its count of writers, which the owner alone uses (a
-//! writer's registration and release change nothing else, and are not copied). So a hit is an
-//! answer the owner could have given at the moment of the read, in all a reader uses. A miss
+//! that path's current attributes, its count of writers included (a reader that sees writers
+//! looks at the file's first chunk for the size of writers that closed and are not released
+//! yet, see `rpc::client::stat`). So a hit is an answer the owner could have given at the
+//! moment of the read. A miss
 //! proves nothing (the path may be too long for a slot, the table full, or its slot moving
 //! during the read): the reader then asks the owner.
 

@@ -65,9 +65,11 @@ pub struct DirEntry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
     pub attr: Attr,
-    /// Held by a rename between taking it and moving it, or by an rmdir while it drains the
-    /// holders: it still answers reads, and every change waits (`Error::Locked`), so that what
-    /// the rename installs elsewhere is what it took, and no entry is made while rmdir asks.
+    /// Held by a rename between taking it and moving it, by an rmdir while it drains the
+    /// holders, or by a cut while the file's chunks are cut: it still answers reads, and every
+    /// change waits (`Error::Locked`), so that what the rename installs elsewhere is what it
+    /// took, no entry is made while rmdir asks, and no writer that missed the cut measures the
+    /// chunks before they are cut.
     pub locked: bool,
 }
 
@@ -252,10 +254,15 @@ impl MetaTable {
             if record.locked && flags & libc::O_TRUNC != 0 && writable {
                 return Err(Error::Locked);
             }
+            let cut = flags & libc::O_TRUNC != 0 && writable;
+            // Cut even an empty file: its writers may hold data it does not know of yet. Locked
+            // until its chunks are cut too (`unlock_cut`).
+            if cut {
+                record.locked = true;
+            }
             let attr = &mut record.attr;
             let old_size = attr.size;
-            // Cut even an empty file: its writers may hold data it does not know of yet.
-            if flags & libc::O_TRUNC != 0 && writable {
+            if cut {
                 let now = now_ns();
                 attr.size = 0;
                 attr.cuts += 1;
@@ -328,7 +335,9 @@ impl MetaTable {
             Err(to) => return Ok(Published::Moved(to)),
         };
         attr.writers += 1;
-        Ok(Published::Done(*attr))
+        let attr = *attr;
+        self.mirrored(path);
+        Ok(Published::Done(attr))
     }
 
     /// Releases a writer that the open creating the file `ino` at `path` counted and that closed
@@ -339,7 +348,9 @@ impl MetaTable {
             Err(to) => return Ok(Published::Moved(to)),
         };
         attr.writers = attr.writers.saturating_sub(1);
-        Ok(Published::Done(*attr))
+        let attr = *attr;
+        self.mirrored(path);
+        Ok(Published::Done(attr))
     }
 
     /// The attributes of the file `ino` at `path`, for a descriptor of it to change; or the path
@@ -376,7 +387,7 @@ impl MetaTable {
 
     /// Sets the size of the file at `path` (or, with an `ino` other than 0, of that file, which
     /// a descriptor may know by an old name); returns its attributes and the size before, or
-    /// where it lives now.
+    /// where it lives now. The record stays locked until its chunks are cut (`unlock_cut`).
     pub fn truncate(&mut self, path: &[u8], ino: u64, len: u64) -> Result<Truncated> {
         let record = match ino {
             0 => self.unlocked_mut(path)?,
@@ -388,6 +399,7 @@ impl MetaTable {
         if record.is_dir() {
             return Err(Error::IsDirectory);
         }
+        record.locked = true;
         let attr = &mut record.attr;
         let old_size = attr.size;
         let now = now_ns();
@@ -406,6 +418,14 @@ impl MetaTable {
             Some(r) if r.locked => Err(Error::Locked),
             Some(r) if r.is_dir() => Err(Error::IsDirectory),
             Some(_) => Ok(self.remove(path).map(|r| r.attr).ok_or(Error::NotFound)?),
+        }
+    }
+
+    /// Ends the lock of a cut of the file `ino` at `path` (by `truncate`, or an `open` with
+    /// `O_TRUNC`): its chunks are cut, or the cut of them failed.
+    pub fn unlock_cut(&mut self, path: &[u8], ino: u64) {
+        if let Some(record) = self.records.get_mut(path).filter(|r| r.attr.ino == ino) {
+            record.locked = false;
         }
     }
 

@@ -42,7 +42,16 @@ fn publish_grows_and_truncate_resets() {
     assert!(matches!(t.publish(b"/f", a.ino + 1, 10, 0, false), Err(Error::NotFound)));
     let after = t.open(b"/g", libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).unwrap();
     assert_eq!((after.attr.size, after.old_size, after.attr.cuts), (0, 100, 1));
+    // A cut holds the record until its chunks are cut: a writer that missed it waits.
+    assert!(matches!(t.publish(b"/g", a.ino, 10, 0, false), Err(Error::Locked)), "an O_TRUNC open holds it");
+    assert!(matches!(t.truncate(b"/g", 0, 7), Err(Error::Locked)), "one cut at a time");
+    assert_eq!(t.stat(b"/g").unwrap().attr.size, 0, "it still answers reads");
+    t.unlock_cut(b"/g", a.ino + 1);
+    assert!(t.stat(b"/g").unwrap().locked, "another file's unlock is not this one's");
+    t.unlock_cut(b"/g", a.ino);
     assert_eq!(t.truncate(b"/g", 0, 7).unwrap(), Truncated::Done { attr: t.stat(b"/g").unwrap().attr, old_size: 0 });
+    assert!(matches!(t.publish(b"/g", a.ino, 10, 2, false), Err(Error::Locked)), "a truncate holds it");
+    t.unlock_cut(b"/g", a.ino);
     assert_eq!(t.truncate(b"/f", a.ino, 7).unwrap(), Truncated::Moved(b"/g".to_vec()), "a descriptor's cut follows its file");
     assert!(matches!(t.truncate(b"/g", a.ino + 1, 7), Err(Error::NotFound)), "and never cuts another file");
     assert_eq!(t.stat(b"/g").unwrap().attr.size, 7);
@@ -244,11 +253,12 @@ fn the_mirror_follows_every_change() {
         let ino = t.stat(path).map_or(0, |r| r.attr.ino);
         let _ = match next(12) {
             0 => t.open(path, CREATE, 0o644, 1, 1).map(drop),
-            1 => t.open(path, libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).map(drop),
+            // The chunks of a cut file are cut at once, here.
+            1 => t.open(path, libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).map(|_| t.unlock_cut(path, ino)),
             2 => t.publish(path, ino, next(1000) as u64, 0, next(2) == 0).map(drop),
             3 => t.register(path, ino).map(drop),
             11 => t.unregister(path, ino).map(drop),
-            4 => t.truncate(path, 0, next(100) as u64).map(drop),
+            4 => t.truncate(path, 0, next(100) as u64).map(|_| t.unlock_cut(path, ino)),
             5 => t.unlink(path).map(drop),
             6 => t.mkdir(&path[..3], 0o755, 1, 1).map(drop),
             7 => t.touch(&path[..3]),
@@ -322,6 +332,7 @@ fn file_at_finds_what_an_update_reaches_without_a_forward() {
     assert!(!in_place(&t, b"/g", a.ino, 0), "nor is one for a name that holds nothing");
     // A cut makes updates that knew an older count go through the slow path.
     t.truncate(b"/f", 0, 0).unwrap();
+    t.unlock_cut(b"/f", a.ino);
     assert!(!in_place(&t, b"/f", a.ino, 0));
     assert!(!lands(t.publish(b"/f", a.ino, 10, 0, false)));
     assert!(in_place(&t, b"/f", a.ino, 1));

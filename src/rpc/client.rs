@@ -8,7 +8,7 @@ use super::server::{list, run_on};
 use super::transport::ReplyDest;
 use super::wire::{self, Attr, DirEntry, ReplyBody, Request};
 use crate::error::{Error, Result};
-use crate::ids::Rank;
+use crate::ids::{InodeId, Rank};
 use crate::ucx::SendBuf;
 
 /// A metadata request to the owner of the path it names.
@@ -51,12 +51,44 @@ async fn missing(node: &Node, path: &[u8]) -> Error {
     Error::NotFound
 }
 
-/// The attributes of `path`, from its metadata owner.
+/// The attributes of `path`, from its metadata owner (or a same-node owner's shared table),
+/// with the size that its closed writers' writes make (see [`closed_writes`]).
 pub async fn stat(node: &Node, path: &[u8]) -> Result<Attr> {
-    if let Some(attr) = node.peer_record(path) {
+    let attr = match node.peer_record(path) {
+        Some(attr) => attr,
+        None => attr_of(meta_call(node, Request::Stat { path: path.to_vec() }).await?)?,
+    };
+    closed_writes(node, attr).await
+}
+
+/// `attr` with its size raised to cover the data in the file's first chunk while the file counts
+/// writers: one whose writes all lay there may have closed and not be released yet, its size
+/// still on the way to the owner (see `rpc::unregisters`). Every such write reached the chunk's
+/// owner before its close returned, so the chunk's extent covers it. (It may also show writes of
+/// writers still open, as a local file system would.)
+async fn closed_writes(node: &Node, mut attr: Attr) -> Result<Attr> {
+    if attr.writers == 0 || attr.mode & libc::S_IFMT != libc::S_IFREG || attr.size >= node.chunk_size() {
         return Ok(attr);
     }
-    attr_of(meta_call(node, Request::Stat { path: path.to_vec() }).await?)
+    let extent = first_chunk_extent(node, attr.ino).await?;
+    attr.size = attr.size.max(extent.min(node.chunk_size()));
+    Ok(attr)
+}
+
+/// How far the data that the owner of the file `ino`'s first chunk holds of it reaches: read
+/// from its chunk file directly when that is this rank's or a same-node rank's, else asked.
+async fn first_chunk_extent(node: &Node, ino: u64) -> Result<u64> {
+    let owner = node.chunk_owner(ino, 0);
+    if owner == node.rank {
+        return Ok(node.store()?.extent(InodeId(ino))?);
+    }
+    if let Some(extent) = node.peers.direct(owner, |peers| peers.extent(owner, InodeId(ino))) {
+        return Ok(extent?);
+    }
+    match run_on(node, owner, &Request::ChunkExtent { ino }).await? {
+        ReplyBody::Count(extent) => Ok(extent),
+        _ => Err(Error::Internal("chunk extent reply without a count")),
+    }
 }
 
 /// `open` of `path` with `flags` that make and cut nothing (no `O_TRUNC`, and `O_CREAT` only

@@ -7,7 +7,7 @@
 //! * [`server`]: the handlers that serve requests, from other ranks or from this one;
 //!   [`entries`] those that make and remove directory entries.
 //! * [`stamps`]: the directory times that this rank's creates, removes and renames stamp
-//!   afterwards; [`unregisters`]: the writers its creates counted that closed without writing.
+//!   afterwards; [`unregisters`]: the writers that closed without waiting for their owners.
 //! * [`client`]: typed stubs that send each request to the rank that must serve it.
 
 pub mod client;
@@ -27,4 +27,7 @@ pub use deferred::spawn_due as spawn_deferred;
 pub use node::{Node, Team};
 pub use server::spawn_serve;
 pub use stamps::entry_changed;
+#[cfg(feature = "testing")]
+pub use unregisters::release_now;
+pub use unregisters::Closed;
 pub use wire::{Attr, DirEntry, EXTERNAL_SOURCE};

@@ -5,13 +5,14 @@
 //! ranges lie within one chunk owned here. A bad request gets an errno, never a crash.
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use async_executor::LocalExecutor;
 
 use super::entries;
 use super::node::Node;
 use super::transport::{Incoming, Payload, ReplyTo};
-use super::wire::{self, Attr, FsUsage, Reply, ReplyBody, Request};
+use super::wire::{self, Attr, Closed, FsUsage, Reply, ReplyBody, Request};
 use crate::error::{Error, Result};
 use crate::ids::{InodeId, Rank};
 use crate::metadata::{Published, Record, Truncated};
@@ -52,13 +53,14 @@ fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyB
         | Request::Release { .. }
         | Request::Drain { .. }
         | Request::Ping => true,
-        Request::Open { path, flags, .. } => !creates(node, path, *flags) || entries::is_enlisted(node, path),
+        Request::Open { path, flags, .. } => {
+            (!creates(node, path, *flags) || entries::is_enlisted(node, path)) && !cuts(node, path, *flags)
+        }
         Request::Mkdir { path, .. } => entries::is_enlisted(node, path),
         Request::Rmdir { path } => !node.meta.borrow().is_held(path),
         Request::Unlink { path } => unlinks_now(node, path),
         Request::Publish { path, ino, cuts, .. } => node.meta.borrow().file_at(path, *ino).is_some_and(|a| a.cuts <= *cuts),
         Request::Register { path, ino } => node.meta.borrow().file_at(path, *ino).is_some(),
-        Request::Truncate { path, ino, .. } => *ino == 0 || node.meta.borrow().file_at(path, *ino).is_some(),
         Request::RemoveChunks { ino } | Request::TruncateChunks { ino, .. } => {
             node.chunk_store().is_some_and(|store| !store.is_pinned(InodeId(*ino)))
         }
@@ -81,7 +83,6 @@ fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyB
             published_here(node.meta.borrow_mut().publish(&path, ino, size, cuts, release))
         }
         Request::Register { path, ino } => published_here(node.meta.borrow_mut().register(&path, ino)),
-        Request::Truncate { path, ino, len } => cut_here(node, &path, ino, len),
         Request::Ping => Ok(ReplyBody::Empty),
         Request::RemoveChunks { ino } => remove_unpinned_chunks(node, ino).map(|()| ReplyBody::Empty),
         Request::TruncateChunks { ino, len } => cut_unpinned_chunks(node, ino, len).map(|()| ReplyBody::Empty),
@@ -126,6 +127,37 @@ fn open_here(node: &Node, path: &[u8], flags: u32, mode: u32, uid: u32, gid: u32
     Ok(ReplyBody::Opened { attr: o.attr, old_size: o.old_size, created: o.created })
 }
 
+/// True for open flags that cut a file that exists (`O_TRUNC`, for writing).
+fn cutting(flags: u32) -> bool {
+    let flags = flags as i32;
+    flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY
+}
+
+/// Whether an open of `path` here with `flags` cuts an existing file, which waits for its
+/// chunks to be cut (see [`cut_chunks`]).
+fn cuts(node: &Node, path: &[u8], flags: u32) -> bool {
+    cutting(flags) && node.meta.borrow().stat(path).is_ok()
+}
+
+/// Cuts the chunks of the file `attr` at `path` (owned here) to `len`, after a cut of its
+/// record that locked it, then unlocks it: on every rank while the file counts writers (their
+/// data may lie anywhere), else on the owners of its chunks below its size before, `old_size`.
+/// A writer that missed the cut and publishes meanwhile waits for the lock, so that it measures
+/// what the chunk owners hold only once they are cut (see [`publish`]): a cut size never comes
+/// back. The record is unlocked whether or not every cut succeeded.
+async fn cut_chunks(node: &Node, path: &[u8], attr: &Attr, old_size: u64, len: u64) -> Result<()> {
+    let ranks = if attr.writers > 0 {
+        (0..node.nranks).map(Rank).collect()
+    } else if old_size > len {
+        node.chunk_owners(attr.ino, old_size)
+    } else {
+        Vec::new()
+    };
+    let cut = call_all(node, ranks, Request::TruncateChunks { ino: attr.ino, len }).await;
+    node.meta.borrow_mut().unlock_cut(path, attr.ino);
+    cut.map(drop)
+}
+
 /// Whether the unlink of `path` here can be served without waiting: the file exists, and its
 /// data here (if this rank removes it, see `Node::unlink_removes_data`) has no live read
 /// mapping. Anything else (a missing record included) goes through a task.
@@ -153,14 +185,6 @@ fn published_here(outcome: Result<Published>) -> Result<ReplyBody> {
     }
 }
 
-/// A cut served in place, which reached its file where it was sent (see [`serve_now`]).
-fn cut_here(node: &Node, path: &[u8], ino: u64, len: u64) -> Result<ReplyBody> {
-    match node.meta.borrow_mut().truncate(path, ino, len)? {
-        Truncated::Done { attr, old_size } => Ok(ReplyBody::Sized { attr, old_size }),
-        Truncated::Moved(_) => Err(Error::Internal("a cut served in place must go on elsewhere")),
-    }
-}
-
 /// `mkdir` of `path` here, once the rank is enlisted in its parent.
 fn mkdir_here(node: &Node, path: &[u8], mode: u32, uid: u32, gid: u32) -> Result<ReplyBody> {
     Ok(ReplyBody::Attr(node.meta.borrow_mut().mkdir(path, mode, uid, gid)?))
@@ -179,6 +203,7 @@ async fn execute(node: &Node, request: Request, payload: Payload) -> (Result<Rep
         },
         Request::InstallMany { count } => (install_many(node, count, payload).await, SendBuf::None),
         Request::Unregister { count } => (unregister_many(node, count, payload).await, SendBuf::None),
+        Request::PublishMany { count } => (publish_many(node, count, payload).await, SendBuf::None),
         Request::Holders { path } => match holders(node, &path) {
             Ok((attr, ranks)) => (Ok(ReplyBody::Attr(attr)), SendBuf::Owned(ranks.iter().flat_map(|r| r.to_le_bytes()).collect())),
             Err(e) => (Err(e), SendBuf::None),
@@ -275,6 +300,40 @@ async fn unregister_many(node: &Node, count: u32, payload: Payload) -> Result<Re
     let moved = super::unregisters::release_here(node, entries);
     super::unregisters::send(node, moved).await?;
     Ok(ReplyBody::Empty)
+}
+
+/// Publishes and releases writers that closed with their writes in their files' first chunks
+/// (see `rpc::unregisters`), owned here.
+async fn publish_many(node: &Node, count: u32, payload: Payload) -> Result<ReplyBody> {
+    let bytes = batch_bytes(payload, count, wire::MAX_PUBLISHED, wire::MAX_PUBLISHED_LEN).await?;
+    let entries = wire::decode_closed(&bytes, count)?;
+    entries.iter().try_for_each(|c| node.check_meta_path(&c.path))?;
+    publish_all(node, entries).await?;
+    Ok(ReplyBody::Empty)
+}
+
+/// Publishes and releases each of `entries`, whose records are owned here, as a `Publish` with
+/// `release` would (forwarded where its file was renamed). A file removed since is skipped: it
+/// has nothing to publish to. Fails with the first other error, once every entry was tried.
+pub async fn publish_all(node: &Node, entries: Vec<Closed>) -> Result<()> {
+    let mut failed = Ok(());
+    for c in entries {
+        let mut started = None;
+        let outcome = loop {
+            match Box::pin(publish(node, c.path.clone(), c.ino, c.end, c.cuts, true)).await {
+                // A rename or a cut holds the record: a few round trips.
+                Err(e) if e.errno() == libc::EAGAIN && started.get_or_insert_with(Instant::now).elapsed() < entries::LOCK_WAIT => {
+                    futures_lite::future::yield_now().await;
+                }
+                other => break other,
+            }
+        };
+        match outcome {
+            Err(e) if e.errno() != libc::ENOENT => failed = failed.and(Err(e)),
+            _ => {}
+        }
+    }
+    failed
 }
 
 /// Inserts records that a directory rename moved to this rank.
@@ -388,7 +447,10 @@ pub async fn execute_local(node: &Node, request: &Request) -> Result<ReplyBody> 
             // The table borrow ends with the statement: the forward may be served here again.
             let outcome = node.meta.borrow_mut().truncate(path, ino, len)?;
             match outcome {
-                Truncated::Done { attr, old_size } => Ok(ReplyBody::Sized { attr, old_size }),
+                Truncated::Done { attr, old_size } => {
+                    Box::pin(cut_chunks(node, path, &attr, old_size, len)).await?;
+                    Ok(ReplyBody::Sized { attr, old_size })
+                }
                 Truncated::Moved(to) => {
                     let owner = node.ring.meta_owner(&to);
                     Box::pin(run_on(node, owner, &Request::Truncate { path: to, ino, len })).await
@@ -399,7 +461,13 @@ pub async fn execute_local(node: &Node, request: &Request) -> Result<ReplyBody> 
             if creates(node, path, flags) {
                 entries::enlisted(node, path).await?;
             }
-            open_here(node, path, flags, mode, uid, gid)
+            let opened = open_here(node, path, flags, mode, uid, gid)?;
+            if let ReplyBody::Opened { attr, old_size, created: false } = opened {
+                if cutting(flags) {
+                    Box::pin(cut_chunks(node, path, &attr, old_size, 0)).await?;
+                }
+            }
+            Ok(opened)
         }
         Request::Mkdir { ref path, mode, uid, gid } => {
             entries::enlisted(node, path).await?;
@@ -440,7 +508,8 @@ pub async fn execute_local(node: &Node, request: &Request) -> Result<ReplyBody> 
         | Request::List { .. }
         | Request::InstallMany { .. }
         | Request::Holders { .. }
-        | Request::Unregister { .. } => Err(Error::Internal("request needs a payload path")),
+        | Request::Unregister { .. }
+        | Request::PublishMany { .. } => Err(Error::Internal("request needs a payload path")),
         _ => serve_record(node, request),
     }
 }

@@ -84,11 +84,11 @@ impl PeerFiles {
     /// finds the owner's directory out of reach (see [`unreachable`]). Any other error (a full
     /// store, too many open files) is this call's own: it is returned, and the next call tries
     /// directly again.
-    pub fn direct(
+    pub fn direct<T>(
         &self,
         owner: Rank,
-        io: impl FnOnce(&PeerFiles) -> Result<Option<usize>, StorageError>,
-    ) -> Option<Result<usize, StorageError>> {
+        io: impl FnOnce(&PeerFiles) -> Result<Option<T>, StorageError>,
+    ) -> Option<Result<T, StorageError>> {
         if !self.reaches(owner) {
             return None;
         }
@@ -180,6 +180,15 @@ impl PeerFiles {
         super::check_span(offset, buf.len())?;
         match self.file(rank, ino, false)? {
             Some(file) => Ok(Some(posix::read_full_at(&file, buf, offset)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The length of `rank`'s file of `ino`: how far that rank's data of the file reaches.
+    /// `None` when `rank` has no file of `ino`: the caller asks the owner.
+    pub fn extent(&self, rank: Rank, ino: InodeId) -> Result<Option<u64>, StorageError> {
+        match self.file(rank, ino, false)? {
+            Some(file) => Ok(Some(file.metadata()?.len())),
             None => Ok(None),
         }
     }

@@ -284,6 +284,51 @@ pub fn decode_unregisters(buf: &[u8], count: u32) -> Result<Vec<(Vec<u8>, u64)>,
     Ok(entries)
 }
 
+/// A writer that closed with its unpublished writes all in its file's first chunk, to be
+/// published and released (see `rpc::unregisters`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Closed {
+    /// The path its file had when it was opened (or renamed to, by its rank).
+    pub path: Vec<u8>,
+    pub ino: u64,
+    /// The end of its highest write since it last published.
+    pub end: u64,
+    /// The cuts of the file it knew (see `Attr::cuts`).
+    pub cuts: u64,
+}
+
+/// Most writers one `PublishMany` may publish.
+pub const MAX_PUBLISHED: u32 = 1024;
+
+/// The longest a `PublishMany` entry can be on the wire: the inode number, the end, the cuts,
+/// a path length and the longest path.
+pub const MAX_PUBLISHED_LEN: usize = 3 * 8 + 2 + crate::path::MAX_PATH;
+
+/// Encodes the entries of a `PublishMany` as its payload (inode number, end, cuts, then path,
+/// each).
+pub fn encode_closed(entries: &[Closed]) -> Vec<u8> {
+    let mut w = Writer::with_capacity(entries.len() * 64);
+    for c in entries {
+        w.u64(c.ino);
+        w.u64(c.end);
+        w.u64(c.cuts);
+        w.path(&c.path);
+    }
+    w.into_bytes()
+}
+
+/// Decodes exactly `count` entries of a `PublishMany` from its payload.
+pub fn decode_closed(buf: &[u8], count: u32) -> Result<Vec<Closed>, WireError> {
+    let mut r = Reader::new(buf);
+    let mut entries = Vec::with_capacity(count.min(MAX_PUBLISHED) as usize);
+    for _ in 0..count {
+        let (ino, end, cuts) = (r.u64()?, r.u64()?, r.u64()?);
+        entries.push(Closed { path: r.path()?, ino, end, cuts });
+    }
+    r.finish()?;
+    Ok(entries)
+}
+
 /// The reply's request id, readable even when the rest does not decode.
 pub fn reply_request_id(buf: &[u8]) -> Option<u64> {
     let bytes = buf.get(16..24)?;

@@ -21,8 +21,9 @@
 //!   rank serves it. Requests without it are addressed otherwise (chunk requests to the ranks
 //!   holding the file's chunks; `List`, `MoveTree`, `MoveBegin`, `MoveEnd` and `StatFs` to every rank; `Drain` to a
 //!   directory's holders; `InstallMany`,
-//!   with records for many paths in its payload, to their new owner; `Unregister`, with entries
-//!   of many paths in its payload, to the owner of them all), and `routing_path`
+//!   with records for many paths in its payload, to their new owner; `Unregister` and
+//!   `PublishMany`, with entries of many paths in their payloads, to the owner of them all), and
+//!   `routing_path`
 //!   returns `None` for them.
 //!
 //! To add a request: add a row with the next free opcode, handle the new variant in
@@ -171,8 +172,8 @@ macro_rules! requests {
 
 // Name = opcode { fields in wire order: codec } -> reply body kind, routed by the owner's path field;
 requests! {
-    /// Opens or creates `path`; replies its attributes, the size before an `O_TRUNC`, and
-    /// whether it was created.
+    /// Opens or creates `path`; replies its attributes, the size before an `O_TRUNC` (whose
+    /// chunks the owner cuts before it answers), and whether it was created.
     Open = 1 { flags: u32, mode: u32, uid: u32, gid: u32, path: path } -> Opened, routed by path;
     /// The attributes of `path`.
     Stat = 2 { path: path } -> Attr, routed by path;
@@ -195,7 +196,8 @@ requests! {
     Mkdir = 9 { mode: u32, uid: u32, gid: u32, path: path } -> Attr, routed by path;
     /// Removes the empty directory `path`; replies its last attributes.
     Rmdir = 10 { path: path } -> Attr, routed by path;
-    /// Sets a file's size; replies `Sized` with the size before. With `ino` other than 0 the cut
+    /// Sets a file's size, its chunks cut by the owner before it answers; replies `Sized` with
+    /// the size before. With `ino` other than 0 the cut
     /// is of that file (a descriptor's), followed like `Publish` if it was renamed, and never of
     /// another file at `path`.
     Truncate = 12 { len: u64, ino: u64, path: path } -> Sized, routed by path;
@@ -249,6 +251,10 @@ requests! {
     /// open that created its file for writing, and closed without having written (see
     /// `rpc::unregisters`); forwarded like `Publish` where the file was renamed.
     Unregister = 32 { count: u32 } -> Empty;
+    /// Publishes and releases `count` writers, as entries in the payload (see `Closed`): each
+    /// closed with its unpublished writes all in its file's first chunk (see `rpc::unregisters`);
+    /// each as `Publish` with `release` would.
+    PublishMany = 33 { count: u32 } -> Empty;
 }
 
 impl Opcode {

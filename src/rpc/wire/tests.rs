@@ -29,6 +29,7 @@ fn all_requests() -> Vec<Request> {
         Request::MoveTree { from: "/a".into(), to: "/b/c".into() },
         Request::InstallMany { count: 12 },
         Request::Unregister { count: 3 },
+        Request::PublishMany { count: 4 },
         Request::StatFs,
         Request::Ping,
         Request::Holders { path: "/h".into() },
@@ -156,6 +157,7 @@ fn metadata_requests_route_by_their_path() {
             | Request::ChunkExtent { .. }
             | Request::InstallMany { .. }
             | Request::Unregister { .. }
+            | Request::PublishMany { .. }
             | Request::Drain { .. }
             | Request::StatFs
             | Request::Ping => None,
@@ -197,6 +199,27 @@ fn payload_codecs_round_trip_and_reject_garbage() {
     for cut in 0..buf.len() {
         assert!(decode_unregisters(&buf[..cut], 2).is_err());
     }
+    let closed = vec![
+        Closed { path: b"/x".to_vec(), ino: 7, end: 3901, cuts: 0 },
+        Closed { path: b"/\xff/y".to_vec(), ino: u64::MAX, end: 1, cuts: 2 },
+    ];
+    let buf = encode_closed(&closed);
+    let pinned = [
+        [7, 0, 0, 0, 0, 0, 0, 0, 0x3d, 0x0f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0].as_slice(),
+        b"/x",
+        &[0xff; 8],
+        &[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 4, 0],
+        b"/\xff/y",
+    ]
+    .concat();
+    assert_eq!(buf, pinned, "inode number, end, cuts, then path, each");
+    assert_eq!(decode_closed(&buf, 2).unwrap(), closed);
+    assert!(decode_closed(&buf, 3).is_err());
+    assert!(decode_closed(&buf, 1).is_err(), "bytes left over");
+    for cut in 0..buf.len() {
+        assert!(decode_closed(&buf[..cut], 2).is_err());
+    }
+    assert!(decode_closed(&[[7u8; 24].as_slice(), &[0, 0]].concat(), 1).is_err(), "an empty path");
     let empty_path = [7u8, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     assert!(decode_unregisters(&empty_path, 1).is_err(), "an empty path");
 }
@@ -322,6 +345,7 @@ mod golden {
             (Request::MoveTree { from: "/a".into(), to: "/b/c".into() }, 16, s("02002f6104002f622f63")),
             (Request::InstallMany { count: 12 }, 17, s("0c000000")),
             (Request::Unregister { count: 0x0102 }, 32, s("02010000")),
+            (Request::PublishMany { count: 0x0304 }, 33, s("04030000")),
             (Request::StatFs, 18, s("")),
             (Request::Ping, 30, s("")),
             (Request::Holders { path: "/h".into() }, 31, s("02002f68")),
@@ -350,8 +374,8 @@ mod golden {
         // undo of a create made at once with its parent's count; 21, a tree's longest path, now
         // the reply to a move's fence.
         let retired = [11, 19, 21];
-        assert_eq!(seen, (1..=32).filter(|op| !retired.contains(op)).collect(), "every opcode is pinned");
-        for unknown in [0u16, 11, 19, 21, 33, u16::MAX] {
+        assert_eq!(seen, (1..=33).filter(|op| !retired.contains(op)).collect(), "every opcode is pinned");
+        for unknown in [0u16, 11, 19, 21, 34, u16::MAX] {
             let mut buf = Request::StatFs.encode(7, ID);
             buf[4..6].copy_from_slice(&unknown.to_le_bytes());
             assert_eq!(decode_request(&buf), Err(WireError::UnknownOpcode(unknown)));
@@ -430,6 +454,7 @@ mod golden {
             (Opcode::Enlist, 28, ReplyBody::Empty),
             (Opcode::Drain, 29, ReplyBody::Empty),
             (Opcode::Unregister, 32, ReplyBody::Empty),
+            (Opcode::PublishMany, 33, ReplyBody::Empty),
         ];
         for (opcode, number, body) in cases {
             assert_eq!(opcode as u16, number);

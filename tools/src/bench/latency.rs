@@ -17,6 +17,8 @@ const DIR: &str = "/latency";
 /// Untimed operations of each kind before the timed ones.
 const WARMUP: usize = 100;
 const IO_SIZE: usize = 4096;
+/// The size of each file of the small-file create (as IO500's mdtest-hard writes).
+const SMALL_FILE: usize = 3901;
 
 /// Times of one kind of operation.
 struct Samples {
@@ -103,13 +105,33 @@ fn measure(n: usize) -> (Vec<Samples>, u64) {
         |_, made| made,
         &mut bad,
     );
-    let mut samples = vec![stat, create, local];
+    let small_names = names_on(1, "w", n + WARMUP);
+    let small = block(7)[..SMALL_FILE].to_vec();
+    let (warm, timed) = small_names.split_at(WARMUP);
+    let small_create = time_each(
+        "remote 3901 B file",
+        timed,
+        warm,
+        |p| write_new(p, &small),
+        // The size as another rank sees it, checked untimed.
+        |p, made| made && benchfs::stat(p).is_ok_and(|st| st.size == SMALL_FILE as u64),
+        &mut bad,
+    );
+    let mut samples = vec![stat, create, small_create, local];
     samples.extend(data_samples(n, &mut bad));
-    for p in stat_names.iter().chain(&create_names).chain(&local_names) {
+    for p in stat_names.iter().chain(&create_names).chain(&small_names).chain(&local_names) {
         bad += benchfs::unlink(p).is_err() as u64;
     }
     bad += benchfs::rmdir(DIR).is_err() as u64;
     (samples, bad)
+}
+
+/// Creates `path` (which must not exist), writes `data` into it and closes it; true if all
+/// succeeded.
+fn write_new(path: &str, data: &[u8]) -> bool {
+    let Ok(fd) = benchfs::open(path, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o644) else { return false };
+    let wrote = benchfs::write(fd, data).is_ok_and(|n| n == data.len());
+    benchfs::close(fd).is_ok() && wrote
 }
 
 /// 4 KiB writes and then reads within one chunk of a file that rank 1 holds.
