@@ -28,7 +28,6 @@ fn main() {
     let internal = [
         ("enlist", Request::Enlist { rank: 0, path: dir.clone().into_bytes() }),
         ("drain", Request::Drain { path: dir.clone().into_bytes() }),
-        ("chunk extent", Request::ChunkExtent { ino: 1 }),
         ("install many", Request::InstallMany { count: 0 }),
     ];
     for (what, request) in internal {

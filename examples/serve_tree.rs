@@ -5,6 +5,11 @@
 //! i, contents `pattern(rank, i, offset)`), then rank 0 creates the local file READY and all
 //! ranks keep serving until the local file DONE exists (or two minutes pass).
 //! Run it with BENCHFS_CONTACT_FILE set so that other jobs can attach.
+//!
+//! The writers of the files are released only at the end (see `rpc::unregisters`): every file
+//! counts a writer that closed without its size reaching the owner, as in the millisecond after
+//! a close, so the attached clients find the sizes the way a reader must then (from the first
+//! chunk's owner, over the network between hosts).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -31,6 +36,7 @@ fn main() {
         }
     }
     world.barrier();
+    benchfs::testing::hold_releases(true).expect("hold the releases");
     for dir in DIRS {
         for i in 0..files {
             let size = if i % 2 == 1 { 3901 } else { 100 };
@@ -49,6 +55,8 @@ fn main() {
     while !done.exists() && start.elapsed() < Duration::from_secs(120) {
         std::thread::sleep(Duration::from_millis(50));
     }
+    world.barrier();
+    benchfs::testing::hold_releases(false).expect("release the writers");
     world.barrier();
     benchfs::finalize().expect("benchfs finalizes");
 }

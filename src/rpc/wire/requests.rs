@@ -259,8 +259,9 @@ requests! {
 
 impl Opcode {
     /// True for the requests only ranks send each other, from their handlers (never a client's
-    /// own step): an attached client may not send them.
+    /// own step): an attached client may not send them. (`ChunkExtent` is not one: a client's
+    /// own `stat` of a file with writers asks it, see `rpc::client::stat`.)
     pub fn is_internal(code: u16) -> bool {
-        [Opcode::InstallMany, Opcode::ChunkExtent, Opcode::Enlist, Opcode::Drain].iter().any(|op| *op as u16 == code)
+        [Opcode::InstallMany, Opcode::Enlist, Opcode::Drain].iter().any(|op| *op as u16 == code)
     }
 }
