@@ -192,22 +192,40 @@ async fn release(node: &Node, round: Vec<Entry>, closed: Vec<Closed>) -> Result<
 /// once, the others in one request per owner (or a few, of `wire::MAX_PUBLISHED` each); each
 /// owner forwards those whose files were renamed.
 async fn publish_closed(node: &Node, closed: Vec<Closed>) -> Result<()> {
-    let mut by_owner: BTreeMap<Rank, Vec<Closed>> = BTreeMap::new();
-    for c in closed {
-        by_owner.entry(node.ring.meta_owner(&c.path)).or_default().push(c);
-    }
+    let mut by_owner = by_owner(node, closed, |c| &c.path);
     let here = by_owner.remove(&node.rank).unwrap_or_default();
-    let sends = by_owner.into_iter().map(|(owner, batch)| async move {
-        for part in batch.chunks(wire::MAX_PUBLISHED as usize) {
-            let request = Request::PublishMany { count: part.len() as u32 };
-            let payload = SendBuf::Owned(wire::encode_closed(part));
-            // SAFETY: the payload is owned by the send; no reply payload is accepted.
-            unsafe { node.transport.call(owner, &request, payload, None) }.await?;
-        }
-        Ok(())
+    let sends = by_owner.into_iter().map(|(owner, batch)| {
+        send_parts(node, owner, batch, wire::MAX_PUBLISHED, |count| Request::PublishMany { count }, wire::encode_closed)
     });
     let (local, remote) = futures_lite::future::zip(super::server::publish_all(node, here), crate::join::join_all(sends.collect())).await;
     remote.into_iter().fold(local, Result::and)
+}
+
+/// `entries` by the owner of the path each names.
+fn by_owner<T>(node: &Node, entries: Vec<T>, path: impl Fn(&T) -> &[u8]) -> BTreeMap<Rank, Vec<T>> {
+    let mut by_owner: BTreeMap<Rank, Vec<T>> = BTreeMap::new();
+    for entry in entries {
+        by_owner.entry(node.ring.meta_owner(path(&entry))).or_default().push(entry);
+    }
+    by_owner
+}
+
+/// Sends `batch` to `owner` in requests of `max` entries at most, each made by `request` from
+/// its count and carrying its entries as `encode` writes them.
+async fn send_parts<T>(
+    node: &Node,
+    owner: Rank,
+    batch: Vec<T>,
+    max: u32,
+    request: impl Fn(u32) -> Request,
+    encode: impl Fn(&[T]) -> Vec<u8>,
+) -> Result<()> {
+    for part in batch.chunks(max as usize) {
+        let payload = SendBuf::Owned(encode(part));
+        // SAFETY: the payload is owned by the send; no reply payload is accepted.
+        unsafe { node.transport.call(owner, &request(part.len() as u32), payload, None) }.await?;
+    }
+    Ok(())
 }
 
 /// Releases `entries` at their owners: those owned here at once, the others in one request per
@@ -221,19 +239,10 @@ pub async fn send(node: &Node, mut entries: Vec<Entry>) -> Result<()> {
             tracing::debug!(left = entries.len(), "writers not released: their records stayed locked");
             break;
         }
-        let mut by_owner: BTreeMap<Rank, Vec<Entry>> = BTreeMap::new();
-        for entry in entries {
-            by_owner.entry(node.ring.meta_owner(&entry.0)).or_default().push(entry);
-        }
+        let mut by_owner = by_owner(node, entries, |e| &e.0);
         entries = release_here(node, by_owner.remove(&node.rank).unwrap_or_default());
-        let sends = by_owner.into_iter().map(|(owner, batch)| async move {
-            for part in batch.chunks(wire::MAX_UNREGISTERED as usize) {
-                let request = Request::Unregister { count: part.len() as u32 };
-                let payload = SendBuf::Owned(wire::encode_unregisters(part));
-                // SAFETY: the payload is owned by the send; no reply payload is accepted.
-                unsafe { node.transport.call(owner, &request, payload, None) }.await?;
-            }
-            Ok(())
+        let sends = by_owner.into_iter().map(|(owner, batch)| {
+            send_parts(node, owner, batch, wire::MAX_UNREGISTERED, |count| Request::Unregister { count }, wire::encode_unregisters)
         });
         for result in crate::join::join_all(sends.collect()).await {
             failed = failed.and(result);
