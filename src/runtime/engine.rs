@@ -227,7 +227,7 @@ pub struct Driver<S: RankState> {
     /// how long ago the application last left the loop (see `Nap` in the runtime).
     napping: AtomicBool,
     /// While the progress thread blocks on the reactors' fds: until when at most, in
-    /// nanoseconds after `epoch` (`FOREVER` without a time limit); `AWAKE` otherwise. Written
+    /// nanoseconds after `epoch`; `AWAKE` otherwise. Written
     /// under the lock as it goes to sleep, so every later holder sees it.
     asleep_until: AtomicU64,
     epoch: Instant,
@@ -238,7 +238,7 @@ pub struct Driver<S: RankState> {
 
 /// `Driver::asleep_until` while the progress thread does not block on the reactors.
 const AWAKE: u64 = 0;
-/// `Driver::asleep_until` while it blocks with no time limit.
+/// The latest time `Driver::asleep_until` can hold.
 const FOREVER: u64 = u64::MAX;
 
 /// The engine, held; `None` before the progress thread built it and after it stopped.
@@ -317,7 +317,7 @@ impl<S: RankState> Driver<S> {
         let Some(engine) = guard.engine().filter(|e| !e.stopping()) else { return Err(job) };
         job(&engine.state, &engine.executor);
         let settled = self.drive(engine, done, || false);
-        self.leave(guard, settled);
+        self.leave(guard, settled, true);
         Ok(())
     }
 
@@ -334,7 +334,7 @@ impl<S: RankState> Driver<S> {
         let value = now(&engine.state);
         let asleep = self.asleep_until.load(Ordering::Relaxed) != AWAKE;
         let settled = asleep || (0..SETTLE_TURNS).any(|_| !engine.turn(&self.mailbox).busy);
-        self.leave(guard, settled);
+        self.leave(guard, settled, !asleep);
         value
     }
 
@@ -378,14 +378,14 @@ impl<S: RankState> Driver<S> {
             (value, settled)
         });
         if value.is_some() {
-            self.leave(guard, settled);
+            self.leave(guard, settled, true);
             return value;
         }
         // Still waiting as this thread leaves: the progress thread polls it from now on, as a
         // task with a waker of its own.
         let (tx, rx) = super::reply_pair(spin);
         engine.executor.spawn(async move { tx.send(call.await) }).detach();
-        self.leave(guard, false);
+        self.leave(guard, false, true);
         rx.wait()
     }
 
@@ -426,8 +426,8 @@ impl<S: RankState> Driver<S> {
 
     /// The progress thread, holding the loop, has armed the reactors and blocks on their fds
     /// for `limit` at most once it lets the loop go.
-    pub fn going_to_sleep(&self, limit: Option<Duration>) {
-        let until = limit.map_or(FOREVER, |limit| self.nanos_from_now(limit).clamp(AWAKE + 1, FOREVER - 1));
+    pub fn going_to_sleep(&self, limit: Duration) {
+        let until = self.nanos_from_now(limit).clamp(AWAKE + 1, FOREVER);
         self.asleep_until.store(until, Ordering::Relaxed);
     }
 
@@ -454,8 +454,6 @@ impl<S: RankState> Driver<S> {
     fn sleeper_misses(&self, engine: &Engine<S>) -> bool {
         match self.asleep_until.load(Ordering::Relaxed) {
             AWAKE => false,
-            // Anything due at all comes sooner: no clock to read.
-            FOREVER => engine.sleep_limit().is_some(),
             until => engine.sleep_limit().is_some_and(|limit| self.nanos_from_now(limit) < until),
         }
     }
@@ -485,9 +483,16 @@ impl<S: RankState> Driver<S> {
     }
 
     /// Gives the loop back; the progress thread carries on with what did not come to rest, and
-    /// is woken for what falls due before it would wake.
-    fn leave(&self, guard: Held<'_, S>, settled: bool) {
-        let wake = !settled || guard.engine().is_some_and(|engine| self.sleeper_misses(engine));
+    /// is woken for what falls due before it would wake. A thread that `turned` the loop while
+    /// the progress thread blocks on the reactors' fds arms them again first: a reactor signals
+    /// its fd once per arming (UCX's worker), and the turns may have taken that signal with
+    /// nothing left to show for it, so the progress thread would sleep through the messages
+    /// that follow. A reactor that already holds work (it refuses to be armed) is the progress
+    /// thread's to turn: it is woken.
+    fn leave(&self, guard: Held<'_, S>, settled: bool, turned: bool) {
+        let engine = guard.engine();
+        let disarmed = turned && self.asleep_until.load(Ordering::Relaxed) != AWAKE && engine.is_some_and(|engine| !engine.arm());
+        let wake = !settled || disarmed || engine.is_some_and(|engine| self.sleeper_misses(engine));
         self.note_leaving();
         drop(guard);
         if wake {

@@ -8,8 +8,8 @@
 //!
 //! One loop turn drains the mailbox (jobs from application threads), runs ready tasks, and lets
 //! every reactor (UCX worker, io_uring ring) make progress. When a turn finds nothing to do it
-//! blocks in epoll on the reactors' event fds and the mailbox's eventfd, so an idle rank costs no
-//! CPU while remote requests still wake it at once.
+//! blocks in epoll on the reactors' event fds and the mailbox's eventfd, so an idle rank costs
+//! one turn a second (`IDLE_TURN`) while remote requests still wake it at once.
 //!
 //! Before blocking, the loop keeps polling for up to `spin`, yielding the CPU between polls, but
 //! only while there is traffic: its own application is calling (a job arrived within the last
@@ -55,6 +55,12 @@ pub trait Reactor {
 const ACTIVE_WINDOWS: u32 = 10;
 /// How long the loop keeps polling, without yielding, after it had work.
 const PEER_HOT_POLL: Duration = Duration::from_micros(3);
+
+/// The longest the loop sleeps when nothing is due: it then turns once more. A lost wake-up
+/// (a message that reaches the transport while no signal of it reaches the reactors' fds) so
+/// costs this much at most, instead of stalling every rank that waits for this one; an idle
+/// rank pays one turn per period.
+const IDLE_TURN: Duration = Duration::from_secs(1);
 
 /// How long the application must have been away from the loop before the progress thread
 /// takes it back (see `Nap`).
@@ -129,7 +135,11 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
     let mut told_napping = false;
     // Woken from epoll, and the reactors not yet told (see `Reactor::after_wake`).
     let mut woken = false;
+    // Woken by `IDLE_TURN` alone: the next turn finding work means a wake-up was lost.
+    let mut idle_turn = false;
     loop {
+        // Only this iteration's turn, right after the wait, tells.
+        let after_idle_turn = std::mem::take(&mut idle_turn);
         #[cfg(feature = "testing")]
         if INJECTED_PANIC.swap(false, std::sync::atomic::Ordering::AcqRel) {
             panic!("progress-thread panic injected for a test");
@@ -159,6 +169,9 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
         }
         engine.watch();
         let turn = engine.turn(mailbox);
+        if after_idle_turn && turn.busy {
+            tracing::debug!("the idle turn found work: a wake-up did not reach this rank's progress thread");
+        }
         let now = Instant::now();
         if turn.jobs || (turn.traffic && poll_for_peers) {
             last_call = now;
@@ -186,7 +199,8 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
         let can_sleep = engine.arm();
         // With calls pending, the loop wakes to check that their ranks still answer; with
         // directory stamps pending, to send them when they are due.
-        let limit = engine.sleep_limit();
+        let due = engine.sleep_limit();
+        let limit = due.map_or(IDLE_TURN, |due| due.min(IDLE_TURN));
         if can_sleep {
             // Said under the loop: a thread that takes it meanwhile and leaves something due
             // sooner wakes this one as it leaves (see `Driver::leave`).
@@ -196,9 +210,9 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Re
         if can_sleep {
             #[cfg(test)]
             driver.pass_sleep_gate();
-            let slept = poller.wait(limit);
+            let slept = poller.wait(Some(limit));
             driver.woke();
-            slept?;
+            idle_turn = due.is_none() && !slept?;
         }
         mailbox.finish_sleep();
         // The reactors are told of the wake-up under the loop, when this thread next holds it.

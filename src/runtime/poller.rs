@@ -28,7 +28,8 @@ impl Poller {
     }
 
     /// Blocks until some fd is readable or the timeout passes. EINTR counts as a wake-up.
-    pub fn wait(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+    /// True if an fd was readable.
+    pub fn wait(&self, timeout: Option<Duration>) -> std::io::Result<bool> {
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 8];
         // Rounded up: a wait that must end within a millisecond still blocks for one, instead
         // of returning at once, again and again, until its time.
@@ -41,7 +42,7 @@ impl Poller {
                 return Err(err);
             }
         }
-        Ok(())
+        Ok(n > 0)
     }
 }
 

@@ -94,7 +94,7 @@ fn a_stamp_left_by_an_application_thread_is_sent_while_the_progress_thread_sleep
     entry.extend_from_slice(b"/file");
     crate::rpc::entry_changed(&node, &entry);
     assert!(node.stamps.deferred().due().is_some(), "the stamp waits for its round");
-    driver.leave(held, true);
+    driver.leave(held, true, false);
     drop(gate);
     let deadline = Instant::now() + Duration::from_secs(2);
     let sent = loop {
