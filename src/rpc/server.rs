@@ -5,7 +5,6 @@
 //! ranges lie within one chunk owned here. A bad request gets an errno, never a crash.
 
 use std::rc::Rc;
-use std::time::Instant;
 
 use async_executor::LocalExecutor;
 
@@ -318,17 +317,9 @@ async fn publish_many(node: &Node, count: u32, payload: Payload) -> Result<Reply
 pub async fn publish_all(node: &Node, entries: Vec<Closed>) -> Result<()> {
     let mut failed = Ok(());
     for c in entries {
-        let mut started = None;
-        let outcome = loop {
-            match Box::pin(publish(node, c.path.clone(), c.ino, c.end, c.cuts, true)).await {
-                // A rename or a cut holds the record: a few round trips.
-                Err(e) if e.errno() == libc::EAGAIN && started.get_or_insert_with(Instant::now).elapsed() < entries::LOCK_WAIT => {
-                    futures_lite::future::yield_now().await;
-                }
-                other => break other,
-            }
-        };
-        match outcome {
+        let request = Request::Publish { path: c.path, ino: c.ino, size: c.end, cuts: c.cuts, release: true };
+        // Again while a rename or a cut holds the record.
+        match Box::pin(entries::run_unlocked(node, node.rank, &request)).await {
             Err(e) if e.errno() != libc::ENOENT => failed = failed.and(Err(e)),
             _ => {}
         }
