@@ -491,8 +491,9 @@ impl<S: RankState> Driver<S> {
     /// thread's to turn: it is woken.
     fn leave(&self, guard: Held<'_, S>, settled: bool, turned: bool) {
         let engine = guard.engine();
-        let disarmed = turned && self.asleep_until.load(Ordering::Relaxed) != AWAKE && engine.is_some_and(|engine| !engine.arm());
-        let wake = !settled || disarmed || engine.is_some_and(|engine| self.sleeper_misses(engine));
+        // Arms only when nothing else wakes the progress thread.
+        let disarmed = || turned && self.asleep_until.load(Ordering::Relaxed) != AWAKE && engine.is_some_and(|engine| !engine.arm());
+        let wake = !settled || engine.is_some_and(|engine| self.sleeper_misses(engine)) || disarmed();
         self.note_leaving();
         drop(guard);
         if wake {

@@ -111,19 +111,25 @@ impl Nap {
 #[cfg(feature = "testing")]
 pub static INJECTED_PANIC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// The epoll set the progress thread sleeps on: the mailbox's eventfd and the reactors' fds.
+/// Built before the engine goes into the driver: from then on an application thread may hold
+/// the loop, and the progress thread must not wait for it to start.
+fn loop_poller<S: RankState>(mailbox: &Mailbox<Job<S>>, engine: &Engine<S>) -> std::io::Result<Poller> {
+    let poller = Poller::new()?;
+    poller.add(mailbox.event_fd())?;
+    for fd in engine.event_fds() {
+        poller.add(fd)?;
+    }
+    Ok(poller)
+}
+
 /// The progress thread's loop: turns the engine under the driver's lock, one turn at a time,
-/// until the node is told to stop; blocks in epoll (without the lock) when there is nothing to
-/// do. Returns with the engine still in the driver.
-pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration) -> std::io::Result<()> {
+/// until the node is told to stop; blocks on `poller` (from [`loop_poller`], without the lock)
+/// when there is nothing to do. Returns with the engine still in the driver.
+pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration, poller: &Poller) -> std::io::Result<()> {
     // Polling for other ranks' traffic needs a core this thread does not share with its
     // application thread (see above).
     let poll_for_peers = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-    let poller = Poller::new()?;
-    poller.add(driver.mailbox().event_fd())?;
-    let fds = driver.hold().engine().map(Engine::event_fds).unwrap_or_default();
-    for fd in fds {
-        poller.add(fd)?;
-    }
     let mailbox = driver.mailbox();
     let mut idle_since = Instant::now();
     // The last call of this rank's application through the mailbox, or, with `poll_for_peers`,

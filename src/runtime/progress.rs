@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_executor::LocalExecutor;
 
 use super::engine::{Driver, Engine};
-use super::{reply_pair, run_loop, Mailbox};
+use super::{loop_poller, reply_pair, run_loop, Mailbox};
 use crate::config::Config;
 use crate::error::{BootstrapError, Error, Result};
 use crate::ids::Rank;
@@ -237,9 +237,17 @@ fn progress_main<S: RankState>(
     };
     let state = Rc::new(S::new(node.clone()));
     let spin = Duration::from_micros(node.config.spin_us);
-    driver.set(Some(Engine { node: node.clone(), state, executor: LocalExecutor::new(), ucx_turns: Default::default() }));
+    let engine = Engine { node: node.clone(), state, executor: LocalExecutor::new(), ucx_turns: Default::default() };
+    let poller = match loop_poller(driver.mailbox(), &engine) {
+        Ok(poller) => poller,
+        Err(e) => {
+            let _ = boot.send(Boot::Ready(Err(BootstrapError::Thread(e).into())));
+            return;
+        }
+    };
+    driver.set(Some(engine));
     let _ = boot.send(Boot::Ready(Ok(())));
-    let failed = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_loop(&driver, spin))) {
+    let failed = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_loop(&driver, spin, &poller))) {
         Ok(Ok(())) => false,
         Ok(Err(e)) => {
             tracing::error!(error = %e, "progress loop failed; every call on this rank fails from now on");
