@@ -8,7 +8,6 @@
 //! ping-pong (`-t ucp_am_lat`), when the program is installed (Debian: `ucx-utils`); its round
 //! trip is twice the one-way latency it reports.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::ctx::Ctx;
@@ -175,51 +174,6 @@ fn data_samples(n: usize, bad: &mut u64) -> Vec<Samples> {
     vec![write, read]
 }
 
-/// `ucx_perftest`'s active-message one-way latency on this node, (median, average) in µs, or why
-/// there is none.
-fn ucx_reference() -> Result<(f64, f64), String> {
-    let port = (20000 + std::process::id() % 20000).to_string();
-    let args = ["-t", "ucp_am_lat", "-n", "20000", "-p", &port];
-    let mut server = unbound(Command::new("ucx_perftest"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("ucx_perftest not run ({e}); Debian has it in ucx-utils"))?;
-    std::thread::sleep(Duration::from_millis(500));
-    let client = unbound(Command::new("ucx_perftest")).arg("127.0.0.1").args(args).stdin(Stdio::null()).output();
-    // A server whose client never came would wait for ever.
-    let _ = server.kill();
-    let _ = server.wait();
-    let out = client.map_err(|e| format!("ucx_perftest client: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.trim_start().starts_with("Final:")).ok_or("ucx_perftest printed no result")?;
-    let fields: Vec<f64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
-    match fields.as_slice() {
-        [_, median, average, ..] => Ok((*median, *average)),
-        _ => Err(format!("unexpected ucx_perftest line: {line}")),
-    }
-}
-
-/// `command`, free to run on every CPU: this rank may be bound to one core, and two
-/// busy-polling ping-pong processes sharing it would measure the scheduler instead.
-fn unbound(mut command: Command) -> Command {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: between fork and exec the closure only calls async-signal-safe sched_setaffinity
-    // on a set built on its own stack.
-    unsafe {
-        command.pre_exec(|| {
-            let mut all: libc::cpu_set_t = std::mem::zeroed();
-            for cpu in 0..libc::CPU_SETSIZE as usize {
-                libc::CPU_SET(cpu, &mut all);
-            }
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &all);
-            Ok(())
-        });
-    }
-    command
-}
-
 /// Runs the latency pattern; returns this rank's count of failed or wrong operations.
 pub fn run_latency(ctx: &Ctx) -> u64 {
     if ctx.size < 2 {
@@ -231,7 +185,7 @@ pub fn run_latency(ctx: &Ctx) -> u64 {
     ctx.barrier();
     let mut bad = 0;
     if ctx.rank == 0 {
-        let reference = ucx_reference();
+        let reference = crate::reference::am_latency();
         let (samples, failed) = measure(ctx.opts.latency_ops as usize);
         bad = failed;
         print_latency(&samples, &reference);

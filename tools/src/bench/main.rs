@@ -61,6 +61,7 @@ mod meta;
 mod options;
 mod pattern;
 mod posix_dir;
+mod reference;
 mod report;
 mod scaling;
 mod store;
@@ -113,6 +114,9 @@ fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup, startup: &Startup) -> u6
     if ctx.rank == 0 && (ctx.opts.fpp || ctx.opts.shared || ctx.opts.meta || ctx.opts.dirs) {
         table.print(ctx.opts.iterations);
     }
+    if ctx.opts.fpp && std::env::var("BENCHFS_NODE_LOCAL").is_ok_and(|v| v == "0") {
+        compare_with_transport(ctx, &table);
+    }
     if ctx.opts.latency {
         bad += run_latency(ctx);
     }
@@ -120,6 +124,29 @@ fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup, startup: &Startup) -> u6
         bad += run_scaling(ctx, startup);
     }
     bad
+}
+
+/// With every chunk crossing UCX (`BENCHFS_NODE_LOCAL=0`), prints the file-per-process figures
+/// against `ucx_perftest`'s active-message bandwidth for messages of one transfer (or one
+/// chunk, if smaller), measured now on rank 0's node while the other ranks idle.
+fn compare_with_transport(ctx: &Ctx, table: &Table) {
+    ctx.barrier();
+    if ctx.rank == 0 {
+        let message = report::chunk_size().map_or(ctx.opts.transfer, |chunk| chunk.min(ctx.opts.transfer));
+        match reference::am_bandwidth(message) {
+            Ok(bw) => {
+                let over = |row: &str| table.benchfs(row).map_or("n/a".to_string(), |v| format!("{:.2}", v / bw));
+                println!(
+                    "reference: ucx_perftest ucp_am_bw, {} messages, on this node: {bw:.1} MiB/s; BenchFS fpp write / read over it: {} / {}",
+                    report::fmt_size(message),
+                    over("fpp write"),
+                    over("fpp read")
+                );
+            }
+            Err(why) => println!("reference: {why}"),
+        }
+    }
+    ctx.idle_until_all_arrive();
 }
 
 /// Runs one pattern against both stores: BenchFS first in even iterations, POSIX first in odd

@@ -6,7 +6,7 @@ use crate::posix_dir::PosixSetup;
 use crate::store::{Store, System};
 
 /// `bytes` in the largest binary unit that divides it, e.g. `64 MiB`.
-fn fmt_size(bytes: u64) -> String {
+pub fn fmt_size(bytes: u64) -> String {
     const UNITS: [(&str, u32); 4] = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
     for (name, shift) in UNITS {
         if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
@@ -66,6 +66,11 @@ impl Table {
         }
     }
 
+    /// BenchFS's best figure in row `name`, if it has one.
+    pub fn benchfs(&self, name: &str) -> Option<f64> {
+        self.rows.iter().find(|r| r.name == name).and_then(|r| r.benchfs)
+    }
+
     /// Asks for the quotient of rows `name` and `by`, for each store, under the table.
     pub fn relate(&mut self, name: &str, by: &str, meaning: &'static str) {
         if !self.relations.iter().any(|(a, b, _)| a == name && b == by) {
@@ -109,17 +114,21 @@ fn chunk_size_description() -> String {
     if let Ok(v) = std::env::var("BENCHFS_CHUNK_SIZE") {
         return format!("{v} (BENCHFS_CHUNK_SIZE)");
     }
+    match chunk_size() {
+        Ok(size) => format!("{} (st_blksize)", fmt_size(size)),
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+/// BenchFS's chunk size, as `st_blksize` of a file made for the purpose.
+pub fn chunk_size() -> Result<u64, benchfs::Error> {
     let probe = "/bench/.chunk-size-probe";
-    let size = benchfs::open(probe, libc::O_CREAT | libc::O_WRONLY, 0o644).and_then(|fd| {
+    benchfs::open(probe, libc::O_CREAT | libc::O_WRONLY, 0o644).and_then(|fd| {
         let st = benchfs::fstat(fd);
         benchfs::close(fd)?;
         benchfs::unlink(probe)?;
-        st
-    });
-    match size {
-        Ok(st) => format!("{} (st_blksize)", fmt_size(st.blksize)),
-        Err(e) => format!("unknown ({e})"),
-    }
+        st.map(|st| st.blksize)
+    })
 }
 
 /// Prints what the run is configured to do (rank 0 only).
