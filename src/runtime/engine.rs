@@ -231,6 +231,8 @@ pub struct Driver<S: RankState> {
     /// under the lock as it goes to sleep, so every later holder sees it.
     asleep_until: AtomicU64,
     epoch: Instant,
+    /// The CPU clock of the application thread that made the driver (see `AppWatch`).
+    app_clock: Option<libc::clockid_t>,
     /// Held by a test to stop the progress thread between arming the reactors and blocking.
     #[cfg(test)]
     sleep_gate: Mutex<()>,
@@ -262,9 +264,16 @@ impl<S: RankState> Driver<S> {
             napping: AtomicBool::new(false),
             asleep_until: AtomicU64::new(AWAKE),
             epoch: Instant::now(),
+            app_clock: super::app_watch::this_thread_clock(),
             #[cfg(test)]
             sleep_gate: Mutex::new(()),
         }
+    }
+
+    /// The CPU clock of the thread that made this driver: the application thread that starts
+    /// the rank.
+    pub fn app_clock(&self) -> Option<libc::clockid_t> {
+        self.app_clock
     }
 
     pub fn set_hot_spin(&self, on: bool) {

@@ -16,12 +16,16 @@
 //! few spin windows), and, when this thread may run on a core of its own, other ranks' requests
 //! or replies arrived as recently. The next request or reply is then microseconds away and a
 //! wake-up from epoll costs more. A rank bound to one core (its application thread and this
-//! thread share it) never polls for other ranks' traffic: while its application does something
-//! else, for instance waits in an MPI collective that busy-polls, a yielding poller gets the
-//! core only at the scheduler's next tick (4 ms per request, measured), whereas a thread
-//! blocked in epoll preempts the busy one the moment work arrives. While an application thread
-//! holds the loop, this thread naps off the run queue (see `Nap`).
+//! thread share it) does not poll for other ranks' traffic while its application uses the core:
+//! while its application does something else, for instance waits in an MPI collective that
+//! busy-polls, a yielding poller gets the core only at the scheduler's next tick (4 ms per
+//! request, measured), whereas a thread blocked in epoll preempts the busy one the moment work
+//! arrives. It does poll when the application thread leaves the core free (it used less than a
+//! tenth of it lately, see `AppWatch`): a request to a sleeping thread then costs its sender a
+//! system call to signal it and the thread a wake-up, for a core nobody else wanted. While an
+//! application thread holds the loop, this thread naps off the run queue (see `Nap`).
 
+mod app_watch;
 mod engine;
 mod mailbox;
 mod poller;
@@ -29,6 +33,7 @@ mod progress;
 mod reactors;
 mod reply;
 
+use app_watch::AppWatch;
 pub use engine::Driver;
 use engine::Engine;
 pub use mailbox::Mailbox;
@@ -128,8 +133,9 @@ fn loop_poller<S: RankState>(mailbox: &Mailbox<Job<S>>, engine: &Engine<S>) -> s
 /// when there is nothing to do. Returns with the engine still in the driver.
 pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration, poller: &Poller) -> std::io::Result<()> {
     // Polling for other ranks' traffic needs a core this thread does not share with its
-    // application thread (see above).
+    // application thread (see above), or an application thread that leaves it free.
     let poll_for_peers = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let mut app = AppWatch::new(driver.app_clock());
     let mailbox = driver.mailbox();
     let mut idle_since = Instant::now();
     // The last call of this rank's application through the mailbox, or, with `poll_for_peers`,
@@ -179,7 +185,7 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration, poller: &Polle
             tracing::debug!("the idle turn found work: a wake-up did not reach this rank's progress thread");
         }
         let now = Instant::now();
-        if turn.jobs || (turn.traffic && poll_for_peers) {
+        if turn.jobs || (turn.traffic && (poll_for_peers || app.idle(now))) {
             last_call = now;
         }
         if turn.busy {
@@ -189,7 +195,11 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration, poller: &Polle
         let idle = now - idle_since;
         if idle < spin && now - last_call < active_window {
             drop(held);
-            std::thread::yield_now();
+            // A core that this rank's application leaves free, on a rank bound to it, is this
+            // thread's: it polls on without a system call between turns.
+            if poll_for_peers || !app.idle(now) {
+                std::thread::yield_now();
+            }
             continue;
         }
         if idle < PEER_HOT_POLL {
