@@ -120,6 +120,8 @@ pub struct MetaTable {
     members: Members,
     /// The copy that same-node ranks read, if it could be made.
     mirror: Option<Mirror>,
+    /// Paths new in the table that the mirror does not hold yet (see [`MetaTable::catch_up_shared`]).
+    unshared: Vec<Vec<u8>>,
     rank: Rank,
     nranks: u32,
     next_ino: u64,
@@ -154,6 +156,7 @@ impl MetaTable {
             index: BTreeMap::new(),
             members: Members::default(),
             mirror: None,
+            unshared: Vec::new(),
             rank,
             nranks,
             next_ino: 1,
@@ -188,6 +191,7 @@ impl MetaTable {
 
     /// Keeps a copy of every record in `mirror` from now on, for same-node ranks to read.
     pub fn share(&mut self, mut mirror: Mirror) {
+        self.unshared.clear();
         for (path, record) in &self.records {
             mirror.put(path, &record.attr);
         }
@@ -196,12 +200,29 @@ impl MetaTable {
 
     /// Stops keeping the shared copy, and lets go of it (see `Mirror`'s drop).
     pub fn stop_sharing(&mut self) {
+        self.unshared.clear();
         self.mirror = None;
+    }
+
+    /// Copies the records new since the last call into the mirror. A new path may wait for
+    /// this until after its creation is answered: a reader that misses a path in the mirror
+    /// asks its owner, so the mirror holding a path late is never wrong, and the reply does
+    /// not wait for the copy (a slot's cache lines, a quarter of a KiB of shared memory). Every
+    /// other change of the mirror catches up first, so the mirror sees the changes in the
+    /// table's order; the server calls this right after it answers.
+    pub fn catch_up_shared(&mut self) {
+        let Some(mirror) = &mut self.mirror else { return };
+        for path in self.unshared.drain(..) {
+            if let Some(record) = self.records.get(&path) {
+                mirror.put(&path, &record.attr);
+            }
+        }
     }
 
     /// Copies the attributes of `path` into the mirror: every change of a record's attributes
     /// ends with this, before the change is answered.
     fn mirrored(&mut self, path: &[u8]) {
+        self.catch_up_shared();
         if let (Some(mirror), Some(record)) = (&mut self.mirror, self.records.get(path)) {
             mirror.put(path, &record.attr);
         }
@@ -215,14 +236,26 @@ impl MetaTable {
                 None => self.index.entry(parent.to_vec()).or_default().insert(name.to_vec(), ()),
             };
         }
-        if let Some(mirror) = &mut self.mirror {
-            mirror.put(path, &record.attr);
+        let attr = record.attr;
+        let previous = self.records.insert(path.to_owned(), record);
+        if self.mirror.is_some() {
+            if previous.is_none() {
+                // No slot holds the path: it may appear in the mirror later.
+                self.unshared.push(path.to_owned());
+            } else {
+                // Its slot holds the replaced record: changed before the change is answered.
+                self.catch_up_shared();
+                if let Some(mirror) = &mut self.mirror {
+                    mirror.put(path, &attr);
+                }
+            }
         }
-        self.records.insert(path.to_owned(), record)
+        previous
     }
 
     fn remove(&mut self, path: &[u8]) -> Option<Record> {
         let record = self.records.remove(path)?;
+        self.catch_up_shared();
         if let Some(mirror) = &mut self.mirror {
             mirror.remove(path);
         }

@@ -111,6 +111,8 @@ fn answer(
         _ => 0,
     };
     node.transport.reply(source, &reply, data);
+    // What the request created goes into the shared table now that the reply is on its way.
+    node.meta.borrow_mut().catch_up_shared();
     crate::stats::served(envelope.opcode, started, moved);
 }
 
@@ -407,6 +409,13 @@ fn fs_usage(node: &Node) -> Result<FsUsage> {
 /// A request routed by a path (the wire table says which) is served only if that path is
 /// normalised and owned here.
 pub async fn execute_local(node: &Node, request: &Request) -> Result<ReplyBody> {
+    let result = execute_local_unshared(node, request).await;
+    node.meta.borrow_mut().catch_up_shared();
+    result
+}
+
+/// [`execute_local`], leaving new records out of the shared table for now.
+async fn execute_local_unshared(node: &Node, request: &Request) -> Result<ReplyBody> {
     if let Some(path) = request.routing_path() {
         node.check_meta_path(path)?;
     }
