@@ -4,7 +4,9 @@
 //! same-node rank owns can read that rank's copy instead of asking it: no message, no wake-up of
 //! the owner, no context switch. The owner stays the only writer. It changes the copy in the same
 //! step as its table, before it answers the request that made the change, so a read that starts
-//! after a change has returned sees it.
+//! after a change has returned sees it. Only a path new in the table enters the copy later, right
+//! after the reply (see `MetaTable::catch_up_shared`): until then no slot holds it, and a reader
+//! that misses asks the owner.
 //!
 //! The copy is an open-addressing hash table of fixed-size slots with linear probing; a removal
 //! shifts the slots after it back (no tombstones). Probes run over a dense array of the slots'
