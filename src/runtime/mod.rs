@@ -138,8 +138,9 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration, poller: &Polle
     let mut app = AppWatch::new(driver.app_clock());
     let mailbox = driver.mailbox();
     let mut idle_since = Instant::now();
-    // The last call of this rank's application through the mailbox, or, with `poll_for_peers`,
-    // the last request or reply from another rank.
+    // The last call of this rank's application through the mailbox, or, with `poll_for_peers`
+    // or while the application leaves the core free, the last request or reply from another
+    // rank.
     let mut last_call = Instant::now();
     let active_window = spin * ACTIVE_WINDOWS;
     let mut nap = Nap { napping: false };
