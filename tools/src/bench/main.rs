@@ -49,7 +49,7 @@
 //! Modules: [`options`](mod@options) (the command line), [`store`] (the [`store::Store`] trait with its BenchFS
 //! and POSIX sides), [`data`] (fpp and shared), [`meta`] (files and directories), [`pattern`] (the
 //! verifiable data), [`ctx`] (the job context and the tally of wrong results), [`posix_dir`] (the
-//! compared directory), [`report`] (configuration and results table) and [`reference`] (the
+//! compared directory), [`report`] (configuration and results table) and [`reference`](mod@reference) (the
 //! transport's own figures from `ucx_perftest`: the latency mode's round trip, and, with every
 //! chunk through UCX (`BENCHFS_NODE_LOCAL=0`), the active-message bandwidth that the fpp
 //! figures are divided by under the table).
