@@ -185,16 +185,18 @@ pub fn run_latency(ctx: &Ctx) -> u64 {
     ctx.barrier();
     let mut bad = 0;
     if ctx.rank == 0 {
-        let reference = crate::reference::am_latency();
+        // Before and after: the machine may change its speed meanwhile.
+        let before = crate::reference::am_latency();
         let (samples, failed) = measure(ctx.opts.latency_ops as usize);
+        let after = crate::reference::am_latency();
         bad = failed;
-        print_latency(&samples, &reference);
+        print_latency(&samples, &[before, after]);
     }
     ctx.idle_until_all_arrive();
     bad
 }
 
-fn print_latency(samples: &[Samples], reference: &Result<(f64, f64), String>) {
+fn print_latency(samples: &[Samples], references: &[Result<(f64, f64), String>; 2]) {
     let node_local = std::env::var("BENCHFS_NODE_LOCAL").unwrap_or_else(|_| "1 (default)".into());
     println!("\nlatency: rank 0 -> rank 1, one operation at a time, other ranks idle (microseconds)");
     let shared = std::env::var("BENCHFS_SHARED_RECORDS").unwrap_or_else(|_| "262144 (default)".into());
@@ -207,14 +209,20 @@ fn print_latency(samples: &[Samples], reference: &Result<(f64, f64), String>) {
         let max = s.times.iter().max().map_or(f64::NAN, |d| d.as_secs_f64() * 1e6);
         println!("{:<22} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2}", s.name, s.times.len(), min, s.percentile(50), s.percentile(99), max);
     }
-    match reference {
-        Ok((median, average)) => {
-            let round_trip = 2.0 * average;
-            println!("reference: ucx_perftest ucp_am_lat on this node: one-way median {median:.3}, average {average:.3}; round trip {round_trip:.3}");
-            if let Some(stat) = samples.first() {
-                println!("remote stat p50 / AM round trip: {:.1}", stat.percentile(50) / round_trip);
+    for (when, reference) in ["before", "after"].iter().zip(references) {
+        match reference {
+            // The round trip is twice the median one-way latency, the p50 the operations are
+            // given as (the average also counts the reference's own outliers).
+            Ok((median, average)) => {
+                let round_trip = 2.0 * median;
+                println!(
+                    "reference ({when}): ucx_perftest ucp_am_lat on this node: one-way median {median:.3}, average {average:.3}; round trip {round_trip:.3}"
+                );
+                if let Some(stat) = samples.first() {
+                    println!("remote stat p50 / AM round trip ({when}): {:.1}", stat.percentile(50) / round_trip);
+                }
             }
+            Err(why) => println!("reference ({when}): {why}"),
         }
-        Err(why) => println!("reference: {why}"),
     }
 }
