@@ -15,7 +15,8 @@ const LOOK_EVERY: Duration = Duration::from_micros(100);
 /// The application counts as leaving the core free while it uses less than this share of it.
 const IDLE_SHARE: u32 = 10;
 
-/// The CPU clock of the thread that started the rank (the application thread).
+/// The CPU time of the application thread that last called (see `Driver::app_clock`), as the
+/// progress thread last read it.
 pub struct AppWatch {
     clock: Option<libc::clockid_t>,
     looked_at: Instant,
@@ -23,11 +24,17 @@ pub struct AppWatch {
     idle: bool,
 }
 
+thread_local! {
+    static THIS_THREAD_CLOCK: Option<libc::clockid_t> = {
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: pthread_self is the calling thread; clock is a valid out-parameter.
+        (unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } == 0).then_some(clock)
+    };
+}
+
 /// The CPU clock of the calling thread, to hand to the progress thread.
 pub fn this_thread_clock() -> Option<libc::clockid_t> {
-    let mut clock: libc::clockid_t = 0;
-    // SAFETY: pthread_self is the calling thread; clock is a valid out-parameter.
-    (unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } == 0).then_some(clock)
+    THIS_THREAD_CLOCK.with(|clock| *clock)
 }
 
 /// CPU time used so far by the thread of `clock`; `None` once that thread has ended.
@@ -44,9 +51,15 @@ impl AppWatch {
         AppWatch { clock, looked_at: Instant::now(), cpu, idle: false }
     }
 
-    /// Whether the application thread used less than a tenth of a core since the last look
-    /// (an ended thread uses none); looks again at most every `LOOK_EVERY`.
-    pub fn idle(&mut self, now: Instant) -> bool {
+    /// Whether the application thread of `clock` (the one that last called) used less than a
+    /// tenth of a core since the last look (an ended thread uses none); looks again at most
+    /// every `LOOK_EVERY`. Another thread than at the last look starts the watch over, and
+    /// counts as busy until the next look.
+    pub fn idle(&mut self, now: Instant, clock: Option<libc::clockid_t>) -> bool {
+        if clock != self.clock {
+            *self = AppWatch::new(clock);
+            return false;
+        }
         let Some(clock) = self.clock else { return false };
         let wall = now.saturating_duration_since(self.looked_at);
         if wall < LOOK_EVERY {
@@ -69,7 +82,7 @@ mod tests {
     use super::*;
 
     /// A thread that sleeps counts as idle, one that computes does not, and one that has ended
-    /// is idle too.
+    /// is idle too; the watch follows the thread it is given.
     #[test]
     fn a_sleeping_thread_is_idle_and_a_busy_one_is_not() {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -94,13 +107,21 @@ mod tests {
         let after = |spin: bool, watch: &mut AppWatch| {
             go_tx.send(spin).unwrap();
             rx.recv().unwrap();
-            watch.idle(Instant::now())
+            watch.idle(Instant::now(), clock)
         };
         assert!(after(false, &mut watch), "20 ms of sleep");
         assert!(!after(true, &mut watch), "20 ms of computing");
+        // Another thread calls now: busy until the first look at it.
+        let this = this_thread_clock();
+        assert_ne!(this, clock);
+        assert!(!watch.idle(Instant::now(), this), "a thread not looked at yet");
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(watch.idle(Instant::now(), this), "this thread slept since");
         drop(go_tx);
         worker.join().unwrap();
+        // The ended thread calls "last" again: a new watch, busy until its first look.
+        assert!(!watch.idle(Instant::now(), clock), "a thread not looked at yet");
         std::thread::sleep(LOOK_EVERY);
-        assert!(watch.idle(Instant::now()), "an ended thread");
+        assert!(watch.idle(Instant::now(), clock), "an ended thread");
     }
 }

@@ -11,7 +11,7 @@
 
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -231,12 +231,16 @@ pub struct Driver<S: RankState> {
     /// under the lock as it goes to sleep, so every later holder sees it.
     asleep_until: AtomicU64,
     epoch: Instant,
-    /// The CPU clock of the application thread that made the driver (see `AppWatch`).
-    app_clock: Option<libc::clockid_t>,
+    /// The CPU clock of the application thread that last left the loop, first the one that
+    /// made the driver; `NO_CLOCK` if it has none (see `AppWatch`).
+    app_clock: AtomicI32,
     /// Held by a test to stop the progress thread between arming the reactors and blocking.
     #[cfg(test)]
     sleep_gate: Mutex<()>,
 }
+
+/// `Driver::app_clock` of a thread without a CPU clock: CLOCK_REALTIME, never a thread's.
+const NO_CLOCK: libc::clockid_t = libc::CLOCK_REALTIME;
 
 /// `Driver::asleep_until` while the progress thread does not block on the reactors.
 const AWAKE: u64 = 0;
@@ -264,16 +268,16 @@ impl<S: RankState> Driver<S> {
             napping: AtomicBool::new(false),
             asleep_until: AtomicU64::new(AWAKE),
             epoch: Instant::now(),
-            app_clock: super::app_watch::this_thread_clock(),
+            app_clock: AtomicI32::new(super::app_watch::this_thread_clock().unwrap_or(NO_CLOCK)),
             #[cfg(test)]
             sleep_gate: Mutex::new(()),
         }
     }
 
-    /// The CPU clock of the thread that made this driver: the application thread that starts
-    /// the rank.
+    /// The CPU clock of the application thread that last left the loop (before any call, the
+    /// one that started the rank).
     pub fn app_clock(&self) -> Option<libc::clockid_t> {
-        self.app_clock
+        Some(self.app_clock.load(Ordering::Relaxed)).filter(|&clock| clock != NO_CLOCK)
     }
 
     pub fn set_hot_spin(&self, on: bool) {
@@ -484,10 +488,16 @@ impl<S: RankState> Driver<S> {
     }
 
     /// Notes when this thread leaves the loop, for a napping progress thread (see
-    /// [`Driver::napping`]); for no one else: a call that reads the clock costs more.
+    /// [`Driver::napping`]); for no one else: a call that reads the clock costs more. Notes
+    /// which thread left it, whose CPU time the progress thread watches (see `AppWatch`).
     fn note_leaving(&self) {
         if self.napping.load(Ordering::SeqCst) {
             self.left_at.store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+        // Written only when another thread calls: the progress thread reads it.
+        let clock = super::app_watch::this_thread_clock().unwrap_or(NO_CLOCK);
+        if self.app_clock.load(Ordering::Relaxed) != clock {
+            self.app_clock.store(clock, Ordering::Relaxed);
         }
     }
 

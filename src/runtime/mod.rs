@@ -20,10 +20,11 @@
 //! while its application does something else, for instance waits in an MPI collective that
 //! busy-polls, a yielding poller gets the core only at the scheduler's next tick (4 ms per
 //! request, measured), whereas a thread blocked in epoll preempts the busy one the moment work
-//! arrives. It does poll when the application thread leaves the core free (it used less than a
-//! tenth of it lately, see `AppWatch`): a request to a sleeping thread then costs its sender a
-//! system call to signal it and the thread a wake-up, for a core nobody else wanted. While an
-//! application thread holds the loop, this thread naps off the run queue (see `Nap`).
+//! arrives. It does poll when the application thread leaves the core free (the one that called
+//! last used less than a tenth of it lately, see `AppWatch`): a request to a sleeping thread
+//! then costs its sender a system call to signal it and the thread a wake-up, for a core nobody
+//! else wanted. While an application thread holds the loop, this thread naps off the run queue
+//! (see `Nap`).
 
 mod app_watch;
 mod engine;
@@ -186,7 +187,7 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration, poller: &Polle
             tracing::debug!("the idle turn found work: a wake-up did not reach this rank's progress thread");
         }
         let now = Instant::now();
-        if turn.jobs || (turn.traffic && (poll_for_peers || app.idle(now))) {
+        if turn.jobs || (turn.traffic && (poll_for_peers || app.idle(now, driver.app_clock()))) {
             last_call = now;
         }
         if turn.busy {
@@ -198,7 +199,7 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration, poller: &Polle
             drop(held);
             // A core that this rank's application leaves free, on a rank bound to it, is this
             // thread's: it polls on without a system call between turns.
-            if poll_for_peers || !app.idle(now) {
+            if poll_for_peers || !app.idle(now, driver.app_clock()) {
                 std::thread::yield_now();
             }
             continue;
