@@ -228,7 +228,7 @@ pub fn run_loop<S: RankState>(driver: &Driver<S>, spin: Duration, poller: &Polle
         if can_sleep {
             #[cfg(test)]
             driver.pass_sleep_gate();
-            let slept = poller.wait(Some(limit));
+            let slept = poller.wait(limit);
             driver.woke();
             idle_turn = due.is_none() && !slept?;
         }

@@ -29,11 +29,11 @@ impl Poller {
 
     /// Blocks until some fd is readable or the timeout passes. EINTR counts as a wake-up.
     /// True if an fd was readable.
-    pub fn wait(&self, timeout: Option<Duration>) -> std::io::Result<bool> {
+    pub fn wait(&self, timeout: Duration) -> std::io::Result<bool> {
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 8];
         // Rounded up: a wait that must end within a millisecond still blocks for one, instead
         // of returning at once, again and again, until its time.
-        let ms = timeout.map_or(-1, |t| t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32);
+        let ms = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
         // SAFETY: events is a valid array of the length passed.
         let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), events.len() as i32, ms) };
         if n < 0 {
