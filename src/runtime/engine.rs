@@ -237,6 +237,10 @@ pub struct Driver<S: RankState> {
     /// Held by a test to stop the progress thread between arming the reactors and blocking.
     #[cfg(test)]
     sleep_gate: Mutex<()>,
+    /// Set by a test to stop the progress thread after it reported the rank ready and before it
+    /// enters its loop.
+    #[cfg(test)]
+    start_held: AtomicBool,
 }
 
 /// `Driver::app_clock` of a thread without a CPU clock: CLOCK_REALTIME, never a thread's.
@@ -271,6 +275,8 @@ impl<S: RankState> Driver<S> {
             app_clock: AtomicI32::new(super::app_watch::this_thread_clock().unwrap_or(NO_CLOCK)),
             #[cfg(test)]
             sleep_gate: Mutex::new(()),
+            #[cfg(test)]
+            start_held: AtomicBool::new(false),
         }
     }
 
@@ -442,6 +448,14 @@ impl<S: RankState> Driver<S> {
     pub fn going_to_sleep(&self, limit: Duration) {
         let until = self.nanos_from_now(limit).clamp(AWAKE + 1, FOREVER);
         self.asleep_until.store(until, Ordering::Relaxed);
+    }
+
+    /// Waits while a test holds the progress thread before its loop.
+    #[cfg(test)]
+    pub fn pass_start_gate(&self) {
+        while self.start_held.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Waits while a test holds the progress thread before it blocks.

@@ -82,6 +82,12 @@ impl<S: RankState> Starting<S> {
         Ok((Starting { progress, boot: boot_rx, peers: peers_tx }, address))
     }
 
+    /// The starting thread's driver.
+    #[cfg(test)]
+    pub fn driver(&self) -> &Arc<Driver<S>> {
+        &self.progress.driver
+    }
+
     /// Hands the thread what it needs to know of its peers and waits until it serves.
     pub fn connect(self, peers: Peers) -> (ProgressThread<S>, Result<()>) {
         let _ = self.peers.send(peers);
@@ -247,6 +253,8 @@ fn progress_main<S: RankState>(
     };
     driver.set(Some(engine));
     let _ = boot.send(Boot::Ready(Ok(())));
+    #[cfg(test)]
+    driver.pass_start_gate();
     let failed = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_loop(&driver, spin, &poller))) {
         Ok(Ok(())) => false,
         Ok(Err(e)) => {

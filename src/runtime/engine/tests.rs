@@ -33,6 +33,12 @@ impl RankState for Bare {
 
 /// Serving ranks 0 and 1 of a job in this process, with stores under `base`.
 fn two_ranks(base: &std::path::Path) -> Vec<ProgressThread<Bare>> {
+    two_ranks_held(base, false)
+}
+
+/// [`two_ranks`]; with `hold_start`, rank 0's progress thread waits before its loop until the
+/// test clears `start_held`.
+fn two_ranks_held(base: &std::path::Path, hold_start: bool) -> Vec<ProgressThread<Bare>> {
     let config = Config::from_lookup(|name| (name == "BENCHFS_DATA_DIR").then(|| base.display().to_string())).expect("config");
     let keys = Keys::generate().expect("keys");
     let scale = Scale { endpoints: 2, per_node: 2 };
@@ -42,6 +48,7 @@ fn two_ranks(base: &std::path::Path) -> Vec<ProgressThread<Bare>> {
         let dir: PathBuf = base.join(format!("rank{rank}"));
         crate::storage::make_store_dir(base, &dir).expect("store directory");
         let (start, address) = Starting::<Bare>::spawn(config.clone(), Rank(rank), Some(dir), scale).expect("progress thread");
+        start.driver().start_held.store(hold_start && rank == 0, Ordering::SeqCst);
         starting.push(start);
         addresses.push(address.expect("worker address"));
     }
@@ -111,6 +118,29 @@ fn a_stamp_left_by_an_application_thread_is_sent_while_the_progress_thread_sleep
     drop(ranks);
     let _ = std::fs::remove_dir_all(&base);
     assert!(sent, "rank 1's progress thread slept past the stamp's round");
+}
+
+/// An application thread that takes the loop as soon as the rank serves, before the progress
+/// thread has entered its loop, does not keep that thread out: it finds the loop taken and naps,
+/// as it does whenever the application calls.
+#[test]
+fn a_loop_taken_before_the_progress_thread_starts_keeps_it_from_nothing() {
+    let base = std::env::temp_dir().join(format!("benchfs-runtime-test-start-{}", std::process::id()));
+    let ranks = two_ranks_held(&base, true);
+    let busy = ranks[0].driver();
+    let held = busy.hold();
+    busy.start_held.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut napped = false;
+    while !napped && Instant::now() < deadline {
+        napped = busy.napping.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(held);
+    assert_eq!(busy.run_now(|_| Some(())), Some(()), "the loop is free");
+    drop(ranks);
+    let _ = std::fs::remove_dir_all(&base);
+    assert!(napped, "rank 0's progress thread waited for the loop instead of entering its own");
 }
 
 /// Rank 0's application thread calls only operations that finish within the call
