@@ -70,7 +70,8 @@ enum ReplyData {
 }
 
 struct Arrived {
-    header: Vec<u8>,
+    /// The reply, decoded as it arrived (its header is UCX's until the handler returns).
+    reply: std::result::Result<Reply, WireError>,
     data: ReplyData,
 }
 
@@ -425,7 +426,7 @@ impl Transport {
         if let ReplyData::PeerLost = arrived.data {
             return Err(Error::PeerLost(to));
         }
-        let reply = Reply::decode(&arrived.header)?;
+        let reply = arrived.reply?;
         let received = match arrived.data {
             ReplyData::None | ReplyData::PeerLost => 0,
             ReplyData::Copied(n) => n,
@@ -503,7 +504,7 @@ fn fail_calls_to(pending: &RefCell<PendingCalls>, rank: Rank) {
         ids.into_iter().filter_map(|id| pending.remove(&id)).collect()
     };
     for call in lost {
-        *call.arrived.borrow_mut() = Some(Arrived { header: Vec::new(), data: ReplyData::PeerLost });
+        *call.arrived.borrow_mut() = Some(Arrived { reply: Err(WireError::BadLength), data: ReplyData::PeerLost });
         if let Some(waker) = call.waker.take() {
             waker.wake();
         }
@@ -575,7 +576,7 @@ fn on_reply(msg: &AmMessage<'_>, pending: &RefCell<PendingCalls>, liveness: &Liv
         (AmData::Rendezvous { len }, Some(dest)) if len <= dest.len => msg.take_rndv().map_or(ReplyData::Overflow, ReplyData::Rndv),
         _ => ReplyData::Overflow,
     };
-    *call.arrived.borrow_mut() = Some(Arrived { header: msg.header.to_vec(), data });
+    *call.arrived.borrow_mut() = Some(Arrived { reply: Reply::decode(msg.header), data });
     if let Some(waker) = call.waker.take() {
         waker.wake();
     }

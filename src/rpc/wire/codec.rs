@@ -15,8 +15,9 @@ impl Writer {
     }
 
     /// The common header; `word` is the source rank of a request or the errno of a reply.
-    pub(super) fn with_header(opcode: u16, word: u32, request_id: u64) -> Writer {
-        let mut w = Writer::with_capacity(HEADER_LEN + 64);
+    /// `body` bytes follow it: the buffer is allocated once, for both.
+    pub(super) fn with_header(opcode: u16, word: u32, request_id: u64, body: usize) -> Writer {
+        let mut w = Writer::with_capacity(HEADER_LEN + body);
         w.u32(MAGIC);
         w.u16(opcode);
         w.u16(0);

@@ -148,6 +148,19 @@ impl ReplyBody {
         }
     }
 
+    /// The bytes `encode` writes.
+    fn encoded_len(&self) -> usize {
+        match *self {
+            ReplyBody::Empty => 0,
+            ReplyBody::Attr(_) => ATTR_LEN,
+            ReplyBody::Opened { .. } => ATTR_LEN + 8 + 1,
+            ReplyBody::Sized { .. } => ATTR_LEN + 8,
+            ReplyBody::Replaced(attr) => 1 + attr.map_or(0, |_| ATTR_LEN),
+            ReplyBody::Count(_) => 8,
+            ReplyBody::FsUsage(_) => 7 * 8,
+        }
+    }
+
     fn decode(kind: ReplyKind, r: &mut Reader<'_>) -> Result<ReplyBody, WireError> {
         Ok(match kind {
             ReplyKind::Empty => ReplyBody::Empty,
@@ -180,7 +193,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::with_header(self.opcode, self.errno as u32, self.request_id);
+        let mut w = Writer::with_header(self.opcode, self.errno as u32, self.request_id, self.body.encoded_len());
         self.body.encode(&mut w);
         w.into_bytes()
     }

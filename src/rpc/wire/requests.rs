@@ -75,6 +75,24 @@ macro_rules! write_field {
     };
 }
 
+/// The bytes `write_field` writes for field `$v` with codec `$codec`.
+macro_rules! field_len {
+    (path, $v:ident) => {
+        2 + $v.len()
+    };
+    (name, $v:ident) => {
+        2 + $v.len()
+    };
+    (attr, $v:ident) => {{
+        let _: &Attr = $v;
+        super::ATTR_LEN
+    }};
+    // Numbers as their width, a flag as one byte.
+    ($copied:ident, $v:ident) => {
+        std::mem::size_of_val($v)
+    };
+}
+
 /// Generates the request types and codecs from the table below; see the module documentation.
 macro_rules! requests {
     ($(
@@ -145,7 +163,11 @@ macro_rules! requests {
             /// The header bytes of this request from rank `source` (or `EXTERNAL_SOURCE`), with
             /// a zero credential that the sender fills in (`set_credential`).
             pub fn encode(&self, source: u32, request_id: u64) -> Vec<u8> {
-                let mut w = Writer::with_header(self.opcode() as u16, source, request_id);
+                let body = super::CREDENTIAL_LEN
+                    + match self {
+                        $(Request::$name { $($($field),*)? } => 0 $($(+ field_len!($codec, $field))*)?,)*
+                    };
+                let mut w = Writer::with_header(self.opcode() as u16, source, request_id, body);
                 w.zeros(super::CREDENTIAL_LEN);
                 match self {
                     $(Request::$name { $($($field),*)? } => { $($(write_field!(w, $codec, $field);)*)? })*

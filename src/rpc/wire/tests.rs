@@ -44,6 +44,8 @@ fn all_requests() -> Vec<Request> {
 fn requests_round_trip() {
     for req in all_requests() {
         let buf = req.encode(7, 42);
+        // Sized before it is written: the buffer is allocated once.
+        assert_eq!(buf.capacity(), buf.len(), "{req:?}");
         let (env, back) = decode_request(&buf).unwrap();
         assert_eq!(back, req);
         assert_eq!(env, Envelope { opcode: req.opcode() as u16, source: 7, request_id: 42, credential: [0; CREDENTIAL_LEN] });
@@ -259,6 +261,7 @@ fn replies_round_trip() {
     for (opcode, body) in cases {
         let reply = Reply { request_id: 5, opcode: opcode as u16, errno: 0, body };
         let buf = reply.encode();
+        assert_eq!(buf.capacity(), buf.len(), "{reply:?}");
         assert_eq!(Reply::decode(&buf).unwrap(), reply);
         assert_eq!(reply_request_id(&buf), Some(5));
         for cut in 0..buf.len() {
