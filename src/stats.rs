@@ -1,7 +1,13 @@
 //! Operation statistics (`BENCHFS_STATS=1`): per-operation counts, bytes and latency histograms,
 //! on the client side (each call of the API, as its caller waits for it) and on the server side
-//! (each request served, from its arrival to its reply), summed over the job's ranks at finalize
-//! and printed by rank 0 on standard error.
+//! (each request served, from the start of its serving to its reply), summed over the job's ranks
+//! at finalize and printed by rank 0 on standard error.
+//!
+//! Besides, the phases of the requests that cross the transport, by request (see [`Phase`]),
+//! show where a remote call's time goes: how long a request and its reply were under way, how
+//! long the request waited for its server to start serving it, how long the serving took, and
+//! how long the reply waited for the caller to take it. A call's time, less its requests' time
+//! in flight and their replies' wait, is what the calling rank spent on it itself.
 //!
 //! Recording is a few relaxed atomic additions per operation, and nothing at all when disabled.
 
@@ -52,7 +58,23 @@ const CALLS: [&str; 17] = [
 ];
 /// Server-side slots: one per request opcode below this.
 const OPCODES: usize = 34;
-const SLOTS: usize = CALLS.len() + OPCODES;
+
+/// The phases of a request that crosses the transport, each timed on the rank where it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// On the caller: from just before the request is sent to the arrival of its reply (the
+    /// transport both ways, the wait for the server and the serving).
+    InFlight,
+    /// On the caller: from the reply's arrival (in the receive handler of whoever turns the
+    /// loop) to the resumption of the call that waits for it.
+    ReplyWait,
+    /// On the server: from the request's arrival to the start of its serving.
+    Queued,
+}
+
+const PHASES: usize = 3;
+/// Client calls, requests served by opcode, then each phase by opcode.
+const SLOTS: usize = CALLS.len() + OPCODES + PHASES * OPCODES;
 /// Histogram buckets: bucket `b` counts latencies below 2^b microseconds (bucket 0: below
 /// 1 µs); the last one everything longer.
 const BUCKETS: usize = 20;
@@ -82,8 +104,13 @@ pub fn start() -> Option<Instant> {
 }
 
 fn record(slot: usize, started: Option<Instant>, bytes: u64) {
-    let Some(started) = started else { return };
-    let nanos = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+    if let Some(started) = started {
+        record_span(slot, started, Instant::now(), bytes);
+    }
+}
+
+fn record_span(slot: usize, from: Instant, to: Instant, bytes: u64) {
+    let nanos = to.saturating_duration_since(from).as_nanos().min(u64::MAX as u128) as u64;
     let micros = nanos / 1000;
     let bucket = ((u64::BITS - micros.leading_zeros()) as usize).min(BUCKETS - 1);
     let base = slot * WIDTH;
@@ -104,6 +131,20 @@ pub fn served(opcode: u16, started: Option<Instant>, bytes: u64) {
     if (opcode as usize) < OPCODES {
         record(CALLS.len() + opcode as usize, started, bytes);
     }
+}
+
+/// Records `phase` of one request with `opcode`, from `from` to `to` (instants from [`start`]:
+/// both are there only while recording is on).
+pub fn phase(phase: Phase, opcode: u16, from: Option<Instant>, to: Option<Instant>) {
+    if let (Some(from), Some(to)) = (from, to) {
+        if (opcode as usize) < OPCODES {
+            record_span(phase_slot(phase, opcode as usize), from, to, 0);
+        }
+    }
+}
+
+fn phase_slot(phase: Phase, opcode: usize) -> usize {
+    CALLS.len() + OPCODES + phase as usize * OPCODES + opcode
 }
 
 /// Requests this rank has served since init, while recording is on.
@@ -133,7 +174,7 @@ fn quantile(buckets: &[u64], count: u64, q: f64) -> String {
 pub fn summary(table: &[u64], ranks: u32, names: impl Fn(u16) -> Option<&'static str>) -> String {
     let mut out = format!("benchfs stats over {ranks} ranks (latency in microseconds; p50/p99 are histogram bucket bounds)\n");
     let _ = writeln!(out, "{:<8} {:<14} {:>12} {:>10} {:>7} {:>7} {:>14}", "side", "operation", "count", "mean", "p50", "p99", "bytes");
-    for slot in 0..SLOTS {
+    for slot in 0..CALLS.len() + OPCODES {
         let row = &table[slot * WIDTH..(slot + 1) * WIDTH];
         let (count, nanos, bytes) = (row[0], row[1], row[2]);
         if count == 0 {
@@ -147,6 +188,41 @@ pub fn summary(table: &[u64], ranks: u32, names: impl Fn(u16) -> Option<&'static
         let mean = nanos as f64 / count as f64 / 1000.0;
         let (p50, p99) = (quantile(buckets, count, 0.5), quantile(buckets, count, 0.99));
         let _ = writeln!(out, "{side:<8} {name:<14} {count:>12} {mean:>10.2} {p50:>7} {p99:>7} {bytes:>14}");
+    }
+    let mean = |slot: usize| {
+        let (count, nanos) = (table[slot * WIDTH], table[slot * WIDTH + 1]);
+        (count > 0).then(|| nanos as f64 / count as f64 / 1000.0)
+    };
+    let shown = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+    let mut header = false;
+    for opcode in 0..OPCODES {
+        let flight = phase_slot(Phase::InFlight, opcode);
+        let sent = table[flight * WIDTH];
+        if sent == 0 {
+            continue;
+        }
+        if !std::mem::replace(&mut header, true) {
+            let _ = writeln!(
+                out,
+                "requests between ranks (means in microseconds: sent to replied, of which queued and served; reply to caller)"
+            );
+            let _ = writeln!(
+                out,
+                "{:<8} {:<14} {:>12} {:>10} {:>7} {:>7} {:>10}",
+                "", "request", "sent", "in flight", "queued", "served", "reply wait"
+            );
+        }
+        let name = names(opcode as u16).unwrap_or("?");
+        let (queued, served) = (mean(phase_slot(Phase::Queued, opcode)), mean(CALLS.len() + opcode));
+        let _ = writeln!(
+            out,
+            "{:<8} {name:<14} {sent:>12} {:>10} {:>7} {:>7} {:>10}",
+            "request",
+            shown(mean(flight)),
+            shown(queued),
+            shown(served),
+            shown(mean(phase_slot(Phase::ReplyWait, opcode)))
+        );
     }
     out
 }
@@ -173,6 +249,7 @@ mod tests {
         served(OPCODES as u16, Some(Instant::now()), 0);
         call(Call::Stat, Some(Instant::now()), 0);
         served(3, None, 0);
+        phase(Phase::Queued, 2, Some(Instant::now()), Some(Instant::now()));
         assert_eq!(served_total() - before, 1);
     }
 
@@ -188,8 +265,18 @@ mod tests {
         let text = summary(&table, 2, |op| (op == 2).then_some("Stat"));
         assert!(text.contains("over 2 ranks"));
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 4, "a header, the column names and two rows: {text}");
+        assert_eq!(lines.len(), 4, "a header, the column names and two rows (no request phases): {text}");
         assert!(lines[2].starts_with("client") && lines[2].contains("stat") && lines[2].contains("2.00") && lines[2].contains("<4"));
         assert!(lines[3].starts_with("server") && lines[3].contains("Stat") && lines[3].contains("1.00"));
+        // Two Stat requests sent: 3 us in flight (half a microsecond queued), 0.2 us to the caller.
+        for (phase, nanos) in [(Phase::InFlight, 6_000), (Phase::Queued, 1_000), (Phase::ReplyWait, 400)] {
+            let slot = phase_slot(phase, 2) * WIDTH;
+            table[slot..slot + 2].copy_from_slice(&[2, nanos]);
+        }
+        let text = summary(&table, 2, |op| (op == 2).then_some("Stat"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 7, "and the requests' table: {text}");
+        let row: Vec<&str> = lines[6].split_whitespace().collect();
+        assert_eq!(row, ["request", "Stat", "2", "3.00", "0.50", "1.00", "0.20"], "{text}");
     }
 }

@@ -881,6 +881,16 @@ fn empty_dirs_np16() {
     let served = |op: &str| served_rows(&job.stderr, op).filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()).sum::<u64>();
     let (lists, holders) = (served("List"), served("Holders"));
     assert!(holders > 0, "no Holders request in the statistics:\n{}", tail(&job.stderr, 4000));
+    // The requests' phases, timed where each ends, count every request once: as many sent
+    // between ranks as served (this job's ranks ask themselves nothing through the transport).
+    let sent = |op: &str| {
+        job.stderr
+            .lines()
+            .filter(|l| l.starts_with("request") && l.split_whitespace().nth(1) == Some(op))
+            .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    assert_eq!((sent("List"), sent("Holders")), (lists, holders), "requests sent and served differ:\n{}", tail(&job.stderr, 4000));
     // Only the filled directory's 17 listings ask for entries: its records' owners (its holders)
     // are most ranks, so at most the 15 others each. The 100 empty listings would add 1500.
     assert!(lists <= 17 * 15, "{lists} List requests served; the empty directory's listings must cost none");

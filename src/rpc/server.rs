@@ -22,7 +22,8 @@ use crate::ucx::SendBuf;
 /// [`serve_now`]), which spares the task, else in a task of its own.
 pub fn spawn_serve(node: &Rc<Node>, executor: &LocalExecutor<'static>, incoming: Incoming) {
     let started = crate::stats::start();
-    let Incoming { envelope, reply_to, request, payload } = incoming;
+    let Incoming { envelope, reply_to, request, payload, arrived } = incoming;
+    crate::stats::phase(crate::stats::Phase::Queued, envelope.opcode, arrived, started);
     let request = match request.map(|request| serve_now(node, request)) {
         Ok(Ok(result)) => return answer(node, envelope, reply_to, started, result, SendBuf::None),
         Ok(Err(request)) => request,

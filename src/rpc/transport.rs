@@ -20,6 +20,7 @@ use super::keys::{self, Access, Keys};
 use super::wire::{self, Credential, Envelope, Reply, Request, AM_REPLY, AM_REQUEST};
 use crate::error::{Error, Result, WireError};
 use crate::ids::Rank;
+use crate::stats::Phase;
 use crate::ucx::{AmData, AmMessage, Endpoint, EpRef, Protocol, RndvData, SendBuf, Worker};
 
 /// The calls waiting for their replies, by call id. The ids are already keyed hashes (see
@@ -49,6 +50,8 @@ pub struct Incoming {
     /// not send it).
     pub request: Result<Request>,
     pub payload: Payload,
+    /// When it arrived, while statistics are recorded.
+    pub arrived: Option<Instant>,
 }
 
 /// Where a call's reply payload goes: caller memory valid until the call completes.
@@ -73,6 +76,8 @@ struct Arrived {
     /// The reply, decoded as it arrived (its header is UCX's until the handler returns).
     reply: std::result::Result<Reply, WireError>,
     data: ReplyData,
+    /// When it arrived, while statistics are recorded.
+    at: Option<Instant>,
 }
 
 struct PendingCall {
@@ -426,6 +431,10 @@ impl Transport {
         if let ReplyData::PeerLost = arrived.data {
             return Err(Error::PeerLost(to));
         }
+        if let (Some(at), Ok(reply)) = (arrived.at, &arrived.reply) {
+            crate::stats::phase(Phase::InFlight, reply.opcode, Some(call.since), Some(at));
+            crate::stats::phase(Phase::ReplyWait, reply.opcode, Some(at), crate::stats::start());
+        }
         let reply = arrived.reply?;
         let received = match arrived.data {
             ReplyData::None | ReplyData::PeerLost => 0,
@@ -504,7 +513,7 @@ fn fail_calls_to(pending: &RefCell<PendingCalls>, rank: Rank) {
         ids.into_iter().filter_map(|id| pending.remove(&id)).collect()
     };
     for call in lost {
-        *call.arrived.borrow_mut() = Some(Arrived { reply: Err(WireError::BadLength), data: ReplyData::PeerLost });
+        *call.arrived.borrow_mut() = Some(Arrived { reply: Err(WireError::BadLength), data: ReplyData::PeerLost, at: None });
         if let Some(waker) = call.waker.take() {
             waker.wake();
         }
@@ -551,7 +560,7 @@ fn on_request(msg: &AmMessage<'_>, nranks: u32, keys: Option<&Keys>, liveness: &
         AmData::Eager(bytes) => Payload::Bytes(bytes.to_vec()),
         AmData::Rendezvous { .. } => msg.take_rndv().map_or(Payload::None, Payload::Rndv),
     };
-    queue.borrow_mut().push_back(Incoming { envelope, reply_to, request, payload });
+    queue.borrow_mut().push_back(Incoming { envelope, reply_to, request, payload, arrived: crate::stats::start() });
 }
 
 /// Called from inside the worker's progress: hand the reply to its waiting call.
@@ -576,7 +585,7 @@ fn on_reply(msg: &AmMessage<'_>, pending: &RefCell<PendingCalls>, liveness: &Liv
         (AmData::Rendezvous { len }, Some(dest)) if len <= dest.len => msg.take_rndv().map_or(ReplyData::Overflow, ReplyData::Rndv),
         _ => ReplyData::Overflow,
     };
-    *call.arrived.borrow_mut() = Some(Arrived { reply: Reply::decode(msg.header), data });
+    *call.arrived.borrow_mut() = Some(Arrived { reply: Reply::decode(msg.header), data, at: crate::stats::start() });
     if let Some(waker) = call.waker.take() {
         waker.wake();
     }
