@@ -304,9 +304,10 @@ impl Transport {
         &self.worker
     }
 
-    /// Requests received since the last call.
-    pub fn take_incoming(&self) -> VecDeque<Incoming> {
-        std::mem::take(&mut *self.incoming.borrow_mut())
+    /// The oldest request received and not yet taken. The queue keeps its buffer: taking the
+    /// whole queue instead made every turn that found requests allocate a new one.
+    pub fn next_incoming(&self) -> Option<Incoming> {
+        self.incoming.borrow_mut().pop_front()
     }
 
     fn endpoint(&self, to: Rank) -> Result<Rc<Endpoint>> {

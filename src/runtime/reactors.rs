@@ -31,7 +31,7 @@ impl Reactor for UcxReactor<'_> {
         while self.node.transport.worker().progress() != 0 {
             busy = true;
         }
-        for incoming in self.node.transport.take_incoming() {
+        while let Some(incoming) = self.node.transport.next_incoming() {
             spawn_serve(self.node, self.executor, incoming);
             busy = true;
         }
