@@ -171,6 +171,21 @@ fn slots_that_fit(file: &File) -> io::Result<usize> {
     Ok(if fit == 0 { 0 } else { 1usize << fit.ilog2().min(usize::BITS - 2) })
 }
 
+/// Words of a cache line.
+const LINE_WORDS: usize = 8;
+
+/// Asks the CPU to bring the cache line of `word` in (on x86-64; elsewhere it does nothing).
+fn prefetch_line(word: &AtomicU64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch only hints at a coming access; it reads nothing the program sees, and
+    // the word is mapped.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch(word as *const AtomicU64 as *const i8, core::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = word;
+}
+
 /// A shared mapping of a table file.
 struct Mapping {
     base: *mut AtomicU64,
@@ -396,6 +411,19 @@ impl Mirror {
 
     fn read_own(&self, at: usize) -> [u64; SLOT_WORDS] {
         std::array::from_fn(|i| self.map.slot(at, i).load(Ordering::Relaxed))
+    }
+
+    /// Starts bringing into this core's cache the key and the slot that a `put` of a new
+    /// `path` most likely writes (its home slot), so that the `put` after the reply (see
+    /// `MetaTable::catch_up_shared`) finds them there: in a table of tens of MiB they are
+    /// almost never cached, and the `put` waited for them (0.5 us of a create's serving, against
+    /// 0.2 us prefetched). A hint only; it changes nothing.
+    pub fn prefetch(&self, path: &[u8]) {
+        let at = self.map.home(key(path));
+        prefetch_line(self.map.key(at));
+        for word in (0..SLOT_WORDS).step_by(LINE_WORDS) {
+            prefetch_line(self.map.slot(at, word));
+        }
     }
 
     /// Sets the attributes of `path`. A path too long for a slot, or new while the table is

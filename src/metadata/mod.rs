@@ -240,7 +240,11 @@ impl MetaTable {
         let previous = self.records.insert(path.to_owned(), record);
         if self.mirror.is_some() {
             if previous.is_none() {
-                // No slot holds the path: it may appear in the mirror later.
+                // No slot holds the path: it may appear in the mirror later, and its slot is
+                // fetched meanwhile.
+                if let Some(mirror) = &self.mirror {
+                    mirror.prefetch(path);
+                }
                 self.unshared.push(path.to_owned());
             } else {
                 // Its slot holds the replaced record: changed before the change is answered.
