@@ -78,10 +78,10 @@ pub struct Scale {
 /// size before a cut: 101 bytes) and a request with a path of more than some 50 bytes took the
 /// longer way: sending a create's reply cost its server 0.27-0.31 us at the median, against
 /// 0.14-0.17 us in 256-byte elements. These take requests with paths of up to about 150 bytes
-/// the short way, for 8 KiB more shared memory per worker (its FIFO holds 64 elements). A
-/// sender writes into the receiver's FIFO in elements of its own size: every process of a job,
-/// and every client attached to it, must use the same (they do, unless their environments
-/// differ).
+/// the short way, for 8 KiB more shared memory per FIFO (64 elements; a worker has one per
+/// shared-memory transport, two here). A sender writes into the receiver's FIFO in elements of
+/// its own size: every process of a job, and every client attached to it, must use the same
+/// (they do, unless their environments differ).
 const SHM_ELEMENT_SIZE: &CStr = c"256";
 
 impl Context {
