@@ -238,20 +238,18 @@ impl MetaTable {
         }
         let attr = record.attr;
         let previous = self.records.insert(path.to_owned(), record);
-        if self.mirror.is_some() {
-            if previous.is_none() {
-                // No slot holds the path: it may appear in the mirror later, and its slot is
-                // fetched meanwhile.
-                if let Some(mirror) = &self.mirror {
-                    mirror.prefetch(path);
-                }
+        if previous.is_none() {
+            // No slot holds the path: it may appear in the mirror later, and its slot is
+            // fetched meanwhile.
+            if let Some(mirror) = &self.mirror {
+                mirror.prefetch(path);
                 self.unshared.push(path.to_owned());
-            } else {
-                // Its slot holds the replaced record: changed before the change is answered.
-                self.catch_up_shared();
-                if let Some(mirror) = &mut self.mirror {
-                    mirror.put(path, &attr);
-                }
+            }
+        } else if self.mirror.is_some() {
+            // Its slot holds the replaced record: changed before the change is answered.
+            self.catch_up_shared();
+            if let Some(mirror) = &mut self.mirror {
+                mirror.put(path, &attr);
             }
         }
         previous
