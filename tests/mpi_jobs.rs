@@ -1268,7 +1268,22 @@ fn bench_tool_np2() {
     let _guard = serial();
     require_tool("mpirun").unwrap_or_else(|e| panic!("{e}"));
     let bench = tool_binary("benchfs-bench");
-    let small = ["--transfer", "64k", "--block", "256k", "--files", "50", "--dirs", "50", "--readdir-files", "50", "--renames", "50"];
+    let small = [
+        "--transfer",
+        "64k",
+        "--block",
+        "256k",
+        "--files",
+        "50",
+        "--dirs",
+        "50",
+        "--readdir-files",
+        "50",
+        "--renames",
+        "50",
+        "--small-files",
+        "50",
+    ];
     for args in [&["--mode", "all"][..], &["--mode", "latency", "--latency-ops", "50"][..]] {
         let args: Vec<&str> = args.iter().chain(&small).copied().collect();
         let job = run_job(&bench, &args, 2, SMALL_TRANSPORTED);
@@ -1276,9 +1291,11 @@ fn bench_tool_np2() {
         if !job.stdout.contains("verification: passed") {
             problems.push("did not print `verification: passed`".to_string());
         }
-        let want = if args[1] == "latency" { "remote 4 KiB read" } else { "meta remove" };
-        if !job.stdout.contains(want) {
-            problems.push(format!("printed no `{want}` row"));
+        let want: &[&str] = if args[1] == "latency" { &["remote 4 KiB read"] } else { &["meta remove", "small read", "small remove"] };
+        for row in want {
+            if !job.stdout.contains(row) {
+                problems.push(format!("printed no `{row}` row"));
+            }
         }
         if !problems.is_empty() {
             panic!("{}", job_report(&format!("benchfs-bench {args:?}"), &job, &problems));

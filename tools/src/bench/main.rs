@@ -22,6 +22,10 @@
 //!     number of entries listed by all ranks over the slowest rank's time;
 //!   - `rename`: every rank creates `--renames` files (untimed) and renames each of them
 //!     (`/ren/r<rank>.<i>` to `/ren/r<rank>.<i>.moved`).
+//! * `small`: IO500's mdtest-hard phases (see [`small`]): every rank makes `--small-files`
+//!   files of `--small-size` bytes (3901 by default) in one shared directory (create, write,
+//!   close), stats and reads back those of the next rank, and removes its own, each phase timed
+//!   on its own.
 //! * `latency` (not in `all`): rank 0 times single stats, creates and 4 KiB writes and reads that
 //!   rank 1 serves, while the other ranks idle, and prints min/p50/p99/max against
 //!   `ucx_perftest`'s active-message round trip (see [`latency`]).
@@ -47,7 +51,8 @@
 //! except for the entry count of each timed listing.
 //!
 //! Modules: [`options`](mod@options) (the command line), [`store`] (the [`store::Store`] trait with its BenchFS
-//! and POSIX sides), [`data`] (fpp and shared), [`meta`] (files and directories), [`pattern`] (the
+//! and POSIX sides), [`data`] (fpp and shared), [`meta`] (files and directories), [`small`] (small
+//! files as mdtest-hard makes them), [`pattern`] (the
 //! verifiable data), [`ctx`] (the job context and the tally of wrong results), [`posix_dir`] (the
 //! compared directory), [`report`] (configuration and results table) and [`reference`](mod@reference) (the
 //! transport's own figures from `ucx_perftest`: the latency mode's round trip, and, with every
@@ -67,6 +72,7 @@ mod posix_dir;
 mod reference;
 mod report;
 mod scaling;
+mod small;
 mod store;
 
 use std::process::ExitCode;
@@ -83,6 +89,7 @@ use options::{parse_options, Options, Parsed, USAGE};
 use posix_dir::{choose_posix_dir, remove_posix_dir, setup_posix_dir, PosixSetup};
 use report::{print_config, Table};
 use scaling::{process_cpu, rss_kib, run_scaling, Startup};
+use small::run_small;
 use store::{BenchFs, Posix};
 
 /// Runs every selected pattern against both stores and prints the results table; returns this
@@ -113,8 +120,16 @@ fn run(ctx: &Ctx, posix_root: &str, setup: &PosixSetup, startup: &Startup) -> u6
         if ctx.opts.dirs {
             bad += in_turn(iteration, |t| run_dirs(ctx, &BenchFs, setup, t), |t| run_dirs(ctx, &posix, setup, t), &mut table);
         }
+        if ctx.opts.small && ctx.opts.small_files > 0 {
+            bad += in_turn(
+                iteration,
+                |t| run_small(ctx, &BenchFs, setup, iteration, t),
+                |t| run_small(ctx, &posix, setup, iteration, t),
+                &mut table,
+            );
+        }
     }
-    if ctx.rank == 0 && (ctx.opts.fpp || ctx.opts.shared || ctx.opts.meta || ctx.opts.dirs) {
+    if ctx.rank == 0 && (ctx.opts.fpp || ctx.opts.shared || ctx.opts.meta || ctx.opts.dirs || ctx.opts.small) {
         table.print(ctx.opts.iterations);
     }
     if ctx.opts.fpp && std::env::var("BENCHFS_NODE_LOCAL").is_ok_and(|v| v == "0") {

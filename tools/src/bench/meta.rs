@@ -13,7 +13,7 @@ use crate::report::Table;
 use crate::store::{OpenMode, Store};
 
 /// The directories every pattern works in; they exist before any pattern runs.
-pub const PARENTS: [&str; 5] = ["/bench", "/meta", "/dirs", SHARED_DIR, "/ren"];
+pub const PARENTS: [&str; 6] = ["/bench", "/meta", "/dirs", SHARED_DIR, "/ren", crate::small::SMALL_DIR];
 
 /// The directory that all ranks fill and list in the readdir pattern.
 const SHARED_DIR: &str = "/shared-dir";
@@ -81,7 +81,7 @@ fn apply(ctx: &Ctx, store: &impl Store, op: Op, path: &str, tally: &mut Tally) {
 
 /// One timed loop: a barrier, then `op` on each of this rank's `items`. Returns the aggregate
 /// rate: the operations of all ranks per second of the slowest rank.
-fn timed_loop<T>(ctx: &Ctx, items: &[T], mut op: impl FnMut(&T)) -> f64 {
+pub fn timed_loop<T>(ctx: &Ctx, items: &[T], mut op: impl FnMut(&T)) -> f64 {
     let total_ops = ctx.sum_u64(items.len() as u64) as f64;
     ctx.barrier();
     let start = Instant::now();
@@ -131,7 +131,7 @@ fn remove_files(ctx: &Ctx, store: &impl Store, paths: &[String]) {
 }
 
 /// Checks that `path` no longer exists after `what` removed or moved it.
-fn expect_gone(store: &impl Store, path: &str, what: &str, tally: &mut Tally) {
+pub fn expect_gone(store: &impl Store, path: &str, what: &str, tally: &mut Tally) {
     match store.stat(path) {
         Err(e) if e.errno == libc::ENOENT => {}
         other => tally.wrong(format!("stat {path} after {what}: {other:?}, expected ENOENT")),

@@ -11,7 +11,7 @@ pub const USAGE: &str = "benchfs-bench: IOR/mdtest-like comparison of BenchFS wi
 
 usage: mpirun -np N benchfs-bench [options]
 
-  --mode fpp|shared|meta|dirs|all|latency|scaling
+  --mode fpp|shared|meta|dirs|small|all|latency|scaling
                               patterns to run (default all: every one but latency,
                               which times single remote operations while the other
                               ranks idle, it needs 2 ranks or more; and scaling,
@@ -26,6 +26,9 @@ usage: mpirun -np N benchfs-bench [options]
   --readdir-files N           files per rank in the shared directory that readdir lists
                               (default 5000)
   --renames N                 files per rank that rename moves (default 2000)
+  --small-files N             files per rank in small mode (default 2000)
+  --small-size SIZE           bytes of each file in small mode (default 3901, as in
+                              IO500's mdtest-hard; 16 to 16M)
   --latency-ops N             timed operations of each kind in latency and scaling modes
                               (default 2000)
   --scaling-entries N         entries of the directory that scaling mode lists (default 10000)
@@ -48,6 +51,7 @@ pub struct Options {
     pub shared: bool,
     pub meta: bool,
     pub dirs: bool,
+    pub small: bool,
     pub latency: bool,
     pub scaling: bool,
     pub transfer: u64,
@@ -57,6 +61,8 @@ pub struct Options {
     pub dir_count: u64,
     pub readdir_files: u64,
     pub renames: u64,
+    pub small_files: u64,
+    pub small_size: u64,
     pub latency_ops: u64,
     pub scaling_entries: u64,
     pub posix_dir: Option<String>,
@@ -72,6 +78,7 @@ impl Default for Options {
             shared: true,
             meta: true,
             dirs: true,
+            small: true,
             latency: false,
             scaling: false,
             transfer: 1 << 20,
@@ -81,6 +88,8 @@ impl Default for Options {
             dir_count: 2000,
             readdir_files: 5000,
             renames: 2000,
+            small_files: 2000,
+            small_size: 3901,
             latency_ops: 2000,
             scaling_entries: 10000,
             posix_dir: None,
@@ -103,6 +112,9 @@ impl Options {
         if self.transfer > usize::MAX as u64 / 4 {
             return Err("--transfer is too large for this machine".into());
         }
+        if !(16..=16 << 20).contains(&self.small_size) {
+            return Err("--small-size must lie between 16 and 16M".into());
+        }
         if self.latency_ops == 0 {
             return Err("--latency-ops must be at least 1".into());
         }
@@ -119,17 +131,30 @@ pub enum Parsed {
     Help,
 }
 
-/// The patterns `--mode` selects, as (fpp, shared, meta, dirs, latency, scaling).
-fn mode(text: &str) -> Result<(bool, bool, bool, bool, bool, bool), String> {
+/// The patterns `--mode` selects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Modes {
+    fpp: bool,
+    shared: bool,
+    meta: bool,
+    dirs: bool,
+    small: bool,
+    latency: bool,
+    scaling: bool,
+}
+
+fn mode(text: &str) -> Result<Modes, String> {
+    let none = Modes::default();
     match text {
-        "fpp" => Ok((true, false, false, false, false, false)),
-        "shared" => Ok((false, true, false, false, false, false)),
-        "meta" => Ok((false, false, true, false, false, false)),
-        "dirs" => Ok((false, false, false, true, false, false)),
-        "all" => Ok((true, true, true, true, false, false)),
-        "latency" => Ok((false, false, false, false, true, false)),
-        "scaling" => Ok((false, false, false, false, false, true)),
-        _ => Err("expected fpp, shared, meta, dirs, all, latency or scaling".into()),
+        "fpp" => Ok(Modes { fpp: true, ..none }),
+        "shared" => Ok(Modes { shared: true, ..none }),
+        "meta" => Ok(Modes { meta: true, ..none }),
+        "dirs" => Ok(Modes { dirs: true, ..none }),
+        "small" => Ok(Modes { small: true, ..none }),
+        "all" => Ok(Modes { fpp: true, shared: true, meta: true, dirs: true, small: true, ..none }),
+        "latency" => Ok(Modes { latency: true, ..none }),
+        "scaling" => Ok(Modes { scaling: true, ..none }),
+        _ => Err("expected fpp, shared, meta, dirs, small, all, latency or scaling".into()),
     }
 }
 
@@ -155,7 +180,11 @@ pub fn parse_options(args: impl IntoIterator<Item = impl Into<OsString>>) -> Res
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Long("no-verify") => o.verify = false,
             Long("fsync") => o.fsync = true,
-            Long("mode") => (o.fpp, o.shared, o.meta, o.dirs, o.latency, o.scaling) = value(&mut parser, "--mode", mode)?,
+            Long("mode") => {
+                let m = value(&mut parser, "--mode", mode)?;
+                (o.fpp, o.shared, o.meta, o.dirs, o.small, o.latency, o.scaling) =
+                    (m.fpp, m.shared, m.meta, m.dirs, m.small, m.latency, m.scaling);
+            }
             Long("transfer") => o.transfer = value(&mut parser, "--transfer", size)?,
             Long("block") => o.block = value(&mut parser, "--block", size)?,
             Long("segments") => o.segments = value(&mut parser, "--segments", count)?,
@@ -163,6 +192,8 @@ pub fn parse_options(args: impl IntoIterator<Item = impl Into<OsString>>) -> Res
             Long("dirs") => o.dir_count = value(&mut parser, "--dirs", count)?,
             Long("readdir-files") => o.readdir_files = value(&mut parser, "--readdir-files", count)?,
             Long("renames") => o.renames = value(&mut parser, "--renames", count)?,
+            Long("small-files") => o.small_files = value(&mut parser, "--small-files", count)?,
+            Long("small-size") => o.small_size = value(&mut parser, "--small-size", size)?,
             Long("latency-ops") => o.latency_ops = value(&mut parser, "--latency-ops", count)?,
             Long("scaling-entries") => o.scaling_entries = value(&mut parser, "--scaling-entries", count)?,
             Long("posix-dir") => o.posix_dir = Some(parser.value()?.string()?),
@@ -190,7 +221,8 @@ mod tests {
     fn defaults() {
         assert_eq!(parse(&[]).unwrap(), Options::default());
         let o = Options::default();
-        assert!(o.fpp && o.shared && o.meta && o.dirs && o.verify && !o.fsync);
+        assert!(o.fpp && o.shared && o.meta && o.dirs && o.small && o.verify && !o.fsync);
+        assert_eq!((o.small_files, o.small_size), (2000, 3901));
         assert_eq!((o.transfer, o.block, o.segments, o.iterations), (1 << 20, 64 << 20, 1, 1));
     }
 
@@ -212,6 +244,10 @@ mod tests {
             "12",
             "--renames",
             "13",
+            "--small-files",
+            "14",
+            "--small-size",
+            "4k",
             "--posix-dir",
             "/tmp/p",
             "--iterations",
@@ -220,7 +256,8 @@ mod tests {
             "--fsync",
         ])
         .unwrap();
-        assert!(!o.fpp && o.shared && !o.meta && !o.dirs);
+        assert!(!o.fpp && o.shared && !o.meta && !o.dirs && !o.small);
+        assert_eq!((o.small_files, o.small_size), (14, 4096));
         assert_eq!((o.transfer, o.block, o.segments), (64 << 10, 4 << 20, 3));
         assert_eq!((o.files, o.dir_count, o.readdir_files, o.renames, o.iterations), (10, 11, 12, 13, 2));
         assert_eq!(o.posix_dir.as_deref(), Some("/tmp/p"));
@@ -231,14 +268,16 @@ mod tests {
     fn modes() {
         let modes = |m| {
             let o = parse(&["--mode", m]).unwrap();
-            (o.fpp, o.shared, o.meta, o.dirs, o.latency, o.scaling)
+            (o.fpp, o.shared, o.meta, o.dirs, o.small, o.latency, o.scaling)
         };
-        assert_eq!(modes("fpp"), (true, false, false, false, false, false));
-        assert_eq!(modes("meta"), (false, false, true, false, false, false));
-        assert_eq!(modes("dirs"), (false, false, false, true, false, false));
-        assert_eq!(modes("all"), (true, true, true, true, false, false));
-        assert_eq!(modes("latency"), (false, false, false, false, true, false));
-        assert_eq!(modes("scaling"), (false, false, false, false, false, true));
+        assert_eq!(modes("fpp"), (true, false, false, false, false, false, false));
+        assert_eq!(modes("shared"), (false, true, false, false, false, false, false));
+        assert_eq!(modes("meta"), (false, false, true, false, false, false, false));
+        assert_eq!(modes("dirs"), (false, false, false, true, false, false, false));
+        assert_eq!(modes("small"), (false, false, false, false, true, false, false));
+        assert_eq!(modes("all"), (true, true, true, true, true, false, false));
+        assert_eq!(modes("latency"), (false, false, false, false, false, true, false));
+        assert_eq!(modes("scaling"), (false, false, false, false, false, false, true));
         assert_eq!(parse(&["--scaling-entries", "7"]).unwrap().scaling_entries, 7);
         assert!(parse(&["--mode", "ior"]).unwrap_err().contains("--mode"));
     }
@@ -265,6 +304,9 @@ mod tests {
         assert!(parse(&["--transfer", "12"]).unwrap_err().contains("multiple of 8"));
         assert!(parse(&["--transfer", "1M", "--block", "1536K"]).unwrap_err().contains("multiple of --transfer"));
         assert!(parse(&["--segments", "0"]).is_err());
+        assert!(parse(&["--small-size", "15"]).unwrap_err().contains("--small-size"));
+        assert!(parse(&["--small-size", "17M"]).unwrap_err().contains("--small-size"));
+        assert!(parse(&["--small-size", "16"]).is_ok());
         assert!(parse(&["--iterations", "0"]).is_err());
         assert!(parse(&["--transfer", "1M", "--block", "1M"]).is_ok());
     }

@@ -59,6 +59,33 @@ impl Pattern {
         }
     }
 
+    /// The stamp of small file number `index` (see [`Pattern::stamp_file`]).
+    fn file_stamp(&self, index: u64) -> [u8; 8] {
+        mix(self.key.rotate_left(29) ^ index).to_le_bytes()
+    }
+
+    /// Makes `buf` the content of this writer's small file number `index`: the template (the
+    /// pattern's transfer is the file size), with the file's stamp in its first and last eight
+    /// bytes. `buf` is at least 16 bytes long.
+    pub fn fill_file(&self, buf: &mut [u8], index: u64) {
+        buf.copy_from_slice(&self.template[..buf.len()]);
+        self.stamp_file(buf, index);
+    }
+
+    /// Rewrites only the stamps of [`Pattern::fill_file`], for a `buf` that holds another file of
+    /// this writer: what keeps the timed write loop free of data generation.
+    pub fn stamp_file(&self, buf: &mut [u8], index: u64) {
+        let (stamp, last) = (self.file_stamp(index), buf.len() - 8);
+        buf[..8].copy_from_slice(&stamp);
+        buf[last..].copy_from_slice(&stamp);
+    }
+
+    /// Checks both stamps of small file number `index`: the near-free test of the timed read.
+    pub fn check_file(&self, buf: &[u8], index: u64) -> bool {
+        let (stamp, last) = (self.file_stamp(index), buf.len() - 8);
+        buf[..8] == stamp && buf[last..] == stamp
+    }
+
     /// Checks the first stamp of the transfer at `offset`: a near-free test for the timed loop.
     pub fn spot_check(&self, buf: &[u8], offset: u64) -> bool {
         let o = offset.next_multiple_of(STAMP_BYTES);
@@ -92,6 +119,27 @@ mod tests {
                 assert_eq!(got, &fresh, "transfer size {transfer}, transfer {t}");
             }
         }
+    }
+
+    #[test]
+    fn small_files_differ_by_writer_iteration_and_number() {
+        let size = 3901;
+        let p = Pattern::new(1, 0, size);
+        let mut a = vec![0u8; size as usize];
+        p.fill_file(&mut a, 7);
+        let mut b = a.clone();
+        p.stamp_file(&mut b, 8);
+        let mut fresh = vec![0u8; size as usize];
+        p.fill_file(&mut fresh, 8);
+        assert_eq!(b, fresh, "restamping gives the file's content");
+        assert!(p.check_file(&a, 7) && p.check_file(&b, 8));
+        assert!(!p.check_file(&a, 8), "another file");
+        assert!(!Pattern::new(2, 0, size).check_file(&a, 7), "another writer");
+        assert!(!Pattern::new(1, 1, size).check_file(&a, 7), "another iteration");
+        assert!(!p.check_file(&vec![0u8; size as usize], 7), "never written");
+        let mut cut = a.clone();
+        cut[size as usize - 1] = 0;
+        assert!(!p.check_file(&cut, 7), "the last bytes are checked too");
     }
 
     #[test]

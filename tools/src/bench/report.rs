@@ -134,11 +134,18 @@ pub fn chunk_size() -> Result<u64, benchfs::Error> {
 /// Prints what the run is configured to do (rank 0 only).
 pub fn print_config(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) {
     let o = &ctx.opts;
-    let modes: Vec<&str> =
-        [(o.fpp, "fpp"), (o.shared, "shared"), (o.meta, "meta"), (o.dirs, "dirs"), (o.latency, "latency"), (o.scaling, "scaling")]
-            .iter()
-            .filter_map(|&(on, name)| on.then_some(name))
-            .collect();
+    let modes: Vec<&str> = [
+        (o.fpp, "fpp"),
+        (o.shared, "shared"),
+        (o.meta, "meta"),
+        (o.dirs, "dirs"),
+        (o.small, "small"),
+        (o.latency, "latency"),
+        (o.scaling, "scaling"),
+    ]
+    .iter()
+    .filter_map(|&(on, name)| on.then_some(name))
+    .collect();
     let bandwidth = o.fpp || o.shared;
     let chunk = chunk_size_description();
     let per_rank = bytes_per_rank(ctx);
@@ -159,9 +166,13 @@ pub fn print_config(ctx: &Ctx, posix_root: &str, setup: &PosixSetup) {
         println!("  listed files     {} per rank, in one directory (readdir)", o.readdir_files);
         println!("  renames per rank {} (rename)", o.renames);
     }
+    if o.small {
+        println!("  small files      {} per rank of {} B each, in one directory (small)", o.small_files, o.small_size);
+    }
     println!("  chunk size       {chunk}");
     println!("  iterations       {} (best reported)", o.iterations);
-    let verify = match (o.verify, bandwidth, o.dirs) {
+    // The small files' bytes are compared as the bandwidth patterns' are.
+    let verify = match (o.verify, bandwidth || o.small, o.dirs) {
         (false, ..) => "off",
         (true, true, true) => "every byte after each read phase, every name after each listing (untimed)",
         (true, true, false) => "every byte, in an untimed pass after each read phase",
