@@ -7,8 +7,8 @@
 //!
 //! A file's bytes are a function of (writer rank, iteration, file number): the writer's template
 //! with the file's stamp in its first and last eight bytes (see `Pattern::fill_file`). The timed
-//! stat checks the size, the timed read the length and both stamps; an untimed pass then
-//! compares every byte (unless `--no-verify`).
+//! stat checks the size, the timed read (of exactly that size) the length and both stamps; an
+//! untimed pass then compares every byte and checks that nothing follows (unless `--no-verify`).
 
 use crate::ctx::{Ctx, Tally};
 use crate::meta::{expect_gone, timed_loop};
@@ -62,8 +62,9 @@ pub fn run_small(ctx: &Ctx, store: &impl Store, setup: &PosixSetup, iteration: u
     });
 
     let theirs = Pattern::new(writer, iteration, size as u64);
-    // One byte more than the file holds: a file that is too long reads as too long.
-    let mut got = vec![0u8; size + 1];
+    // Exactly the file's size, as mdtest reads (`-e`): a read past the size a reader knows makes
+    // BenchFS ask the file's owner whether it grew. The untimed pass asks for one byte more.
+    let mut got = vec![0u8; size];
     let read = timed_loop(ctx, &files, |&i| {
         let path = path(writer, i);
         let file = store.open(&path, OpenMode::Read).unwrap_or_else(|e| ctx.fatal(store, &path, e));
@@ -95,7 +96,8 @@ pub fn run_small(ctx: &Ctx, store: &impl Store, setup: &PosixSetup, iteration: u
     tally.bad
 }
 
-/// The untimed check: reads every file of `writer` again and compares every byte.
+/// The untimed check: reads every file of `writer` again, one byte more than it should hold (a
+/// file that is too long reads as too long), and compares every byte.
 fn verify_files(ctx: &Ctx, store: &impl Store, pattern: &Pattern, writer: usize, files: &[u64], tally: &mut Tally) {
     let size = ctx.opts.small_size as usize;
     let (mut got, mut expected) = (vec![0u8; size + 1], vec![0u8; size]);
