@@ -21,6 +21,11 @@ impl InodeId {
         InodeId(((creator.0 as u64 + 1) << INO_RANK_SHIFT) | n)
     }
 
+    /// Which of its creator's inode numbers this is (see [`InodeId::made_by`]).
+    pub fn sequence(self) -> u64 {
+        self.0 & ((1 << INO_RANK_SHIFT) - 1)
+    }
+
     /// The rank that made this inode number, if it names one.
     pub fn creator(self) -> Option<Rank> {
         (self.0 >> INO_RANK_SHIFT).checked_sub(1).and_then(|r| u32::try_from(r).ok()).map(Rank)

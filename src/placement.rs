@@ -66,9 +66,11 @@ impl Ring {
     }
 
     /// The rank storing chunk `chunk` of file `ino`. Independent of the file's path, so that a
-    /// rename does not move data. The first chunk lives with the rank that made the file's
-    /// record (its metadata owner until a rename), so that a small file's record and data are
-    /// on one rank; the others are placed by hash.
+    /// rename does not move data. The first chunk lives with the rank that made the inode
+    /// number: the rank that created the file (see `Request::Open`), so that a small file's
+    /// data is written where it was created, without a request, wherever its record lives (or
+    /// its record's owner, for a file an attached client created); the others are placed by
+    /// hash.
     pub fn chunk_owner(&self, ino: InodeId, chunk: ChunkIndex) -> Rank {
         if chunk.0 == 0 {
             if let Some(creator) = ino.creator().filter(|r| r.0 < self.nranks) {

@@ -135,13 +135,17 @@ fn real_ids() -> (u32, u32) {
 pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> Result<i32> {
     let node = &client.node;
     let (uid, gid) = client.creator;
-    let request = Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid };
     let reply = if let Some(found) = stub::open_shared(node, &path, flags) {
         found?
     } else if flags & libc::O_CREAT != 0 && path != b"/" {
-        create_entry(node, &path, request).await?
+        // A file this creates gets an inode number of this rank's, so that its first chunk is
+        // this rank's (see `Ring::chunk_owner`): a small file's data is written where it was
+        // created, without a request, wherever its record lives. An attached client stores
+        // nothing and leaves the number to the owner.
+        let ino = if node.chunk_store().is_some() { node.meta.borrow_mut().reserve_ino() } else { 0 };
+        create_entry(node, &path, Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid, ino }).await?
     } else {
-        meta_call(node, request).await?
+        meta_call(node, Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid, ino: 0 }).await?
     };
     let ReplyBody::Opened { attr, created, .. } = reply else {
         return Err(Error::Internal("open reply without attributes"));

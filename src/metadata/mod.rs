@@ -183,6 +183,12 @@ impl MetaTable {
         table
     }
 
+    /// An inode number of this rank's, for a file it creates whose record another rank owns (see
+    /// `Request::Open`): no record of this table will ever have it.
+    pub fn reserve_ino(&mut self) -> u64 {
+        self.allocate_ino()
+    }
+
     fn allocate_ino(&mut self) -> u64 {
         let ino = crate::ids::InodeId::made_by(self.rank, self.next_ino).0;
         self.next_ino += 1;
@@ -272,14 +278,17 @@ impl MetaTable {
         Some(record)
     }
 
-    fn new_attr(&mut self, mode: u32, uid: u32, gid: u32) -> Attr {
+    /// The attributes of a new entry; `ino` 0 for an inode number of this table's.
+    fn new_attr(&mut self, ino: u64, mode: u32, uid: u32, gid: u32) -> Attr {
         let now = now_ns();
         let nlink = if mode & libc::S_IFMT == libc::S_IFDIR { 2 } else { 1 };
-        Attr { ino: self.allocate_ino(), size: 0, mode, uid, gid, nlink, atime_ns: now, mtime_ns: now, ctime_ns: now, cuts: 0, writers: 0 }
+        let ino = if ino == 0 { self.allocate_ino() } else { ino };
+        Attr { ino, size: 0, mode, uid, gid, nlink, atime_ns: now, mtime_ns: now, ctime_ns: now, cuts: 0, writers: 0 }
     }
 
-    /// `open(2)` on the owner.
-    pub fn open(&mut self, path: &[u8], flags: i32, mode: u32, uid: u32, gid: u32) -> Result<Opened> {
+    /// `open(2)` on the owner. A file it creates gets the inode number `ino`, which its creating
+    /// rank made (see [`MetaTable::reserve_ino`]), or one of this table's if `ino` is 0.
+    pub fn open(&mut self, path: &[u8], flags: i32, mode: u32, uid: u32, gid: u32, ino: u64) -> Result<Opened> {
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
         if let Some(record) = self.records.get_mut(path) {
             if flags & libc::O_CREAT != 0 && flags & libc::O_EXCL != 0 {
@@ -317,7 +326,7 @@ impl MetaTable {
         if flags & libc::O_DIRECTORY != 0 {
             return Err(Error::InvalidArgument("O_CREAT with O_DIRECTORY"));
         }
-        let mut attr = self.new_attr(libc::S_IFREG | (mode & 0o7777), uid, gid);
+        let mut attr = self.new_attr(ino, libc::S_IFREG | (mode & 0o7777), uid, gid);
         // The descriptor that creates a file for writing is its first writer from the start, so
         // that its first write needs no registration of its own (`register`).
         attr.writers = u32::from(writable);
@@ -329,7 +338,7 @@ impl MetaTable {
         if self.records.contains_key(path) {
             return Err(Error::Exists);
         }
-        let attr = self.new_attr(libc::S_IFDIR | (mode & 0o7777), uid, gid);
+        let attr = self.new_attr(0, libc::S_IFDIR | (mode & 0o7777), uid, gid);
         self.insert(path, Record { attr, locked: false });
         Ok(attr)
     }

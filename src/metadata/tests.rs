@@ -7,22 +7,42 @@ const CREATE: i32 = libc::O_CREAT | libc::O_WRONLY;
 #[test]
 fn create_open_exclusive_and_missing() {
     let mut t = MetaTable::new(Rank(2), 4, false);
-    let a = t.open(b"/f", CREATE, 0o644, 1, 1).unwrap();
+    let a = t.open(b"/f", CREATE, 0o644, 1, 1, 0).unwrap();
     assert!(a.created);
     assert_eq!(a.attr.mode, libc::S_IFREG | 0o644);
     assert_eq!(crate::ids::InodeId(a.attr.ino).creator(), Some(Rank(2)));
-    assert!(matches!(t.open(b"/f", CREATE | libc::O_EXCL, 0o644, 1, 1), Err(Error::Exists)));
-    let again = t.open(b"/f", CREATE, 0o644, 1, 1).unwrap();
+    assert!(matches!(t.open(b"/f", CREATE | libc::O_EXCL, 0o644, 1, 1, 0), Err(Error::Exists)));
+    let again = t.open(b"/f", CREATE, 0o644, 1, 1, 0).unwrap();
     assert_eq!((again.attr.ino, again.created), (a.attr.ino, false));
-    assert!(matches!(t.open(b"/g", libc::O_RDONLY, 0, 1, 1), Err(Error::NotFound)));
-    let b = t.open(b"/g", CREATE, 0o600, 1, 1).unwrap();
+    assert!(matches!(t.open(b"/g", libc::O_RDONLY, 0, 1, 1, 0), Err(Error::NotFound)));
+    let b = t.open(b"/g", CREATE, 0o600, 1, 1, 0).unwrap();
     assert_ne!(a.attr.ino, b.attr.ino);
+}
+
+/// A file created at another rank's proposal gets the proposed inode number; an open that
+/// creates nothing keeps the file's; the numbers a rank reserves for its creates elsewhere are
+/// never those of its own records.
+#[test]
+fn a_created_file_takes_the_proposed_inode_number() {
+    let mut t = MetaTable::new(Rank(2), 4, false);
+    let proposed = crate::ids::InodeId::made_by(Rank(3), 7).0;
+    let a = t.open(b"/f", CREATE, 0o644, 1, 1, proposed).unwrap();
+    assert_eq!((a.attr.ino, a.created), (proposed, true));
+    let again = t.open(b"/f", CREATE, 0o644, 1, 1, crate::ids::InodeId::made_by(Rank(1), 9).0).unwrap();
+    assert_eq!((again.attr.ino, again.created), (proposed, false), "the file exists: the proposal is dropped");
+    let reserved = t.reserve_ino();
+    let own = t.open(b"/g", CREATE, 0o644, 1, 1, 0).unwrap().attr.ino;
+    assert_ne!(reserved, own);
+    assert_eq!(crate::ids::InodeId(reserved).creator(), Some(Rank(2)));
+    // A directory's number is always the owner's.
+    let d = t.mkdir(b"/d", 0o755, 1, 1).unwrap();
+    assert_eq!(crate::ids::InodeId(d.ino).creator(), Some(Rank(2)));
 }
 
 #[test]
 fn publish_grows_and_truncate_resets() {
     let mut t = MetaTable::new(Rank(0), 4, false);
-    let a = t.open(b"/f", CREATE, 0o644, 1, 1).unwrap().attr;
+    let a = t.open(b"/f", CREATE, 0o644, 1, 1, 0).unwrap().attr;
     let size = |p: Result<Published>| match p {
         Ok(Published::Done(attr)) => attr.size,
         other => panic!("not published: {other:?}"),
@@ -40,7 +60,7 @@ fn publish_grows_and_truncate_resets() {
     assert_eq!(t.publish(b"/f", a.ino, 10, 0, false).unwrap(), Published::Moved(b"/g".to_vec()), "each file its own way");
     assert_eq!(t.publish(b"/f", a.ino + 7, 10, 0, false).unwrap(), Published::Moved(b"/h".to_vec()));
     assert!(matches!(t.publish(b"/f", a.ino + 1, 10, 0, false), Err(Error::NotFound)));
-    let after = t.open(b"/g", libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).unwrap();
+    let after = t.open(b"/g", libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1, 0).unwrap();
     assert_eq!((after.attr.size, after.old_size, after.attr.cuts), (0, 100, 1));
     // A cut holds the record until its chunks are cut: a writer that missed it waits.
     assert!(matches!(t.publish(b"/g", a.ino, 10, 0, false), Err(Error::Locked)), "an O_TRUNC open holds it");
@@ -68,14 +88,14 @@ fn directories() {
     assert!(t.stat(b"/").unwrap().is_dir());
     let d = t.mkdir(b"/d", 0o755, 1, 1).unwrap();
     assert!(matches!(t.mkdir(b"/d", 0o755, 1, 1), Err(Error::Exists)));
-    assert!(matches!(t.open(b"/d", libc::O_WRONLY, 0, 1, 1), Err(Error::IsDirectory)));
-    assert!(t.open(b"/d", libc::O_RDONLY | libc::O_DIRECTORY, 0, 1, 1).is_ok());
+    assert!(matches!(t.open(b"/d", libc::O_WRONLY, 0, 1, 1, 0), Err(Error::IsDirectory)));
+    assert!(t.open(b"/d", libc::O_RDONLY | libc::O_DIRECTORY, 0, 1, 1, 0).is_ok());
     assert!(matches!(t.unlink(b"/d"), Err(Error::IsDirectory)));
-    t.open(b"/f", CREATE, 0o644, 1, 1).unwrap();
+    t.open(b"/f", CREATE, 0o644, 1, 1, 0).unwrap();
     assert!(matches!(t.lock_for_removal(b"/f"), Err(Error::NotDirectory)));
     assert!(matches!(t.enlist(b"/f", 1), Err(Error::NotDirectory)));
     assert!(matches!(t.touch(b"/f"), Err(Error::NotDirectory)));
-    assert!(matches!(t.open(b"/f", libc::O_RDONLY | libc::O_DIRECTORY, 0, 1, 1), Err(Error::NotDirectory)));
+    assert!(matches!(t.open(b"/f", libc::O_RDONLY | libc::O_DIRECTORY, 0, 1, 1, 0), Err(Error::NotDirectory)));
     assert!(matches!(t.lock_for_removal(b"/"), Err(Error::Busy)));
     // Ranks 1 and 2 hold entries of /d; an rmdir must drain both.
     t.enlist(b"/d", 1).unwrap();
@@ -98,7 +118,7 @@ fn a_holder_drains_only_without_entries_or_creates() {
     assert!(matches!(t.drain(b"/d"), Err(Error::NotEmpty)), "a create waits for its enlistment");
     t.end_enlisting(b"/d", true);
     assert!(t.is_enlisted(b"/d"));
-    t.open(b"/d/x", CREATE, 0o644, 1, 1).unwrap();
+    t.open(b"/d/x", CREATE, 0o644, 1, 1, 0).unwrap();
     assert!(matches!(t.drain(b"/d"), Err(Error::NotEmpty)), "an entry is here");
     t.unlink(b"/d/x").unwrap();
     assert!(t.is_enlisted(b"/d"), "the last entry's removal keeps the enlistment");
@@ -110,7 +130,7 @@ fn a_holder_drains_only_without_entries_or_creates() {
 fn writers_are_counted_and_notes_last_as_long_as_they_do() {
     let mut t = MetaTable::new(Rank(0), 4, false);
     // Made read-only: its creator is no writer.
-    let a = t.open(b"/f", libc::O_CREAT | libc::O_RDONLY, 0o644, 1, 1).unwrap().attr;
+    let a = t.open(b"/f", libc::O_CREAT | libc::O_RDONLY, 0o644, 1, 1, 0).unwrap().attr;
     assert_eq!(a.writers, 0);
     assert!(matches!(t.register(b"/f", a.ino), Ok(Published::Done(attr)) if attr.writers == 1));
     assert!(matches!(t.register(b"/f", a.ino), Ok(Published::Done(attr)) if attr.writers == 2));
@@ -119,7 +139,7 @@ fn writers_are_counted_and_notes_last_as_long_as_they_do() {
     t.install(b"/g", rec).unwrap();
     t.release(b"/f", a.ino, Some(b"/g")).unwrap();
     // A rename without writers leaves no note behind.
-    let b = t.open(b"/h", libc::O_CREAT | libc::O_RDONLY, 0o644, 1, 1).unwrap().attr;
+    let b = t.open(b"/h", libc::O_CREAT | libc::O_RDONLY, 0o644, 1, 1, 0).unwrap().attr;
     let rec = t.take(b"/h", true).unwrap();
     t.install(b"/i", rec).unwrap();
     t.release(b"/h", b.ino, Some(b"/i")).unwrap();
@@ -137,16 +157,16 @@ fn writers_are_counted_and_notes_last_as_long_as_they_do() {
 #[test]
 fn a_creator_for_writing_is_a_writer_until_unregistered() {
     let mut t = MetaTable::new(Rank(0), 4, false);
-    let a = t.open(b"/f", CREATE, 0o644, 1, 1).unwrap().attr;
+    let a = t.open(b"/f", CREATE, 0o644, 1, 1, 0).unwrap().attr;
     assert_eq!(a.writers, 1, "the creating descriptor");
-    assert_eq!(t.open(b"/f", CREATE, 0o644, 1, 1).unwrap().attr.writers, 1, "an open that creates nothing counts no writer");
+    assert_eq!(t.open(b"/f", CREATE, 0o644, 1, 1, 0).unwrap().attr.writers, 1, "an open that creates nothing counts no writer");
     let Ok(Published::Done(after)) = t.unregister(b"/f", a.ino) else { panic!("unregister") };
     assert_eq!(after.writers, 0);
     assert_eq!((after.size, after.mtime_ns, after.ctime_ns), (a.size, a.mtime_ns, a.ctime_ns), "nothing else changes");
     assert!(matches!(t.unregister(b"/f", a.ino), Ok(Published::Done(attr)) if attr.writers == 0), "never below 0");
     assert!(matches!(t.unregister(b"/f", a.ino + 1), Err(Error::NotFound)), "another file");
     // Renamed before its creator closed: the release follows the note, which it uses up.
-    let b = t.open(b"/m", CREATE, 0o644, 1, 1).unwrap().attr;
+    let b = t.open(b"/m", CREATE, 0o644, 1, 1, 0).unwrap().attr;
     let rec = t.take(b"/m", true).unwrap();
     t.install(b"/n", rec).unwrap();
     t.release(b"/m", b.ino, Some(b"/n")).unwrap();
@@ -161,10 +181,10 @@ fn listing_pages_in_name_order() {
     let mut t = MetaTable::new(Rank(0), 4, true);
     t.mkdir(b"/d", 0o755, 1, 1).unwrap();
     for i in 0..10 {
-        t.open(format!("/d/f{i}").as_bytes(), CREATE, 0o644, 1, 1).unwrap();
+        t.open(format!("/d/f{i}").as_bytes(), CREATE, 0o644, 1, 1, 0).unwrap();
     }
     t.mkdir(b"/d/sub", 0o755, 1, 1).unwrap();
-    t.open(b"/d/sub/deep", CREATE, 0o644, 1, 1).unwrap();
+    t.open(b"/d/sub/deep", CREATE, 0o644, 1, 1, 0).unwrap();
     let first = t.list(b"/d", b"", 4);
     assert_eq!(first.iter().map(|e| e.name.as_slice()).collect::<Vec<_>>(), [b"f0", b"f1", b"f2", b"f3"]);
     let rest = t.list(b"/d", b"f3", 100);
@@ -179,8 +199,8 @@ fn listing_pages_in_name_order() {
 #[test]
 fn rename_primitives() {
     let mut t = MetaTable::new(Rank(0), 4, true);
-    let f = t.open(b"/a", CREATE, 0o644, 1, 1).unwrap().attr;
-    let g = t.open(b"/b", CREATE, 0o644, 1, 1).unwrap().attr;
+    let f = t.open(b"/a", CREATE, 0o644, 1, 1, 0).unwrap().attr;
+    let g = t.open(b"/b", CREATE, 0o644, 1, 1, 0).unwrap().attr;
     let rec = t.take(b"/a", true).unwrap();
     assert!(t.stat(b"/a").is_ok(), "a locked record still answers reads");
     assert!(matches!(t.unlink(b"/a"), Err(Error::Locked)), "and refuses changes");
@@ -193,16 +213,16 @@ fn rename_primitives() {
     t.mkdir(b"/d", 0o755, 1, 1).unwrap();
     let rec = t.take(b"/b", true).unwrap();
     assert!(matches!(t.install(b"/d", rec), Err(Error::IsDirectory)));
-    let other = t.open(b"/c", CREATE, 0o644, 1, 1).unwrap().attr;
+    let other = t.open(b"/c", CREATE, 0o644, 1, 1, 0).unwrap().attr;
     let moving = t.take(b"/c", true).unwrap();
     assert!(matches!(t.install(b"/b", moving), Err(Error::Busy)), "onto a name another rename holds");
     t.release(b"/c", other.ino, None).unwrap();
     t.release(b"/b", f.ino, None).unwrap();
     assert!(t.unlink(b"/b").is_ok(), "a failed rename unlocks");
-    t.open(b"/b", CREATE, 0o644, 1, 1).unwrap();
+    t.open(b"/b", CREATE, 0o644, 1, 1, 0).unwrap();
     t.mkdir(b"/d/x", 0o755, 1, 1).unwrap();
-    t.open(b"/d/x/y", CREATE, 0o644, 1, 1).unwrap();
-    t.open(b"/dd", CREATE, 0o644, 1, 1).unwrap();
+    t.open(b"/d/x/y", CREATE, 0o644, 1, 1, 0).unwrap();
+    t.open(b"/dd", CREATE, 0o644, 1, 1, 0).unwrap();
     let dir = t.take(b"/d", false).unwrap();
     assert!(dir.is_dir() && !t.stat(b"/d").unwrap().locked, "a directory is locked only for a fenced rename");
     let moved = t.take_subtree(b"/d");
@@ -218,9 +238,9 @@ fn names_are_bytes() {
     let dir = b"/d\xff";
     t.mkdir(dir, 0o755, 1, 1).unwrap();
     t.mkdir(b"/d\xff\xfe", 0o755, 1, 1).unwrap();
-    t.open(b"/d\xff\xfe/sibling", CREATE, 0o644, 1, 1).unwrap();
+    t.open(b"/d\xff\xfe/sibling", CREATE, 0o644, 1, 1, 0).unwrap();
     for name in [&b"caf\xe9"[..], b"\xc3\x28", "日本".as_bytes(), b"a\xffb"] {
-        t.open(&crate::path::join(dir, name), CREATE, 0o644, 1, 1).unwrap();
+        t.open(&crate::path::join(dir, name), CREATE, 0o644, 1, 1, 0).unwrap();
     }
     let names: Vec<Vec<u8>> = t.list(dir, b"", 100).into_iter().map(|e| e.name).collect();
     assert_eq!(names, [b"a\xffb".to_vec(), b"caf\xe9".to_vec(), b"\xc3\x28".to_vec(), "日本".into()], "in byte order");
@@ -252,9 +272,9 @@ fn the_mirror_follows_every_change() {
         let other = &names[next(names.len())];
         let ino = t.stat(path).map_or(0, |r| r.attr.ino);
         let _ = match next(12) {
-            0 => t.open(path, CREATE, 0o644, 1, 1).map(drop),
+            0 => t.open(path, CREATE, 0o644, 1, 1, 0).map(drop),
             // The chunks of a cut file are cut at once, here.
-            1 => t.open(path, libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1).map(|_| t.unlock_cut(path, ino)),
+            1 => t.open(path, libc::O_WRONLY | libc::O_TRUNC, 0, 1, 1, 0).map(|_| t.unlock_cut(path, ino)),
             2 => t.publish(path, ino, next(1000) as u64, 0, next(2) == 0).map(drop),
             3 => t.register(path, ino).map(drop),
             11 => t.unregister(path, ino).map(drop),
@@ -316,7 +336,7 @@ fn a_subtree_is_exactly_the_records_below_it() {
         t.mkdir(d.as_bytes(), 0o755, 1, 1).unwrap();
     }
     for f in ["/a/f", "/a/b/g", "/a/b/c/h", "/ab/x", "/z/y", "/top"] {
-        t.open(f.as_bytes(), CREATE, 0o644, 1, 1).unwrap();
+        t.open(f.as_bytes(), CREATE, 0o644, 1, 1, 0).unwrap();
     }
     assert_eq!(t.span_below(b"/a"), "/b/c/h".len());
     assert_eq!(t.span_below(b"/"), "/a/b/c/h".len() - 1);
@@ -336,7 +356,7 @@ fn a_subtree_is_exactly_the_records_below_it() {
 #[test]
 fn file_at_finds_what_an_update_reaches_without_a_forward() {
     let mut t = MetaTable::new(Rank(0), 4, false);
-    let a = t.open(b"/f", CREATE, 0o644, 1, 1).unwrap().attr;
+    let a = t.open(b"/f", CREATE, 0o644, 1, 1, 0).unwrap().attr;
     let in_place = |t: &MetaTable, path: &[u8], ino: u64, cuts: u64| t.file_at(path, ino).is_some_and(|attr| attr.cuts <= cuts);
     let lands = |p: Result<Published>| !matches!(p, Ok(Published::Moved(_) | Published::Cut { .. }));
     assert!(in_place(&t, b"/f", a.ino, 0));

@@ -114,8 +114,8 @@ impl Node {
 
     /// Whether the rank `owner`, serving the unlink of the file `attr`, removes its data itself:
     /// the file has no writers (so its data lies below its size) and all of it is in chunks
-    /// `owner` holds, as a small file's single chunk is (see `Ring::chunk_owner`). The caller
-    /// of the unlink then has nothing left to remove.
+    /// `owner` holds, as the single chunk of a small file that `owner` created is (see
+    /// `Ring::chunk_owner`). The caller of the unlink then has nothing left to remove.
     pub fn unlink_removes_data(&self, attr: &Attr, owner: Rank) -> bool {
         if attr.writers != 0 || attr.mode & libc::S_IFMT != libc::S_IFREG {
             return false;

@@ -24,6 +24,7 @@ pub fn spawn_serve(node: &Rc<Node>, executor: &LocalExecutor<'static>, incoming:
     let started = crate::stats::start();
     let Incoming { envelope, reply_to, request, payload, arrived } = incoming;
     crate::stats::phase(crate::stats::Phase::Queued, envelope.opcode, arrived, started);
+    let request = request.and_then(|request| check_proposed_ino(&envelope, request));
     let request = match request.map(|request| serve_now(node, request)) {
         Ok(Ok(result)) => return answer(node, envelope, reply_to, started, result, SendBuf::None),
         Ok(Err(request)) => request,
@@ -36,6 +37,19 @@ pub fn spawn_serve(node: &Rc<Node>, executor: &LocalExecutor<'static>, incoming:
             answer(&node, envelope, reply_to, started, result, data);
         })
         .detach();
+}
+
+/// An `Open` that proposes the inode number of the file it may create must propose one its
+/// sender made: a number of another rank's would put the file's first chunk there, and one of
+/// the owner's own could be given to two files.
+fn check_proposed_ino(envelope: &wire::Envelope, request: Request) -> Result<Request> {
+    if let Request::Open { ino, .. } = request {
+        let ino = InodeId(ino);
+        if ino.0 != 0 && (ino.creator() != Some(Rank(envelope.source)) || ino.sequence() == 0) {
+            return Err(Error::InvalidArgument("proposed inode number not made by the sender"));
+        }
+    }
+    Ok(request)
 }
 
 /// Serves in place a request whose handler cannot wait: one that reads or changes a record
@@ -75,7 +89,7 @@ fn serve_now(node: &Node, request: Request) -> std::result::Result<Result<ReplyB
         }
     }
     Ok(match request {
-        Request::Open { path, flags, mode, uid, gid } => open_here(node, &path, flags, mode, uid, gid),
+        Request::Open { path, flags, mode, uid, gid, ino } => open_here(node, &path, flags, mode, uid, gid, ino),
         Request::Mkdir { path, mode, uid, gid } => mkdir_here(node, &path, mode, uid, gid),
         Request::Rmdir { path } => entries::remove_unheld_dir(node, &path).map(ReplyBody::Attr),
         Request::Unlink { path } => unlink_here(node, &path),
@@ -123,9 +137,10 @@ fn creates(node: &Node, path: &[u8], flags: u32) -> bool {
     flags as i32 & libc::O_CREAT != 0 && node.meta.borrow().stat(path).is_err()
 }
 
-/// `open` of `path` here, once the rank is enlisted in its directory if it may create it.
-fn open_here(node: &Node, path: &[u8], flags: u32, mode: u32, uid: u32, gid: u32) -> Result<ReplyBody> {
-    let o = node.meta.borrow_mut().open(path, flags as i32, mode, uid, gid)?;
+/// `open` of `path` here, once the rank is enlisted in its directory if it may create it; a
+/// file it creates gets the inode number `ino` (0: one of this rank's).
+fn open_here(node: &Node, path: &[u8], flags: u32, mode: u32, uid: u32, gid: u32, ino: u64) -> Result<ReplyBody> {
+    let o = node.meta.borrow_mut().open(path, flags as i32, mode, uid, gid, ino)?;
     Ok(ReplyBody::Opened { attr: o.attr, old_size: o.old_size, created: o.created })
 }
 
@@ -458,11 +473,11 @@ async fn execute_local_unshared(node: &Node, request: &Request) -> Result<ReplyB
                 }
             }
         }
-        Request::Open { ref path, flags, mode, uid, gid } => {
+        Request::Open { ref path, flags, mode, uid, gid, ino } => {
             if creates(node, path, flags) {
                 entries::enlisted(node, path).await?;
             }
-            let opened = open_here(node, path, flags, mode, uid, gid)?;
+            let opened = open_here(node, path, flags, mode, uid, gid, ino)?;
             if let ReplyBody::Opened { attr, old_size, created: false } = opened {
                 if cutting(flags) {
                     Box::pin(cut_chunks(node, path, &attr, old_size, 0)).await?;
@@ -646,4 +661,28 @@ async fn read_for_remote(node: &Node, ino: u64, offset: u64, len: u64) -> Result
     // SAFETY: the read initialised the first n <= len bytes.
     unsafe { data.set_len(n) };
     Ok(SendBuf::Owned(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(ino: u64) -> Request {
+        Request::Open { path: b"/f".to_vec(), flags: (libc::O_CREAT | libc::O_WRONLY) as u32, mode: 0o644, uid: 1, gid: 1, ino }
+    }
+
+    /// A proposed inode number must be one its sender made; none (0) is always fine.
+    #[test]
+    fn a_proposed_inode_number_must_be_the_senders() {
+        let from =
+            |source: u32| wire::Envelope { opcode: wire::Opcode::Open as u16, source, request_id: 1, credential: Default::default() };
+        let made_by = |rank: u32, n: u64| InodeId::made_by(Rank(rank), n).0;
+        assert!(check_proposed_ino(&from(3), open(0)).is_ok());
+        assert!(check_proposed_ino(&from(3), open(made_by(3, 1))).is_ok());
+        for (source, ino) in [(3, made_by(2, 1)), (3, made_by(3, 0)), (3, 5), (wire::EXTERNAL_SOURCE, made_by(3, 1))] {
+            let refused = check_proposed_ino(&from(source), open(ino));
+            assert!(matches!(refused, Err(Error::InvalidArgument(_))), "source {source}, ino {ino:#x}");
+        }
+        assert!(check_proposed_ino(&from(3), Request::Stat { path: b"/f".to_vec() }).is_ok(), "other requests pass");
+    }
 }

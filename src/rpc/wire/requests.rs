@@ -195,8 +195,10 @@ macro_rules! requests {
 // Name = opcode { fields in wire order: codec } -> reply body kind, routed by the owner's path field;
 requests! {
     /// Opens or creates `path`; replies its attributes, the size before an `O_TRUNC` (whose
-    /// chunks the owner cuts before it answers), and whether it was created.
-    Open = 1 { flags: u32, mode: u32, uid: u32, gid: u32, path: path } -> Opened, routed by path;
+    /// chunks the owner cuts before it answers), and whether it was created. `ino`: the inode
+    /// number a file this creates gets, one the sending rank made (so that its first chunk is
+    /// the sender's, see `Ring::chunk_owner`), or 0 for one of the owner's.
+    Open = 1 { flags: u32, mode: u32, uid: u32, gid: u32, ino: u64, path: path } -> Opened, routed by path;
     /// The attributes of `path`.
     Stat = 2 { path: path } -> Attr, routed by path;
     /// Raises the size to at least `size` and stamps mtime: sent on close/fsync after writes.

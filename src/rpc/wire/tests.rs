@@ -2,7 +2,7 @@ use super::*;
 
 fn all_requests() -> Vec<Request> {
     vec![
-        Request::Open { path: "/a/b".into(), flags: 0o1101, mode: 0o644, uid: 1000, gid: 100 },
+        Request::Open { path: "/a/b".into(), flags: 0o1101, mode: 0o644, uid: 1000, gid: 100, ino: (1 << 40) | 5 },
         Request::Stat { path: "/x".into() },
         Request::Publish { path: "/x".into(), ino: 9, size: 1 << 40, cuts: 3, release: true },
         Request::Register { path: "/x".into(), ino: 10 },
@@ -320,9 +320,9 @@ mod golden {
         let s = |text: &str| text.to_string();
         vec![
             (
-                Request::Open { path: "/a/b".into(), flags: 0o1101, mode: 0o644, uid: 1000, gid: 100 },
+                Request::Open { path: "/a/b".into(), flags: 0o1101, mode: 0o644, uid: 1000, gid: 100, ino: (1 << 40) | 5 },
                 1,
-                s("41020000a4010000e80300006400000004002f612f62"),
+                s("41020000a4010000e803000064000000050000000001000004002f612f62"),
             ),
             (Request::Stat { path: "/st".into() }, 2, s("03002f7374")),
             (Request::Stat { path: b"/\xff\xe9".to_vec() }, 2, s("03002fffe9")),
