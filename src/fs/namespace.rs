@@ -135,6 +135,7 @@ fn real_ids() -> (u32, u32) {
 pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> Result<i32> {
     let node = &client.node;
     let (uid, gid) = client.creator;
+    let request = |ino| Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid, ino };
     let reply = if let Some(found) = stub::open_shared(node, &path, flags) {
         found?
     } else if flags & libc::O_CREAT != 0 && path != b"/" {
@@ -143,9 +144,9 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
         // created, without a request, wherever its record lives. An attached client stores
         // nothing and leaves the number to the owner.
         let ino = if node.chunk_store().is_some() { node.meta.borrow_mut().reserve_ino() } else { 0 };
-        create_entry(node, &path, Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid, ino }).await?
+        create_entry(node, &path, request(ino)).await?
     } else {
-        meta_call(node, Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid, ino: 0 }).await?
+        meta_call(node, request(0)).await?
     };
     let ReplyBody::Opened { attr, created, .. } = reply else {
         return Err(Error::Internal("open reply without attributes"));
