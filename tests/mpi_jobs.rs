@@ -1303,6 +1303,33 @@ fn bench_tool_np2() {
     }
 }
 
+/// A small file's data lies with the rank that created it (docs/semantics.md, "Where things
+/// live"): with every chunk through UCX, ranks that create and write small files, half of whose
+/// names the other rank owns, have no write served by any rank, while their reads of the other
+/// rank's files are served as reads; every byte read back is checked.
+#[test]
+fn small_files_are_written_where_created_np2() {
+    let _guard = serial();
+    require_tool("mpirun").unwrap_or_else(|e| panic!("{e}"));
+    let bench = tool_binary("benchfs-bench");
+    let args = ["--mode", "small", "--small-files", "200"];
+    let job = spawn_job(&bench, &args, 2, SMALL_TRANSPORTED, &[("BENCHFS_STATS", Path::new("1"))]).wait(JOB_TIMEOUT);
+    let mut problems = job_problems(&job, false);
+    if !job.stdout.contains("verification: passed") {
+        problems.push("did not print `verification: passed`".to_string());
+    }
+    let writes: Vec<&str> = served_rows(&job.stderr, "Write").collect();
+    if !writes.is_empty() {
+        problems.push(format!("small files' writes were served by another rank: {writes:?}"));
+    }
+    if served_rows(&job.stderr, "Read").next().is_none() {
+        problems.push("no read was served: the job did not use the transport for data".to_string());
+    }
+    if !problems.is_empty() {
+        panic!("{}", job_report(&format!("benchfs-bench {args:?} with BENCHFS_STATS=1"), &job, &problems));
+    }
+}
+
 /// With `BENCHFS_STATS=1`, rank 0 prints at finalize the operation statistics summed over the
 /// ranks: rows for the calls the job made and for the requests its ranks served, with counts
 /// that add up (every rank creates, so there are at least as many creates as ranks).
