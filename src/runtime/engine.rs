@@ -155,6 +155,14 @@ impl<S: RankState> Engine<S> {
         mailbox.finish_sleep();
     }
 
+    /// True if a call that just finished in its first poll, with `issued` counting this
+    /// thread's UCX operations before it, left the loop nothing to do: it issued no UCX
+    /// operation, no task is ready (ready ones run here, and then the loop has work), and the
+    /// chunk store has no I/O queued.
+    pub fn untouched(&self, issued: u64) -> bool {
+        crate::ucx::operations_issued() == issued && !self.tick() && self.node.chunk_store().map_or(true, |store| store.submit() == 0)
+    }
+
     /// Prepares every reactor to block; false if there is already work.
     pub fn arm(&self) -> bool {
         self.reactors().iter().all(|r| r.arm())
@@ -351,10 +359,16 @@ impl<S: RankState> Driver<S> {
         let guard = self.try_hold()?;
         let engine = guard.engine().filter(|e| !e.stopping())?;
         let value = now(&engine.state);
-        let asleep = self.asleep_until.load(Ordering::Relaxed) != AWAKE;
+        let asleep = self.progress_asleep();
         let settled = asleep || (0..SETTLE_TURNS).any(|_| !engine.turn(&self.mailbox).busy);
         self.leave(guard, settled, !asleep);
         value
+    }
+
+    /// True while the progress thread blocks on the reactors' fds: events wake it, and none
+    /// needs the thread that holds the loop to turn it.
+    fn progress_asleep(&self) -> bool {
+        self.asleep_until.load(Ordering::Relaxed) != AWAKE
     }
 
     /// Runs a call on the loop this thread holds (`guard`, from [`Driver::try_hold`]): the
@@ -370,6 +384,7 @@ impl<S: RankState> Driver<S> {
         Fut: Future<Output = T> + 'static,
     {
         let engine = guard.engine().filter(|e| !e.stopping())?;
+        let issued = crate::ucx::operations_issued();
         let mut call = Box::pin(start(&engine.state));
         let (value, settled) = CALL_WAKE.with(|(wake, waker)| {
             wake.woken.store(false, Ordering::Relaxed);
@@ -378,6 +393,9 @@ impl<S: RankState> Driver<S> {
                 Poll::Ready(value) => Some(value),
                 Poll::Pending => None,
             };
+            if value.is_some() && self.progress_asleep() && engine.untouched(issued) {
+                return (value, None);
+            }
             // A finished call may have woken tasks (a fence it left) or started sends: the
             // loop still settles before this thread leaves it.
             let settled = self.drive(
@@ -394,8 +412,15 @@ impl<S: RankState> Driver<S> {
                 // keeps the loop from counting as quiet.
                 || wake.woken.load(Ordering::Relaxed),
             );
-            (value, settled)
+            (value, Some(settled))
         });
+        let Some(settled) = settled else {
+            // Finished in its first poll, leaving the loop nothing to do, while the progress
+            // thread sleeps on the reactors' fds: no turn, which would take a UCX signal that
+            // thread then needs the worker re-armed for (two system calls or more).
+            self.leave(guard, true, false);
+            return value;
+        };
         if value.is_some() {
             self.leave(guard, settled, true);
             return value;

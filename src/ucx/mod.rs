@@ -188,6 +188,21 @@ impl Future for Op {
     }
 }
 
+thread_local! {
+    /// Operations this thread has issued to UCX (sends, receives, flushes, closes, connections).
+    static ISSUED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many operations this thread has issued to UCX so far: a caller that compares two counts
+/// learns whether it issued any in between, that is, whether it left UCX anything to progress.
+pub fn operations_issued() -> u64 {
+    ISSUED.with(Cell::get)
+}
+
+fn note_issued() {
+    ISSUED.with(|n| n.set(n.get().wrapping_add(1)));
+}
+
 /// Issues an operation whose completion callback gets a leaked `Rc<OpCell>` as user data.
 /// `immediate_len` is what the op resolves to if UCX completes it inside the call.
 fn start_op(
@@ -196,6 +211,7 @@ fn start_op(
     immediate_len: usize,
     issue: impl FnOnce(*mut c_void) -> sys::ucs_status_ptr_t,
 ) -> Op {
+    note_issued();
     let cell = OpCell::new(keep);
     let user_data = Rc::into_raw(cell.clone()) as *mut c_void;
     let immediate = match decode_status_ptr(issue(user_data)) {
@@ -469,6 +485,8 @@ impl Worker {
     /// runs it (inside `progress`) if the peer is gone; operations on the endpoint then complete
     /// with an error. Watching costs: UCX then only uses transports that can detect failures.
     pub fn connect(&self, address: &[u8], on_failure: Option<Box<dyn Fn()>>) -> Result<Endpoint, UcxError> {
+        // A new endpoint may send its wire-up messages at once.
+        note_issued();
         let watched = on_failure.is_some();
         let failure = Box::new(FailureSlot { failed: Cell::new(false), on_failure: on_failure.unwrap_or_else(|| Box::new(|| {})) });
         let mut field_mask = sys::UCP_EP_PARAM_FIELD_REMOTE_ADDRESS as u64;
@@ -503,6 +521,7 @@ impl Worker {
         if want_reply_ep {
             flags |= sys::UCP_AM_SEND_FLAG_REPLY;
         }
+        note_issued();
         let send = |param: &sys::ucp_request_param_t| {
             // SAFETY: ep is live; header and data stay valid until the send completes: for the
             // duration of the call when UCX completes it there (with FORCE_IMM_CMPL it keeps
