@@ -187,3 +187,66 @@ fn a_request_is_served_while_the_application_calls_only_what_finishes_within_the
     let _ = std::fs::remove_dir_all(&base);
     assert!(served, "rank 0's application thread left the request unserved");
 }
+
+/// A call of rank 1's application that needs nothing of the loop (it finishes in its first poll
+/// and sends nothing) while rank 1's progress thread has armed the reactors to sleep: it leaves
+/// without turning the loop, so the UCX worker stays armed, and a request that comes later still
+/// wakes the sleeper. A call that does send (a ping to rank 0) turns the loop, arms the worker
+/// again as it leaves, and the next request wakes the sleeper too.
+#[test]
+fn a_call_that_needs_no_loop_leaves_a_sleeping_progress_thread_armed() {
+    let base = std::env::temp_dir().join(format!("benchfs-runtime-test-armed-{}", std::process::id()));
+    let ranks = two_ranks(&base);
+    let driver = ranks[1].driver();
+    let gate = driver.sleep_gate.lock().expect("gate");
+    wait_asleep(&ranks);
+    let turns = |driver: &super::Driver<Bare>| driver.hold().engine().expect("engine").ucx_turns.get();
+    let before = turns(driver);
+    let held = driver.try_hold().expect("the loop is free");
+    let value = driver.call_held(held, |_| async { 7 }, Duration::ZERO);
+    let untouched = turns(driver) == before;
+    drop(gate);
+    let woken_by_request = pinged(&ranks, 0, 1);
+    let held = driver.try_hold().expect("the loop is free");
+    let sent = driver.call_held(
+        held,
+        |state| {
+            let node = state.node().clone();
+            // SAFETY: a ping carries no payload and expects none back: no raw memory.
+            async move { unsafe { node.transport.call(Rank(0), &Request::Ping, SendBuf::None, None) }.await.is_ok() }
+        },
+        Duration::ZERO,
+    );
+    wait_asleep(&ranks);
+    let woken_after_send = pinged(&ranks, 0, 1);
+    drop(ranks);
+    let _ = std::fs::remove_dir_all(&base);
+    assert_eq!(value, Some(7));
+    assert!(untouched, "a call that needed no loop turned it");
+    assert!(woken_by_request, "a request to the sleeping rank went unanswered after a call that needed no loop");
+    assert_eq!(sent, Some(true), "rank 0 answers rank 1's ping");
+    assert!(woken_after_send, "a request to the sleeping rank went unanswered after a call that turned its loop");
+}
+
+/// True if rank `from` asks rank `to` whether it is there and has its answer within half a
+/// second: less than the progress thread's idle turn, so `to` must have been woken by the
+/// request itself.
+fn pinged(ranks: &[ProgressThread<Bare>], from: usize, to: u32) -> bool {
+    let answered = Arc::new(AtomicBool::new(false));
+    let flag = answered.clone();
+    let sent = ranks[from].driver().mailbox().send(Box::new(move |state: &Rc<Bare>, executor: &LocalExecutor<'static>| {
+        let node = state.node().clone();
+        let ask = async move {
+            // SAFETY: a ping carries no payload and expects none back: no raw memory.
+            let replied = unsafe { node.transport.call(Rank(to), &Request::Ping, SendBuf::None, None) }.await;
+            flag.store(replied.is_ok(), Ordering::Release);
+        };
+        executor.spawn(ask).detach();
+    }));
+    assert!(sent.is_ok(), "rank {from} takes jobs");
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while !answered.load(Ordering::Acquire) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    answered.load(Ordering::Acquire)
+}
