@@ -377,6 +377,10 @@ impl<S: RankState> Driver<S> {
     /// result. A call that must wait is polled here again whenever it is woken, while this
     /// thread turns the loop for it as [`Driver::run`] does; only if it is still pending when
     /// this thread leaves the loop does it become a task that the progress thread finishes.
+    /// A call that ends in its first poll turns the loop once or more before this thread
+    /// leaves (serving what came meanwhile), unless the progress thread sleeps on the
+    /// reactors' fds and the call left the loop nothing to do (see [`Engine::untouched`]): the
+    /// sleeper is woken by whatever arrives, and a turn would only have cost it its armed worker.
     /// `None` if the loop has stopped.
     pub fn call_held<T, Fut>(&self, guard: Held<'_, S>, start: impl FnOnce(&Rc<S>) -> Fut, spin: Duration) -> Option<T>
     where
