@@ -191,8 +191,8 @@ fn a_request_is_served_while_the_application_calls_only_what_finishes_within_the
 /// A call of rank 1's application that needs nothing of the loop (it finishes in its first poll
 /// and sends nothing) while rank 1's progress thread has armed the reactors to sleep: it leaves
 /// without turning the loop, so the UCX worker stays armed, and a request that comes later still
-/// wakes the sleeper. A call that does send (a ping to rank 0) turns the loop, arms the worker
-/// again as it leaves, and the next request wakes the sleeper too.
+/// wakes the sleeper. A call that does send (a ping to rank 0) in the same state turns the loop,
+/// arms the worker again as it leaves, and the next request wakes the sleeper too.
 #[test]
 fn a_call_that_needs_no_loop_leaves_a_sleeping_progress_thread_armed() {
     let base = std::env::temp_dir().join(format!("benchfs-runtime-test-armed-{}", std::process::id()));
@@ -207,6 +207,9 @@ fn a_call_that_needs_no_loop_leaves_a_sleeping_progress_thread_armed() {
     let untouched = turns(driver) == before;
     drop(gate);
     let woken_by_request = pinged(&ranks, 0, 1);
+    // Asleep again (held before blocking, or already blocked), for a call that turns the loop.
+    let gate = driver.sleep_gate.lock().expect("gate");
+    wait_asleep(&ranks);
     let held = driver.try_hold().expect("the loop is free");
     let sent = driver.call_held(
         held,
@@ -217,7 +220,7 @@ fn a_call_that_needs_no_loop_leaves_a_sleeping_progress_thread_armed() {
         },
         Duration::ZERO,
     );
-    wait_asleep(&ranks);
+    drop(gate);
     let woken_after_send = pinged(&ranks, 0, 1);
     drop(ranks);
     let _ = std::fs::remove_dir_all(&base);
