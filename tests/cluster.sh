@@ -185,7 +185,9 @@ run_mpirun() {
         local state=$1
         shift
         [ -f "$state/hostfile" ] || die "no cluster in $state"
-        enter "$state" h0 mpirun --hostfile "$state/hostfile" \
+        # The hosts share this machine's cores: bound, every host's first rank would go to the
+        # same core, and its ranks would take turns on it where a cluster's run side by side.
+        enter "$state" h0 mpirun --hostfile "$state/hostfile" --bind-to none \
                 --mca plm_rsh_agent "$state/agent" \
                 --mca oob_tcp_if_include "$SUBNET.0/24" \
                 --mca btl_tcp_if_include "$SUBNET.0/24" \
