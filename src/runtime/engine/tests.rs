@@ -154,18 +154,7 @@ fn a_request_is_served_while_the_application_calls_only_what_finishes_within_the
     let busy = ranks[0].driver();
     // Held as by an application thread in the middle of a call.
     let held = busy.hold();
-    let answered = Arc::new(AtomicBool::new(false));
-    let flag = answered.clone();
-    let sent = ranks[1].driver().mailbox().send(Box::new(move |state: &Rc<Bare>, executor: &LocalExecutor<'static>| {
-        let node = state.node().clone();
-        let ask = async move {
-            // SAFETY: a ping carries no payload and expects none back: no raw memory.
-            let replied = unsafe { node.transport.call(Rank(0), &Request::Ping, SendBuf::None, None) }.await;
-            flag.store(replied.is_ok(), Ordering::Release);
-        };
-        executor.spawn(ask).detach();
-    }));
-    assert!(sent.is_ok(), "rank 1 takes jobs");
+    let answered = ask_ping(&ranks, 1, 0);
     // The request wakes rank 0's progress thread, which finds the loop taken and naps.
     let deadline = Instant::now() + Duration::from_secs(5);
     while !busy.napping.load(Ordering::SeqCst) {
@@ -235,6 +224,17 @@ fn a_call_that_needs_no_loop_leaves_a_sleeping_progress_thread_armed() {
 /// second: less than the progress thread's idle turn, so `to` must have been woken by the
 /// request itself.
 fn pinged(ranks: &[ProgressThread<Bare>], from: usize, to: u32) -> bool {
+    let answered = ask_ping(ranks, from, to);
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while !answered.load(Ordering::Acquire) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    answered.load(Ordering::Acquire)
+}
+
+/// Has rank `from`'s progress thread ask rank `to` whether it is there; the flag is set once an
+/// answer came.
+fn ask_ping(ranks: &[ProgressThread<Bare>], from: usize, to: u32) -> Arc<AtomicBool> {
     let answered = Arc::new(AtomicBool::new(false));
     let flag = answered.clone();
     let sent = ranks[from].driver().mailbox().send(Box::new(move |state: &Rc<Bare>, executor: &LocalExecutor<'static>| {
@@ -247,9 +247,5 @@ fn pinged(ranks: &[ProgressThread<Bare>], from: usize, to: u32) -> bool {
         executor.spawn(ask).detach();
     }));
     assert!(sent.is_ok(), "rank {from} takes jobs");
-    let deadline = Instant::now() + Duration::from_millis(500);
-    while !answered.load(Ordering::Acquire) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    answered.load(Ordering::Acquire)
+    answered
 }
