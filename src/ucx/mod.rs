@@ -521,7 +521,6 @@ impl Worker {
         if want_reply_ep {
             flags |= sys::UCP_AM_SEND_FLAG_REPLY;
         }
-        note_issued();
         let send = |param: &sys::ucp_request_param_t| {
             // SAFETY: ep is live; header and data stay valid until the send completes: for the
             // duration of the call when UCX completes it there (with FORCE_IMM_CMPL it keeps
@@ -542,6 +541,7 @@ impl Worker {
                 ..Default::default()
             };
             if send(&param).is_null() {
+                note_issued();
                 return Op { cell: None, op: "ucp_am_send_nbx" };
             }
         }
