@@ -11,6 +11,7 @@
 //! | `BENCHFS_PEER_TIMEOUT` | seconds a rank that calls are waiting for may stay silent (not even answering a ping) before it counts as dead and those calls, and every later call to it, fail with EIO; `0`: wait forever | `30` |
 //! | `BENCHFS_DETECT_PEER_FAILURE` | `1`: calls to a rank whose process died fail with EIO instead of waiting (UCX then uses only failure-detecting transports, which costs speed); attached clients always detect | `0` |
 //! | `BENCHFS_KEEP_DATA` | `1` keeps the chunk files at finalize | `0` |
+//! | `BENCHFS_PACK_SMALL` | `1`: the first chunk of a file a rank creates lies in a slot of one file of its store while it fits there (64 KiB, or the chunk size if smaller), instead of a chunk file of its own; `0`: every file with data has chunk files | `1` |
 //! | `BENCHFS_IO_BACKEND` | `uring`, `sync` (plain pread/pwrite), or `auto` (io_uring, falling back to `sync` where the kernel refuses it) | `auto` |
 //! | `BENCHFS_URING_DEPTH` | io_uring queue depth | `256` |
 //! | `BENCHFS_SPIN_US` | microseconds a waiting thread keeps checking (yielding the CPU between checks) before it blocks | `100` |
@@ -28,6 +29,8 @@ pub struct Config {
     pub chunk_size: u64,
     pub rndv_threshold: usize,
     pub keep_data: bool,
+    /// Small files' first chunks packed into one file per rank (see `storage::small`).
+    pub pack_small: bool,
     pub node_local: bool,
     pub detect_peer_failure: bool,
     /// Bytes of other ranks' writes a rank holds at once.
@@ -73,6 +76,7 @@ impl Config {
         let chunk_size = size_var(&get, "BENCHFS_CHUNK_SIZE", 1024 * KIB, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE)?;
         let rndv_threshold = size_var(&get, "BENCHFS_RNDV_THRESHOLD", 16 * KIB, 0, 1024 * 1024 * KIB)? as usize;
         let keep_data = bool_var(&get, "BENCHFS_KEEP_DATA", false)?;
+        let pack_small = bool_var(&get, "BENCHFS_PACK_SMALL", true)?;
         let node_local = bool_var(&get, "BENCHFS_NODE_LOCAL", true)?;
         let detect_peer_failure = bool_var(&get, "BENCHFS_DETECT_PEER_FAILURE", false)?;
         let incoming_bytes = size_var(&get, "BENCHFS_INCOMING_BYTES", 256 * KIB * KIB, 64 * KIB, 64 * KIB * KIB * KIB)?;
@@ -107,6 +111,7 @@ impl Config {
             chunk_size,
             rndv_threshold,
             keep_data,
+            pack_small,
             node_local,
             detect_peer_failure,
             incoming_bytes,

@@ -143,8 +143,22 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
         // this rank's (see `Ring::chunk_owner`): a small file's data is written where it was
         // created, without a request, wherever its record lives. An attached client stores
         // nothing and leaves the number to the owner.
-        let ino = if node.chunk_store().is_some() { node.meta.borrow_mut().reserve_ino() } else { 0 };
-        create_entry(node, &path, request(ino)).await?
+        let ino = match node.chunk_store() {
+            Some(store) => {
+                let ino = node.meta.borrow_mut().reserve_ino();
+                // Its first chunk is packed from the start (see `storage::small`): no other
+                // rank can write it before this.
+                store.pack(InodeId(ino));
+                ino
+            }
+            None => 0,
+        };
+        let made = create_entry(node, &path, request(ino)).await;
+        let used = matches!(&made, Ok(ReplyBody::Opened { attr, created: true, .. }) if attr.ino == ino);
+        if ino != 0 && !used {
+            node.store()?.discard(InodeId(ino))?;
+        }
+        made?
     } else {
         meta_call(node, request(0)).await?
     };

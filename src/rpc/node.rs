@@ -158,12 +158,15 @@ impl Node {
         let settings =
             TransportSettings { rndv_threshold: config.rndv_threshold, detect_failures, access, peer_timeout: config.peer_timeout, lost };
         let transport = Transport::new(worker, rank, addresses, settings)?;
-        let store = match (dir, config.io_backend) {
+        let mut store = match (dir, config.io_backend) {
             (None, _) => None,
             (Some(dir), IoBackend::Auto) => Some(ChunkStore::open(dir, config.uring_depth)?),
             (Some(dir), IoBackend::Uring) => Some(ChunkStore::open_with_backend(dir, config.uring_depth, Backend::Uring)?),
             (Some(dir), IoBackend::Sync) => Some(ChunkStore::open_with_backend(dir, config.uring_depth, Backend::Sync)?),
         };
+        if let (Some(store), true) = (&mut store, config.pack_small) {
+            store.pack_small_files(rank, config.chunk_size)?;
+        }
         let ring = Ring::new(nranks);
         let owns_root = ring.meta_owner(b"/") == rank;
         let mut meta = MetaTable::new(rank, nranks, owns_root);

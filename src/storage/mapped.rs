@@ -76,12 +76,21 @@ impl ChunkStore {
     /// current end. `None` when there is nothing to map (no file, or `offset` at or past its end).
     pub fn map_range(&self, ino: InodeId, offset: u64, len: usize) -> Result<Option<MappedRange>, StorageError> {
         super::check_span(offset, len)?;
-        let Some(file) = self.existing_file(ino)? else { return Ok(None) };
-        let size = file.metadata()?.len();
+        // A packed file's bytes lie in its slot of the slab, from `base` on.
+        let packed = self.small.as_ref().and_then(|small| Some((small.file.clone(), small.start(ino), small.len(ino)?)));
+        let (file, base, size) = match packed {
+            Some(packed) => packed,
+            None => {
+                let Some(file) = self.existing_file(ino)? else { return Ok(None) };
+                let size = file.metadata()?.len();
+                (file, 0, size)
+            }
+        };
         if offset >= size || len == 0 {
             return Ok(None);
         }
         let len = (size - offset).min(len as u64) as usize;
+        let offset = base + offset;
         let start = offset - offset % page_size();
         let map_len = (offset - start) as usize + len;
         // SAFETY: a fresh shared read-only mapping of an open file, within its current size.

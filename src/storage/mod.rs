@@ -31,6 +31,7 @@ mod peer;
 mod posix;
 mod private;
 mod removals;
+mod small;
 mod uring;
 
 pub use peer::{node_token_matches, write_node_token, PeerFiles};
@@ -52,7 +53,7 @@ use std::rc::Rc;
 use lru::LruCache;
 
 use crate::error::StorageError;
-use crate::ids::InodeId;
+use crate::ids::{InodeId, Rank};
 
 /// Most chunk files a rank keeps open at once (its own and same-node ranks' together); the
 /// real bound also depends on `RLIMIT_NOFILE`.
@@ -178,6 +179,8 @@ pub struct ChunkStore {
     pins: Rc<RefCell<mapped::Pins>>,
     /// How many chunk files this store removed, for same-node peers' cached descriptors.
     removals: Option<removals::Removals>,
+    /// Small files' first chunks, packed (see `small`), once [`ChunkStore::pack_small_files`].
+    small: Option<small::Slab>,
 }
 
 thread_local! {
@@ -255,6 +258,7 @@ impl ChunkStore {
             chunks: posix::ChunkDir::open(dir)?,
             pins: Rc::default(),
             removals,
+            small: None,
         };
         tracing::debug!(dir = %store.dir.display(), backend = ?store.backend(), "chunk store open");
         Ok(store)
@@ -277,6 +281,9 @@ impl ChunkStore {
             return Ok(0);
         }
         check_span(offset, buf.len())?;
+        if let Some(done) = self.write_small(ino, offset, buf.as_slice()) {
+            return done;
+        }
         let file = self.file_for_write(ino)?;
         ring.write_all_at(file, buf, offset).await
     }
@@ -293,8 +300,65 @@ impl ChunkStore {
             return Ok(0);
         }
         check_span(offset, buf.len())?;
+        if let Some(done) = self.write_small(ino, offset, buf) {
+            return done;
+        }
         let file = self.file_for_write(ino)?;
         Ok(posix::write_all_at(&file, buf, offset)?)
+    }
+
+    /// A write to packed `ino`: done in its slot if it ends there (`Some`); else the data moves
+    /// to the chunk file first and the caller writes there (`None`, as for a file not packed).
+    fn write_small(&self, ino: InodeId, offset: u64, buf: &[u8]) -> Option<Result<usize, StorageError>> {
+        let small = self.small.as_ref()?;
+        let len = small.len(ino)?;
+        if offset + buf.len() as u64 <= small.slot {
+            return Some(small.write(ino, len, offset, buf).map_err(StorageError::from));
+        }
+        self.unpack(small, ino, len).err().map(Err)
+    }
+
+    /// Moves the `len` packed bytes of `ino` into its chunk file, for good. The chunk file has
+    /// them before the index stops pointing at the slot, so a same-node reader finds them in one
+    /// place or the other.
+    fn unpack(&self, small: &small::Slab, ino: InodeId, len: u64) -> Result<(), StorageError> {
+        if len > 0 {
+            let mut data = vec![0u8; len as usize];
+            let n = small.read(ino, 0, &mut data).unwrap_or(Ok(0))?;
+            let file = self.open_and_cache(ino, true)?;
+            posix::write_all_at(&file, &data[..n], 0)?;
+        }
+        Ok(small.unpack(ino, len, self.is_pinned(ino))?)
+    }
+
+    /// Packs the first chunk of the small files this rank (`rank`) makes from now on, while it
+    /// fits in a slot of `chunk_size` bytes or 64 KiB, whichever is smaller.
+    pub fn pack_small_files(&mut self, rank: Rank, chunk_size: u64) -> Result<(), StorageError> {
+        self.small = Some(small::Slab::create(&self.dir, rank, chunk_size)?);
+        Ok(())
+    }
+
+    /// Gives the new file `ino` (a number this rank made, which no other rank knows yet) a
+    /// slot, if this store packs small files.
+    pub fn pack(&self, ino: InodeId) {
+        if let Some(small) = &self.small {
+            small.pack(ino);
+        }
+    }
+
+    /// Frees the slot of `ino`, a number proposed for a file that did not get it.
+    pub fn discard(&self, ino: InodeId) -> Result<(), StorageError> {
+        if let Some(small) = &self.small {
+            if let Some(len) = small.len(ino) {
+                small.unpack(ino, len, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads packed bytes of `ino`; `None` if it is not packed here.
+    fn read_small(&self, ino: InodeId, offset: u64, buf: &mut [u8]) -> Option<Result<usize, StorageError>> {
+        Some(self.small.as_ref()?.read(ino, offset, buf)?.map_err(StorageError::from))
     }
 
     /// Reads up to `buf.len()` bytes at `offset` of the local file of `ino` and hands the buffer
@@ -309,6 +373,9 @@ impl ChunkStore {
             return Ok((0, buf));
         }
         check_span(offset, buf.len())?;
+        if let Some(got) = self.read_small(ino, offset, buf.as_mut_slice()) {
+            return Ok((got?, buf));
+        }
         let Some(file) = self.existing_file(ino)? else {
             return Ok((0, buf));
         };
@@ -328,6 +395,9 @@ impl ChunkStore {
             return Ok(0);
         }
         check_span(offset, buf.len())?;
+        if let Some(got) = self.read_small(ino, offset, buf) {
+            return got;
+        }
         match self.existing_file(ino)? {
             Some(file) => Ok(posix::read_full_at(&file, buf, offset)?),
             None => Ok(0),
@@ -337,7 +407,12 @@ impl ChunkStore {
     /// Flushes the data of the local file of `ino` to stable storage (`fdatasync`), if the
     /// file exists.
     pub async fn fsync(&self, ino: InodeId) -> Result<(), StorageError> {
-        let Some(file) = self.existing_file(ino)? else {
+        let packed = self.small.as_ref().filter(|small| small.len(ino).is_some());
+        let file = match packed {
+            Some(small) => Some(small.file.clone()),
+            None => self.existing_file(ino)?,
+        };
+        let Some(file) = file else {
             return Ok(());
         };
         match self.ring_here() {
@@ -349,6 +424,11 @@ impl ChunkStore {
     /// Cuts the local file of `ino` to `len` bytes. A shorter or missing file is left as it is:
     /// the bytes past its end already read as a hole.
     pub fn truncate(&self, ino: InodeId, len: u64) -> Result<(), StorageError> {
+        if let Some(small) = &self.small {
+            if let Some(packed) = small.len(ino) {
+                return Ok(small.cut(ino, packed, len)?);
+            }
+        }
         // The file is cut, never replaced: same-node peers that write it directly keep valid
         // descriptors.
         if let Some(file) = self.existing_file(ino)? {
@@ -362,6 +442,9 @@ impl ChunkStore {
     /// The length of the local file of `ino`, 0 if there is none: how far this rank's data of it
     /// reaches (same-node peers write into the same file).
     pub fn extent(&self, ino: InodeId) -> Result<u64, StorageError> {
+        if let Some(len) = self.small.as_ref().and_then(|small| small.len(ino)) {
+            return Ok(len);
+        }
         Ok(match self.existing_file(ino)? {
             Some(file) => file.metadata()?.len(),
             None => 0,
@@ -371,6 +454,12 @@ impl ChunkStore {
     /// Removes the local file of `ino` (the file was unlinked). A missing file is fine. The
     /// removal count moves on before this returns, so that peers check their cached descriptors.
     pub fn remove(&self, ino: InodeId) -> Result<(), StorageError> {
+        if let Some(small) = &self.small {
+            if small.remove(ino)? {
+                // Packed: it never had a chunk file.
+                return Ok(());
+            }
+        }
         self.files.borrow_mut().pop(&ino);
         let removed = match self.chunks.remove_chunk(ino) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -452,7 +541,18 @@ impl ChunkStore {
     /// files and the directory. A directory that holds files the store did not create is left
     /// in place.
     pub fn shutdown(self, keep: bool) -> Result<(), StorageError> {
-        let ChunkStore { engine, files, dir, chunks, pins: _, removals: count } = self;
+        if let (Some(small), true) = (&self.small, keep) {
+            // Kept data stays one chunk file per inode, as documented.
+            for (ino, len) in small.packed() {
+                self.unpack(small, ino, len)?;
+            }
+        }
+        let ChunkStore { engine, files, dir, chunks, pins: _, removals: count, small } = self;
+        let packs = small.is_some();
+        drop(small);
+        if packs {
+            small::remove_files(&dir)?;
+        }
         drop(engine);
         drop(files);
         drop(chunks);

@@ -20,6 +20,7 @@ use crate::ids::{InodeId, Rank};
 
 use super::posix::{self, ChunkDir};
 use super::removals::Removals;
+use super::small::PeerSlab;
 
 /// True for the errors that say a peer's directory cannot be used from here at all (it is gone,
 /// or not ours to open), as opposed to the failure of one operation in it.
@@ -45,6 +46,8 @@ pub struct PeerFiles {
     files: RefCell<LruCache<(Rank, InodeId), Cached>>,
     /// The removal count of each peer (`None`: it cannot be mapped; every access checks).
     removals: RefCell<foldhash::HashMap<Rank, Option<Removals>>>,
+    /// Each peer's packed small files (`None` inside: it packs none).
+    small: RefCell<foldhash::HashMap<Rank, Option<Rc<PeerSlab>>>>,
     opened: std::cell::Cell<u64>,
 }
 
@@ -64,6 +67,7 @@ impl PeerFiles {
             opened_dirs: RefCell::default(),
             files: RefCell::new(LruCache::new(super::fd_budget_half())),
             removals: RefCell::default(),
+            small: RefCell::default(),
             opened: std::cell::Cell::new(0),
         }
     }
@@ -167,9 +171,35 @@ impl PeerFiles {
         Ok(dir)
     }
 
-    /// Writes all of `buf` at `offset` of `rank`'s file of `ino`.
+    /// `rank`'s packed small files, opened on first use; `None` if it packs none. An index
+    /// that exists but cannot be read is an error: without it no write can tell whether a
+    /// chunk is packed, so the caller stops using the peer's files (see `unreachable`).
+    fn small_of(&self, rank: Rank) -> io::Result<Option<Rc<PeerSlab>>> {
+        if let Some(known) = self.small.borrow().get(&rank) {
+            return Ok(known.clone());
+        }
+        let Some(dir) = self.dir_of(rank) else { return Err(io::Error::from_raw_os_error(libc::EXDEV)) };
+        let slab = PeerSlab::open(&dir, rank).map_err(|e| match e.raw_os_error() {
+            Some(_) => e,
+            None => io::Error::from_raw_os_error(libc::EACCES),
+        })?;
+        let slab = slab.map(Rc::new);
+        self.small.borrow_mut().insert(rank, slab.clone());
+        Ok(slab)
+    }
+
+    /// How many bytes of `ino` `rank` holds packed, if it does.
+    fn packed_len(&self, rank: Rank, ino: InodeId) -> io::Result<Option<u64>> {
+        Ok(self.small_of(rank)?.and_then(|slab| slab.len(ino)))
+    }
+
+    /// Writes all of `buf` at `offset` of `rank`'s file of `ino`. `None` when `rank` holds the
+    /// chunk packed: only it writes its slots, so the caller asks it.
     pub fn write(&self, rank: Rank, ino: InodeId, offset: u64, buf: &[u8]) -> Result<Option<usize>, StorageError> {
         super::check_span(offset, buf.len())?;
+        if self.packed_len(rank, ino)?.is_some() {
+            return Ok(None);
+        }
         let file = self.file(rank, ino, true)?.ok_or(StorageError::Io(io::ErrorKind::NotFound.into()))?;
         Ok(Some(posix::write_all_at(&file, buf, offset)?))
     }
@@ -178,6 +208,11 @@ impl PeerFiles {
     /// `None` when `rank` has no file of `ino`: the caller asks the owner.
     pub fn read(&self, rank: Rank, ino: InodeId, offset: u64, buf: &mut [u8]) -> Result<Option<usize>, StorageError> {
         super::check_span(offset, buf.len())?;
+        if let Some(slab) = self.small_of(rank)? {
+            if let Some(got) = slab.read(ino, offset, buf) {
+                return Ok(Some(got?));
+            }
+        }
         match self.file(rank, ino, false)? {
             Some(file) => Ok(Some(posix::read_full_at(&file, buf, offset)?)),
             None => Ok(None),
@@ -187,6 +222,9 @@ impl PeerFiles {
     /// The length of `rank`'s file of `ino`: how far that rank's data of the file reaches.
     /// `None` when `rank` has no file of `ino`: the caller asks the owner.
     pub fn extent(&self, rank: Rank, ino: InodeId) -> Result<Option<u64>, StorageError> {
+        if let Some(len) = self.packed_len(rank, ino)? {
+            return Ok(Some(len));
+        }
         match self.file(rank, ino, false)? {
             Some(file) => Ok(Some(file.metadata()?.len())),
             None => Ok(None),

@@ -670,3 +670,147 @@ fn mappings_pin_their_inode_until_the_last_ends() {
     while ex.try_tick() {}
     assert!(waiting.is_finished(), "the last mapping's end wakes the waiter");
 }
+
+both_backends!(packed_small_files_follow_a_model, kept_packed_files_become_chunk_files);
+
+/// The names in a store directory, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    names
+}
+
+/// A store of rank 2 that packs small files in slots of 64 KiB.
+fn packing_store(dir: &TempDir, backend: Backend) -> Option<ChunkStore> {
+    let mut store = open(dir, backend, 8)?;
+    store.pack_small_files(crate::ids::Rank(2), MIB as u64).unwrap();
+    Some(store)
+}
+
+/// Writes, reads, cuts and the extent of a packed file follow a byte model while the data fits
+/// in its slot, and go on following it once a write past the slot moves the data into a chunk
+/// file of its own; the file's removal leaves nothing behind.
+fn packed_small_files_follow_a_model(backend: Backend) {
+    let dir = TempDir::new("packed");
+    let Some(store) = packing_store(&dir, backend) else { return };
+    let ino = InodeId::made_by(crate::ids::Rank(2), 5);
+    store.pack(ino);
+    let mut model: Vec<u8> = Vec::new();
+    let check = |store: &ChunkStore, model: &[u8], what: &str| {
+        assert_eq!(store.extent(ino).unwrap(), model.len() as u64, "{what}: extent");
+        let (n, got) = read_vec(store, ino, 0, model.len() + 5000);
+        assert_eq!(n, model.len(), "{what}: a read ends where the data does");
+        assert_eq!(&got[..n], model, "{what}: bytes");
+        assert_eq!(read_vec(store, ino, model.len() as u64 + 10, 100).0, 0, "{what}: nothing past the end");
+    };
+    let write = |store: &ChunkStore, model: &mut Vec<u8>, offset: usize, len: usize| {
+        let data = pattern(ino.0, offset as u64 ^ 0x55, len);
+        run(store, store.write(ino, offset as u64, IoBuf::Owned(data.clone()))).unwrap();
+        if model.len() < offset + len {
+            model.resize(offset + len, 0);
+        }
+        model[offset..offset + len].copy_from_slice(&data);
+    };
+    check(&store, &model, "empty");
+    write(&store, &mut model, 0, 3901);
+    check(&store, &model, "a small file");
+    assert!(!names_in(&dir.store_dir()).iter().any(|n| n.len() == 16), "packed: no chunk file");
+    write(&store, &mut model, 10_000, 100);
+    check(&store, &model, "a write past the end leaves zeros between");
+    store.truncate(ino, 2000).unwrap();
+    model.truncate(2000);
+    check(&store, &model, "cut");
+    write(&store, &mut model, 3000, 10);
+    check(&store, &model, "the cut bytes read as zeros after a write past them");
+    let map = store.map_range(ino, 1000, 5000).unwrap().expect("packed bytes map");
+    // SAFETY: the mapping is live and `len()` bytes long.
+    assert_eq!(unsafe { std::slice::from_raw_parts(map.as_ptr(), map.len()) }, &model[1000..3010], "a mapping ends with the data");
+    drop(map);
+    write(&store, &mut model, 60_000, 10_000);
+    check(&store, &model, "moved to a chunk file");
+    assert_eq!(names_in(&dir.store_dir()).iter().filter(|n| n.len() == 16).count(), 1, "the chunk file");
+    write(&store, &mut model, 100, 100);
+    check(&store, &model, "written in the chunk file");
+    store.remove(ino).unwrap();
+    assert_eq!(store.extent(ino).unwrap(), 0, "removed");
+    assert!(!names_in(&dir.store_dir()).iter().any(|n| n.len() == 16), "no chunk file left");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(dir.store_dir().join("small")).unwrap().blocks(), 0, "the slab holds nothing");
+
+    // A file that stays small leaves no bytes behind either.
+    let other = InodeId::made_by(crate::ids::Rank(2), 6);
+    store.pack(other);
+    run(&store, store.write(other, 0, IoBuf::Owned(vec![7; 3901]))).unwrap();
+    let slab_blocks = || std::fs::metadata(dir.store_dir().join("small")).unwrap().blocks();
+    assert!(slab_blocks() * 512 >= 3901);
+    store.remove(other).unwrap();
+    assert_eq!(slab_blocks(), 0, "the slot is punched out");
+    store.shutdown(false).unwrap();
+    assert!(!dir.store_dir().exists(), "the slab and its index go with the store");
+}
+
+/// A kept store holds one chunk file per inode, packed files included.
+fn kept_packed_files_become_chunk_files(backend: Backend) {
+    let dir = TempDir::new("packed-keep");
+    let Some(store) = packing_store(&dir, backend) else { return };
+    let ino = InodeId::made_by(crate::ids::Rank(2), 9);
+    store.pack(ino);
+    run(&store, store.write(ino, 0, IoBuf::Owned(pattern(ino.0, 0, 3901)))).unwrap();
+    store.shutdown(true).unwrap();
+    let names = names_in(&dir.store_dir());
+    assert_eq!(names, vec![format!("{:016x}", ino.0)], "one chunk file, no slab");
+    let store = open(&dir, backend, 8).unwrap();
+    assert_eq!(read_vec(&store, ino, 0, 5000), (3901, [pattern(ino.0, 0, 3901), vec![0xee; 1099]].concat()));
+    store.shutdown(false).unwrap();
+}
+
+/// A number proposed for a file that did not get it is packed no more: its data, if any is ever
+/// written, goes to a chunk file as for any other file.
+#[test]
+fn a_discarded_number_packs_nothing() {
+    let dir = TempDir::new("packed-discard");
+    let Some(store) = packing_store(&dir, Backend::Sync) else { return };
+    let ino = InodeId::made_by(crate::ids::Rank(2), 3);
+    store.pack(ino);
+    store.discard(ino).unwrap();
+    run(&store, store.write(ino, 0, IoBuf::Owned(vec![1; 100]))).unwrap();
+    assert_eq!(names_in(&dir.store_dir()).iter().filter(|n| n.len() == 16).count(), 1, "a chunk file");
+    // Numbers another rank made are never packed here.
+    let foreign = InodeId::made_by(crate::ids::Rank(1), 4);
+    store.pack(foreign);
+    run(&store, store.write(foreign, 0, IoBuf::Owned(vec![1; 100]))).unwrap();
+    assert_eq!(names_in(&dir.store_dir()).iter().filter(|n| n.len() == 16).count(), 2, "another chunk file");
+    store.shutdown(false).unwrap();
+}
+
+/// A same-node rank reads a packed file straight from the slot and sees its extent, but never
+/// writes the slot: its writes go to the owner (`None`) until the data has moved to a chunk
+/// file, which it then reads and writes directly.
+#[test]
+fn same_node_ranks_read_packed_files_and_leave_their_writes_to_the_owner() {
+    use super::peer::PeerFiles;
+    use crate::ids::Rank;
+    let dir = TempDir::new("packed-peer");
+    let Some(owner) = packing_store(&dir, Backend::Sync) else { return };
+    let peers = PeerFiles::new(vec![None, None, Some(dir.store_dir())]);
+    let ino = InodeId::made_by(Rank(2), 1);
+    owner.pack(ino);
+    run(&owner, owner.write(ino, 0, IoBuf::Owned(pattern(ino.0, 0, 3901)))).unwrap();
+    let mut buf = vec![0u8; 5000];
+    assert_eq!(peers.read(Rank(2), ino, 0, &mut buf).unwrap(), Some(3901));
+    assert_eq!(&buf[..3901], &pattern(ino.0, 0, 3901)[..]);
+    assert_eq!(peers.read(Rank(2), ino, 100, &mut buf[..10]).unwrap(), Some(10));
+    assert_eq!(&buf[..10], &pattern(ino.0, 100, 10)[..], "at an offset");
+    assert_eq!(peers.extent(Rank(2), ino).unwrap(), Some(3901));
+    assert_eq!(peers.write(Rank(2), ino, 0, b"peer").unwrap(), None, "a packed chunk is the owner's to write");
+
+    run(&owner, owner.write(ino, 65_536, IoBuf::Owned(vec![9; 10]))).unwrap();
+    assert_eq!(peers.write(Rank(2), ino, 0, b"peer").unwrap(), Some(4), "moved: written directly");
+    let mut expect = pattern(ino.0, 0, 3901);
+    expect[..4].copy_from_slice(b"peer");
+    assert_eq!(peers.read(Rank(2), ino, 0, &mut buf[..3901]).unwrap(), Some(3901));
+    assert_eq!(&buf[..3901], &expect[..]);
+    assert_eq!(read_vec(&owner, ino, 0, 3901).1, expect, "the owner reads the same chunk file");
+    assert_eq!(peers.extent(Rank(2), ino).unwrap(), Some(65_546));
+    owner.shutdown(false).unwrap();
+}
