@@ -1028,6 +1028,9 @@ mpi_test!(example_model_np4_transported, run_example("model", 4, TRANSPORTED, &[
 
 // Concurrent random operations, then the tree's invariants; seed, operations per thread,
 // threads per rank, renames.
+mpi_test!(example_small_files_np4, run_example("small_files", 4, DEFAULT, &[]));
+mpi_test!(example_small_files_np4_transported, run_example("small_files", 4, TRANSPORTED, &["100"]));
+mpi_test!(example_small_files_np2_small_chunks, run_example("small_files", 2, SMALL, &["100"]));
 mpi_test!(example_chaos_np4_small, run_example("chaos", 4, SMALL, &["1", "500", "3", "files"]));
 mpi_test!(example_chaos_np4_small_transported, run_example("chaos", 4, SMALL_TRANSPORTED, &["2", "500", "3", "all"]));
 mpi_test!(example_chaos_np4_directory_renames, run_example("chaos", 4, SMALL, &["4", "1000", "4", "all"]));
