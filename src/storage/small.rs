@@ -58,7 +58,14 @@ struct Index {
 
 impl Index {
     fn create(dir: &Path, slot: u64) -> io::Result<Index> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(dir.join(INDEX))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(dir.join(INDEX))?;
         file.set_len(WORDS * 8)?;
         let index = Self::map(&file, libc::PROT_READ | libc::PROT_WRITE)?;
         index.word(0).store(slot, Ordering::Release);
@@ -67,7 +74,7 @@ impl Index {
 
     /// `None` when `dir` has no index (its rank packs nothing).
     fn open(dir: &Path) -> io::Result<Option<Index>> {
-        let file = match File::open(dir.join(INDEX)) {
+        let file = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(dir.join(INDEX)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             other => other?,
         };
@@ -139,7 +146,14 @@ pub(super) struct Slab {
 impl Slab {
     pub fn create(dir: &Path, rank: Rank, chunk_size: u64) -> io::Result<Slab> {
         let slot = chunk_size.min(SLOT_MAX);
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(dir.join(SLAB))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(dir.join(SLAB))?;
         let index = Index::create(dir, slot)?;
         Ok(Slab { rank, slot, file: Rc::new(file), index, stale: RefCell::default(), highest: Cell::new(0) })
     }
@@ -267,7 +281,7 @@ impl PeerSlab {
     /// `rank`'s slab in its store `dir`; `None` if it packs nothing.
     pub fn open(dir: &Path, rank: Rank) -> io::Result<Option<PeerSlab>> {
         let Some(index) = Index::open(dir)? else { return Ok(None) };
-        let file = File::open(dir.join(SLAB))?;
+        let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(dir.join(SLAB))?;
         let slot = index.word(0).load(Ordering::Acquire);
         if slot == 0 || slot > SLOT_MAX {
             return Err(io::ErrorKind::InvalidData.into());
