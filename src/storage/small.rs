@@ -51,6 +51,23 @@ fn next_word(word: u64, len: u64) -> u64 {
     (((word >> 32) + 1) << 32) | (len + 1)
 }
 
+/// Creates (or empties) a file of this rank's store: mode 0600, never through a link.
+fn create_empty(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Opens a file of a same-node rank's store for reading, never through a link.
+fn open_for_reading(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
+}
+
 /// A mapping of a store's index.
 struct Index {
     words: *mut AtomicU64,
@@ -58,14 +75,7 @@ struct Index {
 
 impl Index {
     fn create(dir: &Path, slot: u64) -> io::Result<Index> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(dir.join(INDEX))?;
+        let file = create_empty(&dir.join(INDEX))?;
         file.set_len(WORDS * 8)?;
         let index = Self::map(&file, libc::PROT_READ | libc::PROT_WRITE)?;
         index.word(0).store(slot, Ordering::Release);
@@ -74,7 +84,7 @@ impl Index {
 
     /// `None` when `dir` has no index (its rank packs nothing).
     fn open(dir: &Path) -> io::Result<Option<Index>> {
-        let file = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(dir.join(INDEX)) {
+        let file = match open_for_reading(&dir.join(INDEX)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             other => other?,
         };
@@ -146,14 +156,7 @@ pub(super) struct Slab {
 impl Slab {
     pub fn create(dir: &Path, rank: Rank, chunk_size: u64) -> io::Result<Slab> {
         let slot = chunk_size.min(SLOT_MAX);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(dir.join(SLAB))?;
+        let file = create_empty(&dir.join(SLAB))?;
         let index = Index::create(dir, slot)?;
         Ok(Slab { rank, slot, file: Rc::new(file), index, stale: RefCell::default(), highest: Cell::new(0) })
     }
@@ -281,7 +284,7 @@ impl PeerSlab {
     /// `rank`'s slab in its store `dir`; `None` if it packs nothing.
     pub fn open(dir: &Path, rank: Rank) -> io::Result<Option<PeerSlab>> {
         let Some(index) = Index::open(dir)? else { return Ok(None) };
-        let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(dir.join(SLAB))?;
+        let file = open_for_reading(&dir.join(SLAB))?;
         let slot = index.word(0).load(Ordering::Acquire);
         if slot == 0 || slot > SLOT_MAX {
             return Err(io::ErrorKind::InvalidData.into());
