@@ -204,13 +204,19 @@ impl Slab {
         read_consistent(&self.index, &self.file, self.slot, word_of(self.rank, ino)?, offset, buf)
     }
 
-    /// Cuts packed `ino` from `len` bytes to `to`; its bytes past `to` become zeros.
+    /// Cuts packed `ino` from `len` bytes to `to`; its bytes past `to` become zeros. A slot cut
+    /// to nothing is punched out whole, so that an empty slot holds no page (its removal then
+    /// has nothing to free).
     pub fn cut(&self, ino: InodeId, len: u64, to: u64) -> io::Result<()> {
         if to >= len {
             return Ok(());
         }
         self.set_len(ino, to);
-        punch(&self.file, self.start(ino) + to, len - to)
+        let start = self.start(ino);
+        match to {
+            0 => punch(&self.file, start, self.slot),
+            _ => punch(&self.file, start + to, len - to),
+        }
     }
 
     /// Ends the packing of `ino`, whose data is now elsewhere (its chunk file) or nowhere (a

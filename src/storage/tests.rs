@@ -745,6 +745,14 @@ fn packed_small_files_follow_a_model(backend: Backend) {
     assert!(slab_blocks() * 512 >= 3901);
     store.remove(other).unwrap();
     assert_eq!(slab_blocks(), 0, "the slot is punched out");
+    // Nor does one cut to nothing before its removal.
+    let third = InodeId::made_by(crate::ids::Rank(2), 7);
+    store.pack(third);
+    run(&store, store.write(third, 0, IoBuf::Owned(vec![7; 100]))).unwrap();
+    store.truncate(third, 0).unwrap();
+    assert_eq!(read_vec(&store, third, 0, 10).0, 0, "cut to nothing");
+    store.remove(third).unwrap();
+    assert_eq!(slab_blocks(), 0, "a slot cut to nothing holds no page");
     store.shutdown(false).unwrap();
     assert!(!dir.store_dir().exists(), "the slab and its index go with the store");
 }
