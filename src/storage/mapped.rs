@@ -77,7 +77,7 @@ impl ChunkStore {
     pub fn map_range(&self, ino: InodeId, offset: u64, len: usize) -> Result<Option<MappedRange>, StorageError> {
         super::check_span(offset, len)?;
         // A packed file's bytes lie in its slot of the slab, from `base` on.
-        let packed = self.small.as_ref().and_then(|small| Some((small.file.clone(), small.start(ino), small.len(ino)?)));
+        let packed = self.packed(ino).map(|(small, len)| (small.file.clone(), small.start(ino), len));
         let (file, base, size) = match packed {
             Some(packed) => packed,
             None => {

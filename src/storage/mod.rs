@@ -310,8 +310,7 @@ impl ChunkStore {
     /// A write to packed `ino`: done in its slot if it ends there (`Some`); else the data moves
     /// to the chunk file first and the caller writes there (`None`, as for a file not packed).
     fn write_small(&self, ino: InodeId, offset: u64, buf: &[u8]) -> Option<Result<usize, StorageError>> {
-        let small = self.small.as_ref()?;
-        let len = small.len(ino)?;
+        let (small, len) = self.packed(ino)?;
         if offset + buf.len() as u64 <= small.slot {
             return Some(small.write(ino, len, offset, buf).map_err(StorageError::from));
         }
@@ -348,12 +347,16 @@ impl ChunkStore {
 
     /// Frees the slot of `ino`, a number proposed for a file that did not get it.
     pub fn discard(&self, ino: InodeId) -> Result<(), StorageError> {
-        if let Some(small) = &self.small {
-            if let Some(len) = small.len(ino) {
-                small.unpack(ino, len, false)?;
-            }
+        if let Some((small, len)) = self.packed(ino) {
+            small.unpack(ino, len, false)?;
         }
         Ok(())
+    }
+
+    /// The slab and how many bytes of `ino` it holds, if this store packs `ino`.
+    fn packed(&self, ino: InodeId) -> Option<(&small::Slab, u64)> {
+        let small = self.small.as_ref()?;
+        Some((small, small.len(ino)?))
     }
 
     /// Reads packed bytes of `ino`; `None` if it is not packed here.
@@ -407,9 +410,8 @@ impl ChunkStore {
     /// Flushes the data of the local file of `ino` to stable storage (`fdatasync`), if the
     /// file exists.
     pub async fn fsync(&self, ino: InodeId) -> Result<(), StorageError> {
-        let packed = self.small.as_ref().filter(|small| small.len(ino).is_some());
-        let file = match packed {
-            Some(small) => Some(small.file.clone()),
+        let file = match self.packed(ino) {
+            Some((small, _)) => Some(small.file.clone()),
             None => self.existing_file(ino)?,
         };
         let Some(file) = file else {
@@ -424,10 +426,8 @@ impl ChunkStore {
     /// Cuts the local file of `ino` to `len` bytes. A shorter or missing file is left as it is:
     /// the bytes past its end already read as a hole.
     pub fn truncate(&self, ino: InodeId, len: u64) -> Result<(), StorageError> {
-        if let Some(small) = &self.small {
-            if let Some(packed) = small.len(ino) {
-                return Ok(small.cut(ino, packed, len)?);
-            }
+        if let Some((small, packed)) = self.packed(ino) {
+            return Ok(small.cut(ino, packed, len)?);
         }
         // The file is cut, never replaced: same-node peers that write it directly keep valid
         // descriptors.
@@ -442,7 +442,7 @@ impl ChunkStore {
     /// The length of the local file of `ino`, 0 if there is none: how far this rank's data of it
     /// reaches (same-node peers write into the same file).
     pub fn extent(&self, ino: InodeId) -> Result<u64, StorageError> {
-        if let Some(len) = self.small.as_ref().and_then(|small| small.len(ino)) {
+        if let Some((_, len)) = self.packed(ino) {
             return Ok(len);
         }
         Ok(match self.existing_file(ino)? {
