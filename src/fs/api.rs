@@ -8,12 +8,12 @@ use std::future::Future;
 use std::rc::Rc;
 
 use super::data::{self, UserBuf};
-use super::handle::handle;
+use super::handle::{handle, Handle};
 use super::namespace::{self, check_spelling, FileStat, FsStat};
 use super::{Client, Whence};
 use crate::error::{Error, Result};
 use crate::ids::Rank;
-use crate::path::{spell, Last};
+use crate::path::{spell, Last, Spelled};
 use crate::stats::{self, Call};
 
 /// Runs `f`, counted as `call` in the statistics with the bytes `moved` says it moved.
@@ -33,7 +33,16 @@ where
     Fut: Future<Output = Result<T>> + 'static,
 {
     let spelled = spell(path)?;
-    handle()?.call(move |client| async move {
+    on_spelled(&*handle()?, spelled, op)
+}
+
+/// [`on_path`] for a path already spelled, on `handle`.
+fn on_spelled<T, Fut>(handle: &Handle, spelled: Spelled, op: impl FnOnce(Rc<Client>, Vec<u8>) -> Fut + Send + 'static) -> Result<T>
+where
+    T: Send + 'static,
+    Fut: Future<Output = Result<T>> + 'static,
+{
+    handle.call(move |client| async move {
         let node = client.node.clone();
         let _pass = namespace::enter(&node, &[&spelled.path]).await;
         check_spelling(&node, &spelled).await?;
@@ -147,7 +156,18 @@ pub fn fsync(fd: i32) -> Result<()> {
 
 /// Like `stat(2)`.
 pub fn stat(path: impl AsRef<[u8]>) -> Result<FileStat> {
-    timed(Call::Stat, || on_path(path.as_ref(), namespace::stat), |_| 0)
+    timed(
+        Call::Stat,
+        || {
+            let spelled = spell(path.as_ref())?;
+            let handle = handle()?;
+            if let Some(done) = handle.now(|client| namespace::stat_now(client, &spelled)) {
+                return done;
+            }
+            on_spelled(&handle, spelled, namespace::stat)
+        },
+        |_| 0,
+    )
 }
 
 /// Like `fstat(2)`.

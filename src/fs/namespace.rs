@@ -173,10 +173,26 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
 }
 
 pub async fn stat(client: Rc<Client>, path: Vec<u8>) -> Result<FileStat> {
+    let attr = stub::stat(&client.node, &path).await?;
+    Ok(stat_of(&client, &attr))
+}
+
+/// [`stat`] of `spelled` within the call, when nothing needs waiting for: no directory rename
+/// holds the path back (nothing can raise a fence while this runs, so it need not register
+/// with the gate), its spelling needs no other path checked, and `stub::stat_now` answers
+/// without a request. `None` otherwise: the caller takes [`stat`]'s way.
+pub fn stat_now(client: &Client, spelled: &Spelled) -> Option<Result<FileStat>> {
     let node = &client.node;
-    let attr = stub::stat(node, &path).await?;
+    if !spelled.walked.is_empty() || spelled.dir_only || node.fences.holds_back(&[&spelled.path], false) {
+        return None;
+    }
+    Some(stub::stat_now(node, &spelled.path)?.map(|attr| stat_of(client, &attr)))
+}
+
+/// What `stat` says of the file `attr`, with the size this rank's open descriptors know of.
+fn stat_of(client: &Client, attr: &Attr) -> FileStat {
     let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
-    Ok(file_stat(node, &attr, size))
+    file_stat(&client.node, attr, size)
 }
 
 pub async fn fstat(client: Rc<Client>, fd: i32) -> Result<FileStat> {
@@ -193,8 +209,7 @@ pub async fn fstat(client: Rc<Client>, fd: i32) -> Result<FileStat> {
         Err(e) if e.errno() == libc::ENOENT => cached,
         Err(e) => return Err(e),
     };
-    let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
-    Ok(file_stat(node, &attr, size))
+    Ok(stat_of(&client, &attr))
 }
 
 pub async fn unlink(client: Rc<Client>, path: Vec<u8>) -> Result<()> {

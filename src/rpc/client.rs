@@ -61,34 +61,66 @@ pub async fn stat(node: &Node, path: &[u8]) -> Result<Attr> {
     closed_writes(node, attr).await
 }
 
+/// [`stat`] within the call, when it needs no other rank to answer: the record is this rank's
+/// or lies in a same-node owner's shared table, and any extent it needs (see [`closed_writes`])
+/// is read directly. `None` otherwise, and for a path neither table holds (whose `ENOENT`
+/// [`stat`] may refine).
+pub fn stat_now(node: &Node, path: &[u8]) -> Option<Result<Attr>> {
+    closed_writes_now(node, node.record_now(path)?)
+}
+
 /// `attr` with its size raised to cover the data in the file's first chunk while the file counts
 /// writers: one whose writes all lay there may have closed and not be released yet, its size
 /// still on the way to the owner (see `rpc::unregisters`). Every such write reached the chunk's
 /// owner before its close returned, so the chunk's extent covers it. (It may also show writes of
 /// writers still open, as a local file system would.)
-async fn closed_writes(node: &Node, mut attr: Attr) -> Result<Attr> {
-    if attr.writers == 0 || attr.mode & libc::S_IFMT != libc::S_IFREG || attr.size >= node.chunk_size() {
+async fn closed_writes(node: &Node, attr: Attr) -> Result<Attr> {
+    if !may_have_closed_writes(node, &attr) {
         return Ok(attr);
     }
     let extent = first_chunk_extent(node, attr.ino).await?;
+    Ok(with_extent(node, attr, extent))
+}
+
+/// [`closed_writes`] when the extent it needs can be read directly; `None` when it must be asked.
+fn closed_writes_now(node: &Node, attr: Attr) -> Option<Result<Attr>> {
+    if !may_have_closed_writes(node, &attr) {
+        return Some(Ok(attr));
+    }
+    Some(first_chunk_extent_now(node, attr.ino)?.map(|extent| with_extent(node, attr, extent)))
+}
+
+/// Whether the size of the file `attr` may lag behind data its first chunk holds (see
+/// [`closed_writes`]).
+fn may_have_closed_writes(node: &Node, attr: &Attr) -> bool {
+    attr.writers > 0 && attr.mode & libc::S_IFMT == libc::S_IFREG && attr.size < node.chunk_size()
+}
+
+fn with_extent(node: &Node, mut attr: Attr, extent: u64) -> Attr {
     attr.size = attr.size.max(extent.min(node.chunk_size()));
-    Ok(attr)
+    attr
 }
 
 /// How far the data that the owner of the file `ino`'s first chunk holds of it reaches: read
 /// from its chunk file directly when that is this rank's or a same-node rank's, else asked.
 async fn first_chunk_extent(node: &Node, ino: u64) -> Result<u64> {
+    if let Some(extent) = first_chunk_extent_now(node, ino) {
+        return extent;
+    }
     let owner = node.chunk_owner(ino, 0);
-    if owner == node.rank {
-        return Ok(node.store()?.extent(InodeId(ino))?);
-    }
-    if let Some(extent) = node.peers.direct(owner, |peers| peers.extent(owner, InodeId(ino))) {
-        return Ok(extent?);
-    }
     match run_on(node, owner, &Request::ChunkExtent { ino }).await? {
         ReplyBody::Count(extent) => Ok(extent),
         _ => Err(Error::Internal("chunk extent reply without a count")),
     }
+}
+
+/// [`first_chunk_extent`] when the chunk is this rank's or a same-node rank's; `None` otherwise.
+fn first_chunk_extent_now(node: &Node, ino: u64) -> Option<Result<u64>> {
+    let owner = node.chunk_owner(ino, 0);
+    if owner == node.rank {
+        return Some(node.store().and_then(|store| Ok(store.extent(InodeId(ino))?)));
+    }
+    node.peers.direct(owner, |peers| peers.extent(owner, InodeId(ino))).map(|extent| Ok(extent?))
 }
 
 /// `open` of `path` with `flags` that make and cut nothing (no `O_TRUNC`, and `O_CREAT` only

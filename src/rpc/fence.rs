@@ -135,7 +135,7 @@ impl Fences {
     /// (from [`Fences::new_id`]), which fences trees itself.
     pub async fn enter(&self, paths: &[&[u8]], mover: Option<MoverId>) -> Pass<'_> {
         std::future::poll_fn(|cx| {
-            if self.state.borrow().fences.iter().any(|f| meets(&f.trees, paths, mover.is_some())) {
+            if self.holds_back(paths, mover.is_some()) {
                 self.waiters.borrow_mut().push(cx.waker().clone());
                 return Poll::Pending;
             }
@@ -157,6 +157,13 @@ impl Fences {
         }
         (op.count, op.live, op.mover) = (paths.len(), true, mover);
         Pass { fences: self, slot }
+    }
+
+    /// True while a fence holds an operation on `paths` back (`moving`: the operation is a
+    /// directory rename). An operation that finishes without awaiting need not register: no
+    /// fence can go up while it runs, so it only checks that none is up.
+    pub fn holds_back(&self, paths: &[&[u8]], moving: bool) -> bool {
+        self.state.borrow().fences.iter().any(|f| meets(&f.trees, paths, moving))
     }
 
     /// Fences the trees `from` and `to` at this rank for the directory rename `mover`, and waits
@@ -257,6 +264,24 @@ mod tests {
         assert_eq!(*seen.borrow(), [b"/d -> /e".to_vec()], "told before the gate opens");
         assert!(poll_once(later.as_mut()).is_ready());
         assert_eq!(fences.end(mover, true), None, "a fence ends once");
+    }
+
+    #[test]
+    fn a_raised_fence_holds_back_what_it_covers_from_a_call_that_does_not_wait() {
+        let fences = Fences::new(Rank(0));
+        assert!(!fences.holds_back(&paths(&["/d/x"]), false), "no fence yet");
+        let mover = fences.new_id();
+        let raised = poll_once(std::pin::pin!(fences.begin(mover, b"/d", b"/e")));
+        assert!(matches!(raised, Poll::Ready(Ok(()))), "nothing to wait for");
+        for inside in ["/d", "/d/x", "/e/y/z"] {
+            assert!(fences.holds_back(&paths(&[inside]), false), "{inside} is inside a fenced tree");
+        }
+        for outside in ["/dd", "/", "/f/d"] {
+            assert!(!fences.holds_back(&paths(&[outside]), false), "{outside} is not");
+        }
+        assert!(fences.holds_back(&paths(&["/"]), true), "a rename of an ancestor overlaps the trees");
+        fences.end(mover, true);
+        assert!(!fences.holds_back(&paths(&["/d/x"]), false), "the fence is lifted");
     }
 
     #[test]
