@@ -712,6 +712,44 @@ fn rename_while_open(c: &mut Checker, job: &Job) {
     c.ok(benchfs::unlink(&to), || format!("unlink {to}"));
 }
 
+/// A descriptor describes the file it opened after its path names another file, or nothing.
+fn fstat_after_replace(c: &mut Checker, job: &Job) {
+    let name = |rank: usize, what: &str| format!("{TOP}/fst.r{rank}.{what}");
+    let (replaced, removed) = (name(job.rank, "replaced"), name(job.rank, "removed"));
+    let mut open = Vec::new();
+    for p in [&replaced, &removed] {
+        let ino = create_file(c, p, &pattern(mix(0xf57), 0, 100));
+        // Its size published now, so that the descriptor opened next knows it (a descriptor of
+        // a removed file keeps the size it knew; see docs/semantics.md).
+        c.ok(benchfs::testing::hold_releases(false), || "publish the size".into());
+        let fd = c.ok(benchfs::open(p, libc::O_RDONLY, 0), || format!("open {p}"));
+        open.push((p.clone(), ino, fd));
+    }
+    job.barrier();
+    // The next rank removes both, and makes the first again.
+    let victim = (job.rank + 1) % job.size;
+    let (vr, vx) = (name(victim, "replaced"), name(victim, "removed"));
+    for p in [&vr, &vx] {
+        c.ok(benchfs::unlink(p), || format!("unlink {p} while another rank holds it open"));
+    }
+    create_file(c, &vr, b"seven b");
+    job.barrier();
+    for (p, ino, fd) in &open {
+        let (Some(ino), Some(fd)) = (*ino, *fd) else { continue };
+        if let Some(st) = c.ok(benchfs::fstat(fd), || format!("fstat of {p} after its path changed")) {
+            c.check(st.ino == ino && st.size == 100, || format!("fstat {p}: ino {} size {}, expected ino {ino} size 100", st.ino, st.size));
+        }
+        c.ok(benchfs::close(fd), || format!("close {p}"));
+    }
+    if let (Some(st), Some(old)) = (stat_of(c, &replaced), open[0].1) {
+        c.check(st.size == 7 && st.ino != old, || {
+            format!("stat {replaced}: ino {} size {}, expected a new file of 7 bytes", st.ino, st.size)
+        });
+    }
+    job.barrier();
+    c.ok(benchfs::unlink(&replaced), || format!("unlink {replaced}, made again by the previous rank"));
+}
+
 /// Shrinking cuts the data; growing again reads zeros there; growing a file makes a hole.
 fn truncation(c: &mut Checker, job: &Job) {
     let tag = mix(0x7c ^ job.rank as u64);
@@ -1065,6 +1103,8 @@ fn run(c: &mut Checker, job: &Job) {
     job.barrier();
     rename_tree(c, job);
     rename_while_open(c, job);
+    job.barrier();
+    fstat_after_replace(c, job);
     job.barrier();
     truncation(c, job);
     job.barrier();

@@ -59,7 +59,11 @@ pub fn open(path: impl AsRef<[u8]>, flags: i32, mode: u32) -> Result<i32> {
                 return Err(Error::InvalidArgument("O_RDONLY, O_WRONLY and O_RDWR are exclusive"));
             }
             let spelled = spell(path.as_ref())?;
-            handle()?.call(move |client| async move {
+            let handle = handle()?;
+            if let Some(done) = handle.now(|client| namespace::open_now(client, &spelled, flags)) {
+                return done;
+            }
+            handle.call(move |client| async move {
                 let node = client.node.clone();
                 let _pass = namespace::enter(&node, &[&spelled.path]).await;
                 check_spelling(&node, &spelled).await?;
@@ -77,7 +81,17 @@ pub fn open(path: impl AsRef<[u8]>, flags: i32, mode: u32) -> Result<i32> {
 
 /// Like `close(2)`.
 pub fn close(fd: i32) -> Result<()> {
-    timed(Call::Close, || handle()?.call(move |client| data::close(client, fd)), |_| 0)
+    timed(
+        Call::Close,
+        || {
+            let handle = handle()?;
+            if let Some(done) = handle.now(|client| data::close_now(client, fd)) {
+                return done;
+            }
+            handle.call(move |client| data::close(client, fd))
+        },
+        |_| 0,
+    )
 }
 
 /// Like `pwrite(2)`.
@@ -172,7 +186,17 @@ pub fn stat(path: impl AsRef<[u8]>) -> Result<FileStat> {
 
 /// Like `fstat(2)`.
 pub fn fstat(fd: i32) -> Result<FileStat> {
-    timed(Call::Fstat, || handle()?.call(move |client| namespace::fstat(client, fd)), |_| 0)
+    timed(
+        Call::Fstat,
+        || {
+            let handle = handle()?;
+            if let Some(done) = handle.now(|client| namespace::fstat_now(client, fd)) {
+                return done;
+            }
+            handle.call(move |client| namespace::fstat(client, fd))
+        },
+        |_| 0,
+    )
 }
 
 /// Like `unlink(2)`.

@@ -431,6 +431,18 @@ async fn publish(node: &Node, path: &[u8], attr: &Attr, size: u64, release: bool
     }
 }
 
+/// [`close`] within the call: a descriptor that is not among its file's writers only leaves
+/// the table, unless a directory rename holds its path back. `None` otherwise (or while held
+/// back): the caller takes [`close`]'s way.
+pub fn close_now(client: &Client, fd: i32) -> Option<Result<()>> {
+    let mut files = client.files.borrow_mut();
+    match files.get(fd) {
+        Ok(file) if file.registered || client.node.fences.holds_back(&[&file.path], false) => None,
+        Ok(_) => Some(files.remove(fd).map(drop)),
+        Err(e) => Some(Err(e)),
+    }
+}
+
 pub async fn close(client: Rc<Client>, fd: i32) -> Result<()> {
     let (_pass, _) = enter_descriptor(&client, fd).await?;
     let file = client.files.borrow_mut().remove(fd)?;

@@ -136,7 +136,7 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
     let node = &client.node;
     let (uid, gid) = client.creator;
     let request = |ino| Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid, ino };
-    let reply = if let Some(found) = stub::open_shared(node, &path, flags) {
+    let reply = if let Some(found) = stub::open_now(node, &path, flags) {
         found?
     } else if flags & libc::O_CREAT != 0 && path != b"/" {
         // A file this creates gets an inode number of this rank's, so that its first chunk is
@@ -162,6 +162,22 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
     } else {
         meta_call(node, request(0)).await?
     };
+    new_descriptor(&client, path, flags, reply)
+}
+
+/// [`open`] of `spelled` within the call (see [`stat_now`]): an open that makes and cuts nothing
+/// of a path whose record `stub::open_now` has at hand. `None` otherwise: the caller takes
+/// [`open`]'s way.
+pub fn open_now(client: &Client, spelled: &Spelled, flags: i32) -> Option<Result<i32>> {
+    if !answers_now(&client.node, spelled) {
+        return None;
+    }
+    let reply = stub::open_now(&client.node, &spelled.path, flags)?;
+    Some(reply.and_then(|reply| new_descriptor(client, spelled.path.clone(), flags, reply)))
+}
+
+/// The descriptor of `path` opened with `flags`, as the owner's `reply` describes the file.
+fn new_descriptor(client: &Client, path: Vec<u8>, flags: i32, reply: ReplyBody) -> Result<i32> {
     let ReplyBody::Opened { attr, created, .. } = reply else {
         return Err(Error::Internal("open reply without attributes"));
     };
@@ -172,27 +188,49 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
     client.files.borrow_mut().insert(file)
 }
 
+/// Whether a call on `spelled` may be answered within the call, as far as its path goes: no
+/// directory rename holds the path back (nothing can raise a fence while such a call runs, so
+/// it need not register with the gate), and its spelling needs no other path checked.
+fn answers_now(node: &Node, spelled: &Spelled) -> bool {
+    spelled.walked.is_empty() && !spelled.dir_only && !node.fences.holds_back(&[&spelled.path], false)
+}
+
 pub async fn stat(client: Rc<Client>, path: Vec<u8>) -> Result<FileStat> {
     let attr = stub::stat(&client.node, &path).await?;
     Ok(stat_of(&client, &attr))
 }
 
-/// [`stat`] of `spelled` within the call, when nothing needs waiting for: no directory rename
-/// holds the path back (nothing can raise a fence while this runs, so it need not register
-/// with the gate), its spelling needs no other path checked, and `stub::stat_now` answers
-/// without a request. `None` otherwise: the caller takes [`stat`]'s way.
+/// [`stat`] of `spelled` within the call, when nothing needs waiting for: its path allows it
+/// (see [`answers_now`]) and `stub::stat_now` answers without a request. `None` otherwise: the
+/// caller takes [`stat`]'s way.
 pub fn stat_now(client: &Client, spelled: &Spelled) -> Option<Result<FileStat>> {
-    let node = &client.node;
-    if !spelled.walked.is_empty() || spelled.dir_only || node.fences.holds_back(&[&spelled.path], false) {
+    if !answers_now(&client.node, spelled) {
         return None;
     }
-    Some(stub::stat_now(node, &spelled.path)?.map(|attr| stat_of(client, &attr)))
+    Some(stub::stat_now(&client.node, &spelled.path)?.map(|attr| stat_of(client, &attr)))
 }
 
 /// What `stat` says of the file `attr`, with the size this rank's open descriptors know of.
 fn stat_of(client: &Client, attr: &Attr) -> FileStat {
     let size = client.files.borrow().local_size(attr.ino).map_or(attr.size, |s| s.max(attr.size));
     file_stat(&client.node, attr, size)
+}
+
+/// [`fstat`] within the call, when `stub::stat_now` answers for the descriptor's path (or the
+/// descriptor is bad); `None` otherwise.
+pub fn fstat_now(client: &Client, fd: i32) -> Option<Result<FileStat>> {
+    let files = client.files.borrow();
+    let file = match files.get(fd) {
+        Ok(file) => file,
+        Err(e) => return Some(Err(e)),
+    };
+    Some(match stub::stat_now(&client.node, &file.path)? {
+        Ok(attr) if attr.ino == file.attr.ino => Ok(stat_of(client, &attr)),
+        // Removed or renamed since it was opened: the descriptor still describes its file.
+        Ok(_) => Ok(stat_of(client, &file.attr)),
+        Err(e) if e.errno() == libc::ENOENT => Ok(stat_of(client, &file.attr)),
+        Err(e) => Err(e),
+    })
 }
 
 pub async fn fstat(client: Rc<Client>, fd: i32) -> Result<FileStat> {

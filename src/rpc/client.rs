@@ -124,13 +124,14 @@ fn first_chunk_extent_now(node: &Node, ino: u64) -> Option<Result<u64>> {
 }
 
 /// `open` of `path` with `flags` that make and cut nothing (no `O_TRUNC`, and `O_CREAT` only
-/// without `O_EXCL`, of a file that exists), answered from a same-node owner's shared table:
-/// such an open changes nothing at the owner, so the table's copy says all it would.
-pub fn open_shared(node: &Node, path: &[u8], flags: i32) -> Option<Result<ReplyBody>> {
+/// without `O_EXCL`, of a file that exists), answered without a request when the record is this
+/// rank's or lies in a same-node owner's shared table (see [`Node::record_now`]): such an open
+/// changes nothing at the owner, so the record says all it would. `None` otherwise.
+pub fn open_now(node: &Node, path: &[u8], flags: i32) -> Option<Result<ReplyBody>> {
     if flags & (libc::O_TRUNC | libc::O_EXCL) != 0 {
         return None;
     }
-    let attr = node.peer_record(path)?;
+    let attr = node.record_now(path)?;
     Some(crate::metadata::check_open(&attr, flags).map(|()| ReplyBody::Opened { attr, old_size: attr.size, created: false }))
 }
 
