@@ -8,7 +8,7 @@ use std::future::Future;
 use std::rc::Rc;
 
 use super::data::{self, UserBuf};
-use super::handle::{handle, Handle};
+use super::handle::handle;
 use super::namespace::{self, check_spelling, FileStat, FsStat};
 use super::{Client, Whence};
 use crate::error::{Error, Result};
@@ -33,21 +33,19 @@ where
     Fut: Future<Output = Result<T>> + 'static,
 {
     let spelled = spell(path)?;
-    on_spelled(&*handle()?, spelled, op)
+    handle()?.call(move |client| past_gate(client, spelled, op))
 }
 
-/// [`on_path`] for a path already spelled, on `handle`.
-fn on_spelled<T, Fut>(handle: &Handle, spelled: Spelled, op: impl FnOnce(Rc<Client>, Vec<u8>) -> Fut + Send + 'static) -> Result<T>
+/// `op` on the normal form of `spelled`, once past this rank's gate and what the spelling
+/// demands holds (see [`on_path`]).
+async fn past_gate<T, Fut>(client: Rc<Client>, spelled: Spelled, op: impl FnOnce(Rc<Client>, Vec<u8>) -> Fut) -> Result<T>
 where
-    T: Send + 'static,
-    Fut: Future<Output = Result<T>> + 'static,
+    Fut: Future<Output = Result<T>>,
 {
-    handle.call(move |client| async move {
-        let node = client.node.clone();
-        let _pass = namespace::enter(&node, &[&spelled.path]).await;
-        check_spelling(&node, &spelled).await?;
-        op(client, spelled.path).await
-    })
+    let node = client.node.clone();
+    let _pass = namespace::enter(&node, &[&spelled.path]).await;
+    check_spelling(&node, &spelled).await?;
+    op(client, spelled.path).await
 }
 
 /// Like `open(2)`; returns a BenchFS descriptor.
@@ -59,21 +57,21 @@ pub fn open(path: impl AsRef<[u8]>, flags: i32, mode: u32) -> Result<i32> {
                 return Err(Error::InvalidArgument("O_RDONLY, O_WRONLY and O_RDWR are exclusive"));
             }
             let spelled = spell(path.as_ref())?;
-            let handle = handle()?;
-            if let Some(done) = handle.now(|client| namespace::open_now(client, &spelled, flags)) {
-                return done;
-            }
-            handle.call(move |client| async move {
-                let node = client.node.clone();
-                let _pass = namespace::enter(&node, &[&spelled.path]).await;
-                check_spelling(&node, &spelled).await?;
-                // A name spelled as a directory cannot be created as a file (and a directory cannot be
-                // opened for creation).
-                if spelled.dir_only && flags & libc::O_CREAT != 0 {
-                    return Err(Error::IsDirectory);
-                }
-                namespace::open(client, spelled.path, flags, mode).await
-            })
+            handle()?.now_or_call(
+                spelled,
+                |client, spelled| namespace::open_now(client, spelled, flags),
+                move |client, spelled| async move {
+                    let node = client.node.clone();
+                    let _pass = namespace::enter(&node, &[&spelled.path]).await;
+                    check_spelling(&node, &spelled).await?;
+                    // A name spelled as a directory cannot be created as a file (and a directory
+                    // cannot be opened for creation).
+                    if spelled.dir_only && flags & libc::O_CREAT != 0 {
+                        return Err(Error::IsDirectory);
+                    }
+                    namespace::open(client, spelled.path, flags, mode).await
+                },
+            )
         },
         |_| 0,
     )
@@ -83,13 +81,7 @@ pub fn open(path: impl AsRef<[u8]>, flags: i32, mode: u32) -> Result<i32> {
 pub fn close(fd: i32) -> Result<()> {
     timed(
         Call::Close,
-        || {
-            let handle = handle()?;
-            if let Some(done) = handle.now(|client| data::close_now(client, fd)) {
-                return done;
-            }
-            handle.call(move |client| data::close(client, fd))
-        },
+        || handle()?.now_or_call((), |client, ()| data::close_now(client, fd), move |client, ()| data::close(client, fd)),
         |_| 0,
     )
 }
@@ -100,11 +92,11 @@ pub fn pwrite(fd: i32, buf: &[u8], offset: u64) -> Result<usize> {
         Call::Write,
         || {
             let user = UserBuf::from_ref(buf);
-            let handle = handle()?;
-            if let Some(done) = handle.now(|client| data::pwrite_now(client, fd, user, offset)) {
-                return done;
-            }
-            handle.call(move |client| data::pwrite(client, fd, user, offset))
+            handle()?.now_or_call(
+                (),
+                |client, ()| data::pwrite_now(client, fd, user, offset),
+                move |client, ()| data::pwrite(client, fd, user, offset),
+            )
         },
         |&n| n as u64,
     )
@@ -116,11 +108,11 @@ pub fn pread(fd: i32, buf: &mut [u8], offset: u64) -> Result<usize> {
         Call::Read,
         || {
             let user = UserBuf::from_mut(buf);
-            let handle = handle()?;
-            if let Some(done) = handle.now(|client| data::pread_now(client, fd, user, offset)) {
-                return done;
-            }
-            handle.call(move |client| data::pread(client, fd, user, offset))
+            handle()?.now_or_call(
+                (),
+                |client, ()| data::pread_now(client, fd, user, offset),
+                move |client, ()| data::pread(client, fd, user, offset),
+            )
         },
         |&n| n as u64,
     )
@@ -132,11 +124,11 @@ pub fn write(fd: i32, buf: &[u8]) -> Result<usize> {
         Call::Write,
         || {
             let user = UserBuf::from_ref(buf);
-            let handle = handle()?;
-            if let Some(done) = handle.now(|client| data::sequential_now(client, fd, user, true)) {
-                return done;
-            }
-            handle.call(move |client| data::sequential(client, fd, user, true))
+            handle()?.now_or_call(
+                (),
+                |client, ()| data::sequential_now(client, fd, user, true),
+                move |client, ()| data::sequential(client, fd, user, true),
+            )
         },
         |&n| n as u64,
     )
@@ -148,11 +140,11 @@ pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize> {
         Call::Read,
         || {
             let user = UserBuf::from_mut(buf);
-            let handle = handle()?;
-            if let Some(done) = handle.now(|client| data::sequential_now(client, fd, user, false)) {
-                return done;
-            }
-            handle.call(move |client| data::sequential(client, fd, user, false))
+            handle()?.now_or_call(
+                (),
+                |client, ()| data::sequential_now(client, fd, user, false),
+                move |client, ()| data::sequential(client, fd, user, false),
+            )
         },
         |&n| n as u64,
     )
@@ -174,11 +166,7 @@ pub fn stat(path: impl AsRef<[u8]>) -> Result<FileStat> {
         Call::Stat,
         || {
             let spelled = spell(path.as_ref())?;
-            let handle = handle()?;
-            if let Some(done) = handle.now(|client| namespace::stat_now(client, &spelled)) {
-                return done;
-            }
-            on_spelled(&handle, spelled, namespace::stat)
+            handle()?.now_or_call(spelled, namespace::stat_now, |client, spelled| past_gate(client, spelled, namespace::stat))
         },
         |_| 0,
     )
@@ -188,13 +176,7 @@ pub fn stat(path: impl AsRef<[u8]>) -> Result<FileStat> {
 pub fn fstat(fd: i32) -> Result<FileStat> {
     timed(
         Call::Fstat,
-        || {
-            let handle = handle()?;
-            if let Some(done) = handle.now(|client| namespace::fstat_now(client, fd)) {
-                return done;
-            }
-            handle.call(move |client| namespace::fstat(client, fd))
-        },
+        || handle()?.now_or_call((), |client, ()| namespace::fstat_now(client, fd), move |client, ()| namespace::fstat(client, fd)),
         |_| 0,
     )
 }

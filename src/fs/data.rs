@@ -150,7 +150,7 @@ fn fill_hole(ptr: *mut u8, piece: &Piece, got: usize) {
 /// `None` when the read must wait (for a size from the metadata owner, a piece from its
 /// owner), which [`pread`] then does. It touches the descriptor table and chunk files only:
 /// it sends nothing and wakes no task, so it leaves no work on the loop (see
-/// `Driver::run_now`).
+/// `Driver::now_held`).
 pub fn pread_now(client: &Client, fd: i32, buf: UserBuf, offset: u64) -> Option<Result<usize>> {
     let ino = match data_file(client, fd, false) {
         Ok(ino) => ino,

@@ -43,14 +43,29 @@ impl Handle {
         rx.wait().unwrap_or_else(|| Err(self.gone()))
     }
 
-    /// Runs `now` on the rank's loop on this thread, when the loop is free and `now` can finish
-    /// there without waiting and without leaving work on the loop (see `Driver::run_now`);
-    /// `None` otherwise, and the caller takes the way of [`Handle::call`].
-    pub fn now<T>(&self, now: impl FnOnce(&Client) -> Option<Result<T>>) -> Option<Result<T>> {
+    /// Runs `now` on the rank's loop on this thread, when the loop is free and `now` answers
+    /// there without waiting and without leaving work on the loop (see `Driver::now_held`);
+    /// otherwise `op` with `input`, as [`Handle::call`] runs it, under the same hold of the loop
+    /// when it was free (a `now` that answers `None` did nothing).
+    pub fn now_or_call<I, T, Fut>(
+        &self,
+        input: I,
+        now: impl FnOnce(&Client, &I) -> Option<Result<T>>,
+        op: impl FnOnce(Rc<Client>, I) -> Fut + Send + 'static,
+    ) -> Result<T>
+    where
+        I: Send + 'static,
+        T: Send + 'static,
+        Fut: Future<Output = Result<T>> + 'static,
+    {
         if self.driver.failed() {
-            return Some(Err(Error::ProgressFailed));
+            return Err(Error::ProgressFailed);
         }
-        self.driver.run_now(|client| now(client))
+        let Some(held) = self.driver.try_hold() else { return self.call(move |client| op(client, input)) };
+        match self.driver.now_held(held, |client| now(client, &input)) {
+            Ok(done) => done,
+            Err(held) => self.driver.call_held(held, |client| op(client.clone(), input), self.spin).unwrap_or_else(|| Err(self.gone())),
+        }
     }
 
     /// Wakes the progress thread if it sleeps.

@@ -348,21 +348,23 @@ impl<S: RankState> Driver<S> {
         Ok(())
     }
 
-    /// Runs `now` on the loop if it is free, on this thread, and gives back what it returns;
-    /// `None` if the loop is taken or has stopped. `now` must finish its work within the call
-    /// without starting any on the loop (no send, no task woken or spawned, nothing deferred),
-    /// so the loop needs no turn for it. It gets one all the same unless the progress thread
-    /// sleeps on the reactors' fds: awake, that thread waits for the application to be done
-    /// with the loop (it naps, see `Nap` in the runtime), and the requests and jobs that woke it
-    /// are served by the calling threads meanwhile, as every call's turns serve them.
-    pub fn run_now<T>(&self, now: impl FnOnce(&Rc<S>) -> Option<T>) -> Option<T> {
-        let guard = self.try_hold()?;
-        let engine = guard.engine().filter(|e| !e.stopping())?;
-        let value = now(&engine.state);
+    /// Runs `now` on the loop this thread holds (`guard`, from [`Driver::try_hold`]) and gives
+    /// back what it returns. `now` must finish its work within the call without starting any on
+    /// the loop (no send, no task woken or spawned, nothing deferred), so the loop needs no turn
+    /// for it. It gets one all the same unless the progress thread sleeps on the reactors' fds:
+    /// awake, that thread waits for the application to be done with the loop (it naps, see
+    /// `Nap` in the runtime), and the requests and jobs that woke it are served by the calling
+    /// threads meanwhile, as every call's turns serve them. When `now` answers `None` (it did
+    /// nothing), or the loop has stopped, the loop is given back still held, without a turn,
+    /// for the caller's slower way (see [`Driver::call_held`]).
+    pub fn now_held<'a, T>(&'a self, guard: Held<'a, S>, now: impl FnOnce(&Rc<S>) -> Option<T>) -> Result<T, Held<'a, S>> {
+        let Some(value) = guard.engine().filter(|e| !e.stopping()).and_then(|engine| now(&engine.state)) else {
+            return Err(guard);
+        };
         let asleep = self.progress_asleep();
-        let settled = asleep || (0..SETTLE_TURNS).any(|_| !engine.turn(&self.mailbox).busy);
+        let settled = asleep || guard.engine().map_or(true, |engine| (0..SETTLE_TURNS).any(|_| !engine.turn(&self.mailbox).busy));
         self.leave(guard, settled, !asleep);
-        value
+        Ok(value)
     }
 
     /// True while the progress thread blocks on the reactors' fds: events wake it, and none

@@ -137,14 +137,14 @@ fn a_loop_taken_before_the_progress_thread_starts_keeps_it_from_nothing() {
         std::thread::sleep(Duration::from_millis(1));
     }
     drop(held);
-    assert_eq!(busy.run_now(|_| Some(())), Some(()), "the loop is free");
+    assert_eq!(busy.try_hold().and_then(|held| busy.now_held(held, |_| Some(())).ok()), Some(()), "the loop is free");
     drop(ranks);
     let _ = std::fs::remove_dir_all(&base);
     assert!(napped, "rank 0's progress thread waited for the loop instead of entering its own");
 }
 
 /// Rank 0's application thread calls only operations that finish within the call
-/// (`Driver::run_now`, a read of a same-node chunk, say) while rank 1 asks rank 0 something:
+/// (`Driver::now_held`, a read of a same-node chunk, say) while rank 1 asks rank 0 something:
 /// rank 0's progress thread wakes for the request, finds the loop taken and naps until the
 /// application is done with it, so the application thread must serve the request meanwhile.
 #[test]
@@ -163,7 +163,7 @@ fn a_request_is_served_while_the_application_calls_only_what_finishes_within_the
     }
     drop(held);
     // The nap lasts a millisecond: the application thread takes the loop back long before.
-    assert_eq!(busy.run_now(|_| Some(())), Some(()), "the loop is free");
+    assert_eq!(busy.try_hold().and_then(|held| busy.now_held(held, |_| Some(())).ok()), Some(()), "the loop is free");
     // Held again, so that only what that call did can have served the request.
     let held = busy.hold();
     let deadline = Instant::now() + Duration::from_secs(2);
