@@ -718,10 +718,16 @@ fn fstat_after_replace(c: &mut Checker, job: &Job) {
     let (replaced, removed) = (name(job.rank, "replaced"), name(job.rank, "removed"));
     let mut open = Vec::new();
     for p in [&replaced, &removed] {
-        let ino = create_file(c, p, &pattern(mix(0xf57), 0, 100));
-        // Its size published now, so that the descriptor opened next knows it (a descriptor of
-        // a removed file keeps the size it knew; see docs/semantics.md).
-        c.ok(benchfs::testing::hold_releases(false), || "publish the size".into());
+        // Its size published by the fsync, so that the descriptor opened next knows it (a
+        // descriptor of a removed file keeps the size it knew; see docs/semantics.md).
+        let made = c.ok(benchfs::open(p, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, 0o644), || format!("create {p}"));
+        let ino = made.and_then(|fd| {
+            c.ok(write_all(fd, &pattern(mix(0xf57), 0, 100), 0), || format!("write {p}"));
+            c.ok(benchfs::fsync(fd), || format!("fsync {p}"));
+            let st = c.ok(benchfs::fstat(fd), || format!("fstat {p}"));
+            c.ok(benchfs::close(fd), || format!("close {p}"));
+            st.map(|st| st.ino)
+        });
         let fd = c.ok(benchfs::open(p, libc::O_RDONLY, 0), || format!("open {p}"));
         open.push((p.clone(), ino, fd));
     }
