@@ -152,7 +152,17 @@ pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize> {
 
 /// Like `lseek(2)`.
 pub fn lseek(fd: i32, offset: i64, whence: Whence) -> Result<u64> {
-    timed(Call::Lseek, || handle()?.call(move |client| data::lseek(client, fd, offset, whence)), |_| 0)
+    timed(
+        Call::Lseek,
+        || {
+            handle()?.now_or_call(
+                (),
+                |client, ()| data::lseek_now(client, fd, offset, whence),
+                move |client, ()| data::lseek(client, fd, offset, whence),
+            )
+        },
+        |_| 0,
+    )
 }
 
 /// Like `fsync(2)`.
@@ -239,7 +249,18 @@ pub fn ftruncate(fd: i32, len: u64) -> Result<()> {
 
 /// Like `access(2)`.
 pub fn access(path: impl AsRef<[u8]>, mode: i32) -> Result<()> {
-    timed(Call::Access, || on_path(path.as_ref(), move |client, path| namespace::access(client, path, mode)), |_| 0)
+    timed(
+        Call::Access,
+        || {
+            let spelled = spell(path.as_ref())?;
+            handle()?.now_or_call(
+                spelled,
+                |client, spelled| namespace::access_now(client, spelled, mode),
+                move |client, spelled| past_gate(client, spelled, move |client, path| namespace::access(client, path, mode)),
+            )
+        },
+        |_| 0,
+    )
 }
 
 /// Like `statvfs(2)`: totals over all ranks.

@@ -382,6 +382,25 @@ pub async fn lseek(client: Rc<Client>, fd: i32, offset: i64, whence: Whence) -> 
         Whence::Cur => client.files.borrow().get(fd)?.pos,
         Whence::End => current_size(&client, fd, u64::MAX).await?,
     };
+    seek(&client, fd, base, offset)
+}
+
+/// [`lseek`] within the call, from a base that needs no size (`SEEK_SET`, `SEEK_CUR`); `None`
+/// for `SEEK_END`.
+pub fn lseek_now(client: &Client, fd: i32, offset: i64, whence: Whence) -> Option<Result<u64>> {
+    let base = match whence {
+        Whence::Set => 0,
+        Whence::Cur => match client.files.borrow().get(fd) {
+            Ok(file) => file.pos,
+            Err(e) => return Some(Err(e)),
+        },
+        Whence::End => return None,
+    };
+    Some(seek(client, fd, base, offset))
+}
+
+/// Moves `fd`'s position to `offset` from `base`.
+fn seek(client: &Client, fd: i32, base: u64, offset: i64) -> Result<u64> {
     let pos = (base as i128) + (offset as i128);
     if pos < 0 || pos > MAX_FILE_SIZE as i128 {
         return Err(Error::InvalidArgument("resulting file offset is out of range"));

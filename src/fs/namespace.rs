@@ -460,11 +460,30 @@ async fn untake(node: &Node, from: &[u8], attr: Attr) {
 }
 
 pub async fn access(client: Rc<Client>, path: Vec<u8>, mode: i32) -> Result<()> {
-    let node = &client.node;
+    check_access_mode(mode)?;
+    permits(&stub::stat(&client.node, &path).await?, mode)
+}
+
+/// [`access`] of `spelled` within the call, when its stat would be (see [`stat_now`]).
+pub fn access_now(client: &Client, spelled: &Spelled, mode: i32) -> Option<Result<()>> {
+    if let Err(e) = check_access_mode(mode) {
+        return Some(Err(e));
+    }
+    if !answers_now(&client.node, spelled) {
+        return None;
+    }
+    Some(stub::stat_now(&client.node, &spelled.path)?.and_then(|attr| permits(&attr, mode)))
+}
+
+fn check_access_mode(mode: i32) -> Result<()> {
     if mode & !(libc::F_OK | libc::R_OK | libc::W_OK | libc::X_OK) != 0 {
         return Err(Error::InvalidArgument("unknown access mode bits"));
     }
-    let attr = stub::stat(node, &path).await?;
+    Ok(())
+}
+
+/// Whether the real user and group may access the file `attr` as `mode` asks.
+fn permits(attr: &Attr, mode: i32) -> Result<()> {
     let (uid, gid) = real_ids();
     let allowed = if uid == 0 {
         // root reads and writes anything, and executes what anyone may execute.
