@@ -875,6 +875,8 @@ fn closed_before_release(c: &mut Checker, job: &Job) {
     let cut = format!("{TOP}/closed.cut");
     // Removed and made again by its writer while the first one's writer is not released.
     let again = format!("{TOP}/closed.again");
+    // Opened by every rank, then removed, while its writer is not released.
+    let opened = format!("{TOP}/closed.opened");
     if job.rank == 0 {
         create_file(c, &reopened, &[]);
     }
@@ -891,6 +893,22 @@ fn closed_before_release(c: &mut Checker, job: &Job) {
         create_file(c, &again, &pattern(tag + 3, 0, first));
         c.ok(benchfs::unlink(&again), || format!("unlink {again}"));
         create_file(c, &again, &pattern(tag + 4, 0, 10));
+        create_file(c, &opened, &pattern(tag + 5, 0, first));
+    }
+    job.barrier();
+    // A descriptor knows the size that a stat shows as it opens, and keeps it once the file is
+    // removed (see docs/semantics.md).
+    let fd = c.ok(benchfs::open(&opened, libc::O_RDONLY, 0), || format!("open {opened}"));
+    job.barrier();
+    if job.rank == 0 {
+        c.ok(benchfs::unlink(&opened), || format!("unlink {opened}"));
+    }
+    job.barrier();
+    if let Some(fd) = fd {
+        if let Some(st) = c.ok(benchfs::fstat(fd), || format!("fstat {opened} after its removal")) {
+            c.check(st.size == first, || format!("fstat {opened} after its removal: size {}, expected {first}", st.size));
+        }
+        c.ok(benchfs::close(fd), || format!("close {opened}"));
     }
     job.barrier();
     let mut ends_first_chunk = vec![0u8; job.chunk as usize - 10];

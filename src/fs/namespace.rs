@@ -138,7 +138,17 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
     let request = |ino| Request::Open { path: path.clone(), flags: flags as u32, mode, uid, gid, ino };
     let reply = if let Some(found) = stub::open_now(node, &path, flags) {
         found?
-    } else if flags & libc::O_CREAT != 0 && path != b"/" {
+    } else {
+        let reply = open_at_owner(node, &path, flags, request).await?;
+        stub::opened_with_closed_writes(node, reply, flags).await?
+    };
+    new_descriptor(&client, path, flags, reply)
+}
+
+/// The owner's reply to `open` of `path` with `flags` (`request` makes the request with the
+/// inode number a create proposes).
+async fn open_at_owner(node: &Node, path: &[u8], flags: i32, request: impl Fn(u64) -> Request) -> Result<ReplyBody> {
+    Ok(if flags & libc::O_CREAT != 0 && path != b"/" {
         // A file this creates gets an inode number of this rank's, so that its first chunk is
         // this rank's (see `Ring::chunk_owner`): a small file's data is written where it was
         // created, without a request, wherever its record lives. An attached client stores
@@ -153,7 +163,7 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
             }
             None => 0,
         };
-        let made = create_entry(node, &path, request(ino)).await;
+        let made = create_entry(node, path, request(ino)).await;
         let used = matches!(&made, Ok(ReplyBody::Opened { attr, created: true, .. }) if attr.ino == ino);
         if ino != 0 && !used {
             node.store()?.discard(InodeId(ino))?;
@@ -161,8 +171,7 @@ pub async fn open(client: Rc<Client>, path: Vec<u8>, flags: i32, mode: u32) -> R
         made?
     } else {
         meta_call(node, request(0)).await?
-    };
-    new_descriptor(&client, path, flags, reply)
+    })
 }
 
 /// [`open`] of `spelled` within the call (see [`stat_now`]): an open that makes and cuts nothing

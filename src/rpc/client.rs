@@ -126,13 +126,29 @@ fn first_chunk_extent_now(node: &Node, ino: u64) -> Option<Result<u64>> {
 /// `open` of `path` with `flags` that make and cut nothing (no `O_TRUNC`, and `O_CREAT` only
 /// without `O_EXCL`, of a file that exists), answered without a request when the record is this
 /// rank's or lies in a same-node owner's shared table (see [`Node::record_now`]): such an open
-/// changes nothing at the owner, so the record says all it would. `None` otherwise.
+/// changes nothing at the owner, so the record says all it would (its size raised as a stat's
+/// would be, see [`opened_with_closed_writes`]). `None` otherwise.
 pub fn open_now(node: &Node, path: &[u8], flags: i32) -> Option<Result<ReplyBody>> {
     if flags & (libc::O_TRUNC | libc::O_EXCL) != 0 {
         return None;
     }
     let attr = node.record_now(path)?;
-    Some(crate::metadata::check_open(&attr, flags).map(|()| ReplyBody::Opened { attr, old_size: attr.size, created: false }))
+    if let Err(e) = crate::metadata::check_open(&attr, flags) {
+        return Some(Err(e));
+    }
+    Some(closed_writes_now(node, attr)?.map(|attr| ReplyBody::Opened { attr, old_size: attr.size, created: false }))
+}
+
+/// The owner's reply to an open of an existing file that cuts nothing, with the size raised as
+/// a stat's would be (see [`closed_writes`]): the size the new descriptor knows, and keeps if
+/// the file is removed while it is open.
+pub async fn opened_with_closed_writes(node: &Node, reply: ReplyBody, flags: i32) -> Result<ReplyBody> {
+    match reply {
+        ReplyBody::Opened { attr, old_size, created: false } if flags & libc::O_TRUNC == 0 => {
+            Ok(ReplyBody::Opened { attr: closed_writes(node, attr).await?, old_size, created: false })
+        }
+        other => Ok(other),
+    }
 }
 
 /// The attributes out of a metadata reply.
