@@ -51,10 +51,11 @@ async fn missing(node: &Node, path: &[u8]) -> Error {
     Error::NotFound
 }
 
-/// The attributes of `path`, from its metadata owner (or a same-node owner's shared table),
-/// with the size that its closed writers' writes make (see [`closed_writes`]).
+/// The attributes of `path`, from its metadata owner (or this rank's table, or a same-node
+/// owner's shared table; see `Node::record_now`), with the size that its closed writers'
+/// writes make (see [`closed_writes`]).
 pub async fn stat(node: &Node, path: &[u8]) -> Result<Attr> {
-    let attr = match node.peer_record(path) {
+    let attr = match node.record_now(path) {
         Some(attr) => attr,
         None => attr_of(meta_call(node, Request::Stat { path: path.to_vec() }).await?)?,
     };

@@ -51,14 +51,8 @@ pub struct Node {
 }
 
 impl Node {
-    /// The attributes of `path` read straight from its owner's shared table, when the owner is
-    /// another rank of this node and its table holds the path (see `metadata::mirror`).
-    pub fn peer_record(&self, path: &[u8]) -> Option<Attr> {
-        self.shared_record(self.ring.meta_owner(path), path)
-    }
-
     /// The attributes of `path` without a request: from this rank's table when it owns the
-    /// path, else from a same-node owner's shared table (see [`Node::peer_record`]). `None`
+    /// path, else from a same-node owner's shared table (see [`Node::shared_record`]). `None`
     /// when neither holds it.
     pub fn record_now(&self, path: &[u8]) -> Option<Attr> {
         let owner = self.ring.meta_owner(path);
@@ -68,7 +62,9 @@ impl Node {
         self.shared_record(owner, path)
     }
 
-    /// [`Node::peer_record`] of `path`, whose owner is `owner`.
+    /// The attributes of `path` read straight from its owner's shared table, when the owner,
+    /// `owner`, is another rank of this node and its table holds the path (see
+    /// `metadata::mirror`).
     fn shared_record(&self, owner: Rank, path: &[u8]) -> Option<Attr> {
         // A dead rank's table says what it held when it died: its calls fail instead.
         if owner == self.rank || self.transport.is_dead(owner) {
