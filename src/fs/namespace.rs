@@ -233,13 +233,7 @@ pub fn fstat_now(client: &Client, fd: i32) -> Option<Result<FileStat>> {
         Ok(file) => file,
         Err(e) => return Some(Err(e)),
     };
-    Some(match stub::stat_now(&client.node, &file.path)? {
-        Ok(attr) if attr.ino == file.attr.ino => Ok(stat_of(client, &attr)),
-        // Removed or renamed since it was opened: the descriptor still describes its file.
-        Ok(_) => Ok(stat_of(client, &file.attr)),
-        Err(e) if e.errno() == libc::ENOENT => Ok(stat_of(client, &file.attr)),
-        Err(e) => Err(e),
-    })
+    Some(described(stub::stat_now(&client.node, &file.path)?, file.attr).map(|attr| stat_of(client, &attr)))
 }
 
 pub async fn fstat(client: Rc<Client>, fd: i32) -> Result<FileStat> {
@@ -249,14 +243,20 @@ pub async fn fstat(client: Rc<Client>, fd: i32) -> Result<FileStat> {
         let f = files.get(fd)?;
         (f.path.clone(), f.attr)
     };
-    let attr = match stub::stat(node, &path).await {
-        Ok(attr) if attr.ino == cached.ino => attr,
-        // Removed or renamed since it was opened: the descriptor still describes its file.
-        Ok(_) => cached,
-        Err(e) if e.errno() == libc::ENOENT => cached,
-        Err(e) => return Err(e),
-    };
+    let attr = described(stub::stat(node, &path).await, cached)?;
     Ok(stat_of(&client, &attr))
+}
+
+/// What a descriptor opened on the file `cached` describes, given what a stat of its path
+/// `found`: that file, or, once it was removed or renamed away (another file at the path, or
+/// none), still its own file as it opened it.
+fn described(found: Result<Attr>, cached: Attr) -> Result<Attr> {
+    match found {
+        Ok(attr) if attr.ino == cached.ino => Ok(attr),
+        Ok(_) => Ok(cached),
+        Err(e) if e.errno() == libc::ENOENT => Ok(cached),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn unlink(client: Rc<Client>, path: Vec<u8>) -> Result<()> {
