@@ -63,11 +63,11 @@ impl Node {
     }
 
     /// The attributes of `path` read straight from its owner's shared table, when the owner,
-    /// `owner`, is another rank of this node and its table holds the path (see
-    /// `metadata::mirror`).
+    /// `owner` (another rank: see [`Node::record_now`]), is of this node and its table holds
+    /// the path (see `metadata::mirror`).
     fn shared_record(&self, owner: Rank, path: &[u8]) -> Option<Attr> {
         // A dead rank's table says what it held when it died: its calls fail instead.
-        if owner == self.rank || self.transport.is_dead(owner) {
+        if self.transport.is_dead(owner) {
             return None;
         }
         let mut tables = self.peer_records.borrow_mut();
