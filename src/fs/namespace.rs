@@ -213,10 +213,16 @@ pub async fn stat(client: Rc<Client>, path: Vec<u8>) -> Result<FileStat> {
 /// (see [`answers_now`]) and `stub::stat_now` answers without a request. `None` otherwise: the
 /// caller takes [`stat`]'s way.
 pub fn stat_now(client: &Client, spelled: &Spelled) -> Option<Result<FileStat>> {
-    if !answers_now(&client.node, spelled) {
+    Some(attr_now(&client.node, spelled)?.map(|attr| stat_of(client, &attr)))
+}
+
+/// The attributes a stat of `spelled` finds within the call: `stub::stat_now`'s answer when
+/// the path allows one (see [`answers_now`]), else `None`.
+fn attr_now(node: &Node, spelled: &Spelled) -> Option<Result<Attr>> {
+    if !answers_now(node, spelled) {
         return None;
     }
-    Some(stub::stat_now(&client.node, &spelled.path)?.map(|attr| stat_of(client, &attr)))
+    stub::stat_now(node, &spelled.path)
 }
 
 /// What `stat` says of the file `attr`, with the size this rank's open descriptors know of.
@@ -478,10 +484,7 @@ pub fn access_now(client: &Client, spelled: &Spelled, mode: i32) -> Option<Resul
     if let Err(e) = check_access_mode(mode) {
         return Some(Err(e));
     }
-    if !answers_now(&client.node, spelled) {
-        return None;
-    }
-    Some(stub::stat_now(&client.node, &spelled.path)?.and_then(|attr| permits(&attr, mode)))
+    Some(attr_now(&client.node, spelled)?.and_then(|attr| permits(&attr, mode)))
 }
 
 fn check_access_mode(mode: i32) -> Result<()> {
