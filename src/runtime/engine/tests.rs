@@ -68,11 +68,47 @@ fn two_ranks_held(base: &std::path::Path, hold_start: bool) -> Vec<ProgressThrea
         .collect()
 }
 
-/// Waits until rank 1's progress thread has armed its reactors and is about to block on them.
-fn wait_asleep(ranks: &[ProgressThread<Bare>]) {
+/// The sleep gate of a driver, held on a thread of its own until it is dropped, or at the
+/// latest for `GATE_LIMIT`. A call made while it is held hands its wait to the progress thread
+/// if its reply takes longer than `DRIVE_LIMIT` (a loaded machine), and that thread is held at
+/// the gate: the call then ends late instead of never.
+struct HeldGate {
+    release: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+const GATE_LIMIT: Duration = Duration::from_secs(5);
+
+impl HeldGate {
+    fn new(driver: &Arc<super::Driver<Bare>>) -> HeldGate {
+        let (release, released) = std::sync::mpsc::channel();
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let driver = driver.clone();
+        let thread = std::thread::spawn(move || {
+            let _gate = driver.sleep_gate.lock().expect("gate");
+            locked.send(()).expect("test waits");
+            let _ = released.recv_timeout(GATE_LIMIT);
+        });
+        is_locked.recv().expect("gate taken");
+        HeldGate { release, thread: Some(thread) }
+    }
+}
+
+impl Drop for HeldGate {
+    fn drop(&mut self) {
+        let _ = self.release.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Waits until the progress thread of `rank` has armed its reactors and is about to block on
+/// them.
+fn wait_asleep(ranks: &[ProgressThread<Bare>], rank: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while ranks[1].driver().asleep_until.load(Ordering::Relaxed) == AWAKE {
-        assert!(Instant::now() < deadline, "rank 1's progress thread never went to sleep");
+    while ranks[rank].driver().asleep_until.load(Ordering::Relaxed) == AWAKE {
+        assert!(Instant::now() < deadline, "rank {rank}'s progress thread never went to sleep");
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -93,7 +129,7 @@ fn a_stamp_left_by_an_application_thread_is_sent_while_the_progress_thread_sleep
     // Rank 1's progress thread arms its reactors and is held just before it blocks on them,
     // with nothing due: no time limit.
     let gate = driver.sleep_gate.lock().expect("gate");
-    wait_asleep(&ranks);
+    wait_asleep(&ranks, 1);
     let held = driver.try_hold().expect("the loop is free");
     let node = held.engine().expect("engine").node.clone();
     let dir = dir_of_rank0(&node);
@@ -152,6 +188,11 @@ fn a_request_is_served_while_the_application_calls_only_what_finishes_within_the
     let base = std::env::temp_dir().join(format!("benchfs-runtime-test-now-{}", std::process::id()));
     let ranks = two_ranks(&base);
     let busy = ranks[0].driver();
+    // Asleep on its reactors first: the nap awaited below can then only begin once the
+    // request woke it, so the request has arrived when the loop is given back. (A nap that
+    // began before the request came, with the loop taken since start-up, let the call below
+    // find nothing to serve.)
+    wait_asleep(&ranks, 0);
     // Held as by an application thread in the middle of a call.
     let held = busy.hold();
     let answered = ask_ping(&ranks, 1, 0);
@@ -188,7 +229,7 @@ fn a_call_that_needs_no_loop_leaves_a_sleeping_progress_thread_armed() {
     let ranks = two_ranks(&base);
     let driver = ranks[1].driver();
     let gate = driver.sleep_gate.lock().expect("gate");
-    wait_asleep(&ranks);
+    wait_asleep(&ranks, 1);
     let turns = |driver: &super::Driver<Bare>| driver.hold().engine().expect("engine").ucx_turns.get();
     let before = turns(driver);
     let held = driver.try_hold().expect("the loop is free");
@@ -197,8 +238,9 @@ fn a_call_that_needs_no_loop_leaves_a_sleeping_progress_thread_armed() {
     drop(gate);
     let woken_by_request = pinged(&ranks, 0, 1);
     // Asleep again (held before blocking, or already blocked), for a call that turns the loop.
-    let gate = driver.sleep_gate.lock().expect("gate");
-    wait_asleep(&ranks);
+    // The call waits for rank 0's answer: the gate is held so that it cannot hang the test.
+    let gate = HeldGate::new(driver);
+    wait_asleep(&ranks, 1);
     let held = driver.try_hold().expect("the loop is free");
     let sent = driver.call_held(
         held,
